@@ -1,0 +1,207 @@
+/* natlab bench engine: the NAT engine's speed and memory at scale, as JSON.
+ * A benchmark prints figures; it asserts nothing (goals live in BENCHMARKS.md). */
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "common/rng.h"
+#include "natsim/nat_engine.h"
+
+#define BENCH_PUBLIC_IPS 32
+#define BENCH_PORTS_PER_HOST 64
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static addr_endpoint_t bench_internal(uint32_t i)
+{
+    return addr_endpoint(ADDR_IP(10, 0, 0, 0) + i / BENCH_PORTS_PER_HOST,
+                         (uint16_t)(20000 + i % BENCH_PORTS_PER_HOST));
+}
+
+static addr_endpoint_t bench_remote(uint32_t i)
+{
+    return addr_endpoint(ADDR_IP(198, 19, 0, 1) + i % 251, 3478);
+}
+
+static nat_engine_t *bench_engine(const nat_profile_t *profile, uint64_t seed)
+{
+    uint32_t ips[BENCH_PUBLIC_IPS];
+    for (int i = 0; i < BENCH_PUBLIC_IPS; i++)
+        ips[i] = ADDR_IP(198, 18, 0, 1) + (uint32_t)i;
+    return nat_engine_new(profile, ips, BENCH_PUBLIC_IPS, seed, 0, NULL);
+}
+
+/* Mapping i is created at time i µs, so they fall due one per microsecond. */
+static bool bench_fill(nat_engine_t *e, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        nat_verdict_t v = nat_engine_outbound(e, bench_internal(i), bench_remote(i), (usec_t)i);
+        if (v.action != NAT_ACTION_FORWARD || !v.created) {
+            fprintf(stderr, "natlab bench: mapping %u not created (%s)\n", i,
+                    nat_drop_reason_name(v.reason));
+            return false;
+        }
+    }
+    return true;
+}
+
+static void add_double(JsonBuilder *b, const char *name, double v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_double_value(b, v);
+}
+
+static void add_int(JsonBuilder *b, const char *name, gint64 v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, v);
+}
+
+static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(nat_profile_t) profile = nat_profile_new_preset("port-restricted-cone", &error);
+    profile->public_ip_count = BENCH_PUBLIC_IPS;
+    profile->timeout = 300 * USEC_PER_SEC;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "profile");
+    g_autofree char *summary = nat_profile_summary(profile);
+    json_builder_add_string_value(b, summary);
+    add_int(b, "mappings", n);
+
+    /* Inserts and memory: the heap grows by exactly what the engine holds. */
+    size_t before = heap_in_use();
+    nat_engine_t *e = bench_engine(profile, seed);
+    double t0 = seconds_now();
+    if (!bench_fill(e, n))
+        return 1;
+    double t1 = seconds_now();
+    size_t after = heap_in_use();
+    add_double(b, "inserts_per_s", n / (t1 - t0));
+    add_double(b, "bytes_per_mapping", (double)(after - before) / n);
+
+    /* Lookups of existing mappings in random order (the cache-unfriendly case). */
+    uint32_t *order = g_new(uint32_t, lookups);
+    rng_t rng;
+    rng_seed(&rng, seed);
+    for (uint32_t i = 0; i < lookups; i++)
+        order[i] = rng_below(&rng, n);
+    usec_t now = n;
+    uint64_t forwarded = 0;
+    t0 = seconds_now();
+    for (uint32_t i = 0; i < lookups; i++) {
+        nat_verdict_t v = nat_engine_outbound(e, bench_internal(order[i]), bench_remote(order[i]), now);
+        forwarded += v.action == NAT_ACTION_FORWARD && !v.created;
+    }
+    t1 = seconds_now();
+    g_free(order);
+    if (forwarded != lookups) {
+        fprintf(stderr, "natlab bench: %" G_GUINT64_FORMAT " of %u lookups hit\n", forwarded, lookups);
+        return 1;
+    }
+    add_int(b, "lookups", lookups);
+    add_double(b, "lookups_per_s", lookups / (t1 - t0));
+    nat_engine_free(e);
+
+    /* Expiry: batches of growing size on a fresh table; equal ns per expired
+     * mapping across batches means the cost follows what expires. */
+    e = bench_engine(profile, seed);
+    if (!bench_fill(e, n))
+        return 1;
+    usec_t base = profile->timeout;
+    t0 = seconds_now();
+    int noop_calls = 100000;
+    for (int i = 0; i < noop_calls; i++)
+        nat_engine_expire(e, base - 1);
+    t1 = seconds_now();
+    add_double(b, "expire_nothing_due_ns", (t1 - t0) * 1e9 / noop_calls);
+    json_builder_set_member_name(b, "expire_batches");
+    json_builder_begin_array(b);
+    uint32_t done = 0;
+    const uint32_t batches[] = { n / 100, n / 10, n };
+    for (size_t k = 0; k < G_N_ELEMENTS(batches); k++) {
+        uint32_t upto = batches[k];
+        if (upto <= done)
+            continue;
+        uint32_t active_before = nat_engine_stats(e)->active;
+        t0 = seconds_now();
+        nat_engine_expire(e, base + upto - 1);
+        t1 = seconds_now();
+        uint32_t expired = active_before - nat_engine_stats(e)->active;
+        json_builder_begin_object(b);
+        add_int(b, "expired", expired);
+        add_double(b, "seconds", t1 - t0);
+        add_double(b, "ns_per_mapping", expired ? (t1 - t0) * 1e9 / expired : 0);
+        json_builder_end_object(b);
+        done = upto;
+    }
+    json_builder_end_array(b);
+    add_int(b, "left_active", nat_engine_stats(e)->active);
+    nat_engine_free(e);
+
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_root(gen, root);
+    g_autofree char *text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+    return 0;
+}
+
+static int usage(FILE *out, int status)
+{
+    fprintf(out, "usage: natlab bench engine [--mappings N] [--lookups N] [--seed N]\n"
+                 "  prints JSON: inserts_per_s, lookups_per_s, bytes_per_mapping, expiry cost\n");
+    return status;
+}
+
+static bool parse_count(const char *text, uint32_t min, uint32_t max, uint32_t *out)
+{
+    guint64 v;
+    if (!g_ascii_string_to_unsigned(text, 10, min, max, &v, NULL))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+int cmd_bench_main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0)
+        return usage(stdout, 0);
+    if (argc < 2 || strcmp(argv[1], "engine") != 0)
+        return usage(stderr, NATLAB_EXIT_USAGE);
+    uint32_t mappings = 1000000, lookups = 10000000, seed = 1;
+    const uint32_t max_mappings = BENCH_PUBLIC_IPS * 60000u;
+    for (int i = 2; i < argc; i++) {
+        uint32_t *target = strcmp(argv[i], "--mappings") == 0 ? &mappings
+                           : strcmp(argv[i], "--lookups") == 0 ? &lookups
+                           : strcmp(argv[i], "--seed") == 0    ? &seed
+                                                               : NULL;
+        uint32_t max = target == &mappings ? max_mappings : UINT32_MAX;
+        if (!target || i + 1 >= argc || !parse_count(argv[i + 1], 1, max, target)) {
+            fprintf(stderr, "natlab bench: bad argument '%s'%s%s; --mappings takes 1..%u\n",
+                    argv[i], i + 1 < argc ? " " : "", i + 1 < argc ? argv[i + 1] : "", max_mappings);
+            return NATLAB_EXIT_USAGE;
+        }
+        i++;
+    }
+    return bench_engine_run(mappings, lookups, seed);
+}

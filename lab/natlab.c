@@ -1,0 +1,49 @@
+/* natlab: the front door. A table of subcommands; each lives in its own file. */
+#include <glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const struct {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    const char *summary;
+} subcommands[] = {
+    { "presets", cmd_presets_main, "list the NAT presets and what each does [--json]" },
+    { "profile", cmd_profile_main, "check FILE: validate a NAT profile and print it normalised" },
+    { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: natlab COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(subcommands); i++)
+        fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(out, "\n'natlab COMMAND --help' tells more.\n");
+}
+
+int main(int argc, char **argv)
+{
+    setlocale(LC_ALL, "");
+    if (argc < 2) {
+        usage(stderr);
+        return NATLAB_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("natlab %s\n", NATLAB_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(subcommands); i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0)
+            return subcommands[i].main(argc - 1, argv + 1);
+    fprintf(stderr, "natlab: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return NATLAB_EXIT_USAGE;
+}

@@ -1,0 +1,955 @@
+#include "nat_engine.h"
+
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "nat_portalloc.h"
+#include "nat_table.h"
+#include "nat_timer.h"
+
+static const char *const drop_reason_names[NAT_DROP_REASON_COUNT] = {
+    [NAT_DROP_NONE] = "none",
+    [NAT_DROP_UDP_BLOCKED] = "udp-blocked",
+    [NAT_DROP_NO_MAPPING] = "no-mapping",
+    [NAT_DROP_FILTERED] = "filtered",
+    [NAT_DROP_NOT_OURS] = "not-our-address",
+    [NAT_DROP_HAIRPIN_DISABLED] = "hairpin-disabled",
+    [NAT_DROP_PORTS_EXHAUSTED] = "ports-exhausted",
+    [NAT_DROP_QUOTA] = "quota-exceeded",
+};
+
+const char *nat_drop_reason_name(nat_drop_reason_t reason)
+{
+    return reason < NAT_DROP_REASON_COUNT ? drop_reason_names[reason] : "unknown";
+}
+
+/* A subscriber is an internal host as a CGN sees it (RFC 6888): it owns a
+ * paired external address, a count of mappings for its quota, and its port
+ * blocks. Tracked only when one of those matters. */
+typedef struct nat_subscriber {
+    uint32_t int_ip;
+    uint32_t ext_ip;
+    uint32_t mappings; /* active + held */
+    uint16_t block_count;
+    uint16_t counter; /* sequential counter inside its blocks */
+    uint16_t *blocks; /* block numbers on ext_ip */
+} nat_subscriber_t;
+
+struct nat_engine {
+    nat_profile_t *profile;
+    uint32_t *ips; /* public addresses, in the order given */
+    unsigned n_ips;
+    uint32_t *ips_sorted;
+    uint8_t **block_used; /* per address: which CGN blocks are owned */
+    uint32_t blocks_per_ip;
+    rng_t rng;
+    nat_table_t table;
+    nat_timer_t timer;
+    GHashTable *subscribers; /* int_ip -> nat_subscriber_t */
+    bool track_subscribers;
+    unsigned next_ip; /* round-robin for paired pooling */
+    uint16_t counter; /* the NAT-wide sequential counter */
+    uint32_t explicit_count;
+    usec_t epoch_start;
+    usec_t now; /* of the call in progress, for the port-taken callback */
+    nat_portalloc_policy_t policy;
+    nat_engine_stats_t stats;
+};
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int ip_compare(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void subscriber_free(gpointer p)
+{
+    nat_subscriber_t *s = p;
+    g_free(s->blocks);
+    g_free(s);
+}
+
+static nat_key_scope_t scope_for(const nat_profile_t *p)
+{
+    if (p->type != NAT_TYPE_NAT)
+        return NAT_KEY_ENDPOINT;
+    switch (p->mapping) {
+    case NAT_ADDRESS_DEPENDENT:
+        return NAT_KEY_ADDRESS;
+    case NAT_ADDRESS_AND_PORT_DEPENDENT:
+        return NAT_KEY_ADDRESS_AND_PORT;
+    case NAT_ENDPOINT_INDEPENDENT:
+        break;
+    }
+    return NAT_KEY_ENDPOINT;
+}
+
+static void state_reset(nat_engine_t *e)
+{
+    const nat_profile_t *p = e->profile;
+    nat_table_destroy(&e->table);
+    nat_table_init(&e->table, scope_for(p));
+    nat_timer_clear(&e->timer);
+    g_hash_table_remove_all(e->subscribers);
+    for (unsigned i = 0; i < e->n_ips && e->block_used; i++)
+        memset(e->block_used[i], 0, e->blocks_per_ip);
+    e->explicit_count = 0;
+    e->next_ip = 0;
+    /* Real sequential NATs start wherever they start; the seed decides. */
+    uint32_t range = (uint32_t)p->port_max - p->port_min + 1;
+    e->counter = (uint16_t)(p->port_min + rng_below(&e->rng, range));
+    e->stats.active = e->stats.held = 0;
+}
+
+static void engine_configure(nat_engine_t *e)
+{
+    const nat_profile_t *p = e->profile;
+    e->policy = (nat_portalloc_policy_t){
+        .allocation = p->allocation,
+        .preserve_fallback = p->preserve_fallback,
+        .step = p->sequential_step,
+        .parity = p->port_parity == NAT_PARITY_PRESERVE,
+    };
+    e->track_subscribers = p->type == NAT_TYPE_NAT &&
+                           ((e->n_ips > 1 && p->pooling == NAT_POOLING_PAIRED) || p->port_block > 0 ||
+                            p->port_quota > 0);
+    if (e->block_used) {
+        for (unsigned i = 0; i < e->n_ips; i++)
+            g_free(e->block_used[i]);
+        g_free(e->block_used);
+        e->block_used = NULL;
+    }
+    e->blocks_per_ip = 0;
+    if (p->type == NAT_TYPE_NAT && p->port_block > 0) {
+        e->blocks_per_ip = ((uint32_t)p->port_max - p->port_min + 1) / p->port_block;
+        e->block_used = g_new0(uint8_t *, e->n_ips);
+        for (unsigned i = 0; i < e->n_ips; i++)
+            e->block_used[i] = g_new0(uint8_t, e->blocks_per_ip);
+    }
+}
+
+static bool engine_set_addresses(nat_engine_t *e, const uint32_t *given, unsigned n_given,
+                                 GError **error)
+{
+    const nat_profile_t *p = e->profile;
+    const uint32_t *ips = p->public_ips[0] ? p->public_ips : given;
+    unsigned n = p->public_ips[0] ? p->public_ip_count : n_given;
+    if (p->type == NAT_TYPE_NAT && n == 0) {
+        g_set_error(error, NAT_PROFILE_ERROR, NAT_PROFILE_ERROR_INVALID,
+                    "a translating NAT needs at least one public address");
+        return false;
+    }
+    if (p->type == NAT_TYPE_NAT && !p->public_ips[0] && n_given < p->public_ip_count) {
+        g_set_error(error, NAT_PROFILE_ERROR, NAT_PROFILE_ERROR_INVALID,
+                    "the profile asks for %u public addresses but %u were given",
+                    p->public_ip_count, n_given);
+        return false;
+    }
+    if (!p->public_ips[0] && p->type == NAT_TYPE_NAT)
+        n = p->public_ip_count;
+    g_free(e->ips);
+    g_free(e->ips_sorted);
+    e->n_ips = n;
+    e->ips = g_memdup2(ips, n * sizeof *ips);
+    e->ips_sorted = g_memdup2(ips, n * sizeof *ips);
+    qsort(e->ips_sorted, n, sizeof *ips, ip_compare);
+    return true;
+}
+
+nat_engine_t *nat_engine_new(const nat_profile_t *profile, const uint32_t *public_ips,
+                             unsigned n_public_ips, uint64_t seed, usec_t now, GError **error)
+{
+    if (!nat_profile_validate(profile, error))
+        return NULL;
+    nat_engine_t *e = g_new0(nat_engine_t, 1);
+    e->profile = nat_profile_copy(profile);
+    e->subscribers = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, subscriber_free);
+    rng_seed(&e->rng, seed);
+    nat_table_init(&e->table, scope_for(profile));
+    nat_timer_init(&e->timer);
+    if (!engine_set_addresses(e, public_ips, n_public_ips, error)) {
+        nat_engine_free(e);
+        return NULL;
+    }
+    engine_configure(e);
+    state_reset(e);
+    e->epoch_start = now;
+    return e;
+}
+
+void nat_engine_free(nat_engine_t *e)
+{
+    if (!e)
+        return;
+    nat_table_destroy(&e->table);
+    nat_timer_destroy(&e->timer);
+    if (e->subscribers)
+        g_hash_table_destroy(e->subscribers);
+    if (e->block_used) {
+        for (unsigned i = 0; i < e->n_ips; i++)
+            g_free(e->block_used[i]);
+        g_free(e->block_used);
+    }
+    g_free(e->ips);
+    g_free(e->ips_sorted);
+    nat_profile_free(e->profile);
+    g_free(e);
+}
+
+const nat_profile_t *nat_engine_profile(const nat_engine_t *e)
+{
+    return e->profile;
+}
+
+bool nat_engine_is_public(const nat_engine_t *e, uint32_t ip)
+{
+    if (e->profile->type != NAT_TYPE_NAT)
+        return false;
+    return bsearch(&ip, e->ips_sorted, e->n_ips, sizeof ip, ip_compare) != NULL;
+}
+
+unsigned nat_engine_public_ips(const nat_engine_t *e, const uint32_t **ips)
+{
+    *ips = e->ips;
+    return e->n_ips;
+}
+
+static unsigned ip_index(const nat_engine_t *e, uint32_t ip)
+{
+    for (unsigned i = 0; i < e->n_ips; i++)
+        if (e->ips[i] == ip)
+            return i;
+    return 0;
+}
+
+/* ---- subscribers and blocks -------------------------------------------- */
+
+static nat_subscriber_t *subscriber_find(nat_engine_t *e, uint32_t int_ip)
+{
+    return g_hash_table_lookup(e->subscribers, GUINT_TO_POINTER(int_ip));
+}
+
+/* RFC 4787 REQ-2 / RFC 6888 REQ-2: paired pooling by default; a new
+ * subscriber gets the next address round-robin. */
+static nat_subscriber_t *subscriber_get(nat_engine_t *e, uint32_t int_ip)
+{
+    nat_subscriber_t *s = subscriber_find(e, int_ip);
+    if (s)
+        return s;
+    s = g_new0(nat_subscriber_t, 1);
+    s->int_ip = int_ip;
+    s->ext_ip = e->ips[e->next_ip];
+    e->next_ip = (e->next_ip + 1) % e->n_ips;
+    g_hash_table_insert(e->subscribers, GUINT_TO_POINTER(int_ip), s);
+    return s;
+}
+
+static void subscriber_release(nat_engine_t *e, nat_subscriber_t *s)
+{
+    if (s->mappings > 0)
+        return;
+    if (e->block_used) {
+        unsigned i = ip_index(e, s->ext_ip);
+        for (uint16_t b = 0; b < s->block_count; b++)
+            e->block_used[i][s->blocks[b]] = 0;
+    }
+    g_hash_table_remove(e->subscribers, GUINT_TO_POINTER(s->int_ip));
+}
+
+static void subscriber_unref(nat_engine_t *e, uint32_t int_ip)
+{
+    if (!e->track_subscribers)
+        return;
+    nat_subscriber_t *s = subscriber_find(e, int_ip);
+    if (!s)
+        return;
+    s->mappings--;
+    subscriber_release(e, s);
+}
+
+/* ---- mapping life ------------------------------------------------------ */
+
+static inline usec_t idle_timeout(const nat_engine_t *e, const nat_mapping_t *m)
+{
+    const nat_profile_t *p = e->profile;
+    if (p->timeout_unreplied && !(m->flags & NAT_MAPPING_REPLIED))
+        return p->timeout_unreplied;
+    return p->timeout;
+}
+
+static void mapping_free(nat_engine_t *e, uint32_t idx)
+{
+    nat_mapping_t *m = nat_table_get(&e->table, idx);
+    uint32_t int_ip = m->int_ip;
+    if (m->state == NAT_MAPPING_ACTIVE)
+        e->stats.active--;
+    else
+        e->stats.held--;
+    if ((m->flags & NAT_MAPPING_EXPLICIT) && m->state == NAT_MAPPING_ACTIVE)
+        e->explicit_count--;
+    nat_timer_cancel(&e->timer, &e->table, idx);
+    nat_table_release(&e->table, idx);
+    subscriber_unref(e, int_ip);
+}
+
+/* An active mapping whose time has come: into hold-down or gone. The hold
+ * starts at the moment the mapping expired, whenever we notice it. */
+static void mapping_expire(nat_engine_t *e, uint32_t idx, usec_t now)
+{
+    nat_mapping_t *m = nat_table_get(&e->table, idx);
+    e->stats.mappings_expired++;
+    usec_t hold_until = m->expires_at + e->profile->hold_down;
+    if (e->profile->type != NAT_TYPE_NAT || e->profile->hold_down == 0 || now >= hold_until) {
+        mapping_free(e, idx);
+        return;
+    }
+    if (m->flags & NAT_MAPPING_EXPLICIT)
+        e->explicit_count--;
+    nat_table_unlink_internal(&e->table, idx);
+    m->state = NAT_MAPPING_HELD;
+    m->expires_at = hold_until;
+    e->stats.active--;
+    e->stats.held++;
+    nat_timer_set(&e->timer, &e->table, idx, hold_until);
+}
+
+/* Lazily settles a mapping found by a lookup: true if it is still active. */
+static bool mapping_settle(nat_engine_t *e, uint32_t idx, usec_t now)
+{
+    nat_mapping_t *m = nat_table_get(&e->table, idx);
+    if (m->state == NAT_MAPPING_ACTIVE) {
+        if (now < m->expires_at)
+            return true;
+        mapping_expire(e, idx, now);
+        return false;
+    }
+    if (m->state == NAT_MAPPING_HELD && now >= m->expires_at)
+        mapping_free(e, idx);
+    return false;
+}
+
+static bool port_taken(void *ctx, uint32_t ip, uint16_t port)
+{
+    nat_engine_t *e = ctx;
+    uint32_t idx = nat_table_find_external(&e->table, ip, port);
+    if (idx == NAT_TABLE_NIL)
+        return false;
+    mapping_settle(e, idx, e->now);
+    return nat_table_find_external(&e->table, ip, port) != NAT_TABLE_NIL;
+}
+
+static uint32_t mapping_insert(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t external,
+                               addr_endpoint_t remote, uint8_t flags, usec_t expires_at)
+{
+    uint32_t idx = nat_table_alloc(&e->table);
+    nat_mapping_t *m = nat_table_get(&e->table, idx);
+    m->int_ip = internal.ip;
+    m->int_port = internal.port;
+    m->ext_ip = external.ip;
+    m->ext_port = external.port;
+    m->rem_ip = remote.ip;
+    m->rem_port = remote.port;
+    m->state = NAT_MAPPING_ACTIVE;
+    m->flags = flags;
+    m->expires_at = expires_at;
+    nat_table_link_internal(&e->table, idx);
+    nat_table_link_external(&e->table, idx);
+    nat_timer_set(&e->timer, &e->table, idx, expires_at);
+    e->stats.active++;
+    e->stats.mappings_created++;
+    if (flags & NAT_MAPPING_EXPLICIT) {
+        e->explicit_count++;
+        e->stats.explicit_created++;
+    }
+    return idx;
+}
+
+/* ---- external endpoint choice ----------------------------------------- */
+
+static nat_portalloc_request_t port_request(nat_engine_t *e, uint32_t ip, uint16_t internal_port,
+                                            uint16_t lo, uint16_t hi, uint16_t *counter)
+{
+    return (nat_portalloc_request_t){
+        .ip = ip, .internal_port = internal_port, .lo = lo, .hi = hi,
+        .counter = counter, .taken = port_taken, .ctx = e,
+    };
+}
+
+/* RFC 6888 REQ-4: a subscriber's ports come from its blocks; a new block is
+ * taken only when the ones it has are full, up to the quota of blocks. */
+static nat_drop_reason_t choose_in_blocks(nat_engine_t *e, nat_subscriber_t *s,
+                                          uint16_t internal_port, addr_endpoint_t *out)
+{
+    const nat_profile_t *p = e->profile;
+    unsigned ipi = ip_index(e, s->ext_ip);
+    for (uint16_t b = 0; b <= s->block_count; b++) {
+        if (b == s->block_count) {
+            if (s->block_count >= p->port_blocks_max)
+                return NAT_DROP_QUOTA;
+            uint32_t free_blocks = 0;
+            for (uint32_t i = 0; i < e->blocks_per_ip; i++)
+                free_blocks += !e->block_used[ipi][i];
+            if (free_blocks == 0)
+                return NAT_DROP_PORTS_EXHAUSTED;
+            /* RFC 6888 REQ-15: which block a subscriber gets is not guessable. */
+            uint32_t pick = rng_below(&e->rng, free_blocks);
+            for (uint32_t i = 0; i < e->blocks_per_ip; i++) {
+                if (!e->block_used[ipi][i] && pick-- == 0) {
+                    e->block_used[ipi][i] = 1;
+                    s->blocks = g_renew(uint16_t, s->blocks, s->block_count + 1);
+                    s->blocks[s->block_count++] = (uint16_t)i;
+                    break;
+                }
+            }
+        }
+        uint16_t lo = (uint16_t)(p->port_min + s->blocks[b] * p->port_block);
+        uint16_t hi = (uint16_t)(lo + p->port_block - 1);
+        nat_portalloc_request_t req = port_request(e, s->ext_ip, internal_port, lo, hi, &s->counter);
+        if (nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port)) {
+            out->ip = s->ext_ip;
+            return NAT_DROP_NONE;
+        }
+    }
+    return NAT_DROP_QUOTA;
+}
+
+static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, uint16_t internal_port,
+                                         addr_endpoint_t *out)
+{
+    const nat_profile_t *p = e->profile;
+    if (p->port_block > 0)
+        return choose_in_blocks(e, s, internal_port, out);
+    if (p->pooling == NAT_POOLING_PAIRED || e->n_ips == 1) {
+        uint32_t ip = s ? s->ext_ip : e->ips[0];
+        nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, &e->counter);
+        if (!nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port))
+            return NAT_DROP_PORTS_EXHAUSTED;
+        out->ip = ip;
+        return NAT_DROP_NONE;
+    }
+    /* Arbitrary pooling: any address per mapping; a preserving NAT prefers
+     * another address with the port free over another port (rfc-digest 1). */
+    unsigned start = rng_below(&e->rng, e->n_ips);
+    if (p->allocation == NAT_ALLOC_PRESERVE) {
+        for (unsigned i = 0; i < e->n_ips; i++) {
+            uint32_t ip = e->ips[(start + i) % e->n_ips];
+            nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, &e->counter);
+            if (nat_portalloc_try_preserve(&e->policy, &req)) {
+                *out = addr_endpoint(ip, internal_port);
+                return NAT_DROP_NONE;
+            }
+        }
+    }
+    for (unsigned i = 0; i < e->n_ips; i++) {
+        uint32_t ip = e->ips[(start + i) % e->n_ips];
+        nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, &e->counter);
+        if (nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port)) {
+            out->ip = ip;
+            return NAT_DROP_NONE;
+        }
+    }
+    return NAT_DROP_PORTS_EXHAUSTED;
+}
+
+/* Reserves a slot in the subscriber (so that lazy expiry during the port
+ * search cannot free it), then finds the external endpoint. */
+static nat_drop_reason_t reserve_external(nat_engine_t *e, uint32_t int_ip, uint16_t internal_port,
+                                          addr_endpoint_t *out)
+{
+    nat_subscriber_t *s = NULL;
+    if (e->track_subscribers) {
+        s = subscriber_get(e, int_ip);
+        if (e->profile->port_quota && s->mappings >= e->profile->port_quota) {
+            subscriber_release(e, s);
+            return NAT_DROP_QUOTA;
+        }
+        s->mappings++;
+    }
+    nat_drop_reason_t reason = choose_external(e, s, internal_port, out);
+    if (reason != NAT_DROP_NONE && s) {
+        s->mappings--;
+        subscriber_release(e, s);
+    }
+    return reason;
+}
+
+/* ---- translation ------------------------------------------------------ */
+
+static inline nat_verdict_t drop(nat_drop_reason_t reason)
+{
+    return (nat_verdict_t){ .action = NAT_ACTION_DROP, .reason = reason };
+}
+
+static inline void add_permission(nat_engine_t *e, uint32_t idx, addr_endpoint_t remote)
+{
+    switch (e->profile->filtering) {
+    case NAT_ENDPOINT_INDEPENDENT:
+        return;
+    case NAT_ADDRESS_DEPENDENT:
+        nat_table_perm_add(&e->table, idx, remote.ip, 0);
+        return;
+    case NAT_ADDRESS_AND_PORT_DEPENDENT:
+        nat_table_perm_add(&e->table, idx, remote.ip, remote.port);
+        return;
+    }
+}
+
+static uint32_t find_outbound_mapping(nat_engine_t *e, addr_endpoint_t internal,
+                                      addr_endpoint_t remote, usec_t now)
+{
+    uint32_t idx;
+    if (e->explicit_count > 0 && e->table.scope != NAT_KEY_ENDPOINT) {
+        idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+        if (idx != NAT_TABLE_NIL && mapping_settle(e, idx, now))
+            return idx;
+    }
+    idx = nat_table_find_internal(&e->table, internal.ip, internal.port, remote.ip, remote.port);
+    if (idx != NAT_TABLE_NIL && !mapping_settle(e, idx, now))
+        idx = NAT_TABLE_NIL;
+    return idx;
+}
+
+/* The outbound half: find or create the mapping, refresh it (REQ-6: outbound
+ * always refreshes), and open the filter towards the remote. */
+static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t internal,
+                                        addr_endpoint_t remote, usec_t now)
+{
+    const nat_profile_t *p = e->profile;
+    bool created = false;
+    uint32_t idx = find_outbound_mapping(e, internal, remote, now);
+    if (idx == NAT_TABLE_NIL) {
+        addr_endpoint_t external = internal;
+        if (p->type == NAT_TYPE_NAT) {
+            nat_drop_reason_t reason = reserve_external(e, internal.ip, internal.port, &external);
+            if (reason != NAT_DROP_NONE)
+                return drop(reason);
+        }
+        usec_t timeout = p->timeout_unreplied ? p->timeout_unreplied : p->timeout;
+        idx = mapping_insert(e, internal, external, remote, 0, now + timeout);
+        created = true;
+    } else {
+        nat_mapping_t *m = nat_table_get(&e->table, idx);
+        if (!(m->flags & NAT_MAPPING_EXPLICIT))
+            m->expires_at = now + idle_timeout(e, m);
+        add_permission(e, idx, remote);
+    }
+    const nat_mapping_t *m = nat_table_get(&e->table, idx);
+    return (nat_verdict_t){
+        .action = NAT_ACTION_FORWARD,
+        .src = addr_endpoint(m->ext_ip, m->ext_port),
+        .dst = remote,
+        .created = created,
+    };
+}
+
+static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
+                                       addr_endpoint_t external, usec_t now)
+{
+    const nat_profile_t *p = e->profile;
+    uint32_t idx = nat_table_find_external(&e->table, external.ip, external.port);
+    if (idx == NAT_TABLE_NIL || !mapping_settle(e, idx, now))
+        return drop(NAT_DROP_NO_MAPPING);
+    nat_mapping_t *m = nat_table_get(&e->table, idx);
+    bool explicit_mapping = m->flags & NAT_MAPPING_EXPLICIT;
+    if (!explicit_mapping) {
+        /* RFC 4787 section 5; filtered packets create and refresh nothing. */
+        if ((p->filtering == NAT_ADDRESS_DEPENDENT && !nat_table_perm_has(&e->table, idx, remote.ip, 0)) ||
+            (p->filtering == NAT_ADDRESS_AND_PORT_DEPENDENT &&
+             !nat_table_perm_has(&e->table, idx, remote.ip, remote.port)))
+            return drop(NAT_DROP_FILTERED);
+        if (!(m->flags & NAT_MAPPING_REPLIED)) {
+            m->flags |= NAT_MAPPING_REPLIED;
+            /* The longer established timeout now counts from the last refresh. */
+            if (p->timeout_unreplied)
+                m->expires_at += p->timeout - p->timeout_unreplied;
+        }
+        /* REQ-6: inbound refresh is a MAY, a profile switch. */
+        if (p->refresh == NAT_REFRESH_BOTH)
+            m->expires_at = now + p->timeout;
+    }
+    return (nat_verdict_t){
+        .action = NAT_ACTION_FORWARD,
+        .src = remote,
+        .dst = addr_endpoint(m->int_ip, m->int_port),
+    };
+}
+
+/* RFC 4787 REQ-9: translate out as towards any remote, then in as if the
+ * packet had arrived from outside, with the sender's external endpoint as
+ * its source (REQ-9a) — the receiver's filter judges that endpoint. */
+static nat_verdict_t hairpin(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t remote,
+                             usec_t now)
+{
+    if (e->profile->hairpin == NAT_HAIRPIN_OFF)
+        return drop(NAT_DROP_HAIRPIN_DISABLED);
+    nat_verdict_t out = translate_outbound(e, internal, remote, now);
+    if (out.action == NAT_ACTION_DROP)
+        return out;
+    nat_verdict_t in = translate_inbound(e, out.src, remote, now);
+    if (in.action == NAT_ACTION_DROP)
+        return in;
+    in.hairpin = true;
+    in.created = out.created;
+    if (e->profile->hairpin == NAT_HAIRPIN_INTERNAL_SOURCE)
+        in.src = internal;
+    return in;
+}
+
+static nat_verdict_t count(nat_engine_t *e, nat_verdict_t v, uint64_t *forwarded)
+{
+    if (v.action == NAT_ACTION_DROP)
+        e->stats.drops[v.reason]++;
+    else if (v.hairpin)
+        e->stats.hairpinned++;
+    else
+        (*forwarded)++;
+    return v;
+}
+
+nat_verdict_t nat_engine_outbound(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t remote,
+                                  usec_t now)
+{
+    e->now = now;
+    switch (e->profile->type) {
+    case NAT_TYPE_BLOCKED:
+        return count(e, drop(NAT_DROP_UDP_BLOCKED), NULL);
+    case NAT_TYPE_OPEN:
+        e->stats.outbound++;
+        return (nat_verdict_t){ .action = NAT_ACTION_FORWARD, .src = internal, .dst = remote };
+    case NAT_TYPE_FIREWALL:
+        return count(e, translate_outbound(e, internal, remote, now), &e->stats.outbound);
+    case NAT_TYPE_NAT:
+        break;
+    }
+    if (nat_engine_is_public(e, remote.ip))
+        return count(e, hairpin(e, internal, remote, now), &e->stats.outbound);
+    return count(e, translate_outbound(e, internal, remote, now), &e->stats.outbound);
+}
+
+nat_verdict_t nat_engine_inbound(nat_engine_t *e, addr_endpoint_t remote, addr_endpoint_t external,
+                                 usec_t now)
+{
+    e->now = now;
+    switch (e->profile->type) {
+    case NAT_TYPE_BLOCKED:
+        return count(e, drop(NAT_DROP_UDP_BLOCKED), NULL);
+    case NAT_TYPE_OPEN:
+        e->stats.inbound++;
+        return (nat_verdict_t){ .action = NAT_ACTION_FORWARD, .src = remote, .dst = external };
+    case NAT_TYPE_FIREWALL:
+        break;
+    case NAT_TYPE_NAT:
+        if (!nat_engine_is_public(e, external.ip))
+            return count(e, drop(NAT_DROP_NOT_OURS), NULL);
+        break;
+    }
+    return count(e, translate_inbound(e, remote, external, now), &e->stats.inbound);
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+usec_t nat_engine_expire(nat_engine_t *e, usec_t now)
+{
+    e->now = now;
+    while (nat_timer_next(&e->timer) <= now) {
+        uint32_t idx = nat_timer_top(&e->timer);
+        nat_mapping_t *m = nat_table_get(&e->table, idx);
+        if (now < m->expires_at)
+            nat_timer_set(&e->timer, &e->table, idx, m->expires_at); /* refreshed since armed */
+        else if (m->state == NAT_MAPPING_ACTIVE)
+            mapping_expire(e, idx, now);
+        else
+            mapping_free(e, idx);
+    }
+    usec_t next = nat_timer_next(&e->timer);
+    return next == NAT_TIMER_NEVER ? NAT_ENGINE_NEVER : next;
+}
+
+void nat_engine_flush(nat_engine_t *e)
+{
+    state_reset(e);
+}
+
+void nat_engine_reboot(nat_engine_t *e, usec_t now)
+{
+    state_reset(e);
+    e->epoch_start = now;
+}
+
+static bool same_structure(const nat_profile_t *a, const nat_profile_t *b)
+{
+    return a->type == b->type && a->mapping == b->mapping && a->port_min == b->port_min &&
+           a->port_max == b->port_max && a->port_block == b->port_block &&
+           a->port_blocks_max == b->port_blocks_max && a->pooling == b->pooling &&
+           a->port_quota == b->port_quota && a->public_ip_count == b->public_ip_count &&
+           memcmp(a->public_ips, b->public_ips, sizeof a->public_ips) == 0;
+}
+
+bool nat_engine_set_profile(nat_engine_t *e, const nat_profile_t *profile, GError **error)
+{
+    if (!nat_profile_validate(profile, error))
+        return false;
+    if (profile->public_ips[0] && profile->type == NAT_TYPE_NAT &&
+        memcmp(profile->public_ips, e->profile->public_ips, sizeof profile->public_ips) != 0) {
+        g_set_error(error, NAT_PROFILE_ERROR, NAT_PROFILE_ERROR_INVALID,
+                    "public-ips cannot change while the NAT runs");
+        return false;
+    }
+    if (!profile->public_ips[0] && profile->type == NAT_TYPE_NAT &&
+        profile->public_ip_count != e->n_ips) {
+        g_set_error(error, NAT_PROFILE_ERROR, NAT_PROFILE_ERROR_INVALID,
+                    "public-ips cannot change while the NAT runs (it has %u)", e->n_ips);
+        return false;
+    }
+    bool structural = !same_structure(profile, e->profile);
+    nat_profile_free(e->profile);
+    e->profile = nat_profile_copy(profile);
+    engine_configure(e);
+    if (structural) {
+        state_reset(e);
+        return true;
+    }
+    /* A shorter timeout must not leave timers armed past the new expiry. */
+    for (uint32_t i = 0; i < e->table.slab_used; i++) {
+        nat_mapping_t *m = nat_table_get(&e->table, i);
+        if (m->state != NAT_MAPPING_ACTIVE || (m->flags & NAT_MAPPING_EXPLICIT))
+            continue;
+        usec_t limit = e->now + idle_timeout(e, m);
+        if (m->expires_at > limit)
+            m->expires_at = limit;
+        nat_timer_set(&e->timer, &e->table, i, m->expires_at);
+    }
+    return true;
+}
+
+/* ---- introspection ---------------------------------------------------- */
+
+const nat_engine_stats_t *nat_engine_stats(const nat_engine_t *e)
+{
+    return &e->stats;
+}
+
+char *nat_engine_stats_json(const nat_engine_t *e)
+{
+    const nat_engine_stats_t *s = &e->stats;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+#define MEMBER(name, value)                  \
+    json_builder_set_member_name(b, name);   \
+    json_builder_add_int_value(b, (gint64)(value))
+    MEMBER("outbound", s->outbound);
+    MEMBER("inbound", s->inbound);
+    MEMBER("hairpinned", s->hairpinned);
+    MEMBER("mappings_active", s->active);
+    MEMBER("mappings_held", s->held);
+    MEMBER("mappings_created", s->mappings_created);
+    MEMBER("mappings_expired", s->mappings_expired);
+    MEMBER("explicit_created", s->explicit_created);
+    json_builder_set_member_name(b, "drops");
+    json_builder_begin_object(b);
+    for (int r = 1; r < NAT_DROP_REASON_COUNT; r++) {
+        MEMBER(drop_reason_names[r], s->drops[r]);
+    }
+    json_builder_end_object(b);
+#undef MEMBER
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    return json_to_string(root, FALSE);
+}
+
+static void mapping_info(const nat_mapping_t *m, nat_mapping_info_t *info)
+{
+    info->internal = addr_endpoint(m->int_ip, m->int_port);
+    info->external = addr_endpoint(m->ext_ip, m->ext_port);
+    info->remote = addr_endpoint(m->rem_ip, m->rem_port);
+    info->is_explicit = m->flags & NAT_MAPPING_EXPLICIT;
+    info->replied = m->flags & NAT_MAPPING_REPLIED;
+    info->expires_at = m->expires_at;
+}
+
+void nat_engine_foreach(const nat_engine_t *e, void (*visit)(const nat_mapping_info_t *, void *),
+                        void *ctx)
+{
+    for (uint32_t i = 0; i < e->table.slab_used; i++) {
+        const nat_mapping_t *m = nat_table_get(&e->table, i);
+        if (m->state != NAT_MAPPING_ACTIVE)
+            continue;
+        nat_mapping_info_t info;
+        mapping_info(m, &info);
+        visit(&info, ctx);
+    }
+}
+
+bool nat_engine_lookup_external(const nat_engine_t *e, addr_endpoint_t external, usec_t now,
+                                nat_mapping_info_t *info)
+{
+    uint32_t idx = nat_table_find_external(&e->table, external.ip, external.port);
+    if (idx == NAT_TABLE_NIL)
+        return false;
+    const nat_mapping_t *m = nat_table_get(&e->table, idx);
+    if (m->state != NAT_MAPPING_ACTIVE || now >= m->expires_at)
+        return false;
+    mapping_info(m, info);
+    return true;
+}
+
+/* ---- explicit mappings (NAT-PMP, PCP) ---------------------------------- */
+
+bool nat_engine_find_explicit(const nat_engine_t *e, addr_endpoint_t internal, usec_t now,
+                              nat_mapping_info_t *info)
+{
+    uint32_t idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+    if (idx == NAT_TABLE_NIL)
+        return false;
+    const nat_mapping_t *m = nat_table_get(&e->table, idx);
+    if (m->state != NAT_MAPPING_ACTIVE || now >= m->expires_at)
+        return false;
+    mapping_info(m, info);
+    return true;
+}
+
+static nat_map_result_t map_result(nat_drop_reason_t reason)
+{
+    return reason == NAT_DROP_QUOTA ? NAT_MAP_QUOTA : NAT_MAP_NO_RESOURCES;
+}
+
+/* The suggested endpoint, if the NAT may hand it out to this host. */
+static bool suggestion_usable(nat_engine_t *e, const nat_map_request_t *r, uint32_t ip)
+{
+    const nat_profile_t *p = e->profile;
+    uint16_t port = r->suggested_port;
+    if (port < p->port_min || port > p->port_max || port_taken(e, ip, port))
+        return false;
+    if (p->port_parity == NAT_PARITY_PRESERVE && ((port ^ r->internal.port) & 1))
+        return false;
+    if (p->port_block > 0) {
+        nat_subscriber_t *s = subscriber_find(e, r->internal.ip);
+        uint16_t block = (uint16_t)((port - p->port_min) / p->port_block);
+        for (uint16_t b = 0; s && b < s->block_count; b++)
+            if (s->blocks[b] == block)
+                return true;
+        return false;
+    }
+    return true;
+}
+
+nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, usec_t now,
+                                addr_endpoint_t *external, usec_t *lifetime)
+{
+    const nat_profile_t *p = e->profile;
+    e->now = now;
+    if (p->type != NAT_TYPE_NAT)
+        return NAT_MAP_UNSUPPORTED;
+    usec_t granted = MIN(r->lifetime, p->port_mapping_lifetime_max);
+    *lifetime = granted;
+
+    uint32_t idx = nat_table_find_explicit(&e->table, r->internal.ip, r->internal.port);
+    if (idx != NAT_TABLE_NIL && !mapping_settle(e, idx, now))
+        idx = NAT_TABLE_NIL;
+    if (idx == NAT_TABLE_NIL && e->table.scope == NAT_KEY_ENDPOINT) {
+        /* Under EIM a dynamic mapping of the same endpoint becomes explicit. */
+        idx = nat_table_find_internal(&e->table, r->internal.ip, r->internal.port, 0, 0);
+        if (idx != NAT_TABLE_NIL && mapping_settle(e, idx, now)) {
+            nat_mapping_t *m = nat_table_get(&e->table, idx);
+            m->flags |= NAT_MAPPING_EXPLICIT;
+            e->explicit_count++;
+            e->stats.explicit_created++;
+        } else {
+            idx = NAT_TABLE_NIL;
+        }
+    }
+    if (idx != NAT_TABLE_NIL) {
+        nat_mapping_t *m = nat_table_get(&e->table, idx);
+        m->expires_at = now + granted;
+        nat_timer_set(&e->timer, &e->table, idx, m->expires_at);
+        *external = addr_endpoint(m->ext_ip, m->ext_port);
+        return NAT_MAP_OK;
+    }
+
+    nat_subscriber_t *s = NULL;
+    if (e->track_subscribers) {
+        s = subscriber_get(e, r->internal.ip);
+        if (p->port_quota && s->mappings >= p->port_quota) {
+            subscriber_release(e, s);
+            return NAT_MAP_QUOTA;
+        }
+        s->mappings++;
+    }
+    uint32_t ip = s ? s->ext_ip : e->ips[0];
+    if (r->suggested_ip && nat_engine_is_public(e, r->suggested_ip) &&
+        (!s || p->pooling == NAT_POOLING_ARBITRARY || r->suggested_ip == ip))
+        ip = r->suggested_ip;
+    addr_endpoint_t chosen;
+    nat_drop_reason_t reason = NAT_DROP_NONE;
+    bool ip_ok = !r->suggested_ip || ip == r->suggested_ip;
+    if (r->suggested_port && ip_ok && suggestion_usable(e, r, ip)) {
+        chosen = addr_endpoint(ip, r->suggested_port);
+    } else if (r->prefer_failure && (r->suggested_port || r->suggested_ip)) {
+        reason = NAT_DROP_NOT_OURS; /* stands for "cannot provide" below */
+    } else if (p->port_block > 0) {
+        reason = choose_in_blocks(e, s, r->internal.port, &chosen);
+    } else {
+        nat_portalloc_request_t req = port_request(e, ip, r->internal.port, p->port_min, p->port_max, &e->counter);
+        if (nat_portalloc_pick(&e->policy, &e->rng, &req, &chosen.port))
+            chosen.ip = ip;
+        else
+            reason = NAT_DROP_PORTS_EXHAUSTED;
+    }
+    if (reason != NAT_DROP_NONE) {
+        if (s) {
+            s->mappings--;
+            subscriber_release(e, s);
+        }
+        return reason == NAT_DROP_NOT_OURS ? NAT_MAP_CANNOT_PROVIDE : map_result(reason);
+    }
+    mapping_insert(e, r->internal, chosen, addr_endpoint(0, 0), NAT_MAPPING_EXPLICIT, now + granted);
+    *external = chosen;
+    return NAT_MAP_OK;
+}
+
+bool nat_engine_unmap(nat_engine_t *e, addr_endpoint_t internal, usec_t now)
+{
+    e->now = now;
+    uint32_t idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+    if (idx == NAT_TABLE_NIL)
+        return false;
+    bool live = mapping_settle(e, idx, now);
+    if (live)
+        mapping_free(e, idx);
+    return live;
+}
+
+unsigned nat_engine_unmap_host(nat_engine_t *e, uint32_t internal_ip, usec_t now)
+{
+    e->now = now;
+    unsigned n = 0;
+    for (uint32_t i = 0; i < e->table.slab_used; i++) {
+        nat_mapping_t *m = nat_table_get(&e->table, i);
+        if (m->state == NAT_MAPPING_ACTIVE && (m->flags & NAT_MAPPING_EXPLICIT) &&
+            m->int_ip == internal_ip) {
+            mapping_free(e, i);
+            n++;
+        }
+    }
+    return n;
+}
+
+uint32_t nat_engine_external_ip_for(nat_engine_t *e, uint32_t internal_ip)
+{
+    if (e->profile->type != NAT_TYPE_NAT)
+        return internal_ip;
+    if (e->track_subscribers) {
+        nat_subscriber_t *s = subscriber_find(e, internal_ip);
+        return s ? s->ext_ip : e->ips[e->next_ip];
+    }
+    return e->ips[0];
+}
+
+usec_t nat_engine_epoch_start(const nat_engine_t *e)
+{
+    return e->epoch_start;
+}

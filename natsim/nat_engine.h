@@ -1,0 +1,124 @@
+/* The NAT engine: a pure core. Packets come in as endpoints, time as `now`
+ * (monotonic microseconds), chance from the seeded RNG it was built with;
+ * verdicts go out. It never reads a clock, a socket or a random source. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+#include "common/duration.h"
+#include "nat_profile.h"
+
+#define NAT_ENGINE_NEVER INT64_MAX
+
+typedef enum nat_drop_reason {
+    NAT_DROP_NONE,
+    NAT_DROP_UDP_BLOCKED,       /* the profile blocks UDP */
+    NAT_DROP_NO_MAPPING,        /* inbound to an external endpoint with no live mapping */
+    NAT_DROP_FILTERED,          /* inbound refused by the filter (RFC 4787 section 5) */
+    NAT_DROP_NOT_OURS,          /* inbound to an address that is not a public address */
+    NAT_DROP_HAIRPIN_DISABLED,  /* to our own public address with hairpinning off */
+    NAT_DROP_PORTS_EXHAUSTED,   /* no free port on the address (RFC 6888 REQ-11: drop) */
+    NAT_DROP_QUOTA,             /* the subscriber's port quota is used up (RFC 6888 REQ-4) */
+    NAT_DROP_REASON_COUNT
+} nat_drop_reason_t;
+
+const char *nat_drop_reason_name(nat_drop_reason_t reason);
+
+typedef enum nat_action {
+    NAT_ACTION_DROP,
+    NAT_ACTION_FORWARD, /* send with the rewritten src/dst */
+} nat_action_t;
+
+typedef struct nat_verdict {
+    nat_action_t action;
+    nat_drop_reason_t reason;
+    addr_endpoint_t src, dst; /* the packet's source and destination after translation */
+    bool hairpin;             /* outbound that turned back inside */
+    bool created;             /* this packet created the mapping it used */
+} nat_verdict_t;
+
+typedef struct nat_engine_stats {
+    uint64_t outbound, inbound, hairpinned;
+    uint64_t mappings_created, mappings_expired, explicit_created;
+    uint64_t drops[NAT_DROP_REASON_COUNT];
+    uint32_t active, held; /* current gauges */
+} nat_engine_stats_t;
+
+typedef struct nat_mapping_info {
+    addr_endpoint_t internal, external, remote; /* remote: the first one contacted */
+    bool is_explicit, replied;
+    usec_t expires_at;
+} nat_mapping_info_t;
+
+typedef struct nat_engine nat_engine_t;
+
+/* public_ips: the addresses the topology gave this NAT (host order), used
+ * when the profile names none. Validates the profile. */
+nat_engine_t *nat_engine_new(const nat_profile_t *profile, const uint32_t *public_ips,
+                             unsigned n_public_ips, uint64_t seed, usec_t now, GError **error);
+void nat_engine_free(nat_engine_t *engine);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(nat_engine_t, nat_engine_free)
+
+const nat_profile_t *nat_engine_profile(const nat_engine_t *engine);
+
+/* A packet from inside: internal -> remote. */
+nat_verdict_t nat_engine_outbound(nat_engine_t *engine, addr_endpoint_t internal,
+                                  addr_endpoint_t remote, usec_t now);
+/* A packet from outside: remote -> external. */
+nat_verdict_t nat_engine_inbound(nat_engine_t *engine, addr_endpoint_t remote,
+                                 addr_endpoint_t external, usec_t now);
+/* Expires what is due; returns the next deadline (NAT_ENGINE_NEVER if none). */
+usec_t nat_engine_expire(nat_engine_t *engine, usec_t now);
+/* Every mapping lost, a new port-mapping epoch starts at `now`. */
+void nat_engine_reboot(nat_engine_t *engine, usec_t now);
+/* Every mapping lost; the epoch goes on. */
+void nat_engine_flush(nat_engine_t *engine);
+/* Replaces the profile. Changes to type, mapping, addresses, ranges or
+ * blocks flush the mappings first; timers and filters apply from the next
+ * packet on. */
+bool nat_engine_set_profile(nat_engine_t *engine, const nat_profile_t *profile, GError **error);
+
+const nat_engine_stats_t *nat_engine_stats(const nat_engine_t *engine);
+char *nat_engine_stats_json(const nat_engine_t *engine);
+bool nat_engine_is_public(const nat_engine_t *engine, uint32_t ip);
+unsigned nat_engine_public_ips(const nat_engine_t *engine, const uint32_t **ips);
+/* Visits every active mapping (held ones are not mappings any more). */
+void nat_engine_foreach(const nat_engine_t *engine,
+                        void (*visit)(const nat_mapping_info_t *info, void *ctx), void *ctx);
+bool nat_engine_lookup_external(const nat_engine_t *engine, addr_endpoint_t external, usec_t now,
+                                nat_mapping_info_t *info);
+
+/* Explicit mappings for NAT-PMP and PCP (RFC 6886, RFC 6887 MAP): EIM, and
+ * EIF since no FILTER option is supported. Outbound packets from the internal
+ * endpoint use the explicit mapping while it lives. */
+typedef enum nat_map_result {
+    NAT_MAP_OK,
+    NAT_MAP_NO_RESOURCES,    /* no free port */
+    NAT_MAP_QUOTA,           /* subscriber quota */
+    NAT_MAP_CANNOT_PROVIDE,  /* the suggested endpoint is taken and failure was preferred */
+    NAT_MAP_UNSUPPORTED,     /* the profile does not translate */
+} nat_map_result_t;
+
+typedef struct nat_map_request {
+    addr_endpoint_t internal;
+    uint16_t suggested_port; /* 0: any */
+    uint32_t suggested_ip;   /* 0: any */
+    usec_t lifetime;         /* > 0; clamped to port-mapping-lifetime-max */
+    bool prefer_failure;     /* PCP PREFER_FAILURE: the suggestion or nothing */
+} nat_map_request_t;
+
+nat_map_result_t nat_engine_map(nat_engine_t *engine, const nat_map_request_t *request,
+                                usec_t now, addr_endpoint_t *external, usec_t *lifetime);
+/* Deletes the explicit mapping of an internal endpoint; false if none. */
+bool nat_engine_unmap(nat_engine_t *engine, addr_endpoint_t internal, usec_t now);
+/* Deletes every explicit mapping of an internal host; returns how many. */
+unsigned nat_engine_unmap_host(nat_engine_t *engine, uint32_t internal_ip, usec_t now);
+bool nat_engine_find_explicit(const nat_engine_t *engine, addr_endpoint_t internal, usec_t now,
+                              nat_mapping_info_t *info);
+/* The external address a host's mappings use (paired pooling), for NAT-PMP's
+ * "external address" answer. */
+uint32_t nat_engine_external_ip_for(nat_engine_t *engine, uint32_t internal_ip);
+/* When the current port-mapping epoch began (creation or last reboot). */
+usec_t nat_engine_epoch_start(const nat_engine_t *engine);
