@@ -13,6 +13,7 @@ static const struct {
 } subcommands[] = {
     { "presets", cmd_presets_main, "list the NAT presets and what each does [--json]" },
     { "profile", cmd_profile_main, "check FILE: validate a NAT profile and print it normalised" },
+    { "nat", cmd_nat_main, "the NAT emulator daemon, inside a router namespace (see --help)" },
     { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },
 };
 

@@ -797,6 +797,23 @@ bool nat_engine_lookup_external(const nat_engine_t *e, addr_endpoint_t external,
     return true;
 }
 
+bool nat_engine_lookup_internal(const nat_engine_t *e, addr_endpoint_t internal,
+                                addr_endpoint_t remote, usec_t now, nat_mapping_info_t *info)
+{
+    uint32_t idx = NAT_TABLE_NIL;
+    if (e->explicit_count > 0)
+        idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+    if (idx == NAT_TABLE_NIL || now >= nat_table_get(&e->table, idx)->expires_at)
+        idx = nat_table_find_internal(&e->table, internal.ip, internal.port, remote.ip, remote.port);
+    if (idx == NAT_TABLE_NIL)
+        return false;
+    const nat_mapping_t *m = nat_table_get(&e->table, idx);
+    if (m->state != NAT_MAPPING_ACTIVE || now >= m->expires_at)
+        return false;
+    mapping_info(m, info);
+    return true;
+}
+
 /* ---- explicit mappings (NAT-PMP, PCP) ---------------------------------- */
 
 bool nat_engine_find_explicit(const nat_engine_t *e, addr_endpoint_t internal, usec_t now,

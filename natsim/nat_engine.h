@@ -87,8 +87,13 @@ unsigned nat_engine_public_ips(const nat_engine_t *engine, const uint32_t **ips)
 /* Visits every active mapping (held ones are not mappings any more). */
 void nat_engine_foreach(const nat_engine_t *engine,
                         void (*visit)(const nat_mapping_info_t *info, void *ctx), void *ctx);
+/* Read-only lookups (no refresh, no creation), for ICMP errors (RFC 5508:
+ * errors never refresh a mapping). By external endpoint, or by the internal
+ * endpoint and the remote it talks to (the key the mapping behaviour uses). */
 bool nat_engine_lookup_external(const nat_engine_t *engine, addr_endpoint_t external, usec_t now,
                                 nat_mapping_info_t *info);
+bool nat_engine_lookup_internal(const nat_engine_t *engine, addr_endpoint_t internal,
+                                addr_endpoint_t remote, usec_t now, nat_mapping_info_t *info);
 
 /* Explicit mappings for NAT-PMP and PCP (RFC 6886, RFC 6887 MAP): EIM, and
  * EIF since no FILTER option is supported. Outbound packets from the internal

@@ -1,0 +1,399 @@
+#include "nat_daemon.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "nat_control.h"
+#include "nat_engine.h"
+#include "nat_nfq.h"
+#include "nat_pcap.h"
+#include "nat_pcp.h"
+#include "nat_pmp.h"
+#include "nat_router.h"
+#include "nat_rules.h"
+
+#define RECEIVE_BUDGET 256
+#define PORT_MAPPING_BUFFER 1100 /* RFC 6887: PCP messages are at most 1100 bytes */
+
+/* A packet held for impairment: nfqueue keeps it until our verdict. */
+typedef struct held_packet {
+    uint16_t queue;
+    uint32_t id;
+    nat_router_path_t path;
+    size_t len;
+    uint8_t data[];
+} held_packet_t;
+
+typedef struct daemon {
+    const nat_daemon_options_t *opt;
+    GMainLoop *loop;
+    nat_engine_t *engine;
+    nat_router_t *router;
+    nat_pcp_t *pcp;
+    nat_nfq_t *nfq;
+    nat_pcap_t *pcap;
+    int timer_fd;
+    int port_mapping_fd;
+    GSocketService *control;
+    bool rules_installed;
+    usec_t armed_for;
+    int exit_status;
+} daemon_t;
+
+static usec_t now_usec(void)
+{
+    return g_get_monotonic_time();
+}
+
+/* ---- packets ---------------------------------------------------------- */
+
+static void deliver(daemon_t *d, uint16_t queue, uint32_t id, const nat_router_decision_t *dec,
+                    const uint8_t *data, size_t len)
+{
+    if (dec->action == NAT_ROUTER_ACCEPT) {
+        nat_pcap_write(d->pcap, dec->to_inside ? NAT_PCAP_INSIDE : NAT_PCAP_OUTSIDE, data, len);
+        nat_nfq_verdict(d->nfq, queue, id, true, dec->rewritten ? data : NULL, len);
+    } else {
+        nat_nfq_verdict(d->nfq, queue, id, false, NULL, 0);
+    }
+}
+
+static void on_packet(const nat_nfq_packet_t *pkt, void *ctx)
+{
+    daemon_t *d = ctx;
+    int role = pkt->queue - d->opt->queue;
+    if (role < 0 || role >= NAT_RULES_QUEUE_COUNT || !pkt->data) {
+        nat_nfq_verdict(d->nfq, pkt->queue, pkt->id, false, NULL, 0);
+        return;
+    }
+    nat_router_path_t path = role == NAT_RULES_QUEUE_INBOUND    ? NAT_ROUTER_INBOUND
+                             : role == NAT_RULES_QUEUE_OUTBOUND ? NAT_ROUTER_OUTBOUND
+                                                                : NAT_ROUTER_HAIRPIN;
+    nat_pcap_write(d->pcap, path == NAT_ROUTER_INBOUND ? NAT_PCAP_OUTSIDE : NAT_PCAP_INSIDE,
+                   pkt->data, pkt->len);
+    nat_router_decision_t dec = nat_router_process(d->router, path, pkt->data, pkt->len, now_usec());
+    if (dec.action != NAT_ROUTER_HOLD) {
+        deliver(d, pkt->queue, pkt->id, &dec, pkt->data, pkt->len);
+        return;
+    }
+    held_packet_t *h = g_malloc(sizeof *h + pkt->len);
+    *h = (held_packet_t){ .queue = pkt->queue, .id = pkt->id, .path = path, .len = pkt->len };
+    memcpy(h->data, pkt->data, pkt->len);
+    if (!nat_impair_push(nat_router_impairment(d->router, path == NAT_ROUTER_INBOUND), dec.release_at, h)) {
+        nat_nfq_verdict(d->nfq, pkt->queue, pkt->id, false, NULL, 0);
+        g_free(h);
+    }
+}
+
+static void arm_timer(daemon_t *d)
+{
+    usec_t next = MIN(nat_impair_next_deadline(nat_router_impairment(d->router, true)),
+                      nat_impair_next_deadline(nat_router_impairment(d->router, false)));
+    if (next == d->armed_for)
+        return;
+    d->armed_for = next;
+    struct itimerspec its = { 0 };
+    if (next != NAT_IMPAIR_NEVER) {
+        next = MAX(next, 1);
+        its.it_value.tv_sec = next / USEC_PER_SEC;
+        its.it_value.tv_nsec = (next % USEC_PER_SEC) * 1000;
+    }
+    timerfd_settime(d->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void release_due(daemon_t *d, usec_t now)
+{
+    for (int inbound = 0; inbound < 2; inbound++) {
+        void *handle;
+        while (nat_impair_pop_due(nat_router_impairment(d->router, inbound), now, &handle)) {
+            held_packet_t *h = handle;
+            nat_router_decision_t dec = nat_router_release(d->router, h->path, h->data, h->len, now);
+            dec.to_inside = dec.to_inside || h->path == NAT_ROUTER_INBOUND;
+            deliver(d, h->queue, h->id, &dec, h->data, h->len);
+            g_free(h);
+        }
+    }
+}
+
+static gboolean on_nfq(gint fd, GIOCondition cond, gpointer ctx)
+{
+    daemon_t *d = ctx;
+    int rc = nat_nfq_receive(d->nfq, RECEIVE_BUDGET, on_packet, d);
+    if (rc < 0)
+        g_warning("nfqueue receive: %s", g_strerror(-rc));
+    nat_pcap_flush(d->pcap);
+    arm_timer(d);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_timer(gint fd, GIOCondition cond, gpointer ctx)
+{
+    daemon_t *d = ctx;
+    uint64_t expirations;
+    if (read(fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        g_warning("timerfd: %s", g_strerror(errno));
+    d->armed_for = NAT_IMPAIR_NEVER;
+    release_due(d, now_usec());
+    nat_nfq_flush(d->nfq);
+    nat_pcap_flush(d->pcap);
+    arm_timer(d);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_expire(gpointer ctx)
+{
+    daemon_t *d = ctx;
+    nat_engine_expire(d->engine, now_usec());
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- NAT-PMP / PCP on the inside address -------------------------------- */
+
+static gboolean on_port_mapping(gint fd, GIOCondition cond, gpointer ctx)
+{
+    daemon_t *d = ctx;
+    uint8_t req[PORT_MAPPING_BUFFER + 4], resp[PORT_MAPPING_BUFFER + 4];
+    struct sockaddr_in from;
+    socklen_t from_len = sizeof from;
+    ssize_t n = recvfrom(fd, req, sizeof req, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+    if (n <= 0)
+        return G_SOURCE_CONTINUE;
+    addr_endpoint_t client = addr_endpoint(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port));
+    size_t out = nat_pcp_handle(d->pcp, d->engine, client, req, (size_t)n, now_usec(), resp, sizeof resp);
+    if (out > 0)
+        sendto(fd, resp, out, 0, (struct sockaddr *)&from, from_len);
+    return G_SOURCE_CONTINUE;
+}
+
+static bool open_port_mapping(daemon_t *d, GError **error)
+{
+    uint32_t ip = d->opt->inside_ip;
+    if (ip == 0) {
+        struct ifaddrs *list = NULL;
+        if (getifaddrs(&list) == 0) {
+            for (struct ifaddrs *i = list; i; i = i->ifa_next)
+                if (!ip && i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+                    strcmp(i->ifa_name, d->opt->inside) == 0)
+                    ip = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+            freeifaddrs(list);
+        }
+    }
+    if (ip == 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                    "port mapping needs an IPv4 address on %s (or --inside-ip)", d->opt->inside);
+        return false;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(NAT_PMP_SERVER_PORT),
+                              .sin_addr.s_addr = htonl(ip) };
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot listen for NAT-PMP/PCP on port %d: %s", NAT_PMP_SERVER_PORT,
+                    g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    d->port_mapping_fd = fd;
+    g_unix_fd_add(fd, G_IO_IN, on_port_mapping, d);
+    return true;
+}
+
+/* ---- control socket --------------------------------------------------- */
+
+static void on_pcp_reboot(void *ctx)
+{
+    daemon_t *d = ctx;
+    nat_pcp_reset(d->pcp);
+}
+
+static void on_control_line(GObject *source, GAsyncResult *res, gpointer user)
+{
+    GSocketConnection *conn = user;
+    daemon_t *d = g_object_get_data(G_OBJECT(conn), "daemon");
+    g_autofree char *line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
+    if (line) {
+        nat_control_target_t target = { d->engine, d->router, on_pcp_reboot, d };
+        g_autofree char *reply = nat_control_execute(&target, line, now_usec());
+        g_autofree char *text = g_strdup_printf("%s\n", reply);
+        GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+        g_output_stream_write_all(out, text, strlen(text), NULL, NULL, NULL);
+    }
+    g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+    g_object_unref(source);
+    g_object_unref(conn);
+}
+
+static gboolean on_control(GSocketService *service, GSocketConnection *conn, GObject *src, gpointer ctx)
+{
+    g_object_set_data(G_OBJECT(conn), "daemon", ctx);
+    GDataInputStream *in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+    g_data_input_stream_read_line_async(in, G_PRIORITY_DEFAULT, NULL, on_control_line, g_object_ref(conn));
+    return TRUE;
+}
+
+static bool open_control(daemon_t *d, GError **error)
+{
+    g_unlink(d->opt->control_path);
+    d->control = g_socket_service_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(d->opt->control_path);
+    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(d->control), addr, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, error)) {
+        g_prefix_error(error, "control socket %s: ", d->opt->control_path);
+        return false;
+    }
+    g_signal_connect(d->control, "incoming", G_CALLBACK(on_control), d);
+    g_socket_service_start(d->control);
+    return true;
+}
+
+/* ---- life ------------------------------------------------------------- */
+
+static gboolean on_signal(gpointer ctx)
+{
+    daemon_t *d = ctx;
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static bool write_file_atomic(const char *path, const char *text, GError **error)
+{
+    return g_file_set_contents(path, text, -1, error);
+}
+
+static void daemon_cleanup(daemon_t *d)
+{
+    if (d->router && d->nfq) {
+        /* Held packets get their verdict: dropped, as a link going down would. */
+        for (int inbound = 0; inbound < 2; inbound++) {
+            void *handle;
+            while (nat_impair_pop_due(nat_router_impairment(d->router, inbound), NAT_IMPAIR_NEVER, &handle)) {
+                held_packet_t *h = handle;
+                nat_nfq_verdict(d->nfq, h->queue, h->id, false, NULL, 0);
+                g_free(h);
+            }
+        }
+        nat_nfq_flush(d->nfq);
+    }
+    if (d->rules_installed) {
+        g_autofree char *text = nat_rules_text(d->opt->inside, d->opt->outside, d->opt->public_ips,
+                                               d->opt->n_public_ips, d->opt->queue, true);
+        g_autoptr(GError) error = NULL;
+        if (!nat_rules_apply(text, &error))
+            g_warning("removing rules: %s", error->message);
+    }
+    if (d->opt->stats_out && d->router) {
+        g_autofree char *stats = nat_router_stats_json(d->router);
+        g_autofree char *text = g_strdup_printf("%s\n", stats);
+        g_autoptr(GError) error = NULL;
+        if (!write_file_atomic(d->opt->stats_out, text, &error))
+            g_warning("stats: %s", error->message);
+    }
+    if (d->control) {
+        g_socket_service_stop(d->control);
+        g_socket_listener_close(G_SOCKET_LISTENER(d->control));
+        g_object_unref(d->control);
+        g_unlink(d->opt->control_path);
+    }
+    if (d->opt->ready_file)
+        g_unlink(d->opt->ready_file);
+    if (d->port_mapping_fd >= 0)
+        close(d->port_mapping_fd);
+    if (d->timer_fd >= 0)
+        close(d->timer_fd);
+    nat_pcap_close(d->pcap);
+    nat_nfq_close(d->nfq);
+    nat_router_free(d->router);
+    nat_pcp_free(d->pcp);
+    nat_engine_free(d->engine);
+    if (d->loop)
+        g_main_loop_unref(d->loop);
+}
+
+static bool daemon_setup(daemon_t *d, GError **error)
+{
+    const nat_daemon_options_t *o = d->opt;
+    /* Signals first: a SIGTERM during set-up still ends in the cleanup path. */
+    d->loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGINT, on_signal, d);
+    g_unix_signal_add(SIGTERM, on_signal, d);
+    g_unix_signal_add(SIGHUP, on_signal, d);
+    if (!if_nametoindex(o->inside) || !if_nametoindex(o->outside)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                    "interface %s not found in this network namespace (run natlab nat inside the "
+                    "router namespace)", if_nametoindex(o->inside) ? o->outside : o->inside);
+        return false;
+    }
+    d->engine = nat_engine_new(o->profile, o->public_ips, o->n_public_ips, o->seed, now_usec(), error);
+    if (!d->engine)
+        return false;
+    d->router = nat_router_new(d->engine, o->seed);
+    d->pcp = nat_pcp_new();
+    if (!nat_rules_sysctls(o->inside, o->outside, error))
+        return false;
+    int err = 0;
+    d->nfq = nat_nfq_open(o->queue, NAT_RULES_QUEUE_COUNT, o->queue_maxlen, &err);
+    if (!d->nfq) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-err),
+                    "cannot bind NFQUEUE %u-%u: %s (is another natsim running in this namespace? "
+                    "the kernel needs nfnetlink_queue)", o->queue, o->queue + NAT_RULES_QUEUE_COUNT - 1,
+                    g_strerror(-err));
+        return false;
+    }
+    if (o->pcap_dir) {
+        d->pcap = nat_pcap_open(o->pcap_dir, &err);
+        if (!d->pcap) {
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-err), "cannot write pcap files in %s: %s",
+                        o->pcap_dir, g_strerror(-err));
+            return false;
+        }
+    }
+    d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (d->timer_fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "timerfd: %s", g_strerror(errno));
+        return false;
+    }
+    if (o->profile->type == NAT_TYPE_NAT && o->profile->port_mapping && !open_port_mapping(d, error))
+        return false;
+    if (o->control_path && !open_control(d, error))
+        return false;
+    if (o->install_rules) {
+        g_autofree char *text = nat_rules_text(o->inside, o->outside, o->public_ips, o->n_public_ips,
+                                               o->queue, false);
+        if (!nat_rules_apply(text, error))
+            return false;
+        d->rules_installed = true;
+    }
+    g_unix_fd_add(nat_nfq_fd(d->nfq), G_IO_IN, on_nfq, d);
+    g_unix_fd_add(d->timer_fd, G_IO_IN, on_timer, d);
+    g_timeout_add_seconds(1, on_expire, d);
+    if (o->ready_file) {
+        g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());
+        if (!write_file_atomic(o->ready_file, pid, error))
+            return false;
+    }
+    return true;
+}
+
+int nat_daemon_run(const nat_daemon_options_t *options, GError **error)
+{
+    daemon_t d = { .opt = options, .timer_fd = -1, .port_mapping_fd = -1, .armed_for = NAT_IMPAIR_NEVER };
+    int status = 1;
+    if (daemon_setup(&d, error)) {
+        g_main_loop_run(d.loop);
+        status = 0;
+    }
+    daemon_cleanup(&d);
+    return status;
+}

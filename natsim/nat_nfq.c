@@ -1,0 +1,178 @@
+#include "nat_nfq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* A verdict message is headers plus the packet: keep room for many. */
+#define NFQ_SEND_BUFFER (512 * 1024)
+#define NFQ_RECV_BUFFER (0xffff + MNL_SOCKET_BUFFER_SIZE)
+#define NFQ_SOCKET_RCVBUF (16 * 1024 * 1024)
+
+struct nat_nfq {
+    struct mnl_socket *nl;
+    uint32_t portid;
+    uint8_t *recv_buf;
+    uint8_t *send_buf;
+    size_t send_len;
+    nat_nfq_stats_t stats;
+    nat_nfq_handler_fn handler;
+    void *ctx;
+};
+
+static int send_config(nat_nfq_t *q, struct nlmsghdr *nlh)
+{
+    nlh->nlmsg_flags |= NLM_F_ACK;
+    nlh->nlmsg_seq = (uint32_t)g_get_monotonic_time();
+    if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0)
+        return -errno;
+    ssize_t n = mnl_socket_recvfrom(q->nl, q->recv_buf, NFQ_RECV_BUFFER);
+    if (n < 0)
+        return -errno;
+    if (mnl_cb_run(q->recv_buf, (size_t)n, nlh->nlmsg_seq, q->portid, NULL, NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+nat_nfq_t *nat_nfq_open(uint16_t first, uint16_t count, uint32_t queue_maxlen, int *err)
+{
+    nat_nfq_t *q = g_new0(nat_nfq_t, 1);
+    q->recv_buf = g_malloc(NFQ_RECV_BUFFER);
+    q->send_buf = g_malloc(NFQ_SEND_BUFFER);
+    int rc = 0;
+    q->nl = mnl_socket_open(NETLINK_NETFILTER);
+    if (!q->nl || mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    q->portid = mnl_socket_get_portid(q->nl);
+    for (uint16_t i = 0; i < count; i++) {
+        uint16_t num = (uint16_t)(first + i);
+        struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->send_buf, NFQNL_MSG_CONFIG, num);
+        nfq_nlmsg_cfg_put_cmd(nlh, AF_INET, NFQNL_CFG_CMD_BIND);
+        if ((rc = send_config(q, nlh)) < 0)
+            goto fail;
+        nlh = nfq_nlmsg_put((char *)q->send_buf, NFQNL_MSG_CONFIG, num);
+        /* The whole packet: a verdict payload shorter than it would trim it. */
+        nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
+        nfq_nlmsg_cfg_put_qmaxlen(nlh, queue_maxlen);
+        /* No NFQA_CFG_F_FAIL_OPEN: when full, drop rather than leak untranslated. */
+        mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(0));
+        mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN));
+        if ((rc = send_config(q, nlh)) < 0)
+            goto fail;
+    }
+    int fd = mnl_socket_get_fd(q->nl);
+    int one = 1, size = NFQ_SOCKET_RCVBUF;
+    /* Overflow is counted by the kernel queue; don't turn it into recv errors. */
+    setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return q;
+fail:
+    *err = rc ? rc : -EIO;
+    nat_nfq_close(q);
+    return NULL;
+}
+
+void nat_nfq_close(nat_nfq_t *q)
+{
+    if (!q)
+        return;
+    if (q->nl)
+        mnl_socket_close(q->nl);
+    g_free(q->recv_buf);
+    g_free(q->send_buf);
+    g_free(q);
+}
+
+int nat_nfq_fd(const nat_nfq_t *q)
+{
+    return mnl_socket_get_fd(q->nl);
+}
+
+const nat_nfq_stats_t *nat_nfq_stats(const nat_nfq_t *q)
+{
+    return &q->stats;
+}
+
+static int packet_cb(const struct nlmsghdr *nlh, void *data)
+{
+    nat_nfq_t *q = data;
+    struct nlattr *attr[NFQA_MAX + 1] = { NULL };
+    if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR])
+        return MNL_CB_OK;
+    struct nfqnl_msg_packet_hdr *ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+    struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+    nat_nfq_packet_t pkt = {
+        .queue = ntohs(nfg->res_id),
+        .id = ntohl(ph->packet_id),
+        .data = attr[NFQA_PAYLOAD] ? mnl_attr_get_payload(attr[NFQA_PAYLOAD]) : NULL,
+        .len = attr[NFQA_PAYLOAD] ? mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0,
+    };
+    q->stats.received++;
+    q->handler(&pkt, q->ctx);
+    return MNL_CB_OK;
+}
+
+int nat_nfq_receive(nat_nfq_t *q, int budget, nat_nfq_handler_fn handler, void *ctx)
+{
+    q->handler = handler;
+    q->ctx = ctx;
+    int handled = 0;
+    while (handled < budget) {
+        ssize_t n = recv(mnl_socket_get_fd(q->nl), q->recv_buf, NFQ_RECV_BUFFER, MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            if (errno == ENOBUFS) {
+                q->stats.enobufs++;
+                continue;
+            }
+            nat_nfq_flush(q);
+            return -errno;
+        }
+        uint64_t before = q->stats.received;
+        mnl_cb_run(q->recv_buf, (size_t)n, 0, q->portid, packet_cb, q);
+        handled += (int)(q->stats.received - before);
+    }
+    int rc = nat_nfq_flush(q);
+    return rc < 0 ? rc : handled;
+}
+
+int nat_nfq_verdict(nat_nfq_t *q, uint16_t queue, uint32_t id, bool accept, const uint8_t *payload,
+                    size_t len)
+{
+    size_t need = MNL_ALIGN(sizeof(struct nlmsghdr)) + MNL_ALIGN(sizeof(struct nfgenmsg)) +
+                  MNL_ALIGN(sizeof(struct nfqnl_msg_verdict_hdr)) + MNL_ATTR_HDRLEN * 2 + MNL_ALIGN(len);
+    if (q->send_len + need > NFQ_SEND_BUFFER) {
+        int rc = nat_nfq_flush(q);
+        if (rc < 0)
+            return rc;
+    }
+    struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->send_buf + q->send_len, NFQNL_MSG_VERDICT, queue);
+    nfq_nlmsg_verdict_put(nlh, (int)id, accept ? NF_ACCEPT : NF_DROP);
+    if (accept && payload)
+        nfq_nlmsg_verdict_put_pkt(nlh, payload, (uint32_t)len);
+    q->send_len += MNL_ALIGN(nlh->nlmsg_len);
+    q->stats.verdicts++;
+    return 0;
+}
+
+int nat_nfq_flush(nat_nfq_t *q)
+{
+    if (q->send_len == 0)
+        return 0;
+    ssize_t n = mnl_socket_sendto(q->nl, q->send_buf, q->send_len);
+    q->send_len = 0;
+    q->stats.sends++;
+    return n < 0 ? -errno : 0;
+}

@@ -1,0 +1,282 @@
+#include "nat_router.h"
+
+#include <json-glib/json-glib.h>
+
+struct nat_router {
+    nat_engine_t *engine;
+    nat_impair_t *inbound, *outbound;
+    nat_router_stats_t stats;
+};
+
+static const char *const drop_names[NAT_ROUTER_DROP_REASON_COUNT] = {
+    [NAT_ROUTER_DROP_NONE] = "none",
+    [NAT_ROUTER_DROP_MALFORMED] = "malformed",
+    [NAT_ROUTER_DROP_FRAGMENT] = "fragment",
+    [NAT_ROUTER_DROP_NOT_UDP] = "not-udp",
+    [NAT_ROUTER_DROP_ICMP_UNKNOWN] = "icmp-no-mapping",
+    [NAT_ROUTER_DROP_ENGINE] = "engine",
+    [NAT_ROUTER_DROP_LOSS] = "impairment-loss",
+};
+
+static const char *const path_names[NAT_ROUTER_PATH_COUNT] = {
+    [NAT_ROUTER_OUTBOUND] = "outbound",
+    [NAT_ROUTER_INBOUND] = "inbound",
+    [NAT_ROUTER_HAIRPIN] = "hairpin",
+};
+
+const char *nat_router_drop_name(nat_router_drop_t drop)
+{
+    return drop < NAT_ROUTER_DROP_REASON_COUNT ? drop_names[drop] : "unknown";
+}
+
+const char *nat_router_path_name(nat_router_path_t path)
+{
+    return path < NAT_ROUTER_PATH_COUNT ? path_names[path] : "unknown";
+}
+
+nat_router_t *nat_router_new(nat_engine_t *engine, uint64_t seed)
+{
+    nat_router_t *r = g_new0(nat_router_t, 1);
+    r->engine = engine;
+    const nat_profile_t *p = nat_engine_profile(engine);
+    /* Distinct streams per direction, both derived from the run's seed. */
+    r->inbound = nat_impair_new(&p->inbound, seed ^ 0x1b873593u);
+    r->outbound = nat_impair_new(&p->outbound, seed ^ 0xcc9e2d51u);
+    return r;
+}
+
+void nat_router_free(nat_router_t *r)
+{
+    if (!r)
+        return;
+    nat_impair_free(r->inbound);
+    nat_impair_free(r->outbound);
+    g_free(r);
+}
+
+void nat_router_profile_changed(nat_router_t *r)
+{
+    const nat_profile_t *p = nat_engine_profile(r->engine);
+    nat_impair_set(r->inbound, &p->inbound);
+    nat_impair_set(r->outbound, &p->outbound);
+}
+
+nat_impair_t *nat_router_impairment(nat_router_t *r, bool inbound)
+{
+    return inbound ? r->inbound : r->outbound;
+}
+
+const nat_router_stats_t *nat_router_stats(const nat_router_t *r)
+{
+    return &r->stats;
+}
+
+static nat_router_decision_t dropped(nat_router_t *r, nat_router_drop_t why)
+{
+    r->stats.drops[why]++;
+    return (nat_router_decision_t){ .action = NAT_ROUTER_DROP, .drop = why };
+}
+
+static nat_router_decision_t engine_dropped(nat_router_t *r, nat_drop_reason_t reason)
+{
+    nat_router_decision_t d = dropped(r, NAT_ROUTER_DROP_ENGINE);
+    d.engine_reason = reason;
+    return d;
+}
+
+static bool translating(const nat_router_t *r)
+{
+    return nat_engine_profile(r->engine)->type == NAT_TYPE_NAT;
+}
+
+/* RFC 4787 REQ-12 / RFC 5508: an ICMP error about a mapped UDP flow is
+ * translated like the flow; errors never refresh the mapping. */
+static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inbound, usec_t now)
+{
+    const packet_inner_t *inner = &pkt->inner;
+    if (inner->protocol != PACKET_IPPROTO_UDP || !inner->has_ports)
+        return dropped(r, NAT_ROUTER_DROP_NOT_UDP);
+    if (!translating(r)) {
+        if (nat_engine_profile(r->engine)->type == NAT_TYPE_BLOCKED)
+            return engine_dropped(r, NAT_DROP_UDP_BLOCKED);
+        return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .to_inside = inbound };
+    }
+    nat_mapping_info_t m;
+    if (inbound) {
+        /* The quoted packet is one we sent: its source is our external endpoint. */
+        if (!nat_engine_lookup_external(r->engine, addr_endpoint(inner->src, inner->sport), now, &m))
+            return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
+        packet_icmp_rewrite_inner(pkt, PACKET_SIDE_SRC, m.internal.ip, m.internal.port);
+    } else {
+        /* A host inside complains about a packet it received through us. */
+        if (!nat_engine_lookup_internal(r->engine, addr_endpoint(inner->dst, inner->dport),
+                                        addr_endpoint(inner->src, inner->sport), now, &m))
+            return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
+        packet_icmp_rewrite_inner(pkt, PACKET_SIDE_DST, m.external.ip, m.external.port);
+    }
+    r->stats.icmp_translated++;
+    return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = true, .to_inside = inbound };
+}
+
+/* Parses and classifies; fills `d` and returns false when the packet stops here. */
+static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat_router_decision_t *d)
+{
+    if (!packet_parse(data, len, pkt)) {
+        *d = dropped(r, NAT_ROUTER_DROP_MALFORMED);
+        d->parse_error = pkt->error;
+        r->stats.malformed[pkt->error]++;
+        return false;
+    }
+    switch (pkt->kind) {
+    case PACKET_KIND_UDP:
+    case PACKET_KIND_ICMP_ERROR:
+        return true;
+    case PACKET_KIND_FRAGMENT:
+        *d = dropped(r, NAT_ROUTER_DROP_FRAGMENT);
+        return false;
+    case PACKET_KIND_ICMP:
+    case PACKET_KIND_OTHER:
+        break;
+    }
+    *d = dropped(r, NAT_ROUTER_DROP_NOT_UDP);
+    return false;
+}
+
+static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, usec_t now)
+{
+    if (pkt->kind == PACKET_KIND_ICMP_ERROR)
+        return icmp_error(r, pkt, true, now);
+    nat_verdict_t v = nat_engine_inbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
+                                         addr_endpoint(pkt->dst, pkt->dport), now);
+    if (v.action == NAT_ACTION_DROP)
+        return engine_dropped(r, v.reason);
+    bool rewrite = v.dst.ip != pkt->dst || v.dst.port != pkt->dport;
+    if (rewrite)
+        packet_set_dst(pkt, v.dst.ip, v.dst.port);
+    return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite, .to_inside = true };
+}
+
+static nat_router_decision_t translate_outbound(nat_router_t *r, packet_t *pkt, usec_t now)
+{
+    if (pkt->kind == PACKET_KIND_ICMP_ERROR)
+        return icmp_error(r, pkt, false, now);
+    nat_verdict_t v = nat_engine_outbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
+                                          addr_endpoint(pkt->dst, pkt->dport), now);
+    if (v.action == NAT_ACTION_DROP)
+        return engine_dropped(r, v.reason);
+    bool rewrite = false;
+    if (v.src.ip != pkt->src || v.src.port != pkt->sport) {
+        packet_set_src(pkt, v.src.ip, v.src.port);
+        rewrite = true;
+    }
+    if (v.dst.ip != pkt->dst || v.dst.port != pkt->dport) {
+        packet_set_dst(pkt, v.dst.ip, v.dst.port);
+        rewrite = true;
+    }
+    return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite, .to_inside = v.hairpin };
+}
+
+/* The link's verdict on a packet the NAT would forward (or, inbound, is
+ * about to see). Loss drops it, delay holds it. */
+static void impair(nat_router_t *r, nat_impair_t *imp, nat_router_decision_t *d, usec_t now)
+{
+    usec_t release_at;
+    switch (nat_impair_decide(imp, now, &release_at)) {
+    case NAT_IMPAIR_DROP:
+        *d = dropped(r, NAT_ROUTER_DROP_LOSS);
+        return;
+    case NAT_IMPAIR_HOLD:
+        d->action = NAT_ROUTER_HOLD;
+        d->release_at = release_at;
+        return;
+    case NAT_IMPAIR_PASS_NOW:
+        return;
+    }
+}
+
+nat_router_decision_t nat_router_process(nat_router_t *r, nat_router_path_t path, uint8_t *data,
+                                         size_t len, usec_t now)
+{
+    r->stats.packets[path]++;
+    packet_t pkt;
+    nat_router_decision_t d;
+    if (!admit(r, data, len, &pkt, &d))
+        return d;
+    if (path == NAT_ROUTER_INBOUND) {
+        /* The link comes before the NAT: a delayed packet meets the NAT late. */
+        d = (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .to_inside = true };
+        impair(r, r->inbound, &d, now);
+        if (d.action != NAT_ROUTER_ACCEPT)
+            return d;
+        return translate_inbound(r, &pkt, now);
+    }
+    d = translate_outbound(r, &pkt, now);
+    /* A hairpinned packet never crosses the outside link. */
+    if (d.action == NAT_ROUTER_ACCEPT && !d.to_inside)
+        impair(r, r->outbound, &d, now);
+    return d;
+}
+
+nat_router_decision_t nat_router_release(nat_router_t *r, nat_router_path_t path, uint8_t *data,
+                                         size_t len, usec_t now)
+{
+    if (path != NAT_ROUTER_INBOUND)
+        return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = true };
+    packet_t pkt;
+    nat_router_decision_t d;
+    if (!admit(r, data, len, &pkt, &d))
+        return d;
+    return translate_inbound(r, &pkt, now);
+}
+
+static void add_counters(JsonBuilder *b, const char *name, const uint64_t *values,
+                         const char *(*label)(int), int count, int first)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_object(b);
+    for (int i = first; i < count; i++) {
+        json_builder_set_member_name(b, label(i));
+        json_builder_add_int_value(b, (gint64)values[i]);
+    }
+    json_builder_end_object(b);
+}
+
+static const char *drop_label(int i) { return nat_router_drop_name((nat_router_drop_t)i); }
+static const char *path_label(int i) { return nat_router_path_name((nat_router_path_t)i); }
+static const char *error_label(int i) { return packet_error_name((packet_error_t)i); }
+
+static void add_impair(JsonBuilder *b, const char *name, const nat_impair_t *imp)
+{
+    const nat_impair_stats_t *s = nat_impair_stats(imp);
+    json_builder_set_member_name(b, name);
+    json_builder_begin_object(b);
+    const struct { const char *k; uint64_t v; } fields[] = {
+        { "passed", s->passed }, { "lost", s->dropped_loss }, { "held", s->held },
+        { "reordered", s->reordered }, { "overflow", s->dropped_overflow },
+        { "released", s->released },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
+        json_builder_set_member_name(b, fields[i].k);
+        json_builder_add_int_value(b, (gint64)fields[i].v);
+    }
+    json_builder_end_object(b);
+}
+
+char *nat_router_stats_json(const nat_router_t *r)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    add_counters(b, "packets", r->stats.packets, path_label, NAT_ROUTER_PATH_COUNT, 0);
+    add_counters(b, "drops", r->stats.drops, drop_label, NAT_ROUTER_DROP_REASON_COUNT, 1);
+    add_counters(b, "malformed", r->stats.malformed, error_label, PACKET_ERROR_COUNT, 1);
+    json_builder_set_member_name(b, "icmp_translated");
+    json_builder_add_int_value(b, (gint64)r->stats.icmp_translated);
+    add_impair(b, "impair_inbound", r->inbound);
+    add_impair(b, "impair_outbound", r->outbound);
+    json_builder_set_member_name(b, "engine");
+    g_autofree char *engine = nat_engine_stats_json(r->engine);
+    json_builder_add_value(b, json_from_string(engine, NULL));
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    return json_to_string(root, FALSE);
+}
