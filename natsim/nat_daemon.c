@@ -339,6 +339,9 @@ static bool daemon_setup(daemon_t *d, GError **error)
     if (!d->engine)
         return false;
     d->router = nat_router_new(d->engine, o->seed);
+    /* Held packets stay in the kernel queue: hold at most what it can keep. */
+    nat_impair_set_capacity(nat_router_impairment(d->router, true), o->queue_maxlen / 2);
+    nat_impair_set_capacity(nat_router_impairment(d->router, false), o->queue_maxlen / 2);
     d->pcp = nat_pcp_new();
     if (!nat_rules_sysctls(o->inside, o->outside, error))
         return false;

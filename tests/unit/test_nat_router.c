@@ -1,0 +1,253 @@
+/* The router core: raw IPv4 packets through the engine, rewritten with valid
+ * checksums; ICMP errors translated both ways; junk dropped and counted;
+ * impairments hold and release. No sockets: bytes in, decisions out. */
+#include "common/packet.h"
+#include "natsim/nat_control.h"
+#include "natsim/nat_router.h"
+#include "natsim/nat_rules.h"
+#include "natsim_fixture.h"
+#include "testutil.h"
+
+typedef struct frame {
+    uint8_t data[1600];
+    size_t len;
+} frame_t;
+
+static frame_t udp(addr_endpoint_t src, addr_endpoint_t dst, const char *payload)
+{
+    frame_t f;
+    f.len = packet_build_udp(f.data, sizeof f.data, src, dst, payload, strlen(payload), 64);
+    CU_ASSERT_TRUE_FATAL(f.len > 0);
+    return f;
+}
+
+static packet_t parsed(frame_t *f)
+{
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(f->data, f->len, &p));
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    return p;
+}
+
+static void test_outbound_inbound_rewrite(void)
+{
+    nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 1);
+    nat_router_t *r = nat_router_new(e, 1);
+    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 3478), "hello");
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_TRUE(d.rewritten);
+    CU_ASSERT_FALSE(d.to_inside);
+    packet_t p = parsed(&f);
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_EQUAL(p.sport, 5000);
+    CU_ASSERT_EQUAL(p.dst, REMOTE_Y);
+
+    frame_t back = udp(ep(REMOTE_Y, 3478), ep(PUB1, 5000), "answer");
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, back.data, back.len, 1);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_TRUE(d.to_inside);
+    p = parsed(&back);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.dport, 5000);
+
+    frame_t stranger = udp(ep(REMOTE_Z, 1), ep(PUB1, 5000), "x");
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, stranger.data, stranger.len, 2);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
+    CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_ENGINE);
+    CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_FILTERED);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+static void test_icmp_errors_translated(void)
+{
+    nat_engine_t *e = engine_from("preset = symmetric\n", 2);
+    nat_router_t *r = nat_router_new(e, 2);
+    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 3478), "probe");
+    nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
+    packet_t sent = parsed(&f);
+
+    /* A router on the way answers "port unreachable" about what we sent. */
+    frame_t err;
+    err.len = packet_build_icmp_error(err.data, sizeof err.data, REMOTE_Z, PACKET_ICMP_DEST_UNREACH,
+                                      PACKET_ICMP_CODE_PORT_UNREACH, 0, f.data, f.len, 0, 64);
+    CU_ASSERT_TRUE_FATAL(err.len > 0);
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, err.data, err.len, 1);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    packet_t p = parsed(&err);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.src, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.sport, 5000);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->icmp_translated, 1);
+
+    /* The host inside refuses an inbound packet: the error goes out translated. */
+    frame_t in_pkt = udp(ep(REMOTE_Y, 3478), ep(PUB1, sent.sport), "data");
+    nat_router_process(r, NAT_ROUTER_INBOUND, in_pkt.data, in_pkt.len, 2);
+    frame_t out_err;
+    out_err.len = packet_build_icmp_error(out_err.data, sizeof out_err.data, HOST_A, PACKET_ICMP_DEST_UNREACH,
+                                          PACKET_ICMP_CODE_PORT_UNREACH, 0, in_pkt.data, in_pkt.len, 0, 64);
+    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, out_err.data, out_err.len, 3);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    p = parsed(&out_err);
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_EQUAL(p.inner.dst, PUB1);
+    CU_ASSERT_EQUAL(p.inner.dport, sent.sport);
+
+    /* An error about a flow we never carried is dropped. */
+    frame_t other = udp(ep(PUB1, 9), ep(REMOTE_Y, 9), "?");
+    frame_t bogus;
+    bogus.len = packet_build_icmp_error(bogus.data, sizeof bogus.data, REMOTE_Z, PACKET_ICMP_DEST_UNREACH,
+                                        PACKET_ICMP_CODE_PORT_UNREACH, 0, other.data, other.len, 0, 64);
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, bogus.data, bogus.len, 4);
+    CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_ICMP_UNKNOWN);
+    /* ...and errors do not refresh: the mapping still dies on time. */
+    CU_ASSERT_EQUAL(nat_engine_expire(e, 0), 5 * 60 * USEC_PER_SEC);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+static void test_junk_dropped_and_counted(void)
+{
+    nat_engine_t *e = engine_from("preset = full-cone\n", 3);
+    nat_router_t *r = nat_router_new(e, 3);
+    uint8_t junk[64] = { 0x45, 0 };
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, junk, 10, 0);
+    CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_MALFORMED);
+    CU_ASSERT_EQUAL(d.parse_error, PACKET_ERR_TOO_SHORT);
+    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "abc");
+    f.data[9] = 6; /* TCP; fix the header checksum so only the protocol differs */
+    f.data[10] = f.data[11] = 0;
+    uint16_t sum = packet_ipv4_checksum(f.data, 20);
+    f.data[10] = (uint8_t)(sum >> 8);
+    f.data[11] = (uint8_t)sum;
+    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
+    CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_NOT_UDP);
+    frame_t g = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "abc");
+    g.data[15] ^= 0xff; /* corrupt the source address: bad header checksum */
+    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, g.data, g.len, 0);
+    CU_ASSERT_EQUAL(d.parse_error, PACKET_ERR_BAD_IP_CHECKSUM);
+    const nat_router_stats_t *s = nat_router_stats(r);
+    CU_ASSERT_EQUAL(s->drops[NAT_ROUTER_DROP_MALFORMED], 2);
+    CU_ASSERT_EQUAL(s->drops[NAT_ROUTER_DROP_NOT_UDP], 1);
+    CU_ASSERT_EQUAL(s->malformed[PACKET_ERR_BAD_IP_CHECKSUM], 1);
+    CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+static void test_hairpin_path(void)
+{
+    nat_engine_t *e = engine_from("preset = full-cone\n", 4);
+    nat_router_t *r = nat_router_new(e, 4);
+    frame_t b = udp(ep(HOST_B, 6000), ep(REMOTE_Y, 1), "b");
+    nat_router_process(r, NAT_ROUTER_OUTBOUND, b.data, b.len, 0);
+    frame_t h = udp(ep(HOST_A, 5000), ep(PUB1, 6000), "to b");
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_HAIRPIN, h.data, h.len, 1);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_TRUE(d.to_inside);
+    packet_t p = parsed(&h);
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_EQUAL(p.sport, 5000);
+    CU_ASSERT_EQUAL(p.dst, HOST_B);
+    CU_ASSERT_EQUAL(p.dport, 6000);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+static void test_impairments_hold_and_release(void)
+{
+    nat_engine_t *e = engine_from("preset = port-restricted-cone\nlatency = 50ms\n", 5);
+    nat_router_t *r = nat_router_new(e, 5);
+    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "x");
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 1000);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_HOLD);
+    CU_ASSERT_EQUAL(d.release_at, 1000 + 50 * USEC_PER_MSEC);
+    CU_ASSERT_EQUAL(parsed(&f).src, PUB1); /* translated before the link */
+    /* Inbound is held raw and meets the NAT only when released. */
+    frame_t back = udp(ep(REMOTE_Y, 1), ep(PUB1, 5000), "y");
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, back.data, back.len, 2000);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_HOLD);
+    CU_ASSERT_EQUAL(parsed(&back).dst, PUB1);
+    d = nat_router_release(r, NAT_ROUTER_INBOUND, back.data, back.len, d.release_at);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_EQUAL(parsed(&back).dst, HOST_A);
+    nat_router_free(r);
+    nat_engine_free(e);
+
+    e = engine_from("preset = full-cone\nloss-outbound = 100%\n", 6);
+    r = nat_router_new(e, 6);
+    f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "x");
+    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
+    CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_LOSS);
+    frame_t in_pkt = udp(ep(REMOTE_Y, 1), ep(PUB1, 5000), "x");
+    CU_ASSERT_EQUAL(nat_router_process(r, NAT_ROUTER_INBOUND, in_pkt.data, in_pkt.len, 1).action, NAT_ROUTER_ACCEPT);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+static void test_control_commands(void)
+{
+    nat_engine_t *e = engine_from("preset = full-cone\n", 7);
+    nat_router_t *r = nat_router_new(e, 7);
+    nat_control_target_t t = { e, r, NULL, NULL };
+    nat_engine_outbound(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
+    char *reply = nat_control_execute(&t, "mappings", 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"internal\":\"192.168.1.10:5000\""));
+    g_free(reply);
+    reply = nat_control_execute(&t, "set filtering address-dependent\n", 1);
+    CU_ASSERT_STRING_EQUAL(reply, "ok");
+    g_free(reply);
+    CU_ASSERT_EQUAL(nat_engine_profile(e)->filtering, NAT_ADDRESS_DEPENDENT);
+    reply = nat_control_execute(&t, "set filtering sideways", 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "error: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "allowed: endpoint-independent"));
+    g_free(reply);
+    reply = nat_control_execute(&t, "set loss 100%", 1);
+    CU_ASSERT_STRING_EQUAL(reply, "ok");
+    g_free(reply);
+    CU_ASSERT_EQUAL(nat_impair_config(nat_router_impairment(r, true))->loss, 1.0);
+    reply = nat_control_execute(&t, "reboot", 5 * USEC_PER_SEC);
+    CU_ASSERT_STRING_EQUAL(reply, "ok");
+    g_free(reply);
+    CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
+    CU_ASSERT_EQUAL(nat_engine_epoch_start(e), 5 * USEC_PER_SEC);
+    reply = nat_control_execute(&t, "stats", 6);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"engine\":{"));
+    g_free(reply);
+    reply = nat_control_execute(&t, "dance", 6);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "error: unknown command 'dance'"));
+    g_free(reply);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+static void test_rules_text(void)
+{
+    uint32_t ips[2] = { PUB1, PUB2 };
+    char *add = nat_rules_text("lan", "wan", ips, 2, 10, false);
+    CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-PRE -j CT --notrack"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-PRE -i wan -j NFQUEUE --queue-num 10\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-PRE -i lan -d 198.18.0.2/32 -j NFQUEUE --queue-num 12\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-POST -o wan -j NFQUEUE --queue-num 11\n"));
+    CU_ASSERT_PTR_NULL(strstr(add, "queue-bypass")); /* never fail open */
+    char *del = nat_rules_text("lan", "wan", ips, 2, 10, true);
+    CU_ASSERT_PTR_NOT_NULL(strstr(del, "-X NATLAB-POST"));
+    g_free(add);
+    g_free(del);
+}
+
+int main(void)
+{
+    static const test_case_t cases[] = {
+        { "outbound and inbound rewrites keep checksums valid", test_outbound_inbound_rewrite },
+        { "ICMP errors translated both ways (REQ-12)", test_icmp_errors_translated },
+        { "junk dropped and counted by reason", test_junk_dropped_and_counted },
+        { "hairpin path", test_hairpin_path },
+        { "impairments hold and release", test_impairments_hold_and_release },
+        { "control commands", test_control_commands },
+        { "iptables rules text", test_rules_text },
+        { NULL, NULL },
+    };
+    return test_run_suite("nat_router", cases);
+}

@@ -1,0 +1,997 @@
+/* common/packet: parsing, incremental checksum rewrites, builders. The byte
+ * vectors below were computed with an independent implementation (Python,
+ * RFC 1071 checksums) and are commented field by field. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/packet.h"
+#include "common/rng.h"
+#include "testutil.h"
+
+/* 192.0.2.1:5000 -> 198.51.100.7:3478, "hi!" (an odd payload length). */
+static const uint8_t udp_vector[31] = {
+    0x45, 0x00,             /* version 4, IHL 5; TOS 0 */
+    0x00, 0x1f,             /* total length 31 */
+    0x1c, 0x46, 0x40, 0x00, /* ID 0x1c46; DF, offset 0 */
+    0x40, 0x11,             /* TTL 64, protocol 17 (UDP) */
+    0x32, 0x4c,             /* header checksum */
+    0xc0, 0x00, 0x02, 0x01, /* source 192.0.2.1 */
+    0xc6, 0x33, 0x64, 0x07, /* destination 198.51.100.7 */
+    0x13, 0x88, 0x0d, 0x96, /* UDP ports 5000 -> 3478 */
+    0x00, 0x0b, 0x69, 0x14, /* UDP length 11, checksum 0x6914 */
+    0x68, 0x69, 0x21,       /* "hi!" */
+};
+
+/* udp_vector after packet_set_src(198.18.0.1, 62000): what a NAT sends. */
+static const uint8_t udp_vector_translated[31] = {
+    0x45, 0x00, 0x00, 0x1f, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x11,
+    0x2e, 0x3a,             /* header checksum */
+    0xc6, 0x12, 0x00, 0x01, /* source 198.18.0.1 */
+    0xc6, 0x33, 0x64, 0x07,
+    0xf2, 0x30, 0x0d, 0x96, /* ports 62000 -> 3478 */
+    0x00, 0x0b, 0x86, 0x59, /* UDP length 11, checksum 0x8659 */
+    0x68, 0x69, 0x21,
+};
+
+/* 10.0.0.2:40000 -> 198.18.0.1:53 with 4 bytes of IP options, TTL 1, no DF. */
+static const uint8_t options_vector[36] = {
+    0x46, 0x00,             /* version 4, IHL 6 (24 bytes) */
+    0x00, 0x24,             /* total length 36 */
+    0x00, 0x00, 0x00, 0x00, /* ID 0; no flags */
+    0x01, 0x11,             /* TTL 1, UDP */
+    0xe6, 0xb3,             /* header checksum (covers the options) */
+    0x0a, 0x00, 0x00, 0x02, /* source 10.0.0.2 */
+    0xc6, 0x12, 0x00, 0x01, /* destination 198.18.0.1 */
+    0x01, 0x01, 0x01, 0x00, /* options: NOP NOP NOP EOL */
+    0x9c, 0x40, 0x00, 0x35, /* ports 40000 -> 53 */
+    0x00, 0x0c, 0xce, 0x84, /* UDP length 12, checksum 0xce84 */
+    0x61, 0x62, 0x63, 0x64, /* "abcd" */
+};
+
+/* ICMP port unreachable from 198.51.100.7 to 192.0.2.1 quoting udp_vector's
+ * header and first 8 bytes (RFC 792). */
+static const uint8_t icmp_vector[56] = {
+    0x45, 0x00, 0x00, 0x38, /* total length 56 */
+    0x00, 0x00, 0x40, 0x00,
+    0x40, 0x01,             /* TTL 64, protocol 1 (ICMP) */
+    0x4e, 0x89,             /* header checksum */
+    0xc6, 0x33, 0x64, 0x07, /* source 198.51.100.7 */
+    0xc0, 0x00, 0x02, 0x01, /* destination 192.0.2.1 */
+    0x03, 0x03, 0x72, 0xbf, /* type 3, code 3 (port unreachable), checksum */
+    0x00, 0x00, 0x00, 0x00, /* unused */
+    /* the quoted header and UDP header of udp_vector */
+    0x45, 0x00, 0x00, 0x1f, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x11, 0x32, 0x4c,
+    0xc0, 0x00, 0x02, 0x01, 0xc6, 0x33, 0x64, 0x07,
+    0x13, 0x88, 0x0d, 0x96, 0x00, 0x0b, 0x69, 0x14,
+};
+
+#define IP(a, b, c, d) ADDR_IP(a, b, c, d)
+
+static uint16_t rd16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* Heap copies of exactly n bytes, so ASan sees any read past the end. */
+static uint8_t *dup_exact(const uint8_t *p, size_t n)
+{
+    uint8_t *d = malloc(n ? n : 1);
+    if (n)
+        memcpy(d, p, n);
+    return d;
+}
+
+static void fix_ip(uint8_t *d)
+{
+    size_t ihl = (size_t)(d[0] & 0x0f) * 4;
+    wr16(d + PACKET_IPV4_OFF_CHECKSUM, packet_ipv4_checksum(d, ihl));
+}
+
+static void fix_icmp(uint8_t *d, size_t len)
+{
+    size_t ihl = (size_t)(d[0] & 0x0f) * 4;
+    wr16(d + ihl + PACKET_ICMP_OFF_CHECKSUM, 0);
+    wr16(d + ihl + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(d + ihl, len - ihl));
+}
+
+static packet_error_t parse_error(const uint8_t *bytes, size_t len)
+{
+    uint8_t *d = dup_exact(bytes, len);
+    packet_t p;
+    bool ok = packet_parse(d, len, &p);
+    packet_error_t e = p.error;
+    free(d);
+    return ok ? PACKET_OK : e;
+}
+
+/* --- vectors --------------------------------------------------------------- */
+
+static void test_parse_udp_vector(void)
+{
+    uint8_t *d = dup_exact(udp_vector, sizeof(udp_vector));
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(d, sizeof(udp_vector), &p));
+    CU_ASSERT_EQUAL(p.error, PACKET_OK);
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_UDP);
+    CU_ASSERT_EQUAL(p.len, 31);
+    CU_ASSERT_EQUAL(p.ihl, 20);
+    CU_ASSERT_EQUAL(p.protocol, PACKET_IPPROTO_UDP);
+    CU_ASSERT_EQUAL(p.ttl, 64);
+    CU_ASSERT_EQUAL(p.src, IP(192, 0, 2, 1));
+    CU_ASSERT_EQUAL(p.dst, IP(198, 51, 100, 7));
+    CU_ASSERT_TRUE(p.dont_fragment);
+    CU_ASSERT_FALSE(p.more_fragments);
+    CU_ASSERT_EQUAL(p.frag_offset, 0);
+    CU_ASSERT_TRUE(p.has_udp);
+    CU_ASSERT_EQUAL(p.sport, 5000);
+    CU_ASSERT_EQUAL(p.dport, 3478);
+    CU_ASSERT_EQUAL(p.payload_off, 28);
+    CU_ASSERT_EQUAL(p.payload_len, 3);
+    CU_ASSERT_EQUAL(memcmp(d + p.payload_off, "hi!", 3), 0);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    CU_ASSERT_EQUAL(packet_ipv4_checksum(d, 20), 0x324c);
+    CU_ASSERT_EQUAL(packet_udp_checksum(p.src, p.dst, d + 20, 11), 0x6914);
+    CU_ASSERT_EQUAL(packet_checksum(d, 20), 0);
+    free(d);
+}
+
+static void test_parse_options_vector(void)
+{
+    uint8_t *d = dup_exact(options_vector, sizeof(options_vector));
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(d, sizeof(options_vector), &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_UDP);
+    CU_ASSERT_EQUAL(p.ihl, 24);
+    CU_ASSERT_EQUAL(p.ttl, 1);
+    CU_ASSERT_FALSE(p.dont_fragment);
+    CU_ASSERT_EQUAL(p.src, IP(10, 0, 0, 2));
+    CU_ASSERT_EQUAL(p.dst, IP(198, 18, 0, 1));
+    CU_ASSERT_EQUAL(p.sport, 40000);
+    CU_ASSERT_EQUAL(p.dport, 53);
+    CU_ASSERT_EQUAL(p.payload_off, 32);
+    CU_ASSERT_EQUAL(p.payload_len, 4);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    /* TTL 1 cannot be forwarded. */
+    CU_ASSERT_FALSE(packet_decrement_ttl(&p));
+    CU_ASSERT_EQUAL(memcmp(d, options_vector, sizeof(options_vector)), 0);
+    free(d);
+}
+
+static void test_parse_icmp_vector(void)
+{
+    uint8_t *d = dup_exact(icmp_vector, sizeof(icmp_vector));
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(d, sizeof(icmp_vector), &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP_ERROR);
+    CU_ASSERT_EQUAL(p.icmp_type, PACKET_ICMP_DEST_UNREACH);
+    CU_ASSERT_EQUAL(p.icmp_code, PACKET_ICMP_CODE_PORT_UNREACH);
+    CU_ASSERT_FALSE(p.has_udp);
+    CU_ASSERT_EQUAL(p.src, IP(198, 51, 100, 7));
+    CU_ASSERT_EQUAL(p.dst, IP(192, 0, 2, 1));
+    CU_ASSERT_EQUAL(p.payload_off, 28);
+    CU_ASSERT_EQUAL(p.payload_len, 28);
+    CU_ASSERT_EQUAL(p.inner.off, 28);
+    CU_ASSERT_EQUAL(p.inner.ihl, 20);
+    CU_ASSERT_EQUAL(p.inner.protocol, PACKET_IPPROTO_UDP);
+    CU_ASSERT_EQUAL(p.inner.src, IP(192, 0, 2, 1));
+    CU_ASSERT_EQUAL(p.inner.dst, IP(198, 51, 100, 7));
+    CU_ASSERT_EQUAL(p.inner.l4_len, 8);
+    CU_ASSERT_TRUE(p.inner.has_ports);
+    CU_ASSERT_TRUE(p.inner.has_udp_checksum_field);
+    CU_ASSERT_FALSE(p.inner.is_fragment);
+    CU_ASSERT_EQUAL(p.inner.sport, 5000);
+    CU_ASSERT_EQUAL(p.inner.dport, 3478);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    free(d);
+}
+
+static void test_set_src_vector(void)
+{
+    uint8_t *d = dup_exact(udp_vector, sizeof(udp_vector));
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(d, sizeof(udp_vector), &p));
+    packet_set_src(&p, IP(198, 18, 0, 1), 62000);
+    CU_ASSERT_EQUAL(memcmp(d, udp_vector_translated, sizeof(udp_vector)), 0);
+    CU_ASSERT_EQUAL(p.src, IP(198, 18, 0, 1));
+    CU_ASSERT_EQUAL(p.sport, 62000);
+    /* ... and back again. */
+    packet_set_src(&p, IP(192, 0, 2, 1), 5000);
+    CU_ASSERT_EQUAL(memcmp(d, udp_vector, sizeof(udp_vector)), 0);
+    free(d);
+}
+
+static void test_build_udp_matches_vector(void)
+{
+    uint8_t buf[64];
+    size_t n = packet_build_udp(buf, sizeof(buf), addr_endpoint(IP(192, 0, 2, 1), 5000),
+                                addr_endpoint(IP(198, 51, 100, 7), 3478), "hi!", 3, 64);
+    CU_ASSERT_EQUAL_FATAL(n, sizeof(udp_vector));
+    /* Same bytes but the ID, which the builder leaves 0 (RFC 6864). */
+    uint8_t expect[sizeof(udp_vector)];
+    memcpy(expect, udp_vector, sizeof(expect));
+    expect[4] = expect[5] = 0;
+    fix_ip(expect);
+    CU_ASSERT_EQUAL(memcmp(buf, expect, n), 0);
+    CU_ASSERT_EQUAL(packet_build_udp(buf, 30, addr_endpoint(1, 1), addr_endpoint(2, 2), "hi!", 3,
+                                     64),
+                    0);
+    CU_ASSERT_EQUAL(packet_build_udp(buf, sizeof(buf), addr_endpoint(1, 1), addr_endpoint(2, 2),
+                                     NULL, 65508, 64),
+                    0);
+    /* Empty payload. */
+    n = packet_build_udp(buf, sizeof(buf), addr_endpoint(1, 1), addr_endpoint(2, 2), NULL, 0, 9);
+    CU_ASSERT_EQUAL(n, 28);
+    packet_t p;
+    CU_ASSERT_TRUE(packet_parse(buf, n, &p));
+    CU_ASSERT_EQUAL(p.payload_len, 0);
+    CU_ASSERT_EQUAL(p.ttl, 9);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+}
+
+static void test_build_icmp_matches_vector(void)
+{
+    uint8_t buf[128];
+    size_t n = packet_build_icmp_error(buf, sizeof(buf), IP(198, 51, 100, 7),
+                                       PACKET_ICMP_DEST_UNREACH, PACKET_ICMP_CODE_PORT_UNREACH, 0,
+                                       udp_vector, sizeof(udp_vector), 0, 64);
+    CU_ASSERT_EQUAL_FATAL(n, sizeof(icmp_vector));
+    CU_ASSERT_EQUAL(memcmp(buf, icmp_vector, n), 0);
+}
+
+/* --- malformed input, one error each ----------------------------------------- */
+
+static void test_malformed(void)
+{
+    uint8_t b[128];
+
+    CU_ASSERT_EQUAL(parse_error(udp_vector, 0), PACKET_ERR_TOO_SHORT);
+    CU_ASSERT_EQUAL(parse_error(udp_vector, 19), PACKET_ERR_TOO_SHORT);
+    packet_t p;
+    CU_ASSERT_FALSE(packet_parse(NULL, 100, &p));
+    CU_ASSERT_EQUAL(p.error, PACKET_ERR_TOO_SHORT);
+
+    memcpy(b, udp_vector, 31);
+    b[0] = 0x65; /* IPv6's version nibble */
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_VERSION);
+
+    memcpy(b, udp_vector, 31);
+    b[0] = 0x44; /* IHL 4 */
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_IHL);
+
+    /* IHL 15 (60 bytes) in a 31-byte packet: the total length cannot hold it. */
+    memcpy(b, udp_vector, 31);
+    b[0] = 0x4f;
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_TOTAL_LENGTH);
+
+    memcpy(b, udp_vector, 31);
+    wr16(b + 2, 32); /* claims one byte more than there is */
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_TOTAL_LENGTH);
+    wr16(b + 2, 19); /* shorter than its header */
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_TOTAL_LENGTH);
+
+    /* Bytes past the total length (link padding) are ignored. */
+    memcpy(b, udp_vector, 31);
+    memset(b + 31, 0xee, 15);
+    uint8_t *d = dup_exact(b, 46);
+    CU_ASSERT_TRUE(packet_parse(d, 46, &p));
+    CU_ASSERT_EQUAL(p.len, 31);
+    CU_ASSERT_EQUAL(p.payload_len, 3);
+    free(d);
+
+    memcpy(b, udp_vector, 31);
+    b[11] ^= 0x01;
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_IP_CHECKSUM);
+    memcpy(b, udp_vector, 31);
+    b[8] = 63; /* TTL changed without the checksum */
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_IP_CHECKSUM);
+
+    memcpy(b, udp_vector, 31);
+    wr16(b + 2, 27); /* 7 bytes of UDP header */
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 27), PACKET_ERR_TRUNCATED_UDP);
+    wr16(b + 2, 20); /* none at all */
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 20), PACKET_ERR_TRUNCATED_UDP);
+
+    memcpy(b, udp_vector, 31);
+    wr16(b + 24, 7); /* UDP length below its header */
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_UDP_LENGTH);
+    wr16(b + 24, 12); /* beyond the IP payload (11) */
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_ERR_BAD_UDP_LENGTH);
+    wr16(b + 24, 10); /* shorter than the IP payload is allowed */
+    CU_ASSERT_EQUAL(parse_error(b, 31), PACKET_OK);
+
+    memcpy(b, icmp_vector, 56);
+    wr16(b + 2, 27); /* 7 bytes of ICMP header */
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 27), PACKET_ERR_TRUNCATED_ICMP);
+
+    memcpy(b, icmp_vector, 56);
+    b[40] ^= 0x80; /* a quoted byte changed, the ICMP checksum not */
+    CU_ASSERT_EQUAL(parse_error(b, 56), PACKET_ERR_BAD_ICMP_CHECKSUM);
+
+    /* An error quoting 19 bytes: less than an IPv4 header. */
+    memcpy(b, icmp_vector, 56);
+    wr16(b + 2, 20 + 8 + 19);
+    fix_ip(b);
+    fix_icmp(b, 47);
+    CU_ASSERT_EQUAL(parse_error(b, 47), PACKET_ERR_TRUNCATED_INNER);
+    /* A quoted IHL of 6 with only 20 header bytes quoted. */
+    memcpy(b, icmp_vector, 56);
+    wr16(b + 2, 48);
+    b[28] = 0x46;
+    fix_ip(b);
+    fix_icmp(b, 48);
+    CU_ASSERT_EQUAL(parse_error(b, 48), PACKET_ERR_TRUNCATED_INNER);
+
+    memcpy(b, icmp_vector, 56);
+    b[28] = 0x65; /* quoted IPv6 */
+    fix_icmp(b, 56);
+    CU_ASSERT_EQUAL(parse_error(b, 56), PACKET_ERR_BAD_INNER_HEADER);
+    memcpy(b, icmp_vector, 56);
+    b[28] = 0x43; /* quoted IHL 3 */
+    fix_icmp(b, 56);
+    CU_ASSERT_EQUAL(parse_error(b, 56), PACKET_ERR_BAD_INNER_HEADER);
+}
+
+static void test_error_names(void)
+{
+    for (int i = 0; i < PACKET_ERROR_COUNT; i++) {
+        const char *name = packet_error_name((packet_error_t)i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+        CU_ASSERT_STRING_NOT_EQUAL(name, "unknown");
+        for (int j = 0; j < i; j++)
+            CU_ASSERT_STRING_NOT_EQUAL(name, packet_error_name((packet_error_t)j));
+    }
+    CU_ASSERT_STRING_EQUAL(packet_error_name(PACKET_ERROR_COUNT), "unknown");
+    CU_ASSERT_STRING_EQUAL(packet_error_name((packet_error_t)-1), "unknown");
+    CU_ASSERT_STRING_EQUAL(packet_error_name(PACKET_ERR_BAD_IP_CHECKSUM), "bad-ip-checksum");
+    CU_ASSERT_STRING_EQUAL(packet_kind_name(PACKET_KIND_FRAGMENT), "fragment");
+}
+
+/* --- kinds ------------------------------------------------------------------- */
+
+static void test_fragments_and_others(void)
+{
+    uint8_t b[64];
+    packet_t p;
+
+    /* The first fragment of a larger UDP datagram: ports known, the UDP length
+     * (of the whole datagram) not checked against this fragment. */
+    memcpy(b, udp_vector, 31);
+    wr16(b + 6, PACKET_IPV4_FLAG_MF);
+    wr16(b + 24, 1400);
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_FRAGMENT);
+    CU_ASSERT_TRUE(p.more_fragments);
+    CU_ASSERT_EQUAL(p.frag_offset, 0);
+    CU_ASSERT_TRUE(p.has_udp);
+    CU_ASSERT_EQUAL(p.sport, 5000);
+    CU_ASSERT_EQUAL(p.dport, 3478);
+    CU_ASSERT_EQUAL(p.payload_off, 20);
+    CU_ASSERT_EQUAL(p.payload_len, 11);
+    CU_ASSERT_TRUE(packet_may_send_icmp_error(&p));
+    /* Its UDP checksum covers the whole datagram; the incremental update stays
+     * right for it, which is checked against the unfragmented packet. */
+    uint8_t whole[31];
+    memcpy(whole, udp_vector, 31);
+    packet_t w;
+    CU_ASSERT_TRUE_FATAL(packet_parse(whole, 31, &w));
+    packet_set_src(&p, IP(198, 18, 0, 9), 1234);
+    packet_set_src(&w, IP(198, 18, 0, 9), 1234);
+    CU_ASSERT_EQUAL(rd16(b + 26), rd16(whole + 26));
+    CU_ASSERT_EQUAL(packet_checksum(b, 20), 0);
+
+    /* A later fragment: no UDP header, whatever its first bytes are. */
+    memcpy(b, udp_vector, 31);
+    wr16(b + 6, 185); /* offset 1480 bytes, last fragment */
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_FRAGMENT);
+    CU_ASSERT_FALSE(p.more_fragments);
+    CU_ASSERT_EQUAL(p.frag_offset, 1480);
+    CU_ASSERT_FALSE(p.has_udp);
+    CU_ASSERT_FALSE(packet_may_send_icmp_error(&p));
+    packet_set_dst(&p, IP(10, 0, 0, 5), 9999); /* the address only */
+    CU_ASSERT_EQUAL(p.dst, IP(10, 0, 0, 5));
+    CU_ASSERT_EQUAL(memcmp(b + 20, udp_vector + 20, 11), 0);
+    CU_ASSERT_EQUAL(packet_checksum(b, 20), 0);
+
+    /* A short first fragment of UDP: no ports, still a fragment. */
+    memcpy(b, udp_vector, 31);
+    wr16(b + 2, 24);
+    wr16(b + 6, PACKET_IPV4_FLAG_MF);
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 24, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_FRAGMENT);
+    CU_ASSERT_FALSE(p.has_udp);
+
+    /* TCP: only the IP header is looked at. */
+    memcpy(b, udp_vector, 31);
+    b[9] = 6;
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_OTHER);
+    CU_ASSERT_FALSE(p.has_udp);
+    CU_ASSERT_EQUAL(p.payload_off, 20);
+    CU_ASSERT_EQUAL(p.payload_len, 11);
+
+    /* An echo request is ICMP but no error. */
+    static const uint8_t echo_body[] = { 8, 0, 0, 0, 0x12, 0x34, 0, 1, 'p', 'i', 'n', 'g' };
+    memcpy(b, udp_vector, 20);
+    wr16(b + 2, 20 + sizeof(echo_body));
+    b[9] = PACKET_IPPROTO_ICMP;
+    fix_ip(b);
+    memcpy(b + 20, echo_body, sizeof(echo_body));
+    fix_icmp(b, 20 + sizeof(echo_body));
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 20 + sizeof(echo_body), &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP);
+    CU_ASSERT_EQUAL(p.icmp_type, 8);
+    CU_ASSERT_EQUAL(p.payload_off, 28);
+    CU_ASSERT_EQUAL(p.payload_len, 4);
+    CU_ASSERT_TRUE(packet_may_send_icmp_error(&p));
+    CU_ASSERT_FALSE(packet_icmp_rewrite_inner(&p, PACKET_SIDE_SRC, 1, 1));
+    /* Outer rewrites of ICMP leave the ICMP checksum alone and valid. */
+    packet_set_src(&p, IP(198, 18, 0, 1), 7);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    CU_ASSERT_EQUAL(memcmp(b + 20 + 8, "ping", 4), 0);
+}
+
+static void test_decrement_ttl(void)
+{
+    uint8_t b[31];
+    memcpy(b, udp_vector, 31);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    for (int ttl = 64; ttl > 1; ttl--) {
+        CU_ASSERT_TRUE(packet_decrement_ttl(&p));
+        CU_ASSERT_EQUAL(p.ttl, ttl - 1);
+        CU_ASSERT_EQUAL(b[8], ttl - 1);
+        CU_ASSERT_EQUAL(rd16(b + 10), packet_ipv4_checksum(b, 20));
+    }
+    CU_ASSERT_FALSE(packet_decrement_ttl(&p));
+    CU_ASSERT_EQUAL(b[8], 1);
+    b[8] = 0;
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    CU_ASSERT_FALSE(packet_decrement_ttl(&p));
+    CU_ASSERT_EQUAL(b[8], 0);
+    /* The UDP checksum does not cover the TTL. */
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+}
+
+static void test_may_send_icmp_error(void)
+{
+    uint8_t b[64];
+    packet_t p;
+    memcpy(b, udp_vector, 31);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    CU_ASSERT_TRUE(packet_may_send_icmp_error(&p));
+
+    memcpy(b, icmp_vector, 56);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 56, &p));
+    CU_ASSERT_FALSE(packet_may_send_icmp_error(&p));
+
+    static const struct {
+        uint32_t src, dst;
+        bool ok;
+    } cases[] = {
+        { IP(0, 0, 0, 0), IP(198, 51, 100, 7), false },
+        { IP(255, 255, 255, 255), IP(198, 51, 100, 7), false },
+        { IP(127, 0, 0, 1), IP(198, 51, 100, 7), false },
+        { IP(224, 0, 0, 5), IP(198, 51, 100, 7), false },
+        { IP(192, 0, 2, 1), IP(239, 1, 2, 3), false },
+        { IP(192, 0, 2, 1), IP(255, 255, 255, 255), false },
+        { IP(10, 1, 2, 3), IP(198, 51, 100, 7), true },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = packet_build_udp(b, sizeof(b), addr_endpoint(cases[i].src, 1),
+                                    addr_endpoint(cases[i].dst, 2), "x", 1, 64);
+        CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+        CU_ASSERT_EQUAL(packet_may_send_icmp_error(&p), cases[i].ok);
+    }
+}
+
+static void test_build_icmp_error(void)
+{
+    uint8_t orig[1200], buf[1500];
+    uint8_t payload[1000];
+    for (size_t i = 0; i < sizeof(payload); i++)
+        payload[i] = (uint8_t)i;
+    size_t n = packet_build_udp(orig, sizeof(orig), addr_endpoint(IP(10, 0, 0, 2), 4000),
+                                addr_endpoint(IP(198, 51, 100, 7), 5000), payload, 1000, 64);
+    CU_ASSERT_EQUAL_FATAL(n, 1028);
+
+    static const uint8_t codes[] = { PACKET_ICMP_CODE_PORT_UNREACH,
+                                     PACKET_ICMP_CODE_ADMIN_PROHIBITED,
+                                     PACKET_ICMP_CODE_HOST_UNREACH };
+    for (size_t i = 0; i < sizeof(codes); i++) {
+        size_t m = packet_build_icmp_error(buf, sizeof(buf), IP(198, 18, 0, 1),
+                                           PACKET_ICMP_DEST_UNREACH, codes[i], 0, orig, n, 0, 64);
+        CU_ASSERT_EQUAL_FATAL(m, 20 + 8 + 28); /* RFC 792: header + 64 bits */
+        packet_t p;
+        CU_ASSERT_TRUE_FATAL(packet_parse(buf, m, &p));
+        CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP_ERROR);
+        CU_ASSERT_EQUAL(p.icmp_code, codes[i]);
+        CU_ASSERT_EQUAL(p.src, IP(198, 18, 0, 1));
+        CU_ASSERT_EQUAL(p.dst, IP(10, 0, 0, 2));
+        CU_ASSERT_EQUAL(p.inner.sport, 4000);
+        CU_ASSERT_EQUAL(p.inner.dport, 5000);
+        CU_ASSERT_EQUAL(memcmp(buf + 28, orig, 28), 0);
+    }
+
+    /* Fragmentation needed with the next-hop MTU (RFC 1191). */
+    size_t m = packet_build_icmp_error(buf, sizeof(buf), IP(198, 18, 0, 1),
+                                       PACKET_ICMP_DEST_UNREACH, PACKET_ICMP_CODE_FRAG_NEEDED, 576,
+                                       orig, n, 0, 64);
+    CU_ASSERT_EQUAL(rd16(buf + 20 + 6), 576);
+    CU_ASSERT_EQUAL(rd16(buf + 20 + 4), 0);
+    packet_t p;
+    CU_ASSERT_TRUE(packet_parse(buf, m, &p));
+
+    /* RFC 1812: as much as fits in 576 bytes. */
+    m = packet_build_icmp_error(buf, sizeof(buf), IP(198, 18, 0, 1), PACKET_ICMP_TIME_EXCEEDED, 0,
+                                0, orig, n, 100000, 64);
+    CU_ASSERT_EQUAL(m, PACKET_ICMP_QUOTE_MAX);
+    CU_ASSERT_TRUE(packet_parse(buf, m, &p));
+    CU_ASSERT_EQUAL(p.inner.l4_len, 576 - 48);
+    /* A quote cannot exceed the original. */
+    m = packet_build_icmp_error(buf, sizeof(buf), IP(198, 18, 0, 1), PACKET_ICMP_TIME_EXCEEDED, 0,
+                                0, udp_vector, 31, 500, 64);
+    CU_ASSERT_EQUAL(m, 28 + 31);
+
+    /* Refusals. */
+    CU_ASSERT_EQUAL(packet_build_icmp_error(buf, sizeof(buf), 1, 3, 3, 0, orig, n, 19, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_icmp_error(buf, sizeof(buf), 1, 3, 3, 0, orig, 19, 0, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_icmp_error(buf, sizeof(buf), 1, 3, 3, 0, NULL, 0, 0, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_icmp_error(buf, 55, 1, 3, 3, 0, orig, n, 0, 64), 0);
+    uint8_t bad[40];
+    memcpy(bad, orig, 40);
+    bad[0] = 0x4f; /* IHL 60 beyond 40 bytes */
+    CU_ASSERT_EQUAL(packet_build_icmp_error(buf, sizeof(buf), 1, 3, 3, 0, bad, 40, 0, 64), 0);
+}
+
+/* --- property tests: incremental checksums == full recomputation ------------ */
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            CU_FAIL(#cond);                                                          \
+            fprintf(stderr, "%s:%d: %s failed (iteration %d)\n", __FILE__, __LINE__, \
+                    #cond, iter);                                                    \
+            return false;                                                            \
+        }                                                                            \
+    } while (0)
+
+static uint32_t random_ip(rng_t *rng)
+{
+    switch (rng_below(rng, 8)) {
+    case 0: return 0;
+    case 1: return 0xffffffffu;
+    default: return (uint32_t)rng_next(rng);
+    }
+}
+
+static uint16_t random_port(rng_t *rng)
+{
+    switch (rng_below(rng, 8)) {
+    case 0: return 0;
+    case 1: return 0xffff;
+    default: return (uint16_t)rng_next(rng);
+    }
+}
+
+static size_t random_payload_len(rng_t *rng)
+{
+    switch (rng_below(rng, 4)) {
+    case 0: return rng_below(rng, 4);
+    case 1: return 1 + 2 * rng_below(rng, 40); /* odd */
+    case 2: return rng_below(rng, 1473);
+    default: return rng_below(rng, 9000);
+    }
+}
+
+/* A random UDP datagram, sometimes with IP options, sometimes with no UDP
+ * checksum. Returns its length. */
+static size_t random_udp(rng_t *rng, uint8_t *buf, size_t cap, bool *no_checksum)
+{
+    static uint8_t payload[9000];
+    size_t len = random_payload_len(rng);
+    for (size_t i = 0; i < len; i++)
+        payload[i] = (uint8_t)rng_next(rng);
+    size_t n = packet_build_udp(buf, cap, addr_endpoint(random_ip(rng), random_port(rng)),
+                                addr_endpoint(random_ip(rng), random_port(rng)), payload, len,
+                                (uint8_t)rng_next(rng));
+    *no_checksum = rng_below(rng, 4) == 0;
+    if (n == 0)
+        return 0;
+    if (*no_checksum)
+        wr16(buf + 20 + PACKET_UDP_OFF_CHECKSUM, 0);
+    if (rng_below(rng, 4) == 0) {
+        size_t opt = 4 * (1 + rng_below(rng, 10));
+        memmove(buf + 20 + opt, buf + 20, n - 20);
+        for (size_t i = 0; i < opt; i++)
+            buf[20 + i] = (uint8_t)rng_next(rng);
+        n += opt;
+        buf[0] = (uint8_t)(0x40 | (20 + opt) / 4);
+        wr16(buf + 2, (uint16_t)n);
+        fix_ip(buf);
+    }
+    return n;
+}
+
+static bool udp_consistent(const packet_t *p, bool no_checksum, int iter)
+{
+    const uint8_t *d = p->data;
+    CHECK(rd16(d + PACKET_IPV4_OFF_CHECKSUM) == packet_ipv4_checksum(d, p->ihl));
+    const uint8_t *udp = d + p->ihl;
+    uint16_t stored = rd16(udp + PACKET_UDP_OFF_CHECKSUM);
+    if (no_checksum)
+        CHECK(stored == 0);
+    else
+        CHECK(stored == packet_udp_checksum(p->src, p->dst, udp, rd16(udp + 4)));
+    CHECK(packet_verify_checksums(p));
+    /* A fresh parse agrees with the fields the rewrite kept. */
+    packet_t again;
+    CHECK(packet_parse(p->data, p->len, &again));
+    CHECK(again.src == p->src && again.dst == p->dst);
+    CHECK(again.sport == p->sport && again.dport == p->dport);
+    CHECK(again.ttl == p->ttl);
+    return true;
+}
+
+static bool rewrite_round(rng_t *rng, uint8_t *buf, int iter)
+{
+    bool no_checksum;
+    size_t n = random_udp(rng, buf, 65535, &no_checksum);
+    CHECK(n > 0);
+    uint8_t *d = dup_exact(buf, n);
+    packet_t p;
+    bool ok = packet_parse(d, n, &p);
+    if (!ok)
+        free(d);
+    CHECK(ok);
+    bool good = udp_consistent(&p, no_checksum, iter);
+    for (int step = 0; good && step < 6; step++) {
+        switch (rng_below(rng, 3)) {
+        case 0: packet_set_src(&p, random_ip(rng), random_port(rng)); break;
+        case 1: packet_set_dst(&p, random_ip(rng), random_port(rng)); break;
+        default: packet_decrement_ttl(&p); break;
+        }
+        good = udp_consistent(&p, no_checksum, iter);
+    }
+    free(d);
+    return good;
+}
+
+static void test_rewrite_property(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 0x5eed0001);
+    uint8_t *buf = malloc(65535);
+    for (int iter = 0; iter < 5000; iter++)
+        if (!rewrite_round(&rng, buf, iter))
+            break;
+    free(buf);
+}
+
+/* RFC 768: a rewrite whose checksum comes out as zero must write 0xFFFF. */
+static void test_rewrite_zero_checksum_becomes_ffff(void)
+{
+    uint8_t b[64];
+    size_t n = packet_build_udp(b, sizeof(b), addr_endpoint(IP(10, 0, 0, 2), 1000),
+                                addr_endpoint(IP(198, 51, 100, 7), 2000), "abc", 3, 64);
+    /* The port that makes the full checksum compute to zero (sent as 0xFFFF). */
+    uint8_t probe[64];
+    int found = -1;
+    for (int port = 0; port < 65536 && found < 0; port++) {
+        memcpy(probe, b, n);
+        wr16(probe + 20, (uint16_t)port);
+        if (packet_udp_checksum(IP(10, 0, 0, 2), IP(198, 51, 100, 7), probe + 20, n - 20) ==
+            0xffff)
+            found = port;
+    }
+    CU_ASSERT_TRUE_FATAL(found >= 0);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    packet_set_src(&p, IP(10, 0, 0, 2), (uint16_t)found);
+    CU_ASSERT_EQUAL(rd16(b + 26), 0xffff);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    /* And away from it again. */
+    packet_set_src(&p, IP(10, 0, 0, 2), 1000);
+    CU_ASSERT_EQUAL(rd16(b + 26), packet_udp_checksum(p.src, p.dst, b + 20, n - 20));
+
+    /* A zero checksum (none) stays zero. */
+    n = packet_build_udp(b, sizeof(b), addr_endpoint(IP(10, 0, 0, 2), 1000),
+                         addr_endpoint(IP(198, 51, 100, 7), 2000), "abc", 3, 64);
+    wr16(b + 26, 0);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    packet_set_src(&p, IP(198, 18, 0, 1), (uint16_t)found);
+    packet_set_dst(&p, IP(10, 9, 8, 7), 4);
+    CU_ASSERT_EQUAL(rd16(b + 26), 0);
+}
+
+static bool icmp_round(rng_t *rng, uint8_t *orig, uint8_t *buf, int iter)
+{
+    bool no_checksum;
+    size_t n = random_udp(rng, orig, 65535, &no_checksum);
+    size_t ihl = (size_t)(orig[0] & 0x0f) * 4;
+    size_t quote;
+    switch (rng_below(rng, 4)) {
+    case 0: quote = 0; break;                           /* header + 8 */
+    case 1: quote = n; break;                           /* all (capped at 576) */
+    case 2: quote = ihl + 4 + rng_below(rng, 4); break; /* ports but no checksum */
+    default: quote = ihl + rng_below(rng, 4); break;    /* not even both ports */
+    }
+    size_t m = packet_build_icmp_error(buf, 600, random_ip(rng),
+                                       (uint8_t)(rng_below(rng, 2) ? 3 : 11),
+                                       (uint8_t)rng_below(rng, 16), 0, orig, n, quote, 64);
+    CHECK(m > 0);
+    uint8_t *d = dup_exact(buf, m);
+    packet_t p;
+    bool ok = packet_parse(d, m, &p);
+    if (!ok) {
+        fprintf(stderr, "parse: %s\n", packet_error_name(p.error));
+        free(d);
+    }
+    CHECK(ok);
+    size_t quoted = p.inner.l4_len;
+    uint8_t *in = d + p.inner.off;
+
+    packet_side_t side = rng_below(rng, 2) ? PACKET_SIDE_SRC : PACKET_SIDE_DST;
+    uint32_t ip = random_ip(rng);
+    uint16_t port = random_port(rng);
+    bool good = packet_icmp_rewrite_inner(&p, side, ip, port);
+
+    /* The same rewrite on the original datagram, for comparison. */
+    packet_t o;
+    good = good && packet_parse(orig, n, &o);
+    if (good) {
+        if (side == PACKET_SIDE_SRC)
+            packet_set_src(&o, ip, port);
+        else
+            packet_set_dst(&o, ip, port);
+    }
+    bool ports = quoted >= 4;
+    if (good) {
+        const bool checks[] = {
+            p.inner.has_ports == ports,
+            p.inner.has_udp_checksum_field == (quoted >= 8),
+            rd16(d + PACKET_IPV4_OFF_CHECKSUM) == packet_ipv4_checksum(d, p.ihl),
+            packet_checksum(d + p.ihl, p.len - p.ihl) == 0,
+            rd16(in + PACKET_IPV4_OFF_CHECKSUM) == packet_ipv4_checksum(in, p.inner.ihl),
+            packet_verify_checksums(&p),
+            /* the quote reads as the rewritten original would: the ports
+             * only when both are quoted, the UDP checksum only when whole
+             * (half of one cannot be updated: carries cross the bytes) */
+            memcmp(in, orig, p.inner.ihl + (!ports ? 0 : quoted >= 8 || quoted < 6 ? quoted : 6)) == 0,
+            side == PACKET_SIDE_SRC ? p.dst == ip && p.inner.src == ip
+                                    : p.src == ip && p.inner.dst == ip,
+            !ports || (side == PACKET_SIDE_SRC ? p.inner.sport == port : p.inner.dport == port),
+            /* a complete quote: the inner UDP checksum verifies in full too */
+            quoted != n - ihl || no_checksum ||
+                rd16(in + ihl + 6) == packet_udp_checksum(p.inner.src, p.inner.dst, in + ihl,
+                                                          quoted),
+        };
+        for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+            if (!checks[i]) {
+                fprintf(stderr, "ICMP check %zu failed: quote %zu of %zu, side %d\n", i, quoted,
+                        n, side);
+                good = false;
+            }
+    }
+    packet_t again;
+    good = good && packet_parse(d, m, &again) && again.inner.src == p.inner.src &&
+           again.inner.dst == p.inner.dst && again.inner.sport == p.inner.sport &&
+           again.inner.dport == p.inner.dport;
+    free(d);
+    CHECK(good);
+    return true;
+}
+
+static void test_icmp_rewrite_property(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 0x5eed0002);
+    uint8_t *orig = malloc(65535), *buf = malloc(600);
+    for (int iter = 0; iter < 5000; iter++)
+        if (!icmp_round(&rng, orig, buf, iter))
+            break;
+    free(orig);
+    free(buf);
+}
+
+/* The NAT's two directions on the hand-built vector: an inbound error about
+ * a translated packet goes back to the internal host. */
+static void test_icmp_rewrite_vector(void)
+{
+    uint8_t out[31], err[128];
+    memcpy(out, udp_vector, 31);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(out, 31, &p));
+    packet_set_src(&p, IP(198, 18, 0, 1), 62000); /* outbound translation */
+    size_t m = packet_build_icmp_error(err, sizeof(err), IP(198, 51, 100, 7), 3, 3, 0, out, 31,
+                                       0, 64);
+    CU_ASSERT_TRUE_FATAL(packet_parse(err, m, &p));
+    CU_ASSERT_EQUAL(p.dst, IP(198, 18, 0, 1));
+    CU_ASSERT_EQUAL(p.inner.sport, 62000);
+    CU_ASSERT_TRUE(packet_icmp_rewrite_inner(&p, PACKET_SIDE_SRC, IP(192, 0, 2, 1), 5000));
+    /* Now exactly what the remote would have sent without the NAT. */
+    CU_ASSERT_EQUAL(m, sizeof(icmp_vector));
+    CU_ASSERT_EQUAL(memcmp(err, icmp_vector, m), 0);
+}
+
+/* --- fuzzing ------------------------------------------------------------------ */
+
+static bool parsed_sane(const packet_t *p, size_t len)
+{
+    if (p->len > len || p->ihl < 20 || p->ihl > p->len)
+        return false;
+    if (p->payload_off + p->payload_len > p->len)
+        return false;
+    if (p->kind == PACKET_KIND_ICMP_ERROR &&
+        p->inner.off + p->inner.ihl + p->inner.l4_len > p->len)
+        return false;
+    return true;
+}
+
+/* Parse, and if it parses, rewrite every way there is: nothing may read or
+ * write outside the buffer, and valid checksums must stay valid. */
+static bool fuzz_one(rng_t *rng, const uint8_t *bytes, size_t len)
+{
+    uint8_t *d = dup_exact(bytes, len);
+    packet_t p;
+    bool ok = packet_parse(d, len, &p);
+    bool good = true;
+    if (ok) {
+        good = parsed_sane(&p, len);
+        bool valid = packet_verify_checksums(&p);
+        packet_set_src(&p, (uint32_t)rng_next(rng), (uint16_t)rng_next(rng));
+        packet_set_dst(&p, (uint32_t)rng_next(rng), (uint16_t)rng_next(rng));
+        packet_decrement_ttl(&p);
+        bool is_err = p.kind == PACKET_KIND_ICMP_ERROR;
+        good = good && packet_icmp_rewrite_inner(&p, PACKET_SIDE_SRC, (uint32_t)rng_next(rng),
+                                                 (uint16_t)rng_next(rng)) == is_err;
+        packet_icmp_rewrite_inner(&p, PACKET_SIDE_DST, (uint32_t)rng_next(rng),
+                                  (uint16_t)rng_next(rng));
+        if (valid)
+            good = good && packet_verify_checksums(&p);
+        packet_may_send_icmp_error(&p);
+    } else {
+        good = p.error > PACKET_OK && p.error < PACKET_ERROR_COUNT;
+    }
+    free(d);
+    return good;
+}
+
+static void test_fuzz_random_bytes(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 0x5eed0003);
+    uint8_t b[160];
+    unsigned parsed = 0;
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t len = rng_below(&rng, sizeof(b) + 1);
+        for (size_t i = 0; i < len; i++)
+            b[i] = (uint8_t)rng_next(&rng);
+        /* Most random bytes die at the version; help half of them deeper. */
+        if (len >= 20 && rng_below(&rng, 2)) {
+            size_t ihl = 20 + 4 * rng_below(&rng, 3);
+            b[0] = (uint8_t)(0x40 | ihl / 4);
+            wr16(b + 2, (uint16_t)(rng_below(&rng, 8) ? len : rng_below(&rng, (uint32_t)len + 8)));
+            static const uint8_t protos[] = { 1, 17, 6 };
+            b[9] = protos[rng_below(&rng, 3)];
+            if (rng_below(&rng, 2))
+                wr16(b + 6, 0);
+            if (ihl <= len)
+                fix_ip(b);
+            if (b[9] == 1 && len >= ihl + 8 && rd16(b + 2) == len) {
+                static const uint8_t types[] = { 3, 11, 12, 0, 8 };
+                b[ihl] = types[rng_below(&rng, 5)];
+                if (len >= ihl + 8 + 20 && rng_below(&rng, 2))
+                    b[ihl + 8] = (uint8_t)(0x45 + rng_below(&rng, 3));
+                if (rng_below(&rng, 8))
+                    fix_icmp(b, len);
+            }
+        }
+        if (!fuzz_one(&rng, b, len)) {
+            CU_FAIL("fuzz invariant");
+            fprintf(stderr, "random bytes iteration %d\n", iter);
+            break;
+        }
+        packet_t p;
+        uint8_t *d = dup_exact(b, len);
+        parsed += packet_parse(d, len, &p);
+        free(d);
+    }
+    CU_ASSERT_TRUE(parsed > 1000); /* the guided half gets through */
+}
+
+static void test_fuzz_truncations_and_flips(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 0x5eed0004);
+    uint8_t *orig = malloc(65535), *buf = malloc(600);
+    for (int iter = 0; iter < 600; iter++) {
+        bool no_checksum;
+        size_t n = random_udp(&rng, orig, 2000, &no_checksum);
+        const uint8_t *pkt = orig;
+        if (n == 0)
+            continue;
+        if (iter % 2) {
+            size_t m = packet_build_icmp_error(buf, 600, IP(198, 18, 0, 1), 3, 3, 0, orig, n,
+                                               rng_below(&rng, 2) ? 0 : n, 64);
+            if (m == 0)
+                continue;
+            pkt = buf;
+            n = m;
+        }
+        /* Every truncation of a valid packet fails, and says why. */
+        for (size_t cut = 0; cut < n; cut++) {
+            packet_error_t e = parse_error(pkt, cut);
+            packet_error_t want = cut < 20 ? PACKET_ERR_TOO_SHORT : PACKET_ERR_BAD_TOTAL_LENGTH;
+            if (e != want) {
+                CU_FAIL("truncation error");
+                fprintf(stderr, "iteration %d cut %zu: %s\n", iter, cut, packet_error_name(e));
+                goto out;
+            }
+        }
+        CU_ASSERT_EQUAL(parse_error(pkt, n), PACKET_OK);
+        /* Single-byte flips, with and without repairing the IP checksum. */
+        uint8_t *m = dup_exact(pkt, n);
+        for (int k = 0; k < 40; k++) {
+            memcpy(m, pkt, n);
+            size_t at = rng_below(&rng, (uint32_t)(n < 80 ? n : 80));
+            m[at] ^= (uint8_t)(1 + rng_below(&rng, 255));
+            if (k % 2 && (m[0] >> 4) == 4 && (size_t)(m[0] & 0x0f) * 4 <= n &&
+                (m[0] & 0x0f) >= 5)
+                fix_ip(m);
+            if (!fuzz_one(&rng, m, n)) {
+                CU_FAIL("flip invariant");
+                fprintf(stderr, "iteration %d flip at %zu\n", iter, at);
+                free(m);
+                goto out;
+            }
+        }
+        free(m);
+    }
+out:
+    free(orig);
+    free(buf);
+}
+
+int main(void)
+{
+    static const test_case_t cases[] = {
+        { "parse UDP vector", test_parse_udp_vector },
+        { "parse IP options vector", test_parse_options_vector },
+        { "parse ICMP error vector", test_parse_icmp_vector },
+        { "set_src matches vector", test_set_src_vector },
+        { "build_udp matches vector", test_build_udp_matches_vector },
+        { "build_icmp_error matches vector", test_build_icmp_matches_vector },
+        { "malformed packets give their error", test_malformed },
+        { "error names", test_error_names },
+        { "fragments, TCP, echo", test_fragments_and_others },
+        { "decrement TTL", test_decrement_ttl },
+        { "may send ICMP error", test_may_send_icmp_error },
+        { "build ICMP error", test_build_icmp_error },
+        { "rewrite checksums == full (property)", test_rewrite_property },
+        { "UDP checksum 0 -> 0xFFFF, none stays 0", test_rewrite_zero_checksum_becomes_ffff },
+        { "ICMP inner rewrite vector", test_icmp_rewrite_vector },
+        { "ICMP inner rewrite checksums (property)", test_icmp_rewrite_property },
+        { "fuzz random bytes", test_fuzz_random_bytes },
+        { "fuzz truncations and flips", test_fuzz_truncations_and_flips },
+        { NULL, NULL },
+    };
+    return test_run_suite("packet", cases);
+}
