@@ -897,15 +897,18 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
         s->mappings++;
     }
     uint32_t ip = s ? s->ext_ip : e->ips[0];
-    if (r->suggested_ip && nat_engine_is_public(e, r->suggested_ip) &&
-        (!s || p->pooling == NAT_POOLING_ARBITRARY || r->suggested_ip == ip))
+    /* RFC 6887 section 11.3: honour the suggestion if possible; otherwise
+     * another endpoint, unless PREFER_FAILURE asks for the suggestion or nothing. */
+    bool ip_usable = r->suggested_ip && nat_engine_is_public(e, r->suggested_ip) &&
+                     (!s || p->pooling == NAT_POOLING_ARBITRARY || r->suggested_ip == ip);
+    if (ip_usable)
         ip = r->suggested_ip;
+    bool ip_refused = r->suggested_ip && !ip_usable;
     addr_endpoint_t chosen;
     nat_drop_reason_t reason = NAT_DROP_NONE;
-    bool ip_ok = !r->suggested_ip || ip == r->suggested_ip;
-    if (r->suggested_port && ip_ok && suggestion_usable(e, r, ip)) {
+    if (r->suggested_port && !ip_refused && suggestion_usable(e, r, ip)) {
         chosen = addr_endpoint(ip, r->suggested_port);
-    } else if (r->prefer_failure && (r->suggested_port || r->suggested_ip)) {
+    } else if (r->prefer_failure && (r->suggested_port || ip_refused)) {
         reason = NAT_DROP_NOT_OURS; /* stands for "cannot provide" below */
     } else if (p->port_block > 0) {
         reason = choose_in_blocks(e, s, r->internal.port, &chosen);
@@ -959,10 +962,10 @@ uint32_t nat_engine_external_ip_for(nat_engine_t *e, uint32_t internal_ip)
 {
     if (e->profile->type != NAT_TYPE_NAT)
         return internal_ip;
-    if (e->track_subscribers) {
-        nat_subscriber_t *s = subscriber_find(e, internal_ip);
-        return s ? s->ext_ip : e->ips[e->next_ip];
-    }
+    /* Paired pooling: the host's address is fixed from now on, so the address
+     * NAT-PMP announces is the one its mappings will use. */
+    if (e->track_subscribers)
+        return subscriber_get(e, internal_ip)->ext_ip;
     return e->ips[0];
 }
 

@@ -557,6 +557,39 @@ static void test_same_seed_same_ports(void)
     CU_ASSERT_EQUAL(memcmp(first, second, sizeof first), 0);
 }
 
+static void test_explicit_mapping_suggestions(void)
+{
+    nat_engine_t *e = engine_from("preset = symmetric\n", 34);
+    addr_endpoint_t ext;
+    usec_t life;
+    nat_map_request_t r = { .internal = ep(HOST_A, 5000), .suggested_ip = PUB1, .lifetime = 60 * S,
+                            .prefer_failure = true };
+    CU_ASSERT_EQUAL(nat_engine_map(e, &r, 0, &ext, &life), NAT_MAP_OK);
+    CU_ASSERT_EQUAL(ext.ip, PUB1);
+    CU_ASSERT_EQUAL(life, 60 * S);
+    /* Explicit mappings are EIM + EIF, and carry the host's outbound traffic. */
+    ASSERT_FORWARD(in(e, ep(REMOTE_Z, 9), ext, 1));
+    ASSERT_EP(out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 2).src, ext);
+    r = (nat_map_request_t){ .internal = ep(HOST_B, 5000), .suggested_ip = ADDR_IP(203, 0, 113, 1),
+                             .lifetime = 60 * S, .prefer_failure = true };
+    CU_ASSERT_EQUAL(nat_engine_map(e, &r, 3, &ext, &life), NAT_MAP_CANNOT_PROVIDE);
+    r.prefer_failure = false;
+    CU_ASSERT_EQUAL(nat_engine_map(e, &r, 3, &ext, &life), NAT_MAP_OK);
+    CU_ASSERT_EQUAL(ext.ip, PUB1);
+    nat_map_request_t taken = { .internal = ep(HOST_B, 7000), .suggested_port = ext.port,
+                                .lifetime = 60 * S, .prefer_failure = true };
+    CU_ASSERT_EQUAL(nat_engine_map(e, &taken, 4, &ext, &life), NAT_MAP_CANNOT_PROVIDE);
+    taken.prefer_failure = false;
+    addr_endpoint_t other;
+    CU_ASSERT_EQUAL(nat_engine_map(e, &taken, 4, &other, &life), NAT_MAP_OK);
+    CU_ASSERT_NOT_EQUAL(other.port, ext.port);
+    /* Lifetime ends it; unmap ends it earlier. */
+    ASSERT_DROP(in(e, ep(REMOTE_Z, 9), ep(PUB1, other.port), 4 + 60 * S), NAT_DROP_NO_MAPPING);
+    CU_ASSERT_TRUE(nat_engine_unmap(e, ep(HOST_B, 5000), 5));
+    CU_ASSERT_FALSE(nat_engine_unmap(e, ep(HOST_B, 5000), 6));
+    nat_engine_free(e);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -595,6 +628,7 @@ int main(void)
         { "engine needs the addresses the profile asks for", test_engine_needs_addresses },
         { "stats as JSON", test_stats_json },
         { "same seed, same ports", test_same_seed_same_ports },
+        { "explicit mappings honour or refuse suggestions", test_explicit_mapping_suggestions },
         { NULL, NULL },
     };
     return test_run_suite("nat_engine", cases);
