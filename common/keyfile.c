@@ -10,15 +10,94 @@ struct keyfile {
 
 G_DEFINE_QUARK(natlab-keyfile-error-quark, keyfile_error)
 
+/* Translations ("key[de] = ...") are kept so that they reach the caller as
+ * unknown keys, instead of vanishing or not depending on the user's locale. */
+#define KEYFILE_FLAGS G_KEY_FILE_KEEP_TRANSLATIONS
+
+static bool prefix_parses(const char *data, gsize len)
+{
+    GKeyFile *probe = g_key_file_new();
+    bool ok = g_key_file_load_from_data(probe, data, len, KEYFILE_FLAGS, NULL);
+    g_key_file_free(probe);
+    return ok;
+}
+
+/* GLib names the bad line but not its number. GLib parses line by line, so
+ * the shortest prefix of whole lines that fails to parse ends at the culprit;
+ * a binary search finds it in O(log lines) parses. 0 if it cannot tell. */
+static int parse_error_line(const char *data, gsize len)
+{
+    GArray *ends = g_array_new(FALSE, FALSE, sizeof(gsize));
+    for (gsize i = 0; i < len; i++) {
+        if (data[i] == '\n') {
+            gsize end = i + 1;
+            g_array_append_val(ends, end);
+        }
+    }
+    if (len > 0 && data[len - 1] != '\n')
+        g_array_append_val(ends, len);
+    int line = 0;
+    guint lo = 1, hi = ends->len;
+    if (hi > 0 && !prefix_parses(data, g_array_index(ends, gsize, hi - 1))) {
+        while (lo < hi) {
+            guint mid = lo + (hi - lo) / 2;
+            if (prefix_parses(data, g_array_index(ends, gsize, mid - 1)))
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        line = (int)lo;
+    }
+    g_array_free(ends, TRUE);
+    return line;
+}
+
+static int key_line(const keyfile_t *kf, const char *group, const char *key, int nth);
+
+/* GLib keeps the last of two equal keys without a word; in a profile or a
+ * scenario that is almost always a mistake, so it is an error. */
+static bool check_duplicates(const keyfile_t *kf, GError **error)
+{
+    gsize ngroups = 0;
+    g_auto(GStrv) groups = g_key_file_get_groups(kf->kf, &ngroups);
+    for (gsize g = 0; g < ngroups; g++) {
+        gsize n = 0;
+        g_auto(GStrv) keys = g_key_file_get_keys(kf->kf, groups[g], &n, NULL);
+        g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+        for (gsize i = 0; i < n; i++) {
+            if (g_hash_table_add(seen, keys[i]))
+                continue;
+            int first = key_line(kf, groups[g], keys[i], 1);
+            int again = key_line(kf, groups[g], keys[i], 2);
+            GString *msg = g_string_new(kf->origin);
+            if (again > 0)
+                g_string_append_printf(msg, ":%d", again);
+            g_string_append_printf(msg, ": [%s] %s: set twice", groups[g], keys[i]);
+            if (first > 0)
+                g_string_append_printf(msg, " (first on line %d)", first);
+            g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s; give each key once",
+                        msg->str);
+            g_string_free(msg, TRUE);
+            return false;
+        }
+    }
+    return true;
+}
+
 keyfile_t *keyfile_load_data(const char *data, gsize len, const char *origin, GError **error)
 {
     keyfile_t *kf = g_new0(keyfile_t, 1);
     kf->origin = g_strdup(origin ? origin : "<input>");
     kf->kf = g_key_file_new();
     GError *local = NULL;
-    if (!g_key_file_load_from_data(kf->kf, data, len, G_KEY_FILE_NONE, &local)) {
-        g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s: %s", kf->origin,
-                    local->message);
+    if (!g_key_file_load_from_data(kf->kf, data, len, KEYFILE_FLAGS, &local)) {
+        int line = parse_error_line(data, len);
+        if (line > 0)
+            g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s:%d: %s", kf->origin,
+                        line, local->message);
+        else
+            g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s: %s", kf->origin,
+                        local->message);
         g_error_free(local);
         keyfile_free(kf);
         return NULL;
@@ -26,6 +105,10 @@ keyfile_t *keyfile_load_data(const char *data, gsize len, const char *origin, GE
     char *copy = g_strndup(data, len);
     kf->lines = g_strsplit(copy, "\n", -1);
     g_free(copy);
+    if (!check_duplicates(kf, error)) {
+        keyfile_free(kf);
+        return NULL;
+    }
     return kf;
 }
 
@@ -90,7 +173,8 @@ char *keyfile_get(const keyfile_t *kf, const char *group, const char *key)
     return g_strstrip(raw);
 }
 
-int keyfile_line(const keyfile_t *kf, const char *group, const char *key)
+/* The line of the nth (1-based) occurrence of key in group; 0 if none. */
+static int key_line(const keyfile_t *kf, const char *group, const char *key, int nth)
 {
     bool in_group = false;
     size_t key_len = strlen(key);
@@ -108,11 +192,16 @@ int keyfile_line(const keyfile_t *kf, const char *group, const char *key)
             const char *rest = line + key_len;
             while (*rest == ' ' || *rest == '\t')
                 rest++;
-            if (*rest == '=')
+            if (*rest == '=' && --nth == 0)
                 return i + 1;
         }
     }
     return 0;
+}
+
+int keyfile_line(const keyfile_t *kf, const char *group, const char *key)
+{
+    return key_line(kf, group, key, 1);
 }
 
 void keyfile_set_error(GError **error, const keyfile_t *kf, const char *group, const char *key,

@@ -220,7 +220,7 @@ int cmd_bench_main(int argc, char **argv)
         return usage(stderr, NATLAB_EXIT_USAGE);
     uint32_t mappings = 1000000, lookups = 10000000, seed = 1;
     const uint32_t max_mappings = BENCH_PUBLIC_IPS * 60000u;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 2; i < argc; i += 2) {
         uint32_t *target = strcmp(argv[i], "--mappings") == 0 ? &mappings
                            : strcmp(argv[i], "--lookups") == 0 ? &lookups
                            : strcmp(argv[i], "--seed") == 0    ? &seed
@@ -231,7 +231,6 @@ int cmd_bench_main(int argc, char **argv)
                     argv[i], i + 1 < argc ? " " : "", i + 1 < argc ? argv[i + 1] : "", max_mappings);
             return NATLAB_EXIT_USAGE;
         }
-        i++;
     }
     return bench_engine_run(mappings, lookups, seed);
 }

@@ -136,8 +136,8 @@ static bool preset_load(nat_profile_t *p, const char *name, GError **error)
     }
     g_autofree char *text = g_strdup_printf("[nat]\n%s", preset->keys);
     g_autoptr(keyfile_t) kf = keyfile_load_data(text, strlen(text), preset->name, NULL);
+    g_free(p->name); /* before profile_defaults() wipes the pointer */
     profile_defaults(p);
-    g_free(p->name);
     p->name = g_strdup(preset->name);
     bool ok = kf && apply_keys(p, kf, "nat", NULL, false, error);
     g_assert(ok); /* presets are ours; a broken one is a programming error */
@@ -358,15 +358,18 @@ static bool parse_probability(nat_profile_t *p, const char *v, size_t off, GStri
     char *end;
     errno = 0;
     double x = g_ascii_strtod(v, &end);
+    bool digits = end != v; /* a lone "%" is not 0% */
     bool percent = *end == '%';
     if (percent)
         end++;
-    if (*v == '\0' || *end != '\0' || errno || x != x) {
+    if (!digits || *end != '\0' || errno || x != x) {
         g_string_append(why, "allowed: a probability such as 0.05 or 5%");
         return false;
     }
     if (percent)
         x /= 100.0;
+    if (x == 0.0)
+        x = 0.0; /* "-0" would print as "loss = -0" */
     if (x < 0.0 || x > 1.0) {
         g_string_append(why, "allowed: a probability from 0 to 1 (or 0% to 100%)");
         return false;

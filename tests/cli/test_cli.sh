@@ -1,2 +1,262 @@
 #!/bin/sh
-exit 0
+# The natlab front door as users and their CI scripts call it: exit codes,
+# what goes to stdout and stderr, and the JSON that scripts parse.
+# usage: tests/cli/test_cli.sh NATLAB SRCDIR
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 NATLAB SRCDIR" >&2
+    exit 64
+fi
+natlab=$1
+data=$2/cli/data
+[ -d "$data" ] || data=$2/tests/cli/data # SRCDIR may be tests/ or the tree
+if [ ! -x "$natlab" ] || [ ! -d "$data" ]; then
+    echo "FAIL: no natlab at '$natlab' or no data under '$2'"
+    exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-cli.XXXXXX")
+cleanup() { rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+failures=0
+passes=0
+pass() { passes=$((passes + 1)); echo "PASS: $1"; }
+fail() {
+    failures=$((failures + 1))
+    echo "FAIL: $1"
+    # Dump what the last command said, so a CI log shows the failure.
+    for f in "$tmp/out" "$tmp/err"; do
+        [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | head -n 20
+    done
+    return 0
+}
+
+# run ARGS...: runs natlab, stdout in $tmp/out, stderr in $tmp/err, status in $rc.
+run() {
+    "$natlab" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+
+# check WHAT COMMAND...: passes when COMMAND succeeds.
+check() {
+    what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# failed: the last run failed, and not as a usage error (that is exit 64).
+failed() { [ "$rc" -ne 0 ] && [ "$rc" -ne 64 ]; }
+
+# expect_rc WANT WHAT
+expect_rc() {
+    if [ "$rc" -eq "$1" ]; then pass "$2 (exit $rc)"; else fail "$2: exit $rc, want $1"; fi
+}
+
+# expect_in FILE TEXT WHAT: FILE contains TEXT literally.
+expect_in() {
+    if grep -qF -- "$2" "$1"; then pass "$3"; else fail "$3: no '$2' in $(basename "$1")"; fi
+}
+
+have_python=0
+if command -v python3 >/dev/null 2>&1; then have_python=1; fi
+
+# json_check WHAT PYTHON-EXPR...: the JSON on stdout satisfies the script
+# (which sees it as `d` and must exit 0).
+json_check() {
+    what=$1
+    script=$2
+    if [ $have_python -eq 0 ]; then
+        echo "SKIP: $what (no python3)"
+        return 0
+    fi
+    if python3 -c "import json, sys
+d = json.load(open(sys.argv[1]))
+$script" "$tmp/out" 2>"$tmp/py"; then
+        pass "$what"
+    else
+        fail "$what: $(tail -n 1 "$tmp/py")"
+    fi
+}
+
+presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequential
+home-router cgnat no-nat firewall udp-blocked"
+
+# ---- help, version, usage errors ----------------------------------------
+
+run --help
+expect_rc 0 "natlab --help"
+for cmd in presets profile bench; do
+    expect_in "$tmp/out" "  $cmd " "natlab --help lists $cmd"
+done
+check "natlab --help: stderr empty" test ! -s "$tmp/err"
+
+run --version
+expect_rc 0 "natlab --version"
+expect_in "$tmp/out" "natlab " "natlab --version prints the version"
+
+for cmd in presets profile bench; do
+    run "$cmd" --help
+    expect_rc 0 "natlab $cmd --help"
+    expect_in "$tmp/out" "usage: natlab $cmd" "natlab $cmd --help prints usage"
+done
+
+run
+expect_rc 64 "natlab without a command"
+expect_in "$tmp/err" "usage: natlab" "natlab without a command prints usage on stderr"
+
+run frobnicate
+expect_rc 64 "natlab frobnicate (unknown command)"
+expect_in "$tmp/err" "frobnicate" "unknown command is named"
+
+# Bad arguments: each is a usage error, exit 64 (EX_USAGE).
+while IFS='|' read -r args; do
+    [ -n "$args" ] || continue
+    # shellcheck disable=SC2086 # the words are the arguments
+    run $args
+    expect_rc 64 "natlab $args"
+    check "natlab $args: says why on stderr" test -s "$tmp/err"
+done <<'EOF'
+presets --bogus
+presets extra
+profile
+profile check
+profile frobnicate good.ini
+profile check a.ini b.ini
+bench
+bench nope
+bench engine --mappings
+bench engine --mappings 0
+bench engine --mappings many
+bench engine --lookups -5
+bench engine --frob 1
+EOF
+
+# ---- presets ------------------------------------------------------------
+
+run presets
+expect_rc 0 "natlab presets"
+for p in $presets; do
+    if grep -q "^$p " "$tmp/out"; then pass "presets lists $p"; else fail "presets lists $p"; fi
+done
+
+run presets --json
+expect_rc 0 "natlab presets --json"
+json_check "presets --json: 10 entries with name, description, profile" "
+names = '''$presets'''.split()
+assert isinstance(d, list), 'not a list'
+assert len(d) == 10, '%d entries' % len(d)
+assert [e['name'] for e in d] == names, [e['name'] for e in d]
+for e in d:
+    assert set(e) >= {'name', 'description', 'profile'}, e.keys()
+    assert isinstance(e['description'], str) and e['description'], e['name']
+    assert isinstance(e['profile'], dict) and 'type' in e['profile'], e['name']
+types = {e['name']: e['profile']['type'] for e in d}
+assert types['no-nat'] == 'open' and types['firewall'] == 'firewall', types
+assert types['udp-blocked'] == 'blocked' and types['cgnat'] == 'nat', types
+sym = [e['profile'] for e in d if e['name'] == 'symmetric'][0]
+assert sym['mapping'] == 'address-and-port-dependent', sym
+assert sym['allocation'] == 'random', sym
+"
+
+# ---- profile check: good files ------------------------------------------
+
+run profile check "$data/good.ini"
+expect_rc 0 "profile check good.ini"
+expect_in "$tmp/out" "[nat]" "good.ini: normalised output has [nat]"
+expect_in "$tmp/out" "type = nat" "good.ini: type printed"
+expect_in "$tmp/out" "timeout = 2min" "good.ini: 120s # comment normalised to 2min"
+expect_in "$tmp/out" "timeout-unreplied = 30s" "good.ini: preset's value kept"
+expect_in "$tmp/out" "loss = 0.01" "good.ini: 1% printed as 0.01"
+check "good.ini: stderr empty" test ! -s "$tmp/err"
+
+# The normalised output is itself a profile that normalises to itself.
+cp "$tmp/out" "$tmp/normalised.ini"
+run profile check "$tmp/normalised.ini"
+expect_rc 0 "profile check of the normalised output"
+if cmp -s "$tmp/out" "$tmp/normalised.ini"; then pass "normalised output is a fixed point"
+else fail "normalised output changes when checked again"; fi
+
+run profile check "$data/every-key.ini"
+expect_rc 0 "profile check every-key.ini"
+missing=
+for key in mapping filtering allocation preserve-fallback sequential-step port-range \
+    port-parity timeout timeout-unreplied hold-down refresh hairpin public-ips pooling \
+    port-block port-blocks-max port-quota port-mapping port-mapping-lifetime-max \
+    latency-inbound latency-outbound jitter-inbound jitter-outbound loss-inbound \
+    loss-outbound reorder-inbound reorder-outbound; do
+    grep -q "^$key = " "$tmp/out" || missing="$missing $key"
+done
+check "every-key.ini: every key printed (missing:${missing:- none})" test -z "$missing"
+
+run profile check "$data/good.ini" --json
+expect_rc 0 "profile check --json good.ini"
+json_check "profile check --json: same profile as JSON" "
+assert d['type'] == 'nat' and d['timeout'] == '2min', d
+assert d['mapping'] == 'endpoint-independent', d
+assert abs(d['loss'] - 0.01) < 1e-12, d['loss']
+assert d['public-ips'] == 1 and d['port-block'] == 0, d
+"
+
+for p in $presets; do
+    printf '[nat]\npreset = %s\n' "$p" >"$tmp/preset.ini"
+    run profile check "$tmp/preset.ini"
+    expect_rc 0 "profile check 'preset = $p'"
+done
+
+# ---- profile check: bad files --------------------------------------------
+
+# bad FILE LINE KEY VALUE WHAT: exits 1 and stderr names FILE:LINE, key, value, allowed.
+bad() {
+    run profile check "$data/$1"
+    check "$5: exit $rc (a failure, not a usage error)" failed
+    expect_in "$tmp/err" "$data/$1:$2:" "$5: names $1:$2"
+    expect_in "$tmp/err" "$3" "$5: names the key"
+    expect_in "$tmp/err" "$4" "$5: names the value"
+    expect_in "$tmp/err" "allowed" "$5: says what is allowed"
+    check "$5: nothing on stdout" test ! -s "$tmp/out"
+}
+
+bad bad-value.ini 3 "mapping" "sideways" "bad value"
+expect_in "$tmp/err" "address-and-port-dependent" "bad value: lists the allowed values"
+bad unknown-key.ini 4 "colour" "blue" "unknown key"
+expect_in "$tmp/err" "port-range" "unknown key: lists the allowed keys"
+bad unknown-preset.ini 3 "preset" "linksys" "unknown preset"
+expect_in "$tmp/err" "port-restricted-cone" "unknown preset: lists the presets"
+
+run profile check "$data/syntax-error.ini"
+check "syntax error: exit $rc" failed
+expect_in "$tmp/err" "$data/syntax-error.ini:3:" "syntax error: names syntax-error.ini:3"
+expect_in "$tmp/err" "this line has no equals sign" "syntax error: quotes the line"
+
+run profile check "$data/wrong-type.ini"
+check "key without meaning for the type: exit $rc" failed
+expect_in "$tmp/err" "$data/wrong-type.ini:3:" "wrong type: names wrong-type.ini:3"
+expect_in "$tmp/err" "type = firewall" "wrong type: says why"
+
+run profile check "$data/cross-key.ini"
+check "cross-key check: exit $rc" failed
+expect_in "$tmp/err" "timeout-unreplied" "cross-key check: names the key"
+
+run profile check "$data/duplicate-key.ini"
+check "duplicate key: exit $rc" failed
+expect_in "$tmp/err" "$data/duplicate-key.ini:3:" "duplicate key: names the second line"
+
+run profile check "$tmp/no-such-profile.ini"
+check "missing file: exit $rc" failed
+expect_in "$tmp/err" "no-such-profile.ini" "missing file: names the file"
+
+# ---- bench --------------------------------------------------------------
+
+run bench engine --mappings 20000 --lookups 100000
+expect_rc 0 "bench engine --mappings 20000 --lookups 100000"
+json_check "bench engine: JSON with positive rates and memory" "
+for k in ('lookups_per_s', 'inserts_per_s', 'bytes_per_mapping'):
+    assert isinstance(d.get(k), (int, float)) and d[k] > 0, (k, d.get(k))
+assert d['mappings'] == 20000 and d['lookups'] == 100000, d
+"
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]

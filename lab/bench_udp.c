@@ -1,0 +1,206 @@
+#include "bench_udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 64
+#define MAX_PAYLOAD 1472
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int bench_netns_enter(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+static struct sockaddr_in sockaddr_of(addr_endpoint_t ep)
+{
+    return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(ep.port),
+                                 .sin_addr.s_addr = htonl(ep.ip) };
+}
+
+static int open_socket(const bench_udp_job_t *job)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int size = 8 * 1024 * 1024, one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in local = sockaddr_of(job->local);
+    if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0)
+        return -errno;
+    if (job->role == BENCH_UDP_BLAST || job->role == BENCH_UDP_PINGER) {
+        struct sockaddr_in remote = sockaddr_of(job->remote);
+        if (connect(fd, (struct sockaddr *)&remote, sizeof remote) < 0)
+            return -errno;
+    }
+    return fd;
+}
+
+static void run_sink(int fd, const bench_udp_job_t *job, bench_udp_result_t *r)
+{
+    static uint8_t bufs[BATCH][2048];
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+        iov[i] = (struct iovec){ bufs[i], sizeof bufs[i] };
+        msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+    }
+    double first = 0, last = 0, deadline = mono_seconds() + job->seconds;
+    while (mono_seconds() < deadline) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0)
+            continue;
+        last = mono_seconds();
+        if (r->packets == 0)
+            first = last;
+        r->packets += (uint64_t)n;
+        for (int i = 0; i < n; i++)
+            r->bytes += msgs[i].msg_len;
+    }
+    r->seconds = last - first;
+}
+
+static void run_blast(int fd, const bench_udp_job_t *job, bench_udp_result_t *r)
+{
+    static uint8_t payload[MAX_PAYLOAD];
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov = { payload, MIN(job->payload, sizeof payload) };
+    for (int i = 0; i < BATCH; i++)
+        msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+    double start = mono_seconds(), deadline = start + job->seconds;
+    while (mono_seconds() < deadline) {
+        int n = sendmmsg(fd, msgs, BATCH, 0);
+        if (n > 0) {
+            r->packets += (uint64_t)n;
+            r->bytes += (uint64_t)n * iov.iov_len;
+        }
+    }
+    r->seconds = mono_seconds() - start;
+}
+
+static void run_echo(int fd)
+{
+    uint8_t buf[2048];
+    for (;;) {
+        struct sockaddr_in from;
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        if (n > 0)
+            sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+    }
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void run_pinger(int fd, const bench_udp_job_t *job, bench_udp_result_t *r)
+{
+    double *samples = g_new(double, job->count);
+    uint8_t buf[64] = { 0 };
+    unsigned n = 0;
+    for (unsigned i = 0; i < job->count; i++) {
+        memcpy(buf, &i, sizeof i);
+        double t0 = mono_seconds();
+        if (send(fd, buf, 32, 0) < 0)
+            continue;
+        struct pollfd p = { fd, POLLIN, 0 };
+        while (poll(&p, 1, 200) > 0) {
+            unsigned seq;
+            if (recv(fd, buf, sizeof buf, 0) >= (ssize_t)sizeof seq && (memcpy(&seq, buf, sizeof seq), seq == i)) {
+                samples[n++] = (mono_seconds() - t0) * 1e6;
+                break;
+            }
+        }
+    }
+    qsort(samples, n, sizeof *samples, compare_double);
+    r->packets = n;
+    if (n) {
+        r->rtt_min_us = samples[0];
+        r->rtt_p50_us = samples[n / 2];
+        r->rtt_p90_us = samples[n * 9 / 10];
+    }
+    g_free(samples);
+}
+
+pid_t bench_udp_start(const bench_udp_job_t *job, int *result_fd)
+{
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        close(pipefd[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        bench_udp_result_t r = { 0 };
+        int fd = bench_netns_enter(job->netns);
+        if (fd == 0)
+            fd = open_socket(job);
+        if (fd < 0)
+            _exit(2);
+        if (write(pipefd[1], "R", 1) != 1)
+            _exit(2);
+        switch (job->role) {
+        case BENCH_UDP_SINK: run_sink(fd, job, &r); break;
+        case BENCH_UDP_BLAST: run_blast(fd, job, &r); break;
+        case BENCH_UDP_ECHO: run_echo(fd); break;
+        case BENCH_UDP_PINGER: run_pinger(fd, job, &r); break;
+        }
+        _exit(write(pipefd[1], &r, sizeof r) == sizeof r ? 0 : 2);
+    }
+    close(pipefd[1]);
+    char ready;
+    if (read(pipefd[0], &ready, 1) != 1) {
+        close(pipefd[0]);
+        waitpid(pid, NULL, 0);
+        return -EIO;
+    }
+    *result_fd = pipefd[0];
+    return pid;
+}
+
+bool bench_udp_finish(pid_t pid, int fd, bench_udp_result_t *out)
+{
+    ssize_t n = read(fd, out, sizeof *out);
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return n == sizeof *out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+void bench_udp_stop(pid_t pid, int fd)
+{
+    kill(pid, SIGKILL);
+    close(fd);
+    waitpid(pid, NULL, 0);
+}
