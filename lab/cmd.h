@@ -5,6 +5,9 @@ int cmd_presets_main(int argc, char **argv);
 int cmd_profile_main(int argc, char **argv);
 int cmd_bench_main(int argc, char **argv);
 int cmd_nat_main(int argc, char **argv);
+int cmd_up_main(int argc, char **argv);
+int cmd_exec_main(int argc, char **argv);
+int cmd_down_main(int argc, char **argv);
 
 /* Exit status for a command-line mistake (as BSD sysexits' EX_USAGE). */
 #define NATLAB_EXIT_USAGE 64

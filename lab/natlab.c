@@ -14,6 +14,9 @@ static const struct {
     { "presets", cmd_presets_main, "list the NAT presets and what each does [--json]" },
     { "profile", cmd_profile_main, "check FILE: validate a NAT profile and print it normalised" },
     { "nat", cmd_nat_main, "the NAT emulator daemon, inside a router namespace (see --help)" },
+    { "up", cmd_up_main, "SCENARIO: bring a scenario's topology up and leave it up [--json]" },
+    { "exec", cmd_exec_main, "SCENARIO HOST -- CMD: run CMD on a host of a topology that is up" },
+    { "down", cmd_down_main, "SCENARIO | --all: stop and remove a topology (or every one)" },
     { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },
 };
 
