@@ -18,12 +18,14 @@ static void on_signal(int sig)
 static int usage(FILE *out, int status)
 {
     fprintf(out,
-            "usage: natlab up SCENARIO [--json] [--pcap]\n"
+            "usage: natlab up SCENARIO [--json] [--pcap] [--pcap-dir DIR]\n"
             "  Builds the scenario's topology in network namespaces (natlab-NAME-*), starts a\n"
             "  natsim daemon per NAT and each host's 'run' command, prints the topology and\n"
             "  exits, leaving it up. Then: natlab exec NAME HOST -- CMD, natlab down NAME.\n"
             "  --json   print the topology as JSON (the same as STATE/topology.json)\n"
-            "  --pcap   capture at every NAT into STATE/pcap/NAT/ (also: [scenario] pcap = on)\n"
+            "  --pcap   capture at every NAT into STATE/pcap/NAT/ (also: [scenario] pcap = on);\n"
+            "           those files go away with 'natlab down'\n"
+            "  --pcap-dir DIR  capture into DIR/NAT/{inside,outside}.pcap, kept after 'down'\n"
             "  Leftovers of killed runs are removed first. On an error or a signal, everything\n"
             "  made so far is removed. Needs root.\n"
             "environment:\n"
@@ -138,6 +140,8 @@ int cmd_up_main(int argc, char **argv)
             json = true;
         else if (strcmp(argv[i], "--pcap") == 0)
             options.pcap = true;
+        else if (strcmp(argv[i], "--pcap-dir") == 0 && i + 1 < argc)
+            options.pcap_dir = argv[++i];
         else if (argv[i][0] == '-' || path)
             return usage(stderr, NATLAB_EXIT_USAGE);
         else

@@ -547,7 +547,7 @@ static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t interna
 }
 
 static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
-                                       addr_endpoint_t external, usec_t now)
+                                       addr_endpoint_t external, bool filter, usec_t now)
 {
     const nat_profile_t *p = e->profile;
     uint32_t idx = nat_table_find_external(&e->table, external.ip, external.port);
@@ -557,9 +557,12 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
     bool explicit_mapping = m->flags & NAT_MAPPING_EXPLICIT;
     if (!explicit_mapping) {
         /* RFC 4787 section 5; filtered packets create and refresh nothing. */
-        if ((p->filtering == NAT_ADDRESS_DEPENDENT && !nat_table_perm_has(&e->table, idx, remote.ip, 0)) ||
+        bool admitted =
+            !filter || p->filtering == NAT_ENDPOINT_INDEPENDENT ||
+            (p->filtering == NAT_ADDRESS_DEPENDENT && nat_table_perm_has(&e->table, idx, remote.ip, 0)) ||
             (p->filtering == NAT_ADDRESS_AND_PORT_DEPENDENT &&
-             !nat_table_perm_has(&e->table, idx, remote.ip, remote.port)))
+             nat_table_perm_has(&e->table, idx, remote.ip, remote.port));
+        if (!admitted)
             return drop(NAT_DROP_FILTERED);
         if (!(m->flags & NAT_MAPPING_REPLIED)) {
             m->flags |= NAT_MAPPING_REPLIED;
@@ -580,7 +583,10 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
 
 /* RFC 4787 REQ-9: translate out as towards any remote, then in as if the
  * packet had arrived from outside, with the sender's external endpoint as
- * its source (REQ-9a) — the receiver's filter judges that endpoint. */
+ * its source (REQ-9a). RFC 4787 leaves open whether the receiver's filter
+ * applies; natsim lets hairpinned packets through it, as RFC 5780's hairpin
+ * test (a second socket of the same host sends to the first one's mapping)
+ * and the clients that implement it expect of a NAT that hairpins. */
 static nat_verdict_t hairpin(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t remote,
                              usec_t now)
 {
@@ -589,7 +595,7 @@ static nat_verdict_t hairpin(nat_engine_t *e, addr_endpoint_t internal, addr_end
     nat_verdict_t out = translate_outbound(e, internal, remote, now);
     if (out.action == NAT_ACTION_DROP)
         return out;
-    nat_verdict_t in = translate_inbound(e, out.src, remote, now);
+    nat_verdict_t in = translate_inbound(e, out.src, remote, false, now);
     if (in.action == NAT_ACTION_DROP)
         return in;
     in.hairpin = true;
@@ -647,7 +653,7 @@ nat_verdict_t nat_engine_inbound(nat_engine_t *e, addr_endpoint_t remote, addr_e
             return count(e, drop(NAT_DROP_NOT_OURS), NULL);
         break;
     }
-    return count(e, translate_inbound(e, remote, external, now), &e->stats.inbound);
+    return count(e, translate_inbound(e, remote, external, true, now), &e->stats.inbound);
 }
 
 /* ---- time ------------------------------------------------------------- */

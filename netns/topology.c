@@ -30,6 +30,7 @@ struct topology {
     char *exe_path; /* what is executed: /proc/self/exe unless told otherwise */
     char *run_dir; /* where run commands start: the scenario's directory */
     bool pcap;
+    char *pcap_base; /* captures: PCAP_BASE/NAT/ */
     bool daemons;
     GArray *nat_procs;  /* proc_ref_t per NAT; pid 0: none */
     GArray *host_procs; /* proc_ref_t per host */
@@ -403,6 +404,7 @@ void topology_free(topology_t *t)
     g_free(t->exe);
     g_free(t->exe_path);
     g_free(t->run_dir);
+    g_free(t->pcap_base);
     if (t->nat_procs)
         g_array_free(t->nat_procs, TRUE);
     if (t->host_procs)
@@ -449,7 +451,7 @@ JsonNode *topology_to_json(const topology_t *t)
         set_path(n, "stats", t->daemons ? state_file(t, name, ".stats.json") : NULL);
         set_path(n, "log", t->daemons ? state_file(t, name, ".log") : NULL);
         set_path(n, "pcap_dir",
-                 t->daemons && t->pcap ? g_strdup_printf("%s/pcap/%s", t->state_dir, name) : NULL);
+                 t->daemons && t->pcap ? g_strdup_printf("%s/%s", t->pcap_base, name) : NULL);
         set_pid(n, &g_array_index(t->nat_procs, proc_ref_t, i));
     }
     JsonArray *hosts = json_object_get_array_member(o, "hosts");
@@ -596,7 +598,7 @@ static bool start_daemon(topology_t *t, unsigned i, GError **error)
     g_autofree char *stats = state_file(t, nat->name, ".stats.json");
     g_autofree char *log = state_file(t, nat->name, ".log");
     g_autofree char *pidfile = state_file(t, nat->name, ".pid");
-    g_autofree char *pcap = g_strdup_printf("%s/pcap/%s", t->state_dir, nat->name);
+    g_autofree char *pcap = g_strdup_printf("%s/%s", t->pcap_base, nat->name);
     g_autofree char *seed = g_strdup_printf("%" G_GUINT64_FORMAT, nat->seed);
 
     GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
@@ -856,7 +858,9 @@ topology_t *topology_up(const scenario_t *s, const topology_options_t *o, GError
     char *file = g_canonicalize_filename(plan->file, NULL); /* for whoever reads topology.json */
     g_free(plan->file);
     plan->file = file;
-    t->pcap = o->pcap || plan->pcap;
+    t->pcap = o->pcap || o->pcap_dir || plan->pcap;
+    t->pcap_base = o->pcap_dir ? g_canonicalize_filename(o->pcap_dir, NULL)
+                               : g_strdup_printf("%s/pcap", t->state_dir);
     t->daemons = !o->no_nat_daemons;
     t->owned_namespaces = -1;
     t->nat_procs = g_array_new(FALSE, TRUE, sizeof(proc_ref_t));

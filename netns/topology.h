@@ -39,6 +39,8 @@ enum {
 typedef struct topology_options {
     const char *run_id;      /* NULL: natlab-SCENARIO (natlab up) */
     bool pcap;               /* capture even if the scenario does not ask */
+    const char *pcap_dir;    /* captures go to PCAP_DIR/NAT/ and outlive `down`;
+                                NULL: STATE/pcap/NAT/, removed with the state */
     bool no_nat_daemons;     /* routers without natsim (tests of the topology alone) */
     const char *nat_exe;     /* the natlab binary for `natlab nat`; NULL: /proc/self/exe */
     usec_t ready_timeout;    /* for each daemon's ready file; 0: TOPOLOGY_READY_TIMEOUT */

@@ -318,19 +318,22 @@ static void test_hairpin_external_source(void)
     nat_engine_t *e = engine_from("preset = port-restricted-cone\nhairpin = on\n", 21);
     nat_verdict_t b = out(e, ep(HOST_B, 6000), ep(REMOTE_Y, 3478), 0);
     nat_verdict_t a = out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 3478), 0);
-    /* B has not sent to A's external endpoint: B's APDF filter refuses. */
-    ASSERT_DROP(out(e, ep(HOST_A, 5000), b.src, 1), NAT_DROP_FILTERED);
-    /* ...but A's attempt opened A's filter: B's answer gets through. */
-    nat_verdict_t back = out(e, ep(HOST_B, 6000), a.src, 2);
-    ASSERT_FORWARD(back);
-    ASSERT_EP(back.src, b.src);
-    ASSERT_EP(back.dst, ep(HOST_A, 5000));
-    nat_verdict_t h = out(e, ep(HOST_A, 5000), b.src, 3);
+    /* B never sent to A's external endpoint, yet the hairpinned packet is
+     * delivered: the filter judges outside traffic only (RFC 5780 4.5). */
+    nat_verdict_t h = out(e, ep(HOST_A, 5000), b.src, 1);
     ASSERT_FORWARD(h);
     CU_ASSERT_TRUE(h.hairpin);
     ASSERT_EP(h.src, a.src); /* REQ-9a */
     ASSERT_EP(h.dst, ep(HOST_B, 6000));
+    /* A second socket of A reaches the first one through its mapping. */
+    nat_verdict_t self = out(e, ep(HOST_A, 5001), a.src, 2);
+    ASSERT_FORWARD(self);
+    ASSERT_EP(self.dst, ep(HOST_A, 5000));
     CU_ASSERT_EQUAL(nat_engine_stats(e)->hairpinned, 2);
+    /* An outside stranger is still filtered. */
+    ASSERT_DROP(in(e, ep(REMOTE_Z, 1), b.src, 3), NAT_DROP_FILTERED);
+    /* Hairpinning to a port with no mapping finds nothing. */
+    ASSERT_DROP(out(e, ep(HOST_A, 5000), ep(PUB1, 1), 4), NAT_DROP_NO_MAPPING);
     nat_engine_free(e);
 }
 
