@@ -1,4 +1,6 @@
+#define _GNU_SOURCE
 #include "bench_udp.h"
+
 
 #include <arpa/inet.h>
 #include <errno.h>
