@@ -113,8 +113,9 @@ static bool blast(const bench_setup_t *s, size_t payload, double seconds, double
         return false;
     }
     bench_udp_result_t sent, got;
-    bool ok = bench_udp_finish(src_pid, src_fd, &sent) & bench_udp_finish(sink_pid, sink_fd, &got);
-    if (!ok || got.seconds <= 0)
+    bool sent_ok = bench_udp_finish(src_pid, src_fd, &sent);
+    bool got_ok = bench_udp_finish(sink_pid, sink_fd, &got); /* reap both, whatever happened */
+    if (!sent_ok || !got_ok || got.seconds <= 0)
         return false;
     *pps = (double)got.packets / got.seconds;
     *mbps = (double)got.bytes * 8 / got.seconds / 1e6;

@@ -17,6 +17,7 @@ static const struct {
     { "up", cmd_up_main, "SCENARIO: bring a scenario's topology up and leave it up [--json]" },
     { "exec", cmd_exec_main, "SCENARIO HOST -- CMD: run CMD on a host of a topology that is up" },
     { "down", cmd_down_main, "SCENARIO | --all: stop and remove a topology (or every one)" },
+    { "control", cmd_control_main, "SCENARIO NAT COMMAND: reboot, flush, set KEY VALUE, stats, mappings" },
     { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },
 };
 

@@ -707,7 +707,15 @@ bool nat_profile_set(nat_profile_t *profile, const char *key, const char *value,
     if (!kf)
         return false;
     nat_profile_t *candidate = nat_profile_copy(profile);
-    bool ok = nat_profile_apply_group(candidate, kf, "nat", NULL, error);
+    GError *local = NULL;
+    bool ok = nat_profile_apply_group(candidate, kf, "nat", NULL, &local);
+    if (!ok) {
+        /* The one-line text above has no file or line worth naming. */
+        const char *msg = local->message, *group = strstr(msg, "[nat] ");
+        g_set_error(error, NAT_PROFILE_ERROR, NAT_PROFILE_ERROR_INVALID, "%s",
+                    group ? group + strlen("[nat] ") : msg);
+        g_error_free(local);
+    }
     if (ok) {
         g_free(profile->name);
         *profile = *candidate;

@@ -1,0 +1,86 @@
+/* natlab control SCENARIO NAT COMMAND...: talk to a running NAT's control
+ * socket (reboot, flush, set KEY VALUE, stats, profile, mappings). */
+#include <errno.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "netns/plan.h"
+#include "netns/scenario.h"
+#include "netns/topology.h"
+
+static int usage(FILE *out, int status)
+{
+    fprintf(out, "usage: natlab control SCENARIO NAT COMMAND [ARGS...]\n"
+                 "  commands: reboot, flush, set KEY VALUE, stats, profile, mappings, help\n"
+                 "  prints the NAT's one-line reply; exits 1 when it is an error\n");
+    return status;
+}
+
+static const char *control_path(JsonObject *topology, const char *nat, GString *names)
+{
+    JsonArray *nats = json_object_get_array_member(topology, "nats");
+    for (guint i = 0; nats && i < json_array_get_length(nats); i++) {
+        JsonObject *n = json_array_get_object_element(nats, i);
+        const char *name = json_object_get_string_member(n, "name");
+        g_string_append_printf(names, "%s%s", names->len ? ", " : "", name);
+        if (strcmp(name, nat) == 0)
+            return json_object_get_string_member_with_default(n, "control", NULL);
+    }
+    return NULL;
+}
+
+int cmd_control_main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0)
+        return usage(stdout, 0);
+    if (argc < 4)
+        return usage(stderr, NATLAB_EXIT_USAGE);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(scenario_t) scenario = NULL;
+    g_autofree char *name = scenario_resolve(argv[1], &scenario, &error);
+    if (!name) {
+        fprintf(stderr, "natlab control: %s\n", error->message);
+        return 1;
+    }
+    g_autofree char *prefix = plan_prefix(name, NULL);
+    g_autoptr(JsonNode) root = topology_load(prefix, &error);
+    if (!root) {
+        fprintf(stderr, "natlab control: %s; bring it up first: natlab up SCENARIO\n", error->message);
+        return 1;
+    }
+    g_autoptr(GString) names = g_string_new(NULL);
+    const char *path = control_path(json_node_get_object(root), argv[2], names);
+    if (!path) {
+        fprintf(stderr, "natlab control: %s has no NAT '%s' with a control socket; NATs: %s\n", name,
+                argv[2], names->str);
+        return 1;
+    }
+    g_autofree char *line = g_strjoinv(" ", argv + 3);
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    g_autoptr(GSocketConnection) conn =
+        g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &error);
+    if (!conn) {
+        fprintf(stderr, "natlab control: %s: %s\n", path, error->message);
+        return 1;
+    }
+    g_autofree char *request = g_strdup_printf("%s\n", line);
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    g_autoptr(GDataInputStream) in =
+        g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+    if (!g_output_stream_write_all(out, request, strlen(request), NULL, NULL, &error)) {
+        fprintf(stderr, "natlab control: %s\n", error->message);
+        return 1;
+    }
+    g_autofree char *reply = g_data_input_stream_read_line_utf8(in, NULL, NULL, &error);
+    if (!reply) {
+        fprintf(stderr, "natlab control: no reply%s%s\n", error ? ": " : "", error ? error->message : "");
+        return 1;
+    }
+    printf("%s\n", reply);
+    return g_str_has_prefix(reply, "error:") ? 1 : 0;
+}

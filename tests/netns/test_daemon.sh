@@ -1,0 +1,166 @@
+#!/bin/sh
+# natsim as a real NAT: hairpinning between two hosts behind one NAT, ICMP
+# errors translated back to the sender, the control socket (stats, set,
+# reboot), impairments done by natsim itself, malformed packets dropped and
+# counted, NAT-PMP answered on the inside address, stats written and rules
+# removed when the daemon exits.
+# usage: test_daemon.sh NATLAB   (root; exit 77 = skipped)
+set -u
+NATLAB=$1
+here=$(cd "$(dirname "$0")" && pwd)
+tool=$here/udp_tool.py
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: the daemon tests need root (network namespaces)"
+    exit 77
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-daemon.XXXXXX")
+passes=0
+failures=0
+sc=nsdaemon
+cleanup() {
+    "$NATLAB" down "$sc" >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+pass() { passes=$((passes + 1)); echo "PASS: $*"; }
+fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
+x() { "$NATLAB" exec "$sc" "$@"; }
+ctl() { "$NATLAB" control "$sc" gw "$@"; }
+stat_of() { # stat_of PYTHON-EXPRESSION-ON-s
+    ctl stats | python3 -c "import json,sys; s=json.load(sys.stdin); print($1)"
+}
+
+cat >"$tmp/$sc.scn" <<EOF
+[scenario]
+name = $sc
+seed = 11
+
+[nat gw]
+preset = port-restricted-cone
+port-mapping = nat-pmp,pcp
+
+[host alice]
+nat = gw
+
+[host bob]
+nat = gw
+
+[host refl]
+addresses = 1
+run = exec python3 $tool reflect \$NATLAB_ADDRESS_1 4000
+EOF
+if ! "$NATLAB" up "$tmp/$sc.scn" --json >"$tmp/topo.json" 2>"$tmp/err"; then
+    echo "FAIL: natlab up: $(cat "$tmp/err")"
+    exit 1
+fi
+field() { python3 -c "import json,sys; t=json.load(open('$tmp/topo.json')); print($1)"; }
+refl=$(field '[h for h in t["hosts"] if h["name"]=="refl"][0]["addresses"][0]')
+public=$(field 't["nats"][0]["public_addresses"][0]')
+gw_lan=$(field '[h for h in t["hosts"] if h["name"]=="alice"][0]["gateway"]' 2>/dev/null || echo 10.1.0.1)
+# The reflector is up once it answers (bounded wait, no fixed sleep).
+x alice -- python3 "$tool" ask "$refl" 4000 6999 >/dev/null || fail "the reflector never answered"
+
+# Hairpinning for real: bob's mapping is known from the reflector; alice
+# reaches bob through the NAT's public address and sees bob's reply from it.
+bob_ext=$(x bob -- python3 "$tool" ask "$refl" 4000 5000)
+bob_port=${bob_ext#*:}
+x bob -- timeout 10 python3 "$tool" reflect 0.0.0.0 5000 &
+bob_reflector=$!
+seen=$(x alice -- python3 "$tool" ask "$public" "$bob_port" 7000)
+alice_ext=$(x alice -- python3 "$tool" ask "$refl" 4000 7000)
+if [ -n "$seen" ] && [ "$seen" = "$alice_ext" ]; then
+    pass "hairpin: bob saw alice as $seen, her external endpoint (RFC 4787 REQ-9a)"
+else
+    fail "hairpin: bob saw '$seen', alice's external endpoint is '$alice_ext'"
+fi
+kill "$bob_reflector" 2>/dev/null
+[ "$(stat_of 's["engine"]["hairpinned"] > 0')" = True ] && pass "hairpinned packets counted" ||
+    fail "hairpinned packets not counted"
+
+# An ICMP port unreachable about a mapped flow comes back translated.
+if x alice -- python3 "$tool" refused "$refl" 4999 7100; then
+    pass "ICMP port unreachable reaches the sender through the NAT"
+else
+    fail "no ICMP error reached the sender"
+fi
+[ "$(stat_of 's["icmp_translated"]')" -ge 1 ] && pass "ICMP errors counted as translated" ||
+    fail "icmp_translated is $(stat_of 's["icmp_translated"]')"
+
+# Malformed and foreign packets are dropped and counted, and natsim lives on.
+x alice -- python3 "$tool" raw-bad "$refl"
+bad=$(stat_of 's["malformed"]["bad-udp-length"]')
+other=$(stat_of 's["drops"]["not-udp"]')
+if [ "$bad" -ge 1 ] && [ "$other" -ge 1 ]; then
+    pass "malformed UDP ($bad) and a foreign protocol ($other) dropped and counted"
+else
+    fail "malformed: bad-udp-length $bad, not-udp $other"
+fi
+x alice -- python3 "$tool" ask "$refl" 4000 7200 >/dev/null && pass "natsim still forwards after junk" ||
+    fail "natsim stopped forwarding after junk"
+
+# Impairments by natsim itself: latency shows in the round trip, loss in the count.
+base=$(x alice -- python3 "$tool" rtt "$refl" 4000 7300 20)
+ctl set latency 40ms >/dev/null || fail "set latency refused"
+slow=$(x alice -- python3 "$tool" rtt "$refl" 4000 7300 20)
+if python3 -c "import sys; sys.exit(0 if 75 <= $slow - $base <= 140 else 1)"; then
+    pass "latency 40ms each way: round trip $base ms -> $slow ms"
+else
+    fail "latency 40ms each way: round trip $base ms -> $slow ms"
+fi
+ctl set latency 0s >/dev/null
+ctl set loss-outbound 30% >/dev/null
+got=$(x alice -- python3 "$tool" loss "$refl" 4000 7400 300)
+if [ "$got" -ge 165 ] && [ "$got" -le 255 ]; then
+    pass "loss-outbound 30%: $got of 300 answered"
+else
+    fail "loss-outbound 30%: $got of 300 answered (expected about 210)"
+fi
+ctl set loss-outbound 0 >/dev/null
+
+# The control socket: bad input is refused with the allowed values.
+if out=$(ctl set filtering sideways); then
+    fail "set filtering sideways accepted: $out"
+else
+    case "$out" in *allowed*) pass "control refuses a bad value: $out" ;; *) fail "control said: $out" ;; esac
+fi
+ctl mappings | grep -q '"internal"' && pass "control lists mappings" || fail "no mappings listed"
+ctl reboot >/dev/null
+[ "$(ctl mappings)" = "[]" ] && pass "reboot loses every mapping" || fail "mappings after reboot: $(ctl mappings)"
+
+# NAT-PMP on the inside address: external address, then an explicit mapping
+# that admits anyone (the profile's APDF does not apply to it).
+pmp=$(x alice -- python3 "$tool" pmp "$gw_lan" 7500)
+case "$pmp" in
+*"external $public result 0"*"result 0 lifetime 60"*) pass "NAT-PMP: $(echo "$pmp" | tr '\n' ';')" ;;
+*) fail "NAT-PMP answered: $pmp" ;;
+esac
+mapped=$(echo "$pmp" | sed -n 's/^mapped [0-9]* -> \([0-9]*\).*/\1/p')
+x alice -- timeout 10 python3 "$tool" reflect 0.0.0.0 7500 &
+alice_reflector=$!
+from_outside=$(x refl -- python3 "$tool" ask "$public" "${mapped:-1}" 7600)
+kill "$alice_reflector" 2>/dev/null
+case "$from_outside" in
+"$refl:7600") pass "an unsolicited sender reaches the NAT-PMP mapping" ;;
+*) fail "through the NAT-PMP mapping: '$from_outside'" ;;
+esac
+
+# Exit: SIGTERM writes the stats and removes natsim's rules from the router.
+state=$(field 't["state_dir"]')
+pid=$(field 't["nats"][0]["pid"]')
+kill "$pid"
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+    i=$((i + 1))
+    sleep 0.05 # waiting for the daemon to exit, bounded
+done
+if python3 -c "import json; s=json.load(open('$state/gw.stats.json')); assert s['engine']['outbound'] > 0"; then
+    pass "stats written at exit"
+else
+    fail "no stats at exit"
+fi
+left=$(x gw -- iptables-save 2>/dev/null | grep -c NATLAB)
+[ "$left" -eq 0 ] && pass "natsim removed its rules on exit" || fail "$left NATLAB rules left"
+"$NATLAB" down "$sc" >/dev/null || fail "natlab down"
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
