@@ -1,4 +1,5 @@
 #include "packet.h"
+#include "wire.h"
 
 #include <string.h>
 
@@ -34,34 +35,13 @@ const char *packet_kind_name(packet_kind_t kind)
     return "unknown";
 }
 
-static inline uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, (uint16_t)(v >> 16));
-    put16(p + 2, (uint16_t)v);
-}
 
 /* --- checksums (RFC 1071, RFC 1624) --------------------------------------- */
 
 static uint64_t sum_words(const uint8_t *p, size_t len, uint64_t sum)
 {
     for (; len >= 2; p += 2, len -= 2)
-        sum += get16(p);
+        sum += wire_get16(p);
     if (len)
         sum += (uint64_t)p[0] << 8;
     return sum;
@@ -125,11 +105,11 @@ static inline void delta32(csum_delta_t *d, uint32_t old, uint32_t new)
 static void delta_apply(const csum_delta_t *d, uint8_t *field, bool udp, uint16_t *old_out,
                         uint16_t *new_out)
 {
-    uint16_t old = get16(field);
+    uint16_t old = wire_get16(field);
     uint16_t new = (uint16_t)~fold((uint16_t)~old + d->sum);
     if (udp && new == 0)
         new = 0xffff; /* RFC 768: a computed zero is sent as all ones */
-    put16(field, new);
+    wire_put16(field, new);
     if (old_out)
         *old_out = old;
     if (new_out)
@@ -165,15 +145,15 @@ static bool parse_inner(packet_t *out)
     in->off = out->payload_off;
     in->ihl = (uint8_t)ihl;
     in->protocol = q[PACKET_IPV4_OFF_PROTOCOL];
-    in->src = get32(q + PACKET_IPV4_OFF_SRC);
-    in->dst = get32(q + PACKET_IPV4_OFF_DST);
+    in->src = wire_get32(q + PACKET_IPV4_OFF_SRC);
+    in->dst = wire_get32(q + PACKET_IPV4_OFF_DST);
     in->l4_len = quoted - ihl;
-    in->is_fragment = (get16(q + PACKET_IPV4_OFF_FRAGMENT) & PACKET_IPV4_FRAG_OFFSET_MASK) != 0;
+    in->is_fragment = (wire_get16(q + PACKET_IPV4_OFF_FRAGMENT) & PACKET_IPV4_FRAG_OFFSET_MASK) != 0;
     in->has_ports = in->protocol == PACKET_IPPROTO_UDP && !in->is_fragment && in->l4_len >= 4;
     in->has_udp_checksum_field = in->has_ports && in->l4_len >= PACKET_UDP_HEADER;
     if (in->has_ports) {
-        in->sport = get16(q + ihl);
-        in->dport = get16(q + ihl + 2);
+        in->sport = wire_get16(q + ihl);
+        in->dport = wire_get16(q + ihl + 2);
     }
     return true;
 }
@@ -189,7 +169,7 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
     size_t ihl = (size_t)(data[0] & 0x0f) * 4;
     if (ihl < PACKET_IPV4_HEADER_MIN)
         return fail(out, PACKET_ERR_BAD_IHL);
-    size_t total = get16(data + PACKET_IPV4_OFF_TOTAL_LENGTH);
+    size_t total = wire_get16(data + PACKET_IPV4_OFF_TOTAL_LENGTH);
     if (total < ihl || total > len)
         return fail(out, PACKET_ERR_BAD_TOTAL_LENGTH);
     if (packet_checksum(data, ihl) != 0)
@@ -199,9 +179,9 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
     out->ihl = (uint8_t)ihl;
     out->ttl = data[PACKET_IPV4_OFF_TTL];
     out->protocol = data[PACKET_IPV4_OFF_PROTOCOL];
-    out->src = get32(data + PACKET_IPV4_OFF_SRC);
-    out->dst = get32(data + PACKET_IPV4_OFF_DST);
-    uint16_t frag = get16(data + PACKET_IPV4_OFF_FRAGMENT);
+    out->src = wire_get32(data + PACKET_IPV4_OFF_SRC);
+    out->dst = wire_get32(data + PACKET_IPV4_OFF_DST);
+    uint16_t frag = wire_get16(data + PACKET_IPV4_OFF_FRAGMENT);
     out->dont_fragment = frag & PACKET_IPV4_FLAG_DF;
     out->more_fragments = frag & PACKET_IPV4_FLAG_MF;
     out->frag_offset = (uint16_t)((frag & PACKET_IPV4_FRAG_OFFSET_MASK) * 8);
@@ -218,8 +198,8 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
         if (out->frag_offset == 0 && out->protocol == PACKET_IPPROTO_UDP &&
             l4_len >= PACKET_UDP_HEADER) {
             out->has_udp = true;
-            out->sport = get16(l4);
-            out->dport = get16(l4 + 2);
+            out->sport = wire_get16(l4);
+            out->dport = wire_get16(l4 + 2);
         }
         return true;
     }
@@ -228,13 +208,13 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
     case PACKET_IPPROTO_UDP: {
         if (l4_len < PACKET_UDP_HEADER)
             return fail(out, PACKET_ERR_TRUNCATED_UDP);
-        size_t udp_len = get16(l4 + 4);
+        size_t udp_len = wire_get16(l4 + 4);
         if (udp_len < PACKET_UDP_HEADER || udp_len > l4_len)
             return fail(out, PACKET_ERR_BAD_UDP_LENGTH);
         out->kind = PACKET_KIND_UDP;
         out->has_udp = true;
-        out->sport = get16(l4);
-        out->dport = get16(l4 + 2);
+        out->sport = wire_get16(l4);
+        out->dport = wire_get16(l4 + 2);
         out->payload_off = ihl + PACKET_UDP_HEADER;
         out->payload_len = udp_len - PACKET_UDP_HEADER;
         return true;
@@ -270,8 +250,8 @@ static void set_endpoint(packet_t *pkt, packet_side_t side, uint32_t ip, uint16_
     size_t ip_off = side == PACKET_SIDE_SRC ? PACKET_IPV4_OFF_SRC : PACKET_IPV4_OFF_DST;
     uint32_t *cur_ip = side == PACKET_SIDE_SRC ? &pkt->src : &pkt->dst;
     csum_delta_t ipd = { 0 };
-    delta32(&ipd, get32(d + ip_off), ip);
-    put32(d + ip_off, ip);
+    delta32(&ipd, wire_get32(d + ip_off), ip);
+    wire_put32(d + ip_off, ip);
     delta_apply(&ipd, d + PACKET_IPV4_OFF_CHECKSUM, false, NULL, NULL);
     *cur_ip = ip;
     if (!pkt->has_udp)
@@ -281,13 +261,13 @@ static void set_endpoint(packet_t *pkt, packet_side_t side, uint32_t ip, uint16_
     uint8_t *udp = d + pkt->ihl;
     size_t port_off = side == PACKET_SIDE_SRC ? 0 : 2;
     csum_delta_t udpd = ipd;
-    delta16(&udpd, get16(udp + port_off), port);
-    put16(udp + port_off, port);
+    delta16(&udpd, wire_get16(udp + port_off), port);
+    wire_put16(udp + port_off, port);
     if (side == PACKET_SIDE_SRC)
         pkt->sport = port;
     else
         pkt->dport = port;
-    if (get16(udp + PACKET_UDP_OFF_CHECKSUM) != 0)
+    if (wire_get16(udp + PACKET_UDP_OFF_CHECKSUM) != 0)
         delta_apply(&udpd, udp + PACKET_UDP_OFF_CHECKSUM, true, NULL, NULL);
 }
 
@@ -311,8 +291,8 @@ bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, u
 
     size_t ip_off = side == PACKET_SIDE_SRC ? PACKET_IPV4_OFF_SRC : PACKET_IPV4_OFF_DST;
     csum_delta_t addrd = { 0 };
-    delta32(&addrd, get32(q + ip_off), ip);
-    put32(q + ip_off, ip);
+    delta32(&addrd, wire_get32(q + ip_off), ip);
+    wire_put32(q + ip_off, ip);
     icmpd.sum += addrd.sum;
     uint16_t old_c, new_c;
     delta_apply(&addrd, q + PACKET_IPV4_OFF_CHECKSUM, false, &old_c, &new_c);
@@ -326,14 +306,14 @@ bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, u
         uint8_t *udp = q + in->ihl;
         size_t port_off = side == PACKET_SIDE_SRC ? 0 : 2;
         csum_delta_t udpd = addrd;
-        delta16(&udpd, get16(udp + port_off), port);
-        delta16(&icmpd, get16(udp + port_off), port);
-        put16(udp + port_off, port);
+        delta16(&udpd, wire_get16(udp + port_off), port);
+        delta16(&icmpd, wire_get16(udp + port_off), port);
+        wire_put16(udp + port_off, port);
         if (side == PACKET_SIDE_SRC)
             in->sport = port;
         else
             in->dport = port;
-        if (in->has_udp_checksum_field && get16(udp + PACKET_UDP_OFF_CHECKSUM) != 0) {
+        if (in->has_udp_checksum_field && wire_get16(udp + PACKET_UDP_OFF_CHECKSUM) != 0) {
             delta_apply(&udpd, udp + PACKET_UDP_OFF_CHECKSUM, true, &old_c, &new_c);
             delta16(&icmpd, old_c, new_c);
         }
@@ -350,10 +330,10 @@ bool packet_decrement_ttl(packet_t *pkt)
     uint8_t *d = pkt->data;
     if (pkt->error != PACKET_OK || !d || d[PACKET_IPV4_OFF_TTL] <= 1)
         return false;
-    uint16_t old = get16(d + PACKET_IPV4_OFF_TTL); /* TTL and protocol share a word */
+    uint16_t old = wire_get16(d + PACKET_IPV4_OFF_TTL); /* TTL and protocol share a word */
     d[PACKET_IPV4_OFF_TTL]--;
     csum_delta_t dd = { 0 };
-    delta16(&dd, old, get16(d + PACKET_IPV4_OFF_TTL));
+    delta16(&dd, old, wire_get16(d + PACKET_IPV4_OFF_TTL));
     delta_apply(&dd, d + PACKET_IPV4_OFF_CHECKSUM, false, NULL, NULL);
     pkt->ttl = d[PACKET_IPV4_OFF_TTL];
     return true;
@@ -369,8 +349,8 @@ bool packet_verify_checksums(const packet_t *pkt)
     const uint8_t *l4 = d + pkt->ihl;
     switch (pkt->kind) {
     case PACKET_KIND_UDP: {
-        uint16_t stored = get16(l4 + PACKET_UDP_OFF_CHECKSUM);
-        size_t udp_len = get16(l4 + 4);
+        uint16_t stored = wire_get16(l4 + PACKET_UDP_OFF_CHECKSUM);
+        size_t udp_len = wire_get16(l4 + 4);
         return stored == 0 || stored == packet_udp_checksum(pkt->src, pkt->dst, l4, udp_len);
     }
     case PACKET_KIND_ICMP:
@@ -388,13 +368,13 @@ static void write_ipv4_header(uint8_t *buf, size_t total, uint8_t protocol, uint
 {
     memset(buf, 0, PACKET_IPV4_HEADER_MIN);
     buf[0] = 0x45;
-    put16(buf + PACKET_IPV4_OFF_TOTAL_LENGTH, (uint16_t)total);
-    put16(buf + PACKET_IPV4_OFF_FRAGMENT, PACKET_IPV4_FLAG_DF);
+    wire_put16(buf + PACKET_IPV4_OFF_TOTAL_LENGTH, (uint16_t)total);
+    wire_put16(buf + PACKET_IPV4_OFF_FRAGMENT, PACKET_IPV4_FLAG_DF);
     buf[PACKET_IPV4_OFF_TTL] = ttl;
     buf[PACKET_IPV4_OFF_PROTOCOL] = protocol;
-    put32(buf + PACKET_IPV4_OFF_SRC, src);
-    put32(buf + PACKET_IPV4_OFF_DST, dst);
-    put16(buf + PACKET_IPV4_OFF_CHECKSUM, packet_ipv4_checksum(buf, PACKET_IPV4_HEADER_MIN));
+    wire_put32(buf + PACKET_IPV4_OFF_SRC, src);
+    wire_put32(buf + PACKET_IPV4_OFF_DST, dst);
+    wire_put16(buf + PACKET_IPV4_OFF_CHECKSUM, packet_ipv4_checksum(buf, PACKET_IPV4_HEADER_MIN));
 }
 
 size_t packet_build_udp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endpoint_t dst,
@@ -408,11 +388,11 @@ size_t packet_build_udp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endp
     if (len) /* first, in case the payload already sits in buf */
         memmove(udp + PACKET_UDP_HEADER, payload, len);
     write_ipv4_header(buf, total, PACKET_IPPROTO_UDP, ttl, src.ip, dst.ip);
-    put16(udp, src.port);
-    put16(udp + 2, dst.port);
-    put16(udp + 4, (uint16_t)(PACKET_UDP_HEADER + len));
-    put16(udp + PACKET_UDP_OFF_CHECKSUM, 0);
-    put16(udp + PACKET_UDP_OFF_CHECKSUM,
+    wire_put16(udp, src.port);
+    wire_put16(udp + 2, dst.port);
+    wire_put16(udp + 4, (uint16_t)(PACKET_UDP_HEADER + len));
+    wire_put16(udp + PACKET_UDP_OFF_CHECKSUM, 0);
+    wire_put16(udp + PACKET_UDP_OFF_CHECKSUM,
           packet_udp_checksum(src.ip, dst.ip, udp, PACKET_UDP_HEADER + len));
     return total;
 }
@@ -456,14 +436,14 @@ size_t packet_build_icmp_error(uint8_t *buf, size_t cap, uint32_t src, uint8_t t
     size_t total = PACKET_IPV4_HEADER_MIN + PACKET_ICMP_HEADER + quote;
     if (total > cap)
         return 0;
-    uint32_t dst = get32(orig + PACKET_IPV4_OFF_SRC);
+    uint32_t dst = wire_get32(orig + PACKET_IPV4_OFF_SRC);
     uint8_t *icmp = buf + PACKET_IPV4_HEADER_MIN;
     memmove(icmp + PACKET_ICMP_HEADER, orig, quote); /* first: orig may sit in buf */
     write_ipv4_header(buf, total, PACKET_IPPROTO_ICMP, ttl, src, dst);
     icmp[0] = type;
     icmp[1] = code;
-    put16(icmp + PACKET_ICMP_OFF_CHECKSUM, 0);
-    put32(icmp + 4, rest);
-    put16(icmp + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(icmp, PACKET_ICMP_HEADER + quote));
+    wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, 0);
+    wire_put32(icmp + 4, rest);
+    wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(icmp, PACKET_ICMP_HEADER + quote));
     return total;
 }

@@ -339,11 +339,7 @@ int bench_forward_main(int argc, char **argv)
     }
     json_builder_end_object(b);
     g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    json_generator_set_pretty(gen, TRUE);
-    json_generator_set_root(gen, root);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
+    cmd_print_json(root);
     g_free(s.inside_ns);
     g_free(s.sink_ns);
     g_free(s.router_ns);

@@ -11,5 +11,9 @@ int cmd_up_main(int argc, char **argv);
 int cmd_exec_main(int argc, char **argv);
 int cmd_down_main(int argc, char **argv);
 
+/* Prints a JSON document, indented, with a final newline. */
+typedef struct _JsonNode JsonNode;
+void cmd_print_json(JsonNode *root);
+
 /* Exit status for a command-line mistake (as BSD sysexits' EX_USAGE). */
 #define NATLAB_EXIT_USAGE 64

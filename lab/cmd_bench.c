@@ -200,11 +200,7 @@ static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
 
     json_builder_end_object(b);
     g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    json_generator_set_pretty(gen, TRUE);
-    json_generator_set_root(gen, root);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    printf("%s\n", text);
+    cmd_print_json(root);
     return 0;
 }
 

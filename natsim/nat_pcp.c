@@ -1,4 +1,5 @@
 #include "nat_pcp.h"
+#include "common/wire.h"
 
 #include <string.h>
 
@@ -37,29 +38,6 @@ typedef struct pcp_request {
 
 /* ---- bytes --------------------------------------------------------------- */
 
-static inline uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Section 5: IPv4 addresses travel as IPv4-mapped IPv6, ::ffff:a.b.c.d. */
 static bool ip6_to_v4(const uint8_t a[16], uint32_t *ip)
@@ -67,7 +45,7 @@ static bool ip6_to_v4(const uint8_t a[16], uint32_t *ip)
     static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
     if (memcmp(a, prefix, sizeof prefix) != 0)
         return false;
-    *ip = get32(a + 12);
+    *ip = wire_get32(a + 12);
     return true;
 }
 
@@ -83,7 +61,7 @@ static void ip6_put_v4(uint8_t a[16], uint32_t ip)
 {
     memset(a, 0, 10);
     a[10] = a[11] = 0xff;
-    put32(a + 12, ip);
+    wire_put32(a + 12, ip);
 }
 
 /* ---- nonce records ------------------------------------------------------- */
@@ -204,8 +182,8 @@ static void put_header(uint8_t *out, const pcp_request_t *rq, uint8_t result, ui
     out[0] = NAT_PCP_VERSION;
     out[1] = (uint8_t)(NAT_PCP_R_BIT | rq->opcode);
     out[3] = result;
-    put32(out + 4, lifetime);
-    put32(out + 8, rq->epoch);
+    wire_put32(out + 4, lifetime);
+    wire_put32(out + 8, rq->epoch);
     for (size_t i = 12; !rq->parsed && i < NAT_PCP_HEADER_SIZE && i < rq->len; i++)
         out[i] = rq->data[i];
 }
@@ -281,7 +259,7 @@ static size_t map_response(const pcp_request_t *rq, uint32_t lifetime,
     uint8_t *m = out + NAT_PCP_HEADER_SIZE;
     put_payload(m, rq);
     if (assigned) {
-        put16(m + MAP_EXTERNAL_PORT, assigned->port);
+        wire_put16(m + MAP_EXTERNAL_PORT, assigned->port);
         ip6_put_v4(m + MAP_EXTERNAL_IP, assigned->ip);
     }
     if (rq->prefer_failure) {
@@ -315,7 +293,7 @@ static uint8_t parse_options(pcp_request_t *rq)
         if (left < 4)
             return NAT_PCP_MALFORMED_OPTION;
         uint8_t code = p[0];
-        size_t data = get16(p + 2);
+        size_t data = wire_get16(p + 2);
         size_t padded = (data + 3) & ~(size_t)3;
         if (padded > left - 4)
             return NAT_PCP_MALFORMED_OPTION;
@@ -391,7 +369,7 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
     const uint8_t *m = rq->data + NAT_PCP_HEADER_SIZE;
     const uint8_t *nonce = m + MAP_NONCE;
     uint8_t protocol = m[MAP_PROTOCOL];
-    addr_endpoint_t internal = addr_endpoint(client.ip, get16(m + MAP_INTERNAL_PORT));
+    addr_endpoint_t internal = addr_endpoint(client.ip, wire_get16(m + MAP_INTERNAL_PORT));
 
     /* natsim translates UDP only. */
     if (protocol != PCP_PROTOCOL_UDP && protocol != PCP_PROTOCOL_ALL)
@@ -428,7 +406,7 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
 
     nat_map_request_t request = {
         .internal = internal,
-        .suggested_port = get16(m + MAP_EXTERNAL_PORT),
+        .suggested_port = wire_get16(m + MAP_EXTERNAL_PORT),
         .suggested_ip = suggested_ip,
         .lifetime = (usec_t)MAX(rq->lifetime, (uint32_t)NAT_PCP_MIN_LIFETIME_S) * USEC_PER_SEC,
         .prefer_failure = rq->prefer_failure,
@@ -502,7 +480,7 @@ size_t nat_pcp_handle(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t clie
     rq.payload = payload_size(rq.opcode);
     if (len < NAT_PCP_HEADER_SIZE || len > NAT_PCP_MAX_SIZE || len % 4 != 0)
         return error_response(&rq, NAT_PCP_MALFORMED_REQUEST, out, out_size);
-    rq.lifetime = get32(req + 4);
+    rq.lifetime = wire_get32(req + 4);
     if (rq.opcode != NAT_PCP_OP_MAP && rq.opcode != NAT_PCP_OP_ANNOUNCE) {
         rq.parsed = true;
         return error_response(&rq, NAT_PCP_UNSUPP_OPCODE, out, out_size);

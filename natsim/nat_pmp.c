@@ -1,31 +1,8 @@
 #include "nat_pmp.h"
+#include "common/wire.h"
 
 #include <string.h>
 
-/* Big-endian field access; every caller has checked the length first. */
-static inline uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 uint32_t nat_pmp_epoch(const nat_engine_t *engine, usec_t now)
 {
@@ -54,8 +31,8 @@ static size_t put_header(uint8_t *out, size_t out_size, size_t size, uint8_t op,
     memset(out, 0, size);
     out[0] = NAT_PMP_VERSION;
     out[1] = (uint8_t)(NAT_PMP_OP_RESPONSE | op);
-    put16(out + 2, result);
-    put32(out + 4, epoch);
+    wire_put16(out + 2, result);
+    wire_put32(out + 4, epoch);
     return size;
 }
 
@@ -78,7 +55,7 @@ static size_t external_address(nat_engine_t *engine, addr_endpoint_t client, uin
     size_t n = put_header(out, out_size, NAT_PMP_EXTERNAL_RESPONSE_SIZE,
                           NAT_PMP_OP_EXTERNAL_ADDRESS, NAT_PMP_RESULT_SUCCESS, epoch);
     if (n)
-        put32(out + 8, nat_engine_external_ip_for(engine, client.ip));
+        wire_put32(out + 8, nat_engine_external_ip_for(engine, client.ip));
     return n;
 }
 
@@ -113,9 +90,9 @@ static size_t map_response(uint8_t *out, size_t out_size, uint8_t op, uint16_t r
 {
     size_t n = put_header(out, out_size, NAT_PMP_MAP_RESPONSE_SIZE, op, result, epoch);
     if (n) {
-        put16(out + 8, internal_port);
-        put16(out + 10, external_port);
-        put32(out + 12, lifetime);
+        wire_put16(out + 8, internal_port);
+        wire_put16(out + 10, external_port);
+        wire_put32(out + 12, lifetime);
     }
     return n;
 }
@@ -141,9 +118,9 @@ static size_t map(nat_engine_t *engine, addr_endpoint_t client, const uint8_t *r
     if (len < NAT_PMP_MAP_REQUEST_SIZE)
         return 0; /* no internal port to answer about */
     uint8_t op = req[1];
-    uint16_t internal_port = get16(req + 4);
-    uint16_t suggested_port = get16(req + 6);
-    uint32_t lifetime = get32(req + 8);
+    uint16_t internal_port = wire_get16(req + 4);
+    uint16_t suggested_port = wire_get16(req + 6);
+    uint32_t lifetime = wire_get32(req + 8);
 
     /* Section 3.4: lifetime 0 deletes (the suggested port is ignored);
      * internal port 0 as well deletes all of the client's mappings. Deleting
@@ -191,7 +168,7 @@ static size_t unsupported_opcode(const uint8_t *req, size_t len, uint8_t *out, s
     memmove(out, req, copied);
     memset(out + copied, 0, n - copied);
     out[1] |= NAT_PMP_OP_RESPONSE;
-    put16(out + 2, NAT_PMP_RESULT_UNSUPP_OPCODE);
+    wire_put16(out + 2, NAT_PMP_RESULT_UNSUPP_OPCODE);
     return n;
 }
 

@@ -9,16 +9,9 @@
 #include "natsim/nat_pcp.h"
 #include "natsim/nat_pmp.h"
 #include "natsim/nat_profile.h"
+#include "portmap_fixture.h"
 #include "testutil.h"
 
-#define T0 (5 * USEC_PER_SEC) /* the engine is created at 5 s; epochs count from here */
-#define SEC(s) (T0 + (usec_t)(s) * USEC_PER_SEC)
-#define PUBLIC_IP ADDR_IP(203, 0, 113, 7)
-#define HOST_A ADDR_IP(192, 168, 1, 10)
-#define HOST_B ADDR_IP(192, 168, 1, 11)
-#define REMOTE_1 addr_endpoint(ADDR_IP(198, 51, 100, 1), 1111)
-#define REMOTE_2 addr_endpoint(ADDR_IP(198, 51, 100, 2), 2222)
-#define REMOTE_3 addr_endpoint(ADDR_IP(198, 51, 100, 3), 3333)
 #define CLIENT_PORT 40123
 #define UDP 17
 #define TCP 6
@@ -26,30 +19,6 @@
 
 static const uint8_t N1[12] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
 static const uint8_t N2[12] = { 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 };
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* ---- fixtures ----------------------------------------------------------- */
 
@@ -102,10 +71,10 @@ static void header(pkt_t *p, uint8_t opcode, uint32_t lifetime, uint32_t client_
     memset(p, 0, sizeof *p);
     p->b[0] = 2;
     p->b[1] = opcode;
-    put32(p->b + 4, lifetime);
+    wire_put32(p->b + 4, lifetime);
     p->b[18] = 0xff; /* bytes 8-17 zero, 18-19 ffff */
     p->b[19] = 0xff;
-    put32(p->b + 20, client_ip);
+    wire_put32(p->b + 20, client_ip);
     p->len = 24;
 }
 
@@ -118,12 +87,12 @@ static void map_req(pkt_t *p, const uint8_t nonce[12], uint8_t protocol, uint16_
     header(p, NAT_PCP_OP_MAP, lifetime, client_ip);
     memcpy(p->b + 24, nonce, 12);
     p->b[36] = protocol;
-    put16(p->b + 40, internal);
-    put16(p->b + 42, suggested_port);
+    wire_put16(p->b + 40, internal);
+    wire_put16(p->b + 42, suggested_port);
     if (suggested_ip) {
         p->b[54] = 0xff;
         p->b[55] = 0xff;
-        put32(p->b + 56, suggested_ip);
+        wire_put32(p->b + 56, suggested_ip);
     }
     p->len = 60;
 }
@@ -133,7 +102,7 @@ static void option(pkt_t *p, uint8_t code, uint16_t data_len)
 {
     p->b[p->len] = code;
     p->b[p->len + 1] = 0;
-    put16(p->b + p->len + 2, data_len);
+    wire_put16(p->b + p->len + 2, data_len);
     p->len += 4 + ((data_len + 3u) & ~3u);
 }
 
@@ -154,8 +123,8 @@ static void check_header(const uint8_t *r, uint8_t opcode, uint8_t result, uint3
     CU_ASSERT_EQUAL(r[1], 0x80 | opcode);
     CU_ASSERT_EQUAL(r[2], 0);
     CU_ASSERT_EQUAL(r[3], result);
-    CU_ASSERT_EQUAL(get32(r + 4), lifetime);
-    CU_ASSERT_EQUAL(get32(r + 8), epoch);
+    CU_ASSERT_EQUAL(wire_get32(r + 4), lifetime);
+    CU_ASSERT_EQUAL(wire_get32(r + 8), epoch);
     for (int i = 12; i < 24; i++)
         CU_ASSERT_EQUAL(r[i], 0);
 }
@@ -169,8 +138,8 @@ static void check_map(const uint8_t *r, const uint8_t nonce[12], uint8_t protoco
     CU_ASSERT_EQUAL(r[37], 0);
     CU_ASSERT_EQUAL(r[38], 0);
     CU_ASSERT_EQUAL(r[39], 0);
-    CU_ASSERT_EQUAL(get16(r + 40), internal);
-    CU_ASSERT_EQUAL(get16(r + 42), external_port);
+    CU_ASSERT_EQUAL(wire_get16(r + 40), internal);
+    CU_ASSERT_EQUAL(wire_get16(r + 42), external_port);
     for (int i = 44; i < 54; i++)
         CU_ASSERT_EQUAL(r[i], 0);
     if (external_ip) {
@@ -180,7 +149,7 @@ static void check_map(const uint8_t *r, const uint8_t nonce[12], uint8_t protoco
         CU_ASSERT_EQUAL(r[54], 0);
         CU_ASSERT_EQUAL(r[55], 0);
     }
-    CU_ASSERT_EQUAL(get32(r + 56), external_ip);
+    CU_ASSERT_EQUAL(wire_get32(r + 56), external_ip);
 }
 
 /* Maps host:internal with `nonce` and expects success; returns the port. */
@@ -193,7 +162,7 @@ static uint16_t map_ok(lab_t *lab, uint32_t host, const uint8_t nonce[12], uint1
     size_t n = ask(lab, host, &p, now, out);
     CU_ASSERT_EQUAL_FATAL(n, 60);
     CU_ASSERT_EQUAL_FATAL(out[3], NAT_PCP_SUCCESS);
-    return get16(out + 42);
+    return wire_get16(out + 42);
 }
 
 /* Sends `p` and expects the error `result` with the request's payload
@@ -327,7 +296,7 @@ static void test_adopts_mapping_without_nonce(void)
     CU_ASSERT_EQUAL_FATAL(nat_pcp_handle(lab.pcp, lab.engine, addr_endpoint(HOST_A, 1), pmp,
                                          sizeof pmp, SEC(1), out, sizeof out),
                           16);
-    CU_ASSERT_EQUAL(get16(out + 10), 5000);
+    CU_ASSERT_EQUAL(wire_get16(out + 10), 5000);
     /* PCP adopts it under N1; from then on N1 owns it. */
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N1, 5000, 0, 3600, SEC(2)), 5000);
     pkt_t p;
@@ -413,7 +382,7 @@ static void test_prefer_failure(void)
     map_req(&p, N1, UDP, 5000, 41000, PUBLIC_IP, 3600, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(3), out), 60);
     CU_ASSERT_EQUAL(out[3], NAT_PCP_SUCCESS);
-    CU_ASSERT_NOT_EQUAL(get16(out + 42), 41000);
+    CU_ASSERT_NOT_EQUAL(wire_get16(out + 42), 41000);
     /* A free suggestion with the option: granted, and the option echoed. */
     map_req(&p, N1, UDP, 5001, 42000, PUBLIC_IP, 3600, HOST_A);
     option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
@@ -439,7 +408,7 @@ static void test_prefer_failure(void)
     map_req(&p, N1, UDP, 5002, 43000, ADDR_IP(198, 51, 100, 9), 3600, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(6), out), 60);
     check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 6);
-    CU_ASSERT_EQUAL(get32(out + 56), PUBLIC_IP);
+    CU_ASSERT_EQUAL(wire_get32(out + 56), PUBLIC_IP);
     lab_free(&lab);
 }
 
@@ -479,7 +448,7 @@ static void test_options(void)
     /* An option longer than the packet. */
     map_req(&p, N1, UDP, 5001, 0, 0, 3600, HOST_A);
     option(&p, 200, 0);
-    put16(p.b + 62, 100);
+    wire_put16(p.b + 62, 100);
     expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_MALFORMED_OPTION, NAT_PCP_MAP_SIZE);
     /* PREFER_FAILURE belongs to MAP only. */
     header(&p, NAT_PCP_OP_ANNOUNCE, 0, HOST_A);
@@ -573,7 +542,7 @@ static void test_versions(void)
                           24);
     const uint8_t want0[24] = { 2, 0x80, 0, 1, 0, 0, 0, 30, 0, 0, 0, 11 };
     CU_ASSERT_EQUAL(memcmp(out, want0, sizeof want0), 0);
-    CU_ASSERT_EQUAL(get16(out + 2), NAT_PMP_RESULT_UNSUPP_VERSION);
+    CU_ASSERT_EQUAL(wire_get16(out + 2), NAT_PMP_RESULT_UNSUPP_VERSION);
     lab_free(&lab);
 
     /* Both on: version 0 is NAT-PMP's. */
@@ -653,7 +622,7 @@ static void test_malformed(void)
     p.len = 62;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
     CU_ASSERT_EQUAL(out[3], NAT_PCP_MALFORMED_REQUEST);
-    CU_ASSERT_EQUAL(get32(out + 4), NAT_PCP_ERROR_LIFETIME_S);
+    CU_ASSERT_EQUAL(wire_get32(out + 4), NAT_PCP_ERROR_LIFETIME_S);
     CU_ASSERT_EQUAL(memcmp(out + 12, p.b + 12, 12), 0);
     CU_ASSERT_EQUAL(memcmp(out + 24, p.b + 24, 12), 0); /* the nonce, still */
     /* Longer than 1100 bytes. */
@@ -744,12 +713,12 @@ static void test_epoch_and_reboot(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     header(&p, NAT_PCP_OP_ANNOUNCE, 0, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(150), out), 24);
-    CU_ASSERT_EQUAL(get32(out + 8), 150);
+    CU_ASSERT_EQUAL(wire_get32(out + 8), 150);
     /* Section 8.5: state lost, the epoch starts again. */
     nat_engine_reboot(lab.engine, SEC(200));
     nat_pcp_reset(lab.pcp);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(205), out), 24);
-    CU_ASSERT_EQUAL(get32(out + 8), 5);
+    CU_ASSERT_EQUAL(wire_get32(out + 8), 5);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(205)));
     /* The old nonce bound nothing any more. */
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N2, 5000, 5000, 3600, SEC(206)), 5000);
@@ -840,7 +809,7 @@ static void test_garbage(void)
         CU_ASSERT_EQUAL(out[1], 0x80 | (p.b[1] & 0x7f));
         CU_ASSERT_EQUAL(out[2], 0);
         CU_ASSERT_TRUE(out[3] <= NAT_PCP_ADDRESS_MISMATCH);
-        CU_ASSERT_EQUAL(get32(out + 8), (uint32_t)i);
+        CU_ASSERT_EQUAL(wire_get32(out + 8), (uint32_t)i);
         successes += out[3] == NAT_PCP_SUCCESS;
         nat_engine_expire(lab.engine, now);
     }

@@ -8,27 +8,10 @@
 #include "natsim/nat_engine.h"
 #include "natsim/nat_pmp.h"
 #include "natsim/nat_profile.h"
+#include "portmap_fixture.h"
 #include "testutil.h"
 
-#define T0 (5 * USEC_PER_SEC) /* the engine is created at 5 s; epochs count from here */
-#define SEC(s) (T0 + (usec_t)(s) * USEC_PER_SEC)
-#define PUBLIC_IP ADDR_IP(203, 0, 113, 7)
-#define HOST_A ADDR_IP(192, 168, 1, 10)
-#define HOST_B ADDR_IP(192, 168, 1, 11)
-#define REMOTE_1 addr_endpoint(ADDR_IP(198, 51, 100, 1), 1111)
-#define REMOTE_2 addr_endpoint(ADDR_IP(198, 51, 100, 2), 2222)
-#define REMOTE_3 addr_endpoint(ADDR_IP(198, 51, 100, 3), 3333)
 #define CLIENT_PORT 5350
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static nat_engine_t *engine_with(const char *preset, unsigned flags,
                                  void (*tweak)(nat_profile_t *))
@@ -92,13 +75,13 @@ static uint16_t map_udp(nat_engine_t *e, uint32_t host, uint16_t internal, uint1
     CU_ASSERT_EQUAL_FATAL(n, 16);
     CU_ASSERT_EQUAL(out[0], 0);   /* version */
     CU_ASSERT_EQUAL(out[1], 129); /* 128 + 1 */
-    CU_ASSERT_EQUAL(get16(out + 2), want_result);
-    CU_ASSERT_EQUAL(get32(out + 4), nat_pmp_epoch(e, now));
-    CU_ASSERT_EQUAL(get16(out + 8), internal);
-    CU_ASSERT_EQUAL(get32(out + 12), want_lifetime);
+    CU_ASSERT_EQUAL(wire_get16(out + 2), want_result);
+    CU_ASSERT_EQUAL(wire_get32(out + 4), nat_pmp_epoch(e, now));
+    CU_ASSERT_EQUAL(wire_get16(out + 8), internal);
+    CU_ASSERT_EQUAL(wire_get32(out + 12), want_lifetime);
     if (want_result != NAT_PMP_RESULT_SUCCESS)
-        CU_ASSERT_EQUAL(get16(out + 10), 0);
-    return get16(out + 10);
+        CU_ASSERT_EQUAL(wire_get16(out + 10), 0);
+    return wire_get16(out + 10);
 }
 
 static bool has_mapping(nat_engine_t *e, uint32_t host, uint16_t port, usec_t now)
@@ -231,17 +214,17 @@ static void test_epoch_and_reboot(void)
     const uint8_t req[2] = { 0, 0 };
     uint8_t out[1500];
     CU_ASSERT_EQUAL(ask(e, HOST_A, req, sizeof req, T0, out), 12);
-    CU_ASSERT_EQUAL(get32(out + 4), 0); /* counts from engine creation */
+    CU_ASSERT_EQUAL(wire_get32(out + 4), 0); /* counts from engine creation */
     map_udp(e, HOST_A, 5000, 0, 7200, SEC(10), 0, 7200);
     CU_ASSERT_EQUAL(ask(e, HOST_A, req, sizeof req, SEC(1000), out), 12);
-    CU_ASSERT_EQUAL(get32(out + 4), 1000);
+    CU_ASSERT_EQUAL(wire_get32(out + 4), 1000);
 
     /* Section 3.6: state lost, the epoch starts again; a client sees it go
      * back and knows to re-create its mappings. */
     nat_engine_reboot(e, SEC(1500));
     CU_ASSERT_EQUAL(ask(e, HOST_A, req, sizeof req, SEC(1510), out), 12);
-    CU_ASSERT_EQUAL(get32(out + 4), 10);
-    CU_ASSERT_TRUE(get32(out + 4) < 1000);
+    CU_ASSERT_EQUAL(wire_get32(out + 4), 10);
+    CU_ASSERT_TRUE(wire_get32(out + 4) < 1000);
     CU_ASSERT_FALSE(has_mapping(e, HOST_A, 5000, SEC(1510)));
     map_udp(e, HOST_A, 5000, 5000, 7200, SEC(1511), 0, 7200);
     CU_ASSERT_TRUE(has_mapping(e, HOST_A, 5000, SEC(1511)));
@@ -445,7 +428,7 @@ static void test_garbage(void)
         CU_ASSERT_TRUE(n <= sizeof out);
         CU_ASSERT_EQUAL(out[0], 0);
         CU_ASSERT_TRUE(out[1] & 0x80);
-        uint16_t result = get16(out + 2);
+        uint16_t result = wire_get16(out + 2);
         if (req[0] != 0) {
             CU_ASSERT_EQUAL(n, 8);
             CU_ASSERT_EQUAL(result, NAT_PMP_RESULT_UNSUPP_VERSION);
@@ -459,7 +442,7 @@ static void test_garbage(void)
             CU_ASSERT_EQUAL(result, NAT_PMP_RESULT_UNSUPP_OPCODE);
         }
         if (n >= 8 && req[0] == 0 && req[1] <= 2)
-            CU_ASSERT_EQUAL(get32(out + 4), (uint32_t)i);
+            CU_ASSERT_EQUAL(wire_get32(out + 4), (uint32_t)i);
         nat_engine_expire(e, now);
     }
     CU_ASSERT_TRUE(nat_engine_stats(e)->explicit_created > 100); /* the map path ran */
