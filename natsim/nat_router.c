@@ -2,16 +2,59 @@
 
 #include <json-glib/json-glib.h>
 
+#include "common/wire.h"
+
+/* RFC 4787 REQ-13/14: a NAT must pass fragmented UDP. Only the first fragment
+ * carries the ports, so the translation decided for it is remembered for the
+ * datagram (by source, destination, protocol and IP ID) and applied to the
+ * fragments that follow. Fragments that arrive before their first one are
+ * dropped and counted: in-order delivery is what the lab's links produce. */
+#define FRAG_LIFETIME (5 * USEC_PER_SEC)
+#define FRAG_TABLE_MAX 4096
+
+typedef struct frag_key {
+    uint32_t src, dst;
+    uint16_t id;
+    uint8_t protocol, path;
+} frag_key_t;
+
+typedef struct frag_entry {
+    frag_key_t key;
+    uint32_t new_src, new_dst;
+    usec_t expires_at;
+} frag_entry_t;
+
 struct nat_router {
     nat_engine_t *engine;
     nat_impair_t *inbound, *outbound;
+    GHashTable *frags; /* frag_key_t -> frag_entry_t */
+    usec_t frag_sweep_at;
     nat_router_stats_t stats;
 };
+
+static guint frag_hash(gconstpointer p)
+{
+    const frag_key_t *k = p;
+    return k->src * 2654435761u ^ k->dst * 40503u ^ ((guint)k->id << 8 | k->protocol) ^ k->path;
+}
+
+static gboolean frag_equal(gconstpointer a, gconstpointer b)
+{
+    const frag_key_t *x = a, *y = b;
+    return x->src == y->src && x->dst == y->dst && x->id == y->id && x->protocol == y->protocol &&
+           x->path == y->path;
+}
+
+static frag_key_t frag_key_of(const packet_t *pkt, nat_router_path_t path)
+{
+    return (frag_key_t){ .src = pkt->src, .dst = pkt->dst, .id = wire_get16(pkt->data + 4),
+                         .protocol = pkt->protocol, .path = (uint8_t)path };
+}
 
 static const char *const drop_names[NAT_ROUTER_DROP_REASON_COUNT] = {
     [NAT_ROUTER_DROP_NONE] = "none",
     [NAT_ROUTER_DROP_MALFORMED] = "malformed",
-    [NAT_ROUTER_DROP_FRAGMENT] = "fragment",
+    [NAT_ROUTER_DROP_FRAGMENT] = "fragment-without-first",
     [NAT_ROUTER_DROP_NOT_UDP] = "not-udp",
     [NAT_ROUTER_DROP_ICMP_UNKNOWN] = "icmp-no-mapping",
     [NAT_ROUTER_DROP_ENGINE] = "engine",
@@ -42,6 +85,7 @@ nat_router_t *nat_router_new(nat_engine_t *engine, uint64_t seed)
     /* Distinct streams per direction, both derived from the run's seed. */
     r->inbound = nat_impair_new(&p->inbound, seed ^ 0x1b873593u);
     r->outbound = nat_impair_new(&p->outbound, seed ^ 0xcc9e2d51u);
+    r->frags = g_hash_table_new_full(frag_hash, frag_equal, NULL, g_free);
     return r;
 }
 
@@ -51,6 +95,8 @@ void nat_router_free(nat_router_t *r)
         return;
     nat_impair_free(r->inbound);
     nat_impair_free(r->outbound);
+    if (r->frags)
+        g_hash_table_destroy(r->frags);
     g_free(r);
 }
 
@@ -132,8 +178,9 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
     case PACKET_KIND_ICMP_ERROR:
         return true;
     case PACKET_KIND_FRAGMENT:
-        *d = dropped(r, NAT_ROUTER_DROP_FRAGMENT);
-        return false;
+        if (pkt->protocol == PACKET_IPPROTO_UDP)
+            return true;
+        break;
     case PACKET_KIND_ICMP:
     case PACKET_KIND_OTHER:
         break;
@@ -142,10 +189,65 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
     return false;
 }
 
+static void frag_sweep(nat_router_t *r, usec_t now)
+{
+    if (now < r->frag_sweep_at && g_hash_table_size(r->frags) < FRAG_TABLE_MAX)
+        return;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, r->frags);
+    while (g_hash_table_iter_next(&it, NULL, &value))
+        if (((frag_entry_t *)value)->expires_at <= now)
+            g_hash_table_iter_remove(&it);
+    r->frag_sweep_at = now + FRAG_LIFETIME;
+}
+
+/* The first fragment was translated from `key`: its followers go the same way. */
+static void frag_remember(nat_router_t *r, const frag_key_t *key, const packet_t *after, usec_t now)
+{
+    frag_sweep(r, now);
+    if (g_hash_table_size(r->frags) >= FRAG_TABLE_MAX)
+        return;
+    frag_entry_t *e = g_new(frag_entry_t, 1);
+    *e = (frag_entry_t){ .key = *key, .new_src = after->src, .new_dst = after->dst,
+                         .expires_at = now + FRAG_LIFETIME };
+    g_hash_table_replace(r->frags, &e->key, e);
+}
+
+/* A fragment without the UDP header: rewrite the addresses as for its first. */
+static nat_router_decision_t frag_follow(nat_router_t *r, nat_router_path_t path, packet_t *pkt,
+                                         usec_t now)
+{
+    frag_key_t key = frag_key_of(pkt, path);
+    frag_entry_t *e = g_hash_table_lookup(r->frags, &key);
+    if (!e || e->expires_at <= now)
+        return dropped(r, NAT_ROUTER_DROP_FRAGMENT);
+    bool rewrite = e->new_src != pkt->src || e->new_dst != pkt->dst;
+    if (e->new_src != pkt->src)
+        packet_set_src(pkt, e->new_src, 0);
+    if (e->new_dst != pkt->dst)
+        packet_set_dst(pkt, e->new_dst, 0);
+    return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite,
+                                    .to_inside = path != NAT_ROUTER_OUTBOUND };
+}
+
+static inline bool is_follower(const packet_t *pkt)
+{
+    return pkt->kind == PACKET_KIND_FRAGMENT && !pkt->has_udp;
+}
+
+static inline bool is_first_fragment(const packet_t *pkt)
+{
+    return pkt->kind == PACKET_KIND_FRAGMENT && pkt->has_udp;
+}
+
 static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, usec_t now)
 {
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, true, now);
+    if (is_follower(pkt))
+        return frag_follow(r, NAT_ROUTER_INBOUND, pkt, now);
+    frag_key_t key = frag_key_of(pkt, NAT_ROUTER_INBOUND);
     nat_verdict_t v = nat_engine_inbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
                                          addr_endpoint(pkt->dst, pkt->dport), now);
     if (v.action == NAT_ACTION_DROP)
@@ -153,13 +255,19 @@ static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, u
     bool rewrite = v.dst.ip != pkt->dst || v.dst.port != pkt->dport;
     if (rewrite)
         packet_set_dst(pkt, v.dst.ip, v.dst.port);
+    if (is_first_fragment(pkt))
+        frag_remember(r, &key, pkt, now);
     return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite, .to_inside = true };
 }
 
-static nat_router_decision_t translate_outbound(nat_router_t *r, packet_t *pkt, usec_t now)
+static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path_t path,
+                                                packet_t *pkt, usec_t now)
 {
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, false, now);
+    if (is_follower(pkt))
+        return frag_follow(r, path, pkt, now);
+    frag_key_t key = frag_key_of(pkt, path);
     nat_verdict_t v = nat_engine_outbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
                                           addr_endpoint(pkt->dst, pkt->dport), now);
     if (v.action == NAT_ACTION_DROP)
@@ -173,6 +281,8 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, packet_t *pkt, 
         packet_set_dst(pkt, v.dst.ip, v.dst.port);
         rewrite = true;
     }
+    if (is_first_fragment(pkt))
+        frag_remember(r, &key, pkt, now);
     return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite, .to_inside = v.hairpin };
 }
 
@@ -210,7 +320,7 @@ nat_router_decision_t nat_router_process(nat_router_t *r, nat_router_path_t path
             return d;
         return translate_inbound(r, &pkt, now);
     }
-    d = translate_outbound(r, &pkt, now);
+    d = translate_outbound(r, path, &pkt, now);
     /* A hairpinned packet never crosses the outside link. */
     if (d.action == NAT_ROUTER_ACCEPT && !d.to_inside)
         impair(r, r->outbound, &d, now);

@@ -99,6 +99,13 @@ fi
 x alice -- python3 "$tool" ask "$refl" 4000 7200 >/dev/null && pass "natsim still forwards after junk" ||
     fail "natsim stopped forwarding after junk"
 
+# Fragmented UDP (RFC 4787 REQ-13/14): 3000 bytes each way over 1500-byte links.
+big=$(x alice -- python3 "$tool" ask "$refl" 4000 7250 3000)
+case "$big" in
+*" 3000") pass "a 3000-byte datagram crosses both ways in fragments ($big)" ;;
+*) fail "fragmented datagram: '$big'" ;;
+esac
+
 # Impairments by natsim itself: latency shows in the round trip, loss in the count.
 base=$(x alice -- python3 "$tool" rtt "$refl" 4000 7300 20)
 ctl set latency 40ms >/dev/null || fail "set latency refused"

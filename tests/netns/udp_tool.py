@@ -2,7 +2,9 @@
 """Small UDP probes for the daemon tests, run inside namespaces by natlab exec.
 
   reflect IP PORT              answer every datagram with "ip:port" of its source
-  ask IP PORT LPORT            send from LPORT, print the reply (retries 5 x 1 s)
+                               (and, for datagrams over 1000 bytes, the datagram too)
+  ask IP PORT LPORT [SIZE]     send SIZE bytes from LPORT, print the reply's "ip:port"
+                               and, for a big reply, its size (retries 5 x 1 s)
   rtt IP PORT LPORT N          N round trips to a reflector; print the median in ms
   loss IP PORT LPORT N         N probes, one at a time; print how many were answered
   refused IP PORT LPORT        send to a closed port; exit 0 if ICMP says refused
@@ -27,16 +29,18 @@ def reflect(ip, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((ip, port))
     while True:
-        _, a = s.recvfrom(2048)
-        s.sendto(("%s:%d" % a).encode(), a)
+        d, a = s.recvfrom(65536)
+        s.sendto(("%s:%d" % a).encode() + (b" " + d if len(d) > 1000 else b""), a)
 
 
-def ask(ip, port, lport):
+def ask(ip, port, lport, size=1):
     s = sock(lport)
     for _ in range(5):
-        s.sendto(b"?", (ip, port))
+        s.sendto(b"?" * size, (ip, port))
         try:
-            print(s.recvfrom(2048)[0].decode())
+            reply = s.recvfrom(65536)[0]
+            head, _, rest = reply.partition(b" ")
+            print(head.decode() + (" %d" % len(rest) if rest else ""))
             return 0
         except socket.timeout:
             pass
@@ -136,7 +140,7 @@ def main(argv):
     if cmd == "reflect":
         return reflect(args[0], int(args[1]))
     if cmd == "ask":
-        return ask(args[0], int(args[1]), int(args[2]))
+        return ask(args[0], int(args[1]), int(args[2]), int(args[3]) if len(args) > 3 else 1)
     if cmd == "rtt":
         return rtt(args[0], int(args[1]), int(args[2]), int(args[3]))
     if cmd == "loss":

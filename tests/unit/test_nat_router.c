@@ -9,7 +9,7 @@
 #include "testutil.h"
 
 typedef struct frame {
-    uint8_t data[1600];
+    uint8_t data[4096];
     size_t len;
 } frame_t;
 
@@ -186,6 +186,85 @@ static void test_impairments_hold_and_release(void)
     nat_engine_free(e);
 }
 
+/* Splits a built UDP datagram into IPv4 fragments of at most `mtu` bytes. */
+static unsigned fragment(const frame_t *whole, size_t mtu, frame_t *parts, unsigned max)
+{
+    size_t payload = whole->len - 20, chunk = (mtu - 20) & ~(size_t)7, off = 0;
+    unsigned n = 0;
+    while (off < payload && n < max) {
+        size_t len = MIN(chunk, payload - off);
+        frame_t *f = &parts[n++];
+        memcpy(f->data, whole->data, 20);
+        memcpy(f->data + 20, whole->data + 20 + off, len);
+        f->len = 20 + len;
+        uint16_t frag = (uint16_t)((off / 8) | (off + len < payload ? 0x2000 : 0));
+        f->data[2] = (uint8_t)(f->len >> 8);
+        f->data[3] = (uint8_t)f->len;
+        f->data[4] = 0x12; /* an IP ID of its own */
+        f->data[5] = 0x34;
+        f->data[6] = (uint8_t)(frag >> 8);
+        f->data[7] = (uint8_t)frag;
+        f->data[10] = f->data[11] = 0;
+        uint16_t sum = packet_ipv4_checksum(f->data, 20);
+        f->data[10] = (uint8_t)(sum >> 8);
+        f->data[11] = (uint8_t)sum;
+        off += len;
+    }
+    return n;
+}
+
+static void test_fragments_follow_their_first(void)
+{
+    nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 8);
+    nat_router_t *r = nat_router_new(e, 8);
+    char big[3001];
+    memset(big, 'x', 3000);
+    big[3000] = '\0';
+    frame_t whole = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 3478), big);
+    frame_t parts[4];
+    unsigned n = fragment(&whole, 1500, parts, 4);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    for (unsigned i = 0; i < n; i++) {
+        nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, parts[i].data, parts[i].len, i);
+        CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+        packet_t p = parsed(&parts[i]);
+        CU_ASSERT_EQUAL(p.src, PUB1);
+    }
+    /* Reassembled, the datagram's UDP checksum holds for the new source. */
+    uint8_t udp_bytes[3008];
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(udp_bytes + off, parts[i].data + 20, parts[i].len - 20);
+        off += parts[i].len - 20;
+    }
+    CU_ASSERT_EQUAL(packet_udp_checksum(PUB1, REMOTE_Y, udp_bytes, off),
+                    (uint16_t)(udp_bytes[6] << 8 | udp_bytes[7]));
+    CU_ASSERT_EQUAL(udp_bytes[0] << 8 | udp_bytes[1], 5000);
+
+    /* Inbound, the answer's fragments reach the host; a stray follower does not. */
+    frame_t answer = udp(ep(REMOTE_Y, 3478), ep(PUB1, 5000), big);
+    n = fragment(&answer, 1500, parts, 4);
+    for (unsigned i = 0; i < n; i++) {
+        nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, parts[i].data, parts[i].len, 10 + i);
+        CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+        CU_ASSERT_EQUAL(parsed(&parts[i]).dst, HOST_A);
+    }
+    frame_t stray[4];
+    n = fragment(&answer, 1500, stray, 4);
+    stray[1].data[4] = 0x99; /* another datagram whose first fragment never came */
+    stray[1].data[10] = stray[1].data[11] = 0;
+    uint16_t sum = packet_ipv4_checksum(stray[1].data, 20);
+    stray[1].data[10] = (uint8_t)(sum >> 8);
+    stray[1].data[11] = (uint8_t)sum;
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, stray[1].data, stray[1].len, 20);
+    CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_FRAGMENT);
+    /* After the datagram's lifetime the followers are not recognised either. */
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, parts[2].data, parts[2].len, 10 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
 static void test_control_commands(void)
 {
     nat_engine_t *e = engine_from("preset = full-cone\n", 7);
@@ -245,6 +324,7 @@ int main(void)
         { "junk dropped and counted by reason", test_junk_dropped_and_counted },
         { "hairpin path", test_hairpin_path },
         { "impairments hold and release", test_impairments_hold_and_release },
+        { "fragments follow their first fragment (REQ-13/14)", test_fragments_follow_their_first },
         { "control commands", test_control_commands },
         { "iptables rules text", test_rules_text },
         { NULL, NULL },
