@@ -45,6 +45,8 @@ typedef struct daemon {
     nat_pcap_t *pcap;
     int timer_fd;
     int port_mapping_fd;
+    int raw_fd;        /* for ICMP errors natsim itself sends */
+    uint32_t inside_ip;
     GSocketService *control;
     bool rules_installed;
     usec_t armed_for;
@@ -69,6 +71,17 @@ static void deliver(daemon_t *d, uint16_t queue, uint32_t id, const nat_router_d
     }
 }
 
+static void send_unreachable(daemon_t *d, const uint8_t *orig, size_t len)
+{
+    uint8_t icmp[PACKET_ICMP_QUOTE_MAX];
+    size_t n = nat_router_icmp_unreachable(d->router, orig, len, d->inside_ip, icmp, sizeof icmp);
+    if (n == 0)
+        return;
+    struct sockaddr_in to = { .sin_family = AF_INET };
+    memcpy(&to.sin_addr, orig + 12, 4); /* back to the sender */
+    sendto(d->raw_fd, icmp, n, 0, (struct sockaddr *)&to, sizeof to);
+}
+
 static void on_packet(const nat_nfq_packet_t *pkt, void *ctx)
 {
     daemon_t *d = ctx;
@@ -83,6 +96,8 @@ static void on_packet(const nat_nfq_packet_t *pkt, void *ctx)
     nat_pcap_write(d->pcap, path == NAT_ROUTER_INBOUND ? NAT_PCAP_OUTSIDE : NAT_PCAP_INSIDE,
                    pkt->data, pkt->len);
     nat_router_decision_t dec = nat_router_process(d->router, path, pkt->data, pkt->len, now_usec());
+    if (dec.icmp_unreachable && d->raw_fd >= 0 && d->inside_ip)
+        send_unreachable(d, pkt->data, pkt->len);
     if (dec.action != NAT_ROUTER_HOLD) {
         deliver(d, pkt->queue, pkt->id, &dec, pkt->data, pkt->len);
         return;
@@ -176,19 +191,24 @@ static gboolean on_port_mapping(gint fd, GIOCondition cond, gpointer ctx)
     return G_SOURCE_CONTINUE;
 }
 
-static bool open_port_mapping(daemon_t *d, GError **error)
+/* The router's address on the inside: --inside-ip, or the interface's first. */
+static uint32_t inside_address(const daemon_t *d)
 {
     uint32_t ip = d->opt->inside_ip;
-    if (ip == 0) {
-        struct ifaddrs *list = NULL;
-        if (getifaddrs(&list) == 0) {
-            for (struct ifaddrs *i = list; i; i = i->ifa_next)
-                if (!ip && i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-                    strcmp(i->ifa_name, d->opt->inside) == 0)
-                    ip = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
-            freeifaddrs(list);
-        }
+    struct ifaddrs *list = NULL;
+    if (ip == 0 && getifaddrs(&list) == 0) {
+        for (struct ifaddrs *i = list; i; i = i->ifa_next)
+            if (!ip && i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+                strcmp(i->ifa_name, d->opt->inside) == 0)
+                ip = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+        freeifaddrs(list);
     }
+    return ip;
+}
+
+static bool open_port_mapping(daemon_t *d, GError **error)
+{
+    uint32_t ip = d->inside_ip;
     if (ip == 0) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                     "port mapping needs an IPv4 address on %s (or --inside-ip)", d->opt->inside);
@@ -312,6 +332,8 @@ static void daemon_cleanup(daemon_t *d)
         close(d->port_mapping_fd);
     if (d->timer_fd >= 0)
         close(d->timer_fd);
+    if (d->raw_fd >= 0)
+        close(d->raw_fd);
     nat_pcap_close(d->pcap);
     nat_nfq_close(d->nfq);
     nat_router_free(d->router);
@@ -367,6 +389,9 @@ static bool daemon_setup(daemon_t *d, GError **error)
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "timerfd: %s", g_strerror(errno));
         return false;
     }
+    d->inside_ip = inside_address(d);
+    /* Best effort: without it natsim still drops, it only cannot tell why. */
+    d->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
     if (o->profile->type == NAT_TYPE_NAT && o->profile->port_mapping && !open_port_mapping(d, error))
         return false;
     if (o->control_path && !open_control(d, error))
@@ -391,7 +416,8 @@ static bool daemon_setup(daemon_t *d, GError **error)
 
 int nat_daemon_run(const nat_daemon_options_t *options, GError **error)
 {
-    daemon_t d = { .opt = options, .timer_fd = -1, .port_mapping_fd = -1, .armed_for = NAT_IMPAIR_NEVER };
+    daemon_t d = { .opt = options, .timer_fd = -1, .port_mapping_fd = -1, .raw_fd = -1,
+                   .armed_for = NAT_IMPAIR_NEVER };
     int status = 1;
     if (daemon_setup(&d, error)) {
         g_main_loop_run(d.loop);

@@ -29,6 +29,8 @@ struct nat_router {
     nat_impair_t *inbound, *outbound;
     GHashTable *frags; /* frag_key_t -> frag_entry_t */
     usec_t frag_sweep_at;
+    usec_t icmp_window; /* the second the ICMP budget belongs to */
+    unsigned icmp_budget;
     nat_router_stats_t stats;
 };
 
@@ -86,6 +88,7 @@ nat_router_t *nat_router_new(nat_engine_t *engine, uint64_t seed)
     r->inbound = nat_impair_new(&p->inbound, seed ^ 0x1b873593u);
     r->outbound = nat_impair_new(&p->outbound, seed ^ 0xcc9e2d51u);
     r->frags = g_hash_table_new_full(frag_hash, frag_equal, NULL, g_free);
+    r->icmp_window = -1;
     return r;
 }
 
@@ -105,6 +108,16 @@ void nat_router_profile_changed(nat_router_t *r)
     const nat_profile_t *p = nat_engine_profile(r->engine);
     nat_impair_set(r->inbound, &p->inbound);
     nat_impair_set(r->outbound, &p->outbound);
+}
+
+size_t nat_router_icmp_unreachable(nat_router_t *r, const uint8_t *orig, size_t len, uint32_t from,
+                                   uint8_t *out, size_t cap)
+{
+    size_t n = packet_build_icmp_error(out, cap, from, PACKET_ICMP_DEST_UNREACH,
+                                       PACKET_ICMP_CODE_HOST_UNREACH, 0, orig, len, 0,
+                                       PACKET_IPV4_DEFAULT_TTL);
+    r->stats.icmp_sent += n > 0;
+    return n;
 }
 
 nat_impair_t *nat_router_impairment(nat_router_t *r, bool inbound)
@@ -270,8 +283,21 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
     frag_key_t key = frag_key_of(pkt, path);
     nat_verdict_t v = nat_engine_outbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
                                           addr_endpoint(pkt->dst, pkt->dport), now);
-    if (v.action == NAT_ACTION_DROP)
-        return engine_dropped(r, v.reason);
+    if (v.action == NAT_ACTION_DROP) {
+        nat_router_decision_t d = engine_dropped(r, v.reason);
+        bool no_port = v.reason == NAT_DROP_PORTS_EXHAUSTED || v.reason == NAT_DROP_QUOTA;
+        if (no_port && packet_may_send_icmp_error(pkt)) {
+            if (now / USEC_PER_SEC != r->icmp_window) {
+                r->icmp_window = now / USEC_PER_SEC;
+                r->icmp_budget = NAT_ROUTER_ICMP_PER_SEC;
+            }
+            if (r->icmp_budget > 0) {
+                r->icmp_budget--;
+                d.icmp_unreachable = true;
+            }
+        }
+        return d;
+    }
     bool rewrite = false;
     if (v.src.ip != pkt->src || v.src.port != pkt->sport) {
         packet_set_src(pkt, v.src.ip, v.src.port);
@@ -381,6 +407,8 @@ char *nat_router_stats_json(const nat_router_t *r)
     add_counters(b, "malformed", r->stats.malformed, error_label, PACKET_ERROR_COUNT, 1);
     json_builder_set_member_name(b, "icmp_translated");
     json_builder_add_int_value(b, (gint64)r->stats.icmp_translated);
+    json_builder_set_member_name(b, "icmp_sent");
+    json_builder_add_int_value(b, (gint64)r->stats.icmp_sent);
     add_impair(b, "impair_inbound", r->inbound);
     add_impair(b, "impair_outbound", r->outbound);
     json_builder_set_member_name(b, "engine");

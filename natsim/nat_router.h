@@ -45,6 +45,7 @@ typedef struct nat_router_decision {
     usec_t release_at;               /* HOLD */
     bool rewritten;                  /* the bytes changed: the verdict must carry them */
     bool to_inside;                  /* the packet now travels towards the inside */
+    bool icmp_unreachable;           /* tell the sender: nat_router_icmp_unreachable */
 } nat_router_decision_t;
 
 typedef struct nat_router_stats {
@@ -52,6 +53,7 @@ typedef struct nat_router_stats {
     uint64_t drops[NAT_ROUTER_DROP_REASON_COUNT];
     uint64_t malformed[PACKET_ERROR_COUNT];
     uint64_t icmp_translated;
+    uint64_t icmp_sent; /* host unreachable on port exhaustion or quota */
 } nat_router_stats_t;
 
 typedef struct nat_router nat_router_t;
@@ -71,6 +73,14 @@ nat_router_decision_t nat_router_process(nat_router_t *router, nat_router_path_t
  * link delays them before the NAT sees them), outbound ones were already. */
 nat_router_decision_t nat_router_release(nat_router_t *router, nat_router_path_t path,
                                          uint8_t *data, size_t len, usec_t now);
+
+/* RFC 6888 REQ-11 / RFC 5508 REQ-8: a packet dropped because no port was
+ * left (or the subscriber's quota) is answered with ICMP 3/1 from the
+ * router's inside address `from`, at most NAT_ROUTER_ICMP_PER_SEC a second.
+ * Builds it into out; returns its length (0: nothing to send). */
+#define NAT_ROUTER_ICMP_PER_SEC 100
+size_t nat_router_icmp_unreachable(nat_router_t *router, const uint8_t *orig, size_t len,
+                                   uint32_t from, uint8_t *out, size_t cap);
 
 nat_impair_t *nat_router_impairment(nat_router_t *router, bool inbound);
 const nat_router_stats_t *nat_router_stats(const nat_router_t *router);

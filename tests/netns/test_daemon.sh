@@ -135,6 +135,17 @@ ctl mappings | grep -q '"internal"' && pass "control lists mappings" || fail "no
 ctl reboot >/dev/null
 [ "$(ctl mappings)" = "[]" ] && pass "reboot loses every mapping" || fail "mappings after reboot: $(ctl mappings)"
 
+# Out of ports: the packet is dropped and the sender told (ICMP 3/1, RFC 6888 REQ-11).
+ctl set port-range 2000-2001 >/dev/null || fail "set port-range refused"
+x alice -- python3 "$tool" ask "$refl" 4000 7801 >/dev/null
+x alice -- python3 "$tool" ask "$refl" 4000 7802 >/dev/null
+if x alice -- python3 "$tool" unreachable "$refl" 4000 7803; then
+    pass "port exhaustion answered with ICMP host unreachable ($(stat_of 's["icmp_sent"]') sent)"
+else
+    fail "no ICMP host unreachable on port exhaustion"
+fi
+ctl set port-range 1024-65535 >/dev/null
+
 # NAT-PMP on the inside address: external address, then an explicit mapping
 # that admits anyone (the profile's APDF does not apply to it).
 pmp=$(x alice -- python3 "$tool" pmp "$gw_lan" 7500)

@@ -8,10 +8,12 @@
   rtt IP PORT LPORT N          N round trips to a reflector; print the median in ms
   loss IP PORT LPORT N         N probes, one at a time; print how many were answered
   refused IP PORT LPORT        send to a closed port; exit 0 if ICMP says refused
+  unreachable IP PORT LPORT    exit 0 if ICMP says the host is unreachable
   raw-bad DST                  send malformed packets (bad UDP length, protocol 253)
   pmp GW [LPORT]               NAT-PMP: print the external address, then map LPORT
                                (UDP) for 60 s and print the external port
 """
+import errno
 import socket
 import struct
 import sys
@@ -91,6 +93,23 @@ def refused(ip, port, lport):
     return 1
 
 
+def unreachable(ip, port, lport):
+    s = sock(lport, 2.0)
+    # Linux reports "host unreachable" (a soft error) on UDP only with IP_RECVERR.
+    s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_RECVERR", 11), 1)
+    s.connect((ip, port))
+    for _ in range(3):
+        try:
+            s.send(b"?")
+            s.recv(2048)
+        except OSError as e:
+            if e.errno == errno.EHOSTUNREACH:
+                return 0
+        except socket.timeout:
+            pass
+    return 1
+
+
 def checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -147,6 +166,8 @@ def main(argv):
         return loss(args[0], int(args[1]), int(args[2]), int(args[3]))
     if cmd == "refused":
         return refused(args[0], int(args[1]), int(args[2]))
+    if cmd == "unreachable":
+        return unreachable(args[0], int(args[1]), int(args[2]))
     if cmd == "raw-bad":
         return raw_bad(args[0])
     if cmd == "pmp":

@@ -265,6 +265,38 @@ static void test_fragments_follow_their_first(void)
     nat_engine_free(e);
 }
 
+static void test_exhaustion_answers_icmp(void)
+{
+    nat_engine_t *e = engine_from("preset = symmetric\nport-range = 2000-2001\n", 9);
+    nat_router_t *r = nat_router_new(e, 9);
+    for (int i = 0; i < 2; i++) {
+        frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, (uint16_t)(1 + i)), "x");
+        CU_ASSERT_EQUAL(nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0).action, NAT_ROUTER_ACCEPT);
+    }
+    int told = 0;
+    for (int i = 0; i < NAT_ROUTER_ICMP_PER_SEC + 20; i++) {
+        frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Z, (uint16_t)(1 + i)), "x");
+        nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 1);
+        CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_PORTS_EXHAUSTED);
+        told += d.icmp_unreachable;
+        if (i == 0) {
+            frame_t icmp;
+            icmp.len = nat_router_icmp_unreachable(r, f.data, f.len, ADDR_IP(192, 168, 1, 1), icmp.data, sizeof icmp.data);
+            packet_t p = parsed(&icmp);
+            CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP_ERROR);
+            CU_ASSERT_EQUAL(p.icmp_type, 3);
+            CU_ASSERT_EQUAL(p.icmp_code, 1);
+            CU_ASSERT_EQUAL(p.dst, HOST_A);
+            CU_ASSERT_EQUAL(p.inner.sport, 5000);
+        }
+    }
+    CU_ASSERT_EQUAL(told, NAT_ROUTER_ICMP_PER_SEC); /* rate-limited */
+    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Z, 999), "x");
+    CU_ASSERT_TRUE(nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 2 * USEC_PER_SEC).icmp_unreachable);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
 static void test_control_commands(void)
 {
     nat_engine_t *e = engine_from("preset = full-cone\n", 7);
@@ -325,6 +357,7 @@ int main(void)
         { "hairpin path", test_hairpin_path },
         { "impairments hold and release", test_impairments_hold_and_release },
         { "fragments follow their first fragment (REQ-13/14)", test_fragments_follow_their_first },
+        { "port exhaustion answered with ICMP 3/1, rate-limited", test_exhaustion_answers_icmp },
         { "control commands", test_control_commands },
         { "iptables rules text", test_rules_text },
         { NULL, NULL },
