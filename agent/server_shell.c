@@ -1,0 +1,262 @@
+#include "server_shell.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+
+#define RECEIVE_BUDGET 64        /* datagrams per wake-up, so no socket starves the others */
+#define RECEIVE_BUFFER 65536     /* any UDP payload fits: nothing arrives truncated */
+
+typedef struct server_shell server_shell_t;
+
+typedef struct socket_ctx {
+    server_shell_t *sh;
+    unsigned index;
+} socket_ctx_t;
+
+/* A protocol served on the shared sockets. `claims` picks the datagrams it
+ * answers (NULL: all that are left); `handle` answers through shell_send().
+ * The rendezvous and relay cores (agent issue) go before STUN, claiming their
+ * own message types; STUN takes the rest and counts what it cannot parse. */
+typedef struct shell_protocol {
+    const char *name;
+    bool (*claims)(const uint8_t *data, size_t len);
+    void (*handle)(server_shell_t *sh, unsigned socket, addr_endpoint_t from, const uint8_t *data,
+                   size_t len, usec_t now);
+} shell_protocol_t;
+
+struct server_shell {
+    const server_shell_options_t *opt;
+    GMainLoop *loop;
+    stun_server_t *stun;
+    int fds[STUN_SOCKET_COUNT];
+    guint sources[STUN_SOCKET_COUNT];
+    socket_ctx_t ctx[STUN_SOCKET_COUNT];
+    unsigned n_fds;
+    guint signals[3];
+    bool ran;
+    uint8_t *in;
+    uint64_t received, sent, send_errors;
+};
+
+static struct sockaddr_in sockaddr_of(addr_endpoint_t ep)
+{
+    return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(ep.port),
+                                 .sin_addr.s_addr = htonl(ep.ip) };
+}
+
+/* The one send path of every core. */
+static void shell_send(server_shell_t *sh, unsigned socket, addr_endpoint_t to, const uint8_t *data,
+                       size_t len)
+{
+    if (socket >= sh->n_fds || len == 0)
+        return;
+    struct sockaddr_in sa = sockaddr_of(to);
+    if (sendto(sh->fds[socket], data, len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
+        sh->send_errors++; /* a full queue or an ICMP error noted on the socket: UDP may lose it */
+    else
+        sh->sent++;
+}
+
+static void stun_handle(server_shell_t *sh, unsigned socket, addr_endpoint_t from,
+                        const uint8_t *data, size_t len, usec_t now)
+{
+    uint8_t out[STUN_MAX_MESSAGE];
+    stun_server_reply_t r = stun_server_handle(sh->stun, socket, from, data, len, out, sizeof out);
+    shell_send(sh, r.socket, r.to, out, r.len);
+}
+
+static const shell_protocol_t protocols[] = {
+    { "stun", NULL, stun_handle },
+};
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer user)
+{
+    socket_ctx_t *ctx = user;
+    server_shell_t *sh = ctx->sh;
+    for (int i = 0; i < RECEIVE_BUDGET; i++) {
+        struct sockaddr_in sa;
+        socklen_t sa_len = sizeof sa;
+        ssize_t n = recvfrom(fd, sh->in, RECEIVE_BUFFER, MSG_DONTWAIT, (struct sockaddr *)&sa, &sa_len);
+        if (n < 0) {
+            /* EAGAIN: drained. ECONNREFUSED and friends: an ICMP error for an
+             * earlier answer; the next datagram may be waiting. */
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            continue;
+        }
+        if (sa.sin_family != AF_INET)
+            continue;
+        sh->received++;
+        addr_endpoint_t from = addr_endpoint(ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port));
+        usec_t now = g_get_monotonic_time();
+        for (size_t p = 0; p < G_N_ELEMENTS(protocols); p++) {
+            if (!protocols[p].claims || protocols[p].claims(sh->in, (size_t)n)) {
+                protocols[p].handle(sh, ctx->index, from, sh->in, (size_t)n, now);
+                break;
+            }
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static bool open_socket(server_shell_t *sh, unsigned index, GError **error)
+{
+    addr_endpoint_t ep = stun_server_socket_endpoint(sh->stun, index);
+    char text[ADDR_ENDPOINT_STRLEN];
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "socket: %s", g_strerror(errno));
+        return false;
+    }
+    /* No DF: a PADDING answer larger than the MTU is meant to travel in
+     * fragments (RFC 5780 section 7.6). */
+    int pmtu = IP_PMTUDISC_DONT;
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+    struct sockaddr_in sa = sockaddr_of(ep);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int err = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
+                    "cannot listen on %s: %s%s", addr_endpoint_format(ep, text), g_strerror(err),
+                    err == EADDRNOTAVAIL ? " (the address is not on this host)"
+                    : err == EADDRINUSE  ? " (another server holds the port)"
+                                         : "");
+        close(fd);
+        return false;
+    }
+    sh->fds[index] = fd;
+    sh->n_fds = index + 1;
+    sh->ctx[index] = (socket_ctx_t){ sh, index };
+    sh->sources[index] = g_unix_fd_add(fd, G_IO_IN, on_readable, &sh->ctx[index]);
+    return true;
+}
+
+static gboolean on_signal(gpointer user)
+{
+    server_shell_t *sh = user;
+    g_main_loop_quit(sh->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static char *stats_json(const server_shell_t *sh)
+{
+    const stun_server_stats_t *st = stun_server_stats(sh->stun);
+    GString *s = g_string_new("{\n  \"stun\": {\n");
+    g_string_append_printf(s,
+                           "    \"requests\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"classic_requests\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"responses\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"errors_sent\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"dropped_not_request\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"dropped\": {",
+                           st->requests, st->classic_requests, st->responses, st->errors_sent,
+                           st->dropped_not_request);
+    for (int e = STUN_OK + 1; e < STUN_ERROR_COUNT; e++)
+        g_string_append_printf(s, "%s\"%s\": %" G_GUINT64_FORMAT, e > STUN_OK + 1 ? ", " : " ",
+                               stun_error_name(e), st->dropped[e]);
+    g_string_append_printf(s,
+                           " }\n  },\n"
+                           "  \"datagrams_received\": %" G_GUINT64_FORMAT ",\n"
+                           "  \"datagrams_sent\": %" G_GUINT64_FORMAT ",\n"
+                           "  \"send_errors\": %" G_GUINT64_FORMAT "\n}\n",
+                           sh->received, sh->sent, sh->send_errors);
+    return g_string_free(s, FALSE);
+}
+
+static void print_summary(const server_shell_t *sh)
+{
+    const stun_server_stats_t *st = stun_server_stats(sh->stun);
+    uint64_t malformed = 0;
+    for (int e = STUN_OK + 1; e < STUN_ERROR_COUNT; e++)
+        malformed += st->dropped[e];
+    fprintf(stderr,
+            "natlab server: %" G_GUINT64_FORMAT " datagrams, %" G_GUINT64_FORMAT
+            " Binding requests (%" G_GUINT64_FORMAT " RFC 3489), %" G_GUINT64_FORMAT
+            " answers (%" G_GUINT64_FORMAT " errors), dropped %" G_GUINT64_FORMAT
+            " malformed and %" G_GUINT64_FORMAT " not requests, %" G_GUINT64_FORMAT " send errors\n",
+            sh->received, st->requests, st->classic_requests, st->responses, st->errors_sent,
+            malformed, st->dropped_not_request, sh->send_errors);
+}
+
+static void shell_cleanup(server_shell_t *sh)
+{
+    for (unsigned i = 0; i < sh->n_fds; i++) {
+        if (sh->sources[i])
+            g_source_remove(sh->sources[i]);
+        close(sh->fds[i]);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(sh->signals); i++)
+        if (sh->signals[i])
+            g_source_remove(sh->signals[i]);
+    if (sh->ran) {
+        print_summary(sh);
+        if (sh->opt->stats_out) {
+            g_autofree char *text = stats_json(sh);
+            g_autoptr(GError) error = NULL;
+            if (!g_file_set_contents(sh->opt->stats_out, text, -1, &error))
+                g_warning("stats: %s", error->message);
+        }
+    }
+    if (sh->opt->ready_file)
+        g_unlink(sh->opt->ready_file);
+    stun_server_free(sh->stun);
+    g_free(sh->in);
+    if (sh->loop)
+        g_main_loop_unref(sh->loop);
+}
+
+static bool shell_setup(server_shell_t *sh, GError **error)
+{
+    const server_shell_options_t *o = sh->opt;
+    sh->stun = stun_server_new(&o->stun);
+    if (!sh->stun) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    "the two addresses and the two ports must differ, and none may be 0");
+        return false;
+    }
+    /* Signals first: a SIGTERM during set-up still ends in the cleanup path. */
+    sh->loop = g_main_loop_new(NULL, FALSE);
+    sh->signals[0] = g_unix_signal_add(SIGINT, on_signal, sh);
+    sh->signals[1] = g_unix_signal_add(SIGTERM, on_signal, sh);
+    sh->signals[2] = g_unix_signal_add(SIGHUP, on_signal, sh);
+    sh->in = g_malloc(RECEIVE_BUFFER);
+    GString *where = g_string_new(NULL);
+    for (unsigned i = 0; i < stun_server_socket_count(sh->stun); i++) {
+        if (!open_socket(sh, i, error)) {
+            g_string_free(where, TRUE);
+            return false;
+        }
+        char text[ADDR_ENDPOINT_STRLEN];
+        g_string_append_printf(where, " %s", addr_endpoint_format(stun_server_socket_endpoint(sh->stun, i), text));
+    }
+    fprintf(stderr, "natlab server: STUN (RFC 8489, RFC 5780, RFC 3489 clients) on%s\n", where->str);
+    g_string_free(where, TRUE);
+    if (o->ready_file) {
+        g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());
+        if (!g_file_set_contents(o->ready_file, pid, -1, error))
+            return false;
+    }
+    return true;
+}
+
+int server_shell_run(const server_shell_options_t *options, GError **error)
+{
+    server_shell_t sh = { .opt = options };
+    int status = 1;
+    if (shell_setup(&sh, error)) {
+        g_main_loop_run(sh.loop);
+        sh.ran = true;
+        status = 0;
+    }
+    shell_cleanup(&sh);
+    return status;
+}

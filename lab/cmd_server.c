@@ -1,0 +1,83 @@
+/* natlab server: STUN (RFC 8489 + RFC 5780, answering RFC 3489 clients too)
+ * on two addresses and two ports; rendezvous and relay join it later. */
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/server_shell.h"
+#include "cmd.h"
+#include "common/addr.h"
+
+static int usage(FILE *out, int status)
+{
+    fprintf(out,
+            "usage: natlab server --address IP1 [--alt-address IP2] [--port 3478] [--alt-port 3479]\n"
+            "                     [--software TEXT] [--ready-file FILE] [--stats-out FILE]\n"
+            "Answers STUN Binding requests (RFC 8489) on IP1 and IP2, each on both ports, with\n"
+            "the RFC 5780 attributes (CHANGE-REQUEST, RESPONSE-ORIGIN, OTHER-ADDRESS,\n"
+            "RESPONSE-PORT, PADDING) and the way RFC 3489 clients expect. Without --alt-address\n"
+            "it serves IP1 on both ports and refuses CHANGE-REQUEST (420).\n"
+            "--ready-file gets the pid once every socket is bound; --stats-out gets the counters\n"
+            "(JSON) on exit. Runs until SIGINT, SIGTERM or SIGHUP.\n");
+    return status;
+}
+
+static bool parse_port(const char *text, uint16_t *out)
+{
+    guint64 n;
+    if (!g_ascii_string_to_unsigned(text, 10, 1, 65535, &n, NULL))
+        return false;
+    *out = (uint16_t)n;
+    return true;
+}
+
+int cmd_server_main(int argc, char **argv)
+{
+    server_shell_options_t o = { .stun = { .port = STUN_DEFAULT_PORT, .alt_port = STUN_DEFAULT_PORT + 1 } };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return usage(stdout, 0);
+        if (i + 1 >= argc) {
+            fprintf(stderr, "natlab server: %s needs a value\n", a);
+            return usage(stderr, NATLAB_EXIT_USAGE);
+        }
+        const char *v = argv[++i];
+        bool ok;
+        if (strcmp(a, "--address") == 0)
+            ok = addr_ip_parse(v, &o.stun.address) && o.stun.address != 0;
+        else if (strcmp(a, "--alt-address") == 0)
+            ok = addr_ip_parse(v, &o.stun.alt_address) && o.stun.alt_address != 0;
+        else if (strcmp(a, "--port") == 0)
+            ok = parse_port(v, &o.stun.port);
+        else if (strcmp(a, "--alt-port") == 0)
+            ok = parse_port(v, &o.stun.alt_port);
+        else if (strcmp(a, "--software") == 0)
+            ok = (o.stun.software = v) != NULL && strlen(v) < 128;
+        else if (strcmp(a, "--ready-file") == 0)
+            ok = (o.ready_file = v) != NULL;
+        else if (strcmp(a, "--stats-out") == 0)
+            ok = (o.stats_out = v) != NULL;
+        else {
+            fprintf(stderr, "natlab server: unknown option %s\n", a);
+            return usage(stderr, NATLAB_EXIT_USAGE);
+        }
+        if (!ok) {
+            fprintf(stderr, "natlab server: bad value for %s: '%s'\n", a, v);
+            return usage(stderr, NATLAB_EXIT_USAGE);
+        }
+    }
+    if (!o.stun.address) {
+        fprintf(stderr, "natlab server: --address is required\n");
+        return usage(stderr, NATLAB_EXIT_USAGE);
+    }
+    if (o.stun.alt_address == o.stun.address || o.stun.alt_port == o.stun.port) {
+        fprintf(stderr, "natlab server: the alternate address and port must differ from the primary ones\n");
+        return usage(stderr, NATLAB_EXIT_USAGE);
+    }
+    g_autoptr(GError) error = NULL;
+    int status = server_shell_run(&o, &error);
+    if (error)
+        fprintf(stderr, "natlab server: %s\n", error->message);
+    return status;
+}

@@ -1,0 +1,305 @@
+#!/bin/sh
+# natlab server against clients nobody here wrote: for every preset, coturn's
+# turnutils_natdiscovery (-m -f -H) and the classic stun client, run from a
+# host behind natsim against `natlab server` on a public host with two
+# addresses, give the verdicts they give against coturn's turnserver (the
+# table of test_interop.sh). Then the RFC 5780 details from a public client
+# with a STUN client of our own (stun_probe.py): CHANGE-REQUEST sources,
+# RESPONSE-ORIGIN, OTHER-ADDRESS, RESPONSE-PORT, PADDING, 400, 420, RFC 3489
+# framing, a one-address server, malformed datagrams dropped and counted,
+# no amplification, and a clean exit on SIGTERM with the counters written.
+# usage: test_server.sh NATLAB   (root; exit 77 = skipped)
+set -u
+NATLAB=$(readlink -f "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+probe="$here/stun_probe.py"
+failures=0
+passes=0
+
+pass() { passes=$((passes + 1)); echo "PASS: $*"; }
+fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
+check() { # check DESCRIPTION COMMAND...
+    what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# ---- the command line (no root needed) ----------------------------------
+"$NATLAB" server --help >/dev/null 2>&1
+check "natlab server --help: exit 0" test $? -eq 0
+for args in "" "--address" "--address 1.2.3" "--address 0.0.0.0" "--address 10.0.0.1 --port 0" \
+    "--address 10.0.0.1 --port 70000" "--address 10.0.0.1 --alt-address 10.0.0.1" \
+    "--address 10.0.0.1 --alt-port 3478" "--address 10.0.0.1 --frob 1"; do
+    # shellcheck disable=SC2086 # the words are the arguments
+    "$NATLAB" server $args >/dev/null 2>&1
+    check "natlab server $args: usage error (64)" test $? -eq 64
+done
+"$NATLAB" server --address 192.0.2.77 --port 39999 --alt-port 39998 >/dev/null 2>&1
+check "natlab server on an address this host lacks: exit 1" test $? -eq 1
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "$passes passed, $failures failed"
+    [ "$failures" -eq 0 ] || exit 1
+    echo "SKIP: the server tests need root (network namespaces)"
+    exit 77
+fi
+for tool in turnutils_natdiscovery stun python3; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "FAIL: $tool is missing (scripts/install-deps installs coturn, stun-client)"
+        exit 1
+    fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-server.XXXXXX")
+chmod 755 "$tmp"
+up_scenario=
+cleanup() {
+    [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+host_ip() { # host_ip SCENARIO HOST [N]: its Nth address from `up --json`
+    python3 -c 'import json,sys
+t=json.load(open(sys.argv[1]))
+print([h for h in t["hosts"] if h["name"]==sys.argv[2]][0]["addresses"][int(sys.argv[3])-1])' \
+        "$tmp/$1.json" "$2" "${3:-1}"
+}
+
+# Brings a scenario up; waits for the ready file of each server named, then
+# for an answer (both bounded).
+up() { # up FILE NAME SERVER-HOST...
+    file=$1 name=$2
+    shift 2
+    up_scenario=$name
+    if ! "$NATLAB" up "$file" --json >"$tmp/$name.json" 2>"$tmp/$name.err"; then
+        fail "$name: natlab up: $(cat "$tmp/$name.err")"
+        up_scenario=
+        return 1
+    fi
+    for server in "$@"; do
+        i=0
+        while [ ! -s "$tmp/$name-$server.ready" ] && [ $i -lt 50 ]; do
+            i=$((i + 1))
+            sleep 0.1 # polling for readiness, bounded
+        done
+        if [ ! -s "$tmp/$name-$server.ready" ]; then
+            fail "$name: natlab server on $server wrote no ready file"
+            return 1
+        fi
+        if ! "$NATLAB" exec "$name" "$server" -- python3 "$probe" wait "$(host_ip "$name" "$server")" 3478; then
+            fail "$name: natlab server on $server does not answer"
+            return 1
+        fi
+    done
+}
+
+down() {
+    "$NATLAB" down "$up_scenario" >/dev/null 2>&1 || fail "$up_scenario: natlab down"
+    up_scenario=
+}
+
+# A public host running natlab server; the scenario's name and the host's
+# name key its ready file and counters.
+server_host() { # server_host HOST ADDRESSES [EXTRA ARGS]
+    alt=
+    [ "$2" -ge 2 ] && alt='--alt-address $NATLAB_ADDRESS_2'
+    cat <<EOF
+[host $1]
+addresses = $2
+run = exec $NATLAB server --address \$NATLAB_ADDRESS_1 $alt ${3:-} --ready-file $tmp/\$NATLAB_SCENARIO-$1.ready --stats-out $tmp/\$NATLAB_SCENARIO-$1.stats.json
+
+EOF
+}
+
+stat_of() { # stat_of FILE KEY: a counter from a --stats-out file
+    python3 -c 'import json,sys
+s=json.load(open(sys.argv[1]))
+v=s["stun"].get(sys.argv[2], s.get(sys.argv[2]))
+print(sum(v.values()) if isinstance(v, dict) else v)' "$1" "$2" 2>/dev/null || echo missing
+}
+
+# ---- third-party clients behind every preset ----------------------------
+# preset | mapping | filtering | hairpin (yes/no) | stun exit status
+# (test_interop.sh's table: what these clients say against coturn)
+expectations='full-cone|Endpoint Independent Mapping|Endpoint Independent Filtering|yes|3
+restricted-cone|Endpoint Independent Mapping|Address Dependent Filtering|yes|5
+port-restricted-cone|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7
+symmetric|Address and Port Dependent Mapping|Address and Port Dependent Filtering|no|24
+symmetric-sequential|Address and Port Dependent Mapping|Address and Port Dependent Filtering|no|24
+home-router|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7
+no-nat|No NAT|Endpoint Independent Filtering|yes|1'
+
+n=0
+while IFS='|' read -r preset mapping filtering hairpin stun_status; do
+    n=$((n + 1))
+    # SERVER_PRESETS="a b" runs only those (for debugging).
+    case " ${SERVER_PRESETS:-$preset} " in *" $preset "*) ;; *) continue ;; esac
+    name=srv$n
+    file=$tmp/$name.scn
+    {
+        printf '[scenario]\nname = %s\nseed = %d\n\n[nat gw]\npreset = %s\n\n[host alice]\nnat = gw\n\n' \
+            "$name" "$n" "$preset"
+        server_host stun 2 "--software natlab-test"
+    } >"$file"
+    if ! up "$file" "$name" stun; then
+        [ -n "$up_scenario" ] && down
+        continue
+    fi
+    stun_ip=$(host_ip "$name" stun)
+    alice_ip=$(host_ip "$name" alice)
+
+    out=$tmp/$name.natdiscovery
+    "$NATLAB" exec "$name" alice -- turnutils_natdiscovery -m -f -H -L "$alice_ip" "$stun_ip" >"$out" 2>&1
+    check "$preset: natdiscovery sees an RFC 5780 server" grep -q "RFC 5780 response" "$out"
+    case "$mapping" in
+    "No NAT") check "$preset: natdiscovery -m says no NAT" grep -q "No NAT!" "$out" ;;
+    *) check "$preset: natdiscovery -m says $mapping" grep -q "NAT with $mapping!" "$out" ;;
+    esac
+    if [ "$preset" = no-nat ]; then
+        check "$preset: natdiscovery -f says open (no filtering)" grep -q "Endpoint Independent Filtering" "$out"
+    else
+        check "$preset: natdiscovery -f says $filtering" grep -q "NAT with $filtering!" "$out"
+    fi
+    if [ "$hairpin" = yes ]; then
+        check "$preset: natdiscovery -H sees hairpinning" grep -q "successful hairpinning" "$out"
+    else
+        check "$preset: natdiscovery -H sees no hairpinning" sh -c "! grep -q 'successful hairpinning' '$out'"
+    fi
+    check "$preset: natdiscovery: MAPPED-ADDRESS = XOR-MAPPED-ADDRESS (no ALG)" \
+        sh -c "! grep -q 'ALG detected' '$out'"
+
+    "$NATLAB" exec "$name" alice -- stun "$stun_ip" >"$tmp/$name.stun" 2>&1
+    status=$?
+    if [ "$status" -eq "$stun_status" ]; then
+        pass "$preset: classic stun client exit status $status ($(grep -m1 'Primary' "$tmp/$name.stun" | tr -d '\t'))"
+    else
+        fail "$preset: classic stun client exit status $status, expected $stun_status: $(grep -m1 'Primary' "$tmp/$name.stun")"
+        sed 's/^/    /' "$tmp/$name.stun" | tail -20
+    fi
+    down
+    # The answers came from natlab server: its counters, written on SIGTERM.
+    stats=$tmp/$name-stun.stats.json
+    classic=$(stat_of "$stats" classic_requests)
+    modern=$(stat_of "$stats" requests)
+    if [ "$classic" != missing ] && [ "$classic" -gt 0 ] && [ "$modern" -gt "$classic" ]; then
+        pass "$preset: natlab server answered $modern requests ($classic RFC 3489) and exited cleanly"
+    else
+        fail "$preset: natlab server counters: requests '$modern', classic '$classic' ($stats)"
+    fi
+done <<EOF
+$expectations
+EOF
+
+# ---- RFC 5780 details, from a public client ------------------------------
+# srvproto: stun (two addresses), solo (one address), client (public).
+file=$tmp/srvproto.scn
+{
+    printf '[scenario]\nname = srvproto\n\n'
+    server_host stun 2 "--software natlab-test"
+    server_host solo 1
+    printf '[host client]\naddresses = 1\n'
+} >"$file"
+if ! up "$file" srvproto stun solo; then
+    [ -n "$up_scenario" ] && down
+else
+    A1=$(host_ip srvproto stun 1)
+    A2=$(host_ip srvproto stun 2)
+    S1=$(host_ip srvproto solo 1)
+    C=$(host_ip srvproto client 1)
+    ask() { # ask NAME IP PORT ARGS...: probe from the client into $tmp/NAME.out
+        o=$1
+        shift
+        "$NATLAB" exec srvproto client -- python3 "$probe" probe "$@" >"$tmp/$o.out" 2>&1
+    }
+    has() { # has NAME KEY=VALUE
+        grep -qx "$2" "$tmp/$1.out" || { echo "    $1: wanted $2, got:"; sed 's/^/      /' "$tmp/$1.out"; return 1; }
+    }
+    lacks() { # lacks NAME KEY
+        ! grep -q "^$2=" "$tmp/$1.out" || { echo "    $1: has $2"; return 1; }
+    }
+
+    ask plain "$A1" 3478 --lport 41000
+    check "plain request: answered from A1:P1" has plain "reply_from=$A1:3478"
+    check "plain request: XOR-MAPPED-ADDRESS is the client" has plain "xor_mapped=$C:41000"
+    check "plain request: MAPPED-ADDRESS is the client" has plain "mapped=$C:41000"
+    check "plain request: RESPONSE-ORIGIN A1:P1" has plain "response_origin=$A1:3478"
+    check "plain request: OTHER-ADDRESS A2:P2" has plain "other_address=$A2:3479"
+    check "plain request: FINGERPRINT valid" has plain "fingerprint=ok"
+    check "plain request: header length matches the datagram" has plain "length_ok=yes"
+    check "plain 20-byte request: 76-byte answer (the amplification floor), no SOFTWARE" \
+        sh -c "grep -qx size=76 '$tmp/plain.out' && ! grep -q ^software= '$tmp/plain.out'"
+
+    for change in ip port both; do
+        case $change in ip) want=$A2:3478 ;; port) want=$A1:3479 ;; both) want=$A2:3479 ;; esac
+        ask "change-$change" "$A1" 3478 --change "$change"
+        check "CHANGE-REQUEST $change: answered from $want" has "change-$change" "reply_from=$want"
+        check "CHANGE-REQUEST $change: RESPONSE-ORIGIN $want" has "change-$change" "response_origin=$want"
+        check "CHANGE-REQUEST $change: OTHER-ADDRESS still A2:P2" has "change-$change" "other_address=$A2:3479"
+    done
+    ask other "$A2" 3479
+    check "request to A2:P2: OTHER-ADDRESS is A1:P1" has other "other_address=$A1:3478"
+    check "request to A2:P2: answered from A2:P2" has other "reply_from=$A2:3479"
+
+    ask rport "$A1" 3478 --lport 41010 --response-port 41011 --change both
+    check "RESPONSE-PORT: the answer goes to that port" has rport "reply_to_port=41011"
+    check "RESPONSE-PORT: still from the socket CHANGE-REQUEST picks" has rport "reply_from=$A2:3479"
+    check "RESPONSE-PORT: XOR-MAPPED-ADDRESS is the sending port" has rport "xor_mapped=$C:41010"
+
+    ask pad "$A1" 3478 --padding 200 --fingerprint
+    check "PADDING: a 1500-byte answer (fragmented on a 1500-byte MTU)" has pad "size=1500"
+    check "PADDING: answer carries PADDING" grep -q "^padding=" "$tmp/pad.out"
+    check "PADDING: FINGERPRINT valid over the padded answer" has pad "fingerprint=ok"
+    ask padport "$A1" 3478 --lport 41020 --padding 16 --response-port 41021
+    check "PADDING + RESPONSE-PORT: 400" has padport "error=400"
+    check "PADDING + RESPONSE-PORT: the 400 goes back to the source port" has padport "reply_to_port=41020"
+    check "PADDING + RESPONSE-PORT: error class 0x0111" has padport "type=0x0111"
+
+    ask unknown "$A1" 3478 --unknown 0024
+    check "unknown comprehension-required attribute: 420" has unknown "error=420"
+    check "420 lists it in UNKNOWN-ATTRIBUTES" has unknown "unknown=0x0024"
+    ask optional "$A1" 3478 --unknown c057
+    check "unknown optional attribute: ignored, answered" has optional "type=0x0101"
+
+    ask software "$A1" 3478 --software "a client whose requests are big enough to pay for the SOFTWARE of the answer" --fingerprint
+    check "SOFTWARE in an answer the request pays for" has software "software=natlab-test"
+
+    ask classic "$A1" 3478 --classic
+    check "RFC 3489 request: all 16 id bytes echoed" has classic "id_echo=yes"
+    check "RFC 3489 request: only MAPPED, SOURCE, CHANGED" has classic "types=0x0001,0x0004,0x0005"
+    check "RFC 3489 request: SOURCE-ADDRESS A1:P1" has classic "source=$A1:3478"
+    check "RFC 3489 request: CHANGED-ADDRESS A2:P2" has classic "changed=$A2:3479"
+    ask classic-ip "$A1" 3478 --classic --change ip
+    check "RFC 3489 change-IP (the classic test II): answered from A2:P1" has classic-ip "reply_from=$A2:3478"
+
+    "$NATLAB" exec srvproto client -- python3 "$probe" junk "$A1" 3478 >"$tmp/junk.out" 2>&1
+    check "malformed datagrams, responses, indications, other methods: no answer" test $? -eq 0
+    "$NATLAB" exec srvproto client -- python3 "$probe" wait "$A1" 3478
+    check "still answering after the junk" test $? -eq 0
+
+    ask solo "$S1" 3478
+    check "one-address server: answers" has solo "type=0x0101"
+    check "one-address server: no OTHER-ADDRESS" lacks solo other_address
+    ask solo-change "$S1" 3478 --change port
+    check "one-address server: CHANGE-REQUEST -> 420" has solo-change "error=420"
+    check "one-address server: 420 lists CHANGE-REQUEST" has solo-change "unknown=0x0003"
+    ask solo-alt "$S1" 3479
+    check "one-address server: answers on the alternate port" has solo-alt "response_origin=$S1:3479"
+    ask solo-classic "$S1" 3478 --classic
+    check "one-address server, RFC 3489: no CHANGED-ADDRESS" has solo-classic "types=0x0001,0x0004"
+
+    down
+    stats=$tmp/srvproto-stun.stats.json
+    check "SIGTERM: clean exit, the ready file removed" test ! -e "$tmp/srvproto-stun.ready"
+    check "counters: malformed datagrams dropped and counted (7)" test "$(stat_of "$stats" dropped)" = 7
+    check "counters: a response, an indication, another method dropped (3)" \
+        test "$(stat_of "$stats" dropped_not_request)" = 3
+    check "counters: 2 error answers (400 for PADDING+RESPONSE-PORT, 420 for 0x0024)" \
+        test "$(stat_of "$stats" errors_sent)" = 2
+    check "counters: 2 RFC 3489 requests" test "$(stat_of "$stats" classic_requests)" = 2
+    check "counters: no send errors" test "$(stat_of "$stats" send_errors)" = 0
+fi
+
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
