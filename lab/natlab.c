@@ -18,6 +18,7 @@ static const struct {
     { "exec", cmd_exec_main, "SCENARIO HOST -- CMD: run CMD on a host of a topology that is up" },
     { "down", cmd_down_main, "SCENARIO | --all: stop and remove a topology (or every one)" },
     { "control", cmd_control_main, "SCENARIO NAT COMMAND: reboot, flush, set KEY VALUE, stats, mappings" },
+    { "netcheck", cmd_netcheck_main, "--server HOST[:PORT]: classify the NAT in front of this host [--json]" },
     { "server", cmd_server_main, "--address IP1 [--alt-address IP2]: STUN server (RFC 5780, RFC 3489 clients)" },
     { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },
 };
