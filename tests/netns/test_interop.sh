@@ -20,8 +20,6 @@ for tool in turnserver turnutils_natdiscovery stun python3 tshark; do
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-interop.XXXXXX")
-failures=0
-passes=0
 up_scenario=
 cleanup() {
     [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
@@ -30,13 +28,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pass() { passes=$((passes + 1)); echo "PASS: $*"; }
-fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...
-    what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+. "$(dirname "$0")/testlib.sh"
 
 : >"$tmp/empty.conf"
 # The public server host: coturn with two addresses (RFC 5780), started and

@@ -13,16 +13,8 @@ set -u
 NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 probe="$here/stun_probe.py"
-failures=0
-passes=0
 
-pass() { passes=$((passes + 1)); echo "PASS: $*"; }
-fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...
-    what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+. "$(dirname "$0")/testlib.sh"
 
 # ---- the command line (no root needed) ----------------------------------
 "$NATLAB" server --help >/dev/null 2>&1
