@@ -65,19 +65,7 @@ print(h["addresses"][0])' "$tmp/$2.json")
     return 1
 }
 
-down() {
-    "$NATLAB" down "$up_scenario" >/dev/null 2>&1 || fail "$up_scenario: natlab down"
-    up_scenario=
-}
 
-# preset | mapping | filtering | hairpin (yes/no) | stun exit status
-expectations='full-cone|Endpoint Independent Mapping|Endpoint Independent Filtering|yes|3
-restricted-cone|Endpoint Independent Mapping|Address Dependent Filtering|yes|5
-port-restricted-cone|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7
-symmetric|Address and Port Dependent Mapping|Address and Port Dependent Filtering|no|24
-symmetric-sequential|Address and Port Dependent Mapping|Address and Port Dependent Filtering|no|24
-home-router|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7
-no-nat|No NAT|Endpoint Independent Filtering|yes|1'
 
 n=0
 while IFS='|' read -r preset mapping filtering hairpin stun_status; do
@@ -98,30 +86,7 @@ while IFS='|' read -r preset mapping filtering hairpin stun_status; do
 t=json.load(open(sys.argv[1]))
 print([h for h in t["hosts"] if h["name"]=="alice"][0]["addresses"][0])' "$tmp/$name.json")
 
-    out=$("$NATLAB" exec "$name" alice -- turnutils_natdiscovery -m -f -H -L "$alice_ip" "$stun_ip" 2>&1)
-    echo "$out" >"$tmp/$name.natdiscovery"
-    case "$mapping" in
-    "No NAT") check "$preset: natdiscovery -m says no NAT" grep -q "No NAT!" "$tmp/$name.natdiscovery" ;;
-    *) check "$preset: natdiscovery -m says $mapping" grep -q "NAT with $mapping!" "$tmp/$name.natdiscovery" ;;
-    esac
-    if [ "$preset" = no-nat ]; then
-        check "$preset: natdiscovery -f says open (no filtering)" grep -q "Endpoint Independent Filtering" "$tmp/$name.natdiscovery"
-    else
-        check "$preset: natdiscovery -f says $filtering" grep -q "NAT with $filtering!" "$tmp/$name.natdiscovery"
-    fi
-    if [ "$hairpin" = yes ]; then
-        check "$preset: natdiscovery -H sees hairpinning" grep -q "successful hairpinning" "$tmp/$name.natdiscovery"
-    else
-        check "$preset: natdiscovery -H sees no hairpinning" sh -c "! grep -q 'successful hairpinning' '$tmp/$name.natdiscovery'"
-    fi
-
-    "$NATLAB" exec "$name" alice -- stun "$stun_ip" >"$tmp/$name.stun" 2>&1
-    status=$?
-    if [ "$status" -eq "$stun_status" ]; then
-        pass "$preset: classic stun client exit status $status ($(grep -m1 'Primary' "$tmp/$name.stun" | tr -d '\t'))"
-    else
-        fail "$preset: classic stun client exit status $status, expected $stun_status: $(grep -m1 'Primary' "$tmp/$name.stun")"
-    fi
+    check_clients "$name" "$alice_ip" "$stun_ip" "$preset" "$mapping" "$filtering" "$hairpin" "$stun_status" "$tmp"
 
     if [ "$preset" != no-nat ]; then
         "$NATLAB" exec "$name" alice -- turnutils_natdiscovery -t -T 2 "$stun_ip" >"$tmp/$name.t2" 2>&1
@@ -131,7 +96,7 @@ print([h for h in t["hosts"] if h["name"]=="alice"][0]["addresses"][0])' "$tmp/$
     fi
     down
 done <<EOF
-$expectations
+$CLIENT_EXPECTATIONS
 EOF
 
 # A UDP reflector answers every datagram with the source it saw.

@@ -101,10 +101,6 @@ up() { # up NAME COTURN
     return 1
 }
 
-down() {
-    "$NATLAB" down "$up_scenario" >/dev/null 2>&1 || fail "$up_scenario: natlab down"
-    up_scenario=
-}
 
 # netcheck from alice; the kernel drops a packet whose source is one of its
 # own addresses unless accept_local is on, and an internal-source hairpin

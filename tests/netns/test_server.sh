@@ -87,10 +87,6 @@ up() { # up FILE NAME SERVER-HOST...
     done
 }
 
-down() {
-    "$NATLAB" down "$up_scenario" >/dev/null 2>&1 || fail "$up_scenario: natlab down"
-    up_scenario=
-}
 
 # A public host running natlab server; the scenario's name and the host's
 # name key its ready file and counters.
@@ -113,15 +109,6 @@ print(sum(v.values()) if isinstance(v, dict) else v)' "$1" "$2" 2>/dev/null || e
 }
 
 # ---- third-party clients behind every preset ----------------------------
-# preset | mapping | filtering | hairpin (yes/no) | stun exit status
-# (test_interop.sh's table: what these clients say against coturn)
-expectations='full-cone|Endpoint Independent Mapping|Endpoint Independent Filtering|yes|3
-restricted-cone|Endpoint Independent Mapping|Address Dependent Filtering|yes|5
-port-restricted-cone|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7
-symmetric|Address and Port Dependent Mapping|Address and Port Dependent Filtering|no|24
-symmetric-sequential|Address and Port Dependent Mapping|Address and Port Dependent Filtering|no|24
-home-router|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7
-no-nat|No NAT|Endpoint Independent Filtering|yes|1'
 
 n=0
 while IFS='|' read -r preset mapping filtering hairpin stun_status; do
@@ -142,34 +129,10 @@ while IFS='|' read -r preset mapping filtering hairpin stun_status; do
     stun_ip=$(host_ip "$name" stun)
     alice_ip=$(host_ip "$name" alice)
 
-    out=$tmp/$name.natdiscovery
-    "$NATLAB" exec "$name" alice -- turnutils_natdiscovery -m -f -H -L "$alice_ip" "$stun_ip" >"$out" 2>&1
-    check "$preset: natdiscovery sees an RFC 5780 server" grep -q "RFC 5780 response" "$out"
-    case "$mapping" in
-    "No NAT") check "$preset: natdiscovery -m says no NAT" grep -q "No NAT!" "$out" ;;
-    *) check "$preset: natdiscovery -m says $mapping" grep -q "NAT with $mapping!" "$out" ;;
-    esac
-    if [ "$preset" = no-nat ]; then
-        check "$preset: natdiscovery -f says open (no filtering)" grep -q "Endpoint Independent Filtering" "$out"
-    else
-        check "$preset: natdiscovery -f says $filtering" grep -q "NAT with $filtering!" "$out"
-    fi
-    if [ "$hairpin" = yes ]; then
-        check "$preset: natdiscovery -H sees hairpinning" grep -q "successful hairpinning" "$out"
-    else
-        check "$preset: natdiscovery -H sees no hairpinning" sh -c "! grep -q 'successful hairpinning' '$out'"
-    fi
+    check_clients "$name" "$alice_ip" "$stun_ip" "$preset" "$mapping" "$filtering" "$hairpin" "$stun_status" "$tmp"
+    check "$preset: natdiscovery sees an RFC 5780 server" grep -q "RFC 5780 response" "$tmp/$name.natdiscovery"
     check "$preset: natdiscovery: MAPPED-ADDRESS = XOR-MAPPED-ADDRESS (no ALG)" \
-        sh -c "! grep -q 'ALG detected' '$out'"
-
-    "$NATLAB" exec "$name" alice -- stun "$stun_ip" >"$tmp/$name.stun" 2>&1
-    status=$?
-    if [ "$status" -eq "$stun_status" ]; then
-        pass "$preset: classic stun client exit status $status ($(grep -m1 'Primary' "$tmp/$name.stun" | tr -d '\t'))"
-    else
-        fail "$preset: classic stun client exit status $status, expected $stun_status: $(grep -m1 'Primary' "$tmp/$name.stun")"
-        sed 's/^/    /' "$tmp/$name.stun" | tail -20
-    fi
+        sh -c "! grep -q 'ALG detected' '$tmp/$name.natdiscovery'"
     down
     # The answers came from natlab server: its counters, written on SIGTERM.
     stats=$tmp/$name-stun.stats.json
@@ -181,7 +144,7 @@ while IFS='|' read -r preset mapping filtering hairpin stun_status; do
         fail "$preset: natlab server counters: requests '$modern', classic '$classic' ($stats)"
     fi
 done <<EOF
-$expectations
+$CLIENT_EXPECTATIONS
 EOF
 
 # ---- RFC 5780 details, from a public client ------------------------------
