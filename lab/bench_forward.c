@@ -46,13 +46,6 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Runs a command in a namespace and waits for it. */
 static bool run_in(const char *ns, const char *const *argv)
 {
@@ -83,15 +76,9 @@ typedef struct mode_figures {
     double rtt_p50, rtt_p90, rtt_min;
 } mode_figures_t;
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double median(double *v, unsigned n)
 {
-    qsort(v, n, sizeof *v, compare_double);
+    qsort(v, n, sizeof *v, bench_compare_double);
     return n ? v[n / 2] : 0;
 }
 
@@ -227,17 +214,17 @@ static double time_updown(unsigned repeat, double *down_ms)
     unsigned n = 0;
     for (unsigned i = 0; sc && i < repeat && !interrupted; i++) {
         topology_options_t o = { .interrupted = &interrupted };
-        double t0 = mono_seconds();
+        double t0 = bench_mono_seconds();
         topology_t *t = topology_up(sc, &o, &error);
-        double t1 = mono_seconds();
+        double t1 = bench_mono_seconds();
         if (!t)
             break;
         bool was_up;
         g_autofree char *prefix = g_strdup(topology_plan(t)->prefix);
         topology_free(t);
-        double t2 = mono_seconds();
+        double t2 = bench_mono_seconds();
         topology_down(prefix, NULL, 0, &was_up, NULL);
-        double t3 = mono_seconds();
+        double t3 = bench_mono_seconds();
         up[n] = (t1 - t0) * 1e3;
         down[n++] = (t3 - t2) * 1e3;
     }

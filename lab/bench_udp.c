@@ -20,7 +20,7 @@
 #define BATCH 64
 #define MAX_PAYLOAD 1472
 
-static double mono_seconds(void)
+double bench_mono_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -70,15 +70,15 @@ static void run_sink(int fd, const bench_udp_job_t *job, bench_udp_result_t *r)
         iov[i] = (struct iovec){ bufs[i], sizeof bufs[i] };
         msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
     }
-    double first = 0, last = 0, deadline = mono_seconds() + job->seconds;
-    while (mono_seconds() < deadline) {
+    double first = 0, last = 0, deadline = bench_mono_seconds() + job->seconds;
+    while (bench_mono_seconds() < deadline) {
         struct pollfd p = { fd, POLLIN, 0 };
         if (poll(&p, 1, 50) <= 0)
             continue;
         int n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             continue;
-        last = mono_seconds();
+        last = bench_mono_seconds();
         if (r->packets == 0)
             first = last;
         r->packets += (uint64_t)n;
@@ -95,15 +95,15 @@ static void run_blast(int fd, const bench_udp_job_t *job, bench_udp_result_t *r)
     struct iovec iov = { payload, MIN(job->payload, sizeof payload) };
     for (int i = 0; i < BATCH; i++)
         msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
-    double start = mono_seconds(), deadline = start + job->seconds;
-    while (mono_seconds() < deadline) {
+    double start = bench_mono_seconds(), deadline = start + job->seconds;
+    while (bench_mono_seconds() < deadline) {
         int n = sendmmsg(fd, msgs, BATCH, 0);
         if (n > 0) {
             r->packets += (uint64_t)n;
             r->bytes += (uint64_t)n * iov.iov_len;
         }
     }
-    r->seconds = mono_seconds() - start;
+    r->seconds = bench_mono_seconds() - start;
 }
 
 static void run_echo(int fd)
@@ -118,7 +118,7 @@ static void run_echo(int fd)
     }
 }
 
-static int compare_double(const void *a, const void *b)
+int bench_compare_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -131,19 +131,19 @@ static void run_pinger(int fd, const bench_udp_job_t *job, bench_udp_result_t *r
     unsigned n = 0;
     for (unsigned i = 0; i < job->count; i++) {
         memcpy(buf, &i, sizeof i);
-        double t0 = mono_seconds();
+        double t0 = bench_mono_seconds();
         if (send(fd, buf, 32, 0) < 0)
             continue;
         struct pollfd p = { fd, POLLIN, 0 };
         while (poll(&p, 1, 200) > 0) {
             unsigned seq;
             if (recv(fd, buf, sizeof buf, 0) >= (ssize_t)sizeof seq && (memcpy(&seq, buf, sizeof seq), seq == i)) {
-                samples[n++] = (mono_seconds() - t0) * 1e6;
+                samples[n++] = (bench_mono_seconds() - t0) * 1e6;
                 break;
             }
         }
     }
-    qsort(samples, n, sizeof *samples, compare_double);
+    qsort(samples, n, sizeof *samples, bench_compare_double);
     r->packets = n;
     if (n) {
         r->rtt_min_us = samples[0];

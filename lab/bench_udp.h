@@ -39,5 +39,8 @@ pid_t bench_udp_start(const bench_udp_job_t *job, int *result_fd);
 bool bench_udp_finish(pid_t pid, int result_fd, bench_udp_result_t *out);
 /* Stops a child that runs until killed (SINK with seconds 0, ECHO). */
 void bench_udp_stop(pid_t pid, int result_fd);
+/* CLOCK_MONOTONIC in seconds, and a qsort comparator for doubles. */
+double bench_mono_seconds(void);
+int bench_compare_double(const void *a, const void *b);
 /* Enters a network namespace by path (for the caller's own children). */
 int bench_netns_enter(const char *path);

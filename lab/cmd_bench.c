@@ -9,18 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_udp.h"
 #include "cmd.h"
 #include "natsim/nat_engine.h"
 
 #define BENCH_PUBLIC_IPS 32
 #define BENCH_PORTS_PER_HOST 64
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Bytes the process holds: glibc's own count, or (under sanitizers, whose
  * allocators glibc cannot see) the resident set. */
@@ -110,10 +104,10 @@ static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
     /* Inserts and memory: the heap grows by exactly what the engine holds. */
     size_t before = heap_in_use();
     nat_engine_t *e = bench_engine(profile, seed);
-    double t0 = seconds_now();
+    double t0 = bench_mono_seconds();
     if (!bench_fill(e, n))
         return 1;
-    double t1 = seconds_now();
+    double t1 = bench_mono_seconds();
     size_t after = heap_in_use();
     add_double(b, "inserts_per_s", n / (t1 - t0));
     add_double(b, "bytes_per_mapping", (double)(after - before) / n);
@@ -124,12 +118,12 @@ static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
         order[i] = order_ref(i, n, seed);
     usec_t now = n;
     uint64_t forwarded = 0;
-    t0 = seconds_now();
+    t0 = bench_mono_seconds();
     for (uint32_t i = 0; i < lookups; i++) {
         nat_verdict_t v = nat_engine_outbound(e, bench_internal(order[i]), bench_remote(order[i]), now);
         forwarded += v.action == NAT_ACTION_FORWARD && !v.created;
     }
-    t1 = seconds_now();
+    t1 = bench_mono_seconds();
     g_free(order);
     if (forwarded != lookups) {
         fprintf(stderr, "natlab bench: %" G_GUINT64_FORMAT " of %u lookups hit\n", forwarded, lookups);
@@ -150,13 +144,13 @@ static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
         g_hash_table_insert(ref, &keys[i], GUINT_TO_POINTER(i + 1));
     }
     uint64_t hits = 0;
-    t0 = seconds_now();
+    t0 = bench_mono_seconds();
     for (uint32_t i = 0; i < lookups; i++) {
         addr_endpoint_t in_ep = bench_internal(order_ref(i, n, seed));
         gint64 key = ((gint64)in_ep.ip << 16) | in_ep.port;
         hits += g_hash_table_lookup(ref, &key) != NULL;
     }
-    t1 = seconds_now();
+    t1 = bench_mono_seconds();
     g_hash_table_destroy(ref);
     g_free(keys);
     add_double(b, "reference_ghashtable_lookups_per_s", hits / (t1 - t0));
@@ -168,11 +162,11 @@ static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
     if (!bench_fill(e, n))
         return 1;
     usec_t base = profile->timeout;
-    t0 = seconds_now();
+    t0 = bench_mono_seconds();
     int noop_calls = 100000;
     for (int i = 0; i < noop_calls; i++)
         nat_engine_expire(e, base - 1);
-    t1 = seconds_now();
+    t1 = bench_mono_seconds();
     add_double(b, "expire_nothing_due_ns", (t1 - t0) * 1e9 / noop_calls);
     json_builder_set_member_name(b, "expire_batches");
     json_builder_begin_array(b);
@@ -183,9 +177,9 @@ static int bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed)
         if (upto <= done)
             continue;
         uint32_t active_before = nat_engine_stats(e)->active;
-        t0 = seconds_now();
+        t0 = bench_mono_seconds();
         nat_engine_expire(e, base + upto - 1);
-        t1 = seconds_now();
+        t1 = bench_mono_seconds();
         uint32_t expired = active_before - nat_engine_stats(e)->active;
         json_builder_begin_object(b);
         add_int(b, "expired", expired);
