@@ -790,10 +790,9 @@ void nat_engine_foreach(const nat_engine_t *e, void (*visit)(const nat_mapping_i
     }
 }
 
-bool nat_engine_lookup_external(const nat_engine_t *e, addr_endpoint_t external, usec_t now,
-                                nat_mapping_info_t *info)
+/* Fills `info` if idx names a mapping that is active at `now`. */
+static bool live_info(const nat_engine_t *e, uint32_t idx, usec_t now, nat_mapping_info_t *info)
 {
-    uint32_t idx = nat_table_find_external(&e->table, external.ip, external.port);
     if (idx == NAT_TABLE_NIL)
         return false;
     const nat_mapping_t *m = nat_table_get(&e->table, idx);
@@ -801,6 +800,12 @@ bool nat_engine_lookup_external(const nat_engine_t *e, addr_endpoint_t external,
         return false;
     mapping_info(m, info);
     return true;
+}
+
+bool nat_engine_lookup_external(const nat_engine_t *e, addr_endpoint_t external, usec_t now,
+                                nat_mapping_info_t *info)
+{
+    return live_info(e, nat_table_find_external(&e->table, external.ip, external.port), now, info);
 }
 
 bool nat_engine_lookup_internal(const nat_engine_t *e, addr_endpoint_t internal,
@@ -811,13 +816,7 @@ bool nat_engine_lookup_internal(const nat_engine_t *e, addr_endpoint_t internal,
         idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
     if (idx == NAT_TABLE_NIL || now >= nat_table_get(&e->table, idx)->expires_at)
         idx = nat_table_find_internal(&e->table, internal.ip, internal.port, remote.ip, remote.port);
-    if (idx == NAT_TABLE_NIL)
-        return false;
-    const nat_mapping_t *m = nat_table_get(&e->table, idx);
-    if (m->state != NAT_MAPPING_ACTIVE || now >= m->expires_at)
-        return false;
-    mapping_info(m, info);
-    return true;
+    return live_info(e, idx, now, info);
 }
 
 /* ---- explicit mappings (NAT-PMP, PCP) ---------------------------------- */
@@ -825,14 +824,7 @@ bool nat_engine_lookup_internal(const nat_engine_t *e, addr_endpoint_t internal,
 bool nat_engine_find_explicit(const nat_engine_t *e, addr_endpoint_t internal, usec_t now,
                               nat_mapping_info_t *info)
 {
-    uint32_t idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
-    if (idx == NAT_TABLE_NIL)
-        return false;
-    const nat_mapping_t *m = nat_table_get(&e->table, idx);
-    if (m->state != NAT_MAPPING_ACTIVE || now >= m->expires_at)
-        return false;
-    mapping_info(m, info);
-    return true;
+    return live_info(e, nat_table_find_explicit(&e->table, internal.ip, internal.port), now, info);
 }
 
 static nat_map_result_t map_result(nat_drop_reason_t reason)

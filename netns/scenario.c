@@ -427,12 +427,8 @@ scenario_t *scenario_load_file(const char *path, GError **error)
 {
     g_autofree char *data = NULL;
     gsize len = 0;
-    GError *local = NULL;
-    if (!g_file_get_contents(path, &data, &len, &local)) {
-        g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s", local->message);
-        g_error_free(local);
+    if (!keyfile_read_file(path, &data, &len, error))
         return NULL;
-    }
     return scenario_load_data(data, len, path, error);
 }
 
