@@ -441,7 +441,7 @@ const char *agentmsg_read_result_name(enum agentmsg_read_result r)
 const char *agentmsg_technique_name(uint8_t t)
 {
     static const char *const names[AGENTMSG_TECHNIQUE_COUNT] = {
-        "none", "punch", "predicted", "birthday", "port-mapped", "lan", "peer-reflexive",
+        "none", "punch", "predicted", "birthday", "port-mapped", "lan", "hairpin", "peer-reflexive",
     };
     return t < AGENTMSG_TECHNIQUE_COUNT ? names[t] : "?";
 }

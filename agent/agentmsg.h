@@ -88,8 +88,9 @@ enum agentmsg_technique {
     AGENTMSG_TECHNIQUE_BIRTHDAY = 3,  /* random ports against many sockets */
     AGENTMSG_TECHNIQUE_PORTMAP = 4,   /* a NAT-PMP/PCP mapping */
     AGENTMSG_TECHNIQUE_LAN = 5,       /* a LAN address, shared or broadcast */
-    AGENTMSG_TECHNIQUE_PEER_REFLEXIVE = 6, /* an answer to a source we had not aimed at */
-    AGENTMSG_TECHNIQUE_COUNT = 7,
+    AGENTMSG_TECHNIQUE_HAIRPIN = 6,   /* the peer's mapping on our own NAT (same public address) */
+    AGENTMSG_TECHNIQUE_PEER_REFLEXIVE = 7, /* a source we had not aimed at (RFC 8445 prflx) */
+    AGENTMSG_TECHNIQUE_COUNT = 8,
 };
 
 enum agentmsg_error_code {
