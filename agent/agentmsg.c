@@ -81,6 +81,8 @@ static void put_name(writer_t *w, const char *name)
 
 static void put_nat(writer_t *w, const agentmsg_nat_t *nat)
 {
+    if (nat->mapping > AGENTMSG_MAPPING_RANDOM)
+        w->overflow = true;
     put8(w, nat->mapping);
     put16(w, (uint16_t)nat->step);
     put16(w, nat->last_port);
@@ -223,6 +225,9 @@ size_t agentmsg_write(const agentmsg_t *m, const uint8_t *key, size_t key_len, u
 {
     if (!type_known(m->type))
         return 0;
+    if ((m->type == AGENTMSG_PROBE || m->type == AGENTMSG_PROBE_ACK) &&
+        m->technique >= AGENTMSG_TECHNIQUE_COUNT)
+        return 0;
     writer_t w = { .p = out, .cap = cap };
     put8(&w, AGENTMSG_MAGIC);
     put8(&w, AGENTMSG_VERSION);
@@ -256,7 +261,7 @@ size_t agentmsg_write(const agentmsg_t *m, const uint8_t *key, size_t key_len, u
         put_payload(&w, m, 255);
         break;
     case AGENTMSG_RELAY:
-        put_payload(&w, m, AGENTMSG_MAX_SIZE - AGENTMSG_HEADER_SIZE - AGENTMSG_TAG_SIZE - 2);
+        put_payload(&w, m, AGENTMSG_RELAY_PAYLOAD_MAX);
         break;
     case AGENTMSG_PROBE:
         put8(&w, m->technique);
@@ -352,7 +357,7 @@ enum agentmsg_read_result agentmsg_read(const uint8_t *data, size_t len, const u
         get_payload(&r, m, 255);
         break;
     case AGENTMSG_RELAY:
-        get_payload(&r, m, AGENTMSG_MAX_SIZE);
+        get_payload(&r, m, AGENTMSG_RELAY_PAYLOAD_MAX);
         break;
     case AGENTMSG_PROBE:
         m->technique = get8(&r);

@@ -43,6 +43,9 @@
 #define AGENTMSG_CANDIDATES_MAX 8
 #define AGENTMSG_PAYLOAD_MAX 1200 /* fits any path MTU of the lab with room for RELAY framing */
 #define AGENTMSG_MAX_SIZE 1400
+/* The one message a RELAY carries: what is left of AGENTMSG_MAX_SIZE after
+ * the header, the 16-bit length and the tag. */
+#define AGENTMSG_RELAY_PAYLOAD_MAX (AGENTMSG_MAX_SIZE - AGENTMSG_HEADER_SIZE - 2 - AGENTMSG_TAG_SIZE)
 
 enum agentmsg_type {
     /* agent <-> server */
@@ -160,7 +163,10 @@ bool agentmsg_claims(const uint8_t *data, size_t len);
 /* Type and session id without checking the tag: to pick the key. */
 bool agentmsg_peek(const uint8_t *data, size_t len, uint8_t *type, uint64_t *session);
 
-/* Bytes written, 0 when it does not fit `cap` or a field is out of range.
+/* Bytes written, 0 when it does not fit `cap` or a field is out of range
+ * (what agentmsg_read would refuse: a name too long, a mapping or technique
+ * unknown, too many candidates, a payload too long). Every message read
+ * writes back to the same bytes.
  * `payload` of a RELAY may be another message written by agentmsg_write. */
 size_t agentmsg_write(const agentmsg_t *msg, const uint8_t *key, size_t key_len, uint8_t *out,
                       size_t cap);
