@@ -224,7 +224,7 @@ static const population_published_t published[] = {
       "hole-punching success over 4.4 million libp2p DCUtR attempts in IPFS", "70% \u00b1 7.1%",
       0.629, 0.771, "https://arxiv.org/abs/2510.27500" },
     { "Tailscale 2025", "connections that end up direct (the rest ride DERP relays)",
-      "well north of 90%", 0.90, 1.0, "https://tailscale.com/blog/nat-traversal-improvements-pt-1" },
+      "well north of 90%", 0.90, 1.0, "https://tailscale.com/blog/" },
     { "ZeroTier 2014", "traffic that must be relayed: 4% (ZeroTier) to 8% (Google)",
       "4-8% relayed", 0.92, 0.96, "https://www.zerotier.com/blog/the-state-of-nat-traversal/" },
 };

@@ -50,7 +50,9 @@ check() {
 }
 # expect_error WHAT TEXT: the last run failed (not as a usage error) and said TEXT.
 expect_error() {
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 64 ] && grep -qF -- "$2" "$tmp/err.txt"; then
+    if grep -q "Sanitizer" "$tmp/err.txt"; then
+        fail "$1: the sanitizers complained"
+    elif [ "$rc" -ne 0 ] && [ "$rc" -ne 64 ] && grep -qF -- "$2" "$tmp/err.txt"; then
         pass "$1 (exit $rc)"
     else
         fail "$1: exit $rc, want an error saying '$2'"
