@@ -177,7 +177,7 @@ static void test_crlf_and_final_line(void)
     g_autoptr(GError) error = NULL;
     /* Two attempts with the same identity: the second is refused. */
     CU_ASSERT_FALSE(results_add_data(r, crlf, strlen(crlf), "x.jsonl", ".", &error));
-    CU_ASSERT_PTR_NOT_NULL(error && strstr(error->message, "x.jsonl:2: the same attempt as x.jsonl:1"));
+    CU_ASSERT_TRUE(error && strstr(error->message, "x.jsonl:2: the same attempt as x.jsonl:1"));
     g_clear_error(&error);
     g_autofree char *other = fx_line(&pairs[0], 2, "failed", NAN, "none", NULL);
     g_autofree char *ok = g_strdup_printf("%s\r\n%s", line, other); /* no final newline */
@@ -213,7 +213,7 @@ static void test_add_path(void)
     g_autoptr(results_t) r = results_new();
     g_autoptr(GError) error = NULL;
     CU_ASSERT_FALSE(results_add_path(r, dir, &error)); /* no results.jsonl yet */
-    CU_ASSERT_PTR_NOT_NULL(error && strstr(error->message, "results.jsonl"));
+    CU_ASSERT_TRUE(error && strstr(error->message, "results.jsonl"));
     g_clear_error(&error);
     g_autoptr(GPtrArray) lines = fx_lines(pairs, G_N_ELEMENTS(pairs), 6);
     g_autofree char *text = fx_shard(lines, 0, 1);
