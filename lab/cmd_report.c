@@ -57,8 +57,11 @@ int cmd_report_main(int argc, char **argv)
         fprintf(stderr, "natlab report: %s\n", error->message);
         return 1;
     }
-    g_autofree char *where = g_build_filename(out ? out : (const char *)dirs->pdata[0],
-                                              "report.html", NULL);
+    const char *first = dirs->pdata[0];
+    g_autofree char *dir = out                                        ? g_strdup(out)
+                           : g_file_test(first, G_FILE_TEST_IS_DIR) ? g_strdup(first)
+                                                                    : g_path_get_dirname(first);
+    g_autofree char *where = g_build_filename(dir, "report.html", NULL);
     printf("%s\n", where);
     return 0;
 }
