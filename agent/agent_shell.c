@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <ifaddrs.h>
-#include <json-glib/json-glib.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -56,85 +55,87 @@ static struct sockaddr_in to_sockaddr(addr_endpoint_t ep)
     return sa;
 }
 
-static char *endpoint_text(addr_endpoint_t ep)
-{
-    char buf[ADDR_ENDPOINT_STRLEN];
-    return g_strdup(addr_endpoint_format(ep, buf));
-}
 
 /* ---- events ---- */
 
-static void emit(agent_shell_t *sh, JsonBuilder *b)
+/* One event line: JSON (times with 3 decimals, not the 17 digits a generic
+ * writer prints) or "event key=value ...". */
+typedef struct line {
+    GString *text;
+    bool json;
+} line_t;
+
+static void line_key(line_t *l, const char *key)
 {
-    json_builder_end_object(b);
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    json_generator_set_root(gen, root);
-    g_autofree char *text = json_generator_to_data(gen, NULL);
-    if (sh->opt->json) {
-        printf("%s\n", text);
-    } else {
-        /* A readable line: the same fields, without the braces. */
-        JsonObject *o = json_node_get_object(root);
-        GString *line = g_string_new(NULL);
-        g_autoptr(GList) members = json_object_get_members(o);
-        for (GList *m = members; m; m = m->next) {
-            JsonNode *v = json_object_get_member(o, m->data);
-            if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING)
-                g_string_append_printf(line, "%s%s=%s", line->len ? " " : "", (char *)m->data,
-                                       json_node_get_string(v));
-            else {
-                g_autoptr(JsonGenerator) g = json_generator_new();
-                json_generator_set_root(g, v);
-                g_autofree char *t = json_generator_to_data(g, NULL);
-                g_string_append_printf(line, "%s%s=%s", line->len ? " " : "", (char *)m->data, t);
-            }
-        }
-        printf("%s\n", line->str);
-        g_string_free(line, TRUE);
+    if (l->json)
+        g_string_append_printf(l->text, ",\"%s\":", key);
+    else
+        g_string_append_printf(l->text, " %s=", key);
+}
+
+static void add_string(line_t *l, const char *key, const char *value)
+{
+    line_key(l, key);
+    if (!value) {
+        g_string_append(l->text, "null");
+        return;
     }
-    fflush(stdout);
+    if (!l->json) {
+        g_string_append(l->text, value);
+        return;
+    }
+    g_string_append_c(l->text, '"');
+    for (const char *c = value; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            g_string_append_printf(l->text, "\\%c", *c);
+        else if ((unsigned char)*c < 0x20)
+            g_string_append_printf(l->text, "\\u%04x", (unsigned char)*c);
+        else
+            g_string_append_c(l->text, *c);
+    }
+    g_string_append_c(l->text, '"');
 }
 
-static JsonBuilder *event_begin(agent_shell_t *sh, const char *name, usec_t at)
+static void add_int(line_t *l, const char *key, int64_t v)
 {
-    JsonBuilder *b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "t_ms");
-    json_builder_add_double_value(b, (double)(at - sh->started) / 1000.0);
-    json_builder_set_member_name(b, "event");
-    json_builder_add_string_value(b, name);
-    return b;
+    line_key(l, key);
+    g_string_append_printf(l->text, "%" G_GINT64_FORMAT, v);
 }
 
-static void add_string(JsonBuilder *b, const char *key, const char *value)
+static void add_ms(line_t *l, const char *key, usec_t us, bool present)
 {
-    json_builder_set_member_name(b, key);
-    if (value)
-        json_builder_add_string_value(b, value);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void add_endpoint(JsonBuilder *b, const char *key, addr_endpoint_t ep)
-{
-    g_autofree char *t = endpoint_text(ep);
-    add_string(b, key, t);
-}
-
-static void add_ms(JsonBuilder *b, const char *key, usec_t us, bool present)
-{
-    json_builder_set_member_name(b, key);
+    line_key(l, key);
     if (present)
-        json_builder_add_double_value(b, (double)us / 1000.0);
+        g_string_append_printf(l->text, "%.3f", (double)us / 1000.0);
     else
-        json_builder_add_null_value(b);
+        g_string_append(l->text, "null");
 }
 
-static void add_int(JsonBuilder *b, const char *key, int64_t v)
+static void add_endpoint(line_t *l, const char *key, addr_endpoint_t ep)
 {
-    json_builder_set_member_name(b, key);
-    json_builder_add_int_value(b, v);
+    char buf[ADDR_ENDPOINT_STRLEN];
+    add_string(l, key, addr_endpoint_format(ep, buf));
+}
+
+static line_t event_begin(agent_shell_t *sh, const char *name, usec_t at)
+{
+    line_t l = { g_string_new(NULL), sh->opt->json };
+    if (l.json)
+        g_string_append_printf(l.text, "{\"t_ms\":%.3f,\"event\":\"%s\"", (double)(at - sh->started) / 1000.0,
+                               name);
+    else
+        g_string_append_printf(l.text, "%10.3f %s", (double)(at - sh->started) / 1000.0, name);
+    return l;
+}
+
+static void emit(agent_shell_t *sh, line_t *l)
+{
+    (void)sh;
+    if (l->json)
+        g_string_append_c(l->text, '}');
+    printf("%s\n", l->text->str);
+    fflush(stdout);
+    g_string_free(l->text, TRUE);
 }
 
 static const char *allocation_name(uint8_t mapping)
@@ -149,7 +150,8 @@ static const char *allocation_name(uint8_t mapping)
 
 static void emit_event(agent_shell_t *sh, const punch_event_t *e)
 {
-    g_autoptr(JsonBuilder) b = event_begin(sh, punch_event_name(e->kind), e->at);
+    line_t l = event_begin(sh, punch_event_name(e->kind), e->at);
+    line_t *b = &l;
     switch (e->kind) {
     case PUNCH_EVENT_REGISTERED:
         add_string(b, "name", sh->opt->punch.name);
@@ -164,18 +166,22 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
     case PUNCH_EVENT_SESSION:
         add_string(b, "peer", e->peer);
         add_string(b, "role", e->controlling ? "controlling" : "controlled");
-        json_builder_set_member_name(b, "candidates");
-        json_builder_begin_array(b);
+        line_key(b, "candidates");
+        g_string_append(b->text, b->json ? "[" : "");
         for (unsigned i = 0; i < e->n_candidates; i++) {
             const agentmsg_candidate_t *c = &e->candidates[i];
-            json_builder_begin_object(b);
-            add_string(b, "type", c->type == AGENTMSG_CANDIDATE_HOST      ? "host"
-                                  : c->type == AGENTMSG_CANDIDATE_PORTMAP ? "port-mapped"
-                                                                          : "srflx");
-            add_endpoint(b, "address", c->endpoint);
-            json_builder_end_object(b);
+            const char *type = c->type == AGENTMSG_CANDIDATE_HOST      ? "host"
+                               : c->type == AGENTMSG_CANDIDATE_PORTMAP ? "port-mapped"
+                                                                       : "srflx";
+            char buf[ADDR_ENDPOINT_STRLEN];
+            addr_endpoint_format(c->endpoint, buf);
+            if (b->json)
+                g_string_append_printf(b->text, "%s{\"type\":\"%s\",\"address\":\"%s\"}", i ? "," : "",
+                                       type, buf);
+            else
+                g_string_append_printf(b->text, "%s%s:%s", i ? "," : "", type, buf);
         }
-        json_builder_end_array(b);
+        g_string_append(b->text, b->json ? "]" : "");
         break;
     case PUNCH_EVENT_FIRST_BYTE:
         add_string(b, "path", punch_path_name(e->path));
@@ -204,8 +210,8 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_int(b, "sockets", e->sockets);
         add_int(b, "probes", e->probes);
         add_int(b, "range", PUNCH_BIRTHDAY_RANGE);
-        json_builder_set_member_name(b, "expected_p");
-        json_builder_add_double_value(b, e->expected_p);
+        line_key(b, "expected_p");
+        g_string_append_printf(b->text, "%.4f", e->expected_p);
         break;
     case PUNCH_EVENT_PORT_MAPPING:
         add_string(b, "protocol", e->pcp ? "pcp" : "nat-pmp");
@@ -226,7 +232,8 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
 static void emit_done(agent_shell_t *sh, usec_t now)
 {
     const punch_stats_t *st = punch_stats(sh->core);
-    g_autoptr(JsonBuilder) b = event_begin(sh, "done", now);
+    line_t l = event_begin(sh, "done", now);
+    line_t *b = &l;
     add_int(b, "sent", sh->sent);
     add_int(b, "delivered", (int64_t)st->delivered);
     add_int(b, "echoed", (int64_t)st->echoed);
@@ -238,11 +245,17 @@ static void emit_done(agent_shell_t *sh, usec_t now)
     usec_t ttfb = punch_time_to_first_byte(sh->core), ttd = punch_time_to_direct(sh->core);
     add_ms(b, "time_to_first_byte_ms", ttfb, ttfb > 0);
     add_ms(b, "time_to_direct_ms", ttd, ttd > 0);
-    json_builder_set_member_name(b, "dropped");
-    json_builder_begin_object(b);
-    for (unsigned i = 0; i < PUNCH_DROP_COUNT; i++)
-        add_int(b, punch_drop_name(i), (int64_t)st->dropped[i]);
-    json_builder_end_object(b);
+    line_key(b, "dropped");
+    for (unsigned i = 0; i < PUNCH_DROP_COUNT; i++) {
+        if (b->json)
+            g_string_append_printf(b->text, "%s\"%s\":%" G_GUINT64_FORMAT, i ? "," : "{",
+                                   punch_drop_name(i), st->dropped[i]);
+        else
+            g_string_append_printf(b->text, "%s%s:%" G_GUINT64_FORMAT, i ? "," : "",
+                                   punch_drop_name(i), st->dropped[i]);
+    }
+    if (b->json)
+        g_string_append_c(b->text, '}');
     add_int(b, "send_errors", (int64_t)sh->send_errors);
     if (sh->failure)
         add_string(b, "failure", sh->failure);
@@ -341,10 +354,10 @@ static void application(agent_shell_t *sh, usec_t now)
     }
     if (sh->deadline && now >= sh->deadline) {
         sh->failure = "timed out";
-        g_autoptr(JsonBuilder) b = event_begin(sh, "failed", now);
-        add_string(b, "reason", punch_has_session(sh->core) ? "timed out before every message was delivered"
+        line_t b = event_begin(sh, "failed", now);
+        add_string(&b, "reason", punch_has_session(sh->core) ? "timed out before every message was delivered"
                                                             : "timed out without a session");
-        emit(sh, b);
+        emit(sh, &b);
         finish(sh, 1, now);
         return;
     }
@@ -523,6 +536,7 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     sh->started = now_usec();
     if (options->timeout)
         sh->deadline = sh->started + options->timeout;
+    cfg.counter_base = (uint64_t)g_get_real_time();
     sh->core = punch_new(&cfg, sh->started);
     if (!sh->core) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "bad agent configuration");

@@ -306,6 +306,16 @@ static void classify_nat(punch_t *p)
     }
 }
 
+static void keepalive_shorten(punch_t *p, usec_t to, usec_t now)
+{
+    to = MAX(to, KEEPALIVE_MIN);
+    if (to >= p->keepalive)
+        return;
+    p->keepalive = to;
+    p->reg_refresh = MIN(p->reg_refresh, now + to);
+    event_push(p, PUNCH_EVENT_KEEPALIVE, now)->keepalive = to;
+}
+
 static void fail(punch_t *p, const char *reason, usec_t now)
 {
     if (p->failed)
@@ -335,6 +345,21 @@ static void bindings_progress(punch_t *p, usec_t now)
 
 /* ---- pairs ---- */
 
+/* The technique a path is credited to: the more specific aim of the two
+ * sides (a predicted port beats the plain punch that met it). */
+static uint8_t technique_combine(uint8_t a, uint8_t b)
+{
+    static const uint8_t rank[AGENTMSG_TECHNIQUE_COUNT] = {
+        [AGENTMSG_TECHNIQUE_NONE] = 0,     [AGENTMSG_TECHNIQUE_PEER_REFLEXIVE] = 1,
+        [AGENTMSG_TECHNIQUE_PUNCH] = 2,    [AGENTMSG_TECHNIQUE_HAIRPIN] = 3,
+        [AGENTMSG_TECHNIQUE_PREDICTED] = 4, [AGENTMSG_TECHNIQUE_BIRTHDAY] = 5,
+        [AGENTMSG_TECHNIQUE_PORTMAP] = 6,  [AGENTMSG_TECHNIQUE_LAN] = 7,
+    };
+    a = a < AGENTMSG_TECHNIQUE_COUNT ? a : 0;
+    b = b < AGENTMSG_TECHNIQUE_COUNT ? b : 0;
+    return rank[a] >= rank[b] ? a : b;
+}
+
 static int pair_find(const punch_t *p, unsigned socket, addr_endpoint_t remote)
 {
     for (unsigned i = 0; i < p->pairs->len; i++) {
@@ -353,9 +378,12 @@ static int pair_add(punch_t *p, unsigned socket, addr_endpoint_t remote, uint8_t
         pair_t *pr = &g_array_index(p->pairs, pair_t, i);
         if (aimed && !pr->aimed) {
             pr->aimed = true;
-            pr->local_technique = technique;
             pr->next_probe = now;
         }
+        /* One endpoint, two reasons to aim at it (a port mapping that is
+         * also what the server saw): credit the more specific one. */
+        if (aimed)
+            pr->local_technique = technique_combine(pr->local_technique, technique);
         return i;
     }
     if (p->pairs->len >= PAIRS_MAX || !remote.ip || !remote.port)
@@ -369,21 +397,6 @@ static int pair_add(punch_t *p, unsigned socket, addr_endpoint_t remote, uint8_t
 static pair_t *pair_at(punch_t *p, int i)
 {
     return i >= 0 ? &g_array_index(p->pairs, pair_t, i) : NULL;
-}
-
-/* The technique a path is credited to: the more specific aim of the two
- * sides (a predicted port beats the plain punch that met it). */
-static uint8_t technique_combine(uint8_t a, uint8_t b)
-{
-    static const uint8_t rank[AGENTMSG_TECHNIQUE_COUNT] = {
-        [AGENTMSG_TECHNIQUE_NONE] = 0,     [AGENTMSG_TECHNIQUE_PEER_REFLEXIVE] = 1,
-        [AGENTMSG_TECHNIQUE_PUNCH] = 2,    [AGENTMSG_TECHNIQUE_HAIRPIN] = 3,
-        [AGENTMSG_TECHNIQUE_PREDICTED] = 4, [AGENTMSG_TECHNIQUE_BIRTHDAY] = 5,
-        [AGENTMSG_TECHNIQUE_PORTMAP] = 6,  [AGENTMSG_TECHNIQUE_LAN] = 7,
-    };
-    a = a < AGENTMSG_TECHNIQUE_COUNT ? a : 0;
-    b = b < AGENTMSG_TECHNIQUE_COUNT ? b : 0;
-    return rank[a] >= rank[b] ? a : b;
 }
 
 static enum punch_path_kind pair_kind(const pair_t *pr)
@@ -809,10 +822,7 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
              * the NAT forgot it (a timeout shorter than our keepalive, or a
              * reboot). Keep mappings alive more often; the server tells the
              * peer our new endpoint and both sides punch again. */
-            if (p->keepalive / 2 >= KEEPALIVE_MIN) {
-                p->keepalive /= 2;
-                event_push(p, PUNCH_EVENT_KEEPALIVE, now)->keepalive = p->keepalive;
-            }
+            keepalive_shorten(p, p->keepalive / 2, now);
             p->reg_refresh = now + p->keepalive;
             if (p->session)
                 fall_back(p, "our public endpoint changed", now);
@@ -1143,6 +1153,13 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
         }
         if (oldest && now - oldest->first_sent >= SUSPECT_DATA_AGE &&
             now - p->path_since >= SUSPECT_DATA_AGE && silent >= SUSPECT_DATA_AGE) {
+            /* The path worked until an idle gap: something on it (a NAT's
+             * mapping or filter) forgot us within that gap, so keepalives
+             * must come more often than the gap (RFC 4787 REQ-5 allows
+             * timeouts down to 2 min, real NATs go lower). */
+            usec_t idle = oldest->first_sent - cur->last_rx;
+            if (idle >= 2 * KEEPALIVE_MIN && idle <= p->keepalive)
+                keepalive_shorten(p, idle / 2, now);
             fall_back(p, "data unacknowledged on the direct path", now);
             return now;
         }
@@ -1218,6 +1235,7 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
     p->keepalive = p->cfg.keepalive;
     rng_seed(&p->rng, config->seed);
     p->started = now;
+    p->counter = config->counter_base;
     p->out = g_array_new(FALSE, FALSE, sizeof(punch_output_t));
     p->pairs = g_array_new(FALSE, TRUE, sizeof(pair_t));
     p->current = -1;

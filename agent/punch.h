@@ -40,6 +40,9 @@ typedef struct punch_config {
     const uint8_t *secret;            /* the server's shared secret; NULL: none */
     size_t secret_len;
     uint64_t seed;
+    uint64_t counter_base;            /* first message counter - 1; the shell passes the wall
+                                         clock in µs so a restarted agent's counters keep
+                                         rising for the server's replay window */
     usec_t keepalive;                 /* default PUNCH_KEEPALIVE_DEFAULT */
     usec_t probe_interval;            /* between probes to one candidate; default 200 ms */
     usec_t punch_timeout;             /* give up punching after; default 10 s */

@@ -72,6 +72,8 @@ typedef struct sim {
     uint8_t captured[AGENTMSG_MAX_SIZE];
     size_t captured_len;
     addr_endpoint_t captured_src, captured_dst;
+    unsigned keepalive_events[HOSTS], fallbacks_seen[HOSTS];
+    usec_t last_keepalive[HOSTS];
 } sim_t;
 
 static gint packet_cmp(gconstpointer a, gconstpointer b, gpointer unused)
@@ -251,7 +253,11 @@ static void take_outputs(sim_t *s, unsigned h)
             host_send(s, h, o->socket, o->to, o->data, o->len);
         else if (o->kind == PUNCH_OUT_OPEN_SOCKETS)
             host->open_sockets = MAX(host->open_sockets, PUNCH_SOCKET_BIRTHDAY + o->count);
-        else if (o->kind == PUNCH_OUT_EVENT && g_getenv("PUNCH_TRACE"))
+        if (o->kind == PUNCH_OUT_EVENT && o->event.kind == PUNCH_EVENT_KEEPALIVE) {
+            s->keepalive_events[h]++;
+            s->last_keepalive[h] = o->event.keepalive;
+        }
+        if (o->kind == PUNCH_OUT_EVENT && g_getenv("PUNCH_TRACE"))
             fprintf(stderr, "  [%u %.3f] %s %s %s\n", h, (double)(s->now - T0) / 1e6,
                     punch_event_name(o->event.kind), agentmsg_technique_name(o->event.technique),
                     o->event.reason ? o->event.reason : "");
@@ -275,6 +281,8 @@ typedef struct sim_options {
     void (*during)(sim_t *s, void *ctx); /* called once at `during_at` */
     usec_t during_at;
     void *ctx;
+    const uint8_t *secret;   /* the server's */
+    size_t secret_len;
 } sim_options_t;
 
 typedef struct sim_result {
@@ -284,7 +292,8 @@ typedef struct sim_result {
     usec_t ttfb, ttd, elapsed;
     punch_stats_t stats[HOSTS];
     uint64_t wan_packets;
-    unsigned keepalive_events;
+    unsigned keepalive_events[HOSTS];
+    usec_t last_keepalive[HOSTS];
 } sim_result_t;
 
 static nat_profile_t *profile_of(const char *spec)
@@ -319,7 +328,7 @@ static void sim_setup(sim_t *s, const sim_options_t *o)
     stun_server_config_t sc = { .address = SERVER_IP, .alt_address = SERVER_ALT_IP, .port = 3478,
                                 .alt_port = 3479 };
     s->stun = stun_server_new(&sc);
-    rendezvous_config_t rc = { 0 };
+    rendezvous_config_t rc = { .secret = o->secret, .secret_len = o->secret_len };
     s->rdv = rendezvous_new(&rc, o->seed * 3 + 1);
     for (unsigned h = 0; h < HOSTS; h++) {
         sim_host_t *host = &s->host[h];
@@ -400,6 +409,8 @@ static sim_result_t sim_run(const sim_options_t *o)
             if (d && d < next)
                 next = d;
         }
+        if (punch_failed(s.host[0].core))
+            break;
         usec_t app = application(&s, o, start);
         take_outputs(&s, 0);
         if (s.host[0].done)
@@ -440,6 +451,10 @@ static sim_result_t sim_run(const sim_options_t *o)
     for (unsigned h = 0; h < HOSTS; h++)
         r.stats[h] = *punch_stats(s.host[h].core);
     r.wan_packets = s.wan_packets;
+    for (unsigned h = 0; h < HOSTS; h++) {
+        r.keepalive_events[h] = s.keepalive_events[h];
+        r.last_keepalive[h] = s.last_keepalive[h];
+    }
     sim_teardown(&s);
     return r;
 }
@@ -538,11 +553,274 @@ static void test_birthday_rate(void)
     CU_ASSERT_EQUAL(birthday, direct);
 }
 
+
+static bool expect_outcome(const char *what, const sim_result_t *r, bool delivered,
+                           enum punch_path_kind path, uint8_t technique)
+{
+    bool ok = r->delivered == delivered && r->path == path &&
+              (technique == AGENTMSG_TECHNIQUE_NONE || r->technique == technique);
+    if (!ok)
+        fprintf(stderr, "  %s: %s, %s via %s (expected %s via %s)\n", what,
+                r->delivered ? "delivered" : "not delivered", punch_path_name(r->path),
+                agentmsg_technique_name(r->technique), punch_path_name(path),
+                agentmsg_technique_name(technique));
+    return ok;
+}
+
+/* Behind udp-blocked nothing reaches the server: the agent says so and
+ * stops, within the registration's retries, instead of hanging. */
+static void test_udp_blocked(void)
+{
+    sim_options_t o = { .nat = { "udp-blocked", "full-cone" }, .host_nat = { 0, 1 }, .seed = 3 };
+    sim_result_t r = sim_run(&o);
+    CU_ASSERT(r.failed);
+    CU_ASSERT(!r.delivered);
+    CU_ASSERT(r.elapsed <= 6 * USEC_PER_SEC);
+    if (r.elapsed > 6 * USEC_PER_SEC)
+        fprintf(stderr, "  failed after %.3f s\n", r.elapsed / 1e6);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_NONE);
+}
+
+/* 5% loss on every internet hop: every message still arrives (retransmitted
+ * over whichever path is current) and the path is the predicted one. */
+static void test_loss(void)
+{
+    static const struct { const char *a, *b; enum punch_path_kind path; } cases[] = {
+        { "full-cone", "port-restricted-cone", PUNCH_PATH_DIRECT },
+        { "port-restricted-cone", "port-restricted-cone", PUNCH_PATH_DIRECT },
+        { "symmetric-sequential", "home-router", PUNCH_PATH_DIRECT },
+        { "port-restricted-cone", "symmetric", PUNCH_PATH_DIRECT },
+        { "symmetric", "symmetric", PUNCH_PATH_RELAY },
+    };
+    unsigned wrong = 0, runs = 0, retransmitted = 0;
+    for (unsigned c = 0; c < G_N_ELEMENTS(cases); c++) {
+        for (unsigned k = 0; k < 8; k++) {
+            sim_options_t o = { .nat = { cases[c].a, cases[c].b }, .host_nat = { 0, 1 },
+                                .loss = 0.05, .seed = 500 + 10 * c + k, .send = 40 };
+            sim_result_t r = sim_run(&o);
+            runs++;
+            retransmitted += (unsigned)r.stats[0].data_retransmitted;
+            /* Birthday probing is a chance of about 98% per attempt. */
+            bool lucky = strcmp(cases[c].b, "symmetric") == 0 && cases[c].path == PUNCH_PATH_DIRECT &&
+                         r.delivered && r.path == PUNCH_PATH_RELAY;
+            if (!lucky && !expect_outcome(cases[c].a, &r, true, cases[c].path, AGENTMSG_TECHNIQUE_NONE))
+                wrong++;
+            CU_ASSERT(r.delivered);
+        }
+    }
+    printf("  %u runs at 5%% loss, %u not as predicted, %u retransmissions\n", runs, wrong, retransmitted);
+    CU_ASSERT(retransmitted > 0); /* the loss was real */
+    CU_ASSERT(wrong <= 1);
+}
+
+/* Time to first byte is one relay round trip: the first echo comes back
+ * over the relay before any direct path could be proven. */
+static void test_first_byte(void)
+{
+    sim_options_t o = { .nat = { "port-restricted-cone", "port-restricted-cone" },
+                        .host_nat = { 0, 1 }, .seed = 9 };
+    sim_result_t r = sim_run(&o);
+    usec_t relay_rtt = 4 * (LAN_DELAY + WAN_DELAY);
+    CU_ASSERT(r.delivered);
+    CU_ASSERT(r.ttfb >= relay_rtt);
+    CU_ASSERT(r.ttfb <= relay_rtt + 2 * USEC_PER_MSEC);
+    CU_ASSERT(r.ttd > 0 && r.ttd < USEC_PER_SEC);
+}
+
+typedef struct reboot_ctx {
+    int nat;
+} reboot_ctx_t;
+
+static void reboot_nat(sim_t *s, void *ctx)
+{
+    const reboot_ctx_t *c = ctx;
+    nat_engine_reboot(s->nat[c->nat], s->now);
+    nat_pcp_reset(s->pcp[c->nat]);
+}
+
+/* A NAT reboot mid-session: the direct path dies, the session falls back
+ * to the relay (no message lost), re-registers and punches again. */
+static void test_reboot(void)
+{
+    /* moves: a reboot gives that NAT's host another external port (random
+     * allocation); port preservation gives the same one back, and the path
+     * may survive without a fallback. */
+    static const struct { const char *a, *b; uint8_t technique; bool moves[2]; } cases[] = {
+        { "cgnat", "home-router", AGENTMSG_TECHNIQUE_PUNCH, { true, false } },
+        { "[nat]\npreset = symmetric\nport-mapping = pcp\n", "port-restricted-cone",
+          AGENTMSG_TECHNIQUE_PORTMAP, { true, false } },
+        { "[nat]\npreset = symmetric\nport-mapping = nat-pmp\n", "symmetric",
+          AGENTMSG_TECHNIQUE_PORTMAP, { true, true } },
+    };
+    for (unsigned c = 0; c < G_N_ELEMENTS(cases); c++) {
+        for (int which = 0; which < 2; which++) {
+            reboot_ctx_t ctx = { which };
+            punch_config_t agent;
+            punch_config_init(&agent);
+            agent.keepalive = 2 * USEC_PER_SEC;
+            sim_options_t o = { .nat = { cases[c].a, cases[c].b }, .host_nat = { 0, 1 },
+                                .seed = 40 + c, .send = 10, .hold = 20 * USEC_PER_SEC,
+                                .during = reboot_nat, .during_at = 5 * USEC_PER_SEC, .ctx = &ctx,
+                                .agent = agent, .custom_agent = true };
+            sim_result_t r = sim_run(&o);
+            char what[64];
+            g_snprintf(what, sizeof what, "reboot of NAT %d, case %u", which, c);
+            CU_ASSERT(expect_outcome(what, &r, true, PUNCH_PATH_DIRECT, cases[c].technique));
+            if (cases[c].moves[which])
+                CU_ASSERT(r.stats[0].fallbacks + r.stats[1].fallbacks >= 1);
+            CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+        }
+    }
+}
+
+/* A mapping timeout (5 s) shorter than the keepalive (25 s) with sparse
+ * data: the path dies between messages; the agent notices (its mapping
+ * moved), shortens its keepalive below the timeout and stays direct. */
+static void test_short_timeout(void)
+{
+    sim_options_t o = { .nat = { "[nat]\npreset = port-restricted-cone\ntimeout = 5s\n",
+                                 "[nat]\npreset = home-router\ntimeout = 5s\ntimeout-unreplied = 5s\n" },
+                        .host_nat = { 0, 1 }, .seed = 77, .send = 12,
+                        .interval = 8 * USEC_PER_SEC, .limit = 300 * USEC_PER_SEC };
+    sim_result_t r = sim_run(&o);
+    CU_ASSERT(expect_outcome("short timeout", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
+    CU_ASSERT(r.keepalive_events[0] >= 1);
+    CU_ASSERT(r.last_keepalive[0] > 0 && r.last_keepalive[0] < 5 * USEC_PER_SEC);
+    printf("  keepalive came down to %.2f s / %.2f s after %u / %u changes\n",
+           r.last_keepalive[0] / 1e6, r.last_keepalive[1] / 1e6, r.keepalive_events[0],
+           r.keepalive_events[1]);
+}
+
+/* Two hosts behind one NAT: LAN by broadcast discovery, LAN by shared host
+ * candidates, hairpin when neither, relay when the NAT does not hairpin. */
+static void test_same_nat(void)
+{
+    static const struct {
+        const char *nat;
+        bool broadcast, share;
+        enum punch_path_kind path;
+        uint8_t technique;
+    } cases[] = {
+        { "home-router", true, false, PUNCH_PATH_LAN, AGENTMSG_TECHNIQUE_LAN },
+        { "home-router", false, true, PUNCH_PATH_LAN, AGENTMSG_TECHNIQUE_LAN },
+        { "home-router", false, false, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_HAIRPIN },
+        { "symmetric", false, false, PUNCH_PATH_RELAY, AGENTMSG_TECHNIQUE_NONE },
+        { "symmetric", true, false, PUNCH_PATH_LAN, AGENTMSG_TECHNIQUE_LAN },
+    };
+    for (unsigned c = 0; c < G_N_ELEMENTS(cases); c++) {
+        punch_config_t agent;
+        punch_config_init(&agent);
+        agent.broadcast = cases[c].broadcast;
+        agent.share_local = cases[c].share;
+        sim_options_t o = { .nat = { cases[c].nat }, .host_nat = { 0, 0 }, .seed = 60 + c,
+                            .agent = agent, .custom_agent = true };
+        sim_result_t r = sim_run(&o);
+        char what[80];
+        g_snprintf(what, sizeof what, "same NAT %s broadcast %d share %d", cases[c].nat,
+                   cases[c].broadcast, cases[c].share);
+        CU_ASSERT(expect_outcome(what, &r, true, cases[c].path, cases[c].technique));
+    }
+}
+
+/* A symmetric NAT that offers PCP or NAT-PMP goes direct through the
+ * mapping, even against another symmetric NAT. */
+static void test_port_mapping(void)
+{
+    static const char *const with[] = { "[nat]\npreset = symmetric\nport-mapping = pcp\n",
+                                         "[nat]\npreset = symmetric\nport-mapping = nat-pmp\n" };
+    for (unsigned c = 0; c < 2; c++) {
+        for (int side = 0; side < 2; side++) {
+            sim_options_t o = { .host_nat = { 0, 1 }, .seed = 90 + c };
+            o.nat[side] = with[c];
+            o.nat[!side] = "symmetric";
+            sim_result_t r = sim_run(&o);
+            CU_ASSERT(expect_outcome(with[c], &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_PORTMAP));
+        }
+    }
+    /* Switched off, the same pair relays. */
+    punch_config_t agent;
+    punch_config_init(&agent);
+    agent.portmap = false;
+    sim_options_t o = { .nat = { with[0], "symmetric" }, .host_nat = { 0, 1 }, .seed = 95,
+                        .agent = agent, .custom_agent = true };
+    sim_result_t r = sim_run(&o);
+    CU_ASSERT(expect_outcome("no port mapping", &r, true, PUNCH_PATH_RELAY, AGENTMSG_TECHNIQUE_NONE));
+}
+
+/* Replayed, forged and malformed datagrams aimed at an agent are dropped and
+ * counted, and the session goes on. */
+static void inject(sim_t *s, void *ctx)
+{
+    (void)ctx;
+    g_assert(s->captured_len > 0);
+    /* the same probe again: a replay */
+    emit(s, HOP_WAN, -1, 0, s->captured_src, s->captured_dst, s->captured, s->captured_len, false);
+    /* a forged tag */
+    uint8_t forged[AGENTMSG_MAX_SIZE];
+    memcpy(forged, s->captured, s->captured_len);
+    forged[s->captured_len - 1] ^= 0x5a;
+    forged[8] ^= 0x01; /* a new counter, so only the tag can catch it */
+    emit(s, HOP_WAN, -1, 0, s->captured_src, s->captured_dst, forged, s->captured_len, false);
+    /* junk */
+    static const uint8_t junk[] = { AGENTMSG_MAGIC, 1, 16, 0, 1, 2, 3 };
+    emit(s, HOP_WAN, -1, 0, s->captured_src, s->captured_dst, junk, sizeof junk, false);
+}
+
+static void test_spoofed_and_replayed(void)
+{
+    sim_options_t o = { .nat = { "port-restricted-cone", "port-restricted-cone" }, .host_nat = { 0, 1 },
+                        .seed = 31, .hold = 3 * USEC_PER_SEC, .during = inject,
+                        .during_at = 2 * USEC_PER_SEC };
+    sim_result_t r = sim_run(&o);
+    CU_ASSERT(expect_outcome("after injection", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
+    uint64_t replay = 0, auth = 0, malformed = 0;
+    for (unsigned h = 0; h < HOSTS; h++) {
+        replay += r.stats[h].dropped[PUNCH_DROP_REPLAY];
+        auth += r.stats[h].dropped[PUNCH_DROP_AUTH];
+        malformed += r.stats[h].dropped[PUNCH_DROP_MALFORMED];
+    }
+    CU_ASSERT_EQUAL(replay, 1);
+    CU_ASSERT_EQUAL(auth, 1);
+    CU_ASSERT_EQUAL(malformed, 1);
+}
+
+/* With the server's secret, both sides derive the session key; an agent
+ * with another secret is never registered. */
+static void test_secret(void)
+{
+    static const uint8_t secret[] = "lab secret";
+    punch_config_t agent;
+    punch_config_init(&agent);
+    agent.secret = secret;
+    agent.secret_len = sizeof secret - 1;
+    sim_options_t o = { .nat = { "full-cone", "port-restricted-cone" }, .host_nat = { 0, 1 },
+                        .seed = 12, .agent = agent, .custom_agent = true, .secret = secret,
+                        .secret_len = sizeof secret - 1 };
+    sim_result_t r = sim_run(&o);
+    CU_ASSERT(expect_outcome("with a secret", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
+    static const uint8_t other[] = "another secret";
+    agent.secret = other;
+    agent.secret_len = sizeof other - 1;
+    o.agent = agent;
+    r = sim_run(&o);
+    CU_ASSERT(r.failed);
+    CU_ASSERT(r.stats[0].registrations == 0);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
         { "matrix of presets", test_matrix },
         { "birthday probing rate", test_birthday_rate },
+        { "UDP blocked", test_udp_blocked },
+        { "5% loss", test_loss },
+        { "time to first byte", test_first_byte },
+        { "NAT reboot mid-session", test_reboot },
+        { "mapping timeout shorter than the keepalive", test_short_timeout },
+        { "two hosts behind one NAT", test_same_nat },
+        { "NAT-PMP and PCP mappings", test_port_mapping },
+        { "spoofed, replayed and malformed", test_spoofed_and_replayed },
+        { "shared secret", test_secret },
         { NULL, NULL },
     };
     return test_run_suite("punch", cases);
