@@ -482,10 +482,13 @@ static bool local_route(addr_endpoint_t to, uint32_t *local, uint32_t *broadcast
     if (getifaddrs(&ifs) == 0) {
         for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
             if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_BROADCAST) ||
-                !i->ifa_broadaddr)
+                !i->ifa_netmask)
                 continue;
-            if (ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) == *local)
-                *broadcast = ntohl(((struct sockaddr_in *)i->ifa_broadaddr)->sin_addr.s_addr);
+            /* The directed broadcast from the prefix: an address added
+             * without "brd" reports itself as its broadcast address. */
+            uint32_t mask = ntohl(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
+            if (ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) == *local && ~mask > 1)
+                *broadcast = *local | ~mask;
         }
         freeifaddrs(ifs);
     }

@@ -124,6 +124,7 @@ struct punch {
     usec_t punch_started, first_valid;
     bool gave_up;
     usec_t next_announce;
+    unsigned announces;
     usec_t relay_srtt;
     unsigned relay_samples;
     usec_t path_since;
@@ -502,6 +503,7 @@ static void punching_start(punch_t *p, usec_t now)
     p->punch_started = now;
     p->first_valid = 0;
     p->next_announce = now;
+    p->announces = 0;
     bool same_nat = p->mapped.ip && p->mapped.ip == p->peer_mapped.ip;
     pair_add(p, PUNCH_SOCKET_PRIMARY, p->peer_mapped,
              same_nat ? AGENTMSG_TECHNIQUE_HAIRPIN : AGENTMSG_TECHNIQUE_PUNCH, true, now);
@@ -753,8 +755,12 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
         break;
     case AGENTMSG_ANNOUNCE:
         /* Our own broadcast comes back to the discovery socket too. */
-        if (!addr_endpoint_equal(m->endpoint, p->cfg.local) && m->endpoint.ip == from.ip)
+        if (!addr_endpoint_equal(m->endpoint, p->cfg.local) && m->endpoint.ip == from.ip) {
+            bool known = pair_find(p, PUNCH_SOCKET_PRIMARY, m->endpoint) >= 0;
             pair_add(p, PUNCH_SOCKET_PRIMARY, m->endpoint, AGENTMSG_TECHNIQUE_LAN, true, now);
+            if (!known && p->cfg.broadcast)
+                p->next_announce = now; /* answer at once: the peer may have missed ours */
+        }
         break;
     case AGENTMSG_BYE:
         p->peer_left = true;
@@ -1010,7 +1016,8 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
         if (now >= p->reg_next) {
             if (p->reg_tries >= SERVER_TRIES) {
                 if (!p->registered_once) {
-                    fail(p, "no UDP path: the server does not answer", now);
+                    fail(p, "the server answers STUN but not our registration "
+                            "(a wrong or missing --secret?)", now);
                     return 0;
                 }
                 p->reg_tries = 0; /* the server may be back later: keep trying */
@@ -1116,11 +1123,13 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
     if (p->punching) {
         for (unsigned i = 0; i < p->pairs->len; i++) {
             pair_t *pr = &g_array_index(p->pairs, pair_t, i);
-            if (!pr->aimed || (int)i == p->current)
+            if (!(pr->aimed || pr->valid) || (int)i == p->current)
                 continue;
             if (now >= pr->next_probe) {
                 send_probe_to(p, pr->socket, pr->remote, pr->local_technique, false, now);
-                pr->next_probe = now + p->cfg.probe_interval;
+                /* A working alternative is sampled faster: its round trip
+                 * decides whether it replaces the current path. */
+                pr->next_probe = now + (pr->valid ? p->cfg.probe_interval / 4 : p->cfg.probe_interval);
             }
             next = soonest(next, pr->next_probe);
         }
@@ -1132,7 +1141,7 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
             size_t n = agentmsg_write(&m, p->key, sizeof p->key, buf, sizeof buf);
             uint32_t bcast = p->cfg.broadcast_address ? p->cfg.broadcast_address : 0xffffffffu;
             send_raw(p, PUNCH_SOCKET_PRIMARY, addr_endpoint(bcast, PUNCH_DISCOVERY_PORT), buf, n);
-            p->next_announce = now + ANNOUNCE_INTERVAL;
+            p->next_announce = now + (p->announces++ < 2 ? ANNOUNCE_INTERVAL / 5 : ANNOUNCE_INTERVAL);
         }
         if (p->cfg.broadcast)
             next = soonest(next, p->next_announce);
@@ -1307,7 +1316,9 @@ bool punch_all_delivered(const punch_t *p)
 
 bool punch_settled(const punch_t *p)
 {
-    return p->session && (p->current >= 0 || p->gave_up);
+    /* Direct, and the other candidates had their nomination window to be
+     * faster; or punching gave up and the relay carries the session. */
+    return p->session && !p->punching && (p->current >= 0 || p->gave_up);
 }
 
 bool punch_failed(const punch_t *p)

@@ -1,0 +1,287 @@
+#!/bin/sh
+# The punching agent in real namespaces behind natsim, against `natlab
+# server` on a public host: the path each pair of NATs allows (punching,
+# prediction, birthday probing, port mapping, LAN discovery, hairpin, the
+# relay), UDP blocked, a NAT reboot mid-session with and without a port
+# mapping, a mapping timeout shorter than the keepalive, 5% loss, a shared
+# secret, and forged datagrams. Every attempt must deliver all its data.
+# usage: test_agent.sh NATLAB   (root; exit 77 = skipped)
+set -u
+NATLAB=$(readlink -f "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+events="$here/agent_events.py"
+
+. "$(dirname "$0")/testlib.sh"
+
+"$NATLAB" agent --help >/dev/null 2>&1
+check "natlab agent --help: exit 0" test $? -eq 0
+for args in "" "--server 198.19.1.1 listen" "--name a listen" "--server 198.19.1.1 --name a" \
+    "--server 198.19.1.1 --name a connect" "--server 198.19.1.1:0 --name a listen" \
+    "--server 198.19.1.1 --name a --keepalive 0s listen" "--server 198.19.1.1 --name a --frob listen" \
+    "--server 198.19.1.1 --name a listen --send 3" "--server 198.19.1.1 --name a connect b --send 0" \
+    "--server 198.19.1.1 --name a --secret /nonexistent listen"; do
+    # shellcheck disable=SC2086 # the words are the arguments
+    "$NATLAB" agent $args >/dev/null 2>&1
+    check "natlab agent $args: usage error (64)" test $? -eq 64
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "$passes passed, $failures failed"
+    [ "$failures" -eq 0 ] || exit 1
+    echo "SKIP: the agent tests need root (network namespaces)"
+    exit 77
+fi
+
+tmp=$(mktemp -d /tmp/natlab-agent-test.XXXXXX)
+up_scenario=
+cleanup() {
+    [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+printf 'lab secret\n' >"$tmp/secret"
+cat >"$tmp/agtest.scn" <<EOF
+[scenario]
+name = agtest
+seed = 11
+[nat fc]
+preset = full-cone
+[nat prc]
+preset = port-restricted-cone
+[nat seq]
+preset = symmetric-sequential
+[nat sym]
+preset = symmetric
+[nat sym2]
+preset = symmetric
+[nat pcp]
+preset = symmetric
+port-mapping = pcp
+[nat cgn]
+preset = cgnat
+[nat blk]
+preset = udp-blocked
+[nat home]
+preset = home-router
+[nat short]
+preset = port-restricted-cone
+timeout = 3s
+[nat short2]
+preset = home-router
+timeout = 3s
+timeout-unreplied = 3s
+[nat lossy]
+preset = port-restricted-cone
+loss = 5%
+[host a-fc]
+nat = fc
+[host a-prc]
+nat = prc
+[host a-seq]
+nat = seq
+[host a-sym]
+nat = sym
+[host a-sym2]
+nat = sym2
+[host a-pcp]
+nat = pcp
+[host a-cgn]
+nat = cgn
+[host a-blk]
+nat = blk
+[host h1]
+nat = home
+[host h2]
+nat = home
+[host a-short]
+nat = short
+[host a-short2]
+nat = short2
+[host a-lossy]
+nat = lossy
+[host srv]
+addresses = 2
+run = exec "$NATLAB" server --address \$NATLAB_ADDRESS_1 --alt-address \$NATLAB_ADDRESS_2 --ready-file \$NATLAB_STATE_DIR/srv.ready
+[host srvs]
+addresses = 2
+run = exec "$NATLAB" server --address \$NATLAB_ADDRESS_1 --alt-address \$NATLAB_ADDRESS_2 --secret "$tmp/secret" --ready-file \$NATLAB_STATE_DIR/srvs.ready
+EOF
+"$NATLAB" up "$tmp/agtest.scn" --json >"$tmp/up.json" 2>"$tmp/up.err" || {
+    fail "natlab up: $(cat "$tmp/up.err")"
+    exit 1
+}
+up_scenario=agtest
+state=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state_dir"])' "$tmp/up.json")
+addr() { python3 -c 'import json,sys
+t = json.load(open(sys.argv[1]))
+print([h for h in t["hosts"] if h["name"] == sys.argv[2]][0]["addresses"][0])' "$tmp/up.json" "$1"; }
+server=$(addr srv):3478
+server_s=$(addr srvs):3478
+for f in srv srvs; do # readiness: each server writes its ready file once bound
+    i=0
+    while [ ! -s "$state/$f.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    check "server $f ready" test -s "$state/$f.ready"
+done
+
+# wait_registered FILE: the listener's first event line, within 5 s.
+wait_registered() {
+    i=0
+    while ! grep -q '"registered"' "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    grep -q '"registered"' "$1"
+}
+
+n=0
+# attempt TAG LISTEN_HOST CONNECT_HOST [AGENT OPTIONS...] [-- CONNECT OPTIONS...]
+# Runs one listener and one connector; the connector's events land in
+# $tmp/TAG.c, the listener's in $tmp/TAG.l, the connector's exit status in $rc.
+attempt() {
+    tag=$1 lhost=$2 chost=$3
+    shift 3
+    agent_opts= connect_opts= srv=$server
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        if [ "$1" = --secret-server ]; then srv=$server_s; else agent_opts="$agent_opts $1"; fi
+        shift
+    done
+    [ $# -gt 0 ] && shift && connect_opts="$*"
+    n=$((n + 1))
+    # shellcheck disable=SC2086 # option words
+    "$NATLAB" exec agtest "$lhost" -- "$NATLAB" agent --server "$srv" --name "l$n" --json \
+        $agent_opts listen --once >"$tmp/$tag.l" 2>"$tmp/$tag.l.err" &
+    lpid=$!
+    wait_registered "$tmp/$tag.l" || fail "$tag: the listener on $lhost never registered: $(cat "$tmp/$tag.l.err")"
+    # shellcheck disable=SC2086
+    "$NATLAB" exec agtest "$chost" -- "$NATLAB" agent --server "$srv" --name "c$n" --json \
+        $agent_opts connect "l$n" $connect_opts >"$tmp/$tag.c" 2>"$tmp/$tag.c.err"
+    rc=$?
+    i=0
+    while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+    kill "$lpid" 2>/dev/null
+    wait "$lpid" 2>/dev/null
+}
+
+done_field() { python3 "$events" "$tmp/$1.c" done "$2"; }
+
+# expect_path TAG PATH TECHNIQUE: all data delivered, exit 0, the final path.
+expect_path() {
+    sent=$(done_field "$1" sent) delivered=$(done_field "$1" delivered) path=$(done_field "$1" path)
+    technique=$(done_field "$1" technique)
+    if [ "$rc" -eq 0 ] && [ "$sent" = "$delivered" ] && [ "$sent" -gt 0 ] && [ "$path" = "$2" ] &&
+        { [ -z "$3" ] || [ "$technique" = "$3" ]; }; then
+        pass "$1: $delivered/$sent delivered, $path via $technique, direct after $(done_field "$1" time_to_direct_ms) ms"
+    else
+        fail "$1: exit $rc, $delivered/$sent delivered, $path via $technique (expected $2 ${3:-}): $(tail -c 600 "$tmp/$1.c")"
+    fi
+}
+
+# ---- paths by first principles (rfc-digest section 4) ----------------------
+attempt cone a-fc a-prc
+expect_path cone direct punch
+ttd=$(done_field cone time_to_direct_ms)
+check "cone pair: direct within a second ($ttd ms)" python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 1000)" "$ttd"
+ttfb=$(done_field cone time_to_first_byte_ms)
+first=$(python3 "$events" "$tmp/cone.c" first first-byte path)
+check "cone pair: the first byte came over the relay ($first, $ttfb ms)" test "$first" = relay
+
+attempt predict a-seq a-prc
+expect_path predict direct predicted
+
+birthday_direct=0
+for k in 1 2 3; do
+    attempt "birthday$k" a-sym a-prc
+    [ "$(done_field "birthday$k" path)" = direct ] && birthday_direct=$((birthday_direct + 1))
+    check "birthday$k: every message delivered" test "$(done_field "birthday$k" delivered)" = "$(done_field "birthday$k" sent)"
+done
+p=$(python3 "$events" "$tmp/birthday1.c" first birthday expected_p)
+check "symmetric vs port-restricted-cone: $birthday_direct/3 direct by birthday probing (expected p $p)" test "$birthday_direct" -ge 2
+
+attempt symsym a-sym a-sym2 --punch-timeout 3s
+expect_path symsym relay none
+check "symmetric vs symmetric: punching gave up, said so" python3 "$events" "$tmp/symsym.c" has punch-gave-up
+
+attempt pcp a-pcp a-sym
+expect_path pcp direct port-mapped
+check "symmetric with PCP: the agent reported its mapping" python3 "$events" "$tmp/pcp.l" has port-mapping
+
+# ---- one NAT, two hosts ------------------------------------------------------
+attempt lan h1 h2
+expect_path lan lan lan
+attempt lan-shared h1 h2 --no-broadcast --share-local
+expect_path lan-shared lan lan
+attempt hairpin h1 h2 --no-broadcast
+expect_path hairpin direct hairpin
+
+# ---- UDP blocked -------------------------------------------------------------
+start=$(date +%s)
+"$NATLAB" exec agtest a-blk -- "$NATLAB" agent --server "$server" --name blocked --json connect nobody \
+    >"$tmp/blk.c" 2>&1
+rc=$?
+took=$(($(date +%s) - start))
+reason=$(python3 "$events" "$tmp/blk.c" first failed reason)
+check "udp-blocked: exit 1 after ${took}s, '$reason'" sh -c "[ $rc -eq 1 ] && [ $took -le 10 ] && echo '$reason' | grep -q 'no UDP path'"
+
+# ---- NAT reboot mid-session ----------------------------------------------------
+# reboot_during TAG LISTEN_HOST CONNECT_HOST NAT: the NAT reboots 3 s into an 8 s session.
+reboot_during() {
+    ( sleep 3; "$NATLAB" control agtest "$4" reboot >/dev/null ) &
+    rpid=$!
+    attempt "$1" "$2" "$3" --keepalive 1s -- --hold 8s
+    wait "$rpid"
+}
+reboot_during reboot a-prc a-cgn cgn
+expect_path reboot direct ""
+check "reboot: the session fell back to the relay and recovered" python3 "$events" "$tmp/reboot.c" has relay-fallback
+reboot_during reboot-pcp a-pcp a-prc pcp
+expect_path reboot-pcp direct port-mapped
+check "reboot with PCP: the listener re-created its mapping" \
+    test "$(python3 "$events" "$tmp/reboot-pcp.l" count port-mapping)" -ge 2
+
+# ---- a mapping timeout (3 s) shorter than the keepalive (10 s) -------------------
+attempt short a-short a-short2 --keepalive 10s -- --send 4 --interval 5s
+expect_path short direct ""
+check "short timeout: the agent noticed and shortened its keepalive" python3 "$events" "$tmp/short.c" has keepalive
+
+# ---- 5% loss on one NAT, both ways -----------------------------------------------
+attempt loss a-lossy a-fc -- --send 100 --interval 10ms
+expect_path loss direct ""
+
+# ---- a shared secret ---------------------------------------------------------
+attempt secret a-fc a-prc --secret-server --secret "$tmp/secret"
+expect_path secret direct punch
+"$NATLAB" exec agtest a-prc -- "$NATLAB" agent --server "$server_s" --name nosecret --json connect l1 \
+    >"$tmp/nosecret.c" 2>&1
+rc=$?
+reason=$(python3 "$events" "$tmp/nosecret.c" first failed reason)
+check "without the server's secret: exit 1, '$reason'" sh -c "[ $rc -eq 1 ] && echo '$reason' | grep -q secret"
+
+# ---- forged datagrams at a listener's mapped endpoint ----------------------------
+"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name forged --json listen \
+    >"$tmp/forged.l" 2>&1 &
+fpid=$!
+wait_registered "$tmp/forged.l"
+mapped=$(python3 "$events" "$tmp/forged.l" first registered mapped)
+"$NATLAB" exec agtest a-prc -- python3 -c '
+import socket, sys
+ip, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+hdr = bytes([0xE4, 1, 16, 0]) + (7).to_bytes(8, "big") + (1).to_bytes(8, "big")
+body = bytes([1, 0, 0]) + bytes(6) + bytes(8)
+for d in (hdr + body + bytes(16), b"\xe4\x01\x10", b"junk that is not ours"):
+    s.sendto(d, (ip, int(port)))
+' "$mapped"
+# A real session after them: once it is through, so are they (same path, same queues).
+"$NATLAB" exec agtest a-prc -- "$NATLAB" agent --server "$server" --name forger --json connect forged \
+    --send 1 >"$tmp/forged.c" 2>&1
+check "a session with the listener still works after the forged datagrams" test $? -eq 0
+kill "$fpid"
+wait "$fpid" 2>/dev/null
+dropped=$(python3 "$events" "$tmp/forged.l" done dropped)
+check "forged and malformed datagrams dropped and counted ($dropped)" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+sys.exit(not (d["malformed"] + d["unexpected"] + d["auth"] >= 3))' "$dropped"
+
+down
+echo "$passes passed, $failures failed"
+[ "$failures" -eq 0 ]
