@@ -608,7 +608,7 @@ static bool start_daemon(topology_t *t, unsigned i, GError **error)
         g_ptr_array_add(argv, g_strdup(fixed[k]));
     for (unsigned a = 0; a < nat->n_wan; a++) {
         char buf[16];
-        g_ptr_array_add(argv, g_strdup("--public-ip"));
+        g_ptr_array_add(argv, g_strdup(a < nat->n_wan - nat->n_spare ? "--public-ip" : "--spare-ip"));
         g_ptr_array_add(argv, g_strdup(addr_ip_format(nat->wan[a], buf)));
     }
     const char *more[] = { "--seed", seed, "--control", control };
