@@ -20,6 +20,8 @@ static const struct {
     { "control", cmd_control_main, "SCENARIO NAT COMMAND: reboot, flush, set KEY VALUE, stats, mappings" },
     { "netcheck", cmd_netcheck_main, "--server HOST[:PORT]: classify the NAT in front of this host [--json]" },
     { "server", cmd_server_main, "--address IP1 [--alt-address IP2]: STUN server (RFC 5780, RFC 3489 clients)" },
+    { "run", cmd_run_main, "SCENARIO...: run scenarios with agents, judge their expectations" },
+    { "matrix", cmd_matrix_main, "[--nats a,b,...]: every pair of NAT presets, predicted vs measured" },
     { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },
 };
 
