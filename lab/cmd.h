@@ -14,6 +14,7 @@ int cmd_server_main(int argc, char **argv);
 int cmd_netcheck_main(int argc, char **argv);
 int cmd_run_main(int argc, char **argv);
 int cmd_matrix_main(int argc, char **argv);
+int cmd_agent_main(int argc, char **argv);
 
 /* Prints a JSON document, indented, with a final newline. */
 typedef struct _JsonNode JsonNode;

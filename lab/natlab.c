@@ -19,6 +19,7 @@ static const struct {
     { "down", cmd_down_main, "SCENARIO | --all: stop and remove a topology (or every one)" },
     { "control", cmd_control_main, "SCENARIO NAT COMMAND: reboot, flush, set KEY VALUE, stats, mappings" },
     { "netcheck", cmd_netcheck_main, "--server HOST[:PORT]: classify the NAT in front of this host [--json]" },
+    { "agent", cmd_agent_main, "--server HOST:PORT --name NAME listen | connect PEER: the punching agent" },
     { "server", cmd_server_main, "--address IP1 [--alt-address IP2]: STUN server (RFC 5780, RFC 3489 clients)" },
     { "run", cmd_run_main, "SCENARIO...: run scenarios with agents, judge their expectations" },
     { "matrix", cmd_matrix_main, "[--nats a,b,...]: every pair of NAT presets, predicted vs measured" },

@@ -1,0 +1,1341 @@
+#include "punch.h"
+
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "common/stun.h"
+#include "portmap.h"
+
+#define SERVER_RETRY (250 * USEC_PER_MSEC)
+#define SERVER_TRIES 20                       /* 5 s without an answer: no UDP path */
+#define CONNECT_RETRY (500 * USEC_PER_MSEC)
+#define CONNECT_PATIENCE (15 * USEC_PER_SEC)  /* the peer may register after us */
+#define PORTMAP_RETRY (250 * USEC_PER_MSEC)
+#define PORTMAP_TRIES 4
+#define PORTMAP_LIFETIME_S 120                /* renewed at half (RFC 6886 section 3.3) */
+#define SEQUENTIAL_STEP_MAX 64                /* a larger step between two new mappings: random */
+#define BIRTHDAY_DELAY (300 * USEC_PER_MSEC)  /* plain punching settles cone pairs before this */
+#define BIRTHDAY_ROUNDS 2                     /* the second round finds mappings made late */
+#define BIRTHDAY_SOCKET_REPEAT USEC_PER_SEC
+#define ANNOUNCE_INTERVAL (500 * USEC_PER_MSEC)
+#define NOMINATION_WINDOW USEC_PER_SEC        /* keep checking other pairs this long after the first */
+#define SWITCH_RATIO 0.7                      /* hysteresis: a new path must be 30% faster */
+#define SWITCH_SAMPLES 3
+#define SUSPECT_DATA_AGE USEC_PER_SEC         /* unacknowledged data this old on a direct path */
+#define SUSPECT_PROBE_INTERVAL USEC_PER_SEC
+#define KEEPALIVE_MIN USEC_PER_SEC
+#define DATA_RTO_MIN (100 * USEC_PER_MSEC)
+#define DATA_RTO_MAX USEC_PER_SEC
+#define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
+#define PROBE_RING 4096
+#define PAIRS_MAX 512
+
+typedef enum reg_state { REG_BINDING, REG_REGISTERING, REG_REGISTERED, REG_FAILED } reg_state_t;
+
+typedef struct binding {
+    addr_endpoint_t to;
+    uint8_t id[STUN_TRANSACTION_ID_SIZE];
+    unsigned tries;
+    usec_t next;
+    bool active, answered;
+    addr_endpoint_t mapped, other;
+} binding_t;
+
+typedef struct pair {
+    unsigned socket;
+    addr_endpoint_t remote;
+    uint8_t local_technique, remote_technique;
+    bool aimed;          /* we probe it on a schedule (a candidate), not only answer it */
+    bool valid;
+    usec_t next_probe, last_rx, last_triggered, srtt;
+    unsigned rtt_samples;
+} pair_t;
+
+typedef struct sent_probe {
+    uint64_t counter;
+    unsigned socket;
+    uint8_t technique;
+} sent_probe_t;
+
+typedef struct outgoing {
+    uint32_t seq;
+    bool echo;
+    usec_t first_sent, last_sent;
+    size_t len;
+    uint8_t data[AGENTMSG_PAYLOAD_MAX];
+} outgoing_t;
+
+typedef struct portmap_state {
+    bool active, mapped;
+    unsigned tries;
+    usec_t next;
+    uint8_t nonce[PORTMAP_NONCE_SIZE];
+    bool pcp;
+    uint32_t epoch;
+    usec_t epoch_at;
+    addr_endpoint_t external;
+    uint32_t natpmp_address;
+} portmap_state_t;
+
+struct punch {
+    punch_config_t cfg;
+    char *name, *peer;
+    uint8_t *secret;
+    rng_t rng;
+    usec_t started;
+    uint64_t counter;
+    GArray *out;
+    punch_stats_t stats;
+    bool failed;
+
+    /* registration */
+    reg_state_t reg;
+    binding_t bind[3];
+    agentmsg_nat_t nat;
+    addr_endpoint_t mapped;
+    bool registered_once;
+    unsigned reg_tries;
+    usec_t reg_next, reg_refresh;
+    usec_t keepalive;
+    agentmsg_replay_t server_replay;
+    usec_t connect_next, connect_deadline;
+    bool connecting;
+
+    portmap_state_t pm;
+
+    /* the session */
+    bool session;
+    uint64_t session_id;
+    uint8_t key[AGENTMSG_KEY_SIZE];
+    bool controlling;
+    char peer_name[AGENTMSG_NAME_MAX + 1];
+    agentmsg_nat_t peer_nat;
+    addr_endpoint_t peer_mapped;
+    unsigned n_peer_candidates;
+    agentmsg_candidate_t peer_candidates[AGENTMSG_CANDIDATES_MAX];
+    agentmsg_replay_t peer_replay;
+    usec_t session_started;
+
+    GArray *pairs;          /* pair_t */
+    int current;            /* index in pairs; -1: the relay */
+    bool punching;
+    usec_t punch_started, first_valid;
+    bool gave_up;
+    usec_t next_announce;
+    usec_t relay_srtt;
+    unsigned relay_samples;
+    usec_t path_since;
+
+    /* birthday probing */
+    bool bday_hard, bday_easy, bday_announced;
+    unsigned bday_sockets_open, bday_next_socket;
+    usec_t bday_next, bday_socket_round;
+    uint16_t *bday_ports;
+    unsigned bday_sent, bday_round;
+
+    sent_probe_t ring[PROBE_RING];
+
+    /* data */
+    uint32_t next_seq;
+    GPtrArray *unacked;     /* outgoing_t */
+    GHashTable *received;   /* seq -> 1 */
+    usec_t last_ack;
+    usec_t first_byte, direct_at;
+    uint8_t technique;
+    bool peer_left;
+};
+
+/* ---- output ---- */
+
+static punch_output_t *out_push(punch_t *p, enum punch_output_kind kind)
+{
+    g_array_set_size(p->out, p->out->len + 1);
+    punch_output_t *o = &g_array_index(p->out, punch_output_t, p->out->len - 1);
+    memset(o, 0, offsetof(punch_output_t, data));
+    o->kind = kind;
+    memset(&o->event, 0, sizeof o->event);
+    return o;
+}
+
+static punch_event_t *event_push(punch_t *p, enum punch_event_kind kind, usec_t now)
+{
+    punch_output_t *o = out_push(p, PUNCH_OUT_EVENT);
+    o->event.kind = kind;
+    o->event.at = now;
+    return &o->event;
+}
+
+static void send_raw(punch_t *p, unsigned socket, addr_endpoint_t to, const uint8_t *data,
+                     size_t len)
+{
+    if (!len)
+        return;
+    punch_output_t *o = out_push(p, PUNCH_OUT_SEND);
+    o->socket = socket;
+    o->to = to;
+    o->len = len;
+    memcpy(o->data, data, len);
+}
+
+static void send_server(punch_t *p, agentmsg_t *m)
+{
+    uint8_t buf[AGENTMSG_MAX_SIZE];
+    m->counter = ++p->counter;
+    size_t n = agentmsg_write(m, p->secret, p->cfg.secret_len, buf, sizeof buf);
+    send_raw(p, PUNCH_SOCKET_PRIMARY, p->cfg.server, buf, n);
+}
+
+/* A peer message over a pair (pair >= 0) or the relay (pair < 0). */
+static void send_peer(punch_t *p, int pair, agentmsg_t *m)
+{
+    uint8_t inner[AGENTMSG_MAX_SIZE];
+    m->counter = ++p->counter;
+    m->session = p->session_id;
+    size_t n = agentmsg_write(m, p->key, sizeof p->key, inner, sizeof inner);
+    if (!n)
+        return;
+    if (pair >= 0) {
+        const pair_t *pr = &g_array_index(p->pairs, pair_t, pair);
+        send_raw(p, pr->socket, pr->remote, inner, n);
+        return;
+    }
+    agentmsg_t relay = { .type = AGENTMSG_RELAY, .session = p->session_id, .payload = inner,
+                         .payload_len = n };
+    p->stats.relayed_sent++;
+    send_server(p, &relay);
+}
+
+static void send_probe_to(punch_t *p, unsigned socket, addr_endpoint_t to, uint8_t technique,
+                          bool keepalive, usec_t now)
+{
+    agentmsg_t m = { .type = AGENTMSG_PROBE, .technique = technique, .socket = (uint16_t)socket,
+                     .endpoint = to, .timestamp = (uint64_t)now,
+                     .flags = keepalive ? AGENTMSG_FLAG_KEEPALIVE : 0 };
+    uint8_t buf[AGENTMSG_MAX_SIZE];
+    m.counter = ++p->counter;
+    m.session = p->session_id;
+    size_t n = agentmsg_write(&m, p->key, sizeof p->key, buf, sizeof buf);
+    sent_probe_t *slot = &p->ring[m.counter % PROBE_RING];
+    *slot = (sent_probe_t){ .counter = m.counter, .socket = socket, .technique = technique };
+    send_raw(p, socket, to, buf, n);
+    p->stats.probes_sent++;
+}
+
+/* ---- registration ---- */
+
+static void binding_send(punch_t *p, binding_t *b, usec_t now)
+{
+    stun_message_t m;
+    stun_binding_request(&m, b->id, 0, 0, 0);
+    uint8_t buf[STUN_MAX_MESSAGE];
+    size_t n = stun_write(&m, true, buf, sizeof buf);
+    send_raw(p, PUNCH_SOCKET_PRIMARY, b->to, buf, n);
+    b->tries++;
+    b->next = now + SERVER_RETRY;
+}
+
+static void binding_start(punch_t *p, binding_t *b, addr_endpoint_t to, usec_t now)
+{
+    b->to = to;
+    b->active = true;
+    b->answered = false;
+    b->tries = 0;
+    for (unsigned i = 0; i < STUN_TRANSACTION_ID_SIZE; i++)
+        b->id[i] = (uint8_t)rng_next(&p->rng);
+    binding_send(p, b, now);
+}
+
+static void candidates_fill(const punch_t *p, agentmsg_t *m)
+{
+    if (p->cfg.share_local && p->cfg.local.ip)
+        m->candidates[m->n_candidates++] =
+            (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_HOST, p->cfg.local };
+    if (p->pm.mapped)
+        m->candidates[m->n_candidates++] =
+            (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_PORTMAP, p->pm.external };
+}
+
+static void register_send(punch_t *p, usec_t now)
+{
+    agentmsg_t m = { .type = AGENTMSG_REGISTER, .nat = p->nat };
+    g_strlcpy(m.name, p->name, sizeof m.name);
+    candidates_fill(p, &m);
+    send_server(p, &m);
+    p->reg_tries++;
+    p->reg_next = now + SERVER_RETRY;
+}
+
+static void register_again(punch_t *p, usec_t now)
+{
+    if (p->reg == REG_FAILED || p->reg == REG_BINDING)
+        return;
+    p->reg = REG_REGISTERING;
+    p->reg_tries = 0;
+    register_send(p, now);
+}
+
+/* RFC 5780 section 4.3: the mapping toward the primary address against the
+ * ones toward the alternate address and port. Three new mappings in a row
+ * also show the allocation: a constant small step is sequential. */
+static void classify_nat(punch_t *p)
+{
+    const binding_t *b = p->bind;
+    p->nat = (agentmsg_nat_t){ .mapping = AGENTMSG_MAPPING_UNKNOWN, .last_port = b[0].mapped.port };
+    if (!b[1].answered)
+        return;
+    if (addr_endpoint_equal(b[0].mapped, b[1].mapped) &&
+        (!b[2].answered || addr_endpoint_equal(b[0].mapped, b[2].mapped))) {
+        p->nat.mapping = AGENTMSG_MAPPING_INDEPENDENT;
+        return;
+    }
+    int d1 = (int)b[1].mapped.port - (int)b[0].mapped.port;
+    int d2 = b[2].answered ? (int)b[2].mapped.port - (int)b[1].mapped.port : d1;
+    bool address_dependent = b[2].answered && addr_endpoint_equal(b[0].mapped, b[2].mapped);
+    if (address_dependent)
+        d2 = d1;
+    if (d1 != 0 && d1 == d2 && abs(d1) <= SEQUENTIAL_STEP_MAX) {
+        p->nat.mapping = AGENTMSG_MAPPING_SEQUENTIAL;
+        p->nat.step = (int16_t)d1;
+        p->nat.last_port = address_dependent || !b[2].answered ? b[1].mapped.port : b[2].mapped.port;
+    } else {
+        p->nat.mapping = AGENTMSG_MAPPING_RANDOM;
+        p->nat.last_port = b[2].answered ? b[2].mapped.port : b[1].mapped.port;
+    }
+}
+
+static void fail(punch_t *p, const char *reason, usec_t now)
+{
+    if (p->failed)
+        return;
+    p->failed = true;
+    p->reg = p->reg == REG_BINDING ? REG_FAILED : p->reg;
+    event_push(p, PUNCH_EVENT_FAILED, now)->reason = reason;
+}
+
+static void bindings_progress(punch_t *p, usec_t now)
+{
+    binding_t *b = p->bind;
+    if (b[0].answered && !b[1].active && b[0].other.ip) {
+        binding_start(p, &b[1], b[0].other, now);
+        binding_start(p, &b[2], addr_endpoint(p->cfg.server.ip, b[0].other.port), now);
+    }
+    bool pending = false;
+    for (unsigned i = 0; i < 3; i++)
+        pending |= b[i].active && !b[i].answered;
+    if (!b[0].answered || pending)
+        return;
+    classify_nat(p);
+    p->reg = REG_REGISTERING;
+    p->reg_tries = 0;
+    register_send(p, now);
+}
+
+/* ---- pairs ---- */
+
+static int pair_find(const punch_t *p, unsigned socket, addr_endpoint_t remote)
+{
+    for (unsigned i = 0; i < p->pairs->len; i++) {
+        const pair_t *pr = &g_array_index(p->pairs, pair_t, i);
+        if (pr->socket == socket && addr_endpoint_equal(pr->remote, remote))
+            return (int)i;
+    }
+    return -1;
+}
+
+static int pair_add(punch_t *p, unsigned socket, addr_endpoint_t remote, uint8_t technique,
+                    bool aimed, usec_t now)
+{
+    int i = pair_find(p, socket, remote);
+    if (i >= 0) {
+        pair_t *pr = &g_array_index(p->pairs, pair_t, i);
+        if (aimed && !pr->aimed) {
+            pr->aimed = true;
+            pr->local_technique = technique;
+            pr->next_probe = now;
+        }
+        return i;
+    }
+    if (p->pairs->len >= PAIRS_MAX || !remote.ip || !remote.port)
+        return -1;
+    pair_t pr = { .socket = socket, .remote = remote, .local_technique = technique,
+                  .aimed = aimed, .next_probe = now };
+    g_array_append_val(p->pairs, pr);
+    return (int)p->pairs->len - 1;
+}
+
+static pair_t *pair_at(punch_t *p, int i)
+{
+    return i >= 0 ? &g_array_index(p->pairs, pair_t, i) : NULL;
+}
+
+/* The technique a path is credited to: the more specific aim of the two
+ * sides (a predicted port beats the plain punch that met it). */
+static uint8_t technique_combine(uint8_t a, uint8_t b)
+{
+    static const uint8_t rank[AGENTMSG_TECHNIQUE_COUNT] = {
+        [AGENTMSG_TECHNIQUE_NONE] = 0,     [AGENTMSG_TECHNIQUE_PEER_REFLEXIVE] = 1,
+        [AGENTMSG_TECHNIQUE_PUNCH] = 2,    [AGENTMSG_TECHNIQUE_HAIRPIN] = 3,
+        [AGENTMSG_TECHNIQUE_PREDICTED] = 4, [AGENTMSG_TECHNIQUE_BIRTHDAY] = 5,
+        [AGENTMSG_TECHNIQUE_PORTMAP] = 6,  [AGENTMSG_TECHNIQUE_LAN] = 7,
+    };
+    a = a < AGENTMSG_TECHNIQUE_COUNT ? a : 0;
+    b = b < AGENTMSG_TECHNIQUE_COUNT ? b : 0;
+    return rank[a] >= rank[b] ? a : b;
+}
+
+static enum punch_path_kind pair_kind(const pair_t *pr)
+{
+    return technique_combine(pr->local_technique, pr->remote_technique) == AGENTMSG_TECHNIQUE_LAN
+               ? PUNCH_PATH_LAN
+               : PUNCH_PATH_DIRECT;
+}
+
+static void set_path(punch_t *p, int next, const char *reason, usec_t now)
+{
+    if (next == p->current)
+        return;
+    enum punch_path_kind from = p->current < 0 ? PUNCH_PATH_RELAY : pair_kind(pair_at(p, p->current));
+    p->current = next;
+    p->path_since = now;
+    pair_t *pr = pair_at(p, next);
+    enum punch_path_kind to = pr ? pair_kind(pr) : PUNCH_PATH_RELAY;
+    p->technique = pr ? technique_combine(pr->local_technique, pr->remote_technique)
+                      : AGENTMSG_TECHNIQUE_NONE;
+    p->stats.path_changes++;
+    if (pr && !p->direct_at) {
+        p->direct_at = now;
+        punch_event_t *e = event_push(p, PUNCH_EVENT_DIRECT, now);
+        e->path = to;
+        e->technique = p->technique;
+        e->local = addr_endpoint(0, (uint16_t)pr->socket);
+        e->remote = pr->remote;
+        e->rtt = pr->srtt;
+    }
+    punch_event_t *e = event_push(p, PUNCH_EVENT_PATH_CHANGED, now);
+    e->from = from;
+    e->path = to;
+    e->technique = p->technique;
+    e->remote = pr ? pr->remote : p->cfg.server;
+    e->rtt = pr ? pr->srtt : p->relay_srtt;
+    e->reason = reason;
+}
+
+/* Direct beats the relay whatever the round trips (the relay is the
+ * server's cost); among direct paths the fastest wins, with hysteresis. */
+static void choose_path(punch_t *p, usec_t now)
+{
+    int best = -1;
+    for (unsigned i = 0; i < p->pairs->len; i++) {
+        const pair_t *pr = &g_array_index(p->pairs, pair_t, i);
+        if (pr->valid && (best < 0 || pr->srtt < pair_at(p, best)->srtt))
+            best = (int)i;
+    }
+    if (best < 0 || best == p->current)
+        return;
+    if (p->current < 0) {
+        set_path(p, best, "direct path proven both ways", now);
+        return;
+    }
+    const pair_t *cur = pair_at(p, p->current), *cand = pair_at(p, best);
+    if (!cur->valid || (cand->rtt_samples >= SWITCH_SAMPLES &&
+                        (double)cand->srtt < SWITCH_RATIO * (double)cur->srtt))
+        set_path(p, best, cur->valid ? "lower round trip" : "previous path lost", now);
+}
+
+/* ---- the session's punching ---- */
+
+static void punching_stop_birthday(punch_t *p)
+{
+    g_clear_pointer(&p->bday_ports, g_free);
+    p->bday_easy = false;
+}
+
+static void birthday_prepare(punch_t *p, usec_t now)
+{
+    const punch_config_t *c = &p->cfg;
+    bool enabled = c->birthday_sockets && c->birthday_probes && c->birthday_rate;
+    p->bday_hard = enabled && p->nat.mapping == AGENTMSG_MAPPING_RANDOM &&
+                   p->peer_nat.mapping == AGENTMSG_MAPPING_INDEPENDENT;
+    p->bday_easy = enabled && p->nat.mapping == AGENTMSG_MAPPING_INDEPENDENT &&
+                   p->peer_nat.mapping == AGENTMSG_MAPPING_RANDOM;
+    p->bday_next = now + BIRTHDAY_DELAY;
+    p->bday_next_socket = 0;
+    p->bday_sent = 0;
+    p->bday_round = 0;
+    g_clear_pointer(&p->bday_ports, g_free);
+    if (p->bday_easy) {
+        /* m distinct ports: a partial Fisher-Yates shuffle of the range. */
+        unsigned m = MIN(c->birthday_probes, PUNCH_BIRTHDAY_RANGE);
+        uint16_t *all = g_new(uint16_t, PUNCH_BIRTHDAY_RANGE);
+        for (unsigned i = 0; i < PUNCH_BIRTHDAY_RANGE; i++)
+            all[i] = (uint16_t)(1024 + i);
+        for (unsigned i = 0; i < m; i++) {
+            unsigned j = i + rng_below(&p->rng, PUNCH_BIRTHDAY_RANGE - i);
+            uint16_t t = all[i];
+            all[i] = all[j];
+            all[j] = t;
+        }
+        p->bday_ports = all;
+    }
+}
+
+static void punching_start(punch_t *p, usec_t now)
+{
+    p->punching = true;
+    p->gave_up = false;
+    p->punch_started = now;
+    p->first_valid = 0;
+    p->next_announce = now;
+    bool same_nat = p->mapped.ip && p->mapped.ip == p->peer_mapped.ip;
+    pair_add(p, PUNCH_SOCKET_PRIMARY, p->peer_mapped,
+             same_nat ? AGENTMSG_TECHNIQUE_HAIRPIN : AGENTMSG_TECHNIQUE_PUNCH, true, now);
+    for (unsigned i = 0; i < p->n_peer_candidates; i++) {
+        const agentmsg_candidate_t *c = &p->peer_candidates[i];
+        uint8_t t = c->type == AGENTMSG_CANDIDATE_HOST    ? AGENTMSG_TECHNIQUE_LAN
+                    : c->type == AGENTMSG_CANDIDATE_PORTMAP ? AGENTMSG_TECHNIQUE_PORTMAP
+                                                            : AGENTMSG_TECHNIQUE_PUNCH;
+        pair_add(p, PUNCH_SOCKET_PRIMARY, c->endpoint, t, true, now);
+    }
+    /* rfc-digest section 4: the next port of a sequential symmetric NAT is
+     * p_S + k*d for small k, p_S the last one the server saw. */
+    if (p->peer_nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL && p->cfg.predict_window) {
+        for (unsigned k = 1; k <= p->cfg.predict_window; k++) {
+            long port = (long)p->peer_nat.last_port + (long)k * p->peer_nat.step;
+            if (port > 0 && port <= 65535)
+                pair_add(p, PUNCH_SOCKET_PRIMARY,
+                         addr_endpoint(p->peer_mapped.ip, (uint16_t)port),
+                         AGENTMSG_TECHNIQUE_PREDICTED, true, now);
+        }
+    }
+    birthday_prepare(p, now);
+}
+
+static void punching_give_up(punch_t *p, usec_t now)
+{
+    p->punching = false;
+    p->gave_up = true;
+    punching_stop_birthday(p);
+    event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason = "no direct path within the punch timeout";
+}
+
+static void pairs_reset(punch_t *p)
+{
+    g_array_set_size(p->pairs, 0);
+    p->current = -1;
+}
+
+static void portmap_start(punch_t *p, usec_t now);
+
+static void fall_back(punch_t *p, const char *reason, usec_t now)
+{
+    p->stats.fallbacks++;
+    event_push(p, PUNCH_EVENT_RELAY_FALLBACK, now)->reason = reason;
+    set_path(p, -1, reason, now);
+    pairs_reset(p);
+    register_again(p, now);
+    if (p->pm.mapped || p->pm.active)
+        portmap_start(p, now);
+    punching_start(p, now);
+}
+
+static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
+{
+    bool same = p->session && p->session_id == m->session;
+    bool peer_moved = same && (!addr_endpoint_equal(p->peer_mapped, m->endpoint) ||
+                               p->n_peer_candidates != m->n_candidates ||
+                               memcmp(p->peer_candidates, m->candidates,
+                                      m->n_candidates * sizeof m->candidates[0]));
+    if (same && !peer_moved)
+        return;
+    p->peer_mapped = m->endpoint;
+    p->peer_nat = m->nat;
+    p->n_peer_candidates = m->n_candidates;
+    memcpy(p->peer_candidates, m->candidates, sizeof p->peer_candidates);
+    if (same) {
+        /* The peer re-registered from elsewhere (its NAT rebooted or moved):
+         * what pointed at its old endpoints is dead. */
+        const pair_t *cur = pair_at(p, p->current);
+        if (cur && !addr_endpoint_equal(cur->remote, m->endpoint))
+            fall_back(p, "the peer's endpoint changed", now);
+        else
+            punching_start(p, now);
+        return;
+    }
+    p->session = true;
+    p->session_id = m->session;
+    p->controlling = m->role == 1;
+    g_strlcpy(p->peer_name, m->name, sizeof p->peer_name);
+    if (m->flags & AGENTMSG_FLAG_KEY_DERIVED)
+        agentmsg_session_key(p->secret, p->cfg.secret_len, m->session, p->key);
+    else
+        memcpy(p->key, m->key, sizeof p->key);
+    p->peer_replay = (agentmsg_replay_t){ 0 };
+    p->session_started = now;
+    p->connecting = false;
+    p->peer_left = false;
+    pairs_reset(p);
+    punch_event_t *e = event_push(p, PUNCH_EVENT_SESSION, now);
+    e->peer = p->peer_name;
+    e->controlling = p->controlling;
+    e->candidates[0] = (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_SRFLX, m->endpoint };
+    e->n_candidates = 1;
+    for (unsigned i = 0; i < m->n_candidates; i++)
+        e->candidates[e->n_candidates++] = m->candidates[i];
+    punching_start(p, now);
+    /* Lazy traversal: the relay carries data at once; a relayed probe
+     * measures its round trip. */
+    agentmsg_t probe = { .type = AGENTMSG_PROBE, .timestamp = (uint64_t)now };
+    send_peer(p, -1, &probe);
+}
+
+/* ---- data ---- */
+
+static void data_transmit(punch_t *p, outgoing_t *o, usec_t now)
+{
+    agentmsg_t m = { .type = AGENTMSG_DATA, .seq = o->seq, .payload = o->data,
+                     .payload_len = o->len, .flags = o->echo ? AGENTMSG_FLAG_ECHO : 0 };
+    if (o->last_sent)
+        p->stats.data_retransmitted++;
+    else
+        o->first_sent = now;
+    o->last_sent = now;
+    send_peer(p, p->current, &m);
+}
+
+static usec_t data_rto(const punch_t *p)
+{
+    const pair_t *cur = pair_at((punch_t *)p, p->current);
+    usec_t srtt = cur ? cur->srtt : p->relay_srtt;
+    return CLAMP(3 * srtt, DATA_RTO_MIN, DATA_RTO_MAX);
+}
+
+static bool queue_data(punch_t *p, const uint8_t *data, size_t len, bool echo, usec_t now)
+{
+    if (!p->session || len > AGENTMSG_PAYLOAD_MAX)
+        return false;
+    outgoing_t *o = g_new0(outgoing_t, 1);
+    o->seq = ++p->next_seq;
+    o->echo = echo;
+    o->len = len;
+    memcpy(o->data, data, len);
+    if (!p->unacked->len)
+        p->last_ack = now; /* the give-up clock runs while something waits */
+    g_ptr_array_add(p->unacked, o);
+    p->stats.data_sent++;
+    data_transmit(p, o, now);
+    return true;
+}
+
+bool punch_send(punch_t *p, const uint8_t *data, size_t len, usec_t now)
+{
+    return queue_data(p, data, len, false, now);
+}
+
+static void data_received(punch_t *p, int pair, const agentmsg_t *m, usec_t now)
+{
+    agentmsg_t ack = { .type = AGENTMSG_DATA_ACK, .seq = m->seq };
+    send_peer(p, pair, &ack);
+    if (g_hash_table_contains(p->received, GUINT_TO_POINTER(m->seq)))
+        return;
+    g_hash_table_add(p->received, GUINT_TO_POINTER(m->seq));
+    bool echo = m->flags & AGENTMSG_FLAG_ECHO;
+    if (!p->first_byte) {
+        p->first_byte = now;
+        punch_event_t *e = event_push(p, PUNCH_EVENT_FIRST_BYTE, now);
+        e->path = pair < 0 ? PUNCH_PATH_RELAY : pair_kind(pair_at(p, pair));
+        e->rtt = pair < 0 ? p->relay_srtt : pair_at(p, pair)->srtt;
+    }
+    punch_output_t *o = out_push(p, PUNCH_OUT_DELIVER);
+    o->len = MIN(m->payload_len, sizeof o->data);
+    memcpy(o->data, m->payload, o->len);
+    o->echo = echo;
+    if (echo)
+        p->stats.echoed++;
+    else if (!p->cfg.peer) /* a listener echoes what it receives */
+        queue_data(p, m->payload, m->payload_len, true, now);
+}
+
+static void data_acked(punch_t *p, uint32_t seq, usec_t now)
+{
+    for (unsigned i = 0; i < p->unacked->len; i++) {
+        outgoing_t *o = g_ptr_array_index(p->unacked, i);
+        if (o->seq == seq) {
+            g_ptr_array_remove_index(p->unacked, i);
+            g_free(o);
+            p->stats.delivered++;
+            p->last_ack = now;
+            return;
+        }
+    }
+}
+
+/* ---- receiving ---- */
+
+static void rtt_sample(usec_t *srtt, unsigned *samples, usec_t sample)
+{
+    if (sample < 0)
+        return;
+    /* RFC 6298 section 2: SRTT <- 7/8 SRTT + 1/8 R' (the first sample as is). */
+    *srtt = *samples ? (*srtt * 7 + sample) / 8 : sample;
+    (*samples)++;
+}
+
+static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, const agentmsg_t *m,
+                         bool relayed, usec_t now)
+{
+    int pair = -1;
+    if (!relayed && m->type != AGENTMSG_ANNOUNCE) {
+        pair = pair_find(p, socket, from);
+        if (pair < 0) /* RFC 8445 section 7.3.1.3: a source we did not aim at: peer-reflexive */
+            pair = pair_add(p, socket, from, AGENTMSG_TECHNIQUE_PEER_REFLEXIVE, false, now);
+        if (pair < 0)
+            return;
+        pair_at(p, pair)->last_rx = now;
+    }
+    switch (m->type) {
+    case AGENTMSG_PROBE: {
+        p->stats.probes_received++;
+        agentmsg_t ack = { .type = AGENTMSG_PROBE_ACK, .echo_counter = m->counter,
+                           .timestamp = m->timestamp, .endpoint = from };
+        pair_t *pr = pair_at(p, pair);
+        if (pr) {
+            pr->remote_technique = technique_combine(pr->remote_technique, m->technique);
+            ack.technique = pr->local_technique;
+        }
+        send_peer(p, pair, &ack);
+        /* RFC 8445 section 7.3.1.4: a triggered check answers a check at once. */
+        if (pr && !pr->valid && now - pr->last_triggered >= p->cfg.probe_interval / 4) {
+            pr->last_triggered = now;
+            send_probe_to(p, pr->socket, pr->remote, pr->local_technique, false, now);
+        }
+        break;
+    }
+    case AGENTMSG_PROBE_ACK: {
+        p->stats.acks_received++;
+        if (relayed) {
+            rtt_sample(&p->relay_srtt, &p->relay_samples, now - (usec_t)m->timestamp);
+            break;
+        }
+        pair_t *pr = pair_at(p, pair);
+        const sent_probe_t *s = &p->ring[m->echo_counter % PROBE_RING];
+        if (s->counter == m->echo_counter && s->socket == socket)
+            pr->local_technique = technique_combine(pr->local_technique, s->technique);
+        pr->remote_technique = technique_combine(pr->remote_technique, m->technique);
+        rtt_sample(&pr->srtt, &pr->rtt_samples, now - (usec_t)m->timestamp);
+        if (!pr->valid) {
+            pr->valid = true;
+            if (!p->first_valid)
+                p->first_valid = now;
+        }
+        choose_path(p, now);
+        break;
+    }
+    case AGENTMSG_DATA:
+        data_received(p, pair, m, now);
+        break;
+    case AGENTMSG_DATA_ACK:
+        data_acked(p, m->seq, now);
+        break;
+    case AGENTMSG_ANNOUNCE:
+        /* Our own broadcast comes back to the discovery socket too. */
+        if (!addr_endpoint_equal(m->endpoint, p->cfg.local) && m->endpoint.ip == from.ip)
+            pair_add(p, PUNCH_SOCKET_PRIMARY, m->endpoint, AGENTMSG_TECHNIQUE_LAN, true, now);
+        break;
+    case AGENTMSG_BYE:
+        p->peer_left = true;
+        break;
+    default:
+        p->stats.dropped[PUNCH_DROP_UNEXPECTED]++;
+    }
+}
+
+static bool peer_read(punch_t *p, const uint8_t *data, size_t len, agentmsg_t *m)
+{
+    uint8_t type;
+    uint64_t session;
+    if (!agentmsg_peek(data, len, &type, &session)) {
+        p->stats.dropped[PUNCH_DROP_MALFORMED]++;
+        return false;
+    }
+    if (!p->session || session != p->session_id || type < AGENTMSG_PROBE) {
+        p->stats.dropped[PUNCH_DROP_UNEXPECTED]++;
+        return false;
+    }
+    enum agentmsg_read_result r = agentmsg_read(data, len, p->key, sizeof p->key, m);
+    if (r != AGENTMSG_OK) {
+        p->stats.dropped[r == AGENTMSG_ERR_AUTH ? PUNCH_DROP_AUTH : PUNCH_DROP_MALFORMED]++;
+        return false;
+    }
+    return true;
+}
+
+static void peer_accept(punch_t *p, unsigned socket, addr_endpoint_t from, const agentmsg_t *m,
+                        bool relayed, usec_t now)
+{
+    if (m->type == AGENTMSG_ANNOUNCE && addr_endpoint_equal(m->endpoint, p->cfg.local))
+        return; /* our own broadcast: its counter is ours, not the peer's */
+    if (!agentmsg_replay_accept(&p->peer_replay, m->counter)) {
+        p->stats.dropped[PUNCH_DROP_REPLAY]++;
+        return;
+    }
+    peer_message(p, socket, from, m, relayed, now);
+}
+
+static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
+{
+    switch (m->type) {
+    case AGENTMSG_REGISTERED: {
+        if (p->reg != REG_REGISTERING)
+            return;
+        p->reg = REG_REGISTERED;
+        p->stats.registrations++;
+        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint);
+        p->mapped = m->endpoint;
+        p->reg_refresh = now + p->keepalive;
+        if (!p->registered_once) {
+            p->registered_once = true;
+            punch_event_t *e = event_push(p, PUNCH_EVENT_REGISTERED, now);
+            e->local = m->endpoint;
+            e->nat = p->nat;
+            if (p->cfg.peer) {
+                p->connecting = true;
+                p->connect_next = now;
+                p->connect_deadline = now + CONNECT_PATIENCE;
+            }
+        } else if (moved) {
+            /* Our mapping toward the server changed between two refreshes:
+             * the NAT forgot it (a timeout shorter than our keepalive, or a
+             * reboot). Keep mappings alive more often; the server tells the
+             * peer our new endpoint and both sides punch again. */
+            if (p->keepalive / 2 >= KEEPALIVE_MIN) {
+                p->keepalive /= 2;
+                event_push(p, PUNCH_EVENT_KEEPALIVE, now)->keepalive = p->keepalive;
+            }
+            p->reg_refresh = now + p->keepalive;
+            if (p->session)
+                fall_back(p, "our public endpoint changed", now);
+        }
+        break;
+    }
+    case AGENTMSG_PEER:
+        session_begin(p, m, now);
+        break;
+    case AGENTMSG_ERROR:
+        if (m->code == AGENTMSG_ERROR_NOT_REGISTERED)
+            register_again(p, now);
+        /* UNKNOWN_PEER: CONNECT retries until CONNECT_PATIENCE runs out. */
+        break;
+    case AGENTMSG_RELAY: {
+        agentmsg_t inner;
+        if (peer_read(p, m->payload, m->payload_len, &inner))
+            peer_accept(p, PUNCH_SOCKET_PRIMARY, p->cfg.server, &inner, true, now);
+        break;
+    }
+    default:
+        p->stats.dropped[PUNCH_DROP_UNEXPECTED]++;
+    }
+}
+
+static void stun_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
+{
+    stun_message_t m;
+    if (stun_read(data, len, &m) != STUN_OK || m.msg_class != STUN_CLASS_SUCCESS) {
+        p->stats.dropped[PUNCH_DROP_MALFORMED]++;
+        return;
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        binding_t *b = &p->bind[i];
+        if (!b->active || b->answered || memcmp(b->id, m.transaction_id, sizeof b->id))
+            continue;
+        b->answered = true;
+        b->mapped = m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped;
+        if (m.has & STUN_HAS_OTHER_ADDRESS)
+            b->other = m.other_address;
+        if (p->reg == REG_BINDING)
+            bindings_progress(p, now);
+        return;
+    }
+}
+
+static void portmap_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
+{
+    portmap_answer_t a;
+    if (!portmap_read_answer(data, len, &a) || !p->pm.active) {
+        p->stats.dropped[PUNCH_DROP_MALFORMED]++;
+        return;
+    }
+    if (a.result != 0 || (a.opcode == 1 && a.internal_port != p->cfg.local.port))
+        return;
+    if (a.pcp && (a.opcode != 1 || memcmp(a.nonce, p->pm.nonce, sizeof a.nonce)))
+        return;
+    if (!a.pcp && a.opcode == 0) {
+        p->pm.natpmp_address = a.external_ip;
+        if (!p->pm.external.port)
+            return;
+    } else {
+        p->pm.external = addr_endpoint(a.pcp ? a.external_ip : p->pm.natpmp_address, a.external_port);
+        p->pm.pcp = a.pcp;
+        if (!p->pm.external.ip)
+            return; /* NAT-PMP: the address answer is still on its way */
+    }
+    /* RFC 6886 section 3.6 / RFC 6887 section 8.5: an epoch that went back
+     * means the gateway lost its mappings; ours is re-created by this very
+     * request, and the peer hears of it through the server. */
+    usec_t elapsed = p->pm.epoch_at ? (now - p->pm.epoch_at) / USEC_PER_SEC : 0;
+    bool rebooted = p->pm.mapped && a.epoch + 2 < p->pm.epoch + (uint32_t)elapsed * 7 / 8;
+    bool changed = !p->pm.mapped || rebooted;
+    p->pm.epoch = a.epoch;
+    p->pm.epoch_at = now;
+    p->pm.mapped = true;
+    p->pm.active = false;
+    p->pm.next = now + (usec_t)(a.lifetime_s ? a.lifetime_s : PORTMAP_LIFETIME_S) * USEC_PER_SEC / 2;
+    if (changed) {
+        punch_event_t *e = event_push(p, PUNCH_EVENT_PORT_MAPPING, now);
+        e->pcp = a.pcp;
+        e->remote = p->pm.external;
+        e->lifetime_s = a.lifetime_s;
+        e->epoch = a.epoch;
+        e->reason = rebooted ? "the gateway rebooted (epoch went back)" : NULL;
+    }
+    if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+        register_again(p, now);
+}
+
+static void portmap_send(punch_t *p, usec_t now)
+{
+    uint8_t buf[PORTMAP_REQUEST_MAX];
+    addr_endpoint_t gw = addr_endpoint(p->cfg.gateway, PUNCH_PORTMAP_PORT);
+    uint16_t suggest = p->pm.external.port ? p->pm.external.port : p->cfg.local.port;
+    send_raw(p, PUNCH_SOCKET_PRIMARY, gw, buf,
+             portmap_pcp_map_request(buf, p->pm.nonce, p->cfg.local.ip, p->cfg.local.port, suggest,
+                                     PORTMAP_LIFETIME_S));
+    send_raw(p, PUNCH_SOCKET_PRIMARY, gw, buf, portmap_natpmp_address_request(buf));
+    send_raw(p, PUNCH_SOCKET_PRIMARY, gw, buf,
+             portmap_natpmp_map_request(buf, p->cfg.local.port, suggest, PORTMAP_LIFETIME_S));
+    p->pm.tries++;
+    p->pm.next = now + PORTMAP_RETRY;
+}
+
+static void portmap_start(punch_t *p, usec_t now)
+{
+    if (!p->cfg.portmap || !p->cfg.gateway || !p->cfg.local.port)
+        return;
+    p->pm.active = true;
+    p->pm.tries = 0;
+    if (!p->pm.nonce[0] && !p->pm.nonce[1])
+        for (unsigned i = 0; i < PORTMAP_NONCE_SIZE; i++)
+            p->pm.nonce[i] = (uint8_t)(rng_next(&p->rng) | 1);
+    portmap_send(p, now);
+}
+
+void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
+                   size_t len, usec_t now)
+{
+    if (socket == PUNCH_SOCKET_PRIMARY && from.port == PUNCH_PORTMAP_PORT &&
+        from.ip == p->cfg.gateway && p->cfg.gateway) {
+        portmap_answer(p, data, len, now);
+        return;
+    }
+    if (len >= STUN_HEADER_SIZE && data[0] < 4 && socket == PUNCH_SOCKET_PRIMARY) {
+        stun_answer(p, data, len, now);
+        return;
+    }
+    agentmsg_t m;
+    if (socket == PUNCH_SOCKET_PRIMARY && addr_endpoint_equal(from, p->cfg.server)) {
+        enum agentmsg_read_result r = agentmsg_read(data, len, p->secret, p->cfg.secret_len, &m);
+        if (r != AGENTMSG_OK) {
+            p->stats.dropped[r == AGENTMSG_ERR_AUTH ? PUNCH_DROP_AUTH : PUNCH_DROP_MALFORMED]++;
+            return;
+        }
+        if (!agentmsg_replay_accept(&p->server_replay, m.counter)) {
+            p->stats.dropped[PUNCH_DROP_REPLAY]++;
+            return;
+        }
+        server_message(p, &m, now);
+        return;
+    }
+    if (peer_read(p, data, len, &m)) {
+        if (socket == PUNCH_SOCKET_DISCOVERY && m.type != AGENTMSG_ANNOUNCE) {
+            p->stats.dropped[PUNCH_DROP_UNEXPECTED]++;
+            return;
+        }
+        peer_accept(p, socket, from, &m, false, now);
+    }
+}
+
+/* ---- time ---- */
+
+static usec_t soonest(usec_t a, usec_t b)
+{
+    return !a ? b : !b ? a : MIN(a, b);
+}
+
+static usec_t registration_bookkeeping(punch_t *p, usec_t now)
+{
+    usec_t next = 0;
+    if (p->reg == REG_BINDING) {
+        for (unsigned i = 0; i < 3; i++) {
+            binding_t *b = &p->bind[i];
+            if (!b->active || b->answered)
+                continue;
+            if (now >= b->next) {
+                if (b->tries >= (i == 0 ? SERVER_TRIES : 8)) {
+                    if (i == 0) {
+                        fail(p, "no UDP path: the server does not answer", now);
+                        return 0;
+                    }
+                    b->active = false; /* the alternate address is unreachable: mapping unknown */
+                    bindings_progress(p, now);
+                    continue;
+                }
+                binding_send(p, b, now);
+            }
+            next = soonest(next, b->next);
+        }
+        return next;
+    }
+    if (p->reg == REG_REGISTERING) {
+        if (now >= p->reg_next) {
+            if (p->reg_tries >= SERVER_TRIES) {
+                if (!p->registered_once) {
+                    fail(p, "no UDP path: the server does not answer", now);
+                    return 0;
+                }
+                p->reg_tries = 0; /* the server may be back later: keep trying */
+            }
+            register_send(p, now);
+        }
+        next = p->reg_next;
+    } else if (p->reg == REG_REGISTERED) {
+        if (now >= p->reg_refresh)
+            register_again(p, now);
+        next = p->reg == REG_REGISTERED ? p->reg_refresh : p->reg_next;
+    }
+    if (p->connecting && p->reg != REG_BINDING) {
+        if (now >= p->connect_deadline) {
+            p->connecting = false;
+            fail(p, "the peer is not registered with the server", now);
+            return next;
+        }
+        if (now >= p->connect_next) {
+            agentmsg_t m = { .type = AGENTMSG_CONNECT };
+            g_strlcpy(m.name, p->peer, sizeof m.name);
+            send_server(p, &m);
+            p->connect_next = now + CONNECT_RETRY;
+        }
+        next = soonest(next, p->connect_next);
+    }
+    if (p->pm.active) {
+        if (now >= p->pm.next) {
+            if (p->pm.tries >= PORTMAP_TRIES)
+                p->pm.active = false; /* no NAT-PMP or PCP on the gateway */
+            else
+                portmap_send(p, now);
+        }
+        if (p->pm.active)
+            next = soonest(next, p->pm.next);
+    } else if (p->pm.mapped) {
+        if (now >= p->pm.next)
+            portmap_start(p, now);
+        next = soonest(next, p->pm.next);
+    }
+    return next;
+}
+
+static usec_t birthday_bookkeeping(punch_t *p, usec_t now)
+{
+    const punch_config_t *c = &p->cfg;
+    if (!p->punching || (!p->bday_hard && !p->bday_easy) || p->current >= 0)
+        return 0;
+    if (now < p->bday_next)
+        return p->bday_next;
+    usec_t gap = USEC_PER_SEC / c->birthday_rate;
+    unsigned m = MIN(c->birthday_probes, PUNCH_BIRTHDAY_RANGE);
+    if (!p->bday_announced) {
+        p->bday_announced = true;
+        punch_event_t *e = event_push(p, PUNCH_EVENT_BIRTHDAY, now);
+        e->sockets = c->birthday_sockets;
+        e->probes = m;
+        /* rfc-digest section 4: P(success) ~ 1 - exp(-n m / R). */
+        e->expected_p = 1.0 - exp(-(double)c->birthday_sockets * m / PUNCH_BIRTHDAY_RANGE);
+    }
+    /* Catch up on the sends due since the last call, within the rate. */
+    unsigned budget = (unsigned)MIN((now - p->bday_next) / gap + 1, 64);
+    while (budget--) {
+        if (p->bday_hard) {
+            if (p->bday_sockets_open < c->birthday_sockets) {
+                punch_output_t *o = out_push(p, PUNCH_OUT_OPEN_SOCKETS);
+                o->count = c->birthday_sockets;
+                p->bday_sockets_open = c->birthday_sockets;
+            }
+            unsigned s = p->bday_next_socket++ % c->birthday_sockets;
+            send_probe_to(p, PUNCH_SOCKET_BIRTHDAY + s, p->peer_mapped,
+                          AGENTMSG_TECHNIQUE_BIRTHDAY, false, now);
+            if (p->bday_next_socket % c->birthday_sockets == 0) {
+                p->bday_next = now + BIRTHDAY_SOCKET_REPEAT;
+                return p->bday_next;
+            }
+        } else {
+            if (p->bday_round >= BIRTHDAY_ROUNDS)
+                return 0;
+            addr_endpoint_t to = addr_endpoint(p->peer_mapped.ip, p->bday_ports[p->bday_sent]);
+            send_probe_to(p, PUNCH_SOCKET_PRIMARY, to, AGENTMSG_TECHNIQUE_BIRTHDAY, false, now);
+            if (++p->bday_sent == m) {
+                p->bday_sent = 0;
+                p->bday_round++;
+            }
+        }
+    }
+    p->bday_next = now + gap;
+    return p->bday_next;
+}
+
+static usec_t session_bookkeeping(punch_t *p, usec_t now)
+{
+    usec_t next = 0;
+    if (!p->session)
+        return 0;
+    if (p->punching && now - p->punch_started >= p->cfg.punch_timeout && p->current < 0)
+        punching_give_up(p, now);
+    if (p->punching && p->first_valid && now - p->first_valid >= NOMINATION_WINDOW) {
+        p->punching = false; /* the chosen path keeps its keepalives */
+        punching_stop_birthday(p);
+    }
+    if (p->punching) {
+        for (unsigned i = 0; i < p->pairs->len; i++) {
+            pair_t *pr = &g_array_index(p->pairs, pair_t, i);
+            if (!pr->aimed || (int)i == p->current)
+                continue;
+            if (now >= pr->next_probe) {
+                send_probe_to(p, pr->socket, pr->remote, pr->local_technique, false, now);
+                pr->next_probe = now + p->cfg.probe_interval;
+            }
+            next = soonest(next, pr->next_probe);
+        }
+        if (p->cfg.broadcast && now >= p->next_announce) {
+            agentmsg_t m = { .type = AGENTMSG_ANNOUNCE, .endpoint = p->cfg.local };
+            uint8_t buf[AGENTMSG_MAX_SIZE];
+            m.counter = ++p->counter;
+            m.session = p->session_id;
+            size_t n = agentmsg_write(&m, p->key, sizeof p->key, buf, sizeof buf);
+            uint32_t bcast = p->cfg.broadcast_address ? p->cfg.broadcast_address : 0xffffffffu;
+            send_raw(p, PUNCH_SOCKET_PRIMARY, addr_endpoint(bcast, PUNCH_DISCOVERY_PORT), buf, n);
+            p->next_announce = now + ANNOUNCE_INTERVAL;
+        }
+        if (p->cfg.broadcast)
+            next = soonest(next, p->next_announce);
+        next = soonest(next, p->punch_started + p->cfg.punch_timeout);
+        if (p->first_valid)
+            next = soonest(next, p->first_valid + NOMINATION_WINDOW);
+        next = soonest(next, birthday_bookkeeping(p, now));
+    }
+    pair_t *cur = pair_at(p, p->current);
+    if (cur) {
+        /* Keepalives hold the NAT mappings; silence for three of them, or
+         * data unacknowledged for a second, means the path died. */
+        usec_t silent = now - cur->last_rx;
+        outgoing_t *oldest = p->unacked->len ? g_ptr_array_index(p->unacked, 0) : NULL;
+        if (silent >= 3 * p->keepalive) {
+            fall_back(p, "direct path silent for 3 keepalive intervals", now);
+            return now;
+        }
+        if (oldest && now - oldest->first_sent >= SUSPECT_DATA_AGE &&
+            now - p->path_since >= SUSPECT_DATA_AGE && silent >= SUSPECT_DATA_AGE) {
+            fall_back(p, "data unacknowledged on the direct path", now);
+            return now;
+        }
+        usec_t due = cur->next_probe;
+        if (now >= due) {
+            send_probe_to(p, cur->socket, cur->remote, cur->local_technique, true, now);
+            cur->next_probe = now + (silent > p->keepalive ? SUSPECT_PROBE_INTERVAL : p->keepalive);
+        }
+        next = soonest(next, cur->next_probe);
+        next = soonest(next, cur->last_rx + 3 * p->keepalive);
+    }
+    /* Retransmit unacknowledged data over the current path. */
+    usec_t rto = data_rto(p);
+    for (unsigned i = 0; i < p->unacked->len; i++) {
+        outgoing_t *o = g_ptr_array_index(p->unacked, i);
+        if (now - o->last_sent >= rto)
+            data_transmit(p, o, now);
+        next = soonest(next, o->last_sent + rto);
+    }
+    if (p->unacked->len && now - p->last_ack >= DATA_GIVE_UP) {
+        fail(p, "data not acknowledged for 30 s over any path", now);
+        return 0;
+    }
+    return next;
+}
+
+usec_t punch_bookkeeping(punch_t *p, usec_t now)
+{
+    if (p->failed)
+        return 0;
+    usec_t next = registration_bookkeeping(p, now);
+    if (p->failed)
+        return 0;
+    next = soonest(next, session_bookkeeping(p, now));
+    return p->failed ? 0 : next;
+}
+
+/* ---- life ---- */
+
+punch_t *punch_new(const punch_config_t *config, usec_t now)
+{
+    if (!config->name || !*config->name || strlen(config->name) > AGENTMSG_NAME_MAX ||
+        (config->peer && strlen(config->peer) > AGENTMSG_NAME_MAX) || !config->server.port)
+        return NULL;
+    punch_t *p = g_new0(punch_t, 1);
+    p->cfg = *config;
+    p->name = g_strdup(config->name);
+    p->peer = g_strdup(config->peer);
+    p->cfg.name = p->name;
+    p->cfg.peer = p->peer;
+    p->secret = config->secret_len ? g_memdup2(config->secret, config->secret_len) : NULL;
+    p->cfg.secret = p->secret;
+    if (!p->cfg.keepalive)
+        p->cfg.keepalive = PUNCH_KEEPALIVE_DEFAULT;
+    if (!p->cfg.probe_interval)
+        p->cfg.probe_interval = 200 * USEC_PER_MSEC;
+    if (!p->cfg.punch_timeout)
+        p->cfg.punch_timeout = 10 * USEC_PER_SEC;
+    p->keepalive = p->cfg.keepalive;
+    rng_seed(&p->rng, config->seed);
+    p->started = now;
+    p->out = g_array_new(FALSE, FALSE, sizeof(punch_output_t));
+    p->pairs = g_array_new(FALSE, TRUE, sizeof(pair_t));
+    p->current = -1;
+    p->unacked = g_ptr_array_new_with_free_func(g_free);
+    p->received = g_hash_table_new(g_direct_hash, g_direct_equal);
+    p->reg = REG_BINDING;
+    binding_start(p, &p->bind[0], config->server, now);
+    portmap_start(p, now);
+    return p;
+}
+
+void punch_free(punch_t *p)
+{
+    if (!p)
+        return;
+    g_array_free(p->out, TRUE);
+    g_array_free(p->pairs, TRUE);
+    g_ptr_array_free(p->unacked, TRUE);
+    g_hash_table_destroy(p->received);
+    g_free(p->bday_ports);
+    g_free(p->name);
+    g_free(p->peer);
+    g_free(p->secret);
+    g_free(p);
+}
+
+bool punch_pop_output(punch_t *p, punch_output_t *out)
+{
+    if (!p->out->len)
+        return false;
+    punch_output_t *o = &g_array_index(p->out, punch_output_t, 0);
+    memcpy(out, o, offsetof(punch_output_t, data) + o->len);
+    out->echo = o->echo;
+    out->event = o->event;
+    g_array_remove_index(p->out, 0);
+    return true;
+}
+
+void punch_close(punch_t *p, usec_t now)
+{
+    if (!p->session)
+        return;
+    agentmsg_t bye = { .type = AGENTMSG_BYE };
+    if (p->current >= 0)
+        send_peer(p, p->current, &bye);
+    bye = (agentmsg_t){ .type = AGENTMSG_BYE };
+    send_peer(p, -1, &bye);
+}
+
+bool punch_peer_left(const punch_t *p)
+{
+    return p->peer_left;
+}
+
+const punch_stats_t *punch_stats(const punch_t *p)
+{
+    return &p->stats;
+}
+
+bool punch_has_session(const punch_t *p)
+{
+    return p->session;
+}
+
+bool punch_all_delivered(const punch_t *p)
+{
+    return p->unacked->len == 0;
+}
+
+bool punch_settled(const punch_t *p)
+{
+    return p->session && (p->current >= 0 || p->gave_up);
+}
+
+bool punch_failed(const punch_t *p)
+{
+    return p->failed;
+}
+
+enum punch_path_kind punch_path(const punch_t *p)
+{
+    if (!p->session)
+        return PUNCH_PATH_NONE;
+    return p->current < 0 ? PUNCH_PATH_RELAY : pair_kind(&g_array_index(p->pairs, pair_t, p->current));
+}
+
+uint8_t punch_technique(const punch_t *p)
+{
+    return p->technique;
+}
+
+usec_t punch_time_to_first_byte(const punch_t *p)
+{
+    return p->first_byte ? p->first_byte - p->session_started : 0;
+}
+
+usec_t punch_time_to_direct(const punch_t *p)
+{
+    return p->direct_at ? p->direct_at - p->session_started : 0;
+}
+
+const char *punch_path_name(enum punch_path_kind path)
+{
+    switch (path) {
+    case PUNCH_PATH_RELAY: return "relay";
+    case PUNCH_PATH_DIRECT: return "direct";
+    case PUNCH_PATH_LAN: return "lan";
+    default: return "none";
+    }
+}
+
+const char *punch_event_name(enum punch_event_kind kind)
+{
+    static const char *const names[] = {
+        [PUNCH_EVENT_REGISTERED] = "registered",
+        [PUNCH_EVENT_SESSION] = "session",
+        [PUNCH_EVENT_FIRST_BYTE] = "first-byte",
+        [PUNCH_EVENT_DIRECT] = "direct",
+        [PUNCH_EVENT_PATH_CHANGED] = "path-changed",
+        [PUNCH_EVENT_RELAY_FALLBACK] = "relay-fallback",
+        [PUNCH_EVENT_BIRTHDAY] = "birthday",
+        [PUNCH_EVENT_PORT_MAPPING] = "port-mapping",
+        [PUNCH_EVENT_KEEPALIVE] = "keepalive",
+        [PUNCH_EVENT_PUNCH_GAVE_UP] = "punch-gave-up",
+        [PUNCH_EVENT_FAILED] = "failed",
+    };
+    return (unsigned)kind < G_N_ELEMENTS(names) ? names[kind] : "?";
+}
+
+const char *punch_drop_name(enum punch_drop drop)
+{
+    static const char *const names[PUNCH_DROP_COUNT] = { "malformed", "auth", "replay",
+                                                         "unexpected" };
+    return (unsigned)drop < PUNCH_DROP_COUNT ? names[drop] : "?";
+}

@@ -1,0 +1,162 @@
+/* The punching agent's core: registration with the server, one session
+ * with a peer, and every way to a direct path (simultaneous punching with
+ * peer-reflexive learning, port prediction, birthday probing, NAT-PMP/PCP
+ * port mappings, LAN candidates and broadcast discovery, hairpin), the relay
+ * as the first and the last resort, keepalives, reliable data. Pure:
+ * datagrams and `now` in (punch_receive, punch_bookkeeping), datagrams to
+ * send, sockets to open and events out (punch_pop_output); randomness from
+ * the seed in the config.
+ *
+ * Sockets are numbered: 0 the primary (server, probes, data, broadcasts
+ * sent), 1 the discovery socket (LAN broadcasts received), 2.. the extra
+ * sockets of birthday probing, which the core asks for with
+ * PUNCH_OUT_OPEN_SOCKETS.
+ *
+ * Lazy traversal: data goes through the relay as soon as the session
+ * exists; punching runs beside it; data moves to a direct path once a probe
+ * and its answer crossed on it (both directions proven), and back to the
+ * relay when it goes silent. Every DATA is acknowledged and retransmitted
+ * until it is, over whatever path is current, so a switch loses nothing. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agentmsg.h"
+#include "common/duration.h"
+
+#define PUNCH_SOCKET_PRIMARY 0
+#define PUNCH_SOCKET_DISCOVERY 1
+#define PUNCH_SOCKET_BIRTHDAY 2
+#define PUNCH_DISCOVERY_PORT 41823     /* LAN broadcasts (ANNOUNCE), as ZeroTier's 9993 */
+#define PUNCH_PORTMAP_PORT 5351        /* RFC 6886 / RFC 6887 */
+#define PUNCH_KEEPALIVE_DEFAULT (25 * USEC_PER_SEC) /* under RFC 4787 REQ-5's 2 min; ICE Tr >= 15 s */
+#define PUNCH_BIRTHDAY_RANGE 64512u    /* ports 1024-65535: what a random allocator draws from */
+
+typedef struct punch_config {
+    const char *name;
+    const char *peer;                 /* NULL: listen (accept sessions, echo data) */
+    addr_endpoint_t server;           /* the server's primary socket */
+    const uint8_t *secret;            /* the server's shared secret; NULL: none */
+    size_t secret_len;
+    uint64_t seed;
+    usec_t keepalive;                 /* default PUNCH_KEEPALIVE_DEFAULT */
+    usec_t probe_interval;            /* between probes to one candidate; default 200 ms */
+    usec_t punch_timeout;             /* give up punching after; default 10 s */
+    unsigned predict_window;          /* predicted ports per sequential peer; default 16, 0 off */
+    unsigned birthday_sockets;        /* default 256, 0 off */
+    unsigned birthday_probes;         /* distinct random ports per round; default 1024, 0 off */
+    unsigned birthday_rate;           /* probes and socket openings per second; default 1000 */
+    bool share_local;                 /* LAN candidates to the server */
+    bool broadcast;                   /* LAN discovery by authenticated broadcast */
+    bool portmap;                     /* ask the gateway for a NAT-PMP/PCP mapping */
+    uint32_t gateway;                 /* with portmap; 0: none known */
+    uint32_t broadcast_address;       /* where ANNOUNCE goes; 0: 255.255.255.255 */
+    addr_endpoint_t local;            /* the primary socket's own address (host candidate) */
+} punch_config_t;
+
+enum punch_path_kind { PUNCH_PATH_NONE, PUNCH_PATH_RELAY, PUNCH_PATH_DIRECT, PUNCH_PATH_LAN };
+
+enum punch_event_kind {
+    PUNCH_EVENT_REGISTERED,
+    PUNCH_EVENT_SESSION,
+    PUNCH_EVENT_FIRST_BYTE,
+    PUNCH_EVENT_DIRECT,
+    PUNCH_EVENT_PATH_CHANGED,
+    PUNCH_EVENT_RELAY_FALLBACK,
+    PUNCH_EVENT_BIRTHDAY,
+    PUNCH_EVENT_PORT_MAPPING,
+    PUNCH_EVENT_KEEPALIVE,  /* the keepalive interval changed (a mapping outlived by it) */
+    PUNCH_EVENT_PUNCH_GAVE_UP,
+    PUNCH_EVENT_FAILED,
+};
+
+typedef struct punch_event {
+    enum punch_event_kind kind;
+    usec_t at;
+    enum punch_path_kind path, from;  /* FIRST_BYTE, DIRECT, PATH_CHANGED */
+    uint8_t technique;                /* DIRECT, PATH_CHANGED */
+    addr_endpoint_t local, remote;    /* REGISTERED: mapped; DIRECT: the path; PORT_MAPPING: external */
+    usec_t rtt;
+    const char *reason;               /* PATH_CHANGED, RELAY_FALLBACK, FAILED: static text */
+    const char *peer;                 /* SESSION */
+    bool controlling;                 /* SESSION */
+    agentmsg_nat_t nat;               /* REGISTERED */
+    unsigned n_candidates;            /* SESSION: the peer's */
+    agentmsg_candidate_t candidates[AGENTMSG_CANDIDATES_MAX + 1];
+    unsigned sockets, probes;         /* BIRTHDAY */
+    double expected_p;                /* BIRTHDAY */
+    uint32_t lifetime_s, epoch;       /* PORT_MAPPING */
+    bool pcp;                         /* PORT_MAPPING */
+    usec_t keepalive;                 /* KEEPALIVE */
+} punch_event_t;
+
+enum punch_output_kind {
+    PUNCH_OUT_SEND,         /* socket, to, data */
+    PUNCH_OUT_OPEN_SOCKETS, /* count: sockets PUNCH_SOCKET_BIRTHDAY .. + count - 1 */
+    PUNCH_OUT_EVENT,        /* event */
+    PUNCH_OUT_DELIVER,      /* data: a message from the peer, delivered once */
+};
+
+typedef struct punch_output {
+    enum punch_output_kind kind;
+    unsigned socket, count;
+    addr_endpoint_t to;
+    size_t len;
+    uint8_t data[AGENTMSG_MAX_SIZE];
+    bool echo;              /* DELIVER: an echo of our own data */
+    punch_event_t event;
+} punch_output_t;
+
+enum punch_drop {
+    PUNCH_DROP_MALFORMED,   /* not ours, or a body that does not parse */
+    PUNCH_DROP_AUTH,        /* wrong tag: spoofed or another session's */
+    PUNCH_DROP_REPLAY,      /* a counter seen before */
+    PUNCH_DROP_UNEXPECTED,  /* right key, wrong moment (no session, wrong type) */
+    PUNCH_DROP_COUNT,
+};
+
+typedef struct punch_stats {
+    uint64_t probes_sent, probes_received, acks_received;
+    uint64_t data_sent, data_retransmitted, delivered, echoed, relayed_sent;
+    uint64_t path_changes, fallbacks, registrations;
+    uint64_t dropped[PUNCH_DROP_COUNT];
+} punch_stats_t;
+
+typedef struct punch punch_t;
+
+punch_t *punch_new(const punch_config_t *config, usec_t now);
+void punch_free(punch_t *p);
+
+/* A datagram on `socket` from `from`. */
+void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
+                   size_t len, usec_t now);
+/* Retransmissions, probes, keepalives, timeouts; returns the next deadline. */
+usec_t punch_bookkeeping(punch_t *p, usec_t now);
+bool punch_pop_output(punch_t *p, punch_output_t *out);
+
+/* Queue application data for the peer (reliable, in any order); false when
+ * there is no session yet or the payload is too large. */
+bool punch_send(punch_t *p, const uint8_t *data, size_t len, usec_t now);
+
+/* Tell the peer the session ends (BYE over the current path and the relay). */
+void punch_close(punch_t *p, usec_t now);
+/* The peer said BYE. */
+bool punch_peer_left(const punch_t *p);
+
+const punch_stats_t *punch_stats(const punch_t *p);
+bool punch_has_session(const punch_t *p);
+/* Every message sent so far was acknowledged. */
+bool punch_all_delivered(const punch_t *p);
+/* A direct path is up, or punching gave up and the relay carries the session. */
+bool punch_settled(const punch_t *p);
+bool punch_failed(const punch_t *p);
+enum punch_path_kind punch_path(const punch_t *p);
+uint8_t punch_technique(const punch_t *p);
+/* Times from punch_new (0: not yet). */
+usec_t punch_time_to_first_byte(const punch_t *p);
+usec_t punch_time_to_direct(const punch_t *p);
+
+const char *punch_path_name(enum punch_path_kind path);
+const char *punch_event_name(enum punch_event_kind kind);
+const char *punch_drop_name(enum punch_drop drop);
