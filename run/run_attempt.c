@@ -347,6 +347,7 @@ run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64
     g_autofree char *cname = g_strdup_printf("%s-%u", chost, attempt);
     usec_t start = now_us(), deadline = start + spec->deadline;
     g_autofree char *runner_error = NULL;
+    g_auto(GStrv) cargv = NULL; /* before any goto: cleaned up on every path */
     log_line(&a, "runner", "attempt %u, seed %" G_GUINT64_FORMAT ", deadline %.1f s", attempt,
              seed, (double)spec->deadline / USEC_PER_SEC);
 
@@ -370,7 +371,7 @@ run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64
                                              a.listener.exited ? WEXITSTATUS(a.listener.status) : -1);
         goto finish;
     }
-    g_auto(GStrv) cargv = run_spec_agent_argv(spec, true, env->server, cname, lname,
+    cargv = run_spec_agent_argv(spec, true, env->server, cname, lname,
                                               run_spec_attempt_seed(seed, 2));
     if (!child_start(&a, &a.connector, spec->connect, cargv, attempt, &runner_error))
         goto finish;

@@ -454,12 +454,12 @@ char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *s
     g_ptr_array_add(argv, g_strdup(name));
     g_ptr_array_add(argv, g_strdup("--seed"));
     g_ptr_array_add(argv, g_strdup_printf("%" G_GUINT64_FORMAT, seed));
+    g_ptr_array_add(argv, g_strdup("--json"));
     for (guint i = 0; i < spec->agent_args->len; i++)
         g_ptr_array_add(argv, g_strdup(g_ptr_array_index(spec->agent_args, i)));
     if (connector) {
         g_ptr_array_add(argv, g_strdup("connect"));
         g_ptr_array_add(argv, g_strdup(peer));
-        g_ptr_array_add(argv, g_strdup("--json"));
         for (guint i = 0; i < spec->connect_args->len; i++)
             g_ptr_array_add(argv, g_strdup(g_ptr_array_index(spec->connect_args, i)));
         if (spec->hold > 0) {
@@ -471,7 +471,6 @@ char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *s
     } else {
         g_ptr_array_add(argv, g_strdup("listen"));
         g_ptr_array_add(argv, g_strdup("--once"));
-        g_ptr_array_add(argv, g_strdup("--json"));
     }
     g_ptr_array_add(argv, NULL);
     return (char **)g_ptr_array_free(argv, FALSE);

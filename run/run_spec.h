@@ -57,7 +57,7 @@ static inline const run_event_t *run_spec_event(const run_spec_t *spec, unsigned
 uint64_t run_spec_attempt_seed(uint64_t scenario_seed, unsigned attempt);
 
 /* The agent's command line (after the program): `agent FLAGS... listen
- * --once --json` or `agent FLAGS... connect PEER --json CONNECT_FLAGS...`.
+ * --once` or `agent FLAGS... connect PEER CONNECT_FLAGS...`, FLAGS with --json.
  * NULL-terminated; free with g_strfreev. */
 char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *server,
                            const char *name, const char *peer, uint64_t seed);
