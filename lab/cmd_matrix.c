@@ -30,24 +30,29 @@ static int usage(FILE *out, int status)
     return status;
 }
 
-/* Runs `natlab report DIR` from this binary; its absence is no error here. */
+/* Runs `natlab report DIR` from this binary; its absence is no error here
+ * (it comes from another branch), so its usage text is kept quiet then. */
 static void report(const char *dir)
 {
     g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
-    const char *argv[] = { self ? self : "/proc/self/exe", "report", dir, NULL };
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execv(argv[0], (char **)argv);
-        _exit(127);
-    }
+    char *argv[] = { self ? self : "/proc/self/exe", "report", (char *)dir, NULL };
+    g_autofree char *out = NULL, *err = NULL;
     int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+    g_autoptr(GError) error = NULL;
+    fflush(NULL);
+    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error)) {
+        fprintf(stderr, "natlab matrix: natlab report: %s\n", error->message);
         return;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == NATLAB_EXIT_USAGE)
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == NATLAB_EXIT_USAGE && err &&
+        strstr(err, "unknown command")) {
         printf("natlab matrix: no 'natlab report' in this build; the results are in "
                "%s/results.jsonl\n", dir);
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return;
+    }
+    fputs(out ? out : "", stdout);
+    fputs(err ? err : "", stderr);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fprintf(stderr, "natlab matrix: natlab report %s failed\n", dir);
 }
 

@@ -320,7 +320,14 @@ static void reap_one(const char *dir, const char *name, void *data)
     reap_t *r = data;
     proc_ref_t owner;
     if (name[0] == '.') {
-        /* Being created: it owns no namespace yet. */
+        /* Being created: it owns no namespace yet. Its name ends in its
+         * creator's pid, which counts before the owner file is written:
+         * parallel runs (natlab run -j) reap while others create. */
+        const char *dot = strrchr(name, '.');
+        guint64 creator = 0;
+        if (!r->all && dot && g_ascii_string_to_unsigned(dot + 1, 10, 1, G_MAXINT, &creator, NULL) &&
+            (pid_t)creator != getpid() && kill((pid_t)creator, 0) == 0)
+            return;
         if (owner_alive(dir, &owner)) {
             if (!r->all)
                 return;
