@@ -27,6 +27,7 @@ static int usage(FILE *out, int status)
             "                 so each shard judges its own; 'natlab report' merges the pieces\n"
             "  --repeat N     attempts per scenario, instead of the files' repeat\n"
             "  --seed S       the scenarios' seed, instead of theirs (default: theirs or random)\n"
+            "  --check        only check the files (every error, FILE:LINE) and exit\n"
             "environment: NATLAB_AGENT_EXE=PATH runs 'PATH agent ...' instead of this binary;\n"
             "  NATLAB_NAT_EXE=PATH the same for the NAT daemons. Docs: docs/run.md\n");
     return status;
@@ -118,10 +119,15 @@ int cmd_run_main(int argc, char **argv)
 {
     cmd_run_options_t o = { .out_dir = "natlab-results", .shard = RUN_SHARD_ALL };
     g_autoptr(GPtrArray) files = g_ptr_array_new();
+    bool check_only = false;
     for (int i = 1; i < argc; i++) {
         bool ok;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return usage(stdout, 0);
+        if (strcmp(argv[i], "--check") == 0) {
+            check_only = true;
+            continue;
+        }
         if (cmd_run_common_option(argc, argv, &i, &o, &ok)) {
             if (!ok)
                 return usage(stderr, NATLAB_EXIT_USAGE);
@@ -135,14 +141,28 @@ int cmd_run_main(int argc, char **argv)
     if (files->len == 0)
         return usage(stderr, NATLAB_EXIT_USAGE);
     g_autoptr(GPtrArray) specs = g_ptr_array_new_with_free_func((GDestroyNotify)run_spec_free);
+    int bad = 0;
     for (guint i = 0; i < files->len; i++) {
         g_autoptr(GError) error = NULL;
         run_spec_t *spec = run_spec_load_file(files->pdata[i], &error);
         if (!spec) {
             fprintf(stderr, "natlab run: %s\n", error->message);
-            return 1;
+            bad++;
+            continue;
         }
         g_ptr_array_add(specs, spec);
+    }
+    if (bad)
+        return 1;
+    if (check_only) {
+        for (guint i = 0; i < specs->len; i++) {
+            const run_spec_t *s = g_ptr_array_index(specs, i);
+            printf("%s: %s, %u attempt%s, expect %s, %u event%s\n", s->scenario->path,
+                   s->scenario->name, s->repeat, s->repeat == 1 ? "" : "s",
+                   run_expect_outcome_name(s->expect->outcome), s->events->len,
+                   s->events->len == 1 ? "" : "s");
+        }
+        return 0;
     }
     return cmd_run_specs(specs, "run", &o);
 }
