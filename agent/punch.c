@@ -155,6 +155,7 @@ static punch_output_t *out_push(punch_t *p, enum punch_output_kind kind)
     punch_output_t *o = &g_array_index(p->out, punch_output_t, p->out->len - 1);
     memset(o, 0, offsetof(punch_output_t, data));
     o->kind = kind;
+    o->echo = false;
     memset(&o->event, 0, sizeof o->event);
     return o;
 }
@@ -662,8 +663,7 @@ static void data_acked(punch_t *p, uint32_t seq, usec_t now)
     for (unsigned i = 0; i < p->unacked->len; i++) {
         outgoing_t *o = g_ptr_array_index(p->unacked, i);
         if (o->seq == seq) {
-            g_ptr_array_remove_index(p->unacked, i);
-            g_free(o);
+            g_ptr_array_remove_index(p->unacked, i); /* frees o */
             p->stats.delivered++;
             p->last_ack = now;
             return;
@@ -1181,6 +1181,20 @@ usec_t punch_bookkeeping(punch_t *p, usec_t now)
 }
 
 /* ---- life ---- */
+
+void punch_config_init(punch_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->keepalive = PUNCH_KEEPALIVE_DEFAULT;
+    c->probe_interval = 200 * USEC_PER_MSEC;
+    c->punch_timeout = 10 * USEC_PER_SEC;
+    c->predict_window = 16;
+    c->birthday_sockets = 256;
+    c->birthday_probes = 1024;
+    c->birthday_rate = 1000;
+    c->broadcast = true;
+    c->portmap = true;
+}
 
 punch_t *punch_new(const punch_config_t *config, usec_t now)
 {

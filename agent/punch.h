@@ -55,6 +55,9 @@ typedef struct punch_config {
     addr_endpoint_t local;            /* the primary socket's own address (host candidate) */
 } punch_config_t;
 
+/* Every knob at its default (the values above), the rest zero. */
+void punch_config_init(punch_config_t *config);
+
 enum punch_path_kind { PUNCH_PATH_NONE, PUNCH_PATH_RELAY, PUNCH_PATH_DIRECT, PUNCH_PATH_LAN };
 
 enum punch_event_kind {

@@ -313,6 +313,8 @@ static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_en
             drop(r, RENDEZVOUS_DROP_REPLAY);
             return;
         }
+        if (g_hash_table_size(r->by_name) >= r->cfg.max_registrations)
+            rendezvous_expire(r, now); /* the count includes the expired not yet reclaimed */
         if (g_hash_table_size(r->by_name) >= r->cfg.max_registrations) {
             drop(r, RENDEZVOUS_DROP_FULL);
             emit_error(r, box, socket, from, AGENTMSG_ERROR_FULL, "server full", len);

@@ -22,6 +22,14 @@
  * reused a port) takes the endpoint; the old name keeps its sessions but
  * receives nothing until it registers again.
  *
+ * Replays: one window (agentmsg_replay) per name over everything its agent
+ * sends the server, so an agent's counter must keep rising across its
+ * REGISTER, CONNECT and RELAY messages and across a restart within the
+ * registration lifetime (start it from the wall clock in µs, not from 1).
+ * Only REGISTER refreshes a registration; agents re-REGISTER every
+ * keepalive. PEERs are larger than the CONNECT that causes them, but go only
+ * to registered endpoints (with a secret: of agents that know it).
+ *
  * Expiry is lazy and exact: every lookup compares `now` with the deadline,
  * so rendezvous_expire() only reclaims memory and may run late. */
 #pragma once

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #define RECEIVE_BUDGET 64        /* datagrams per wake-up, so no socket starves the others */
 #define RECEIVE_BUFFER 65536     /* any UDP payload fits: nothing arrives truncated */
+#define EXPIRE_PERIOD_S 1        /* reclaiming only: the core's expiry is exact without it */
 
 typedef struct server_shell server_shell_t;
 
@@ -25,8 +27,9 @@ typedef struct socket_ctx {
 
 /* A protocol served on the shared sockets. `claims` picks the datagrams it
  * answers (NULL: all that are left); `handle` answers through shell_send().
- * The rendezvous and relay cores (agent issue) go before STUN, claiming their
- * own message types; STUN takes the rest and counts what it cannot parse. */
+ * Rendezvous and relay go before STUN, claiming the first byte of their own
+ * protocol (agentmsg.h, RFC 7983's 192..255); STUN takes the rest and counts
+ * what it cannot parse. */
 typedef struct shell_protocol {
     const char *name;
     bool (*claims)(const uint8_t *data, size_t len);
@@ -38,6 +41,9 @@ struct server_shell {
     const server_shell_options_t *opt;
     GMainLoop *loop;
     stun_server_t *stun;
+    rendezvous_t *rendezvous;
+    rendezvous_out_t *rendezvous_out; /* RENDEZVOUS_OUT_MAX, on the heap: 12 KB */
+    guint expire_source;
     int fds[STUN_SOCKET_COUNT];
     guint sources[STUN_SOCKET_COUNT];
     socket_ctx_t ctx[STUN_SOCKET_COUNT];
@@ -75,9 +81,27 @@ static void stun_handle(server_shell_t *sh, unsigned socket, addr_endpoint_t fro
     shell_send(sh, r.socket, r.to, out, r.len);
 }
 
+static void rendezvous_shell_handle(server_shell_t *sh, unsigned socket, addr_endpoint_t from,
+                                    const uint8_t *data, size_t len, usec_t now)
+{
+    unsigned n = rendezvous_handle(sh->rendezvous, socket, from, data, len, now, sh->rendezvous_out);
+    for (unsigned i = 0; i < n; i++) {
+        const rendezvous_out_t *o = &sh->rendezvous_out[i];
+        shell_send(sh, o->socket, o->to, o->data, o->len);
+    }
+}
+
 static const shell_protocol_t protocols[] = {
+    { "rendezvous", agentmsg_claims, rendezvous_shell_handle },
     { "stun", NULL, stun_handle },
 };
+
+static gboolean on_expire(gpointer user)
+{
+    server_shell_t *sh = user;
+    rendezvous_expire(sh->rendezvous, g_get_monotonic_time());
+    return G_SOURCE_CONTINUE;
+}
 
 static gboolean on_readable(gint fd, GIOCondition cond, gpointer user)
 {
@@ -147,10 +171,41 @@ static gboolean on_signal(gpointer user)
     return G_SOURCE_CONTINUE;
 }
 
+static void rendezvous_stats_json(GString *s, const rendezvous_t *r)
+{
+    const rendezvous_stats_t *st = rendezvous_stats(r);
+    g_string_append_printf(s,
+                           "  \"rendezvous\": {\n"
+                           "    \"registrations\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"endpoint_changes\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"peer_updates\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"connects\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"sessions\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"relayed_packets\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"relayed_bytes\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"errors_sent\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"expired_registrations\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"expired_sessions\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"evicted_sessions\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"active_registrations\": %u,\n"
+                           "    \"active_sessions\": %u,\n"
+                           "    \"dropped\": {",
+                           st->registrations, st->endpoint_changes, st->peer_updates, st->connects,
+                           st->sessions, st->relayed_packets, st->relayed_bytes, st->errors_sent,
+                           st->expired_registrations, st->expired_sessions, st->evicted_sessions,
+                           rendezvous_registration_count(r), rendezvous_session_count(r));
+    for (int d = 0; d < RENDEZVOUS_DROP_COUNT; d++)
+        g_string_append_printf(s, "%s\"%s\": %" G_GUINT64_FORMAT, d ? ", " : " ",
+                               rendezvous_drop_name(d), st->dropped[d]);
+    g_string_append(s, " }\n  },\n");
+}
+
 static char *stats_json(const server_shell_t *sh)
 {
     const stun_server_stats_t *st = stun_server_stats(sh->stun);
-    GString *s = g_string_new("{\n  \"stun\": {\n");
+    GString *s = g_string_new("{\n");
+    rendezvous_stats_json(s, sh->rendezvous);
+    g_string_append(s, "  \"stun\": {\n");
     g_string_append_printf(s,
                            "    \"requests\": %" G_GUINT64_FORMAT ",\n"
                            "    \"classic_requests\": %" G_GUINT64_FORMAT ",\n"
@@ -185,6 +240,18 @@ static void print_summary(const server_shell_t *sh)
             " malformed and %" G_GUINT64_FORMAT " not requests, %" G_GUINT64_FORMAT " send errors\n",
             sh->received, st->requests, st->classic_requests, st->responses, st->errors_sent,
             malformed, st->dropped_not_request, sh->send_errors);
+    const rendezvous_stats_t *rs = rendezvous_stats(sh->rendezvous);
+    GString *drops = g_string_new(NULL);
+    for (int d = 0; d < RENDEZVOUS_DROP_COUNT; d++)
+        if (rs->dropped[d])
+            g_string_append_printf(drops, " %s %" G_GUINT64_FORMAT, rendezvous_drop_name(d), rs->dropped[d]);
+    fprintf(stderr,
+            "natlab server: rendezvous: %" G_GUINT64_FORMAT " registrations (%" G_GUINT64_FORMAT
+            " moved), %" G_GUINT64_FORMAT " sessions, %" G_GUINT64_FORMAT " relayed (%" G_GUINT64_FORMAT
+            " bytes), %" G_GUINT64_FORMAT " errors sent, dropped:%s\n",
+            rs->registrations, rs->endpoint_changes, rs->sessions, rs->relayed_packets,
+            rs->relayed_bytes, rs->errors_sent, drops->len ? drops->str : " none");
+    g_string_free(drops, TRUE);
 }
 
 static void shell_cleanup(server_shell_t *sh)
@@ -197,6 +264,8 @@ static void shell_cleanup(server_shell_t *sh)
     for (size_t i = 0; i < G_N_ELEMENTS(sh->signals); i++)
         if (sh->signals[i])
             g_source_remove(sh->signals[i]);
+    if (sh->expire_source)
+        g_source_remove(sh->expire_source);
     if (sh->ran) {
         print_summary(sh);
         if (sh->opt->stats_out) {
@@ -209,6 +278,8 @@ static void shell_cleanup(server_shell_t *sh)
     if (sh->opt->ready_file)
         g_unlink(sh->opt->ready_file);
     stun_server_free(sh->stun);
+    rendezvous_free(sh->rendezvous);
+    g_free(sh->rendezvous_out);
     g_free(sh->in);
     if (sh->loop)
         g_main_loop_unref(sh->loop);
@@ -223,6 +294,12 @@ static bool shell_setup(server_shell_t *sh, GError **error)
                     "the two addresses and the two ports must differ, and none may be 0");
         return false;
     }
+    /* Session ids and keys must not be guessable: seed from the kernel. */
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (uint64_t)g_random_int() << 32 | g_random_int(); /* GLib reads /dev/urandom too */
+    sh->rendezvous = rendezvous_new(&o->rendezvous, seed);
+    sh->rendezvous_out = g_new(rendezvous_out_t, RENDEZVOUS_OUT_MAX);
     /* Signals first: a SIGTERM during set-up still ends in the cleanup path. */
     sh->loop = g_main_loop_new(NULL, FALSE);
     sh->signals[0] = g_unix_signal_add(SIGINT, on_signal, sh);
@@ -238,7 +315,9 @@ static bool shell_setup(server_shell_t *sh, GError **error)
         char text[ADDR_ENDPOINT_STRLEN];
         g_string_append_printf(where, " %s", addr_endpoint_format(stun_server_socket_endpoint(sh->stun, i), text));
     }
-    fprintf(stderr, "natlab server: STUN (RFC 8489, RFC 5780, RFC 3489 clients) on%s\n", where->str);
+    fprintf(stderr, "natlab server: STUN (RFC 8489, RFC 5780, RFC 3489 clients), rendezvous and relay (%s) on%s\n",
+            o->rendezvous.secret_len ? "with a secret" : "no secret", where->str);
+    sh->expire_source = g_timeout_add_seconds(EXPIRE_PERIOD_S, on_expire, sh);
     g_string_free(where, TRUE);
     if (o->ready_file) {
         g_autofree char *pid = g_strdup_printf("%d\n", (int)getpid());

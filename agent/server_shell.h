@@ -1,10 +1,12 @@
 /* The shell of `natlab server`: the UDP sockets of RFC 5780 (A1:P1, A1:P2,
  * A2:P1, A2:P2; two with one address), the GLib main loop, and the cores
- * that answer on them. Today that is the STUN core (stun_server); the
- * rendezvous and relay cores of the agent issue join the same sockets as
- * further entries of the shell's protocol table (server_shell.c), chosen by
- * message type before the STUN core sees a datagram. Every core answers
- * through one send path, so each may reply from any of the sockets.
+ * that answer on them, chosen per datagram by the shell's protocol table
+ * (server_shell.c): the rendezvous and relay core (rendezvous.h) takes its
+ * own protocol's datagrams (agentmsg_claims), the STUN core (stun_server.h)
+ * the rest. Every core answers through one send path, so each may reply from
+ * any of the sockets; the rendezvous core answers from the socket a request
+ * arrived on, and reaches a member by the socket it registered on. Its rng
+ * is seeded from the kernel (getrandom); its memory is swept once a second.
  *
  * Runs until SIGINT, SIGTERM or SIGHUP; then closes the sockets, prints the
  * counters on stderr, writes them as JSON to `stats_out` and removes the
@@ -12,10 +14,12 @@
 #pragma once
 #include <glib.h>
 
+#include "rendezvous.h"
 #include "stun_server.h"
 
 typedef struct server_shell_options {
     stun_server_config_t stun;
+    rendezvous_config_t rendezvous; /* zeros: the defaults, no secret */
     const char *ready_file; /* our pid, written once every socket is bound */
     const char *stats_out;  /* JSON counters, written on exit */
 } server_shell_options_t;

@@ -1,5 +1,6 @@
 /* The natlab subcommands: one *_main of glue each (wireguard-tools style). */
 #pragma once
+#include <stddef.h>
 
 int cmd_presets_main(int argc, char **argv);
 int cmd_profile_main(int argc, char **argv);
@@ -15,10 +16,17 @@ int cmd_netcheck_main(int argc, char **argv);
 int cmd_run_main(int argc, char **argv);
 int cmd_matrix_main(int argc, char **argv);
 int cmd_agent_main(int argc, char **argv);
+int cmd_report_main(int argc, char **argv);
 
 /* Prints a JSON document, indented, with a final newline. */
 typedef struct _JsonNode JsonNode;
 void cmd_print_json(JsonNode *root);
+
+/* The bytes of a --secret FILE (agent and server must agree on them), one
+ * trailing newline (LF or CRLF) stripped; NULL with *error when the file is
+ * missing, unreadable or empty. g_free() the result. */
+typedef struct _GError GError;
+char *cmd_read_secret(const char *path, size_t *len, GError **error);
 
 /* Exit status for a command-line mistake (as BSD sysexits' EX_USAGE). */
 #define NATLAB_EXIT_USAGE 64

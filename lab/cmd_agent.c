@@ -57,11 +57,10 @@ static bool parse_time(const char *v, usec_t *out)
 int cmd_agent_main(int argc, char **argv)
 {
     agent_shell_options_t o = {
-        .punch = { .predict_window = 16, .birthday_sockets = 256, .birthday_probes = 1024,
-                   .birthday_rate = 1000, .broadcast = true, .portmap = true },
         .send = 10,
         .interval = 100 * USEC_PER_MSEC,
     };
+    punch_config_init(&o.punch);
     const char *server = NULL, *secret_file = NULL, *mode = NULL;
     g_autofree char *secret = NULL;
     bool timeout_set = false;

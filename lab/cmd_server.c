@@ -1,5 +1,6 @@
 /* natlab server: STUN (RFC 8489 + RFC 5780, answering RFC 3489 clients too)
- * on two addresses and two ports; rendezvous and relay join it later. */
+ * on two addresses and two ports, and the agents' rendezvous and relay on
+ * the same sockets. */
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,11 +13,17 @@ static int usage(FILE *out, int status)
 {
     fprintf(out,
             "usage: natlab server --address IP1 [--alt-address IP2] [--port 3478] [--alt-port 3479]\n"
-            "                     [--software TEXT] [--ready-file FILE] [--stats-out FILE]\n"
+            "                     [--software TEXT] [--secret FILE] [--ready-file FILE]\n"
+            "                     [--stats-out FILE]\n"
             "Answers STUN Binding requests (RFC 8489) on IP1 and IP2, each on both ports, with\n"
             "the RFC 5780 attributes (CHANGE-REQUEST, RESPONSE-ORIGIN, OTHER-ADDRESS,\n"
             "RESPONSE-PORT, PADDING) and the way RFC 3489 clients expect. Without --alt-address\n"
             "it serves IP1 on both ports and refuses CHANGE-REQUEST (420).\n"
+            "On the same sockets, `natlab agent`s register, ask for each other by name and\n"
+            "relay through the server when no direct path opens (docs/agent.md).\n"
+            "--secret: the agents' shared secret (the file's bytes, one trailing newline\n"
+            "stripped); messages are authenticated with it and session keys derived from it.\n"
+            "Without it anyone may register (a closed lab only).\n"
             "--ready-file gets the pid once every socket is bound; --stats-out gets the counters\n"
             "(JSON) on exit. Runs until SIGINT, SIGTERM or SIGHUP.\n");
     return status;
@@ -34,6 +41,7 @@ static bool parse_port(const char *text, uint16_t *out)
 int cmd_server_main(int argc, char **argv)
 {
     server_shell_options_t o = { .stun = { .port = STUN_DEFAULT_PORT, .alt_port = STUN_DEFAULT_PORT + 1 } };
+    const char *secret_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -54,6 +62,8 @@ int cmd_server_main(int argc, char **argv)
             ok = parse_port(v, &o.stun.alt_port);
         else if (strcmp(a, "--software") == 0)
             ok = (o.stun.software = v) != NULL && strlen(v) < 128;
+        else if (strcmp(a, "--secret") == 0)
+            ok = (secret_file = v)[0] != '\0';
         else if (strcmp(a, "--ready-file") == 0)
             ok = (o.ready_file = v) != NULL;
         else if (strcmp(a, "--stats-out") == 0)
@@ -76,6 +86,15 @@ int cmd_server_main(int argc, char **argv)
         return usage(stderr, NATLAB_EXIT_USAGE);
     }
     g_autoptr(GError) error = NULL;
+    g_autofree char *secret = NULL;
+    if (secret_file) {
+        secret = cmd_read_secret(secret_file, &o.rendezvous.secret_len, &error);
+        if (!secret) {
+            fprintf(stderr, "natlab server: %s\n", error->message);
+            return NATLAB_EXIT_USAGE;
+        }
+        o.rendezvous.secret = (const uint8_t *)secret;
+    }
     int status = server_shell_run(&o, &error);
     if (error)
         fprintf(stderr, "natlab server: %s\n", error->message);

@@ -258,5 +258,53 @@ for k in ('lookups_per_s', 'inserts_per_s', 'bytes_per_mapping'):
 assert d['mappings'] == 20000 and d['lookups'] == 100000, d
 "
 
+# ---- server: --secret, start-up and shutdown --------------------------------
+
+run server --help
+expect_rc 0 "natlab server --help"
+expect_in "$tmp/out" "--secret FILE" "server --help lists --secret"
+
+run server --address 127.0.0.1 --secret "$tmp/no-such-secret"
+expect_rc 64 "server --secret of a missing file"
+expect_in "$tmp/err" "no-such-secret" "missing secret: names the file"
+: >"$tmp/empty-secret"
+run server --address 127.0.0.1 --secret "$tmp/empty-secret"
+expect_rc 64 "server --secret of an empty file"
+expect_in "$tmp/err" "is empty" "empty secret: says so"
+printf '\n' >"$tmp/newline-secret"
+run server --address 127.0.0.1 --secret "$tmp/newline-secret"
+expect_rc 64 "server --secret of a file with only a newline"
+run server --address 127.0.0.1 --secret ""
+expect_rc 64 "server --secret ''"
+
+# Start on loopback (no root needed), wait for the ready file, stop with
+# SIGTERM: exit 0, counters on stderr and as JSON, the ready file gone.
+printf 'lab secret\n' >"$tmp/secret"
+port=$((20000 + $$ % 20000))
+"$natlab" server --address 127.0.0.1 --port "$port" --alt-port $((port + 1)) --secret "$tmp/secret" \
+    --ready-file "$tmp/ready" --stats-out "$tmp/stats.json" </dev/null >"$tmp/out" 2>"$tmp/err" &
+server_pid=$!
+i=0
+while [ ! -s "$tmp/ready" ] && [ $i -lt 200 ] && kill -0 "$server_pid" 2>/dev/null; do
+    sleep 0.05
+    i=$((i + 1))
+done
+check "server: ready file holds its pid" test "$(cat "$tmp/ready" 2>/dev/null)" = "$server_pid"
+kill -TERM "$server_pid" 2>/dev/null
+wait "$server_pid"
+rc=$?
+expect_rc 0 "server stops on SIGTERM"
+expect_in "$tmp/err" "rendezvous and relay (with a secret)" "server: says it serves rendezvous with a secret"
+expect_in "$tmp/err" "rendezvous: 0 registrations" "server: rendezvous counters on stderr"
+check "server: ready file removed" test ! -e "$tmp/ready"
+cp "$tmp/stats.json" "$tmp/out" 2>/dev/null
+json_check "server --stats-out: rendezvous and stun counters" "
+r = d['rendezvous']
+for k in ('registrations', 'sessions', 'relayed_packets', 'relayed_bytes', 'errors_sent', 'dropped'):
+    assert k in r, k
+assert set(r['dropped']) >= {'malformed', 'auth', 'replay', 'rate', 'no_session'}, r['dropped']
+assert 'stun' in d and d['datagrams_received'] == 0, d
+"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -1,0 +1,12 @@
+/* summary.json: the report's numbers for programs (per pair: attempts,
+ * direct rate, relayed, failed, p50/p95 time to direct; per class and
+ * scenario; techniques; the population estimate). Numbers are printed
+ * with the digits they deserve, not %.17g, so the file diffs well. */
+#pragma once
+
+#include "reports/population.h"
+#include "reports/report_stats.h"
+#include "reports/results.h"
+
+char *report_summary_json(const report_stats_t *s, const results_t *r, const population_t *p,
+                          const population_estimate_t *e);
