@@ -134,7 +134,7 @@ check "matrix: predictions met, exit 0" test $? -eq 0
 check "matrix: three pairs, two attempts each" test "$(wc -l <"$tmp/matrix/results.jsonl")" -eq 6
 check "matrix: symmetric x symmetric expected relayed" grep -q '"scenario":"mx-sym-sym".*"expected":"relayed"' "$tmp/matrix/results.jsonl"
 check "matrix: the report ran, or its absence was said" \
-    sh -c "test -e '$tmp/matrix/index.html' || grep -q \"no 'natlab report' in this build\" '$tmp/matrix.out'"
+    sh -c "test -e '$tmp/matrix/report.html' || grep -q \"no 'natlab report' in this build\" '$tmp/matrix.out'"
 FAKE_AGENT_MODE="*=direct" "$NATLAB" matrix --nats full-cone,symmetric --repeat 1 --out "$tmp/matrix2" -j 3 >"$tmp/matrix2.out" 2>&1
 check "matrix: a relayed prediction missed, exit 1" test $? -eq 1
 check "matrix: ...explained" grep -q 'FAIL mx-sym-sym: outcome = relayed: 0 of 1 attempts were relayed: #1 direct' "$tmp/matrix2.out"
