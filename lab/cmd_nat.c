@@ -14,12 +14,14 @@ static int usage(FILE *out, int status)
     fprintf(out,
             "usage: natlab nat (--profile FILE | --preset NAME) [--set KEY=VALUE]...\n"
             "                  --inside IFACE --outside IFACE --public-ip IP [--public-ip IP]...\n"
+            "                  [--spare-ip IP]...\n"
             "                  [--inside-ip IP] [--queue N] [--queue-maxlen N] [--seed N]\n"
             "                  [--control PATH] [--pcap DIR] [--stats-out FILE]\n"
             "                  [--ready-file FILE] [--no-rules]\n"
             "Run inside the router namespace. Translates UDP between IFACEs through NFQUEUE\n"
             "queues N..N+2 (default 0), installing its iptables rules (unless --no-rules) and\n"
-            "removing them on exit (SIGINT, SIGTERM, SIGHUP).\n");
+            "removing them on exit (SIGINT, SIGTERM, SIGHUP). --spare-ip: an address on the\n"
+            "outside interface that the control command change-ip moves the NAT to.\n");
     return status;
 }
 
@@ -33,6 +35,7 @@ int cmd_nat_main(int argc, char **argv)
     const char *profile_path = NULL, *preset = NULL;
     g_autoptr(GPtrArray) sets = g_ptr_array_new();
     g_autoptr(GArray) ips = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    g_autoptr(GArray) spares = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     nat_daemon_options_t o = { .queue_maxlen = 8192, .install_rules = true };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -61,6 +64,8 @@ int cmd_nat_main(int argc, char **argv)
             o.outside = v;
         else if (strcmp(a, "--public-ip") == 0 && addr_ip_parse(v, &ip))
             g_array_append_val(ips, ip);
+        else if (strcmp(a, "--spare-ip") == 0 && addr_ip_parse(v, &ip))
+            g_array_append_val(spares, ip);
         else if (strcmp(a, "--inside-ip") == 0 && addr_ip_parse(v, &ip))
             o.inside_ip = ip;
         else if (strcmp(a, "--queue") == 0 && parse_u64(v, 65533, &n))
@@ -106,6 +111,8 @@ int cmd_nat_main(int argc, char **argv)
     o.profile = profile;
     o.public_ips = (const uint32_t *)ips->data;
     o.n_public_ips = ips->len;
+    o.spare_ips = (const uint32_t *)spares->data;
+    o.n_spare_ips = spares->len;
     int status = nat_daemon_run(&o, &error);
     if (error) {
         fprintf(stderr, "natlab nat: %s\n", error->message);

@@ -45,6 +45,32 @@ static char *set_key(const nat_control_target_t *t, const char *args)
     return g_strdup("ok");
 }
 
+static char *change_ip(const nat_control_target_t *t, const char *arg)
+{
+    const uint32_t *ips;
+    if (nat_engine_public_ips(t->engine, &ips) == 0 || nat_engine_profile(t->engine)->type != NAT_TYPE_NAT)
+        return g_strdup("error: change-ip: this router does not translate");
+    if (t->n_spare_ips == 0)
+        return g_strdup("error: change-ip: no spare address (the daemon needs --spare-ip)");
+    unsigned k = 0;
+    if (arg && *arg) {
+        uint32_t want;
+        if (!addr_ip_parse(arg, &want))
+            return g_strdup_printf("error: change-ip: '%s' is no IPv4 address", arg);
+        while (k < t->n_spare_ips && t->spare_ips[k] != want)
+            k++;
+        if (k == t->n_spare_ips)
+            return g_strdup_printf("error: change-ip: %s is not a spare address", arg);
+    }
+    uint32_t old_ip = ips[0], new_ip = t->spare_ips[k];
+    if (!nat_engine_change_ip(t->engine, old_ip, new_ip))
+        return g_strdup("error: change-ip: the engine refused the address");
+    t->spare_ips[k] = old_ip;
+    char a[ADDR_IP_STRLEN], b[ADDR_IP_STRLEN];
+    return g_strdup_printf("{\"from\":\"%s\",\"to\":\"%s\"}", addr_ip_format(old_ip, a),
+                           addr_ip_format(new_ip, b));
+}
+
 char *nat_control_execute(const nat_control_target_t *t, const char *line, usec_t now)
 {
     g_autofree char *cmd = g_strstrip(g_strdup(line));
@@ -61,6 +87,8 @@ char *nat_control_execute(const nat_control_target_t *t, const char *line, usec_
         nat_engine_flush(t->engine);
         return g_strdup("ok");
     }
+    if (strcmp(cmd, "change-ip") == 0)
+        return change_ip(t, args ? g_strstrip(args) : NULL);
     if (strcmp(cmd, "set") == 0)
         return set_key(t, args ? g_strstrip(args) : "");
     if (strcmp(cmd, "stats") == 0)
@@ -70,7 +98,7 @@ char *nat_control_execute(const nat_control_target_t *t, const char *line, usec_
     if (strcmp(cmd, "mappings") == 0)
         return mappings_json(t->engine);
     if (strcmp(cmd, "help") == 0)
-        return g_strdup("commands: reboot, flush, set KEY VALUE, stats, profile, mappings");
-    return g_strdup_printf("error: unknown command '%s'; allowed: reboot, flush, set, stats, "
-                           "profile, mappings, help", cmd);
+        return g_strdup("commands: reboot, flush, change-ip [IP], set KEY VALUE, stats, profile, mappings");
+    return g_strdup_printf("error: unknown command '%s'; allowed: reboot, flush, change-ip, set, "
+                           "stats, profile, mappings, help", cmd);
 }

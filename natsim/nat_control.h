@@ -2,12 +2,15 @@
  * line out. Pure dispatch; the daemon owns the socket.
  *   reboot            every mapping lost, new NAT-PMP/PCP epoch
  *   flush             every mapping lost, same epoch
+ *   change-ip [IP]    the first public address is swapped for a spare one
+ *                     (IP, or the first spare), every mapping lost; the old
+ *                     address becomes a spare, so a second change-ip goes back
  *   set KEY VALUE     change one profile key (as in a profile file)
  *   stats             JSON counters by reason (router, engine, impairments)
  *   profile           the current profile as JSON
  *   mappings          the live mappings as JSON
  *   help
- * Replies: "ok", a JSON object, or "error: ..." — always one line. */
+ * Replies: "ok", a JSON object ({"from": OLD, "to": NEW} for change-ip), or "error: ..." — always one line. */
 #pragma once
 #include <stdbool.h>
 
@@ -17,6 +20,8 @@
 typedef struct nat_control_target {
     nat_engine_t *engine;
     nat_router_t *router;
+    uint32_t *spare_ips;         /* addresses the NAT may move to (change-ip); updated */
+    unsigned n_spare_ips;
     void (*rebooted)(void *ctx); /* e.g. reset PCP nonces */
     void *ctx;
 } nat_control_target_t;

@@ -48,6 +48,8 @@ typedef struct daemon {
     int raw_fd;        /* for ICMP errors natsim itself sends */
     uint32_t inside_ip;
     GSocketService *control;
+    uint32_t *spare_ips; /* change-ip swaps entries with the engine's */
+    GArray *rule_ips;    /* public and spare: either may be ours, for hairpin */
     bool rules_installed;
     usec_t armed_for;
     int exit_status;
@@ -244,7 +246,8 @@ static void on_control_line(GObject *source, GAsyncResult *res, gpointer user)
     daemon_t *d = g_object_get_data(G_OBJECT(conn), "daemon");
     g_autofree char *line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
     if (line) {
-        nat_control_target_t target = { d->engine, d->router, on_pcp_reboot, d };
+        nat_control_target_t target = { d->engine, d->router, d->spare_ips, d->opt->n_spare_ips,
+                                        on_pcp_reboot, d };
         g_autofree char *reply = nat_control_execute(&target, line, now_usec());
         g_autofree char *text = g_strdup_printf("%s\n", reply);
         GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
@@ -307,8 +310,9 @@ static void daemon_cleanup(daemon_t *d)
         nat_nfq_flush(d->nfq);
     }
     if (d->rules_installed) {
-        g_autofree char *text = nat_rules_text(d->opt->inside, d->opt->outside, d->opt->public_ips,
-                                               d->opt->n_public_ips, d->opt->queue, true);
+        g_autofree char *text = nat_rules_text(d->opt->inside, d->opt->outside,
+                                               (const uint32_t *)d->rule_ips->data,
+                                               d->rule_ips->len, d->opt->queue, true);
         g_autoptr(GError) error = NULL;
         if (!nat_rules_apply(text, &error))
             g_warning("removing rules: %s", error->message);
@@ -339,6 +343,9 @@ static void daemon_cleanup(daemon_t *d)
     nat_router_free(d->router);
     nat_pcp_free(d->pcp);
     nat_engine_free(d->engine);
+    g_free(d->spare_ips);
+    if (d->rule_ips)
+        g_array_free(d->rule_ips, TRUE);
     if (d->loop)
         g_main_loop_unref(d->loop);
 }
@@ -346,6 +353,10 @@ static void daemon_cleanup(daemon_t *d)
 static bool daemon_setup(daemon_t *d, GError **error)
 {
     const nat_daemon_options_t *o = d->opt;
+    d->spare_ips = g_memdup2(o->spare_ips, o->n_spare_ips * sizeof *o->spare_ips);
+    d->rule_ips = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    g_array_append_vals(d->rule_ips, o->public_ips, o->n_public_ips);
+    g_array_append_vals(d->rule_ips, o->spare_ips, o->n_spare_ips);
     /* Signals first: a SIGTERM during set-up still ends in the cleanup path. */
     d->loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGINT, on_signal, d);
@@ -397,8 +408,9 @@ static bool daemon_setup(daemon_t *d, GError **error)
     if (o->control_path && !open_control(d, error))
         return false;
     if (o->install_rules) {
-        g_autofree char *text = nat_rules_text(o->inside, o->outside, o->public_ips, o->n_public_ips,
-                                               o->queue, false);
+        g_autofree char *text = nat_rules_text(o->inside, o->outside,
+                                               (const uint32_t *)d->rule_ips->data,
+                                               d->rule_ips->len, o->queue, false);
         if (!nat_rules_apply(text, error))
             return false;
         d->rules_installed = true;

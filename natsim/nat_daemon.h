@@ -13,6 +13,8 @@ typedef struct nat_daemon_options {
     const char *inside, *outside; /* interface names */
     const uint32_t *public_ips;
     unsigned n_public_ips;
+    const uint32_t *spare_ips; /* on the outside interface, for `change-ip` */
+    unsigned n_spare_ips;
     uint32_t inside_ip; /* for NAT-PMP/PCP; 0 = the inside interface's first address */
     uint16_t queue;     /* first of three queue numbers */
     uint32_t queue_maxlen;

@@ -680,6 +680,24 @@ void nat_engine_flush(nat_engine_t *e)
     state_reset(e);
 }
 
+bool nat_engine_change_ip(nat_engine_t *e, uint32_t old_ip, uint32_t new_ip)
+{
+    if (e->profile->type != NAT_TYPE_NAT || !nat_engine_is_public(e, old_ip) ||
+        nat_engine_is_public(e, new_ip) || new_ip == 0)
+        return false;
+    unsigned i = ip_index(e, old_ip);
+    e->ips[i] = new_ip;
+    memcpy(e->ips_sorted, e->ips, e->n_ips * sizeof *e->ips);
+    qsort(e->ips_sorted, e->n_ips, sizeof *e->ips, ip_compare);
+    /* A profile that names its addresses must keep naming the live ones, or
+     * the next `set` would be refused as an address change. */
+    for (unsigned k = 0; k < e->profile->public_ip_count; k++)
+        if (e->profile->public_ips[k] == old_ip)
+            e->profile->public_ips[k] = new_ip;
+    state_reset(e);
+    return true;
+}
+
 void nat_engine_reboot(nat_engine_t *e, usec_t now)
 {
     state_reset(e);

@@ -73,6 +73,10 @@ nat_verdict_t nat_engine_inbound(nat_engine_t *engine, addr_endpoint_t remote,
 usec_t nat_engine_expire(nat_engine_t *engine, usec_t now);
 /* Every mapping lost, a new port-mapping epoch starts at `now`. */
 void nat_engine_reboot(nat_engine_t *engine, usec_t now);
+/* The public address old_ip becomes new_ip (an ISP renumbering the line,
+ * a DHCP lease lost): every mapping is lost, the epoch goes on. False when
+ * old_ip is not one of ours, new_ip already is, or the NAT does not translate. */
+bool nat_engine_change_ip(nat_engine_t *engine, uint32_t old_ip, uint32_t new_ip);
 /* Every mapping lost; the epoch goes on. */
 void nat_engine_flush(nat_engine_t *engine);
 /* Replaces the profile. Changes to type, mapping, addresses, ranges or

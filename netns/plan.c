@@ -114,7 +114,8 @@ static bool plan_build(plan_t *p, const scenario_t *s, GError **error)
         nat->parent = sn->parent;
         nat->profile = nat_profile_copy(sn->profile);
         nat->translating = sn->profile->type == NAT_TYPE_NAT;
-        nat->n_wan = nat->translating ? sn->profile->public_ip_count : 1;
+        nat->n_spare = nat->translating ? sn->spare_ips : 0;
+        nat->n_wan = (nat->translating ? sn->profile->public_ip_count : 1) + nat->n_spare;
         nat->routes = g_array_new(FALSE, FALSE, sizeof(plan_route_t));
         nat->seed = plan_nat_seed(p->seed, nat->number);
     }
@@ -199,8 +200,9 @@ static bool plan_build(plan_t *p, const scenario_t *s, GError **error)
     for (guint i = 0; i < nn; i++) {
         plan_nat_t *nat = plan_nat(p, i);
         if (nat->translating) {
-            memcpy(nat->profile->public_ips, nat->wan, nat->n_wan * sizeof nat->wan[0]);
-            nat->profile->public_ip_count = nat->n_wan;
+            memcpy(nat->profile->public_ips, nat->wan,
+                   (nat->n_wan - nat->n_spare) * sizeof nat->wan[0]);
+            nat->profile->public_ip_count = nat->n_wan - nat->n_spare;
         } else {
             add_routes_towards(p, i);
         }
@@ -452,7 +454,12 @@ JsonNode *plan_to_json(const plan_t *p)
         json_member_string(j, "inside", "lan");
         json_builder_set_member_name(j, "public_addresses");
         json_builder_begin_array(j);
-        for (unsigned a = 0; a < nat->n_wan; a++)
+        for (unsigned a = 0; a < nat->n_wan - nat->n_spare; a++)
+            json_ip(j, nat->wan[a]);
+        json_builder_end_array(j);
+        json_builder_set_member_name(j, "spare_addresses");
+        json_builder_begin_array(j);
+        for (unsigned a = nat->n_wan - nat->n_spare; a < nat->n_wan; a++)
             json_ip(j, nat->wan[a]);
         json_builder_end_array(j);
         json_builder_set_member_name(j, "outside_prefix");

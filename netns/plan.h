@@ -9,7 +9,8 @@
  *
  * Addresses (i = NAT number, j = public host number, both 1-based in file
  * order; the emulated internet is 198.18.0.0/15, on-link on br0):
- *   NAT i on the internet        wan 198.18.i.1 .. 198.18.i.N /15 (N = public-ips)
+ *   NAT i on the internet        wan 198.18.i.1 .. 198.18.i.N /15 (N = public-ips,
+ *                                then the spare addresses a change-ip event moves to)
  *   NAT i behind NAT p           wan: N addresses from p's LAN, default via p's lan
  *   NAT i's LAN, translating     10.i.0.0/24, lan = 10.i.0.1
  *   NAT i's LAN, not translating (type open, firewall, blocked): its hosts need
@@ -49,7 +50,8 @@ typedef struct plan_nat {
     bool translating; /* profile type nat */
     nat_profile_t *profile; /* a copy; public_ips filled in when translating */
     uint32_t wan[NAT_PROFILE_MAX_PUBLIC_IPS];
-    unsigned n_wan, wan_len;
+    unsigned n_wan, wan_len; /* every address on wan: the public ones, then n_spare spares */
+    unsigned n_spare;
     uint32_t gateway; /* 0: none */
     uint32_t lan_net, lan_addr;
     unsigned lan_len;

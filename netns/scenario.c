@@ -9,7 +9,9 @@
 static const char *const runner_groups[] = { "agent", "expect", NULL };
 static const char *const runner_group_prefixes[] = { "event ", NULL };
 
-static const char *const scenario_keys[] = { "name", "seed", "pcap", "description", NULL };
+/* repeat and deadline belong to the runner (run/run_spec.c). */
+static const char *const scenario_keys[] = { "name",   "seed",     "pcap", "description",
+                                             "repeat", "deadline", NULL };
 static const char *const host_keys[] = { "nat", "addresses", "run", NULL };
 static const char *const nat_foreign_keys[] = { "behind", "profile", NULL };
 

@@ -21,6 +21,7 @@ typedef struct scenario_nat {
     char *behind;  /* NULL: on the emulated internet */
     int parent;    /* index of `behind` in scenario->nats; -1 when top level */
     nat_profile_t *profile;
+    unsigned spare_ips; /* set by the runner: extra wan addresses for change-ip */
 } scenario_nat_t;
 
 typedef struct scenario_host {

@@ -320,7 +320,14 @@ static void reap_one(const char *dir, const char *name, void *data)
     reap_t *r = data;
     proc_ref_t owner;
     if (name[0] == '.') {
-        /* Being created: it owns no namespace yet. */
+        /* Being created: it owns no namespace yet. Its name ends in its
+         * creator's pid, which counts before the owner file is written:
+         * parallel runs (natlab run -j) reap while others create. */
+        const char *dot = strrchr(name, '.');
+        guint64 creator = 0;
+        if (!r->all && dot && g_ascii_string_to_unsigned(dot + 1, 10, 1, G_MAXINT, &creator, NULL) &&
+            (pid_t)creator != getpid() && kill((pid_t)creator, 0) == 0)
+            return;
         if (owner_alive(dir, &owner)) {
             if (!r->all)
                 return;
@@ -608,7 +615,7 @@ static bool start_daemon(topology_t *t, unsigned i, GError **error)
         g_ptr_array_add(argv, g_strdup(fixed[k]));
     for (unsigned a = 0; a < nat->n_wan; a++) {
         char buf[16];
-        g_ptr_array_add(argv, g_strdup("--public-ip"));
+        g_ptr_array_add(argv, g_strdup(a < nat->n_wan - nat->n_spare ? "--public-ip" : "--spare-ip"));
         g_ptr_array_add(argv, g_strdup(addr_ip_format(nat->wan[a], buf)));
     }
     const char *more[] = { "--seed", seed, "--control", control };

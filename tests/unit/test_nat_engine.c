@@ -493,6 +493,37 @@ static void test_reboot_loses_every_mapping(void)
     nat_engine_free(e);
 }
 
+static void test_change_ip_moves_and_forgets(void)
+{
+    const uint32_t spare = ADDR_IP(198, 18, 0, 9);
+    nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 33);
+    nat_verdict_t o = out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
+    CU_ASSERT_EQUAL(o.src.ip, PUB1);
+    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB2, spare)); /* not ours */
+    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB1, PUB1));  /* already ours */
+    CU_ASSERT_TRUE(nat_engine_change_ip(e, PUB1, spare));
+    CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
+    CU_ASSERT_FALSE(nat_engine_is_public(e, PUB1));
+    CU_ASSERT_TRUE(nat_engine_is_public(e, spare));
+    /* The old mapping is gone, and its address is no longer ours. */
+    ASSERT_DROP(in(e, ep(REMOTE_Y, 1), o.src, 1 * S), NAT_DROP_NOT_OURS);
+    nat_verdict_t again = out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 2 * S);
+    CU_ASSERT_TRUE(again.created);
+    CU_ASSERT_EQUAL(again.src.ip, spare);
+    ASSERT_FORWARD(in(e, ep(REMOTE_Y, 1), again.src, 3 * S));
+    /* A later `set` is not refused as an address change. */
+    nat_profile_t *p = nat_profile_copy(nat_engine_profile(e));
+    p->timeout = 9 * S;
+    GError *error = NULL;
+    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, &error));
+    g_clear_error(&error);
+    nat_profile_free(p);
+    nat_engine_free(e);
+    e = engine_from("preset = firewall\n", 34);
+    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB1, spare));
+    nat_engine_free(e);
+}
+
 static void test_set_profile_live(void)
 {
     nat_engine_t *e = engine_from("preset = full-cone\ntimeout = 5min\n", 32);
@@ -627,6 +658,7 @@ int main(void)
         { "firewall filters without translating", test_firewall_filters_without_translating },
         { "no-nat passes, udp-blocked drops", test_open_and_blocked },
         { "reboot loses every mapping, new epoch", test_reboot_loses_every_mapping },
+        { "change-ip moves to the new address and forgets every mapping", test_change_ip_moves_and_forgets },
         { "profile changes while running", test_set_profile_live },
         { "engine needs the addresses the profile asks for", test_engine_needs_addresses },
         { "stats as JSON", test_stats_json },

@@ -301,7 +301,8 @@ static void test_control_commands(void)
 {
     nat_engine_t *e = engine_from("preset = full-cone\n", 7);
     nat_router_t *r = nat_router_new(e, 7);
-    nat_control_target_t t = { e, r, NULL, NULL };
+    uint32_t spare[1] = { ADDR_IP(198, 18, 0, 9) };
+    nat_control_target_t t = { e, r, spare, 1, NULL, NULL };
     nat_engine_outbound(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
     char *reply = nat_control_execute(&t, "mappings", 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"internal\":\"192.168.1.10:5000\""));
@@ -325,6 +326,21 @@ static void test_control_commands(void)
     CU_ASSERT_EQUAL(nat_engine_epoch_start(e), 5 * USEC_PER_SEC);
     reply = nat_control_execute(&t, "stats", 6);
     CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"engine\":{"));
+    g_free(reply);
+    reply = nat_control_execute(&t, "change-ip 10.0.0.1", 6);
+    CU_ASSERT_STRING_EQUAL(reply, "error: change-ip: 10.0.0.1 is not a spare address");
+    g_free(reply);
+    reply = nat_control_execute(&t, "change-ip", 6);
+    CU_ASSERT_STRING_EQUAL(reply, "{\"from\":\"198.18.0.1\",\"to\":\"198.18.0.9\"}");
+    g_free(reply);
+    CU_ASSERT_EQUAL(spare[0], PUB1); /* the old address is the spare now */
+    CU_ASSERT_TRUE(nat_engine_is_public(e, ADDR_IP(198, 18, 0, 9)));
+    reply = nat_control_execute(&t, "change-ip 198.18.0.1", 7);
+    CU_ASSERT_STRING_EQUAL(reply, "{\"from\":\"198.18.0.9\",\"to\":\"198.18.0.1\"}");
+    g_free(reply);
+    t.n_spare_ips = 0;
+    reply = nat_control_execute(&t, "change-ip", 8);
+    CU_ASSERT_PTR_NOT_NULL(strstr(reply, "error: change-ip: no spare address"));
     g_free(reply);
     reply = nat_control_execute(&t, "dance", 6);
     CU_ASSERT_PTR_NOT_NULL(strstr(reply, "error: unknown command 'dance'"));

@@ -144,9 +144,9 @@ static void test_scenario_group_errors(void)
     ASSERT_CONTAINS(c, "f.scn:3: [scenario] seed = -1: allowed: an integer from 0 to");
     g_autofree char *d = load_error("[scenario]\npcap = yes\n[host a]\n", "f.scn");
     ASSERT_CONTAINS(d, "f.scn:2: [scenario] pcap = yes: allowed: on, off");
-    g_autofree char *e = load_error("[scenario]\nrepeat = 3\n[host a]\n", "f.scn");
-    ASSERT_CONTAINS(e, "f.scn:2: [scenario] repeat = 3: unknown key; allowed keys: name, seed, "
-                       "pcap, description");
+    g_autofree char *e = load_error("[scenario]\nrepet = 3\n[host a]\n", "f.scn");
+    ASSERT_CONTAINS(e, "f.scn:2: [scenario] repet = 3: unknown key; allowed keys: name, seed, "
+                       "pcap, description, repeat, deadline");
     g_autoptr(scenario_t) s = load_ok("[scenario]\npcap = on\ndescription = x\n[host a]\n", "f.scn");
     CU_ASSERT_TRUE(s->pcap);
     CU_ASSERT_STRING_EQUAL(s->description, "x");
@@ -494,6 +494,39 @@ static void test_plan_json(void)
     ASSERT_CONTAINS(text, "\"namespaces\":[\"natlab-example-inet\"");
 }
 
+/* change-ip events: the runner asks for a spare address on the NAT's wan;
+ * it is on the interface but not in the profile the daemon translates with. */
+static void test_plan_spare_addresses(void)
+{
+    g_autoptr(scenario_t) s = load_ok(example, "plan.scn");
+    ((scenario_nat_t *)scenario_nat(s, 0))->spare_ips = 1;
+    ((scenario_nat_t *)scenario_nat(s, 2))->spare_ips = 1;
+    GError *error = NULL;
+    g_autoptr(plan_t) p = plan_new(s, NULL, 7, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    const plan_nat_t *home = plan_nat(p, 0), *flat = plan_nat(p, 2);
+    CU_ASSERT_EQUAL(home->n_wan, 2);
+    CU_ASSERT_EQUAL(home->n_spare, 1);
+    ASSERT_IP(home->wan[1], "198.18.1.2");
+    CU_ASSERT_EQUAL(home->profile->public_ip_count, 1);
+    CU_ASSERT_EQUAL(home->profile->public_ips[1], 0);
+    /* Behind another NAT the spare comes from the upstream LAN too. */
+    ASSERT_IP(flat->wan[0], "10.2.0.2");
+    ASSERT_IP(flat->wan[1], "10.2.0.3");
+    CU_ASSERT_EQUAL(flat->profile->public_ip_count, 1);
+    g_autofree char *batch = plan_batch_namespace(p, home->ns);
+    ASSERT_CONTAINS(batch, "198.18.1.2/15");
+    g_autoptr(JsonNode) root = plan_to_json(p);
+    g_autofree char *text = json_to_string(root, FALSE);
+    ASSERT_CONTAINS(text, "\"public_addresses\":[\"198.18.1.1\"],\"spare_addresses\":[\"198.18.1.2\"]");
+}
+
+static void test_runner_keys_accepted(void)
+{
+    g_autoptr(scenario_t) s = load_ok("[scenario]\nrepeat = 3\ndeadline = 20s\n[host a]\n", "r.scn");
+    CU_ASSERT_STRING_EQUAL(s->name, "r");
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -513,6 +546,8 @@ int main(void)
         { "plan: not translating", test_plan_not_translating },
         { "plan: run id, limits", test_plan_run_id_and_limits },
         { "plan: json", test_plan_json },
+        { "plan: spare addresses for change-ip", test_plan_spare_addresses },
+        { "[scenario] repeat and deadline are the runner's", test_runner_keys_accepted },
         { NULL, NULL },
     };
     return test_run_suite("scenario", cases);

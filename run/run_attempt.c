@@ -1,0 +1,431 @@
+#define _GNU_SOURCE
+#include "run_attempt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "netns/netns.h"
+
+#define CONTROL_TIMEOUT_MS 2000
+/* After the connecting agent is done, how long the listener may take to see
+ * its session end and exit by itself before it is stopped. */
+#define LISTENER_GRACE (500 * USEC_PER_MSEC)
+#define STOP_GRACE (1 * USEC_PER_SEC)
+
+typedef struct child {
+    const char *role;
+    pid_t pid;
+    int pidfd;
+    int fd[2];     /* stdout, stderr; -1 once closed */
+    GString *buf[2];
+    bool exited;
+    int status;
+} child_t;
+
+typedef struct attempt {
+    const run_attempt_env_t *env;
+    FILE *log;
+    usec_t t0;     /* when the current phase's clock started (log times) */
+    child_t listener, connector;
+    bool registered;
+    run_result_t *result;
+} attempt_t;
+
+static usec_t now_us(void)
+{
+    return g_get_monotonic_time();
+}
+
+static void log_line(attempt_t *a, const char *who, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void log_line(attempt_t *a, const char *who, const char *fmt, ...)
+{
+    if (!a->log)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(a->log, "%9.3f %-8s ", (double)(now_us() - a->t0) / USEC_PER_SEC, who);
+    vfprintf(a->log, fmt, ap);
+    fputc('\n', a->log);
+    va_end(ap);
+}
+
+static void child_init(child_t *c, const char *role)
+{
+    *c = (child_t){ .role = role, .pid = -1, .pidfd = -1, .fd = { -1, -1 } };
+    c->buf[0] = g_string_new(NULL);
+    c->buf[1] = g_string_new(NULL);
+}
+
+static void child_close(child_t *c)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->fd[i] >= 0)
+            close(c->fd[i]);
+        c->fd[i] = -1;
+        g_string_free(c->buf[i], TRUE);
+        c->buf[i] = NULL;
+    }
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    c->pidfd = -1;
+}
+
+static bool child_running(const child_t *c)
+{
+    return c->pid > 0 && !c->exited;
+}
+
+static bool child_output_open(const child_t *c)
+{
+    return c->fd[0] >= 0 || c->fd[1] >= 0;
+}
+
+static char **agent_env(const attempt_t *a, const char *host, const char *role, unsigned attempt)
+{
+    char **env = g_get_environ();
+    env = g_environ_setenv(env, "NATLAB_SCENARIO", a->env->spec->scenario->name, TRUE);
+    env = g_environ_setenv(env, "NATLAB_HOST", host, TRUE);
+    env = g_environ_setenv(env, "NATLAB_ROLE", role, TRUE);
+    g_autofree char *n = g_strdup_printf("%u", attempt);
+    return g_environ_setenv(env, "NATLAB_ATTEMPT", n, TRUE);
+}
+
+static bool child_start(attempt_t *a, child_t *c, int host, char **argv, unsigned attempt,
+                        char **error)
+{
+    const plan_host_t *h = plan_host(a->env->plan, (unsigned)host);
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        *error = g_strdup_printf("pipe: %s", g_strerror(errno));
+        return false;
+    }
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        *error = g_strdup_printf("pipe: %s", g_strerror(errno));
+        close(out[0]);
+        close(out[1]);
+        return false;
+    }
+    g_auto(GStrv) env = agent_env(a, h->name, c->role, attempt);
+    GPtrArray *full = g_ptr_array_new();
+    g_ptr_array_add(full, (gpointer) "natlab");
+    for (int i = 0; argv[i]; i++)
+        g_ptr_array_add(full, argv[i]);
+    g_ptr_array_add(full, NULL);
+    netns_spawn_t spec = {
+        .ns = h->ns,
+        .argv = (char **)full->pdata,
+        .envp = env,
+        .path = a->env->agent_exe,
+        .stdin_fd = -1,
+        .stdout_fd = out[1],
+        .stderr_fd = err[1],
+        .new_session = true,
+    };
+    g_autofree char *cmdline = g_strjoinv(" ", (char **)full->pdata);
+    log_line(a, c->role, "$ %s (on %s)", cmdline, h->name);
+    pid_t pid = netns_spawn(&spec);
+    g_ptr_array_free(full, TRUE);
+    close(out[1]);
+    close(err[1]);
+    c->fd[0] = out[0];
+    c->fd[1] = err[0];
+    if (pid < 0) {
+        *error = g_strdup_printf("cannot start the %sing agent %s on %s: %s", c->role,
+                                 a->env->agent_exe, h->name, g_strerror((int)-pid));
+        return false;
+    }
+    c->pid = pid;
+    c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return true;
+}
+
+static void child_reap(child_t *c, bool block)
+{
+    if (!child_running(c))
+        return;
+    int status;
+    pid_t r;
+    do
+        r = waitpid(c->pid, &status, block ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == c->pid) {
+        c->exited = true;
+        c->status = status;
+    }
+}
+
+static void child_kill(child_t *c, int sig)
+{
+    if (child_running(c))
+        kill(-c->pid, sig); /* its session's group: whatever it started too */
+}
+
+static void on_line(attempt_t *a, child_t *c, int stream, const char *line)
+{
+    log_line(a, c->role, "%s%s", stream ? "! " : "", line);
+    if (stream != 0)
+        return;
+    if (c == &a->listener) {
+        if (!a->registered && run_result_listener_registered(line))
+            a->registered = true;
+    } else {
+        run_result_feed(a->result, line);
+    }
+}
+
+static void child_read(attempt_t *a, child_t *c, int stream)
+{
+    char buf[4096];
+    ssize_t n = read(c->fd[stream], buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        if (c->buf[stream]->len)
+            on_line(a, c, stream, c->buf[stream]->str);
+        g_string_truncate(c->buf[stream], 0);
+        close(c->fd[stream]);
+        c->fd[stream] = -1;
+        return;
+    }
+    g_string_append_len(c->buf[stream], buf, n);
+    char *nl;
+    while ((nl = memchr(c->buf[stream]->str, '\n', c->buf[stream]->len))) {
+        *nl = '\0';
+        on_line(a, c, stream, c->buf[stream]->str);
+        g_string_erase(c->buf[stream], 0, nl - c->buf[stream]->str + 1);
+    }
+}
+
+/* Waits for output or exits until `until` (or a signal); handles them. */
+static void pump(attempt_t *a, usec_t until)
+{
+    struct pollfd fds[6];
+    child_t *owner[6];
+    int what[6]; /* 0, 1: stream; 2: pidfd */
+    nfds_t n = 0;
+    child_t *kids[2] = { &a->listener, &a->connector };
+    for (int k = 0; k < 2; k++) {
+        for (int s = 0; s < 2; s++)
+            if (kids[k]->fd[s] >= 0) {
+                fds[n] = (struct pollfd){ .fd = kids[k]->fd[s], .events = POLLIN };
+                owner[n] = kids[k];
+                what[n++] = s;
+            }
+        if (child_running(kids[k]) && kids[k]->pidfd >= 0) {
+            fds[n] = (struct pollfd){ .fd = kids[k]->pidfd, .events = POLLIN };
+            owner[n] = kids[k];
+            what[n++] = 2;
+        }
+    }
+    usec_t left = until - now_us();
+    int timeout = left <= 0 ? 0 : (int)MIN(left / USEC_PER_MSEC + 1, 1000);
+    int r = poll(fds, n, timeout);
+    if (r <= 0)
+        return;
+    for (nfds_t i = 0; i < n; i++) {
+        if (!fds[i].revents)
+            continue;
+        if (what[i] == 2)
+            child_reap(owner[i], false);
+        else if (owner[i]->fd[what[i]] == fds[i].fd)
+            child_read(a, owner[i], what[i]);
+    }
+}
+
+/* Stops a child: SIGTERM to its group, SIGKILL after a grace; reaps it and
+ * reads what it still printed. */
+static void child_stop(attempt_t *a, child_t *c, int first_signal)
+{
+    if (child_running(c)) {
+        child_kill(c, first_signal);
+        usec_t until = now_us() + (first_signal == SIGKILL ? STOP_GRACE * 5 : STOP_GRACE);
+        while (child_running(c) && now_us() < until)
+            pump(a, until);
+        if (child_running(c)) {
+            child_kill(c, SIGKILL);
+            child_reap(c, true);
+        }
+    }
+    usec_t until = now_us() + 200 * USEC_PER_MSEC;
+    while (child_output_open(c) && now_us() < until)
+        pump(a, until);
+}
+
+bool run_control(const char *path, const char *line, char **reply, GError **error)
+{
+    *reply = NULL;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (fd < 0 || strlen(path) >= sizeof sa.sun_path) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "control socket %s: %s", path,
+                    fd < 0 ? g_strerror(errno) : "path too long");
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    strcpy(sa.sun_path, path);
+    g_autofree char *text = g_strdup_printf("%s\n", line);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "control socket %s: %s", path,
+                    g_strerror(errno));
+        close(fd);
+        return false;
+    }
+    GString *got = g_string_new(NULL);
+    usec_t until = now_us() + CONTROL_TIMEOUT_MS * USEC_PER_MSEC;
+    while (!strchr(got->str, '\n') && now_us() < until) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, CONTROL_TIMEOUT_MS) <= 0)
+            continue;
+        char buf[512];
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        g_string_append_len(got, buf, n);
+    }
+    close(fd);
+    if (!strchr(got->str, '\n')) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "control socket %s: no reply to '%s'",
+                    path, line);
+        g_string_free(got, TRUE);
+        return false;
+    }
+    *strchr(got->str, '\n') = '\0';
+    *reply = g_string_free(got, FALSE);
+    return true;
+}
+
+/* Fires one event; an error in the reply is the attempt's error. */
+static char *fire(attempt_t *a, const run_event_t *e)
+{
+    const plan_nat_t *nat = plan_nat(a->env->plan, (unsigned)e->nat);
+    g_autofree char *path = g_strdup_printf("%s/%s.sock", a->env->state_dir, nat->name);
+    g_autofree char *reply = NULL;
+    g_autoptr(GError) error = NULL;
+    bool ok = run_control(path, e->command, &reply, &error);
+    log_line(a, "runner", "event %s: nat %s: %s -> %s", e->name, nat->name, e->command,
+             ok ? reply : error->message);
+    if (!ok)
+        return g_strdup_printf("event %s (%s on %s) failed: %s", e->name, e->command, nat->name,
+                               error->message);
+    if (g_str_has_prefix(reply, "error:"))
+        return g_strdup_printf("event %s (%s on %s): the NAT answered %s", e->name, e->command,
+                               nat->name, reply);
+    return NULL;
+}
+
+static char *iso_now(void)
+{
+    g_autoptr(GDateTime) t = g_date_time_new_now_utc();
+    return g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed)
+{
+    const run_spec_t *spec = env->spec;
+    const plan_t *plan = env->plan;
+    attempt_t a = { .env = env, .t0 = now_us() };
+    a.log = fopen(env->log_path, "we");
+    a.result = run_result_new();
+    a.result->attempt = attempt;
+    a.result->seed = seed;
+    a.result->started = iso_now();
+    child_init(&a.listener, "listen");
+    child_init(&a.connector, "connect");
+    const char *lhost = plan_host(plan, (unsigned)spec->listen)->name;
+    const char *chost = plan_host(plan, (unsigned)spec->connect)->name;
+    g_autofree char *lname = g_strdup_printf("%s-%u", lhost, attempt);
+    g_autofree char *cname = g_strdup_printf("%s-%u", chost, attempt);
+    usec_t start = now_us(), deadline = start + spec->deadline;
+    g_autofree char *runner_error = NULL;
+    g_auto(GStrv) cargv = NULL; /* before any goto: cleaned up on every path */
+    log_line(&a, "runner", "attempt %u, seed %" G_GUINT64_FORMAT ", deadline %.1f s", attempt,
+             seed, (double)spec->deadline / USEC_PER_SEC);
+
+    g_auto(GStrv) largv = run_spec_agent_argv(spec, false, env->server, lname, NULL,
+                                              run_spec_attempt_seed(seed, 1));
+    if (!child_start(&a, &a.listener, spec->listen, largv, attempt, &runner_error))
+        goto finish;
+    /* Readiness, not a sleep: the listener says `registered` once the server has it. */
+    while (!a.registered && child_running(&a.listener) && !*env->interrupted && now_us() < deadline)
+        pump(&a, deadline);
+    if (!a.registered) {
+        if (*env->interrupted)
+            goto finish;
+        child_reap(&a.listener, false);
+        runner_error = now_us() >= deadline
+                           ? g_strdup_printf("deadline %.0f s passed before the listening agent "
+                                             "registered",
+                                             (double)spec->deadline / USEC_PER_SEC)
+                           : g_strdup_printf("the listening agent exited (status %d) before it "
+                                             "registered",
+                                             a.listener.exited ? WEXITSTATUS(a.listener.status) : -1);
+        goto finish;
+    }
+    cargv = run_spec_agent_argv(spec, true, env->server, cname, lname,
+                                              run_spec_attempt_seed(seed, 2));
+    if (!child_start(&a, &a.connector, spec->connect, cargv, attempt, &runner_error))
+        goto finish;
+    usec_t t_connect = now_us();
+    unsigned next_event = 0;
+    while ((child_running(&a.connector) || child_output_open(&a.connector)) && !*env->interrupted) {
+        usec_t now = now_us();
+        while (next_event < spec->events->len &&
+               t_connect + run_spec_event(spec, next_event)->at <= now) {
+            char *why = fire(&a, run_spec_event(spec, next_event++));
+            if (why && !runner_error)
+                runner_error = why;
+            else
+                g_free(why);
+        }
+        if (now >= deadline) {
+            g_free(runner_error);
+            runner_error = g_strdup_printf("deadline %.0f s passed: stopped the agents (last "
+                                           "event: %s)",
+                                           (double)spec->deadline / USEC_PER_SEC,
+                                           a.result->last_event ? a.result->last_event : "none");
+            child_stop(&a, &a.connector, SIGKILL);
+            break;
+        }
+        usec_t until = deadline;
+        if (next_event < spec->events->len)
+            until = MIN(until, t_connect + run_spec_event(spec, next_event)->at);
+        pump(&a, until);
+    }
+finish:
+    if (*env->interrupted) {
+        child_stop(&a, &a.connector, SIGTERM);
+        child_stop(&a, &a.listener, SIGTERM);
+        log_line(&a, "runner", "interrupted");
+        child_close(&a.listener);
+        child_close(&a.connector);
+        if (a.log)
+            fclose(a.log);
+        run_result_free(a.result);
+        return NULL;
+    }
+    /* The listener's session ends with the connector's; give it a moment. */
+    usec_t grace = now_us() + LISTENER_GRACE;
+    while (child_running(&a.listener) && now_us() < grace && !*env->interrupted)
+        pump(&a, grace);
+    child_stop(&a, &a.listener, SIGTERM);
+    child_stop(&a, &a.connector, SIGKILL);
+    run_result_finish(a.result, a.connector.status, runner_error);
+    a.result->duration_ms = (double)(now_us() - start) / USEC_PER_MSEC;
+    log_line(&a, "runner", "outcome %s%s%s", run_outcome_name(a.result->outcome),
+             a.result->error ? ": " : "", a.result->error ? a.result->error : "");
+    child_close(&a.listener);
+    child_close(&a.connector);
+    if (a.log)
+        fclose(a.log);
+    return a.result;
+}

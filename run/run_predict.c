@@ -1,0 +1,134 @@
+#include "run_predict.h"
+
+#include <math.h>
+
+#include "run_stats.h"
+
+/* How often an expectation may fail by chance alone. */
+#define FALSE_ALARM_RATE 0.05
+
+/* A side whose advertised endpoint (what the server saw) is also what its
+ * peer's packets reach: endpoint-independent mapping, or no translation. */
+static bool stable_endpoint(const nat_profile_t *p)
+{
+    if (!p || p->type != NAT_TYPE_NAT)
+        return true;
+    /* APDM/ADM with port preservation keeps x' = x while no other host uses
+     * the port: it punches like a cone (digest 4, "APDM with port
+     * preservation"). */
+    return p->mapping == NAT_ENDPOINT_INDEPENDENT || p->allocation == NAT_ALLOC_PRESERVE;
+}
+
+static nat_dependence_t filtering(const nat_profile_t *p)
+{
+    if (!p || p->type == NAT_TYPE_OPEN)
+        return NAT_ENDPOINT_INDEPENDENT;
+    return p->filtering;
+}
+
+/* A new mapping of this NAT may come from another public address than the
+ * one the server saw (arbitrary pooling over several addresses). */
+static bool may_change_address(const nat_profile_t *p)
+{
+    return p && p->type == NAT_TYPE_NAT && p->pooling == NAT_POOLING_ARBITRARY &&
+           p->public_ip_count > 1;
+}
+
+static bool blocks_udp(const nat_profile_t *p)
+{
+    return p && p->type == NAT_TYPE_BLOCKED;
+}
+
+static run_prediction_t make(run_expect_outcome_t o, const char *technique, double p,
+                             const char *reason)
+{
+    return (run_prediction_t){ o, technique, p, reason };
+}
+
+/* s: the stable side, m: the side with a new mapping per destination. */
+static run_prediction_t stable_vs_moving(const nat_profile_t *s, const nat_profile_t *m,
+                                         const run_predict_agent_t *agent)
+{
+    switch (filtering(s)) {
+    case NAT_ENDPOINT_INDEPENDENT:
+        /* FC x any: m's packets reach s' exactly, and EIF admits whatever
+         * new port m's NAT chose; s answers the source it saw. */
+        return make(RUN_EXPECT_DIRECT, "punch", 1,
+                    "one side maps and filters endpoint-independently: its endpoint is exact "
+                    "and admits the other's new port");
+    case NAT_ADDRESS_DEPENDENT:
+        /* RC x SYM: s already sent to m's address, so ADF admits m's new
+         * port, unless m's NAT picks another address (arbitrary pooling). */
+        if (may_change_address(m))
+            return make(RUN_EXPECT_RELAYED, NULL, 0,
+                        "address-dependent filter, and the other NAT may send from another "
+                        "public address (arbitrary pooling)");
+        return make(RUN_EXPECT_DIRECT, "punch", 1,
+                    "address-dependent filter: the peer's address is known, its new port is "
+                    "admitted");
+    case NAT_ADDRESS_AND_PORT_DEPENDENT:
+        break;
+    }
+    /* PRC x SYM: m reaches s' correctly, but its new port p* differs from
+     * what the server saw, so s's filter drops m until s itself sends to p*. */
+    if (m->allocation == NAT_ALLOC_SEQUENTIAL) {
+        /* p* ~ p_S + k*d for small k: the agent sends to a window of them. */
+        if (agent->predict)
+            return make(RUN_EXPECT_DIRECT, "predicted", 1,
+                        "port-dependent filter vs sequential allocation: the peer's next port is "
+                        "predicted");
+        return make(RUN_EXPECT_RELAYED, NULL, 0,
+                    "port-dependent filter vs sequential allocation, prediction off");
+    }
+    if (!agent->birthday)
+        return make(RUN_EXPECT_RELAYED, NULL, 0,
+                    "port-dependent filter vs random allocation, birthday probing off");
+    /* Birthday: m opens n sockets towards s'; s tries m random ports of m's
+     * range R. P(hit) = 1 - exp(-n m / R) (digest 4). */
+    double range = (double)m->port_max - m->port_min + 1;
+    double p = 1 - exp(-(double)agent->birthday_sockets * agent->birthday_probes / range);
+    return make(RUN_EXPECT_DIRECT, "birthday", p,
+                "port-dependent filter vs random allocation: birthday probing, "
+                "P = 1 - exp(-n m / R)");
+}
+
+run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,
+                             const run_predict_agent_t *agent)
+{
+    if (blocks_udp(a) || blocks_udp(b))
+        return make(RUN_EXPECT_FAILED, NULL, 0,
+                    "UDP is blocked: neither the server nor the peer can be reached");
+    bool sa = stable_endpoint(a), sb = stable_endpoint(b);
+    if (sa && sb)
+        /* Both advertised endpoints are exact; once both sides have sent,
+         * every filter holds the exact permission (PRC x PRC). */
+        return make(RUN_EXPECT_DIRECT, "punch", 1,
+                    "both sides keep one endpoint for every destination: simultaneous punching");
+    if (sa)
+        return stable_vs_moving(a, b, agent);
+    if (sb)
+        return stable_vs_moving(b, a, agent);
+    /* SYM x SYM: each side's port depends on the port it targets, so
+     * neither can aim at the other. With EIF on both sides the packets sent
+     * to the server-facing mappings are admitted all the same. */
+    if (filtering(a) == NAT_ENDPOINT_INDEPENDENT && filtering(b) == NAT_ENDPOINT_INDEPENDENT)
+        return make(RUN_EXPECT_DIRECT, "punch", 1,
+                    "both map per destination but filter endpoint-independently");
+    if (a->allocation == NAT_ALLOC_SEQUENTIAL && b->allocation == NAT_ALLOC_SEQUENTIAL &&
+        agent->predict)
+        /* Works only with tight timing and both windows guessed: fragile. */
+        return make(RUN_EXPECT_ANY, NULL, 0.5,
+                    "both symmetric and sequential: prediction on both sides, fragile");
+    return make(RUN_EXPECT_RELAYED, NULL, 0,
+                "both map per destination and one allocates at random: no direct path, the "
+                "relay carries it");
+}
+
+double run_predict_min_rate(const run_prediction_t *p, unsigned attempts)
+{
+    if (attempts == 0)
+        return 0;
+    if (p->outcome == RUN_EXPECT_ANY || p->p_direct >= 1 || p->outcome != RUN_EXPECT_DIRECT)
+        return 1;
+    return (double)run_stats_binomial_floor(attempts, p->p_direct, FALSE_ALARM_RATE) / attempts;
+}

@@ -1,0 +1,63 @@
+/* A scenario as the runner sees it: the topology (netns/scenario) plus the
+ * groups the runner owns: [scenario] repeat and deadline, [agent] (who
+ * connects, who listens, where the server is, flags for both agents),
+ * [expect] (run_expect) and [event NAME] (control commands at set times).
+ * Errors name FILE:LINE: [group] key = value: what is allowed. Pure: reads
+ * the file (and profile files it names) only. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/duration.h"
+#include "netns/scenario.h"
+#include "run_expect.h"
+
+#define RUN_SERVER_HOST "server"         /* the public host the runner adds */
+#define RUN_SERVER_PORT 3478
+#define RUN_REPEAT_MAX 100000
+#define RUN_DEADLINE_DEFAULT (60 * USEC_PER_SEC) /* after the hold, if any */
+#define RUN_HOLD_AFTER_EVENTS (5 * USEC_PER_SEC) /* default hold: last event + this */
+
+typedef struct run_event {
+    char *name;
+    usec_t at;     /* after the connecting agent starts */
+    int nat;       /* index in scenario->nats */
+    char *command; /* the control line: reboot, flush, change-ip, set KEY VALUE */
+} run_event_t;
+
+typedef struct run_spec {
+    scenario_t *scenario;
+    unsigned repeat;
+    usec_t deadline;      /* per attempt */
+    int connect, listen;  /* host indexes */
+    int server;           /* host index */
+    bool server_added;    /* the runner added the host (named RUN_SERVER_HOST) */
+    bool start_server;    /* the runner starts `natlab server` there (no run = of its own) */
+    GPtrArray *agent_args;   /* char *: flags for both agents, before the subcommand */
+    GPtrArray *connect_args; /* char *: after `connect PEER` */
+    usec_t hold;             /* 0: none */
+    run_expectations_t *expect;
+    GPtrArray *events;       /* run_event_t *, by time */
+    bool mutates;            /* set or change-ip events: a fresh topology per attempt */
+} run_spec_t;
+
+run_spec_t *run_spec_load_file(const char *path, GError **error);
+run_spec_t *run_spec_load_data(const char *data, size_t len, const char *origin, GError **error);
+void run_spec_free(run_spec_t *spec);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(run_spec_t, run_spec_free)
+
+static inline const run_event_t *run_spec_event(const run_spec_t *spec, unsigned i)
+{
+    return g_ptr_array_index(spec->events, i);
+}
+
+/* The seed of attempt k (1-based), derived from the scenario's seed: the
+ * same scenario seed gives the same attempt seeds. Below 2^63. */
+uint64_t run_spec_attempt_seed(uint64_t scenario_seed, unsigned attempt);
+
+/* The agent's command line (after the program): `agent FLAGS... listen
+ * --once` or `agent FLAGS... connect PEER CONNECT_FLAGS...`, FLAGS with --json.
+ * NULL-terminated; free with g_strfreev. */
+char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *server,
+                           const char *name, const char *peer, uint64_t seed);

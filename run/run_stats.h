@@ -1,0 +1,16 @@
+/* Statistics over attempts: percentiles and rates. Pure. */
+#pragma once
+#include <stddef.h>
+
+/* The nearest-rank percentile (p in 0..100) of n values: the smallest value
+ * with at least p% of the values at or below it. Sorts `values` in place.
+ * NAN when n is 0. p = 100 is the maximum. */
+double run_stats_percentile(double *values, size_t n, double p);
+double run_stats_mean(const double *values, size_t n);
+double run_stats_min(const double *values, size_t n);
+
+/* The smallest success count k such that k or more successes out of n
+ * attempts happen with probability >= 1 - alpha when each succeeds with
+ * probability p (the one-sided binomial lower bound). An expectation
+ * "at least k of n" then fails by chance at most alpha of the time. */
+unsigned run_stats_binomial_floor(unsigned n, double p, double alpha);

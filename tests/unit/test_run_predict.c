@@ -1,0 +1,168 @@
+/* run_predict and run_matrix: the first-principles prediction for every
+ * pair of the default presets (rfc-digest section 4), and the scenarios the
+ * matrix generates from it. */
+#include <math.h>
+#include <string.h>
+
+#include "run/run_matrix.h"
+#include "run/run_predict.h"
+#include "run/run_spec.h"
+#include "testutil.h"
+
+static const run_predict_agent_t defaults = RUN_PREDICT_AGENT_DEFAULTS;
+
+static run_prediction_t predict(const char *a, const char *b, const run_predict_agent_t *agent)
+{
+    nat_profile_t *pa = strcmp(a, "public") ? nat_profile_new_preset(a, NULL) : NULL;
+    nat_profile_t *pb = strcmp(b, "public") ? nat_profile_new_preset(b, NULL) : NULL;
+    run_prediction_t p = run_predict(pa, pb, agent);
+    /* Symmetric in its two sides. */
+    run_prediction_t q = run_predict(pb, pa, agent);
+    CU_ASSERT_EQUAL(p.outcome, q.outcome);
+    CU_ASSERT_DOUBLE_EQUAL(p.p_direct, q.p_direct, 1e-12);
+    nat_profile_free(pa);
+    nat_profile_free(pb);
+    return p;
+}
+
+static void expect(const char *a, const char *b, run_expect_outcome_t want, const char *technique)
+{
+    run_prediction_t p = predict(a, b, &defaults);
+    if (p.outcome != want)
+        fprintf(stderr, "%s x %s: %s\n", a, b, p.reason);
+    CU_ASSERT_EQUAL(p.outcome, want);
+    CU_ASSERT_STRING_EQUAL(p.technique ? p.technique : "-", technique ? technique : "-");
+}
+#define EXPECT expect
+
+static void test_the_table(void)
+{
+    const char *none = NULL;
+    /* Both keep one endpoint for every destination. */
+    EXPECT("full-cone", "full-cone", RUN_EXPECT_DIRECT, "punch");
+    EXPECT("port-restricted-cone", "port-restricted-cone", RUN_EXPECT_DIRECT, "punch");
+    EXPECT("home-router", "cgnat", RUN_EXPECT_DIRECT, "punch");
+    EXPECT("public", "symmetric", RUN_EXPECT_DIRECT, "punch");
+    /* FC/EIF and RC/ADF admit the symmetric side's new port. */
+    EXPECT("full-cone", "symmetric", RUN_EXPECT_DIRECT, "punch");
+    EXPECT("cgnat", "symmetric", RUN_EXPECT_DIRECT, "punch");
+    EXPECT("restricted-cone", "symmetric", RUN_EXPECT_DIRECT, "punch");
+    EXPECT("restricted-cone", "symmetric-sequential", RUN_EXPECT_DIRECT, "punch");
+    /* APDF needs the new port: predicted when sequential, birthday when random. */
+    EXPECT("port-restricted-cone", "symmetric-sequential", RUN_EXPECT_DIRECT, "predicted");
+    EXPECT("home-router", "symmetric-sequential", RUN_EXPECT_DIRECT, "predicted");
+    EXPECT("port-restricted-cone", "symmetric", RUN_EXPECT_DIRECT, "birthday");
+    EXPECT("home-router", "symmetric", RUN_EXPECT_DIRECT, "birthday");
+    /* Neither side can aim. */
+    EXPECT("symmetric", "symmetric", RUN_EXPECT_RELAYED, none);
+    EXPECT("symmetric", "symmetric-sequential", RUN_EXPECT_RELAYED, none);
+    EXPECT("symmetric-sequential", "symmetric-sequential", RUN_EXPECT_ANY, none);
+    EXPECT("udp-blocked", "full-cone", RUN_EXPECT_FAILED, none);
+}
+
+static void test_birthday_probability(void)
+{
+    /* n = 256, m = 1024, R = 64512: 1 - exp(-4.06) = 0.983. */
+    run_prediction_t p = predict("port-restricted-cone", "symmetric", &defaults);
+    CU_ASSERT_DOUBLE_EQUAL(p.p_direct, 1 - exp(-256.0 * 1024 / 64512), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(run_predict_min_rate(&p, 5), 0.8, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(run_predict_min_rate(&p, 100), 0.96, 1e-9);
+    /* n = m = 256 (the digest's example): about 64%. */
+    run_predict_agent_t small = { true, true, 256, 256 };
+    p = predict("port-restricted-cone", "symmetric", &small);
+    CU_ASSERT_DOUBLE_EQUAL(p.p_direct, 0.637, 0.001);
+    run_prediction_t sure = predict("full-cone", "symmetric", &defaults);
+    CU_ASSERT_DOUBLE_EQUAL(run_predict_min_rate(&sure, 5), 1, 1e-12);
+}
+
+static void test_what_the_agent_may_use(void)
+{
+    run_predict_agent_t no_tricks = { false, false, 256, 1024 };
+    CU_ASSERT_EQUAL(predict("port-restricted-cone", "symmetric", &no_tricks).outcome, RUN_EXPECT_RELAYED);
+    CU_ASSERT_EQUAL(predict("port-restricted-cone", "symmetric-sequential", &no_tricks).outcome,
+                    RUN_EXPECT_RELAYED);
+    CU_ASSERT_EQUAL(predict("symmetric-sequential", "symmetric-sequential", &no_tricks).outcome,
+                    RUN_EXPECT_RELAYED);
+}
+
+static void test_profiles_not_presets(void)
+{
+    /* APDM with port preservation punches like a cone. */
+    nat_profile_t *a = nat_profile_new_preset("symmetric", NULL);
+    nat_profile_t *b = nat_profile_new_preset("port-restricted-cone", NULL);
+    a->allocation = NAT_ALLOC_PRESERVE;
+    CU_ASSERT_EQUAL(run_predict(a, b, &defaults).outcome, RUN_EXPECT_DIRECT);
+    /* ADF against arbitrary pooling over two addresses: the new port may come
+     * from the other address. */
+    nat_profile_t *rc = nat_profile_new_preset("restricted-cone", NULL);
+    a->allocation = NAT_ALLOC_RANDOM;
+    a->pooling = NAT_POOLING_ARBITRARY;
+    a->public_ip_count = 2;
+    CU_ASSERT_EQUAL(run_predict(rc, a, &defaults).outcome, RUN_EXPECT_RELAYED);
+    nat_profile_free(a);
+    nat_profile_free(b);
+    nat_profile_free(rc);
+}
+
+static void test_matrix_scenarios(void)
+{
+    char *why = NULL;
+    char **nats = run_matrix_parse_nats(NULL, &why);
+    CU_ASSERT_PTR_NULL(nats);
+    g_free(why);
+    why = NULL;
+    CU_ASSERT_PTR_NULL(run_matrix_parse_nats("full-cone,moon", &why));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "unknown preset 'moon'"));
+    g_free(why);
+    why = NULL;
+    CU_ASSERT_PTR_NULL(run_matrix_parse_nats("cgnat,cgnat", &why));
+    g_free(why);
+    g_autofree char *list = g_strjoinv(",", (char **)run_matrix_default_nats);
+    nats = run_matrix_parse_nats(list, &why);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nats);
+    CU_ASSERT_EQUAL(run_matrix_pairs(g_strv_length(nats)), 28);
+    run_matrix_options_t o = { .repeat = 5, .seed = 7, .agent = RUN_PREDICT_AGENT_DEFAULTS };
+    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (unsigned k = 0; k < 28; k++) {
+        char *text = run_matrix_scenario_text(nats, k, &o, &why);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+        GError *error = NULL;
+        run_spec_t *spec = run_spec_load_data(text, strlen(text), "matrix", &error);
+        if (!spec)
+            fprintf(stderr, "%s\n%s\n", error->message, text);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+        CU_ASSERT_EQUAL(spec->repeat, 5);
+        CU_ASSERT_FALSE(g_hash_table_contains(names, spec->scenario->name));
+        g_hash_table_add(names, g_strdup(spec->scenario->name));
+        if (strcmp(spec->scenario->name, "mx-prc-sym") == 0) {
+            CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_DIRECT);
+            CU_ASSERT_PTR_NOT_NULL(strstr(text, "success-rate >= 0.8\n"));
+        }
+        if (strcmp(spec->scenario->name, "mx-sym-sym") == 0)
+            CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_RELAYED);
+        if (strcmp(spec->scenario->name, "mx-seq-seq") == 0)
+            CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_ANY);
+        run_spec_free(spec);
+        g_free(text);
+    }
+    CU_ASSERT_EQUAL(g_hash_table_size(names), 28);
+    CU_ASSERT_TRUE(g_hash_table_contains(names, "mx-fc-fc"));
+    CU_ASSERT_TRUE(g_hash_table_contains(names, "mx-cgn-cgn"));
+    CU_ASSERT_PTR_NULL(run_matrix_scenario_text(nats, 28, &o, &why));
+    g_free(why);
+    g_hash_table_destroy(names);
+    g_strfreev(nats);
+}
+
+int main(void)
+{
+    static const test_case_t cases[] = {
+        { "the digest's table, pair by pair", test_the_table },
+        { "birthday probability and the rate to expect", test_birthday_probability },
+        { "what the agent may use", test_what_the_agent_may_use },
+        { "profiles, not only presets", test_profiles_not_presets },
+        { "the matrix's scenarios", test_matrix_scenarios },
+        { NULL, NULL },
+    };
+    return test_run_suite("run_predict", cases);
+}

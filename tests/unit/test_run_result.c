@@ -1,0 +1,163 @@
+/* run_result: the documented agent events (docs/agent.md) -> an attempt's
+ * outcome and its results.jsonl row, and back. */
+#include <math.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "run/run_result.h"
+#include "testutil.h"
+
+#define EXITED(n) ((n) << 8) /* a wait status: exited with n */
+
+static const char *const direct_run[] = {
+    "{\"t_ms\":1.0,\"event\":\"registered\",\"name\":\"a\",\"mapped\":\"198.18.1.1:4000\"}",
+    "not json at all",
+    "{\"t_ms\":2.5,\"event\":\"session\",\"peer\":\"b\",\"role\":\"controlling\",\"candidates\":[]}",
+    "{\"t_ms\":3.0,\"event\":\"first-byte\",\"path\":\"relay\",\"rtt_ms\":1}",
+    "{\"t_ms\":310.4,\"event\":\"direct\",\"path\":\"direct\",\"technique\":\"predicted\"}",
+    "{\"t_ms\":311,\"event\":\"path-changed\",\"from\":\"relay\",\"to\":\"direct\",\"reason\":\"x\"}",
+    "{\"t_ms\":900,\"event\":\"done\",\"sent\":10,\"delivered\":10,\"echoed\":10,\"probes_sent\":"
+    "14,\"path_changes\":1,\"path\":\"direct\",\"technique\":\"predicted\","
+    "\"time_to_first_byte_ms\":2.1,\"time_to_direct_ms\":310.4}",
+    NULL,
+};
+
+static run_result_t *feed(const char *const *lines)
+{
+    run_result_t *r = run_result_new();
+    for (int i = 0; lines[i]; i++)
+        run_result_feed(r, lines[i]);
+    return r;
+}
+
+static void test_direct(void)
+{
+    run_result_t *r = feed(direct_run);
+    CU_ASSERT_TRUE(r->registered);
+    run_result_finish(r, EXITED(0), NULL);
+    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_DIRECT);
+    CU_ASSERT_STRING_EQUAL(r->technique, "predicted");
+    CU_ASSERT_DOUBLE_EQUAL(r->time_to_direct_ms, 310.4, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r->time_to_first_byte_ms, 2.1, 1e-9);
+    CU_ASSERT_EQUAL(r->probes_sent, 14);
+    CU_ASSERT_PTR_NULL(r->error);
+    run_result_free(r);
+}
+
+static void test_relayed_and_failed(void)
+{
+    const char *relayed[] = {
+        "{\"t_ms\":3.0,\"event\":\"first-byte\",\"path\":\"relay\"}",
+        "{\"t_ms\":900,\"event\":\"done\",\"sent\":10,\"delivered\":10,\"path\":\"relay\","
+        "\"technique\":\"none\",\"time_to_direct_ms\":null}",
+        NULL,
+    };
+    run_result_t *r = feed(relayed);
+    run_result_finish(r, EXITED(0), NULL);
+    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_RELAYED);
+    CU_ASSERT_TRUE(isnan(r->time_to_direct_ms));
+    run_result_free(r);
+
+    const char *failed[] = {
+        "{\"t_ms\":5000,\"event\":\"failed\",\"reason\":\"no UDP path: the server does not answer\"}",
+        "{\"t_ms\":5000,\"event\":\"done\",\"sent\":10,\"delivered\":0,\"path\":\"none\"}",
+        NULL,
+    };
+    r = feed(failed);
+    run_result_finish(r, EXITED(1), NULL);
+    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_STRING_EQUAL(r->error, "the agent failed: no UDP path: the server does not answer");
+    run_result_free(r);
+
+    /* Delivered only part of the data, without a failed event. */
+    const char *partial[] = {
+        "{\"t_ms\":900,\"event\":\"done\",\"sent\":10,\"delivered\":7,\"path\":\"direct\","
+        "\"technique\":\"punch\"}",
+        NULL,
+    };
+    r = feed(partial);
+    run_result_finish(r, EXITED(1), NULL);
+    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_STRING_EQUAL(r->error, "7 of 10 messages delivered (exit status 1)");
+    CU_ASSERT_STRING_EQUAL(r->technique, "none");
+    run_result_free(r);
+}
+
+static void test_crash_and_deadline(void)
+{
+    const char *lines[] = { direct_run[0], direct_run[2], NULL };
+    run_result_t *r = feed(lines);
+    run_result_finish(r, SIGSEGV, NULL); /* a wait status: killed by SIGSEGV */
+    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "killed by signal 11"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "last event: session"));
+    run_result_free(r);
+    r = feed(lines);
+    run_result_finish(r, EXITED(0), NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "before its done event"));
+    run_result_free(r);
+    /* The runner's reason wins over what the agent said. */
+    r = feed(direct_run);
+    run_result_finish(r, SIGKILL, "deadline 30 s passed");
+    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_STRING_EQUAL(r->error, "deadline 30 s passed");
+    run_result_free(r);
+}
+
+static void test_row_round_trip(void)
+{
+    run_result_t *r = feed(direct_run);
+    run_result_finish(r, EXITED(0), NULL);
+    r->scenario = g_strdup("mx-fc-sym");
+    r->attempt = 3;
+    r->seed = 1234;
+    r->pair = g_strdup("full-cone/symmetric");
+    r->nat_a = g_strdup("full-cone");
+    r->expected = g_strdup("direct");
+    r->duration_ms = 1520;
+    char *line = run_result_to_line(r);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"scenario\":\"mx-fc-sym\",\"attempt\":3,\"seed\":1234"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"nat_b\":null,\"profile_a\":null"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"outcome\":\"direct\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"pcap\":null,\"error\":null"));
+    JsonNode *node = json_from_string(line, NULL);
+    run_result_t *back = run_result_from_json(node, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_EQUAL(back->outcome, RUN_OUTCOME_DIRECT);
+    CU_ASSERT_EQUAL(back->attempt, 3);
+    CU_ASSERT_EQUAL(back->seed, 1234);
+    CU_ASSERT_STRING_EQUAL(back->technique, "predicted");
+    CU_ASSERT_DOUBLE_EQUAL(back->time_to_direct_ms, 310.4, 1e-6);
+    CU_ASSERT_PTR_NULL(back->nat_b);
+    json_node_unref(node);
+    node = json_from_string("{\"scenario\":\"x\",\"outcome\":\"sideways\"}", NULL);
+    GError *error = NULL;
+    CU_ASSERT_PTR_NULL(run_result_from_json(node, &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    g_clear_error(&error);
+    json_node_unref(node);
+    run_result_free(back);
+    run_result_free(r);
+    g_free(line);
+}
+
+static void test_listener_registered(void)
+{
+    CU_ASSERT_TRUE(run_result_listener_registered(direct_run[0]));
+    CU_ASSERT_FALSE(run_result_listener_registered(direct_run[2]));
+    CU_ASSERT_FALSE(run_result_listener_registered("registered"));
+    CU_ASSERT_FALSE(run_result_listener_registered("[1,2]"));
+}
+
+int main(void)
+{
+    static const test_case_t cases[] = {
+        { "direct: events to outcome", test_direct },
+        { "relayed, failed, partly delivered", test_relayed_and_failed },
+        { "crash, no done event, deadline", test_crash_and_deadline },
+        { "results row and back", test_row_round_trip },
+        { "listener registered", test_listener_registered },
+        { NULL, NULL },
+    };
+    return test_run_suite("run_result", cases);
+}

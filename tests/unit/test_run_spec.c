@@ -1,0 +1,167 @@
+/* run_spec: the runner's groups of a scenario file and their errors
+ * (FILE:LINE: [group] key = value: what is allowed). */
+#include <string.h>
+
+#include "run/run_spec.h"
+#include "testutil.h"
+
+#define ASSERT_CONTAINS(h, n)                                                  \
+    do {                                                                       \
+        const char *h_ = (h);                                                  \
+        if (!h_ || !strstr(h_, (n)))                                           \
+            fprintf(stderr, "'%s' does not contain '%s'\n", h_ ? h_ : "(null)", (n)); \
+        CU_ASSERT_PTR_NOT_NULL(h_ ? strstr(h_, (n)) : NULL);                   \
+    } while (0)
+
+static const char base[] = "[scenario]\n"            /* 1 */
+                           "repeat = 4\n"            /* 2 */
+                           "[nat home]\n"            /* 3 */
+                           "preset = home-router\n"  /* 4 */
+                           "[nat far]\n"             /* 5 */
+                           "preset = symmetric\n"    /* 6 */
+                           "[host alice]\n"          /* 7 */
+                           "nat = home\n"            /* 8 */
+                           "[host bob]\n"            /* 9 */
+                           "nat = far\n";            /* 10 */
+
+static run_spec_t *load(const char *extra, char **message)
+{
+    g_autofree char *text = g_strconcat(base, extra, NULL);
+    GError *error = NULL;
+    run_spec_t *spec = run_spec_load_data(text, strlen(text), "s.scn", &error);
+    *message = error ? g_strdup(error->message) : NULL;
+    g_clear_error(&error);
+    return spec;
+}
+
+static void test_defaults(void)
+{
+    char *msg;
+    run_spec_t *spec = load("", &msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(spec->repeat, 4);
+    CU_ASSERT_EQUAL(spec->connect, 0);
+    CU_ASSERT_EQUAL(spec->listen, 1);
+    /* The runner adds a public server host with two addresses. */
+    CU_ASSERT_TRUE(spec->server_added);
+    CU_ASSERT_TRUE(spec->start_server);
+    const scenario_host_t *server = scenario_host(spec->scenario, (guint)spec->server);
+    CU_ASSERT_STRING_EQUAL(server->name, "server");
+    CU_ASSERT_EQUAL(server->addresses, 2);
+    CU_ASSERT_EQUAL(server->nat_index, -1);
+    CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_ANY);
+    CU_ASSERT_EQUAL(spec->deadline, RUN_DEADLINE_DEFAULT);
+    CU_ASSERT_FALSE(spec->mutates);
+    run_spec_free(spec);
+}
+
+static void test_agent_flags_and_argv(void)
+{
+    char *msg;
+    run_spec_t *spec = load("[agent]\nconnect = bob\nlisten = alice\nkeepalive = 5s\n"
+                            "predict = off\nshare-local = on\nbirthday-probes = 64\nsend = 3\n"
+                            "hold = 2s\n",
+                            &msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(spec->connect, 1);
+    CU_ASSERT_EQUAL(spec->listen, 0);
+    char **c = run_spec_agent_argv(spec, true, "198.19.1.1:3478", "bob-1", "alice-1", 9);
+    g_autofree char *cl = g_strjoinv(" ", c);
+    CU_ASSERT_STRING_EQUAL(cl, "agent --server 198.19.1.1:3478 --name bob-1 --seed 9 --json "
+                               "--keepalive 5s --no-predict --share-local --birthday-probes 64 "
+                               "connect alice-1 --send 3 --hold 2s");
+    char **l = run_spec_agent_argv(spec, false, "198.19.1.1:3478", "alice-1", NULL, 8);
+    g_autofree char *ll = g_strjoinv(" ", l);
+    CU_ASSERT_STRING_EQUAL(ll, "agent --server 198.19.1.1:3478 --name alice-1 --seed 8 --json "
+                               "--keepalive 5s --no-predict --share-local --birthday-probes 64 "
+                               "listen --once");
+    g_strfreev(c);
+    g_strfreev(l);
+    run_spec_free(spec);
+}
+
+static void test_events(void)
+{
+    char *msg;
+    run_spec_t *spec = load("[event later]\nat = 10s\nnat = far\naction = change-ip\n"
+                            "[event sooner]\nat = 2s\nnat = far\naction = set timeout 5s\n",
+                            &msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(spec->events->len, 2);
+    CU_ASSERT_STRING_EQUAL(run_spec_event(spec, 0)->name, "sooner");
+    CU_ASSERT_STRING_EQUAL(run_spec_event(spec, 0)->command, "set timeout 5s");
+    CU_ASSERT_EQUAL(run_spec_event(spec, 1)->nat, 1);
+    /* change-ip needs a spare address; set and change-ip change a NAT for good. */
+    CU_ASSERT_EQUAL(scenario_nat(spec->scenario, 1)->spare_ips, 1);
+    CU_ASSERT_EQUAL(scenario_nat(spec->scenario, 0)->spare_ips, 0);
+    CU_ASSERT_TRUE(spec->mutates);
+    CU_ASSERT_EQUAL(spec->hold, 15 * USEC_PER_SEC); /* last event + 5 s */
+    CU_ASSERT_EQUAL(spec->deadline, 15 * USEC_PER_SEC + RUN_DEADLINE_DEFAULT);
+    run_spec_free(spec);
+}
+
+static void test_attempt_seeds(void)
+{
+    CU_ASSERT_EQUAL(run_spec_attempt_seed(7, 1), run_spec_attempt_seed(7, 1));
+    CU_ASSERT_NOT_EQUAL(run_spec_attempt_seed(7, 1), run_spec_attempt_seed(7, 2));
+    CU_ASSERT_NOT_EQUAL(run_spec_attempt_seed(7, 1), run_spec_attempt_seed(8, 1));
+    CU_ASSERT_TRUE(run_spec_attempt_seed(G_MAXINT64, 99) <= (uint64_t)G_MAXINT64);
+}
+
+static void test_errors(void)
+{
+    static const struct {
+        const char *extra, *message;
+    } bad[] = {
+        { "[agent]\nconnect = carol\n", "s.scn:12: [agent] connect = carol: no such host; allowed: alice, bob" },
+        { "[agent]\nkeepalive = often\n", "s.scn:12: [agent] keepalive = often: allowed: a duration above 0" },
+        { "[agent]\nwarp = 9\n", "s.scn:12: [agent] warp = 9: unknown key; allowed keys: connect, listen, server, hold, keepalive" },
+        { "[agent]\npredict = yes\n", "s.scn:12: [agent] predict = yes: allowed: on, off" },
+        { "[agent]\nconnect = alice\nlisten = alice\n", "[agent] listen = alice: the listening host must differ" },
+        { "[agent]\nserver = alice\n", "s.scn:12: [agent] server = alice: the server must be a public host" },
+        { "[expect]\nsuccess-rate >= 2\n", "s.scn:12: [expect] success-rate >= 2: allowed: success-rate >= RATE" },
+        { "[event x]\nat = 1s\nnat = moon\naction = reboot\n", "s.scn:13: [event x] nat = moon: no such NAT; allowed: home, far" },
+        { "[event x]\nat = 1s\nnat = far\naction = explode\n", "s.scn:14: [event x] action = explode: allowed: reboot, flush, change-ip, set KEY VALUE" },
+        { "[event x]\nat = 1s\nnat = far\naction = set timeout forever\n", "s.scn:14: [event x] action = set timeout forever: " },
+        { "[event x]\nat = soon\nnat = far\naction = flush\n", "s.scn:12: [event x] at = soon: allowed: a duration" },
+        { "[event x]\nnat = far\naction = flush\n", "[event x]: at is missing" },
+        { "[event x]\nat = 1s\nnat = far\naction = flush\nwhen = now\n", "[event x] when = now: unknown key" },
+        { "[agent]\nhold = 1s\n[event x]\nat = 3s\nnat = far\naction = flush\n", "[agent] hold = 1s: the session ends before the last event" },
+        { "[scenario]\n", "" }, /* placeholder, replaced below */
+    };
+    for (unsigned i = 0; i + 1 < G_N_ELEMENTS(bad); i++) {
+        char *msg = NULL;
+        run_spec_t *spec = load(bad[i].extra, &msg);
+        CU_ASSERT_PTR_NULL(spec);
+        run_spec_free(spec);
+        ASSERT_CONTAINS(msg, bad[i].message);
+        g_free(msg);
+    }
+    const char *firewall = "[nat fw]\npreset = firewall\n[event x]\nat = 1s\nnat = fw\naction = change-ip\n";
+    char *msg = NULL;
+    CU_ASSERT_PTR_NULL(load(firewall, &msg));
+    ASSERT_CONTAINS(msg, "NAT fw does not translate");
+    g_free(msg);
+    const char *repeat = "[scenario]\nrepeat = 0\n[host a]\n[host b]\n";
+    GError *error = NULL;
+    CU_ASSERT_PTR_NULL(run_spec_load_data(repeat, strlen(repeat), "r.scn", &error));
+    ASSERT_CONTAINS(error->message, "r.scn:2: [scenario] repeat = 0: allowed: 1 to");
+    g_clear_error(&error);
+    const char *lonely = "[host a]\n";
+    CU_ASSERT_PTR_NULL(run_spec_load_data(lonely, strlen(lonely), "l.scn", &error));
+    ASSERT_CONTAINS(error->message, "l.scn: the runner needs two hosts besides the server");
+    g_clear_error(&error);
+}
+
+int main(void)
+{
+    static const test_case_t cases[] = {
+        { "defaults: agents, server, expectation", test_defaults },
+        { "[agent] keys become flags", test_agent_flags_and_argv },
+        { "[event] groups", test_events },
+        { "attempt seeds", test_attempt_seeds },
+        { "errors", test_errors },
+        { NULL, NULL },
+    };
+    return test_run_suite("run_spec", cases);
+}
