@@ -1114,6 +1114,8 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
     usec_t next = 0;
     if (!p->session)
         return 0;
+    if (p->punching && p->current >= 0 && !p->first_valid)
+        p->first_valid = now; /* punching again beside a working path (new candidates) */
     if (p->punching && now - p->punch_started >= p->cfg.punch_timeout && p->current < 0)
         punching_give_up(p, now);
     if (p->punching && p->first_valid && now - p->first_valid >= NOMINATION_WINDOW) {
