@@ -182,15 +182,10 @@ int cmd_agent_main(int argc, char **argv)
         return NATLAB_EXIT_USAGE;
     }
     if (secret_file) {
-        gsize len = 0;
-        if (!g_file_get_contents(secret_file, &secret, &len, &error)) {
-            fprintf(stderr, "natlab agent: --secret: %s\n", error->message);
-            return NATLAB_EXIT_USAGE;
-        }
-        while (len && (secret[len - 1] == '\n' || secret[len - 1] == '\r'))
-            len--;
-        if (!len) {
-            fprintf(stderr, "natlab agent: --secret %s is empty\n", secret_file);
+        size_t len = 0;
+        secret = cmd_read_secret(secret_file, &len, &error);
+        if (!secret) {
+            fprintf(stderr, "natlab agent: %s\n", error->message);
             return NATLAB_EXIT_USAGE;
         }
         o.punch.secret = (const uint8_t *)secret;

@@ -4,6 +4,24 @@ passes=0
 failures=0
 pass() { passes=$((passes + 1)); echo "PASS: $*"; }
 fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
+# need_root WHAT: after the tests that need no root, skip (77) the rest without it.
+need_root() {
+    [ "$(id -u)" -eq 0 ] && return 0
+    echo "$passes passed, $failures failed"
+    [ "$failures" -eq 0 ] || exit 1
+    echo "SKIP: $1 need root (network namespaces)"
+    exit 77
+}
+# usage_errors SUBCOMMAND "ARGS"...: each argument list is a usage error (exit 64).
+usage_errors() {
+    ue_cmd=$1
+    shift
+    for ue_args in "$@"; do
+        # shellcheck disable=SC2086 # the words are the arguments
+        "$NATLAB" "$ue_cmd" $ue_args >/dev/null 2>&1
+        check "natlab $ue_cmd $ue_args: usage error (64)" test $? -eq 64
+    done
+}
 check() { # check DESCRIPTION COMMAND...
     what=$1
     shift
