@@ -684,6 +684,29 @@ static void test_reboot(void)
     }
 }
 
+static void change_ip(sim_t *s, void *ctx)
+{
+    (void)ctx;
+    g_assert(nat_engine_change_ip(s->nat[0], NAT_PUBLIC(0), NAT_PUBLIC(0) + 7));
+}
+
+/* The NAT's public address changes mid-session (every mapping lost, a new
+ * address): the agent sees its endpoint move, falls back, and goes direct
+ * again from the new address. */
+static void test_address_change(void)
+{
+    punch_config_t agent;
+    punch_config_init(&agent);
+    agent.keepalive = 2 * USEC_PER_SEC;
+    sim_options_t o = { .nat = { "port-restricted-cone", "home-router" }, .host_nat = { 0, 1 },
+                        .seed = 21, .hold = 15 * USEC_PER_SEC, .during = change_ip,
+                        .during_at = 4 * USEC_PER_SEC, .agent = agent, .custom_agent = true };
+    sim_result_t r = sim_run(&o);
+    CU_ASSERT(expect_outcome("address change", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
+    CU_ASSERT(r.stats[0].fallbacks >= 1);
+    CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+}
+
 /* A mapping timeout (5 s) shorter than the keepalive (25 s) with sparse
  * data: the path dies between messages; the agent notices (its mapping
  * moved), shortens its keepalive below the timeout and stays direct. */
@@ -827,6 +850,7 @@ int main(void)
         { "5% loss", test_loss },
         { "time to first byte", test_first_byte },
         { "NAT reboot mid-session", test_reboot },
+        { "public address change mid-session", test_address_change },
         { "mapping timeout shorter than the keepalive", test_short_timeout },
         { "two hosts behind one NAT", test_same_nat },
         { "NAT-PMP and PCP mappings", test_port_mapping },
