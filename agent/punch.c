@@ -1,6 +1,7 @@
 #include "punch.h"
 
 #include <glib.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -53,11 +54,16 @@ typedef struct pair {
     unsigned rtt_samples;
 } pair_t;
 
+/* A probe we sent: an answer counts only if it echoes one of these, and
+ * its round trip is measured from our own clock, not from the peer's word. */
 typedef struct sent_probe {
     uint64_t counter;
-    unsigned socket;
+    unsigned socket;    /* RELAYED: through the relay */
     uint8_t technique;
+    usec_t sent_at;
 } sent_probe_t;
+
+#define RELAYED UINT_MAX
 
 typedef struct outgoing {
     uint32_t seq;
@@ -220,7 +226,8 @@ static void send_probe_to(punch_t *p, unsigned socket, addr_endpoint_t to, uint8
     m.session = p->session_id;
     size_t n = agentmsg_write(&m, p->key, sizeof p->key, buf, sizeof buf);
     sent_probe_t *slot = &p->ring[m.counter % PROBE_RING];
-    *slot = (sent_probe_t){ .counter = m.counter, .socket = socket, .technique = technique };
+    *slot = (sent_probe_t){ .counter = m.counter, .socket = socket, .technique = technique,
+                            .sent_at = now };
     send_raw(p, socket, to, buf, n);
     p->stats.probes_sent++;
 }
@@ -604,6 +611,8 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
      * measures its round trip. */
     agentmsg_t probe = { .type = AGENTMSG_PROBE, .timestamp = (uint64_t)now };
     send_peer(p, -1, &probe);
+    p->ring[probe.counter % PROBE_RING] =
+        (sent_probe_t){ .counter = probe.counter, .socket = RELAYED, .sent_at = now };
 }
 
 /* ---- data ---- */
@@ -728,17 +737,21 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
         break;
     }
     case AGENTMSG_PROBE_ACK: {
+        const sent_probe_t *s = &p->ring[m->echo_counter % PROBE_RING];
+        if (s->counter != m->echo_counter || s->socket != (relayed ? RELAYED : socket) ||
+            !m->echo_counter) {
+            p->stats.dropped[PUNCH_DROP_UNEXPECTED]++; /* no probe of ours: proves nothing */
+            break;
+        }
         p->stats.acks_received++;
         if (relayed) {
-            rtt_sample(&p->relay_srtt, &p->relay_samples, now - (usec_t)m->timestamp);
+            rtt_sample(&p->relay_srtt, &p->relay_samples, now - s->sent_at);
             break;
         }
         pair_t *pr = pair_at(p, pair);
-        const sent_probe_t *s = &p->ring[m->echo_counter % PROBE_RING];
-        if (s->counter == m->echo_counter && s->socket == socket)
-            pr->local_technique = technique_combine(pr->local_technique, s->technique);
+        pr->local_technique = technique_combine(pr->local_technique, s->technique);
         pr->remote_technique = technique_combine(pr->remote_technique, m->technique);
-        rtt_sample(&pr->srtt, &pr->rtt_samples, now - (usec_t)m->timestamp);
+        rtt_sample(&pr->srtt, &pr->rtt_samples, now - s->sent_at);
         if (!pr->valid) {
             pr->valid = true;
             if (!p->first_valid)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz_agentmsg and fuzz_rendezvous from a second,
+"""Writes the seed corpora of fuzz_agentmsg, fuzz_rendezvous and fuzz_punch from a second,
 independent implementation of the wire format in agent/agentmsg.h, so the
 seeds also check the C codec (the harnesses and a unit run must accept them).
 
-usage: tests/fuzz/gen_agentmsg_corpus.py   (rewrites corpus/agentmsg, corpus/rendezvous)
+usage: tests/fuzz/gen_agentmsg_corpus.py   (rewrites corpus/agentmsg, corpus/rendezvous, corpus/punch)
 """
 import hashlib
 import hmac
@@ -112,6 +112,64 @@ RENDEZVOUS_SEEDS = {
 }
 
 
+# fuzz_punch records: op, dt, length (16 bits), datagram. op bits 0-1:
+# sender (0 server, 1 peer X, 2 gateway, 3 peer Y), 2: discovery socket,
+# 3: patch counter, 4: patch session, 5: re-tag, 6: bookkeeping first,
+# 7: the application sends. STUN answers get the agent's transaction id.
+P_DISCOVERY, P_COUNTER, P_SESSION, P_RETAG, P_BOOK, P_SEND = 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+PEER_X = (0xC6120201, 5000)  # 198.18.2.1:5000, sender 1 of fuzz_punch.c
+
+
+def prec(sender, datagram, op=P_COUNTER | P_RETAG, dt=0):
+    return struct.pack("!BBH", op | sender, dt, len(datagram)) + datagram
+
+
+def stun_success(ip=0xC6120101, port=40000):
+    """A Binding success with XOR-MAPPED-ADDRESS (RFC 8489 section 14.2); the id is patched."""
+    cookie = 0x2112A442
+    attr = struct.pack("!HHBBHI", 0x0020, 8, 0, 1, port ^ (cookie >> 16), ip ^ cookie)
+    return struct.pack("!HHI", 0x0101, len(attr), cookie) + bytes(12) + attr
+
+
+def pmsg(typ, body=b""):
+    return raw(typ, body)
+
+
+def session_start():
+    return (prec(0, stun_success(), op=P_BOOK)
+            + prec(0, pmsg(REGISTERED, endpoint(0xC6120101, 40000) + struct.pack("!H", 90)))
+            + prec(0, pmsg(PEER, name("bob") + b"\x01" + nat(1, 0, 5000) + endpoint(*PEER_X)
+                           + candidates((1, 0x0A000003, 40001)) + bytes(range(32))), op=P_COUNTER | P_RETAG | P_BOOK))
+
+
+PEER_OPS = P_COUNTER | P_SESSION | P_RETAG
+PUNCH_SEEDS = {
+    "session-probe-data": session_start()
+    + prec(1, pmsg(PROBE, b"\x01" + struct.pack("!H", 0) + endpoint(0xC6120101, 40000)
+                   + struct.pack("!Q", 1)), op=PEER_OPS | P_SEND)
+    + prec(1, pmsg(PROBE_ACK, b"\x01" + struct.pack("!QQ", 9, 1) + endpoint(0xC6120101, 40000)),
+           op=PEER_OPS)
+    + prec(1, pmsg(DATA, struct.pack("!I", 1) + payload(b"hello")), op=PEER_OPS | P_BOOK)
+    + prec(1, pmsg(DATA_ACK, struct.pack("!I", 1)), op=PEER_OPS),
+    "relayed": session_start()
+    + prec(0, pmsg(RELAY, payload(b"\xe4\x01\x12" + bytes(40))), op=PEER_OPS | P_SEND)
+    + prec(0, pmsg(RELAY, payload(b"junk")), op=P_COUNTER | P_RETAG, dt=40),
+    "announce-lan": session_start()
+    + prec(3, pmsg(ANNOUNCE, endpoint(0x0A000003, 40001)), op=PEER_OPS | P_DISCOVERY)
+    + prec(3, pmsg(PROBE, b"\x05" + struct.pack("!H", 0) + endpoint(0x0A000002, 40000)
+                   + struct.pack("!Q", 2)), op=PEER_OPS),
+    "portmap": prec(2, bytes([2, 0x81, 0, 0]) + struct.pack("!II", 120, 5) + bytes(12) + bytes(12)
+                    + bytes([17, 0, 0, 0]) + struct.pack("!HH", 40000, 40000) + bytes(10) + b"\xff\xff"
+                    + struct.pack("!I", 0xC6120101), op=P_BOOK)
+    + prec(2, struct.pack("!BBHII", 0, 128, 0, 7, 0xC6120101), op=0)
+    + prec(2, struct.pack("!BBHIHHI", 0, 129, 0, 7, 40000, 40000, 120), op=0),
+    "time-passes": session_start() + prec(1, b"", op=P_BOOK, dt=255) + prec(1, b"", op=P_BOOK, dt=255),
+    "replay": session_start()
+    + prec(1, pmsg(DATA, struct.pack("!I", 2) + payload(b"x")), op=PEER_OPS)
+    + prec(1, pmsg(DATA, struct.pack("!I", 2) + payload(b"x")), op=P_SESSION | P_RETAG),
+}
+
+
 def write(directory, seeds):
     path = os.path.join(HERE, "corpus", directory)
     os.makedirs(path, exist_ok=True)
@@ -125,3 +183,4 @@ def write(directory, seeds):
 if __name__ == "__main__":
     write("agentmsg", AGENTMSG_SEEDS)
     write("rendezvous", RENDEZVOUS_SEEDS)
+    write("punch", PUNCH_SEEDS)
