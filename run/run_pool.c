@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "run_pool.h"
 
+#include "common/jsontidy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -148,7 +150,8 @@ static void on_row(pool_t *p, job_t *j, JsonNode *row)
     run_result_t *r = run_result_from_json(row, &error);
     if (!r)
         return;
-    g_autofree char *text = json_to_string(row, FALSE);
+    g_autofree char *raw = json_to_string(row, FALSE);
+    g_autofree char *text = jsontidy_numbers(raw);
     fprintf(p->results, "%s\n", text);
     fflush(p->results);
     g_ptr_array_add(j->results, r);

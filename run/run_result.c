@@ -1,5 +1,7 @@
 #include "run_result.h"
 
+#include "common/jsontidy.h"
+
 #include <math.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -204,7 +206,7 @@ static void add_ms(JsonBuilder *b, const char *name, double value)
     if (isnan(value))
         json_builder_add_null_value(b);
     else
-        json_builder_add_double_value(b, round(value * 10) / 10);
+        json_builder_add_double_value(b, round(value * 1000) / 1000); /* µs */
 }
 
 static void add_int(JsonBuilder *b, const char *name, int64_t value)
@@ -256,7 +258,8 @@ JsonNode *run_result_to_json(const run_result_t *r)
 char *run_result_to_line(const run_result_t *r)
 {
     g_autoptr(JsonNode) root = run_result_to_json(r);
-    return json_to_string(root, FALSE);
+    g_autofree char *text = json_to_string(root, FALSE);
+    return jsontidy_numbers(text);
 }
 
 static JsonNode *member_object(JsonObject *o, const char *name)
