@@ -598,6 +598,14 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
     p->session_started = now;
     p->connecting = false;
     p->peer_left = false;
+    /* A new peer counts its messages from 1 again: forget the old session's
+     * data (a listener serves one session after another). */
+    g_hash_table_remove_all(p->received);
+    g_ptr_array_set_size(p->unacked, 0);
+    p->next_seq = 0;
+    p->first_byte = p->direct_at = 0;
+    p->technique = AGENTMSG_TECHNIQUE_NONE;
+    p->relay_samples = 0;
     pairs_reset(p);
     punch_event_t *e = event_push(p, PUNCH_EVENT_SESSION, now);
     e->peer = p->peer_name;

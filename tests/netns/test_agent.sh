@@ -215,6 +215,22 @@ attempt hairpin h1 h2 --no-broadcast
 expect_path hairpin direct hairpin
 fi
 
+# ---- one listener, one session after another ----------------------------------
+if full; then
+"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name serial --json listen \
+    >"$tmp/serial.l" 2>&1 &
+spid=$!
+wait_registered "$tmp/serial.l"
+for k in 1 2; do
+    "$NATLAB" exec agtest a-prc -- "$NATLAB" agent --server "$server" --name "serial-c$k" --json \
+        connect serial --send 5 >"$tmp/serial$k.c" 2>&1
+    rc=$?
+    expect_path "serial$k" direct punch
+done
+kill "$spid"
+wait "$spid" 2>/dev/null
+fi
+
 # ---- UDP blocked -------------------------------------------------------------
 start=$(date +%s)
 "$NATLAB" exec agtest a-blk -- "$NATLAB" agent --server "$server" --name blocked --json connect nobody \
