@@ -153,6 +153,16 @@ static void wan_arrive(run_sim_t *s, const packet_t *p)
             deliver(s, nat, v.src, v.dst, p->data, p->len);
         return;
     }
+    /* A router that does not translate (firewall, no-nat) routes its LAN. */
+    for (unsigned i = 0; i < s->n_nat; i++) {
+        if (nat_engine_profile(s->nat[i])->type == NAT_TYPE_NAT ||
+            (p->dst.ip & 0xffffff00u) != (GATEWAY_IP(i) & 0xffffff00u))
+            continue;
+        nat_verdict_t v = nat_engine_inbound(s->nat[i], p->src, p->dst, s->now);
+        if (v.action == NAT_ACTION_FORWARD)
+            deliver(s, (int)i, v.src, v.dst, p->data, p->len);
+        return;
+    }
     for (unsigned h = 0; h < HOSTS; h++)
         if (s->host[h].nat < 0 && s->host[h].ip == p->dst.ip)
             deliver(s, -1, p->src, p->dst, p->data, p->len);
