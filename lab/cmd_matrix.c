@@ -1,4 +1,4 @@
-/* natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N]: every pair
+/* natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--sim]: every pair
  * of NAT presets against the first-principles prediction, then the report. */
 #include <glib.h>
 #include <stdio.h>
