@@ -46,9 +46,10 @@ typedef struct cmd_run_options {
     unsigned repeat; /* 0: the scenarios' own */
     uint64_t seed;
     bool seed_set;
+    bool sim;        /* --sim: every attempt in memory on a virtual clock (run_simworker) */
 } cmd_run_options_t;
 
-/* --out, --junit, -j, --shard, --repeat, --seed at argv[*i] (its value
+/* --out, --junit, -j, --shard, --repeat, --seed, --sim at argv[*i] (its value
  * consumed); false if it is none of them. *ok: the value was valid. */
 bool cmd_run_common_option(int argc, char **argv, int *i, cmd_run_options_t *options, bool *ok);
 /* Seeds, shard, the pool; the exit status. `specs` owns the run_spec_t. */

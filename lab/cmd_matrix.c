@@ -1,4 +1,4 @@
-/* natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N]: every pair
+/* natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--sim]: every pair
  * of NAT presets against the first-principles prediction, then the report. */
 #include <glib.h>
 #include <stdio.h>
@@ -17,7 +17,7 @@ static int usage(FILE *out, int status)
     g_autofree char *nats = g_strjoinv(",", (char **)run_matrix_default_nats);
     fprintf(out,
             "usage: natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--junit FILE]\n"
-            "                     [--shard K/N] [--seed S] [--agent KEY=VALUE]... [--list]\n"
+            "                     [--shard K/N] [--seed S] [--agent KEY=VALUE]... [--list] [--sim]\n"
             "  Every pair of the presets (default: %s),\n"
             "  N attempts each (default %d), each pair expected to do what theory predicts\n"
             "  (direct, relayed, or any where it is fragile; rates for probabilistic\n"
@@ -25,6 +25,9 @@ static int usage(FILE *out, int status)
             "  --out DIR          results (default: results/matrix)\n"
             "  --agent KEY=VALUE  an [agent] key for every pair (e.g. punch-timeout=5s)\n"
             "  --list             print each pair's generated scenario and exit\n"
+            "  --sim              every attempt in memory on a virtual clock: no root, no\n"
+            "                     namespaces, thousands of attempts a second, the same\n"
+            "                     results.jsonl from the same --seed\n"
             "  Other options as in natlab run.\n",
             nats, MATRIX_REPEAT_DEFAULT);
     return status;

@@ -9,13 +9,14 @@
 #include "netns/netns.h"
 #include "run/run_pool.h"
 #include "run/run_shard.h"
+#include "run/run_simworker.h"
 #include "run/run_spec.h"
 
 static int usage(FILE *out, int status)
 {
     fprintf(out,
             "usage: natlab run SCENARIO... [--out DIR] [--junit FILE] [-j N] [--shard K/N]\n"
-            "                  [--repeat N] [--seed S]\n"
+            "                  [--repeat N] [--seed S] [--sim]\n"
             "  Runs each scenario file: its topology in namespaces of its own, the server, and\n"
             "  [scenario] repeat attempts of the agents (connect -> listen), firing its [event]s;\n"
             "  then judges its [expect]ations. Exit status 0 only when every one holds.\n"
@@ -28,6 +29,9 @@ static int usage(FILE *out, int status)
             "  --repeat N     attempts per scenario, instead of the files' repeat\n"
             "  --seed S       the scenarios' seed, instead of theirs (default: theirs or random)\n"
             "  --check        only check the files (every error, FILE:LINE) and exit\n"
+            "  --sim          every attempt in memory on a virtual clock (no root, no\n"
+            "                 namespaces, reproducible from the seed); scenarios it cannot\n"
+            "                 express are refused (exit 64)\n"
             "environment: NATLAB_AGENT_EXE=PATH runs 'PATH agent ...' instead of this binary;\n"
             "  NATLAB_NAT_EXE=PATH the same for the NAT daemons. Docs: docs/run.md\n");
     return status;
@@ -39,6 +43,10 @@ bool cmd_run_common_option(int argc, char **argv, int *i, cmd_run_options_t *o, 
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     guint64 n;
     *ok = true;
+    if (strcmp(a, "--sim") == 0) {
+        o->sim = true;
+        return true;
+    }
     if (strcmp(a, "--out") == 0 && v)
         o->out_dir = v;
     else if (strcmp(a, "--junit") == 0 && v)
@@ -92,7 +100,14 @@ int cmd_run_specs(GPtrArray *all, const char *suite, const cmd_run_options_t *o)
         if (run_shard_takes(o->shard, i))
             g_ptr_array_add(specs, spec);
     }
-    g_autofree char *missing = netns_preflight();
+    for (guint i = 0; o->sim && i < specs->len; i++) {
+        g_autofree char *why = run_simworker_check(g_ptr_array_index(specs, i));
+        if (why) {
+            fprintf(stderr, "natlab %s --sim: %s\n", suite, why);
+            return NATLAB_EXIT_USAGE;
+        }
+    }
+    g_autofree char *missing = o->sim ? NULL : netns_preflight();
     if (missing) {
         fprintf(stderr, "natlab %s: %s\n", suite, missing);
         return 1;
@@ -103,8 +118,10 @@ int cmd_run_specs(GPtrArray *all, const char *suite, const cmd_run_options_t *o)
         .suite = suite,
         .out_dir = o->out_dir,
         .junit = o->junit,
-        .jobs = o->jobs ? o->jobs : 2 * g_get_num_processors(),
+        /* Sim attempts only compute: one worker per CPU. */
+        .jobs = o->jobs ? o->jobs : (o->sim ? 1 : 2) * g_get_num_processors(),
         .tty = isatty(STDOUT_FILENO),
+        .sim = o->sim,
         .natlab_exe = self,
         .agent_exe = agent && *agent ? agent : self,
         .nat_exe = g_getenv("NATLAB_NAT_EXE"),

@@ -17,6 +17,7 @@
 #include "netns/topology.h"
 #include "run_junit.h"
 #include "run_progress.h"
+#include "run_simworker.h"
 #include "run_worker.h"
 
 typedef enum job_state { JOB_PENDING, JOB_RUNNING, JOB_DONE } job_state_t;
@@ -29,6 +30,7 @@ typedef struct job {
     GString *buf;
     char *run_id;
     GPtrArray *results;  /* run_result_t * */
+    GPtrArray *lines;    /* char *: its results.jsonl rows, held back in sim mode */
     char *error;
     GPtrArray *verdicts; /* run_verdict_t * */
     usec_t started;
@@ -40,6 +42,7 @@ typedef struct pool {
     job_t *jobs;
     size_t n;
     FILE *results;
+    size_t written;      /* sim mode: jobs whose rows are in the file */
     run_progress_t progress;
     usec_t start;
     bool bar_shown;
@@ -126,7 +129,7 @@ static bool start_job(pool_t *p, job_t *j, unsigned index)
             .report_fd = fds[1],
             .interrupted = &worker_stop,
         };
-        int status = run_worker(j->spec, &env);
+        int status = p->o->sim ? run_simworker(j->spec, &env) : run_worker(j->spec, &env);
         fflush(NULL);
         _exit(worker_stop ? 128 + worker_stop : status);
     }
@@ -151,9 +154,14 @@ static void on_row(pool_t *p, job_t *j, JsonNode *row)
     if (!r)
         return;
     g_autofree char *raw = json_to_string(row, FALSE);
-    g_autofree char *text = jsontidy_numbers(raw);
-    fprintf(p->results, "%s\n", text);
-    fflush(p->results);
+    char *text = jsontidy_numbers(raw);
+    if (p->o->sim) {
+        g_ptr_array_add(j->lines, text);
+    } else {
+        fprintf(p->results, "%s\n", text);
+        fflush(p->results);
+        g_free(text);
+    }
     g_ptr_array_add(j->results, r);
     p->progress.attempts_done++;
     p->progress.direct += r->outcome == RUN_OUTCOME_DIRECT;
@@ -193,8 +201,8 @@ static void finish_job(pool_t *p, job_t *j)
     p->progress.running--;
     p->progress.scenarios_done++;
     const char *name = j->spec->scenario->name;
-    if (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0 && !j->error &&
-                                WEXITSTATUS(status) < 128)) {
+    if (!p->o->sim && (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                                               !j->error && WEXITSTATUS(status) < 128))) {
         /* It could not clean up after itself: do it here. */
         g_autofree char *prefix = plan_prefix(name, j->run_id);
         bool was_up;
@@ -227,6 +235,18 @@ static void finish_job(pool_t *p, job_t *j)
     }
 }
 
+/* Sim mode: rows in scenario order whatever order the workers end in, so
+ * the same seed gives the same file. `all`: also those of jobs not done. */
+static void write_in_order(pool_t *p, bool all)
+{
+    for (; p->written < p->n && (all || p->jobs[p->written].state == JOB_DONE); p->written++) {
+        GPtrArray *lines = p->jobs[p->written].lines;
+        for (guint i = 0; i < lines->len; i++)
+            fprintf(p->results, "%s\n", (char *)g_ptr_array_index(lines, i));
+    }
+    fflush(p->results);
+}
+
 static void read_job(pool_t *p, job_t *j)
 {
     char buf[8192];
@@ -235,6 +255,8 @@ static void read_job(pool_t *p, job_t *j)
         return;
     if (n <= 0) {
         finish_job(p, j);
+        if (p->o->sim)
+            write_in_order(p, false);
         return;
     }
     g_string_append_len(j->buf, buf, n);
@@ -301,12 +323,14 @@ int run_pool(GPtrArray *specs, const run_pool_options_t *o)
     p.jobs = g_new0(job_t, p.n);
     for (size_t i = 0; i < p.n; i++) {
         p.jobs[i] = (job_t){ .spec = g_ptr_array_index(specs, i), .fd = -1, .buf = g_string_new(NULL),
-                             .results = g_ptr_array_new_with_free_func((GDestroyNotify)run_result_free) };
+                             .results = g_ptr_array_new_with_free_func((GDestroyNotify)run_result_free),
+                             .lines = g_ptr_array_new_with_free_func(g_free) };
         p.progress.attempts_total += p.jobs[i].spec->repeat;
     }
     p.progress.scenarios_total = (unsigned)p.n;
-    say(&p, "natlab %s: %zu scenario%s, %u attempts, %u at a time; results in %s\n", o->suite, p.n,
-        p.n == 1 ? "" : "s", p.progress.attempts_total, o->jobs, results_path);
+    say(&p, "natlab %s: %zu scenario%s, %u attempts, %u at a time%s; results in %s\n", o->suite, p.n,
+        p.n == 1 ? "" : "s", p.progress.attempts_total, o->jobs,
+        o->sim ? ", in memory on a virtual clock (--sim)" : "", results_path);
     stop_signal = 0;
     set_handlers(on_signal);
     size_t next = 0;
@@ -342,6 +366,8 @@ int run_pool(GPtrArray *specs, const run_pool_options_t *o)
             if (fds[i].revents)
                 read_job(&p, who[i]);
     }
+    if (o->sim)
+        write_in_order(&p, true);
     fclose(p.results);
     double seconds = (double)(now_us() - p.start) / USEC_PER_SEC;
     g_autofree run_summary_row_t *rows = g_new0(run_summary_row_t, p.n);
@@ -373,6 +399,7 @@ int run_pool(GPtrArray *specs, const run_pool_options_t *o)
         g_string_free(j->buf, TRUE);
         g_free(j->run_id);
         g_ptr_array_free(j->results, TRUE);
+        g_ptr_array_free(j->lines, TRUE);
         g_free(j->error);
         if (j->verdicts)
             g_ptr_array_free(j->verdicts, TRUE);

@@ -17,6 +17,7 @@ typedef struct run_pool_options {
     const char *junit;      /* NULL: none */
     unsigned jobs;
     bool tty;               /* redraw a bar (stdout is a terminal) */
+    bool sim;               /* attempts in memory (run_simworker), rows in scenario order */
     const char *natlab_exe;
     const char *agent_exe;
     const char *nat_exe;

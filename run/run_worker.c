@@ -32,7 +32,7 @@ static bool report(const run_worker_env_t *env, JsonNode *msg)
     return true;
 }
 
-static void report_error(const run_worker_env_t *env, const char *message)
+void run_worker_report_error(const run_worker_env_t *env, const char *message)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
@@ -45,7 +45,7 @@ static void report_error(const run_worker_env_t *env, const char *message)
     report(env, msg);
 }
 
-static void report_row(const run_worker_env_t *env, const run_result_t *r)
+void run_worker_report_row(const run_worker_env_t *env, const run_result_t *r)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
@@ -75,7 +75,7 @@ static void describe_nat(const run_spec_t *spec, int host, char **name, JsonNode
     *profile = nat_profile_to_json_node(p);
 }
 
-static void fill_row(const run_spec_t *spec, const run_worker_env_t *env, run_result_t *r)
+void run_worker_fill_row(const run_spec_t *spec, run_result_t *r)
 {
     r->scenario = g_strdup(spec->scenario->name);
     describe_nat(spec, spec->connect, &r->nat_a, &r->profile_a);
@@ -182,7 +182,7 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
     g_autofree char *pcaps = g_build_filename(env->out_dir, "pcap", s->name, NULL);
     if (g_mkdir_with_parents(logs, 0755) < 0) {
         g_autofree char *why = g_strdup_printf("cannot create %s: %s", logs, g_strerror(errno));
-        report_error(env, why);
+        run_worker_report_error(env, why);
         return 1;
     }
     prepare_server(spec, env);
@@ -221,11 +221,11 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
         g_autoptr(run_result_t) r = run_attempt(&aenv, k, run_spec_attempt_seed(s->seed, k));
         if (!r)
             break;
-        fill_row(spec, env, r);
-        report_row(env, r);
+        run_worker_fill_row(spec, r);
+        run_worker_report_row(env, r);
     }
     live_down(&live);
     if (why)
-        report_error(env, why);
+        run_worker_report_error(env, why);
     return status;
 }

@@ -306,5 +306,83 @@ assert set(r['dropped']) >= {'malformed', 'auth', 'replay', 'rate', 'no_session'
 assert 'stun' in d and d['datagrams_received'] == 0, d
 "
 
+# ---- sim mode: the matrix and scenarios in memory, no root -----------------
+run matrix --sim --repeat 3 --seed 42 --out "$tmp/sim1"
+expect_rc 0 "matrix --sim --repeat 3: every pair as predicted"
+expect_in "$tmp/out" "SCENARIO" "matrix --sim: the summary table"
+check "matrix --sim: 28 * 3 rows" test "$(wc -l <"$tmp/sim1/results.jsonl" 2>/dev/null)" -eq 84
+if [ $have_python -eq 1 ]; then
+    if python3 - "$tmp/sim1/results.jsonl" >"$tmp/py" 2>&1 <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in rows:
+    pair = (r["nat_a"], r["nat_b"])
+    if "full-cone" in pair:
+        assert r["outcome"] == "direct", r
+    if pair == ("symmetric", "symmetric"):
+        assert r["outcome"] == "relayed", r
+    if r["expected"] in ("direct", "relayed", "failed"):
+        assert r["outcome"] == r["expected"], r
+    else:
+        assert r["outcome"] in ("direct", "relayed"), r
+    assert r["scenario"].startswith("mx-") and r["sent"] == r["delivered"] == 10, r
+    assert r["started"].startswith("2000-01-01T"), r
+PY
+    then pass "matrix --sim: outcomes match the prediction"; else fail "matrix --sim: outcomes: $(tail -n 1 "$tmp/py")"; fi
+fi
+run matrix --sim --repeat 3 --seed 42 --out "$tmp/sim2"
+check "matrix --sim: the same --seed gives the same results.jsonl" \
+    cmp -s "$tmp/sim1/results.jsonl" "$tmp/sim2/results.jsonl"
+run matrix --sim --repeat 3 --seed 43 --out "$tmp/sim3" -j 1
+check "matrix --sim: another --seed gives other seeds" \
+    test "$(head -n 1 "$tmp/sim1/results.jsonl" | cut -c1-80)" != "$(head -n 1 "$tmp/sim3/results.jsonl" | cut -c1-80)"
+run report "$tmp/sim1"
+if [ "$rc" -ne 0 ] && grep -q gnuplot "$tmp/err"; then
+    echo "SKIP: report of --sim rows (no gnuplot)"
+else
+    expect_rc 0 "report of --sim rows"
+fi
+cat >"$tmp/sim-reboot.scn" <<'EOF2'
+[scenario]
+name = sim-reboot
+repeat = 2
+[nat home]
+preset = home-router
+[nat far]
+preset = full-cone
+[host alice]
+nat = home
+[host bob]
+nat = far
+[agent]
+keepalive = 1s
+hold = 8s
+[expect]
+outcome = direct
+path-changes >= 1
+[event reboot]
+at = 3s
+nat = home
+action = reboot
+EOF2
+run run --sim --out "$tmp/sim4" "$tmp/sim-reboot.scn"
+expect_rc 0 "run --sim: a reboot mid-session, direct again"
+cat >"$tmp/sim-double.scn" <<'EOF2'
+[scenario]
+name = sim-double
+[nat cgn]
+preset = cgnat
+[nat home]
+preset = home-router
+behind = cgn
+[host alice]
+nat = home
+[host bob]
+EOF2
+run run --sim --out "$tmp/sim5" "$tmp/sim-double.scn"
+expect_rc 64 "run --sim: a NAT behind a NAT is refused"
+expect_in "$tmp/err" "sim-double.scn:5: [nat home] behind = cgn: sim mode cannot express" \
+    "run --sim: the refusal names FILE:LINE and why"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -1,0 +1,512 @@
+#include "run_sim.h"
+
+#include <glib.h>
+#include <string.h>
+
+#include "agent/rendezvous.h"
+#include "agent/stun_server.h"
+#include "common/rng.h"
+#include "natsim/nat_engine.h"
+#include "natsim/nat_pcp.h"
+
+#define SERVER_IP ADDR_IP(198, 19, 1, 1)
+#define SERVER_ALT_IP ADDR_IP(198, 19, 1, 2)
+#define NAT_PUBLIC(i) ADDR_IP(198, 18, (i) + 1, 1)
+#define NAT_SPARE(i) (NAT_PUBLIC(i) + 7)
+#define LAN_IP(nat, host) ADDR_IP(10, (nat) + 1, 0, (host) + 2)
+#define PUBLIC_HOST_IP(h) ADDR_IP(198, 19, 2, (h) + 1)
+#define GATEWAY_IP(nat) ADDR_IP(10, (nat) + 1, 0, 1)
+#define BROADCAST_IP(nat) ADDR_IP(10, (nat) + 1, 0, 255)
+#define T0 ((usec_t)1000 * USEC_PER_SEC)
+#define HOSTS RUN_SIM_HOSTS
+#define NATS 2
+#define PUBLIC_IPS_MAX 4
+
+typedef enum hop { HOP_OUT, HOP_WAN, HOP_HOST, HOP_GATEWAY } hop_t;
+
+typedef struct packet {
+    usec_t at;
+    uint64_t seq;
+    hop_t hop;
+    int nat;   /* HOP_GATEWAY: which; HOP_HOST: the LAN (-1: public) */
+    addr_endpoint_t src, dst;
+    size_t len;
+    uint8_t data[AGENTMSG_MAX_SIZE];
+} packet_t;
+
+typedef struct sim_host {
+    int nat;          /* -1: public */
+    uint32_t ip;
+    punch_t *core;
+    unsigned open_sockets;
+    unsigned sent, to_send;
+    usec_t last_send;
+    bool done;
+} sim_host_t;
+
+struct run_sim {
+    const run_sim_options_t *o;
+    nat_engine_t *nat[NATS];
+    nat_pcp_t *pcp[NATS];
+    uint32_t spare_ip[NATS];
+    unsigned n_nat;
+    stun_server_t *stun;
+    rendezvous_t *rdv;
+    sim_host_t host[HOSTS];
+    rng_t rng;
+    usec_t now;
+    uint64_t seq;
+    GQueue queue;
+    uint64_t wan_packets;
+    /* the last PROBE seen on the wire between the hosts, for replay tests */
+    uint8_t captured[AGENTMSG_MAX_SIZE];
+    size_t captured_len;
+    addr_endpoint_t captured_src, captured_dst;
+    unsigned keepalive_events[HOSTS];
+    usec_t last_keepalive[HOSTS];
+    const char *last_event, *failure, *event_error;
+};
+
+static gint packet_cmp(gconstpointer a, gconstpointer b, gpointer unused)
+{
+    const packet_t *x = a, *y = b;
+    (void)unused;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void emit(run_sim_t *s, hop_t hop, int nat, usec_t delay, addr_endpoint_t src,
+                 addr_endpoint_t dst, const uint8_t *data, size_t len, bool lossy)
+{
+    if (lossy && s->o->loss > 0 && rng_unit(&s->rng) < s->o->loss)
+        return;
+    packet_t *p = g_new(packet_t, 1);
+    p->at = s->now + delay;
+    p->seq = s->seq++;
+    p->hop = hop;
+    p->nat = nat;
+    p->src = src;
+    p->dst = dst;
+    p->len = len;
+    memcpy(p->data, data, len);
+    g_queue_insert_sorted(&s->queue, p, packet_cmp, NULL);
+}
+
+static uint16_t socket_port(unsigned socket)
+{
+    return socket == PUNCH_SOCKET_DISCOVERY ? PUNCH_DISCOVERY_PORT : (uint16_t)(40000 + socket);
+}
+
+static int socket_of(const sim_host_t *h, uint16_t port)
+{
+    if (port == PUNCH_DISCOVERY_PORT)
+        return PUNCH_SOCKET_DISCOVERY;
+    unsigned i = (unsigned)port - 40000;
+    if (port < 40000 || i == PUNCH_SOCKET_DISCOVERY || i >= h->open_sockets)
+        return -1;
+    return (int)i;
+}
+
+static int nat_by_public(const run_sim_t *s, uint32_t ip)
+{
+    for (unsigned i = 0; i < s->n_nat; i++)
+        if (nat_engine_is_public(s->nat[i], ip))
+            return (int)i;
+    return -1;
+}
+
+static void deliver(run_sim_t *s, int lan, addr_endpoint_t src, addr_endpoint_t dst,
+                    const uint8_t *d, size_t len)
+{
+    emit(s, HOP_HOST, lan, RUN_SIM_LAN_DELAY, src, dst, d, len, false);
+}
+
+/* A packet on the emulated internet reaches dst. */
+static void wan_arrive(run_sim_t *s, const packet_t *p)
+{
+    if (p->dst.ip == SERVER_IP || p->dst.ip == SERVER_ALT_IP) {
+        if (agentmsg_claims(p->data, p->len)) {
+            rendezvous_out_t out[RENDEZVOUS_OUT_MAX];
+            unsigned n = rendezvous_handle(s->rdv, 0, p->src, p->data, p->len, s->now, out);
+            for (unsigned i = 0; i < n; i++)
+                emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, p->dst, out[i].to, out[i].data, out[i].len,
+                     true);
+            return;
+        }
+        for (unsigned i = 0; i < stun_server_socket_count(s->stun); i++) {
+            if (!addr_endpoint_equal(stun_server_socket_endpoint(s->stun, i), p->dst))
+                continue;
+            uint8_t out[STUN_MAX_MESSAGE];
+            stun_server_reply_t r = stun_server_handle(s->stun, i, p->src, p->data, p->len, out,
+                                                       sizeof out);
+            if (r.len)
+                emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, stun_server_socket_endpoint(s->stun, r.socket),
+                     r.to, out, r.len, true);
+        }
+        return;
+    }
+    int nat = nat_by_public(s, p->dst.ip);
+    if (nat >= 0) {
+        nat_verdict_t v = nat_engine_inbound(s->nat[nat], p->src, p->dst, s->now);
+        if (v.action == NAT_ACTION_FORWARD)
+            deliver(s, nat, v.src, v.dst, p->data, p->len);
+        return;
+    }
+    /* A router that does not translate (firewall, no-nat) routes its LAN. */
+    for (unsigned i = 0; i < s->n_nat; i++) {
+        if (nat_engine_profile(s->nat[i])->type == NAT_TYPE_NAT ||
+            (p->dst.ip & 0xffffff00u) != (GATEWAY_IP(i) & 0xffffff00u))
+            continue;
+        nat_verdict_t v = nat_engine_inbound(s->nat[i], p->src, p->dst, s->now);
+        if (v.action == NAT_ACTION_FORWARD)
+            deliver(s, (int)i, v.src, v.dst, p->data, p->len);
+        return;
+    }
+    for (unsigned h = 0; h < HOSTS; h++)
+        if (s->host[h].nat < 0 && s->host[h].ip == p->dst.ip)
+            deliver(s, -1, p->src, p->dst, p->data, p->len);
+}
+
+/* A datagram a host sends. */
+static void host_send(run_sim_t *s, unsigned h, unsigned socket, addr_endpoint_t to,
+                      const uint8_t *d, size_t len)
+{
+    sim_host_t *host = &s->host[h];
+    addr_endpoint_t src = addr_endpoint(host->ip, socket_port(socket));
+    if (host->nat < 0) {
+        emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, src, to, d, len, true);
+        return;
+    }
+    int nat = host->nat;
+    hop_t hop = HOP_OUT;
+    if (to.ip == BROADCAST_IP(nat) || to.ip == 0xffffffffu)
+        hop = HOP_HOST;
+    else if (to.ip == GATEWAY_IP(nat))
+        hop = HOP_GATEWAY;
+    else if ((to.ip & 0xffffff00u) == (GATEWAY_IP(nat) & 0xffffff00u))
+        hop = HOP_HOST;
+    emit(s, hop, nat, RUN_SIM_LAN_DELAY, src, to, d, len, false);
+}
+
+static void process(run_sim_t *s, packet_t *p)
+{
+    switch (p->hop) {
+    case HOP_OUT: {
+        nat_verdict_t v = nat_engine_outbound(s->nat[p->nat], p->src, p->dst, s->now);
+        if (v.action != NAT_ACTION_FORWARD)
+            return;
+        if (v.hairpin) {
+            deliver(s, p->nat, v.src, v.dst, p->data, p->len);
+            return;
+        }
+        s->wan_packets++;
+        uint8_t type;
+        uint64_t session;
+        if (agentmsg_peek(p->data, p->len, &type, &session) && type == AGENTMSG_PROBE &&
+            p->dst.ip != SERVER_IP) {
+            memcpy(s->captured, p->data, p->len);
+            s->captured_len = p->len;
+            s->captured_src = v.src;
+            s->captured_dst = v.dst;
+        }
+        emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, v.src, v.dst, p->data, p->len, true);
+        break;
+    }
+    case HOP_WAN:
+        wan_arrive(s, p);
+        break;
+    case HOP_GATEWAY: {
+        uint8_t out[NAT_PCP_MAX_SIZE + 64];
+        size_t n = nat_pcp_handle(s->pcp[p->nat], s->nat[p->nat], p->src, p->data, p->len, s->now,
+                                  out, sizeof out);
+        if (n)
+            emit(s, HOP_HOST, p->nat, RUN_SIM_LAN_DELAY,
+                 addr_endpoint(GATEWAY_IP(p->nat), PUNCH_PORTMAP_PORT), p->src, out, n, false);
+        break;
+    }
+    case HOP_HOST:
+        for (unsigned h = 0; h < HOSTS; h++) {
+            sim_host_t *host = &s->host[h];
+            if (!host->core || host->nat != p->nat)
+                continue;
+            bool bcast = p->dst.ip == 0xffffffffu || (p->nat >= 0 && p->dst.ip == BROADCAST_IP(p->nat));
+            if (!bcast && host->ip != p->dst.ip)
+                continue;
+            int sock = socket_of(host, p->dst.port);
+            if (sock >= 0)
+                punch_receive(host->core, (unsigned)sock, p->src, p->data, p->len, s->now);
+        }
+        break;
+    }
+}
+
+static void take_outputs(run_sim_t *s, unsigned h, punch_output_t *o)
+{
+    sim_host_t *host = &s->host[h];
+    while (punch_pop_output(host->core, o)) {
+        if (o->kind == PUNCH_OUT_SEND)
+            host_send(s, h, o->socket, o->to, o->data, o->len);
+        else if (o->kind == PUNCH_OUT_OPEN_SOCKETS)
+            host->open_sockets = MAX(host->open_sockets, PUNCH_SOCKET_BIRTHDAY + o->count);
+        if (o->kind != PUNCH_OUT_EVENT)
+            continue;
+        if (o->event.kind == PUNCH_EVENT_KEEPALIVE) {
+            s->keepalive_events[h]++;
+            s->last_keepalive[h] = o->event.keepalive;
+        }
+        if (h == 0) {
+            s->last_event = punch_event_name(o->event.kind);
+            if (o->event.kind == PUNCH_EVENT_FAILED)
+                s->failure = o->event.reason;
+        }
+        if (s->o->trace)
+            s->o->trace(h, s->now - T0, &o->event, s->o->trace_ctx);
+    }
+}
+
+static void take_all_outputs(run_sim_t *s, punch_output_t *o)
+{
+    for (unsigned h = 0; h < HOSTS; h++)
+        take_outputs(s, h, o);
+}
+
+static void fire(run_sim_t *s, const run_sim_event_t *e)
+{
+    int nat = e->host < HOSTS ? s->host[e->host].nat : -1;
+    if (nat < 0)
+        return;
+    nat_engine_t *engine = s->nat[nat];
+    switch (e->action) {
+    case RUN_SIM_REBOOT:
+        nat_engine_reboot(engine, s->now);
+        nat_pcp_reset(s->pcp[nat]);
+        break;
+    case RUN_SIM_FLUSH:
+        nat_engine_flush(engine);
+        break;
+    case RUN_SIM_CHANGE_IP: {
+        const uint32_t *ips;
+        if (nat_engine_public_ips(engine, &ips) == 0 ||
+            !nat_engine_change_ip(engine, ips[0], s->spare_ip[nat])) {
+            s->event_error = "change-ip: the NAT refused the address (it does not translate)";
+            break;
+        }
+        break;
+    }
+    case RUN_SIM_SET: {
+        nat_profile_t *p = nat_profile_copy(nat_engine_profile(engine));
+        GError *error = NULL;
+        if (!p || !e->key || !e->value || !nat_profile_set(p, e->key, e->value, &error) ||
+            !nat_engine_set_profile(engine, p, &error))
+            s->event_error = "set: the NAT refused the profile key";
+        g_clear_error(&error);
+        nat_profile_free(p);
+        break;
+    }
+    }
+}
+
+static void teardown(run_sim_t *s)
+{
+    g_queue_clear_full(&s->queue, g_free);
+    for (unsigned h = 0; h < HOSTS; h++)
+        punch_free(s->host[h].core);
+    for (unsigned i = 0; i < s->n_nat; i++) {
+        nat_engine_free(s->nat[i]);
+        nat_pcp_free(s->pcp[i]);
+    }
+    stun_server_free(s->stun);
+    rendezvous_free(s->rdv);
+}
+
+static bool setup(run_sim_t *s, const run_sim_options_t *o)
+{
+    memset(s, 0, sizeof *s);
+    s->o = o;
+    rng_seed(&s->rng, o->seed ^ 0xabcdef);
+    s->now = T0;
+    g_queue_init(&s->queue);
+    int host_nat[HOSTS] = { -1, -1 };
+    for (unsigned h = 0; h < HOSTS; h++) {
+        const nat_profile_t *prof = o->same_nat ? o->nat[0] : o->nat[h];
+        if (!prof)
+            continue;
+        if (o->same_nat && h > 0) {
+            host_nat[h] = host_nat[0];
+            continue;
+        }
+        unsigned i = s->n_nat;
+        uint32_t ips[PUBLIC_IPS_MAX];
+        for (unsigned k = 0; k < PUBLIC_IPS_MAX; k++)
+            ips[k] = NAT_PUBLIC(i) + k;
+        s->nat[i] = nat_engine_new(prof, ips, MIN(prof->public_ip_count, PUBLIC_IPS_MAX),
+                                   o->seed + i, T0, NULL);
+        if (!s->nat[i])
+            return false;
+        s->pcp[i] = nat_pcp_new();
+        s->spare_ip[i] = NAT_SPARE(i);
+        host_nat[h] = (int)i;
+        s->n_nat++;
+    }
+    stun_server_config_t sc = { .address = SERVER_IP, .alt_address = SERVER_ALT_IP, .port = 3478,
+                                .alt_port = 3479 };
+    s->stun = stun_server_new(&sc);
+    rendezvous_config_t rc = { .secret = o->secret, .secret_len = o->secret_len };
+    s->rdv = rendezvous_new(&rc, o->seed * 3 + 1);
+    if (!s->stun || !s->rdv)
+        return false;
+    for (unsigned h = 0; h < HOSTS; h++) {
+        sim_host_t *host = &s->host[h];
+        host->nat = host_nat[h];
+        host->ip = host->nat >= 0 ? LAN_IP(host->nat, h) : PUBLIC_HOST_IP(h);
+        host->open_sockets = PUNCH_SOCKET_BIRTHDAY;
+        host->to_send = o->send ? o->send : RUN_SIM_SEND_DEFAULT;
+        punch_config_t c;
+        if (o->agent)
+            c = *o->agent;
+        else
+            punch_config_init(&c);
+        c.name = h == 0 ? "alice" : "bob";
+        c.peer = h == 0 ? "bob" : NULL;
+        c.server = addr_endpoint(SERVER_IP, 3478);
+        c.seed = o->seed * 11 + h;
+        c.local = addr_endpoint(host->ip, socket_port(PUNCH_SOCKET_PRIMARY));
+        if (host->nat >= 0) {
+            c.gateway = GATEWAY_IP(host->nat);
+            c.broadcast_address = BROADCAST_IP(host->nat);
+        }
+        host->core = punch_new(&c, s->now);
+        if (!host->core)
+            return false;
+    }
+    return true;
+}
+
+/* The connector's application, as the agent's `connect`: N messages, one
+ * per interval (more during the hold), each echoed. Returns when it next
+ * wants to run (0: not on its own). */
+static usec_t application(run_sim_t *s, usec_t start)
+{
+    const run_sim_options_t *o = s->o;
+    sim_host_t *a = &s->host[0];
+    usec_t interval = o->interval ? o->interval : RUN_SIM_INTERVAL_DEFAULT;
+    if (!punch_has_session(a->core))
+        return 0;
+    bool holding = s->now - start < o->hold;
+    if ((a->sent < a->to_send || holding) && (a->sent == 0 || s->now - a->last_send >= interval)) {
+        char msg[32];
+        int n = g_snprintf(msg, sizeof msg, "message %u", a->sent + 1);
+        if (punch_send(a->core, (const uint8_t *)msg, (size_t)n, s->now)) {
+            a->sent++;
+            a->last_send = s->now;
+        }
+    }
+    const punch_stats_t *st = punch_stats(a->core);
+    if (a->sent >= a->to_send && !holding && punch_all_delivered(a->core) && st->echoed >= a->sent &&
+        punch_settled(a->core))
+        a->done = true;
+    return a->sent < a->to_send || holding ? a->last_send + interval : 0;
+}
+
+static void run(run_sim_t *s, run_sim_result_t *r, punch_output_t *out)
+{
+    const run_sim_options_t *o = s->o;
+    usec_t start = s->now, limit = start + (o->limit ? o->limit : RUN_SIM_LIMIT_DEFAULT);
+    unsigned next_event = 0;
+    bool hook_done = !o->hook;
+    uint64_t steps = 0;
+    while (++steps && !s->host[0].done && s->now < limit && !punch_failed(s->host[0].core)) {
+        while (next_event < o->n_events && s->now >= start + o->events[next_event].at)
+            fire(s, &o->events[next_event++]);
+        if (!hook_done && s->now >= start + o->hook_at) {
+            hook_done = true;
+            o->hook(s, o->hook_ctx);
+        }
+        usec_t next = limit;
+        for (unsigned h = 0; h < HOSTS; h++) {
+            usec_t d = punch_bookkeeping(s->host[h].core, s->now);
+            take_outputs(s, h, out);
+            if (d && d < next)
+                next = d;
+        }
+        if (punch_failed(s->host[0].core))
+            break;
+        usec_t app = application(s, start);
+        take_outputs(s, 0, out);
+        if (s->host[0].done)
+            break;
+        if (app && app < next)
+            next = app;
+        if (next_event < o->n_events && start + o->events[next_event].at < next)
+            next = start + o->events[next_event].at;
+        if (!hook_done && start + o->hook_at < next)
+            next = start + o->hook_at;
+        for (unsigned i = 0; i < s->n_nat; i++) {
+            usec_t e = nat_engine_expire(s->nat[i], s->now);
+            if (e < next)
+                next = e;
+        }
+        packet_t *head = g_queue_peek_head(&s->queue);
+        if (head && head->at < next)
+            next = head->at;
+        s->now = MAX(s->now + 1, next);
+        while ((head = g_queue_peek_head(&s->queue)) && head->at <= s->now) {
+            g_queue_pop_head(&s->queue);
+            process(s, head);
+            g_free(head);
+            take_all_outputs(s, out);
+        }
+    }
+    punch_t *a = s->host[0].core;
+    r->done = s->host[0].done;
+    r->failed = punch_failed(a);
+    r->failure = s->failure;
+    r->last_event = s->last_event;
+    r->event_error = s->event_error;
+    r->path = punch_path(a);
+    r->technique = punch_technique(a);
+    r->ttfb = punch_time_to_first_byte(a);
+    r->ttd = punch_time_to_direct(a);
+    r->elapsed = s->now - start;
+    r->sent = s->host[0].sent;
+    for (unsigned h = 0; h < HOSTS; h++) {
+        r->stats[h] = *punch_stats(s->host[h].core);
+        r->keepalive_events[h] = s->keepalive_events[h];
+        r->last_keepalive[h] = s->last_keepalive[h];
+    }
+    r->wan_packets = s->wan_packets;
+    r->packets = s->seq;
+    r->steps = steps;
+}
+
+bool run_sim_attempt(const run_sim_options_t *o, run_sim_result_t *r)
+{
+    memset(r, 0, sizeof *r);
+    run_sim_t *s = g_new(run_sim_t, 1);
+    punch_output_t *out = g_new(punch_output_t, 1); /* large: not on the stack */
+    bool ok = setup(s, o);
+    if (ok)
+        run(s, r, out);
+    teardown(s);
+    g_free(out);
+    g_free(s);
+    return ok;
+}
+
+void run_sim_inject(run_sim_t *s, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *data,
+                    size_t len)
+{
+    emit(s, HOP_WAN, -1, 0, src, dst, data, len, false);
+}
+
+const uint8_t *run_sim_captured_probe(const run_sim_t *s, addr_endpoint_t *src,
+                                      addr_endpoint_t *dst, size_t *len)
+{
+    if (s->captured_len == 0)
+        return NULL;
+    *src = s->captured_src;
+    *dst = s->captured_dst;
+    *len = s->captured_len;
+    return s->captured;
+}
