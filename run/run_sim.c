@@ -6,6 +6,7 @@
 #include "agent/rendezvous.h"
 #include "agent/stun_server.h"
 #include "common/rng.h"
+#include "common/simqueue.h"
 #include "natsim/nat_engine.h"
 #include "natsim/nat_pcp.h"
 
@@ -24,15 +25,8 @@
 
 typedef enum hop { HOP_OUT, HOP_WAN, HOP_HOST, HOP_GATEWAY } hop_t;
 
-typedef struct packet {
-    usec_t at;
-    uint64_t seq;
-    hop_t hop;
-    int nat;   /* HOP_GATEWAY: which; HOP_HOST: the LAN (-1: public) */
-    addr_endpoint_t src, dst;
-    size_t len;
-    uint8_t data[AGENTMSG_MAX_SIZE];
-} packet_t;
+/* A simqueue packet's `nat`: HOP_GATEWAY: which; HOP_HOST: the LAN (-1: public). */
+typedef simqueue_packet_t packet_t;
 
 typedef struct sim_host {
     int nat;          /* -1: public */
@@ -55,8 +49,7 @@ struct run_sim {
     sim_host_t host[HOSTS];
     rng_t rng;
     usec_t now;
-    uint64_t seq;
-    GQueue queue;
+    simqueue_t queue;
     uint64_t wan_packets;
     /* the last PROBE seen on the wire between the hosts, for replay tests */
     uint8_t captured[AGENTMSG_MAX_SIZE];
@@ -67,30 +60,12 @@ struct run_sim {
     const char *last_event, *failure, *event_error;
 };
 
-static gint packet_cmp(gconstpointer a, gconstpointer b, gpointer unused)
-{
-    const packet_t *x = a, *y = b;
-    (void)unused;
-    if (x->at != y->at)
-        return x->at < y->at ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 static void emit(run_sim_t *s, hop_t hop, int nat, usec_t delay, addr_endpoint_t src,
                  addr_endpoint_t dst, const uint8_t *data, size_t len, bool lossy)
 {
     if (lossy && s->o->loss > 0 && rng_unit(&s->rng) < s->o->loss)
         return;
-    packet_t *p = g_new(packet_t, 1);
-    p->at = s->now + delay;
-    p->seq = s->seq++;
-    p->hop = hop;
-    p->nat = nat;
-    p->src = src;
-    p->dst = dst;
-    p->len = len;
-    memcpy(p->data, data, len);
-    g_queue_insert_sorted(&s->queue, p, packet_cmp, NULL);
+    simqueue_push(&s->queue, s->now + delay, hop, nat, src, dst, data, len);
 }
 
 static uint16_t socket_port(unsigned socket)
@@ -309,7 +284,7 @@ static void fire(run_sim_t *s, const run_sim_event_t *e)
 
 static void teardown(run_sim_t *s)
 {
-    g_queue_clear_full(&s->queue, g_free);
+    simqueue_clear(&s->queue);
     for (unsigned h = 0; h < HOSTS; h++)
         punch_free(s->host[h].core);
     for (unsigned i = 0; i < s->n_nat; i++) {
@@ -326,7 +301,7 @@ static bool setup(run_sim_t *s, const run_sim_options_t *o)
     s->o = o;
     rng_seed(&s->rng, o->seed ^ 0xabcdef);
     s->now = T0;
-    g_queue_init(&s->queue);
+    simqueue_init(&s->queue);
     int host_nat[HOSTS] = { -1, -1 };
     for (unsigned h = 0; h < HOSTS; h++) {
         const nat_profile_t *prof = o->same_nat ? o->nat[0] : o->nat[h];
@@ -447,12 +422,12 @@ static void run(run_sim_t *s, run_sim_result_t *r, punch_output_t *out)
             if (e < next)
                 next = e;
         }
-        packet_t *head = g_queue_peek_head(&s->queue);
-        if (head && head->at < next)
-            next = head->at;
+        usec_t arrival;
+        if (simqueue_next(&s->queue, &arrival) && arrival < next)
+            next = arrival;
         s->now = MAX(s->now + 1, next);
-        while ((head = g_queue_peek_head(&s->queue)) && head->at <= s->now) {
-            g_queue_pop_head(&s->queue);
+        packet_t *head;
+        while ((head = simqueue_pop_due(&s->queue, s->now))) {
             process(s, head);
             g_free(head);
             take_all_outputs(s, out);
@@ -476,7 +451,7 @@ static void run(run_sim_t *s, run_sim_result_t *r, punch_output_t *out)
         r->last_keepalive[h] = s->last_keepalive[h];
     }
     r->wan_packets = s->wan_packets;
-    r->packets = s->seq;
+    r->packets = s->queue.sent;
     r->steps = steps;
 }
 

@@ -12,6 +12,7 @@
 #include "agent/netcheck_report.h"
 #include "agent/stun_server.h"
 #include "common/rng.h"
+#include "common/simqueue.h"
 #include "common/stun.h"
 #include "natsim/nat_engine.h"
 #include "natsim/nat_pcp.h"
@@ -33,14 +34,7 @@
 
 typedef enum hop { HOP_NAT_OUT, HOP_SERVER, HOP_NAT_IN, HOP_HOST, HOP_GATEWAY } hop_t;
 
-typedef struct packet {
-    usec_t at;
-    uint64_t seq;
-    hop_t hop;
-    addr_endpoint_t src, dst;
-    size_t len;
-    uint8_t data[STUN_MAX_MESSAGE];
-} packet_t;
+typedef simqueue_packet_t packet_t;
 
 typedef struct sim {
     nat_engine_t *nat[2]; /* [0] next to the host; [1] outer (double NAT) */
@@ -54,35 +48,17 @@ typedef struct sim {
     bool icmp;         /* ... and says so with port unreachable */
     bool alg;          /* a middlebox rewrites MAPPED-ADDRESS */
     usec_t now;
-    uint64_t seq;
-    GQueue queue; /* packets in flight, sorted by (at, seq) */
+    simqueue_t queue; /* packets in flight */
     unsigned n_sockets;
     addr_endpoint_t local[NETCHECK_MAX_SOCKETS];
 } sim_t;
-
-static gint packet_cmp(gconstpointer a, gconstpointer b, gpointer unused)
-{
-    const packet_t *x = a, *y = b;
-    (void)unused;
-    if (x->at != y->at)
-        return x->at < y->at ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
 
 static void emit(sim_t *s, hop_t hop, usec_t delay, addr_endpoint_t src, addr_endpoint_t dst,
                  const uint8_t *data, size_t len, bool lossy)
 {
     if (lossy && s->loss > 0 && rng_unit(&s->rng) < s->loss)
         return;
-    packet_t *p = g_new(packet_t, 1);
-    p->at = s->now + delay;
-    p->seq = s->seq++;
-    p->hop = hop;
-    p->src = src;
-    p->dst = dst;
-    p->len = len;
-    memcpy(p->data, data, len);
-    g_queue_insert_sorted(&s->queue, p, packet_cmp, NULL);
+    simqueue_push(&s->queue, s->now + delay, hop, 0, src, dst, data, len);
 }
 
 static void deliver_host(sim_t *s, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *d,
@@ -224,7 +200,7 @@ static netcheck_result_t sim_run(const sim_options_t *o)
     s.icmp = o->icmp;
     s.alg = o->alg;
     s.now = T0;
-    g_queue_init(&s.queue);
+    simqueue_init(&s.queue);
     uint32_t ips[3] = { PUBLIC_IP(0), PUBLIC_IP(1), PUBLIC_IP(2) };
     if (o->outer) {
         uint32_t inner = INNER_PUBLIC;
@@ -268,21 +244,20 @@ static netcheck_result_t sim_run(const sim_options_t *o)
         take_sends(&s);
         if (netcheck_done(s.nc))
             break;
-        packet_t *head = g_queue_peek_head(&s.queue);
-        usec_t next = deadline;
-        if (head && head->at < next)
-            next = head->at;
+        usec_t next = deadline, arrival;
+        if (simqueue_next(&s.queue, &arrival) && arrival < next)
+            next = arrival;
         g_assert(next != NETCHECK_NEVER);
         s.now = MAX(s.now, next);
-        while ((head = g_queue_peek_head(&s.queue)) && head->at <= s.now) {
-            g_queue_pop_head(&s.queue);
+        packet_t *head;
+        while ((head = simqueue_pop_due(&s.queue, s.now))) {
             process(&s, head);
             g_free(head);
         }
     }
     g_assert(netcheck_done(s.nc));
     netcheck_result_t result = *netcheck_result(s.nc);
-    g_queue_clear_full(&s.queue, g_free);
+    simqueue_clear(&s.queue);
     netcheck_free(s.nc);
     stun_server_free(s.server);
     nat_pcp_free(s.pcp);
