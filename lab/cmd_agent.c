@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/agent_flags.h"
 #include "agent/agent_shell.h"
 #include "agent/netcheck_shell.h"
 #include "cmd.h"
@@ -74,22 +75,17 @@ int cmd_agent_main(int argc, char **argv)
             break;
         }
         bool ok = true;
-        if (strcmp(a, "--share-local") == 0) {
-            o.punch.share_local = true;
+        g_autoptr(GError) flag_error = NULL;
+        int used = agent_flags_parse(&o.punch, a, i + 1 < argc ? argv[i + 1] : NULL, &flag_error);
+        if (used < 0) {
+            fprintf(stderr, "natlab agent: %s\n", flag_error->message);
+            return usage(stderr, NATLAB_EXIT_USAGE);
+        }
+        if (used > 0) {
+            i += used - 1;
             continue;
-        } else if (strcmp(a, "--no-predict") == 0) {
-            o.punch.predict_window = 0;
-            continue;
-        } else if (strcmp(a, "--no-birthday") == 0) {
-            o.punch.birthday_sockets = 0;
-            continue;
-        } else if (strcmp(a, "--no-portmap") == 0) {
-            o.punch.portmap = false;
-            continue;
-        } else if (strcmp(a, "--no-broadcast") == 0) {
-            o.punch.broadcast = false;
-            continue;
-        } else if (strcmp(a, "--json") == 0) {
+        }
+        if (strcmp(a, "--json") == 0) {
             o.json = true;
             continue;
         }
@@ -105,20 +101,6 @@ int cmd_agent_main(int argc, char **argv)
             ok = (o.punch.name = v)[0] && strlen(v) <= AGENTMSG_NAME_MAX;
         else if (strcmp(a, "--secret") == 0)
             secret_file = v;
-        else if (strcmp(a, "--keepalive") == 0)
-            ok = parse_time(v, &o.punch.keepalive) && o.punch.keepalive >= USEC_PER_SEC;
-        else if (strcmp(a, "--probe-interval") == 0)
-            ok = parse_time(v, &o.punch.probe_interval);
-        else if (strcmp(a, "--punch-timeout") == 0)
-            ok = parse_time(v, &o.punch.punch_timeout);
-        else if (strcmp(a, "--predict-window") == 0)
-            ok = parse_count(v, 1024, &o.punch.predict_window);
-        else if (strcmp(a, "--birthday-sockets") == 0)
-            ok = parse_count(v, 1024, &o.punch.birthday_sockets);
-        else if (strcmp(a, "--birthday-probes") == 0)
-            ok = parse_count(v, PUNCH_BIRTHDAY_RANGE, &o.punch.birthday_probes);
-        else if (strcmp(a, "--birthday-rate") == 0)
-            ok = parse_count(v, 100000, &o.punch.birthday_rate) && o.punch.birthday_rate > 0;
         else if (strcmp(a, "--seed") == 0)
             ok = g_ascii_string_to_unsigned(v, 10, 0, G_MAXUINT64, &seed, NULL) &&
                  ((o.punch.seed = seed), true);

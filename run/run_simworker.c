@@ -4,43 +4,27 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "agent/agent_flags.h"
 #include "common/duration.h"
 
-/* The agents' flags (run_spec's [agent] keys) as punch_config_t knobs; the
- * values were checked when the scenario was read. */
+/* The agents' flags (run_spec's [agent] keys) as punch_config_t knobs,
+ * through the parser `natlab agent` uses; the values were checked when the
+ * scenario was read. --send and --interval belong to the connecting
+ * agent's application, not to the core. */
 static void apply_flags(const GPtrArray *args, punch_config_t *c, unsigned *send, usec_t *interval)
 {
     for (guint i = 0; i < args->len; i++) {
         const char *flag = g_ptr_array_index(args, i);
-        const char *v = i + 1 < args->len ? g_ptr_array_index(args, i + 1) : "";
-        unsigned n = (unsigned)g_ascii_strtoull(v, NULL, 10);
-        usec_t d = 0;
-        bool is_d = duration_parse(v, &d);
-        if (strcmp(flag, "--share-local") == 0)
-            c->share_local = true;
-        else if (strcmp(flag, "--no-predict") == 0)
-            c->predict_window = 0;
-        else if (strcmp(flag, "--no-birthday") == 0)
-            c->birthday_sockets = 0;
-        else if (strcmp(flag, "--no-portmap") == 0)
-            c->portmap = false;
-        else if (strcmp(flag, "--no-broadcast") == 0)
-            c->broadcast = false;
-        else if (strcmp(flag, "--keepalive") == 0 && is_d)
-            c->keepalive = d, i++;
-        else if (strcmp(flag, "--punch-timeout") == 0 && is_d)
-            c->punch_timeout = d, i++;
-        else if (strcmp(flag, "--predict-window") == 0)
-            c->predict_window = n, i++;
-        else if (strcmp(flag, "--birthday-sockets") == 0)
-            c->birthday_sockets = n, i++;
-        else if (strcmp(flag, "--birthday-probes") == 0)
-            c->birthday_probes = n, i++;
-        else if (strcmp(flag, "--birthday-rate") == 0)
-            c->birthday_rate = n, i++;
-        else if (strcmp(flag, "--send") == 0)
-            *send = n, i++;
-        else if (strcmp(flag, "--interval") == 0 && is_d)
+        const char *v = i + 1 < args->len ? g_ptr_array_index(args, i + 1) : NULL;
+        int used = agent_flags_parse(c, flag, v, NULL);
+        if (used > 0) {
+            i += (guint)used - 1;
+            continue;
+        }
+        usec_t d;
+        if (strcmp(flag, "--send") == 0 && v)
+            *send = (unsigned)g_ascii_strtoull(v, NULL, 10), i++;
+        else if (strcmp(flag, "--interval") == 0 && v && duration_parse(v, &d))
             *interval = d, i++;
     }
 }
