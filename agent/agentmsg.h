@@ -68,6 +68,7 @@ enum agentmsg_flag {
     AGENTMSG_FLAG_KEEPALIVE = 1 << 0, /* PROBE: a keepalive on an established path */
     AGENTMSG_FLAG_ECHO = 1 << 1,      /* DATA: an echo of the peer's data */
     AGENTMSG_FLAG_KEY_DERIVED = 1 << 2, /* PEER: the key field is unused, derive it */
+    AGENTMSG_FLAG_LEAVING = 1 << 3,   /* REGISTER: the agent goes away; end its sessions */
 };
 
 enum agentmsg_candidate_type {

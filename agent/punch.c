@@ -862,6 +862,11 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
     case AGENTMSG_ERROR:
         if (m->code == AGENTMSG_ERROR_NOT_REGISTERED)
             register_again(p, now);
+        if (m->code == AGENTMSG_ERROR_NO_SESSION && p->session && m->session == p->session_id) {
+            p->peer_left = true;
+            if (p->cfg.peer) /* a connector's session (and its --hold) is over */
+                fail(p, "the peer left the session", now);
+        }
         /* UNKNOWN_PEER: CONNECT retries until CONNECT_PATIENCE runs out. */
         break;
     case AGENTMSG_RELAY: {
@@ -1308,13 +1313,20 @@ bool punch_pop_output(punch_t *p, punch_output_t *out)
 
 void punch_close(punch_t *p, usec_t now)
 {
-    if (!p->session)
-        return;
-    agentmsg_t bye = { .type = AGENTMSG_BYE };
-    if (p->current >= 0)
-        send_peer(p, p->current, &bye);
-    bye = (agentmsg_t){ .type = AGENTMSG_BYE };
-    send_peer(p, -1, &bye);
+    if (p->session) {
+        agentmsg_t bye = { .type = AGENTMSG_BYE };
+        if (p->current >= 0)
+            send_peer(p, p->current, &bye);
+        bye = (agentmsg_t){ .type = AGENTMSG_BYE };
+        send_peer(p, -1, &bye);
+    }
+    /* The server ends our sessions and forgets our name now, so nobody
+     * connects to an agent that is gone. */
+    if (p->registered_once) {
+        agentmsg_t leave = { .type = AGENTMSG_REGISTER, .flags = AGENTMSG_FLAG_LEAVING, .nat = p->nat };
+        g_strlcpy(leave.name, p->name, sizeof leave.name);
+        send_server(p, &leave);
+    }
 }
 
 bool punch_peer_left(const punch_t *p)

@@ -292,6 +292,36 @@ static void drop(rendezvous_t *r, enum rendezvous_drop why)
     r->stats.dropped[why]++;
 }
 
+/* An agent going away: only from the endpoint the name holds (nobody else
+ * can end its sessions); each other member hears at once that its session
+ * is over, instead of relaying into nothing until the registration expires. */
+static void on_leave(rendezvous_t *r, outbox_t *box, reg_t *reg, addr_endpoint_t from,
+                     const agentmsg_t *m)
+{
+    if (!reg || !reg->attached || !addr_endpoint_equal(reg->endpoint, from)) {
+        drop(r, RENDEZVOUS_DROP_NOT_REGISTERED);
+        return;
+    }
+    if (!agentmsg_replay_accept(&reg->replay, m->counter)) {
+        drop(r, RENDEZVOUS_DROP_REPLAY);
+        return;
+    }
+    static const char text[] = "the peer left";
+    for (unsigned i = 0; i < reg->n_sessions; i++) {
+        const session_t *s = reg->sessions[i];
+        const reg_t *other = s->member[s->member[0] == reg ? 1 : 0];
+        if (!other->attached)
+            continue;
+        agentmsg_t e = { .type = AGENTMSG_ERROR, .code = AGENTMSG_ERROR_NO_SESSION,
+                         .session = s->id, .payload = (const uint8_t *)text,
+                         .payload_len = sizeof text - 1 };
+        emit(r, box, other->socket, other->endpoint, &e);
+        r->stats.errors_sent++;
+    }
+    reg_remove(r, reg);
+    r->stats.leaves++;
+}
+
 static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_endpoint_t from,
                         const agentmsg_t *m, size_t len, usec_t now)
 {
@@ -301,6 +331,10 @@ static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_en
     }
     reg_t *reg = reg_by_name(r, m->name, now);
     bool moved = false;
+    if (m->flags & AGENTMSG_FLAG_LEAVING) {
+        on_leave(r, box, reg, from, m);
+        return;
+    }
     if (reg) {
         if (!agentmsg_replay_accept(&reg->replay, m->counter)) {
             drop(r, RENDEZVOUS_DROP_REPLAY);

@@ -84,6 +84,7 @@ typedef struct rendezvous_stats {
     uint64_t registrations;    /* REGISTERs accepted, first or refresh */
     uint64_t endpoint_changes; /* of them, a known name from a new endpoint */
     uint64_t peer_updates;     /* PEERs sent because a member moved */
+    uint64_t leaves;           /* REGISTERs with LEAVING from the name's own endpoint */
     uint64_t connects;         /* CONNECTs accepted from registered endpoints */
     uint64_t sessions;         /* sessions created */
     uint64_t relayed_packets, relayed_bytes; /* forwarded; bytes as sent */

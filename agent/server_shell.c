@@ -179,6 +179,7 @@ static void rendezvous_stats_json(GString *s, const rendezvous_t *r)
                            "    \"registrations\": %" G_GUINT64_FORMAT ",\n"
                            "    \"endpoint_changes\": %" G_GUINT64_FORMAT ",\n"
                            "    \"peer_updates\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"leaves\": %" G_GUINT64_FORMAT ",\n"
                            "    \"connects\": %" G_GUINT64_FORMAT ",\n"
                            "    \"sessions\": %" G_GUINT64_FORMAT ",\n"
                            "    \"relayed_packets\": %" G_GUINT64_FORMAT ",\n"
@@ -190,7 +191,7 @@ static void rendezvous_stats_json(GString *s, const rendezvous_t *r)
                            "    \"active_registrations\": %u,\n"
                            "    \"active_sessions\": %u,\n"
                            "    \"dropped\": {",
-                           st->registrations, st->endpoint_changes, st->peer_updates, st->connects,
+                           st->registrations, st->endpoint_changes, st->peer_updates, st->leaves, st->connects,
                            st->sessions, st->relayed_packets, st->relayed_bytes, st->errors_sent,
                            st->expired_registrations, st->expired_sessions, st->evicted_sessions,
                            rendezvous_registration_count(r), rendezvous_session_count(r));

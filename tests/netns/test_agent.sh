@@ -229,6 +229,26 @@ for k in 1 2; do
 done
 kill "$spid"
 wait "$spid" 2>/dev/null
+
+# A listener that goes away mid-session: the server tells the connector at once.
+"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name leaving --json listen \
+    >"$tmp/leaving.l" 2>&1 &
+lpid=$!
+wait_registered "$tmp/leaving.l"
+"$NATLAB" exec agtest a-prc -- "$NATLAB" agent --server "$server" --name stayer --json \
+    connect leaving --hold 30s >"$tmp/leaving.c" 2>&1 &
+cpid=$!
+i=0
+while ! grep -q '"direct"' "$tmp/leaving.c" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+start=$(date +%s)
+kill "$lpid"
+wait "$lpid" 2>/dev/null
+wait "$cpid"
+rc=$?
+took=$(($(date +%s) - start))
+reason=$(python3 "$events" "$tmp/leaving.c" first failed reason)
+check "the listener left: the connector stops after ${took}s, exit $rc, '$reason'" \
+    sh -c "[ $rc -eq 1 ] && [ $took -le 3 ] && [ '$reason' = 'the peer left the session' ]"
 fi
 
 # ---- UDP blocked -------------------------------------------------------------

@@ -396,6 +396,51 @@ static void test_relay_forwarded(void)
     rendezvous_free(r);
 }
 
+static void do_leave(rendezvous_t *r, agent_t *a, usec_t now, result_t *res)
+{
+    agentmsg_t m = { .type = AGENTMSG_REGISTER, .flags = AGENTMSG_FLAG_LEAVING };
+    g_strlcpy(m.name, a->name, sizeof m.name);
+    send_from(r, a, &m, now, res);
+}
+
+/* An agent that leaves: the other member hears its session is over, the
+ * name is gone (a CONNECT to it is refused, a RELAY dropped); nobody but
+ * the name's own endpoint can make it leave. */
+static void test_leave(void)
+{
+    rendezvous_t *r = core(NULL, true);
+    agent_t a = agent("alice", 1, 40000, true), b = agent("bob", 2, 50000, true);
+    uint64_t id = pair(r, &a, &b, 0);
+    result_t res;
+    agent_t spoof = b;
+    spoof.ep.port = 50001; /* bob's name, someone else's endpoint */
+    do_leave(r, &spoof, 1 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 0);
+    CU_ASSERT_EQUAL(dropped(r, RENDEZVOUS_DROP_NOT_REGISTERED), 1);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 2);
+
+    b.counter = spoof.counter;
+    do_leave(r, &b, 1 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_TRUE(addr_endpoint_equal(res.out[0].to, a.ep));
+    CU_ASSERT_EQUAL(res.msg[0].type, AGENTMSG_ERROR);
+    CU_ASSERT_EQUAL(res.msg[0].code, AGENTMSG_ERROR_NO_SESSION);
+    CU_ASSERT_EQUAL(res.msg[0].session, id);
+    CU_ASSERT_EQUAL(rendezvous_stats(r)->leaves, 1);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 1);
+    CU_ASSERT_EQUAL(rendezvous_session_count(r), 0);
+
+    do_relay(r, &a, id, 10, 2 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 0);
+    do_connect(r, &a, "bob", 2 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_EQUAL(res.msg[0].code, AGENTMSG_ERROR_UNKNOWN_PEER);
+    /* Leaving twice: the name is gone already. */
+    do_leave(r, &b, 3 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 0);
+    rendezvous_free(r);
+}
+
 /* No open relay: only the registered endpoints of a session's members. */
 static void test_relay_members_only(void)
 {
@@ -754,6 +799,7 @@ int main(void)
         { "CONNECT with a secret: derived key, both sides agree", test_connect_with_secret },
         { "CONNECT errors: unknown peer, itself, not registered", test_connect_errors },
         { "sessions per agent: the oldest is evicted", test_sessions_per_agent },
+        { "an agent leaves", test_leave },
         { "RELAY forwarded, re-tagged, never larger", test_relay_forwarded },
         { "RELAY from non-members dropped and counted", test_relay_members_only },
         { "RELAY rate limit drops the excess and recovers", test_relay_rate_limit },
