@@ -106,10 +106,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (to != who || out[i].len > len || in.type != AGENTMSG_REGISTER)
                     abort();
                 break;
-            case AGENTMSG_ERROR:
-                if (to != who || out[i].len > MAX(len, (size_t)RENDEZVOUS_ERROR_FLOOR))
+            case AGENTMSG_ERROR: {
+                /* To the sender; or, when an agent leaves, "no session" to
+                 * the other member of each of its sessions. */
+                bool leave_notice = in.type == AGENTMSG_REGISTER &&
+                                    (in.flags & AGENTMSG_FLAG_LEAVING) &&
+                                    m.code == AGENTMSG_ERROR_NO_SESSION && m.session != 0;
+                if ((to != who && !leave_notice) ||
+                    out[i].len > MAX(len, (size_t)RENDEZVOUS_ERROR_FLOOR))
                     abort();
                 break;
+            }
             case AGENTMSG_RELAY:
                 if (to == who || out[i].len > len || in.type != AGENTMSG_RELAY ||
                     m.session != in.session || m.payload_len != in.payload_len)
