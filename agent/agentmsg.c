@@ -201,17 +201,30 @@ static void get_payload(reader_t *r, agentmsg_t *m, size_t max)
     m->payload_len = m->payload ? n : 0;
 }
 
-static void tag_compute(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
-                        uint8_t out[AGENTMSG_TAG_SIZE])
+/* HMAC-SHA256 of data under key (GHmac wants a key pointer even when empty). */
+static void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
+                        uint8_t digest[32])
 {
     static const uint8_t empty = 0;
     GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, key_len ? key : &empty, key_len);
     g_hmac_update(hmac, data, (gssize)len);
-    uint8_t digest[32];
-    gsize digest_len = sizeof digest;
+    gsize digest_len = 32;
     g_hmac_get_digest(hmac, digest, &digest_len);
     g_hmac_unref(hmac);
+}
+
+static void tag_compute(const uint8_t *key, size_t key_len, const uint8_t *data, size_t len,
+                        uint8_t out[AGENTMSG_TAG_SIZE])
+{
+    uint8_t digest[32];
+    hmac_sha256(key, key_len, data, len, digest);
     memcpy(out, digest, AGENTMSG_TAG_SIZE);
+}
+
+void agentmsg_retag(uint8_t *msg, size_t len, const uint8_t *key, size_t key_len)
+{
+    if (len >= AGENTMSG_TAG_SIZE)
+        tag_compute(key, key_len, msg, len - AGENTMSG_TAG_SIZE, msg + len - AGENTMSG_TAG_SIZE);
 }
 
 static bool type_known(uint8_t type)
@@ -403,15 +416,10 @@ enum agentmsg_read_result agentmsg_read(const uint8_t *data, size_t len, const u
 void agentmsg_session_key(const uint8_t *secret, size_t secret_len, uint64_t session,
                           uint8_t out[AGENTMSG_KEY_SIZE])
 {
-    static const uint8_t empty = 0;
     uint8_t label[22] = "natlab-session";
     for (unsigned i = 0; i < 8; i++)
         label[14 + i] = (uint8_t)(session >> (56 - 8 * i));
-    GHmac *hmac = g_hmac_new(G_CHECKSUM_SHA256, secret_len ? secret : &empty, secret_len);
-    g_hmac_update(hmac, label, sizeof label);
-    gsize n = AGENTMSG_KEY_SIZE;
-    g_hmac_get_digest(hmac, out, &n);
-    g_hmac_unref(hmac);
+    hmac_sha256(secret, secret_len, label, sizeof label, out);
 }
 
 bool agentmsg_replay_accept(agentmsg_replay_t *w, uint64_t counter)

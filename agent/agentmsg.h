@@ -176,6 +176,10 @@ size_t agentmsg_write(const agentmsg_t *msg, const uint8_t *key, size_t key_len,
 enum agentmsg_read_result agentmsg_read(const uint8_t *data, size_t len, const uint8_t *key,
                                         size_t key_len, agentmsg_t *out);
 
+/* Recomputes the tag of a written message over everything before it, as a
+ * sender would: for tests and fuzzers that change a message's bytes. */
+void agentmsg_retag(uint8_t *msg, size_t len, const uint8_t *key, size_t key_len);
+
 /* HMAC-SHA256(secret, "natlab-session" || session id): the session key both
  * agents compute when they share the server's secret. */
 void agentmsg_session_key(const uint8_t *secret, size_t secret_len, uint64_t session,

@@ -16,16 +16,6 @@
 static const uint8_t key[] = "fuzz key";
 #define KEY_LEN (sizeof key - 1)
 
-static void retag(uint8_t *data, size_t size)
-{
-    GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, key, KEY_LEN);
-    g_hmac_update(h, data, (gssize)(size - AGENTMSG_TAG_SIZE));
-    uint8_t digest[32];
-    gsize n = sizeof digest;
-    g_hmac_get_digest(h, digest, &n);
-    g_hmac_unref(h);
-    memcpy(data + size - AGENTMSG_TAG_SIZE, digest, AGENTMSG_TAG_SIZE);
-}
 
 static enum agentmsg_read_result check(const uint8_t *data, size_t size, const uint8_t *k, size_t k_len)
 {
@@ -103,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strict && size > 0 && with_key != AGENTMSG_OK && without != AGENTMSG_OK)
         abort();
     if (size >= AGENTMSG_HEADER_SIZE + AGENTMSG_TAG_SIZE) {
-        retag(copy, size);
+        agentmsg_retag(copy, size, key, KEY_LEN);
         if (check(copy, size, key, KEY_LEN) == AGENTMSG_ERR_AUTH)
             abort();
     }

@@ -51,17 +51,6 @@ static void put64(uint8_t *p, uint64_t v)
     wire_put32(p + 4, (uint32_t)v);
 }
 
-static void retag(uint8_t *data, size_t size, const uint8_t *key, size_t key_len)
-{
-    static const uint8_t empty = 0;
-    GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, key_len ? key : &empty, key_len);
-    g_hmac_update(h, data, (gssize)(size - AGENTMSG_TAG_SIZE));
-    uint8_t digest[32];
-    gsize n = sizeof digest;
-    g_hmac_get_digest(h, digest, &n);
-    g_hmac_unref(h);
-    memcpy(data + size - AGENTMSG_TAG_SIZE, digest, AGENTMSG_TAG_SIZE);
-}
 
 static void drain(punch_t *p, harness_t *h)
 {
@@ -126,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 put64(dgram + 12, h.session);
             if (op & OP_RETAG) {
                 bool to_server_key = (op & 3) == 0 && dgram[2] < AGENTMSG_PROBE;
-                retag(dgram, len, to_server_key ? NULL : h.key, to_server_key ? 0 : sizeof h.key);
+                agentmsg_retag(dgram, len, to_server_key ? NULL : h.key, to_server_key ? 0 : sizeof h.key);
             }
             agentmsg_t m;
             if ((op & 3) == 0 && agentmsg_read(dgram, len, NULL, 0, &m) == AGENTMSG_OK &&

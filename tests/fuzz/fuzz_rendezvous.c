@@ -33,16 +33,6 @@ static const addr_endpoint_t senders[SENDERS] = {
     { ADDR_IP(198, 18, 0, 2), 1000 }, { ADDR_IP(203, 0, 113, 9), 7 },
 };
 
-static void retag(uint8_t *data, size_t size)
-{
-    GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, secret, SECRET_LEN);
-    g_hmac_update(h, data, (gssize)(size - AGENTMSG_TAG_SIZE));
-    uint8_t digest[32];
-    gsize n = sizeof digest;
-    g_hmac_get_digest(h, digest, &n);
-    g_hmac_unref(h);
-    memcpy(data + size - AGENTMSG_TAG_SIZE, digest, AGENTMSG_TAG_SIZE);
-}
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -79,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (op & OP_PATCH_SESSION)
                 put64(dgram + 12, last_session[who]);
             if (op & OP_RETAG)
-                retag(dgram, len);
+                agentmsg_retag(dgram, len, secret, SECRET_LEN);
         }
         if ((op & OP_EXPIRE) && rendezvous_expire(r, now) <= now)
             abort();
