@@ -128,9 +128,8 @@ static line_t event_begin(agent_shell_t *sh, const char *name, usec_t at)
     return l;
 }
 
-static void emit(agent_shell_t *sh, line_t *l)
+static void emit(line_t *l)
 {
-    (void)sh;
     if (l->json)
         g_string_append_c(l->text, '}');
     printf("%s\n", l->text->str);
@@ -226,7 +225,7 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_string(b, "reason", "our mapping changed between two refreshes");
         break;
     }
-    emit(sh, b);
+    emit(b);
 }
 
 static void emit_done(agent_shell_t *sh, usec_t now)
@@ -259,7 +258,7 @@ static void emit_done(agent_shell_t *sh, usec_t now)
     add_int(b, "send_errors", (int64_t)sh->send_errors);
     if (sh->failure)
         add_string(b, "failure", sh->failure);
-    emit(sh, b);
+    emit(b);
 }
 
 /* ---- sockets ---- */
@@ -296,7 +295,7 @@ static int socket_open(agent_shell_t *sh, uint16_t port, bool reuse, GError **er
     return (int)i;
 }
 
-static void flush_outputs(agent_shell_t *sh, usec_t now)
+static void flush_outputs(agent_shell_t *sh)
 {
     punch_output_t *o = g_new(punch_output_t, 1);
     while (punch_pop_output(sh->core, o)) {
@@ -328,7 +327,6 @@ static void flush_outputs(agent_shell_t *sh, usec_t now)
         }
     }
     g_free(o);
-    (void)now;
 }
 
 /* ---- the application ---- */
@@ -340,7 +338,7 @@ static void finish(agent_shell_t *sh, int status, usec_t now)
     sh->finished = true;
     sh->status = status;
     punch_close(sh->core, now);
-    flush_outputs(sh, now);
+    flush_outputs(sh);
     emit_done(sh, now);
     g_main_loop_quit(sh->loop);
 }
@@ -357,7 +355,7 @@ static void application(agent_shell_t *sh, usec_t now)
         line_t b = event_begin(sh, "failed", now);
         add_string(&b, "reason", punch_has_session(sh->core) ? "timed out before every message was delivered"
                                                             : "timed out without a session");
-        emit(sh, &b);
+        emit(&b);
         finish(sh, 1, now);
         return;
     }
@@ -368,23 +366,17 @@ static void application(agent_shell_t *sh, usec_t now)
             finish(sh, 0, now);
         return;
     }
-    while (sh->sent < o->send && (sh->sent == 0 || now - sh->last_send >= o->interval)) {
+    /* N messages one per interval, then, within --hold, more at the same
+     * pace so a path that dies is noticed. */
+    bool holding = o->hold && now - sh->started < o->hold;
+    while ((sh->sent < o->send || holding) &&
+           (sh->sent == 0 || now - sh->last_send >= o->interval)) {
         char msg[64];
         int n = g_snprintf(msg, sizeof msg, "natlab %s #%u", o->punch.name, sh->sent + 1);
         if (!punch_send(sh->core, (const uint8_t *)msg, (size_t)n, now))
             break;
         sh->sent++;
         sh->last_send = sh->sent == 1 ? now : sh->last_send + o->interval;
-    }
-    /* Within --hold, keep data flowing so a path that dies is noticed. */
-    if (sh->sent >= o->send && o->hold && now - sh->started < o->hold &&
-        now - sh->last_send >= o->interval) {
-        char msg[64];
-        int n = g_snprintf(msg, sizeof msg, "natlab %s #%u", o->punch.name, sh->sent + 1);
-        if (punch_send(sh->core, (const uint8_t *)msg, (size_t)n, now)) {
-            sh->sent++;
-            sh->last_send = now;
-        }
     }
     const punch_stats_t *st = punch_stats(sh->core);
     if (sh->sent >= o->send && punch_all_delivered(sh->core) && st->echoed >= sh->sent &&
@@ -411,9 +403,9 @@ static usec_t app_deadline(agent_shell_t *sh, usec_t now)
 static void run_core(agent_shell_t *sh, usec_t now)
 {
     usec_t next = punch_bookkeeping(sh->core, now);
-    flush_outputs(sh, now);
+    flush_outputs(sh);
     application(sh, now);
-    flush_outputs(sh, now);
+    flush_outputs(sh);
     if (sh->finished)
         return;
     /* Bookkeeping may have queued what the application needs next. */

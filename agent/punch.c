@@ -90,7 +90,6 @@ struct punch {
     char *name, *peer;
     uint8_t *secret;
     rng_t rng;
-    usec_t started;
     uint64_t counter;
     GArray *out;
     punch_stats_t stats;
@@ -138,7 +137,7 @@ struct punch {
     /* birthday probing */
     bool bday_hard, bday_easy, bday_announced;
     unsigned bday_sockets_open, bday_next_socket;
-    usec_t bday_next, bday_socket_round;
+    usec_t bday_next;
     uint16_t *bday_ports;
     unsigned bday_sent, bday_round;
 
@@ -1271,7 +1270,6 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
         p->cfg.punch_timeout = 10 * USEC_PER_SEC;
     p->keepalive = p->cfg.keepalive;
     rng_seed(&p->rng, config->seed);
-    p->started = now;
     p->counter = config->counter_base;
     p->out = g_array_new(FALSE, FALSE, sizeof(punch_output_t));
     p->pairs = g_array_new(FALSE, TRUE, sizeof(pair_t));
