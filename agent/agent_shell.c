@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gio/gio.h>
 #include <glib-unix.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -11,8 +12,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "common/clock.h"
+#include "common/route.h"
+#include "common/sockaddr.h"
 
-#include "netcheck_shell.h"
 
 #define SOCKETS_MAX (PUNCH_SOCKET_BIRTHDAY + 1024)
 #define RECEIVE_BUDGET 64
@@ -41,20 +44,6 @@ struct agent_shell {
     const char *failure;
     uint64_t send_errors;
 };
-
-static usec_t now_usec(void)
-{
-    return g_get_monotonic_time();
-}
-
-static struct sockaddr_in to_sockaddr(addr_endpoint_t ep)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    sa.sin_addr.s_addr = htonl(ep.ip);
-    sa.sin_port = htons(ep.port);
-    return sa;
-}
-
 
 /* ---- events ---- */
 
@@ -281,7 +270,7 @@ static int socket_open(agent_shell_t *sh, uint16_t port, bool reuse, GError **er
     setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
     if (reuse)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = to_sockaddr(addr_endpoint(0, port));
+    struct sockaddr_in sa = sockaddr_from_endpoint(addr_endpoint(0, port));
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "bind to port %u: %s", port,
                     g_strerror(errno));
@@ -303,7 +292,7 @@ static void flush_outputs(agent_shell_t *sh)
         case PUNCH_OUT_SEND: {
             if (o->socket >= sh->n_fds || sh->fds[o->socket] < 0)
                 break;
-            struct sockaddr_in sa = to_sockaddr(o->to);
+            struct sockaddr_in sa = sockaddr_from_endpoint(o->to);
             if (sendto(sh->fds[o->socket], o->data, o->len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
                 sh->send_errors++; /* a full queue or a remembered ICMP error: UDP may lose it */
             break;
@@ -428,11 +417,11 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
         ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&sa, &sl);
         if (n < 0)
             break; /* EAGAIN, or an ICMP error reported on the socket: nothing to read */
-        addr_endpoint_t from = addr_endpoint(ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port));
-        punch_receive(sh->core, ctx->index, from, buf, (size_t)n, now_usec());
+        addr_endpoint_t from = sockaddr_to_endpoint(&sa);
+        punch_receive(sh->core, ctx->index, from, buf, (size_t)n, clock_now_usec());
     }
     if (!sh->finished)
-        run_core(sh, now_usec());
+        run_core(sh, clock_now_usec());
     return G_SOURCE_CONTINUE;
 }
 
@@ -441,7 +430,7 @@ static gboolean timer_dispatch(GSource *source, GSourceFunc cb, gpointer data)
     agent_shell_t *sh = data;
     g_source_set_ready_time(source, -1);
     if (!sh->finished)
-        run_core(sh, now_usec());
+        run_core(sh, clock_now_usec());
     return G_SOURCE_CONTINUE;
 }
 
@@ -450,7 +439,7 @@ static GSourceFuncs timer_funcs = { .dispatch = timer_dispatch };
 static gboolean on_signal(gpointer data)
 {
     agent_shell_t *sh = data;
-    finish(sh, sh->opt->punch.peer ? 1 : 0, now_usec());
+    finish(sh, sh->opt->punch.peer ? 1 : 0, clock_now_usec());
     return G_SOURCE_CONTINUE;
 }
 
@@ -461,7 +450,7 @@ static bool local_route(addr_endpoint_t to, uint32_t *local, uint32_t *broadcast
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
-    struct sockaddr_in sa = to_sockaddr(to);
+    struct sockaddr_in sa = sockaddr_from_endpoint(to);
     socklen_t sl = sizeof sa;
     bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
               getsockname(fd, (struct sockaddr *)&sa, &sl) == 0;
@@ -520,7 +509,7 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
         sh->fds[sh->n_fds++] = -1;
     }
     if (cfg.portmap && !cfg.gateway)
-        cfg.gateway = netcheck_shell_default_gateway("/proc/net/route");
+        cfg.gateway = route_default_gateway("/proc/net/route");
     sh->loop = g_main_loop_new(NULL, FALSE);
     sh->timer = g_source_new(&timer_funcs, sizeof(GSource));
     g_source_set_callback(sh->timer, NULL, sh, NULL);
@@ -528,7 +517,7 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     sh->signals[0] = g_unix_signal_add(SIGINT, on_signal, sh);
     sh->signals[1] = g_unix_signal_add(SIGTERM, on_signal, sh);
     sh->signals[2] = g_unix_signal_add(SIGHUP, on_signal, sh);
-    sh->started = now_usec();
+    sh->started = clock_now_usec();
     if (options->timeout)
         sh->deadline = sh->started + options->timeout;
     cfg.counter_base = (uint64_t)g_get_real_time();

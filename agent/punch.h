@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agentmsg.h"
+#include "common/agentmsg.h"
 #include "common/duration.h"
 
 #define PUNCH_SOCKET_PRIMARY 0

@@ -7,7 +7,6 @@ int cmd_profile_main(int argc, char **argv);
 int cmd_bench_main(int argc, char **argv);
 int cmd_nat_main(int argc, char **argv);
 int cmd_control_main(int argc, char **argv);
-int bench_forward_main(int argc, char **argv);
 int cmd_up_main(int argc, char **argv);
 int cmd_exec_main(int argc, char **argv);
 int cmd_down_main(int argc, char **argv);

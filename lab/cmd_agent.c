@@ -5,9 +5,10 @@
 
 #include "agent/agent_flags.h"
 #include "agent/agent_shell.h"
-#include "agent/netcheck_shell.h"
 #include "cmd.h"
 #include "common/duration.h"
+#include "common/sockaddr.h"
+#include "common/stun.h"
 
 static int usage(FILE *out, int status)
 {
@@ -159,7 +160,7 @@ int cmd_agent_main(int argc, char **argv)
         return usage(stderr, NATLAB_EXIT_USAGE);
     }
     g_autoptr(GError) error = NULL;
-    if (!netcheck_shell_resolve(server, &o.punch.server, &error)) {
+    if (!sockaddr_resolve(server, STUN_DEFAULT_PORT, &o.punch.server, &error)) {
         fprintf(stderr, "natlab agent: --server %s\n", error->message);
         return NATLAB_EXIT_USAGE;
     }

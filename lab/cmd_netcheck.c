@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/netcheck_report.h"
-#include "agent/netcheck_shell.h"
+#include "netcheck/netcheck_report.h"
+#include "netcheck/netcheck_shell.h"
 #include "cmd.h"
 #include "common/addr.h"
+#include "common/sockaddr.h"
+#include "common/stun.h"
 
 /* Exit statuses beyond 0 and NATLAB_EXIT_USAGE (docs/netcheck.md). */
 #define EXIT_ERROR 1      /* nothing measured: resolution, sockets, ICMP unreachable */
@@ -95,9 +97,9 @@ int cmd_netcheck_main(int argc, char **argv)
         return usage(stderr, NATLAB_EXIT_USAGE);
     }
     g_autoptr(GError) error = NULL;
-    if (!netcheck_shell_resolve(server, &o.server, &error)) {
+    if (!sockaddr_resolve(server, STUN_DEFAULT_PORT, &o.server, &error)) {
         fprintf(stderr, "natlab netcheck: %s\n", error->message);
-        return error->code == NETCHECK_SHELL_ERROR_SYNTAX ? NATLAB_EXIT_USAGE : EXIT_ERROR;
+        return error->code == SOCKADDR_ERROR_SYNTAX ? NATLAB_EXIT_USAGE : EXIT_ERROR;
     }
 
     netcheck_result_t *r = g_new0(netcheck_result_t, 1);

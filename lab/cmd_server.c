@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/server_shell.h"
+#include "server/server_shell.h"
 #include "cmd.h"
 #include "common/addr.h"
 

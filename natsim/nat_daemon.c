@@ -21,7 +21,10 @@
 #include "nat_pcp.h"
 #include "nat_pmp.h"
 #include "nat_router.h"
+#include "nat_kernel.h"
 #include "nat_rules.h"
+#include "common/clock.h"
+#include "common/sockaddr.h"
 
 #define RECEIVE_BUDGET 256
 #define PORT_MAPPING_BUFFER 1100 /* RFC 6887: PCP messages are at most 1100 bytes */
@@ -54,11 +57,6 @@ typedef struct daemon {
     usec_t armed_for;
     int exit_status;
 } daemon_t;
-
-static usec_t now_usec(void)
-{
-    return g_get_monotonic_time();
-}
 
 /* ---- packets ---------------------------------------------------------- */
 
@@ -97,7 +95,7 @@ static void on_packet(const nat_nfq_packet_t *pkt, void *ctx)
                                                                 : NAT_ROUTER_HAIRPIN;
     nat_pcap_write(d->pcap, path == NAT_ROUTER_INBOUND ? NAT_PCAP_OUTSIDE : NAT_PCAP_INSIDE,
                    pkt->data, pkt->len);
-    nat_router_decision_t dec = nat_router_process(d->router, path, pkt->data, pkt->len, now_usec());
+    nat_router_decision_t dec = nat_router_process(d->router, path, pkt->data, pkt->len, clock_now_usec());
     if (dec.icmp_unreachable && d->raw_fd >= 0 && d->inside_ip)
         send_unreachable(d, pkt->data, pkt->len);
     if (dec.action != NAT_ROUTER_HOLD) {
@@ -161,7 +159,7 @@ static gboolean on_timer(gint fd, GIOCondition cond, gpointer ctx)
     if (read(fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
         g_warning("timerfd: %s", g_strerror(errno));
     d->armed_for = NAT_IMPAIR_NEVER;
-    release_due(d, now_usec());
+    release_due(d, clock_now_usec());
     nat_nfq_flush(d->nfq);
     nat_pcap_flush(d->pcap);
     arm_timer(d);
@@ -171,7 +169,7 @@ static gboolean on_timer(gint fd, GIOCondition cond, gpointer ctx)
 static gboolean on_expire(gpointer ctx)
 {
     daemon_t *d = ctx;
-    nat_engine_expire(d->engine, now_usec());
+    nat_engine_expire(d->engine, clock_now_usec());
     return G_SOURCE_CONTINUE;
 }
 
@@ -186,8 +184,8 @@ static gboolean on_port_mapping(gint fd, GIOCondition cond, gpointer ctx)
     ssize_t n = recvfrom(fd, req, sizeof req, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
     if (n <= 0)
         return G_SOURCE_CONTINUE;
-    addr_endpoint_t client = addr_endpoint(ntohl(from.sin_addr.s_addr), ntohs(from.sin_port));
-    size_t out = nat_pcp_handle(d->pcp, d->engine, client, req, (size_t)n, now_usec(), resp, sizeof resp);
+    addr_endpoint_t client = sockaddr_to_endpoint(&from);
+    size_t out = nat_pcp_handle(d->pcp, d->engine, client, req, (size_t)n, clock_now_usec(), resp, sizeof resp);
     if (out > 0)
         sendto(fd, resp, out, 0, (struct sockaddr *)&from, from_len);
     return G_SOURCE_CONTINUE;
@@ -248,7 +246,7 @@ static void on_control_line(GObject *source, GAsyncResult *res, gpointer user)
     if (line) {
         nat_control_target_t target = { d->engine, d->router, d->spare_ips, d->opt->n_spare_ips,
                                         on_pcp_reboot, d };
-        g_autofree char *reply = nat_control_execute(&target, line, now_usec());
+        g_autofree char *reply = nat_control_execute(&target, line, clock_now_usec());
         g_autofree char *text = g_strdup_printf("%s\n", reply);
         GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
         g_output_stream_write_all(out, text, strlen(text), NULL, NULL, NULL);
@@ -314,7 +312,7 @@ static void daemon_cleanup(daemon_t *d)
                                                (const uint32_t *)d->rule_ips->data,
                                                d->rule_ips->len, d->opt->queue, true);
         g_autoptr(GError) error = NULL;
-        if (!nat_rules_apply(text, &error))
+        if (!nat_kernel_apply_rules(text, &error))
             g_warning("removing rules: %s", error->message);
     }
     if (d->opt->stats_out && d->router) {
@@ -368,7 +366,7 @@ static bool daemon_setup(daemon_t *d, GError **error)
                     "router namespace)", if_nametoindex(o->inside) ? o->outside : o->inside);
         return false;
     }
-    d->engine = nat_engine_new(o->profile, o->public_ips, o->n_public_ips, o->seed, now_usec(), error);
+    d->engine = nat_engine_new(o->profile, o->public_ips, o->n_public_ips, o->seed, clock_now_usec(), error);
     if (!d->engine)
         return false;
     d->router = nat_router_new(d->engine, o->seed);
@@ -376,7 +374,7 @@ static bool daemon_setup(daemon_t *d, GError **error)
     nat_impair_set_capacity(nat_router_impairment(d->router, true), o->queue_maxlen / 2);
     nat_impair_set_capacity(nat_router_impairment(d->router, false), o->queue_maxlen / 2);
     d->pcp = nat_pcp_new();
-    if (!nat_rules_sysctls(o->inside, o->outside, error))
+    if (!nat_kernel_sysctls(o->inside, o->outside, error))
         return false;
     int err = 0;
     d->nfq = nat_nfq_open(o->queue, NAT_RULES_QUEUE_COUNT, o->queue_maxlen, &err);
@@ -411,7 +409,7 @@ static bool daemon_setup(daemon_t *d, GError **error)
         g_autofree char *text = nat_rules_text(o->inside, o->outside,
                                                (const uint32_t *)d->rule_ips->data,
                                                d->rule_ips->len, o->queue, false);
-        if (!nat_rules_apply(text, error))
+        if (!nat_kernel_apply_rules(text, error))
             return false;
         d->rules_installed = true;
     }

@@ -1,5 +1,4 @@
-/* The router namespace's kernel set-up for natsim (shell): sysctls and the
- * iptables rules that hand packets to NFQUEUE (kernel-notes.md):
+/* The iptables rules that hand packets to NFQUEUE (kernel-notes.md):
  *   raw PREROUTING   CT --notrack for everything (conntrack stays out),
  *                    -i OUTSIDE          -> queue Q     (inbound)
  *                    -i INSIDE -d PUBLIC -> queue Q+2   (hairpin)
@@ -21,8 +20,3 @@
 /* The iptables-restore text that adds (or removes) the rules. */
 char *nat_rules_text(const char *inside, const char *outside, const uint32_t *public_ips,
                      unsigned n_public_ips, uint16_t first_queue, bool remove);
-/* Runs iptables-restore --noflush with that text. */
-bool nat_rules_apply(const char *text, GError **error);
-/* ip_forward, rp_filter off, accept_local on INSIDE (hairpinned packets carry
- * our own address as source), no ICMP redirects on INSIDE. */
-bool nat_rules_sysctls(const char *inside, const char *outside, GError **error);

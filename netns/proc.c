@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "common/clock.h"
 
 uint64_t proc_start_time(pid_t pid)
 {
@@ -73,13 +74,6 @@ static int pidfd_signal(int fd, int sig)
     return (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
 }
 
-static usec_t now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
 static void send(const proc_ref_t *ref, int fd, int sig)
 {
     /* The group first: the leader may have gone while its children stay. */
@@ -102,7 +96,7 @@ static unsigned wait_exits(int *fds, const proc_ref_t *procs, size_t n, usec_t d
             pfd[m++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
         }
         alive = (unsigned)m;
-        usec_t left = deadline - now_usec();
+        usec_t left = deadline - clock_now_usec();
         if (m == 0 || left <= 0)
             break;
         int r = poll(pfd, m, (int)((left + 999) / 1000));
@@ -145,12 +139,12 @@ unsigned proc_terminate(const proc_ref_t *procs, size_t n, usec_t grace)
         if (fd >= 0)
             send(&procs[i], fd, SIGTERM);
     }
-    unsigned alive = wait_exits(fds, procs, n, now_usec() + grace);
+    unsigned alive = wait_exits(fds, procs, n, clock_now_usec() + grace);
     if (alive > 0) {
         for (size_t i = 0; i < n; i++)
             if (fds[i] >= 0)
                 send(&procs[i], fds[i], SIGKILL);
-        alive = wait_exits(fds, procs, n, now_usec() + USEC_PER_SEC);
+        alive = wait_exits(fds, procs, n, clock_now_usec() + USEC_PER_SEC);
     }
     for (size_t i = 0; i < n; i++)
         if (fds[i] >= 0)

@@ -17,6 +17,7 @@
 #include "common/addr.h"
 #include "netns/netns.h"
 #include "netns/proc.h"
+#include "common/clock.h"
 
 G_DEFINE_QUARK(natlab-topology-error-quark, topology_error)
 
@@ -56,20 +57,13 @@ static const char *const namespace_sysctls[] = {
     NULL,
 };
 
-static usec_t now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
 /* NATLAB_TIMING=1: how long each step of up and down takes, on stderr. */
 static void timing(const char *step, usec_t *since)
 {
     static int on = -1;
     if (on < 0)
         on = g_getenv("NATLAB_TIMING") != NULL;
-    usec_t now = now_usec();
+    usec_t now = clock_now_usec();
     if (on && step)
         fprintf(stderr, "natlab: timing: %-12s %6.1f ms\n", step, (double)(now - *since) / 1000.0);
     *since = now;
@@ -676,7 +670,7 @@ static bool wait_ready(topology_t *t, const topology_options_t *o, GError **erro
     guint n = t->plan->nats->len;
     if (n == 0)
         return true;
-    usec_t deadline = now_usec() + (o->ready_timeout ? o->ready_timeout : TOPOLOGY_READY_TIMEOUT);
+    usec_t deadline = clock_now_usec() + (o->ready_timeout ? o->ready_timeout : TOPOLOGY_READY_TIMEOUT);
     int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (in >= 0)
         inotify_add_watch(in, t->state_dir, IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
@@ -723,7 +717,7 @@ static bool wait_ready(topology_t *t, const topology_options_t *o, GError **erro
         }
         if (interrupted(o, error))
             break;
-        usec_t left = deadline - now_usec();
+        usec_t left = deadline - clock_now_usec();
         if (left <= 0) {
             GString *which = g_string_new(NULL);
             g_autofree char *first_log = NULL;

@@ -7,42 +7,13 @@
 
 #include "reports/population.h"
 #include "reports/report_html.h"
-#include "reports/report_plot.h"
+#include "reports/report_gnuplot.h"
+#include "reports/report_path.h"
 #include "reports/report_stats.h"
 #include "reports/report_summary.h"
 #include "reports/results.h"
 
 G_DEFINE_QUARK(natlab-report-error-quark, report_error)
-
-char *report_relative_path(const char *from_dir, const char *to_path)
-{
-    g_auto(GStrv) from = g_strsplit(from_dir, "/", -1);
-    g_auto(GStrv) to = g_strsplit(to_path, "/", -1);
-    /* Empty parts come from the leading '/' and from "/" itself. */
-    g_autoptr(GPtrArray) f = g_ptr_array_new();
-    g_autoptr(GPtrArray) t = g_ptr_array_new();
-    for (char **p = from; *p; p++)
-        if (**p)
-            g_ptr_array_add(f, *p);
-    for (char **p = to; *p; p++)
-        if (**p)
-            g_ptr_array_add(t, *p);
-    guint common = 0;
-    while (common < f->len && common < t->len &&
-           strcmp(f->pdata[common], t->pdata[common]) == 0)
-        common++;
-    GString *out = g_string_new(NULL);
-    for (guint i = common; i < f->len; i++)
-        g_string_append(out, "../");
-    for (guint i = common; i < t->len; i++) {
-        g_string_append(out, t->pdata[i]);
-        if (i + 1 < t->len)
-            g_string_append_c(out, '/');
-    }
-    if (out->len == 0)
-        g_string_append_c(out, '.');
-    return g_string_free(out, FALSE);
-}
 
 static char *canonical(const char *path)
 {
@@ -66,7 +37,7 @@ static void link_pcaps(results_t *r, const char *out_real)
         a->pcap_present = real && g_file_test(real, G_FILE_TEST_IS_REGULAR);
         if (!a->pcap_present)
             continue;
-        g_autofree char *rel = report_relative_path(out_real, real);
+        g_autofree char *rel = report_path_relative(out_real, real);
         a->pcap_href = g_uri_escape_string(rel, "/", TRUE);
     }
 }
@@ -153,7 +124,7 @@ int report_build(const char *const *dirs, size_t n_dirs, const char *out_dir,
     population_estimate_t est;
     population_estimate(pop, stats, &est);
 
-    if (!report_plot_run(stats, out_real, error))
+    if (!report_gnuplot_run(stats, out_real, error))
         return -1;
     g_autofree char *summary = report_summary_json(stats, results, pop, &est);
     g_autofree char *page = report_html_page(stats, results, pop, &est);

@@ -14,7 +14,3 @@ enum { REPORT_ERROR_INPUT, REPORT_ERROR_TOOL, REPORT_ERROR_WRITE };
  * Returns 0, or -1 with *error naming the file (and line) at fault. */
 int report_build(const char *const *dirs, size_t n_dirs, const char *out_dir,
                  const char *population_file, GError **error);
-
-/* A relative reference from directory FROM to PATH, both absolute and
- * canonical ("/a/b", "/a/c/d" -> "../c/d"). */
-char *report_relative_path(const char *from_dir, const char *to_path);

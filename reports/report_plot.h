@@ -1,7 +1,7 @@
 /* The report's figures, drawn by gnuplot: heatmap (direct rate per pair),
  * ttd-cdf (time to direct by pair class), techniques (how attempts ended),
  * each as PNG and SVG. The data and the script are plain text made here
- * (pure); report_plot_run writes them to a temporary directory and runs
+ * (pure); report_gnuplot_run writes them to a temporary directory and runs
  * gnuplot once for all six files. */
 #pragma once
 #include <glib.h>
@@ -25,5 +25,3 @@ char *report_plot_techniques_data(const report_stats_t *s);
  * OUT_DIR/NAME.{png,svg}. */
 char *report_plot_script(const report_stats_t *s, const char *data_dir, const char *out_dir);
 
-/* Shell: data and script into a temporary directory, gnuplot over them. */
-bool report_plot_run(const report_stats_t *s, const char *out_dir, GError **error);

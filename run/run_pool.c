@@ -129,7 +129,7 @@ static bool start_job(pool_t *p, job_t *j, unsigned index)
             .report_fd = fds[1],
             .interrupted = &worker_stop,
         };
-        int status = p->o->sim ? run_simworker(j->spec, &env) : run_worker(j->spec, &env);
+        int status = p->o->sim ? run_worker_sim(j->spec, &env) : run_worker(j->spec, &env);
         fflush(NULL);
         _exit(worker_stop ? 128 + worker_stop : status);
     }

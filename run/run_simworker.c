@@ -70,21 +70,21 @@ char *run_simworker_check(const run_spec_t *spec)
     return NULL;
 }
 
-static bool parse_event(const run_event_t *e, run_sim_event_t *out, char **key, char **value)
+static bool parse_event(const run_event_t *e, simnet_event_t *out, char **key, char **value)
 {
     *key = *value = NULL;
     out->at = e->at;
     if (strcmp(e->command, "reboot") == 0)
-        out->action = RUN_SIM_REBOOT;
+        out->action = SIMNET_REBOOT;
     else if (strcmp(e->command, "flush") == 0)
-        out->action = RUN_SIM_FLUSH;
+        out->action = SIMNET_FLUSH;
     else if (strcmp(e->command, "change-ip") == 0)
-        out->action = RUN_SIM_CHANGE_IP;
+        out->action = SIMNET_CHANGE_IP;
     else if (g_str_has_prefix(e->command, "set ")) {
         g_auto(GStrv) w = g_strsplit(e->command + 4, " ", 2);
         if (!w[0] || !w[1])
             return false;
-        out->action = RUN_SIM_SET;
+        out->action = SIMNET_SET;
         *key = g_strdup(w[0]);
         *value = g_strdup(w[1]);
     } else {
@@ -102,7 +102,7 @@ static char *started_at(usec_t clock)
     return g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-void run_simworker_result(const run_sim_result_t *sim, const run_spec_t *spec, run_result_t *r)
+void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, run_result_t *r)
 {
     /* The agent prints done when it finishes or fails; at the deadline the
      * runner stops it before. */
@@ -144,7 +144,7 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
     int nat_l = scenario_host(s, (guint)spec->listen)->nat_index;
     punch_config_t agent;
     punch_config_init(&agent);
-    run_sim_options_t o = {
+    simnet_options_t o = {
         .nat = { nat_c >= 0 ? scenario_nat(s, (guint)nat_c)->profile : NULL,
                  nat_l >= 0 ? scenario_nat(s, (guint)nat_l)->profile : NULL },
         .same_nat = nat_c >= 0 && nat_c == nat_l,
@@ -156,7 +156,7 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
     apply_flags(spec->agent_args, &agent, &o.send, &o.interval);
     apply_flags(spec->connect_args, &agent, &o.send, &o.interval);
     guint n = spec->events->len;
-    g_autofree run_sim_event_t *events = g_new0(run_sim_event_t, n ? n : 1);
+    g_autofree simnet_event_t *events = g_new0(simnet_event_t, n ? n : 1);
     GPtrArray *strings = g_ptr_array_new_with_free_func(g_free);
     unsigned k = 0;
     for (guint i = 0; i < n; i++) {
@@ -178,8 +178,8 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
     r->attempt = attempt;
     r->seed = seed;
     r->started = started_at(*clock);
-    run_sim_result_t sim;
-    if (run_sim_attempt(&o, &sim)) {
+    simnet_result_t sim;
+    if (simnet_attempt(&o, &sim)) {
         run_simworker_result(&sim, spec, r);
     } else {
         run_result_finish(r, 0, "sim mode could not build this attempt (a NAT profile or an agent "
@@ -189,21 +189,4 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
     *clock += sim.elapsed;
     g_ptr_array_free(strings, TRUE);
     return r;
-}
-
-int run_simworker(const run_spec_t *spec, const run_worker_env_t *env)
-{
-    g_autofree char *why = run_simworker_check(spec);
-    if (why) {
-        run_worker_report_error(env, why);
-        return 1;
-    }
-    usec_t clock = 0;
-    for (unsigned k = 1; k <= spec->repeat && !*env->interrupted; k++) {
-        g_autoptr(run_result_t) r =
-            run_simworker_attempt(spec, k, run_spec_attempt_seed(spec->scenario->seed, k), &clock);
-        run_worker_fill_row(spec, r);
-        run_worker_report_row(env, r);
-    }
-    return 0;
 }

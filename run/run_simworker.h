@@ -1,6 +1,6 @@
-/* A scenario in sim mode (`natlab run/matrix --sim`): the counterpart of
- * run_worker in the process run_pool forks, with every attempt in memory
- * (run_sim) instead of namespaces. Rows go to the parent on the same pipe,
+/* A scenario in sim mode (`natlab run/matrix --sim`), pure: what
+ * run_worker_sim runs in the process run_pool forks, every attempt in memory
+ * (sim/simnet) instead of namespaces. Rows go to the parent on the same pipe,
  * so results.jsonl, verdicts, the summary and JUnit are the netns runner's.
  *
  * A row's outcome comes from the sim the way run_result derives it from the
@@ -11,9 +11,8 @@
 #include <stdint.h>
 
 #include "run_result.h"
-#include "run_sim.h"
+#include "sim/simnet.h"
 #include "run_spec.h"
-#include "run_worker.h"
 
 #define RUN_SIMWORKER_EPOCH "2000-01-01T00:00:00Z"
 
@@ -30,7 +29,4 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
 
 /* The sim result as the agent's done event and the runner see it: outcome,
  * path, technique, times, counts, error. */
-void run_simworker_result(const run_sim_result_t *sim, const run_spec_t *spec, run_result_t *row);
-
-/* The worker: every attempt of the scenario, rows to env->report_fd. */
-int run_simworker(const run_spec_t *spec, const run_worker_env_t *env);
+void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, run_result_t *row);

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "run_worker.h"
 
+#include "run_simworker.h"
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -228,4 +230,21 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
     if (why)
         run_worker_report_error(env, why);
     return status;
+}
+
+int run_worker_sim(const run_spec_t *spec, const run_worker_env_t *env)
+{
+    g_autofree char *why = run_simworker_check(spec);
+    if (why) {
+        run_worker_report_error(env, why);
+        return 1;
+    }
+    usec_t clock = 0;
+    for (unsigned k = 1; k <= spec->repeat && !*env->interrupted; k++) {
+        g_autoptr(run_result_t) r =
+            run_simworker_attempt(spec, k, run_spec_attempt_seed(spec->scenario->seed, k), &clock);
+        run_worker_fill_row(spec, r);
+        run_worker_report_row(env, r);
+    }
+    return 0;
 }

@@ -22,6 +22,9 @@ typedef struct run_worker_env {
 
 /* The exit status for the worker process: 0 when every attempt ran. */
 int run_worker(run_spec_t *spec, const run_worker_env_t *env);
+/* The same in sim mode: every attempt in memory (run_simworker), rows to
+ * env->report_fd. */
+int run_worker_sim(const run_spec_t *spec, const run_worker_env_t *env);
 
 /* The pipe to the parent, for the sim worker too: one row, or why the
  * scenario could not run. */

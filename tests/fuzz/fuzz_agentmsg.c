@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agentmsg.h"
+#include "common/agentmsg.h"
 
 static const uint8_t key[] = "fuzz key";
 #define KEY_LEN (sizeof key - 1)

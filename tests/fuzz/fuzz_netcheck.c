@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/netcheck.h"
-#include "agent/netcheck_report.h"
-#include "agent/stun_server.h"
+#include "netcheck/netcheck.h"
+#include "netcheck/netcheck_report.h"
+#include "server/stun_server.h"
 #include "natsim/nat_profile.h"
 
 #define SERVER ADDR_IP(198, 18, 0, 10)

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/rendezvous.h"
+#include "server/rendezvous.h"
 #include "common/wire.h"
 
 #define SENDERS 4

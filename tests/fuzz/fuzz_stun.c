@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/stun_server.h"
+#include "server/stun_server.h"
 #include "common/stun.h"
 
 static stun_server_t *two, *one;

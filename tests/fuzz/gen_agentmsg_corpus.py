@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of fuzz_agentmsg, fuzz_rendezvous and fuzz_punch from a second,
-independent implementation of the wire format in agent/agentmsg.h, so the
+independent implementation of the wire format in common/agentmsg.h, so the
 seeds also check the C codec (the harnesses and a unit run must accept them).
 
 usage: tests/fuzz/gen_agentmsg_corpus.py   (rewrites corpus/agentmsg, corpus/rendezvous, corpus/punch)

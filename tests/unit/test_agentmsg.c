@@ -1,4 +1,4 @@
-/* agent/agentmsg: every type round-trips to the same fields and the same
+/* common/agentmsg: every type round-trips to the same fields and the same
  * bytes, every truncation and every flipped bit is refused, the tag binds
  * the key, the replay window (RFC 4303 section 3.4.3), the session key, and
  * RELAY carrying a message keyed differently. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agentmsg.h"
+#include "common/agentmsg.h"
 #include "common/wire.h"
 #include "testutil.h"
 

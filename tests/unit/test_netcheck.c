@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/netcheck.h"
-#include "agent/netcheck_report.h"
-#include "agent/stun_server.h"
+#include "netcheck/netcheck.h"
+#include "netcheck/netcheck_report.h"
+#include "server/stun_server.h"
 #include "common/rng.h"
-#include "common/simqueue.h"
+#include "sim/simqueue.h"
 #include "common/stun.h"
 #include "natsim/nat_engine.h"
 #include "natsim/nat_pcp.h"

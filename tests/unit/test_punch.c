@@ -1,4 +1,4 @@
-/* The punch core in sim mode (run/run_sim: two agents behind natsim
+/* The punch core in sim mode (sim/simnet: two agents behind natsim
  * engines, the server cores, NAT-PMP/PCP, seeded loss, a virtual clock).
  * Every pair of presets must deliver all its data and end on the path
  * first principles predict (rfc-digest section 4); reboots, short mapping
@@ -12,7 +12,7 @@
 
 #include "agent/punch.h"
 #include "natsim/nat_profile.h"
-#include "run/run_sim.h"
+#include "sim/simnet.h"
 #include "testutil.h"
 
 /* Presets by name, or profile text ("[nat]\n..."). */
@@ -37,15 +37,15 @@ static void trace(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
 
 /* One attempt: a in front of the connector, b in front of the listener
  * (NULL: a public host; with o.same_nat, a in front of both). */
-static run_sim_result_t sim_run(run_sim_options_t o, const char *a, const char *b)
+static simnet_result_t sim_run(simnet_options_t o, const char *a, const char *b)
 {
     nat_profile_t *pa = a ? profile_of(a) : NULL, *pb = b ? profile_of(b) : NULL;
     o.nat[0] = pa;
     o.nat[1] = pb;
     if (g_getenv("PUNCH_TRACE"))
         o.trace = trace;
-    run_sim_result_t r;
-    g_assert(run_sim_attempt(&o, &r));
+    simnet_result_t r;
+    g_assert(simnet_attempt(&o, &r));
     if (g_getenv("PUNCH_STEPS"))
         fprintf(stderr, "  %llu steps, %llu packets, %.3f s virtual\n", (unsigned long long)r.steps,
                 (unsigned long long)r.packets, (double)r.elapsed / 1e6);
@@ -98,8 +98,8 @@ static void test_matrix(void)
             unsigned direct = 0, delivered = 0, birthday = 0, predicted = 0;
             usec_t worst_ttd = 0;
             for (unsigned k = 0; k < attempts; k++) {
-                run_sim_options_t o = { .seed = 1000 * i + 100 * j + k + 1 };
-                run_sim_result_t r = sim_run(o, strcmp(a, "public") ? a : NULL,
+                simnet_options_t o = { .seed = 1000 * i + 100 * j + k + 1 };
+                simnet_result_t r = sim_run(o, strcmp(a, "public") ? a : NULL,
                                              strcmp(b, "public") ? b : NULL);
                 delivered += r.done;
                 bool is_direct = r.path == PUNCH_PATH_DIRECT;
@@ -138,8 +138,8 @@ static void test_birthday_rate(void)
 {
     unsigned attempts = 40, direct = 0, birthday = 0;
     for (unsigned k = 0; k < attempts; k++) {
-        run_sim_options_t o = { .seed = 7000 + k };
-        run_sim_result_t r = sim_run(o, "port-restricted-cone", "symmetric");
+        simnet_options_t o = { .seed = 7000 + k };
+        simnet_result_t r = sim_run(o, "port-restricted-cone", "symmetric");
         CU_ASSERT(r.done);
         direct += r.path == PUNCH_PATH_DIRECT;
         birthday += r.technique == AGENTMSG_TECHNIQUE_BIRTHDAY;
@@ -151,7 +151,7 @@ static void test_birthday_rate(void)
 }
 
 
-static bool expect_outcome(const char *what, const run_sim_result_t *r, bool delivered,
+static bool expect_outcome(const char *what, const simnet_result_t *r, bool delivered,
                            enum punch_path_kind path, uint8_t technique)
 {
     bool ok = r->done == delivered && r->path == path &&
@@ -168,8 +168,8 @@ static bool expect_outcome(const char *what, const run_sim_result_t *r, bool del
  * stops, within the registration's retries, instead of hanging. */
 static void test_udp_blocked(void)
 {
-    run_sim_options_t o = { .seed = 3 };
-    run_sim_result_t r = sim_run(o, "udp-blocked", "full-cone");
+    simnet_options_t o = { .seed = 3 };
+    simnet_result_t r = sim_run(o, "udp-blocked", "full-cone");
     CU_ASSERT(r.failed);
     CU_ASSERT(!r.done);
     CU_ASSERT(r.elapsed <= 6 * USEC_PER_SEC);
@@ -192,8 +192,8 @@ static void test_loss(void)
     unsigned wrong = 0, runs = 0, retransmitted = 0;
     for (unsigned c = 0; c < G_N_ELEMENTS(cases); c++) {
         for (unsigned k = 0; k < 8; k++) {
-            run_sim_options_t o = { .loss = 0.05, .seed = 500 + 10 * c + k, .send = 40 };
-            run_sim_result_t r = sim_run(o, cases[c].a, cases[c].b);
+            simnet_options_t o = { .loss = 0.05, .seed = 500 + 10 * c + k, .send = 40 };
+            simnet_result_t r = sim_run(o, cases[c].a, cases[c].b);
             runs++;
             retransmitted += (unsigned)r.stats[0].data_retransmitted;
             /* Birthday probing is a chance of about 98% per attempt. */
@@ -213,9 +213,9 @@ static void test_loss(void)
  * over the relay before any direct path could be proven. */
 static void test_first_byte(void)
 {
-    run_sim_options_t o = { .seed = 9 };
-    run_sim_result_t r = sim_run(o, "port-restricted-cone", "port-restricted-cone");
-    usec_t relay_rtt = 4 * (RUN_SIM_LAN_DELAY + RUN_SIM_WAN_DELAY);
+    simnet_options_t o = { .seed = 9 };
+    simnet_result_t r = sim_run(o, "port-restricted-cone", "port-restricted-cone");
+    usec_t relay_rtt = 4 * (SIMNET_LAN_DELAY + SIMNET_WAN_DELAY);
     CU_ASSERT(r.done);
     CU_ASSERT(r.ttfb >= relay_rtt);
     CU_ASSERT(r.ttfb <= relay_rtt + 2 * USEC_PER_MSEC);
@@ -238,13 +238,13 @@ static void test_reboot(void)
     };
     for (unsigned c = 0; c < G_N_ELEMENTS(cases); c++) {
         for (unsigned which = 0; which < 2; which++) {
-            run_sim_event_t reboot = { .at = 5 * USEC_PER_SEC, .host = which, .action = RUN_SIM_REBOOT };
+            simnet_event_t reboot = { .at = 5 * USEC_PER_SEC, .host = which, .action = SIMNET_REBOOT };
             punch_config_t agent;
             punch_config_init(&agent);
             agent.keepalive = 2 * USEC_PER_SEC;
-            run_sim_options_t o = { .seed = 40 + c, .send = 10, .hold = 20 * USEC_PER_SEC,
+            simnet_options_t o = { .seed = 40 + c, .send = 10, .hold = 20 * USEC_PER_SEC,
                                     .events = &reboot, .n_events = 1, .agent = &agent };
-            run_sim_result_t r = sim_run(o, cases[c].a, cases[c].b);
+            simnet_result_t r = sim_run(o, cases[c].a, cases[c].b);
             char what[64];
             g_snprintf(what, sizeof what, "reboot of NAT %u, case %u", which, c);
             CU_ASSERT(expect_outcome(what, &r, true, PUNCH_PATH_DIRECT, cases[c].technique));
@@ -263,10 +263,10 @@ static void test_address_change(void)
     punch_config_t agent;
     punch_config_init(&agent);
     agent.keepalive = 2 * USEC_PER_SEC;
-    run_sim_event_t change = { .at = 4 * USEC_PER_SEC, .host = 0, .action = RUN_SIM_CHANGE_IP };
-    run_sim_options_t o = { .seed = 21, .hold = 15 * USEC_PER_SEC, .events = &change, .n_events = 1,
+    simnet_event_t change = { .at = 4 * USEC_PER_SEC, .host = 0, .action = SIMNET_CHANGE_IP };
+    simnet_options_t o = { .seed = 21, .hold = 15 * USEC_PER_SEC, .events = &change, .n_events = 1,
                             .agent = &agent };
-    run_sim_result_t r = sim_run(o, "port-restricted-cone", "home-router");
+    simnet_result_t r = sim_run(o, "port-restricted-cone", "home-router");
     CU_ASSERT_PTR_NULL(r.event_error);
     CU_ASSERT(expect_outcome("address change", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
     CU_ASSERT(r.stats[0].fallbacks >= 1);
@@ -278,9 +278,9 @@ static void test_address_change(void)
  * moved), shortens its keepalive below the timeout and stays direct. */
 static void test_short_timeout(void)
 {
-    run_sim_options_t o = { .seed = 77, .send = 12, .interval = 8 * USEC_PER_SEC,
+    simnet_options_t o = { .seed = 77, .send = 12, .interval = 8 * USEC_PER_SEC,
                             .limit = 300 * USEC_PER_SEC };
-    run_sim_result_t r = sim_run(o, "[nat]\npreset = port-restricted-cone\ntimeout = 5s\n",
+    simnet_result_t r = sim_run(o, "[nat]\npreset = port-restricted-cone\ntimeout = 5s\n",
                                  "[nat]\npreset = home-router\ntimeout = 5s\ntimeout-unreplied = 5s\n");
     CU_ASSERT(expect_outcome("short timeout", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
     CU_ASSERT(r.keepalive_events[0] >= 1);
@@ -311,8 +311,8 @@ static void test_same_nat(void)
         punch_config_init(&agent);
         agent.broadcast = cases[c].broadcast;
         agent.share_local = cases[c].share;
-        run_sim_options_t o = { .same_nat = true, .seed = 60 + c, .agent = &agent };
-        run_sim_result_t r = sim_run(o, cases[c].nat, NULL);
+        simnet_options_t o = { .same_nat = true, .seed = 60 + c, .agent = &agent };
+        simnet_result_t r = sim_run(o, cases[c].nat, NULL);
         char what[80];
         g_snprintf(what, sizeof what, "same NAT %s broadcast %d share %d", cases[c].nat,
                    cases[c].broadcast, cases[c].share);
@@ -328,8 +328,8 @@ static void test_port_mapping(void)
                                          "[nat]\npreset = symmetric\nport-mapping = nat-pmp\n" };
     for (unsigned c = 0; c < 2; c++) {
         for (int side = 0; side < 2; side++) {
-            run_sim_options_t o = { .seed = 90 + c };
-            run_sim_result_t r = sim_run(o, side ? "symmetric" : with[c], side ? with[c] : "symmetric");
+            simnet_options_t o = { .seed = 90 + c };
+            simnet_result_t r = sim_run(o, side ? "symmetric" : with[c], side ? with[c] : "symmetric");
             CU_ASSERT(expect_outcome(with[c], &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_PORTMAP));
         }
     }
@@ -337,41 +337,41 @@ static void test_port_mapping(void)
     punch_config_t agent;
     punch_config_init(&agent);
     agent.portmap = false;
-    run_sim_options_t o = { .seed = 95, .agent = &agent };
-    run_sim_result_t r = sim_run(o, with[0], "symmetric");
+    simnet_options_t o = { .seed = 95, .agent = &agent };
+    simnet_result_t r = sim_run(o, with[0], "symmetric");
     CU_ASSERT(expect_outcome("no port mapping", &r, true, PUNCH_PATH_RELAY, AGENTMSG_TECHNIQUE_NONE));
 }
 
 /* Replayed, forged and malformed datagrams aimed at an agent are dropped and
  * counted, and the session goes on. */
-static void inject(run_sim_t *s, void *ctx)
+static void inject(simnet_t *s, void *ctx)
 {
     (void)ctx;
     addr_endpoint_t src, dst;
     size_t len = 0;
-    const uint8_t *probe = run_sim_captured_probe(s, &src, &dst, &len);
+    const uint8_t *probe = simnet_captured_probe(s, &src, &dst, &len);
     g_assert(probe);
     /* the same probe again: a replay */
-    run_sim_inject(s, src, dst, probe, len);
+    simnet_inject(s, src, dst, probe, len);
     /* a forged tag */
     uint8_t forged[AGENTMSG_MAX_SIZE];
     memcpy(forged, probe, len);
     forged[len - 1] ^= 0x5a;
     forged[8] ^= 0x01; /* a new counter, so only the tag can catch it */
-    run_sim_inject(s, src, dst, forged, len);
+    simnet_inject(s, src, dst, forged, len);
     /* junk */
     static const uint8_t junk[] = { AGENTMSG_MAGIC, 1, 16, 0, 1, 2, 3 };
-    run_sim_inject(s, src, dst, junk, sizeof junk);
+    simnet_inject(s, src, dst, junk, sizeof junk);
 }
 
 static void test_spoofed_and_replayed(void)
 {
-    run_sim_options_t o = { .seed = 31, .hold = 3 * USEC_PER_SEC, .hook = inject,
+    simnet_options_t o = { .seed = 31, .hold = 3 * USEC_PER_SEC, .hook = inject,
                             .hook_at = 2 * USEC_PER_SEC };
-    run_sim_result_t r = sim_run(o, "port-restricted-cone", "port-restricted-cone");
+    simnet_result_t r = sim_run(o, "port-restricted-cone", "port-restricted-cone");
     CU_ASSERT(expect_outcome("after injection", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
     uint64_t replay = 0, auth = 0, malformed = 0;
-    for (unsigned h = 0; h < RUN_SIM_HOSTS; h++) {
+    for (unsigned h = 0; h < SIMNET_HOSTS; h++) {
         replay += r.stats[h].dropped[PUNCH_DROP_REPLAY];
         auth += r.stats[h].dropped[PUNCH_DROP_AUTH];
         malformed += r.stats[h].dropped[PUNCH_DROP_MALFORMED];
@@ -390,9 +390,9 @@ static void test_secret(void)
     punch_config_init(&agent);
     agent.secret = secret;
     agent.secret_len = sizeof secret - 1;
-    run_sim_options_t o = { .seed = 12, .agent = &agent, .secret = secret,
+    simnet_options_t o = { .seed = 12, .agent = &agent, .secret = secret,
                             .secret_len = sizeof secret - 1 };
-    run_sim_result_t r = sim_run(o, "full-cone", "port-restricted-cone");
+    simnet_result_t r = sim_run(o, "full-cone", "port-restricted-cone");
     CU_ASSERT(expect_outcome("with a secret", &r, true, PUNCH_PATH_DIRECT, AGENTMSG_TECHNIQUE_NONE));
     static const uint8_t other[] = "another secret";
     agent.secret = other;

@@ -1,11 +1,11 @@
-/* agent/rendezvous: registration, sessions, keys, the relay's rules (members
+/* server/rendezvous: registration, sessions, keys, the relay's rules (members
  * only, token bucket, never larger), NAT reboots, expiry by `now`, replays
  * and bad tags, limits. Time is made up: no sleeps. */
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/rendezvous.h"
+#include "server/rendezvous.h"
 #include "testutil.h"
 
 #define S (USEC_PER_SEC)

@@ -11,7 +11,7 @@
 #include "natsim/nat_profile.h"
 #include "report_fixture.h"
 #include "reports/population.h"
-#include "reports/report.h"
+#include "reports/report_path.h"
 #include "reports/report_html.h"
 #include "reports/report_plot.h"
 #include "reports/report_stats.h"
@@ -543,7 +543,7 @@ static void test_relative_path(void)
         for (guint i = 0, n = 1 + rng_below(&rng, 4); i < n; i++)
             g_string_append_printf(to, "/%s", parts[rng_below(&rng, 3)]);
         const char *f = from->len ? from->str : "/";
-        g_autofree char *rel = report_relative_path(f, to->str);
+        g_autofree char *rel = report_path_relative(f, to->str);
         CU_ASSERT_FALSE(g_path_is_absolute(rel));
         g_autofree char *joined = g_build_filename(f, rel, NULL);
         g_auto(GStrv) comps = g_strsplit(joined, "/", -1);

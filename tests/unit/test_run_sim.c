@@ -1,4 +1,4 @@
-/* Sim mode as a library (run_sim) and as the runner's worker
+/* Sim mode as a library (sim/simnet) and as the runner's worker
  * (run_simworker): the same seed gives the same result, bit for bit; a few
  * outcomes; rows as the netns runner writes them; what the sim refuses. */
 #include <CUnit/Basic.h>
@@ -7,19 +7,19 @@
 #include <string.h>
 
 #include "natsim/nat_profile.h"
-#include "run/run_sim.h"
+#include "sim/simnet.h"
 #include "run/run_simworker.h"
 #include "run/run_spec.h"
 #include "testutil.h"
 
-static run_sim_result_t attempt(const char *a, const char *b, run_sim_options_t o)
+static simnet_result_t attempt(const char *a, const char *b, simnet_options_t o)
 {
     g_autoptr(nat_profile_t) pa = a ? nat_profile_new_preset(a, NULL) : NULL;
     g_autoptr(nat_profile_t) pb = b ? nat_profile_new_preset(b, NULL) : NULL;
     o.nat[0] = pa;
     o.nat[1] = pb;
-    run_sim_result_t r;
-    CU_ASSERT_FATAL(run_sim_attempt(&o, &r));
+    simnet_result_t r;
+    CU_ASSERT_FATAL(simnet_attempt(&o, &r));
     return r;
 }
 
@@ -34,18 +34,18 @@ static void test_determinism(void)
         { "home-router", "cgnat" },
     };
     for (unsigned i = 0; i < G_N_ELEMENTS(pairs); i++) {
-        run_sim_options_t o = { .seed = 1234 + i, .loss = 0.05 };
-        run_sim_result_t x = attempt(pairs[i][0], pairs[i][1], o);
-        run_sim_result_t y = attempt(pairs[i][0], pairs[i][1], o);
+        simnet_options_t o = { .seed = 1234 + i, .loss = 0.05 };
+        simnet_result_t x = attempt(pairs[i][0], pairs[i][1], o);
+        simnet_result_t y = attempt(pairs[i][0], pairs[i][1], o);
         CU_ASSERT(memcmp(&x, &y, sizeof x) == 0);
         CU_ASSERT(x.packets > 0);
     }
     unsigned differ = 0;
-    run_sim_options_t o = { .seed = 1 };
-    run_sim_result_t first = attempt("port-restricted-cone", "symmetric", o);
+    simnet_options_t o = { .seed = 1 };
+    simnet_result_t first = attempt("port-restricted-cone", "symmetric", o);
     for (uint64_t seed = 2; seed < 10; seed++) {
         o.seed = seed;
-        run_sim_result_t r = attempt("port-restricted-cone", "symmetric", o);
+        simnet_result_t r = attempt("port-restricted-cone", "symmetric", o);
         differ += r.ttd != first.ttd || r.packets != first.packets;
     }
     CU_ASSERT(differ > 0);
@@ -53,13 +53,13 @@ static void test_determinism(void)
 
 static void test_outcomes(void)
 {
-    run_sim_options_t o = { .seed = 5 };
-    run_sim_result_t r = attempt("full-cone", "full-cone", o);
+    simnet_options_t o = { .seed = 5 };
+    simnet_result_t r = attempt("full-cone", "full-cone", o);
     CU_ASSERT(r.done && !r.failed);
     CU_ASSERT_EQUAL(r.path, PUNCH_PATH_DIRECT);
     CU_ASSERT_EQUAL(r.technique, AGENTMSG_TECHNIQUE_PUNCH);
-    CU_ASSERT_EQUAL(r.sent, RUN_SIM_SEND_DEFAULT);
-    CU_ASSERT_EQUAL(r.stats[0].delivered, RUN_SIM_SEND_DEFAULT);
+    CU_ASSERT_EQUAL(r.sent, SIMNET_SEND_DEFAULT);
+    CU_ASSERT_EQUAL(r.stats[0].delivered, SIMNET_SEND_DEFAULT);
 
     r = attempt("symmetric", "symmetric", o);
     CU_ASSERT(r.done);
@@ -75,7 +75,7 @@ static void test_outcomes(void)
     CU_ASSERT_PTR_NOT_NULL(r.failure);
     CU_ASSERT_STRING_EQUAL(r.last_event, "failed");
 
-    run_sim_options_t lan = { .seed = 5, .same_nat = true };
+    simnet_options_t lan = { .seed = 5, .same_nat = true };
     r = attempt("home-router", NULL, lan);
     CU_ASSERT(r.done);
     CU_ASSERT_EQUAL(r.path, PUNCH_PATH_LAN);
@@ -84,8 +84,8 @@ static void test_outcomes(void)
     punch_config_t agent;
     punch_config_init(&agent);
     agent.keepalive = USEC_PER_SEC;
-    run_sim_event_t flush = { .at = 3 * USEC_PER_SEC, .host = 0, .action = RUN_SIM_FLUSH };
-    run_sim_options_t ev = { .seed = 5, .agent = &agent, .hold = 10 * USEC_PER_SEC,
+    simnet_event_t flush = { .at = 3 * USEC_PER_SEC, .host = 0, .action = SIMNET_FLUSH };
+    simnet_options_t ev = { .seed = 5, .agent = &agent, .hold = 10 * USEC_PER_SEC,
                              .events = &flush, .n_events = 1 };
     r = attempt("cgnat", "home-router", ev); /* cgnat allocates at random: a new port */
     CU_ASSERT(r.done);
@@ -94,14 +94,14 @@ static void test_outcomes(void)
     CU_ASSERT(r.elapsed >= 10 * USEC_PER_SEC);
 
     /* A profile key set mid-session, checked by the NAT. */
-    run_sim_event_t set = { .at = USEC_PER_SEC, .host = 0, .action = RUN_SIM_SET,
+    simnet_event_t set = { .at = USEC_PER_SEC, .host = 0, .action = SIMNET_SET,
                             .key = "timeout", .value = "no-such-duration" };
-    run_sim_options_t bad = { .seed = 5, .events = &set, .n_events = 1, .hold = 2 * USEC_PER_SEC };
+    simnet_options_t bad = { .seed = 5, .events = &set, .n_events = 1, .hold = 2 * USEC_PER_SEC };
     r = attempt("full-cone", "full-cone", bad);
     CU_ASSERT_PTR_NOT_NULL(r.event_error);
 
     /* The limit stops an attempt that cannot finish. */
-    run_sim_options_t short_limit = { .seed = 5, .limit = 5 * USEC_PER_MSEC };
+    simnet_options_t short_limit = { .seed = 5, .limit = 5 * USEC_PER_MSEC };
     r = attempt("full-cone", "full-cone", short_limit);
     CU_ASSERT(!r.done && !r.failed);
     CU_ASSERT_EQUAL(r.elapsed, 5 * USEC_PER_MSEC);
@@ -145,14 +145,14 @@ static void test_worker_rows(void)
     CU_ASSERT_STRING_NOT_EQUAL(next->started, RUN_SIMWORKER_EPOCH);
 
     /* Past the deadline: failed, in the runner's words. */
-    run_sim_result_t stuck = { .last_event = "session", .sent = 3, .elapsed = spec->deadline };
+    simnet_result_t stuck = { .last_event = "session", .sent = 3, .elapsed = spec->deadline };
     g_autoptr(run_result_t) late = run_result_new();
     run_simworker_result(&stuck, spec, late);
     CU_ASSERT_EQUAL(late->outcome, RUN_OUTCOME_FAILED);
     CU_ASSERT(g_str_has_prefix(late->error, "deadline 60 s passed"));
     CU_ASSERT(strstr(late->error, "last event: session") != NULL);
     /* Delivered over the relay: relayed, no technique. */
-    run_sim_result_t relayed = { .done = true, .path = PUNCH_PATH_RELAY, .sent = 10,
+    simnet_result_t relayed = { .done = true, .path = PUNCH_PATH_RELAY, .sent = 10,
                                  .stats[0].delivered = 10, .ttfb = 22000 };
     g_autoptr(run_result_t) rel = run_result_new();
     run_simworker_result(&relayed, spec, rel);

@@ -1,11 +1,11 @@
-/* agent/stun_server: RFC 5780 section 6.1 server behaviour, RFC 3489
+/* server/stun_server: RFC 5780 section 6.1 server behaviour, RFC 3489
  * clients, errors, and the amplification bound, one behaviour per test. */
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/stun_server.h"
+#include "server/stun_server.h"
 #include "common/rng.h"
 #include "common/wire.h"
 #include "testutil.h"

@@ -19,53 +19,53 @@
 #include "common/duration.h"
 #include "natsim/nat_profile.h"
 
-#define RUN_SIM_HOSTS 2
-#define RUN_SIM_LAN_DELAY 500                    /* µs, each way */
-#define RUN_SIM_WAN_DELAY (5 * USEC_PER_MSEC)    /* µs, each way */
-#define RUN_SIM_SEND_DEFAULT 10
-#define RUN_SIM_INTERVAL_DEFAULT (100 * USEC_PER_MSEC)
-#define RUN_SIM_LIMIT_DEFAULT (60 * USEC_PER_SEC)
+#define SIMNET_HOSTS 2
+#define SIMNET_LAN_DELAY 500                    /* µs, each way */
+#define SIMNET_WAN_DELAY (5 * USEC_PER_MSEC)    /* µs, each way */
+#define SIMNET_SEND_DEFAULT 10
+#define SIMNET_INTERVAL_DEFAULT (100 * USEC_PER_MSEC)
+#define SIMNET_LIMIT_DEFAULT (60 * USEC_PER_SEC)
 
-typedef enum run_sim_action {
-    RUN_SIM_REBOOT,    /* every mapping lost, a new NAT-PMP/PCP epoch */
-    RUN_SIM_FLUSH,     /* every mapping lost */
-    RUN_SIM_CHANGE_IP, /* the first public address moves to a spare one */
-    RUN_SIM_SET,       /* a profile key changes (key, value) */
-} run_sim_action_t;
+typedef enum simnet_action {
+    SIMNET_REBOOT,    /* every mapping lost, a new NAT-PMP/PCP epoch */
+    SIMNET_FLUSH,     /* every mapping lost */
+    SIMNET_CHANGE_IP, /* the first public address moves to a spare one */
+    SIMNET_SET,       /* a profile key changes (key, value) */
+} simnet_action_t;
 
-typedef struct run_sim_event {
+typedef struct simnet_event {
     usec_t at;         /* after the start */
     unsigned host;     /* acts on the NAT in front of this host (no-op for a public host) */
-    run_sim_action_t action;
-    const char *key, *value; /* RUN_SIM_SET */
-} run_sim_event_t;
+    simnet_action_t action;
+    const char *key, *value; /* SIMNET_SET */
+} simnet_event_t;
 
-typedef struct run_sim run_sim_t;
+typedef struct simnet simnet_t;
 
-typedef struct run_sim_options {
-    const nat_profile_t *nat[RUN_SIM_HOSTS]; /* in front of each host; NULL: a public host */
+typedef struct simnet_options {
+    const nat_profile_t *nat[SIMNET_HOSTS]; /* in front of each host; NULL: a public host */
     bool same_nat;           /* both hosts behind nat[0] (one LAN) */
     double loss;             /* on every internet hop, 0..1 */
     uint64_t seed;
-    unsigned send;           /* messages the connector sends; 0: RUN_SIM_SEND_DEFAULT */
-    usec_t interval;         /* between them; 0: RUN_SIM_INTERVAL_DEFAULT */
+    unsigned send;           /* messages the connector sends; 0: SIMNET_SEND_DEFAULT */
+    usec_t interval;         /* between them; 0: SIMNET_INTERVAL_DEFAULT */
     usec_t hold;             /* keep the session (and data flowing) at least this long */
-    usec_t limit;            /* stop the attempt after; 0: RUN_SIM_LIMIT_DEFAULT */
+    usec_t limit;            /* stop the attempt after; 0: SIMNET_LIMIT_DEFAULT */
     const punch_config_t *agent; /* knobs for both agents; NULL: punch_config_init's */
-    const run_sim_event_t *events; /* by time */
+    const simnet_event_t *events; /* by time */
     unsigned n_events;
     const uint8_t *secret;   /* the server's */
     size_t secret_len;
     /* For tests: called once at hook_at (after the events due then). */
-    void (*hook)(run_sim_t *sim, void *ctx);
+    void (*hook)(simnet_t *sim, void *ctx);
     usec_t hook_at;
     void *hook_ctx;
     /* Every agent event as it happens; t from the start. NULL: none. */
     void (*trace)(unsigned host, usec_t t, const punch_event_t *event, void *ctx);
     void *trace_ctx;
-} run_sim_options_t;
+} simnet_options_t;
 
-typedef struct run_sim_result {
+typedef struct simnet_result {
     bool done;               /* the connector finished: all delivered and echoed, settled, held */
     bool failed;             /* the connector's core failed (no server, refused) */
     const char *failure;     /* its failed event's reason (static); NULL */
@@ -76,19 +76,19 @@ typedef struct run_sim_result {
     usec_t ttfb, ttd;        /* as punch_time_to_*: 0 never */
     usec_t elapsed;          /* virtual time from the start to the end */
     unsigned sent;           /* messages the connector sent */
-    punch_stats_t stats[RUN_SIM_HOSTS];
+    punch_stats_t stats[SIMNET_HOSTS];
     uint64_t wan_packets, packets, steps;
-    unsigned keepalive_events[RUN_SIM_HOSTS];
-    usec_t last_keepalive[RUN_SIM_HOSTS];
-} run_sim_result_t;
+    unsigned keepalive_events[SIMNET_HOSTS];
+    usec_t last_keepalive[SIMNET_HOSTS];
+} simnet_result_t;
 
 /* One attempt. False (with *out zeroed) only when a profile is refused by
  * the engine or an agent cannot be built. */
-bool run_sim_attempt(const run_sim_options_t *options, run_sim_result_t *out);
+bool simnet_attempt(const simnet_options_t *options, simnet_result_t *out);
 
 /* For hooks: a datagram put on the internet now (no loss), and the last
  * probe seen there between the two hosts (NULL: none yet). */
-void run_sim_inject(run_sim_t *sim, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *data,
+void simnet_inject(simnet_t *sim, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *data,
                     size_t len);
-const uint8_t *run_sim_captured_probe(const run_sim_t *sim, addr_endpoint_t *src,
+const uint8_t *simnet_captured_probe(const simnet_t *sim, addr_endpoint_t *src,
                                       addr_endpoint_t *dst, size_t *len);

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bench_udp.h"
-#include "cmd.h"
+#include "bench/bench_udp.h"
+#include "bench_forward.h"
 #include "netns/netns.h"
 #include "netns/topology.h"
 
@@ -234,43 +234,24 @@ static double time_updown(unsigned repeat, double *down_ms)
     return n ? median(up, n) : -1;
 }
 
-int bench_forward_main(int argc, char **argv)
+JsonNode *bench_forward_run(double seconds, unsigned repeat, GError **error)
 {
-    double seconds = 2.0;
-    unsigned repeat = 3, pings = 2000;
-    for (int i = 1; i < argc; i += 2) {
-        guint64 v;
-        if (i + 1 >= argc || !g_ascii_string_to_unsigned(argv[i + 1], 10, 1, 8, &v, NULL)) {
-            fprintf(stderr, "usage: natlab bench forward [--seconds 1..8] [--repeat 1..8]\n");
-            return NATLAB_EXIT_USAGE;
-        }
-        if (strcmp(argv[i], "--seconds") == 0)
-            seconds = (double)v;
-        else if (strcmp(argv[i], "--repeat") == 0)
-            repeat = (unsigned)v;
-        else {
-            fprintf(stderr, "usage: natlab bench forward [--seconds 1..8] [--repeat 1..8]\n");
-            return NATLAB_EXIT_USAGE;
-        }
-    }
+    const unsigned pings = 2000;
     g_autofree char *why = netns_preflight();
     if (why) {
-        fprintf(stderr, "natlab bench forward: %s\n", why);
-        return 1;
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "%s", why);
+        return NULL;
     }
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    g_autoptr(GError) error = NULL;
-    g_autoptr(scenario_t) sc = scenario_load_data(bench_scenario, strlen(bench_scenario), "bench", &error);
+    g_autoptr(scenario_t) sc = scenario_load_data(bench_scenario, strlen(bench_scenario), "bench", error);
     topology_options_t o = { .run_id = "fwd", .interrupted = &interrupted };
     topology_reap(0);
-    topology_t *t = sc ? topology_up(sc, &o, &error) : NULL;
-    if (!t) {
-        fprintf(stderr, "natlab bench forward: %s\n", error ? error->message : "no topology");
-        return 1;
-    }
+    topology_t *t = sc ? topology_up(sc, &o, error) : NULL;
+    if (!t)
+        return NULL;
     g_autofree char *prefix = g_strdup(topology_plan(t)->prefix);
     bench_setup_t s = { 0 };
     mode_figures_t natsim = { 0 }, kernel = { 0 }, routed = { 0 };
@@ -296,8 +277,12 @@ int bench_forward_main(int argc, char **argv)
     bool was_up;
     topology_down(prefix, NULL, 0, &was_up, NULL);
     if (!ok) {
-        fprintf(stderr, "natlab bench forward: a measurement failed%s (signal %d)\n", interrupted ? " (interrupted)" : "", (int)interrupted);
-        return 1;
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "a measurement failed%s",
+                    interrupted ? " (interrupted)" : "");
+        g_free(s.inside_ns);
+        g_free(s.sink_ns);
+        g_free(s.router_ns);
+        return NULL;
     }
     double down_ms = 0, up_ms = time_updown(5, &down_ms);
 
@@ -325,10 +310,8 @@ int bench_forward_main(int argc, char **argv)
         json_builder_add_double_value(b, top[i].v);
     }
     json_builder_end_object(b);
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    cmd_print_json(root);
     g_free(s.inside_ns);
     g_free(s.sink_ns);
     g_free(s.router_ns);
-    return 0;
+    return json_builder_get_root(b);
 }

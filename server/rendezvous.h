@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agentmsg.h"
+#include "common/agentmsg.h"
 #include "common/duration.h"
 #include "common/rng.h"
 

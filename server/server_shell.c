@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/duration.h"
+#include "common/sockaddr.h"
 
 #define RECEIVE_BUDGET 64        /* datagrams per wake-up, so no socket starves the others */
 #define RECEIVE_BUFFER 65536     /* any UDP payload fits: nothing arrives truncated */
@@ -54,19 +55,13 @@ struct server_shell {
     uint64_t received, sent, send_errors;
 };
 
-static struct sockaddr_in sockaddr_of(addr_endpoint_t ep)
-{
-    return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(ep.port),
-                                 .sin_addr.s_addr = htonl(ep.ip) };
-}
-
 /* The one send path of every core. */
 static void shell_send(server_shell_t *sh, unsigned socket, addr_endpoint_t to, const uint8_t *data,
                        size_t len)
 {
     if (socket >= sh->n_fds || len == 0)
         return;
-    struct sockaddr_in sa = sockaddr_of(to);
+    struct sockaddr_in sa = sockaddr_from_endpoint(to);
     if (sendto(sh->fds[socket], data, len, 0, (struct sockaddr *)&sa, sizeof sa) < 0)
         sh->send_errors++; /* a full queue or an ICMP error noted on the socket: UDP may lose it */
     else
@@ -121,7 +116,7 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer user)
         if (sa.sin_family != AF_INET)
             continue;
         sh->received++;
-        addr_endpoint_t from = addr_endpoint(ntohl(sa.sin_addr.s_addr), ntohs(sa.sin_port));
+        addr_endpoint_t from = sockaddr_to_endpoint(&sa);
         usec_t now = g_get_monotonic_time();
         for (size_t p = 0; p < G_N_ELEMENTS(protocols); p++) {
             if (!protocols[p].claims || protocols[p].claims(sh->in, (size_t)n)) {
@@ -146,7 +141,7 @@ static bool open_socket(server_shell_t *sh, unsigned index, GError **error)
      * fragments (RFC 5780 section 7.6). */
     int pmtu = IP_PMTUDISC_DONT;
     setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
-    struct sockaddr_in sa = sockaddr_of(ep);
+    struct sockaddr_in sa = sockaddr_from_endpoint(ep);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         int err = errno;
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "bench_udp.h"
+#include "bench/bench_udp.h"
 
 
 #include <arpa/inet.h>
@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "common/sockaddr.h"
 
 #define BATCH 64
 #define MAX_PAYLOAD 1472
@@ -37,12 +38,6 @@ int bench_netns_enter(const char *path)
     return rc;
 }
 
-static struct sockaddr_in sockaddr_of(addr_endpoint_t ep)
-{
-    return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(ep.port),
-                                 .sin_addr.s_addr = htonl(ep.ip) };
-}
-
 static int open_socket(const bench_udp_job_t *job)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -50,11 +45,11 @@ static int open_socket(const bench_udp_job_t *job)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in local = sockaddr_of(job->local);
+    struct sockaddr_in local = sockaddr_from_endpoint(job->local);
     if (bind(fd, (struct sockaddr *)&local, sizeof local) < 0)
         return -errno;
     if (job->role == BENCH_UDP_BLAST || job->role == BENCH_UDP_PINGER) {
-        struct sockaddr_in remote = sockaddr_of(job->remote);
+        struct sockaddr_in remote = sockaddr_from_endpoint(job->remote);
         if (connect(fd, (struct sockaddr *)&remote, sizeof remote) < 0)
             return -errno;
     }

@@ -14,92 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+#include "common/route.h"
+#include "common/sockaddr.h"
+
 G_DEFINE_QUARK(natlab-netcheck-shell-error-quark, netcheck_shell_error)
 
 /* A run that outlives its own schedule by this much is stuck: give up. */
 #define SHELL_SLACK (60 * USEC_PER_SEC)
-
-static usec_t now_usec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
-static struct sockaddr_in to_sockaddr(addr_endpoint_t ep)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    sa.sin_addr.s_addr = htonl(ep.ip);
-    sa.sin_port = htons(ep.port);
-    return sa;
-}
-
-static addr_endpoint_t from_sockaddr(const struct sockaddr_in *sa)
-{
-    return addr_endpoint(ntohl(sa->sin_addr.s_addr), ntohs(sa->sin_port));
-}
-
-bool netcheck_shell_resolve(const char *text, addr_endpoint_t *out, GError **error)
-{
-    g_autofree char *host = g_strdup(text);
-    unsigned long port = 3478;
-    char *colon = strrchr(host, ':');
-    if (colon) {
-        char *end;
-        *colon = '\0';
-        errno = 0;
-        port = strtoul(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end != '\0' || errno || port == 0 || port > 65535) {
-            g_set_error(error, NETCHECK_SHELL_ERROR, NETCHECK_SHELL_ERROR_SYNTAX,
-                        "'%s': the port must be a number from 1 to 65535", text);
-            return false;
-        }
-    }
-    if (host[0] == '\0') {
-        g_set_error(error, NETCHECK_SHELL_ERROR, NETCHECK_SHELL_ERROR_SYNTAX,
-                    "'%s': no host name or address", text);
-        return false;
-    }
-    uint32_t ip;
-    if (addr_ip_parse(host, &ip)) {
-        *out = addr_endpoint(ip, (uint16_t)port);
-        return true;
-    }
-    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0 || !res) {
-        g_set_error(error, NETCHECK_SHELL_ERROR, NETCHECK_SHELL_ERROR_RESOLVE,
-                    "cannot resolve '%s' to an IPv4 address: %s", host,
-                    rc ? gai_strerror(rc) : "no address");
-        return false;
-    }
-    *out = addr_endpoint(ntohl(((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr),
-                         (uint16_t)port);
-    freeaddrinfo(res);
-    return true;
-}
-
-uint32_t netcheck_shell_default_gateway(const char *route_file)
-{
-    FILE *f = fopen(route_file, "r");
-    if (!f)
-        return 0;
-    char line[512];
-    uint32_t gateway = 0;
-    /* Iface Destination Gateway Flags RefCnt Use Metric Mask ...: the
-     * addresses are the raw network-order words, printed as hex. */
-    while (!gateway && fgets(line, sizeof line, f)) {
-        char iface[64];
-        unsigned dest, gw, flags, refcnt, use, metric, mask;
-        if (sscanf(line, "%63s %x %x %x %u %u %u %x", iface, &dest, &gw, &flags, &refcnt, &use,
-                   &metric, &mask) != 8)
-            continue;
-        if (dest == 0 && mask == 0 && (flags & 0x2 /* RTF_GATEWAY */) && (flags & 0x1 /* RTF_UP */))
-            gateway = ntohl(gw);
-    }
-    fclose(f);
-    return gateway;
-}
 
 /* The host's address toward the server: what a connected socket gets. */
 static int local_ip_toward(addr_endpoint_t server, uint32_t *ip)
@@ -107,7 +29,7 @@ static int local_ip_toward(addr_endpoint_t server, uint32_t *ip)
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    struct sockaddr_in sa = to_sockaddr(server), me;
+    struct sockaddr_in sa = sockaddr_from_endpoint(server), me;
     socklen_t len = sizeof me;
     int rc = 0;
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
@@ -157,7 +79,7 @@ static void read_errors(netcheck_t *nc, int fd, unsigned socket)
             memcpy(&ee, CMSG_DATA(c), sizeof ee);
             /* msg_name is where the datagram that failed was going. */
             if (ee.ee_origin == SO_EE_ORIGIN_ICMP && ee.ee_type == 3 /* unreachable */)
-                netcheck_unreachable(nc, socket, from_sockaddr(&to), now_usec());
+                netcheck_unreachable(nc, socket, sockaddr_to_endpoint(&to), clock_now_usec());
         }
     }
 }
@@ -175,7 +97,7 @@ static void read_datagrams(netcheck_t *nc, int fd, unsigned socket)
             return; /* EAGAIN, or an ICMP error already read from the queue */
         }
         if (len >= sizeof from && from.sin_family == AF_INET)
-            netcheck_receive(nc, socket, from_sockaddr(&from), buf, (size_t)n, now_usec());
+            netcheck_receive(nc, socket, sockaddr_to_endpoint(&from), buf, (size_t)n, clock_now_usec());
     }
 }
 
@@ -183,13 +105,13 @@ static void flush_sends(netcheck_t *nc, const int *fds)
 {
     netcheck_send_t s;
     while (netcheck_pop_send(nc, &s)) {
-        struct sockaddr_in sa = to_sockaddr(s.to);
+        struct sockaddr_in sa = sockaddr_from_endpoint(s.to);
         if (sendto(fds[s.socket], s.data, s.len, 0, (struct sockaddr *)&sa, sizeof sa) >= 0)
             continue;
         /* A queued ICMP error surfaces on the next send; no route is the same
          * answer. A full buffer is just loss, which the core copes with. */
         if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
-            netcheck_unreachable(nc, s.socket, s.to, now_usec());
+            netcheck_unreachable(nc, s.socket, s.to, clock_now_usec());
         else if (errno != EAGAIN && errno != EWOULDBLOCK)
             g_debug("sendto socket %u: %s", s.socket, g_strerror(errno));
     }
@@ -217,8 +139,8 @@ bool netcheck_shell_run(const netcheck_shell_options_t *o, netcheck_result_t *re
         .seed = o->seed ? o->seed : ((uint64_t)g_random_int() << 32 | g_random_int()),
     };
     if (o->ask_gateway)
-        cfg.gateway = o->gateway ? o->gateway : netcheck_shell_default_gateway("/proc/net/route");
-    usec_t start = now_usec();
+        cfg.gateway = o->gateway ? o->gateway : route_default_gateway("/proc/net/route");
+    usec_t start = clock_now_usec();
     nc = netcheck_new(&cfg, start);
     unsigned want = netcheck_socket_count(nc);
     for (; n < want; n++) {
@@ -236,7 +158,7 @@ bool netcheck_shell_run(const netcheck_shell_options_t *o, netcheck_result_t *re
 
     usec_t give_up = start + 2 * o->lifetime_max + SHELL_SLACK;
     for (;;) {
-        usec_t now = now_usec();
+        usec_t now = clock_now_usec();
         usec_t deadline = netcheck_bookkeeping(nc, now);
         flush_sends(nc, fds);
         if (netcheck_done(nc))
@@ -246,7 +168,7 @@ bool netcheck_shell_run(const netcheck_shell_options_t *o, netcheck_result_t *re
                         "netcheck did not finish in time (internal error)");
             goto cleanup;
         }
-        usec_t wait = deadline == NETCHECK_NEVER ? USEC_PER_SEC : deadline - now_usec();
+        usec_t wait = deadline == NETCHECK_NEVER ? USEC_PER_SEC : deadline - clock_now_usec();
         int timeout = (int)CLAMP((wait + 999) / 1000, 0, 1000);
         if (poll(pfds, n, timeout) < 0 && errno != EINTR) {
             g_set_error(error, NETCHECK_SHELL_ERROR, NETCHECK_SHELL_ERROR_SOCKET, "poll: %s",

@@ -1,6 +1,6 @@
 /* The shell of `natlab netcheck`: as many UDP sockets as the core asks for,
  * a poll loop that feeds it datagrams, ICMP errors (IP_RECVERR) and the
- * monotonic clock, and the default gateway from /proc/net/route. */
+ * monotonic clock. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -17,14 +17,8 @@ typedef struct netcheck_shell_options {
 
 #define NETCHECK_SHELL_ERROR (netcheck_shell_error_quark())
 GQuark netcheck_shell_error_quark(void);
-enum { NETCHECK_SHELL_ERROR_SYNTAX, NETCHECK_SHELL_ERROR_RESOLVE, NETCHECK_SHELL_ERROR_SOCKET };
+enum { NETCHECK_SHELL_ERROR_SOCKET };
 
-/* "HOST[:PORT]" (IPv4 literal or a name with an IPv4 address); the port
- * defaults to 3478 (RFC 8489 section 18.1). */
-bool netcheck_shell_resolve(const char *text, addr_endpoint_t *out, GError **error);
-/* The gateway of the IPv4 default route in a /proc/net/route style file;
- * 0 if there is none. */
-uint32_t netcheck_shell_default_gateway(const char *route_file);
 /* Runs netcheck over real sockets until it is done; copies the result. */
 bool netcheck_shell_run(const netcheck_shell_options_t *options, netcheck_result_t *result,
                         GError **error);

@@ -1,12 +1,12 @@
-#include "run_sim.h"
+#include "sim/simnet.h"
 
 #include <glib.h>
 #include <string.h>
 
-#include "agent/rendezvous.h"
-#include "agent/stun_server.h"
+#include "server/rendezvous.h"
+#include "server/stun_server.h"
 #include "common/rng.h"
-#include "common/simqueue.h"
+#include "sim/simqueue.h"
 #include "natsim/nat_engine.h"
 #include "natsim/nat_pcp.h"
 
@@ -19,7 +19,7 @@
 #define GATEWAY_IP(nat) ADDR_IP(10, (nat) + 1, 0, 1)
 #define BROADCAST_IP(nat) ADDR_IP(10, (nat) + 1, 0, 255)
 #define T0 ((usec_t)1000 * USEC_PER_SEC)
-#define HOSTS RUN_SIM_HOSTS
+#define HOSTS SIMNET_HOSTS
 #define NATS 2
 #define PUBLIC_IPS_MAX 4
 
@@ -38,8 +38,8 @@ typedef struct sim_host {
     bool done;
 } sim_host_t;
 
-struct run_sim {
-    const run_sim_options_t *o;
+struct simnet {
+    const simnet_options_t *o;
     nat_engine_t *nat[NATS];
     nat_pcp_t *pcp[NATS];
     uint32_t spare_ip[NATS];
@@ -60,7 +60,7 @@ struct run_sim {
     const char *last_event, *failure, *event_error;
 };
 
-static void emit(run_sim_t *s, hop_t hop, int nat, usec_t delay, addr_endpoint_t src,
+static void emit(simnet_t *s, hop_t hop, int nat, usec_t delay, addr_endpoint_t src,
                  addr_endpoint_t dst, const uint8_t *data, size_t len, bool lossy)
 {
     if (lossy && s->o->loss > 0 && rng_unit(&s->rng) < s->o->loss)
@@ -83,7 +83,7 @@ static int socket_of(const sim_host_t *h, uint16_t port)
     return (int)i;
 }
 
-static int nat_by_public(const run_sim_t *s, uint32_t ip)
+static int nat_by_public(const simnet_t *s, uint32_t ip)
 {
     for (unsigned i = 0; i < s->n_nat; i++)
         if (nat_engine_is_public(s->nat[i], ip))
@@ -91,21 +91,21 @@ static int nat_by_public(const run_sim_t *s, uint32_t ip)
     return -1;
 }
 
-static void deliver(run_sim_t *s, int lan, addr_endpoint_t src, addr_endpoint_t dst,
+static void deliver(simnet_t *s, int lan, addr_endpoint_t src, addr_endpoint_t dst,
                     const uint8_t *d, size_t len)
 {
-    emit(s, HOP_HOST, lan, RUN_SIM_LAN_DELAY, src, dst, d, len, false);
+    emit(s, HOP_HOST, lan, SIMNET_LAN_DELAY, src, dst, d, len, false);
 }
 
 /* A packet on the emulated internet reaches dst. */
-static void wan_arrive(run_sim_t *s, const packet_t *p)
+static void wan_arrive(simnet_t *s, const packet_t *p)
 {
     if (p->dst.ip == SERVER_IP || p->dst.ip == SERVER_ALT_IP) {
         if (agentmsg_claims(p->data, p->len)) {
             rendezvous_out_t out[RENDEZVOUS_OUT_MAX];
             unsigned n = rendezvous_handle(s->rdv, 0, p->src, p->data, p->len, s->now, out);
             for (unsigned i = 0; i < n; i++)
-                emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, p->dst, out[i].to, out[i].data, out[i].len,
+                emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, p->dst, out[i].to, out[i].data, out[i].len,
                      true);
             return;
         }
@@ -116,7 +116,7 @@ static void wan_arrive(run_sim_t *s, const packet_t *p)
             stun_server_reply_t r = stun_server_handle(s->stun, i, p->src, p->data, p->len, out,
                                                        sizeof out);
             if (r.len)
-                emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, stun_server_socket_endpoint(s->stun, r.socket),
+                emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, stun_server_socket_endpoint(s->stun, r.socket),
                      r.to, out, r.len, true);
         }
         return;
@@ -144,13 +144,13 @@ static void wan_arrive(run_sim_t *s, const packet_t *p)
 }
 
 /* A datagram a host sends. */
-static void host_send(run_sim_t *s, unsigned h, unsigned socket, addr_endpoint_t to,
+static void host_send(simnet_t *s, unsigned h, unsigned socket, addr_endpoint_t to,
                       const uint8_t *d, size_t len)
 {
     sim_host_t *host = &s->host[h];
     addr_endpoint_t src = addr_endpoint(host->ip, socket_port(socket));
     if (host->nat < 0) {
-        emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, src, to, d, len, true);
+        emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, src, to, d, len, true);
         return;
     }
     int nat = host->nat;
@@ -161,10 +161,10 @@ static void host_send(run_sim_t *s, unsigned h, unsigned socket, addr_endpoint_t
         hop = HOP_GATEWAY;
     else if ((to.ip & 0xffffff00u) == (GATEWAY_IP(nat) & 0xffffff00u))
         hop = HOP_HOST;
-    emit(s, hop, nat, RUN_SIM_LAN_DELAY, src, to, d, len, false);
+    emit(s, hop, nat, SIMNET_LAN_DELAY, src, to, d, len, false);
 }
 
-static void process(run_sim_t *s, packet_t *p)
+static void process(simnet_t *s, packet_t *p)
 {
     switch (p->hop) {
     case HOP_OUT: {
@@ -185,7 +185,7 @@ static void process(run_sim_t *s, packet_t *p)
             s->captured_src = v.src;
             s->captured_dst = v.dst;
         }
-        emit(s, HOP_WAN, -1, RUN_SIM_WAN_DELAY, v.src, v.dst, p->data, p->len, true);
+        emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, v.src, v.dst, p->data, p->len, true);
         break;
     }
     case HOP_WAN:
@@ -196,7 +196,7 @@ static void process(run_sim_t *s, packet_t *p)
         size_t n = nat_pcp_handle(s->pcp[p->nat], s->nat[p->nat], p->src, p->data, p->len, s->now,
                                   out, sizeof out);
         if (n)
-            emit(s, HOP_HOST, p->nat, RUN_SIM_LAN_DELAY,
+            emit(s, HOP_HOST, p->nat, SIMNET_LAN_DELAY,
                  addr_endpoint(GATEWAY_IP(p->nat), PUNCH_PORTMAP_PORT), p->src, out, n, false);
         break;
     }
@@ -216,7 +216,7 @@ static void process(run_sim_t *s, packet_t *p)
     }
 }
 
-static void take_outputs(run_sim_t *s, unsigned h, punch_output_t *o)
+static void take_outputs(simnet_t *s, unsigned h, punch_output_t *o)
 {
     sim_host_t *host = &s->host[h];
     while (punch_pop_output(host->core, o)) {
@@ -240,27 +240,27 @@ static void take_outputs(run_sim_t *s, unsigned h, punch_output_t *o)
     }
 }
 
-static void take_all_outputs(run_sim_t *s, punch_output_t *o)
+static void take_all_outputs(simnet_t *s, punch_output_t *o)
 {
     for (unsigned h = 0; h < HOSTS; h++)
         take_outputs(s, h, o);
 }
 
-static void fire(run_sim_t *s, const run_sim_event_t *e)
+static void fire(simnet_t *s, const simnet_event_t *e)
 {
     int nat = e->host < HOSTS ? s->host[e->host].nat : -1;
     if (nat < 0)
         return;
     nat_engine_t *engine = s->nat[nat];
     switch (e->action) {
-    case RUN_SIM_REBOOT:
+    case SIMNET_REBOOT:
         nat_engine_reboot(engine, s->now);
         nat_pcp_reset(s->pcp[nat]);
         break;
-    case RUN_SIM_FLUSH:
+    case SIMNET_FLUSH:
         nat_engine_flush(engine);
         break;
-    case RUN_SIM_CHANGE_IP: {
+    case SIMNET_CHANGE_IP: {
         const uint32_t *ips;
         if (nat_engine_public_ips(engine, &ips) == 0 ||
             !nat_engine_change_ip(engine, ips[0], s->spare_ip[nat])) {
@@ -269,7 +269,7 @@ static void fire(run_sim_t *s, const run_sim_event_t *e)
         }
         break;
     }
-    case RUN_SIM_SET: {
+    case SIMNET_SET: {
         nat_profile_t *p = nat_profile_copy(nat_engine_profile(engine));
         GError *error = NULL;
         if (!p || !e->key || !e->value || !nat_profile_set(p, e->key, e->value, &error) ||
@@ -282,7 +282,7 @@ static void fire(run_sim_t *s, const run_sim_event_t *e)
     }
 }
 
-static void teardown(run_sim_t *s)
+static void teardown(simnet_t *s)
 {
     simqueue_clear(&s->queue);
     for (unsigned h = 0; h < HOSTS; h++)
@@ -295,7 +295,7 @@ static void teardown(run_sim_t *s)
     rendezvous_free(s->rdv);
 }
 
-static bool setup(run_sim_t *s, const run_sim_options_t *o)
+static bool setup(simnet_t *s, const simnet_options_t *o)
 {
     memset(s, 0, sizeof *s);
     s->o = o;
@@ -336,7 +336,7 @@ static bool setup(run_sim_t *s, const run_sim_options_t *o)
         host->nat = host_nat[h];
         host->ip = host->nat >= 0 ? LAN_IP(host->nat, h) : PUBLIC_HOST_IP(h);
         host->open_sockets = PUNCH_SOCKET_BIRTHDAY;
-        host->to_send = o->send ? o->send : RUN_SIM_SEND_DEFAULT;
+        host->to_send = o->send ? o->send : SIMNET_SEND_DEFAULT;
         punch_config_t c;
         if (o->agent)
             c = *o->agent;
@@ -361,11 +361,11 @@ static bool setup(run_sim_t *s, const run_sim_options_t *o)
 /* The connector's application, as the agent's `connect`: N messages, one
  * per interval (more during the hold), each echoed. Returns when it next
  * wants to run (0: not on its own). */
-static usec_t application(run_sim_t *s, usec_t start)
+static usec_t application(simnet_t *s, usec_t start)
 {
-    const run_sim_options_t *o = s->o;
+    const simnet_options_t *o = s->o;
     sim_host_t *a = &s->host[0];
-    usec_t interval = o->interval ? o->interval : RUN_SIM_INTERVAL_DEFAULT;
+    usec_t interval = o->interval ? o->interval : SIMNET_INTERVAL_DEFAULT;
     if (!punch_has_session(a->core))
         return 0;
     bool holding = s->now - start < o->hold;
@@ -384,10 +384,10 @@ static usec_t application(run_sim_t *s, usec_t start)
     return a->sent < a->to_send || holding ? a->last_send + interval : 0;
 }
 
-static void run(run_sim_t *s, run_sim_result_t *r, punch_output_t *out)
+static void run(simnet_t *s, simnet_result_t *r, punch_output_t *out)
 {
-    const run_sim_options_t *o = s->o;
-    usec_t start = s->now, limit = start + (o->limit ? o->limit : RUN_SIM_LIMIT_DEFAULT);
+    const simnet_options_t *o = s->o;
+    usec_t start = s->now, limit = start + (o->limit ? o->limit : SIMNET_LIMIT_DEFAULT);
     unsigned next_event = 0;
     bool hook_done = !o->hook;
     uint64_t steps = 0;
@@ -455,10 +455,10 @@ static void run(run_sim_t *s, run_sim_result_t *r, punch_output_t *out)
     r->steps = steps;
 }
 
-bool run_sim_attempt(const run_sim_options_t *o, run_sim_result_t *r)
+bool simnet_attempt(const simnet_options_t *o, simnet_result_t *r)
 {
     memset(r, 0, sizeof *r);
-    run_sim_t *s = g_new(run_sim_t, 1);
+    simnet_t *s = g_new(simnet_t, 1);
     punch_output_t *out = g_new(punch_output_t, 1); /* large: not on the stack */
     bool ok = setup(s, o);
     if (ok)
@@ -469,13 +469,13 @@ bool run_sim_attempt(const run_sim_options_t *o, run_sim_result_t *r)
     return ok;
 }
 
-void run_sim_inject(run_sim_t *s, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *data,
+void simnet_inject(simnet_t *s, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *data,
                     size_t len)
 {
     emit(s, HOP_WAN, -1, 0, src, dst, data, len, false);
 }
 
-const uint8_t *run_sim_captured_probe(const run_sim_t *s, addr_endpoint_t *src,
+const uint8_t *simnet_captured_probe(const simnet_t *s, addr_endpoint_t *src,
                                       addr_endpoint_t *dst, size_t *len)
 {
     if (s->captured_len == 0)

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "addr.h"
-#include "duration.h"
+#include "common/addr.h"
+#include "common/duration.h"
 
 #define SIMQUEUE_DATAGRAM_MAX 1500
 
