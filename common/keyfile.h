@@ -10,10 +10,11 @@ typedef struct keyfile keyfile_t;
 GQuark keyfile_error_quark(void);
 enum { KEYFILE_ERROR_PARSE, KEYFILE_ERROR_VALUE };
 
-/* Reads a whole file; errors name the path (KEYFILE_ERROR_PARSE). */
+keyfile_t *keyfile_load_data(const char *data, gsize len, const char *origin, GError **error);
+/* Shell (keyfile_file.c): reads a whole file; errors name the path
+ * (KEYFILE_ERROR_PARSE). Cores take the bytes, never the path. */
 bool keyfile_read_file(const char *path, char **data, gsize *len, GError **error);
 keyfile_t *keyfile_load_file(const char *path, GError **error);
-keyfile_t *keyfile_load_data(const char *data, gsize len, const char *origin, GError **error);
 void keyfile_free(keyfile_t *kf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(keyfile_t, keyfile_free)
 

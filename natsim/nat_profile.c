@@ -694,12 +694,6 @@ nat_profile_t *nat_profile_load_data(const char *data, size_t len, const char *o
     return kf ? profile_from_keyfile(kf, error) : NULL;
 }
 
-nat_profile_t *nat_profile_load_file(const char *path, GError **error)
-{
-    g_autoptr(keyfile_t) kf = keyfile_load_file(path, error);
-    return kf ? profile_from_keyfile(kf, error) : NULL;
-}
-
 bool nat_profile_set(nat_profile_t *profile, const char *key, const char *value, GError **error)
 {
     g_autofree char *text = g_strdup_printf("[nat]\n%s = %s\n", key, value);

@@ -100,7 +100,8 @@ nat_profile_t *nat_profile_new_preset(const char *name, GError **error);
  * allowed values. Cross-key checks run too (nat_profile_validate). */
 bool nat_profile_apply_group(nat_profile_t *profile, const keyfile_t *kf, const char *group,
                              const char *const *foreign_keys, GError **error);
-/* Loads a profile file ([nat] group) or text; checks that span keys run last. */
+/* Loads a profile file ([nat] group) or text; checks that span keys run
+ * last. The file variant is the shell half (nat_profile_file.c). */
 nat_profile_t *nat_profile_load_file(const char *path, GError **error);
 nat_profile_t *nat_profile_load_data(const char *data, size_t len, const char *origin,
                                      GError **error);

@@ -190,7 +190,11 @@ static nat_profile_t *load_nat_profile(parse_t *ps, const char *group, GError **
     g_autofree char *path = g_path_is_absolute(file) ? g_strdup(file)
                                                      : g_build_filename(ps->s->dir, file, NULL);
     GError *local = NULL;
-    nat_profile_t *p = nat_profile_load_file(path, &local);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    nat_profile_t *p = keyfile_read_file(path, &data, &len, &local)
+                           ? nat_profile_load_data(data, len, path, &local)
+                           : NULL;
     if (!p) {
         keyfile_set_error(error, ps->kf, group, "profile", file, "%s", local->message);
         g_error_free(local);

@@ -56,13 +56,6 @@ static char *load_error(const char *text, const char *origin)
     return msg;
 }
 
-#define ASSERT_CONTAINS(haystack, needle)                                               \
-    do {                                                                                \
-        if (!strstr((haystack), (needle)))                                              \
-            fprintf(stderr, "'%s' does not contain '%s'\n", (haystack), (needle));     \
-        CU_ASSERT_PTR_NOT_NULL(strstr((haystack), (needle)));                           \
-    } while (0)
-
 static void test_inline_comments(void)
 {
     g_autoptr(keyfile_t) kf = sample_load();
@@ -239,42 +232,6 @@ static void test_translations_are_keys(void)
     expect_value(kf, "nat", "timeout", NULL);
 }
 
-static void test_load_file(void)
-{
-    g_autoptr(GError) error = NULL;
-    g_autofree char *dir = g_dir_make_tmp("natlab-keyfile-XXXXXX", &error);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    g_autofree char *path = g_build_filename(dir, "p.ini", NULL);
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, sample, -1, NULL));
-
-    keyfile_t *kf = keyfile_load_file(path, &error);
-    CU_ASSERT_PTR_NOT_NULL(kf);
-    if (kf) {
-        CU_ASSERT_STRING_EQUAL(keyfile_origin(kf), path);
-        expect_value(kf, "nat", "timeout", "30s");
-        GError *value_error = NULL;
-        keyfile_set_error(&value_error, kf, "nat", "loss", "5%", "why");
-        g_autofree char *want = g_strdup_printf("%s:7: [nat] loss = 5%%: why", path);
-        CU_ASSERT_STRING_EQUAL(value_error->message, want);
-        g_error_free(value_error);
-    }
-    keyfile_free(kf);
-
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, "[nat]\nbroken\n", -1, NULL));
-    CU_ASSERT_PTR_NULL(keyfile_load_file(path, &error));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    g_autofree char *want = g_strdup_printf("%s:2: ", path);
-    ASSERT_CONTAINS(error->message, want);
-    g_clear_error(&error);
-
-    g_unlink(path);
-    CU_ASSERT_PTR_NULL(keyfile_load_file(path, &error));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    ASSERT_CONTAINS(error->message, path); /* a missing file names itself */
-    g_clear_error(&error);
-    g_rmdir(dir);
-}
-
 static void test_free_null(void)
 {
     keyfile_free(NULL);
@@ -294,7 +251,6 @@ int main(void)
         { "syntax error has line", test_syntax_error_has_line },
         { "duplicate key rejected", test_duplicate_key_rejected },
         { "translations are keys", test_translations_are_keys },
-        { "load file", test_load_file },
         { "free null", test_free_null },
         { NULL, NULL },
     };

@@ -21,14 +21,6 @@ static const char *const preset_names[] = {
     "home-router", "cgnat", "no-nat", "firewall", "udp-blocked",
 };
 
-#define ASSERT_CONTAINS(haystack, needle)                                           \
-    do {                                                                            \
-        const char *h_ = (haystack), *n_ = (needle);                                \
-        if (!h_ || !strstr(h_, n_))                                                 \
-            fprintf(stderr, "'%s' does not contain '%s'\n", h_ ? h_ : "(null)", n_); \
-        CU_ASSERT_PTR_NOT_NULL(h_ ? strstr(h_, n_) : NULL);                         \
-    } while (0)
-
 /* Loads PREAMBLE + keys; NULL (with the reason on stderr) when it fails. */
 static nat_profile_t *load(const char *keys)
 {
@@ -1024,39 +1016,6 @@ static void test_apply_group_foreign_keys(void)
     CU_ASSERT_TRUE(profile_equal(s, full));
 }
 
-static void test_load_file(void)
-{
-    g_autofree char *dir = g_dir_make_tmp("natlab-profile-XXXXXX", NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    g_autofree char *path = g_build_filename(dir, "office.ini", NULL);
-    GError *error = NULL;
-
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, "[nat]\nfiltering = address-dependent\n", -1, NULL));
-    nat_profile_t *p = nat_profile_load_file(path, &error);
-    CU_ASSERT_PTR_NOT_NULL(p);
-    if (p) {
-        CU_ASSERT_STRING_EQUAL(p->name, "office.ini");
-        CU_ASSERT_EQUAL(p->filtering, NAT_ADDRESS_DEPENDENT);
-    }
-    nat_profile_free(p);
-
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(path, "[nat]\n\nhairpin = maybe\n", -1, NULL));
-    CU_ASSERT_PTR_NULL(nat_profile_load_file(path, &error));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    g_autofree char *want = g_strdup_printf("%s:3: [nat] hairpin = maybe: allowed: off, on, "
-                                            "internal-source",
-                                            path);
-    CU_ASSERT_STRING_EQUAL(error->message, want);
-    g_clear_error(&error);
-
-    g_unlink(path);
-    CU_ASSERT_PTR_NULL(nat_profile_load_file(path, &error));
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    ASSERT_CONTAINS(error->message, path);
-    g_clear_error(&error);
-    g_rmdir(dir);
-}
-
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -1086,7 +1045,6 @@ int main(void)
         { "copy and free", test_copy_and_free },
         { "groups", test_groups },
         { "apply group foreign keys", test_apply_group_foreign_keys },
-        { "load file", test_load_file },
         { NULL, NULL },
     };
     return test_run_suite("nat_profile", cases);

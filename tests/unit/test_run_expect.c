@@ -6,13 +6,6 @@
 #include "run/run_expect.h"
 #include "testutil.h"
 
-#define ASSERT_CONTAINS(h, n)                                                  \
-    do {                                                                       \
-        if (!strstr((h), (n)))                                                 \
-            fprintf(stderr, "'%s' does not contain '%s'\n", (h), (n));         \
-        CU_ASSERT_PTR_NOT_NULL(strstr((h), (n)));                              \
-    } while (0)
-
 static run_result_t *attempt(unsigned k, run_outcome_t o, const char *technique, double ttd)
 {
     run_result_t *r = run_result_new();

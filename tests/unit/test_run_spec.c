@@ -5,14 +5,6 @@
 #include "run/run_spec.h"
 #include "testutil.h"
 
-#define ASSERT_CONTAINS(h, n)                                                  \
-    do {                                                                       \
-        const char *h_ = (h);                                                  \
-        if (!h_ || !strstr(h_, (n)))                                           \
-            fprintf(stderr, "'%s' does not contain '%s'\n", h_ ? h_ : "(null)", (n)); \
-        CU_ASSERT_PTR_NOT_NULL(h_ ? strstr(h_, (n)) : NULL);                   \
-    } while (0)
-
 static const char base[] = "[scenario]\n"            /* 1 */
                            "repeat = 4\n"            /* 2 */
                            "[nat home]\n"            /* 3 */

@@ -11,15 +11,6 @@
 #include "netns/scenario.h"
 #include "testutil.h"
 
-#define ASSERT_CONTAINS(haystack, needle)                                           \
-    do {                                                                            \
-        const char *h_ = (haystack);                                                \
-        if (!h_ || !strstr(h_, (needle)))                                           \
-            fprintf(stderr, "'%s' does not contain '%s'\n", h_ ? h_ : "(null)",     \
-                    (needle));                                                      \
-        CU_ASSERT_PTR_NOT_NULL(h_ ? strstr(h_, (needle)) : NULL);                   \
-    } while (0)
-
 #define ASSERT_NOT_CONTAINS(haystack, needle)                                       \
     do {                                                                            \
         if (strstr((haystack), (needle)))                                           \
