@@ -8,31 +8,8 @@
 
 #include "common/keyfile.h"
 #include "natsim/nat_profile.h"
+#include "keyfile_sample.h"
 #include "testutil.h"
-
-static const char sample[] = "# a profile\n"             /* 1 */
-                             "[nat]\n"                   /* 2 */
-                             "timeout = 30s   # why\n"   /* 3 */
-                             "\n"                        /* 4 */
-                             "name = a#b\n"              /* 5 */
-                             "  loss-inbound = 1%\n"     /* 6 */
-                             "loss = 5% # lossy\n"       /* 7 */
-                             "tabbed\t=\tx\t# tab\n"     /* 8 */
-                             "only =    # nothing\n"     /* 9 */
-                             "spaced =   padded   \n"    /* 10 */
-                             "[other]\n"                 /* 11 */
-                             "timeout = 1min\n"          /* 12 */
-                             "hash = #start\n";          /* 13 */
-
-static void expect_value(const keyfile_t *kf, const char *group, const char *key,
-                         const char *want)
-{
-    g_autofree char *got = keyfile_get(kf, group, key);
-    if (g_strcmp0(got, want) != 0)
-        fprintf(stderr, "[%s] %s: '%s', want '%s'\n", group, key, got ? got : "(null)",
-                want ? want : "(null)");
-    CU_ASSERT_STRING_EQUAL(got ? got : "(null)", want ? want : "(null)");
-}
 
 static void test_keyfile_load_file(void)
 {
@@ -70,7 +47,6 @@ static void test_keyfile_load_file(void)
     g_rmdir(dir);
 }
 
-
 static void test_nat_profile_load_file(void)
 {
     g_autofree char *dir = g_dir_make_tmp("natlab-profile-XXXXXX", NULL);
@@ -103,7 +79,6 @@ static void test_nat_profile_load_file(void)
     g_clear_error(&error);
     g_rmdir(dir);
 }
-
 
 int main(void)
 {
