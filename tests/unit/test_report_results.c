@@ -30,10 +30,11 @@ static void test_shards_merge_every_line(void)
         CU_ASSERT_EQUAL(r->origins->len, shards);
         size_t outcomes[RESULT_N_OUTCOMES] = { 0 };
         for (guint i = 0; i < r->attempts->len; i++) {
-            const result_attempt_t *a = r->attempts->pdata[i];
+            const result_attempt_t *located = r->attempts->pdata[i];
+            const result_t *a = located->row;
             outcomes[a->outcome]++;
-            CU_ASSERT_TRUE(a->line >= 1);
-            CU_ASSERT_PTR_NOT_NULL(a->origin);
+            CU_ASSERT_TRUE(located->line >= 1);
+            CU_ASSERT_PTR_NOT_NULL(located->origin);
             if (a->outcome != RESULT_DIRECT) {
                 CU_ASSERT_STRING_EQUAL(a->technique, "none");
                 CU_ASSERT_TRUE(isnan(a->time_to_direct_ms));
@@ -54,14 +55,14 @@ static void test_sides(void)
 {
     g_autoptr(results_t) r = fx_results(pairs, G_N_ELEMENTS(pairs), 1, 1);
     for (guint i = 0; i < r->attempts->len; i++) {
-        const result_attempt_t *a = r->attempts->pdata[i];
-        if (strcmp(a->nat_b, "symmetric") == 0) {
+        const result_t *a = ((const result_attempt_t *)r->attempts->pdata[i])->row;
+        if (strcmp(result_nat_name(a->nat_b), "symmetric") == 0) {
             CU_ASSERT_STRING_EQUAL(a->nat_a, "full-cone");
             CU_ASSERT_TRUE(a->easy_a);
             CU_ASSERT_FALSE(a->easy_b);
             CU_ASSERT_STRING_EQUAL(a->pair, "full-cone/symmetric");
-        } else if (strcmp(a->nat_b, "no-nat") == 0) {
-            CU_ASSERT_STRING_EQUAL(a->nat_a, "public"); /* nat_a null */
+        } else if (strcmp(result_nat_name(a->nat_b), "no-nat") == 0) {
+            CU_ASSERT_STRING_EQUAL(result_nat_name(a->nat_a), "public"); /* nat_a null */
             CU_ASSERT_TRUE(a->easy_a && a->easy_b);
         } else {
             CU_ASSERT_STRING_EQUAL(a->scenario, "double-nat");
@@ -90,7 +91,7 @@ static void test_profile_is_easy(void)
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         bool easy = !cases[i].easy;
         const char *why = NULL;
-        bool ok = results_profile_is_easy(cases[i].type, cases[i].mapping, &easy, &why);
+        bool ok = result_profile_is_easy(cases[i].type, cases[i].mapping, &easy, &why);
         CU_ASSERT_EQUAL(ok, cases[i].ok);
         if (ok) {
             CU_ASSERT_EQUAL(easy, cases[i].easy);
