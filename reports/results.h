@@ -37,5 +37,5 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(results_t, results_free)
  * its pcap paths are relative to. On error nothing of this text is kept. */
 bool results_add_data(results_t *r, const char *data, size_t len, const char *origin,
                       const char *dir, GError **error);
-/* PATH is a results.jsonl, or a directory holding one. */
+/* PATH is a results.jsonl, or a directory holding one (results_file.c). */
 bool results_add_path(results_t *r, const char *path, GError **error);

@@ -1,7 +1,6 @@
 /* results.jsonl: loading, merging shards, and an error naming FILE:LINE for
  * every malformed line (nothing skipped, nothing half-added). */
 #include <glib.h>
-#include <glib/gstdio.h>
 #include <string.h>
 
 #include "report_fixture.h"
@@ -207,27 +206,6 @@ static void test_same_attempt_in_two_shards(void)
     CU_ASSERT_EQUAL(r->origins->len, 1);
 }
 
-static void test_add_path(void)
-{
-    g_autofree char *dir = g_dir_make_tmp("natlab-test-XXXXXX", NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    g_autoptr(results_t) r = results_new();
-    g_autoptr(GError) error = NULL;
-    CU_ASSERT_FALSE(results_add_path(r, dir, &error)); /* no results.jsonl yet */
-    CU_ASSERT_TRUE(error && strstr(error->message, "results.jsonl"));
-    g_clear_error(&error);
-    g_autoptr(GPtrArray) lines = fx_lines(pairs, G_N_ELEMENTS(pairs), 6);
-    g_autofree char *text = fx_shard(lines, 0, 1);
-    g_autofree char *file = g_build_filename(dir, "results.jsonl", NULL);
-    CU_ASSERT_TRUE_FATAL(g_file_set_contents(file, text, -1, NULL));
-    CU_ASSERT_TRUE(results_add_path(r, dir, &error));
-    CU_ASSERT_EQUAL(r->attempts->len, total_attempts());
-    CU_ASSERT_STRING_EQUAL(r->origins->pdata[0], file);
-    CU_ASSERT_STRING_EQUAL(r->dirs->pdata[0], dir);
-    g_unlink(file);
-    g_rmdir(dir);
-}
-
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -237,7 +215,6 @@ int main(void)
         { "malformed lines: FILE:LINE and why", test_malformed_lines },
         { "CRLF, final line, empty file, duplicates", test_crlf_and_final_line },
         { "the same attempt in two shards", test_same_attempt_in_two_shards },
-        { "a directory holding results.jsonl", test_add_path },
         { NULL, NULL },
     };
     return test_run_suite("report_results", cases);
