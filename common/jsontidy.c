@@ -5,6 +5,14 @@
 #include <stdbool.h>
 #include <string.h>
 
+/* Past the string that starts at p (a '"'), escapes included. */
+static const char *string_end(const char *p)
+{
+    for (p++; *p && *p != '"';)
+        p += p[0] == '\\' && p[1] ? 2 : 1;
+    return *p ? p + 1 : p;
+}
+
 static void append_shortest(GString *out, const char *number, size_t len)
 {
     char *copy = g_strndup(number, len);
@@ -53,11 +61,8 @@ static char *tidy(const char *text, const jsontidy_fixed_t *fixed)
     size_t key_len = 0;
     while (*p) {
         if (*p == '"') { /* a string, escapes included, as it is */
-            const char *start = p++;
-            while (*p && *p != '"')
-                p += p[0] == '\\' && p[1] ? 2 : 1;
-            if (*p)
-                p++;
+            const char *start = p;
+            p = string_end(p);
             g_string_append_len(out, start, p - start);
             const char *next = p;
             while (*next == ' ')
@@ -114,11 +119,8 @@ static char *indent(const char *text)
     int depth = 0;
     for (const char *p = text; *p;) {
         if (*p == '"') {
-            const char *start = p++;
-            while (*p && *p != '"')
-                p += p[0] == '\\' && p[1] ? 2 : 1;
-            if (*p)
-                p++;
+            const char *start = p;
+            p = string_end(p);
             g_string_append_len(out, start, p - start);
         } else if (*p == '{' || *p == '[') {
             g_string_append_c(out, *p);

@@ -351,6 +351,30 @@ static bool parse_row(row_ctx_t *c, JsonObject *o, result_t *r)
     return true;
 }
 
+result_t *result_from_line(JsonParser *parser, const char *text, size_t len, bool last,
+                           const char *origin, int line, GError **error)
+{
+    row_ctx_t c = { origin, line, error };
+    if (len == 0) {
+        fail(&c, "empty line; want one JSON object per line");
+        return NULL;
+    }
+    if (memchr(text, '\0', len) || !g_utf8_validate(text, (gssize)len, NULL)) {
+        fail(&c, "not UTF-8 text");
+        return NULL;
+    }
+    g_autoptr(GError) jerr = NULL;
+    if (!json_parser_load_from_data(parser, text, (gssize)len, &jerr)) {
+        /* json-glib says "<data>:1:COL: Parse error: ..."; keep what follows. */
+        const char *msg = strstr(jerr->message, ": ");
+        msg = msg ? strstr(msg + 2, ": ") : NULL;
+        fail(&c, "not valid JSON: %s%s", msg ? msg + 2 : jerr->message,
+             last ? " (the last line; was the file cut short?)" : "");
+        return NULL;
+    }
+    return result_from_json(json_parser_get_root(parser), origin, line, error);
+}
+
 result_t *result_from_json(JsonNode *row, const char *origin, int line, GError **error)
 {
     row_ctx_t c = { origin, line, error };

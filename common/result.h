@@ -60,6 +60,11 @@ char *result_to_line(const result_t *result);
 GQuark result_error_quark(void);
 enum { RESULT_ERROR_PARSE };
 result_t *result_from_json(JsonNode *row, const char *origin, int line, GError **error);
+/* The same from one line's text (its line end taken off): an empty line, one
+ * that is not UTF-8 or not JSON are errors too. `last`: no newline followed
+ * it, so a parse error may mean the file was cut short. */
+result_t *result_from_line(JsonParser *parser, const char *text, size_t len, bool last,
+                           const char *origin, int line, GError **error);
 
 /* "easy" side of a pair: no profile (public host), no translation (open,
  * firewall), or endpoint-independent mapping. Sets *easy; false with *why

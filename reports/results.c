@@ -1,6 +1,5 @@
 #include "results.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
 
 G_DEFINE_QUARK(natlab-results-error-quark, results_error)
@@ -40,24 +39,6 @@ void results_free(results_t *r)
     g_free(r);
 }
 
-/* One line's place, for errors that are not about a member. */
-typedef struct line_ctx {
-    const char *origin;
-    int line;
-    GError **error;
-} line_ctx_t;
-
-static bool fail(line_ctx_t *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool fail(line_ctx_t *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *why = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(c->error, RESULT_ERROR, RESULT_ERROR_PARSE, "%s:%d: %s", c->origin, c->line, why);
-    return false;
-}
-
 /* The same record twice (a shard passed twice, or copied into two
  * directories) would count twice; only records that say which attempt they
  * are can be told apart, so only those are checked. */
@@ -80,7 +61,7 @@ bool results_add_data(results_t *r, const char *data, size_t len, const char *or
     guint first_new = r->attempts->len;
     g_autoptr(GPtrArray) new_keys = g_ptr_array_new();
     g_autoptr(JsonParser) parser = json_parser_new();
-    line_ctx_t c = { kept_origin, 0, error };
+    int line = 0;
     bool ok = true;
 
     for (size_t pos = 0; pos < len && ok;) {
@@ -88,27 +69,10 @@ bool results_add_data(results_t *r, const char *data, size_t len, const char *or
         const char *nl = memchr(start, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - start) : len - pos;
         pos += n + (nl ? 1 : 0);
-        c.line++;
+        line++;
         if (n > 0 && start[n - 1] == '\r')
             n--;
-        if (n == 0) {
-            ok = fail(&c, "empty line; want one JSON object per line");
-            break;
-        }
-        if (memchr(start, '\0', n) || !g_utf8_validate(start, (gssize)n, NULL)) {
-            ok = fail(&c, "not UTF-8 text");
-            break;
-        }
-        g_autoptr(GError) jerr = NULL;
-        if (!json_parser_load_from_data(parser, start, (gssize)n, &jerr)) {
-            /* json-glib says "<data>:1:COL: Parse error: ..."; keep what follows. */
-            const char *msg = strstr(jerr->message, ": ");
-            msg = msg ? strstr(msg + 2, ": ") : NULL;
-            ok = fail(&c, "not valid JSON: %s%s", msg ? msg + 2 : jerr->message,
-                      nl ? "" : " (the last line; was the file cut short?)");
-            break;
-        }
-        result_t *row = result_from_json(json_parser_get_root(parser), kept_origin, c.line, error);
+        result_t *row = result_from_line(parser, start, n, !nl, kept_origin, line, error);
         if (!row) {
             ok = false;
             break;
@@ -117,7 +81,7 @@ bool results_add_data(results_t *r, const char *data, size_t len, const char *or
         a->row = row;
         a->origin = kept_origin;
         a->dir = kept_dir;
-        a->line = c.line;
+        a->line = line;
         char *id = attempt_identity(row);
         if (id) {
             const char *where = g_hash_table_lookup(r->seen, id);
@@ -125,13 +89,13 @@ bool results_add_data(results_t *r, const char *data, size_t len, const char *or
                 g_set_error(error, RESULTS_ERROR, RESULTS_ERROR_DUPLICATE,
                             "%s:%d: the same attempt as %s (scenario %s, pair %s, attempt %u); "
                             "is a shard given twice?",
-                            kept_origin, c.line, where, row->scenario, row->pair, row->attempt);
+                            kept_origin, line, where, row->scenario, row->pair, row->attempt);
                 g_free(id);
                 attempt_free(a);
                 ok = false;
                 break;
             }
-            g_hash_table_insert(r->seen, id, g_strdup_printf("%s:%d", kept_origin, c.line));
+            g_hash_table_insert(r->seen, id, g_strdup_printf("%s:%d", kept_origin, line));
             g_ptr_array_add(new_keys, id);
         }
         g_ptr_array_add(r->attempts, a);
