@@ -91,7 +91,7 @@ static void add_int(line_t *l, const char *key, int64_t v)
     g_string_append_printf(l->text, "%" G_GINT64_FORMAT, v);
 }
 
-/* A number with event_decimals' digits for its key. */
+/* A number; in JSON with event_decimals' digits for its key. */
 static void add_fixed(line_t *l, const char *key, const char *format, double v)
 {
     if (l->json) {
@@ -99,15 +99,17 @@ static void add_fixed(line_t *l, const char *key, const char *format, double v)
         return;
     }
     line_key(l, key);
-    if (isnan(v))
-        g_string_append(l->text, "null");
-    else
-        g_string_append_printf(l->text, format, v);
+    g_string_append_printf(l->text, format, v);
 }
 
 static void add_ms(line_t *l, const char *key, usec_t us, bool present)
 {
-    add_fixed(l, key, "%.3f", present ? (double)us / 1000.0 : NAN);
+    if (present)
+        add_fixed(l, key, "%.3f", (double)us / 1000.0);
+    else if (l->json)
+        jsontidy_add_double(l->json, key, NAN);
+    else
+        add_string(l, key, NULL);
 }
 
 static void add_endpoint(line_t *l, const char *key, addr_endpoint_t ep)
