@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <ifaddrs.h>
+#include <math.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "common/clock.h"
+#include "common/jsontidy.h"
 #include "common/route.h"
 #include "common/sockaddr.h"
 
@@ -47,57 +49,67 @@ struct agent_shell {
 
 /* ---- events ---- */
 
-/* One event line: JSON (times with 3 decimals, not the 17 digits a generic
- * writer prints) or "event key=value ...". */
+/* One event line: JSON (common/jsontidy.h; times with 3 decimals, as the
+ * agent has always printed them) or "event key=value ...". */
 typedef struct line {
-    GString *text;
-    bool json;
+    GString *text;     /* the readable line; NULL for JSON */
+    JsonBuilder *json; /* NULL for the readable line */
 } line_t;
+
+static const jsontidy_fixed_t event_decimals[] = {
+    { "t_ms", 3 },
+    { "rtt_ms", 3 },
+    { "keepalive_ms", 3 },
+    { "time_to_first_byte_ms", 3 },
+    { "time_to_direct_ms", 3 },
+    { "expected_p", 4 },
+    { NULL, 0 },
+};
 
 static void line_key(line_t *l, const char *key)
 {
-    if (l->json)
-        g_string_append_printf(l->text, ",\"%s\":", key);
-    else
-        g_string_append_printf(l->text, " %s=", key);
+    g_string_append_printf(l->text, " %s=", key);
 }
 
 static void add_string(line_t *l, const char *key, const char *value)
 {
+    if (l->json) {
+        jsontidy_add_string(l->json, key, value);
+        return;
+    }
     line_key(l, key);
-    if (!value) {
-        g_string_append(l->text, "null");
-        return;
-    }
-    if (!l->json) {
-        g_string_append(l->text, value);
-        return;
-    }
-    g_string_append_c(l->text, '"');
-    for (const char *c = value; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            g_string_append_printf(l->text, "\\%c", *c);
-        else if ((unsigned char)*c < 0x20)
-            g_string_append_printf(l->text, "\\u%04x", (unsigned char)*c);
-        else
-            g_string_append_c(l->text, *c);
-    }
-    g_string_append_c(l->text, '"');
+    g_string_append(l->text, value ? value : "null");
 }
 
 static void add_int(line_t *l, const char *key, int64_t v)
 {
+    if (l->json) {
+        jsontidy_add_int(l->json, key, v);
+        return;
+    }
     line_key(l, key);
     g_string_append_printf(l->text, "%" G_GINT64_FORMAT, v);
 }
 
+/* A number; in JSON with event_decimals' digits for its key. */
+static void add_fixed(line_t *l, const char *key, const char *format, double v)
+{
+    if (l->json) {
+        jsontidy_add_double(l->json, key, v);
+        return;
+    }
+    line_key(l, key);
+    g_string_append_printf(l->text, format, v);
+}
+
 static void add_ms(line_t *l, const char *key, usec_t us, bool present)
 {
-    line_key(l, key);
     if (present)
-        g_string_append_printf(l->text, "%.3f", (double)us / 1000.0);
+        add_fixed(l, key, "%.3f", (double)us / 1000.0);
+    else if (l->json)
+        jsontidy_add_double(l->json, key, NAN);
     else
-        g_string_append(l->text, "null");
+        add_string(l, key, NULL);
 }
 
 static void add_endpoint(line_t *l, const char *key, addr_endpoint_t ep)
@@ -108,22 +120,33 @@ static void add_endpoint(line_t *l, const char *key, addr_endpoint_t ep)
 
 static line_t event_begin(agent_shell_t *sh, const char *name, usec_t at)
 {
-    line_t l = { g_string_new(NULL), sh->opt->json };
-    if (l.json)
-        g_string_append_printf(l.text, "{\"t_ms\":%.3f,\"event\":\"%s\"", (double)(at - sh->started) / 1000.0,
-                               name);
-    else
-        g_string_append_printf(l.text, "%10.3f %s", (double)(at - sh->started) / 1000.0, name);
+    line_t l = { NULL, NULL };
+    double t_ms = (double)(at - sh->started) / 1000.0;
+    if (sh->opt->json) {
+        l.json = json_builder_new();
+        json_builder_begin_object(l.json);
+        jsontidy_add_double(l.json, "t_ms", t_ms);
+        jsontidy_add_string(l.json, "event", name);
+    } else {
+        l.text = g_string_new(NULL);
+        g_string_append_printf(l.text, "%10.3f %s", t_ms, name);
+    }
     return l;
 }
 
 static void emit(line_t *l)
 {
-    if (l->json)
-        g_string_append_c(l->text, '}');
-    printf("%s\n", l->text->str);
+    if (l->json) {
+        json_builder_end_object(l->json);
+        g_autoptr(JsonNode) root = json_builder_get_root(l->json);
+        g_autofree char *text = jsontidy_line(root, event_decimals);
+        printf("%s\n", text);
+        g_object_unref(l->json);
+    } else {
+        printf("%s\n", l->text->str);
+        g_string_free(l->text, TRUE);
+    }
     fflush(stdout);
-    g_string_free(l->text, TRUE);
 }
 
 static const char *allocation_name(uint8_t mapping)
@@ -154,8 +177,12 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
     case PUNCH_EVENT_SESSION:
         add_string(b, "peer", e->peer);
         add_string(b, "role", e->controlling ? "controlling" : "controlled");
-        line_key(b, "candidates");
-        g_string_append(b->text, b->json ? "[" : "");
+        if (b->json) {
+            json_builder_set_member_name(b->json, "candidates");
+            json_builder_begin_array(b->json);
+        } else {
+            line_key(b, "candidates");
+        }
         for (unsigned i = 0; i < e->n_candidates; i++) {
             const agentmsg_candidate_t *c = &e->candidates[i];
             const char *type = c->type == AGENTMSG_CANDIDATE_HOST      ? "host"
@@ -163,13 +190,17 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
                                                                        : "srflx";
             char buf[ADDR_ENDPOINT_STRLEN];
             addr_endpoint_format(c->endpoint, buf);
-            if (b->json)
-                g_string_append_printf(b->text, "%s{\"type\":\"%s\",\"address\":\"%s\"}", i ? "," : "",
-                                       type, buf);
-            else
+            if (b->json) {
+                json_builder_begin_object(b->json);
+                jsontidy_add_string(b->json, "type", type);
+                jsontidy_add_string(b->json, "address", buf);
+                json_builder_end_object(b->json);
+            } else {
                 g_string_append_printf(b->text, "%s%s:%s", i ? "," : "", type, buf);
+            }
         }
-        g_string_append(b->text, b->json ? "]" : "");
+        if (b->json)
+            json_builder_end_array(b->json);
         break;
     case PUNCH_EVENT_FIRST_BYTE:
         add_string(b, "path", punch_path_name(e->path));
@@ -198,8 +229,7 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_int(b, "sockets", e->sockets);
         add_int(b, "probes", e->probes);
         add_int(b, "range", PUNCH_BIRTHDAY_RANGE);
-        line_key(b, "expected_p");
-        g_string_append_printf(b->text, "%.4f", e->expected_p);
+        add_fixed(b, "expected_p", "%.4f", e->expected_p);
         break;
     case PUNCH_EVENT_PORT_MAPPING:
         add_string(b, "protocol", e->pcp ? "pcp" : "nat-pmp");
@@ -233,17 +263,21 @@ static void emit_done(agent_shell_t *sh, usec_t now)
     usec_t ttfb = punch_time_to_first_byte(sh->core), ttd = punch_time_to_direct(sh->core);
     add_ms(b, "time_to_first_byte_ms", ttfb, ttfb > 0);
     add_ms(b, "time_to_direct_ms", ttd, ttd > 0);
-    line_key(b, "dropped");
+    if (b->json) {
+        json_builder_set_member_name(b->json, "dropped");
+        json_builder_begin_object(b->json);
+    } else {
+        line_key(b, "dropped");
+    }
     for (unsigned i = 0; i < PUNCH_DROP_COUNT; i++) {
         if (b->json)
-            g_string_append_printf(b->text, "%s\"%s\":%" G_GUINT64_FORMAT, i ? "," : "{",
-                                   punch_drop_name(i), st->dropped[i]);
+            jsontidy_add_int(b->json, punch_drop_name(i), (int64_t)st->dropped[i]);
         else
             g_string_append_printf(b->text, "%s%s:%" G_GUINT64_FORMAT, i ? "," : "",
                                    punch_drop_name(i), st->dropped[i]);
     }
     if (b->json)
-        g_string_append_c(b->text, '}');
+        json_builder_end_object(b->json);
     add_int(b, "send_errors", (int64_t)sh->send_errors);
     if (sh->failure)
         add_string(b, "failure", sh->failure);

@@ -138,15 +138,6 @@ population_t *population_new_default(void)
     return p;
 }
 
-population_t *population_load_file(const char *path, GError **error)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    if (!keyfile_read_file(path, &data, &len, error))
-        return NULL;
-    return population_load_data(data, len, path, error);
-}
-
 double population_weight(const population_t *p, const char *nat)
 {
     for (guint i = 0; i < p->nats->len; i++)

@@ -22,6 +22,7 @@ const char *population_default_text(void);
 population_t *population_new_default(void);
 population_t *population_load_data(const char *data, size_t len, const char *origin,
                                    GError **error);
+/* population_file.c: the same from a file, named in errors. */
 population_t *population_load_file(const char *path, GError **error);
 void population_free(population_t *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(population_t, population_free)

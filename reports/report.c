@@ -30,9 +30,9 @@ static void link_pcaps(results_t *r, const char *out_real)
 {
     for (guint i = 0; i < r->attempts->len; i++) {
         result_attempt_t *a = r->attempts->pdata[i];
-        if (!a->pcap)
+        if (!a->row->pcap)
             continue;
-        g_autofree char *path = g_build_filename(a->dir, a->pcap, NULL);
+        g_autofree char *path = g_build_filename(a->dir, a->row->pcap, NULL);
         g_autofree char *real = canonical(path);
         a->pcap_present = real && g_file_test(real, G_FILE_TEST_IS_REGULAR);
         if (!a->pcap_present)

@@ -265,36 +265,37 @@ static void attempts_table(GString *o, const GPtrArray *attempts)
                        "error</th><th class=\"l\">from</th></tr>\n");
     for (guint i = 0; i < attempts->len; i++) {
         const result_attempt_t *a = attempts->pdata[i];
-        const char *outcome = result_outcome_name(a->outcome);
+        const result_t *row = a->row;
+        const char *outcome = result_outcome_name(row->outcome);
         g_string_append(o, "<tr><td class=\"l\">");
-        text(o, a->pair);
+        text(o, row->pair);
         g_string_append(o, "</td><td>");
-        if (a->attempt >= 0)
-            g_string_append_printf(o, "%" G_GINT64_FORMAT, a->attempt);
+        if (row->has & RESULT_HAS_ATTEMPT)
+            g_string_append_printf(o, "%u", row->attempt);
         g_string_append(o, "</td><td>");
-        if (a->seed >= 0)
-            g_string_append_printf(o, "%" G_GINT64_FORMAT, a->seed);
+        if (row->has & RESULT_HAS_SEED)
+            g_string_append_printf(o, "%" G_GINT64_FORMAT, (int64_t)row->seed);
         g_string_append_printf(o, "</td><td class=\"l %s\">%s</td><td class=\"l\">", outcome,
                                outcome);
-        text(o, a->technique);
+        text(o, row->technique);
         g_string_append(o, "</td><td>");
-        ms(o, a->time_to_first_byte_ms);
+        ms(o, row->time_to_first_byte_ms);
         g_string_append(o, "</td><td>");
-        ms(o, a->time_to_direct_ms);
+        ms(o, row->time_to_direct_ms);
         g_string_append(o, "</td><td class=\"l\">");
-        if (a->pcap && a->pcap_present && a->pcap_href) {
+        if (row->pcap && a->pcap_present && a->pcap_href) {
             g_string_append(o, "<a href=\"");
             text(o, a->pcap_href);
             g_string_append(o, "\">");
-            text(o, a->pcap);
+            text(o, row->pcap);
             g_string_append(o, "</a>");
-        } else if (a->pcap) {
-            text(o, a->pcap);
+        } else if (row->pcap) {
+            text(o, row->pcap);
             g_string_append(o, " (missing)");
         }
         g_string_append(o, "</td><td class=\"l\">");
-        if (a->error)
-            text(o, a->error);
+        if (row->error)
+            text(o, row->error);
         g_string_append(o, "</td><td class=\"l\">");
         text(o, a->origin);
         g_string_append_printf(o, ":%d</td></tr>\n", a->line);

@@ -1,5 +1,7 @@
 #include "report_stats.h"
 
+#include "common/percentile.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -23,15 +25,6 @@ pair_class_t report_stats_pair_class(bool easy_a, bool easy_b)
     return easy_a || easy_b ? PAIR_EASY_HARD : PAIR_HARD_HARD;
 }
 
-double report_stats_percentile(const double *sorted, size_t n, double p)
-{
-    if (n == 0)
-        return NAN;
-    double rank = ceil(p / 100.0 * (double)n);
-    size_t i = rank < 1 ? 0 : (size_t)rank - 1;
-    return sorted[i < n ? i : n - 1];
-}
-
 double report_agg_rate(const report_agg_t *a, result_outcome_t o)
 {
     return a->attempts ? (double)a->outcomes[o] / (double)a->attempts : NAN;
@@ -51,7 +44,7 @@ static void agg_clear(report_agg_t *a)
     a->ttd = NULL;
 }
 
-static void agg_add(report_agg_t *a, const result_attempt_t *at)
+static void agg_add(report_agg_t *a, const result_t *at)
 {
     a->attempts++;
     a->outcomes[at->outcome]++;
@@ -68,8 +61,8 @@ static gint cmp_double(gconstpointer x, gconstpointer y)
 static void agg_finish(report_agg_t *a)
 {
     g_array_sort(a->ttd, cmp_double);
-    a->p50 = report_stats_percentile((const double *)(void *)a->ttd->data, a->ttd->len, 50);
-    a->p95 = report_stats_percentile((const double *)(void *)a->ttd->data, a->ttd->len, 95);
+    a->p50 = percentile_nearest_rank((const double *)(void *)a->ttd->data, a->ttd->len, 50);
+    a->p95 = percentile_nearest_rank((const double *)(void *)a->ttd->data, a->ttd->len, 95);
 }
 
 static void pair_free(gpointer p)
@@ -121,14 +114,14 @@ void report_stats_free(report_stats_t *s)
     g_free(s);
 }
 
-static report_pair_t *pair_get(GPtrArray *pairs, GHashTable *index, const result_attempt_t *at)
+static report_pair_t *pair_get(GPtrArray *pairs, GHashTable *index, const result_t *at)
 {
     report_pair_t *p = g_hash_table_lookup(index, at->pair);
     if (!p) {
         p = g_new0(report_pair_t, 1);
         p->pair = g_strdup(at->pair);
-        p->nat_a = g_strdup(at->nat_a);
-        p->nat_b = g_strdup(at->nat_b);
+        p->nat_a = g_strdup(result_nat_name(at->nat_a));
+        p->nat_b = g_strdup(result_nat_name(at->nat_b));
         p->cls = report_stats_pair_class(at->easy_a, at->easy_b);
         agg_init(&p->agg);
         g_ptr_array_add(pairs, p);
@@ -211,7 +204,8 @@ report_stats_t *report_stats_new(const results_t *r)
     g_autoptr(GHashTable) technique_index = g_hash_table_new(g_str_hash, g_str_equal);
 
     for (guint i = 0; i < r->attempts->len; i++) {
-        const result_attempt_t *at = r->attempts->pdata[i];
+        const result_attempt_t *located = r->attempts->pdata[i];
+        const result_t *at = located->row;
         agg_add(&s->total, at);
         report_pair_t *p = pair_get(s->pairs, pair_index, at);
         agg_add(&p->agg, at);
@@ -229,11 +223,11 @@ report_stats_t *report_stats_new(const results_t *r)
             g_hash_table_insert(scenario_pairs, sc, g_hash_table_new(g_str_hash, g_str_equal));
         }
         agg_add(&sc->agg, at);
-        g_ptr_array_add(sc->attempts, (gpointer)at);
+        g_ptr_array_add(sc->attempts, (gpointer)located);
         report_pair_t *sp = pair_get(sc->pairs, g_hash_table_lookup(scenario_pairs, sc), at);
         agg_add(&sp->agg, at);
 
-        const char *names[2] = { at->nat_a, at->nat_b };
+        const char *names[2] = { result_nat_name(at->nat_a), result_nat_name(at->nat_b) };
         for (int k = 0; k < 2; k++) {
             if (!g_hash_table_contains(nat_seen, names[k])) {
                 char *copy = g_strdup(names[k]);

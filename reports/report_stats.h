@@ -19,15 +19,11 @@ typedef enum pair_class {
 pair_class_t report_stats_pair_class(bool easy_a, bool easy_b);
 const char *report_stats_class_name(pair_class_t c);
 
-/* Nearest rank: the smallest value with at least p% of the values at or
- * below it (p in (0, 100]); NAN when n is 0. values must be sorted. */
-double report_stats_percentile(const double *sorted, size_t n, double p);
-
 typedef struct report_agg {
     size_t attempts;
     size_t outcomes[RESULT_N_OUTCOMES];
     GArray *ttd; /* double: time to direct of each direct attempt, sorted */
-    double p50;  /* NAN without direct attempts */
+    double p50;  /* percentile_nearest_rank; NAN without direct attempts */
     double p95;
 } report_agg_t;
 

@@ -1,217 +1,124 @@
 #include "report_summary.h"
 
-#include <math.h>
-#include <string.h>
-
-/* A small JSON writer: objects and arrays, two-space indent. */
-typedef struct jw {
-    GString *out;
-    int depth;
-    bool first; /* no member yet at this depth */
-} jw_t;
-
-static void jw_newline(jw_t *w)
-{
-    g_string_append_c(w->out, '\n');
-    for (int i = 0; i < w->depth; i++)
-        g_string_append(w->out, "  ");
-}
-
-static void jw_string(jw_t *w, const char *s)
-{
-    g_string_append_c(w->out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': g_string_append(w->out, "\\\""); break;
-        case '\\': g_string_append(w->out, "\\\\"); break;
-        case '\n': g_string_append(w->out, "\\n"); break;
-        case '\t': g_string_append(w->out, "\\t"); break;
-        case '\r': g_string_append(w->out, "\\r"); break;
-        default:
-            if (*p < 0x20)
-                g_string_append_printf(w->out, "\\u%04x", *p);
-            else
-                g_string_append_c(w->out, (char)*p);
-        }
-    }
-    g_string_append_c(w->out, '"');
-}
-
-/* Starts a member (key != NULL) or an array element. */
-static void jw_item(jw_t *w, const char *key)
-{
-    if (!w->first)
-        g_string_append_c(w->out, ',');
-    w->first = false;
-    jw_newline(w);
-    if (key) {
-        jw_string(w, key);
-        g_string_append(w->out, ": ");
-    }
-}
-
-static void jw_open(jw_t *w, const char *key, char bracket)
-{
-    if (w->depth > 0 || key)
-        jw_item(w, key);
-    g_string_append_c(w->out, bracket);
-    w->depth++;
-    w->first = true;
-}
-
-static void jw_close(jw_t *w, char bracket)
-{
-    w->depth--;
-    if (!w->first)
-        jw_newline(w);
-    g_string_append_c(w->out, bracket);
-    w->first = false;
-}
-
-static void jw_str(jw_t *w, const char *key, const char *v)
-{
-    jw_item(w, key);
-    if (v)
-        jw_string(w, v);
-    else
-        g_string_append(w->out, "null");
-}
-
-static void jw_size(jw_t *w, const char *key, size_t v)
-{
-    jw_item(w, key);
-    g_string_append_printf(w->out, "%zu", v);
-}
+#include "common/jsontidy.h"
 
 /* Shares to 4 decimals and milliseconds to 3: more would be noise. */
-static void jw_num(jw_t *w, const char *key, const char *format, double v)
+#define SHARE 4
+#define MS 3
+
+static void begin(JsonBuilder *b, const char *key, bool array)
 {
-    jw_item(w, key);
-    if (!isfinite(v)) {
-        g_string_append(w->out, "null");
-        return;
-    }
-    char buf[G_ASCII_DTOSTR_BUF_SIZE];
-    report_stats_fmt(buf, sizeof buf, format, v);
-    /* Trailing zeros say nothing: 0.5000 -> 0.5, 2.000 -> 2. */
-    if (strchr(buf, '.')) {
-        size_t n = strlen(buf);
-        while (n > 0 && buf[n - 1] == '0')
-            buf[--n] = '\0';
-        if (n > 0 && buf[n - 1] == '.')
-            buf[--n] = '\0';
-    }
-    if (strcmp(buf, "-0") == 0)
-        strcpy(buf, "0");
-    g_string_append(w->out, buf);
+    if (key)
+        json_builder_set_member_name(b, key);
+    if (array)
+        json_builder_begin_array(b);
+    else
+        json_builder_begin_object(b);
 }
 
-#define SHARE "%.4f"
-#define MS "%.3f"
-
-static void jw_agg(jw_t *w, const report_agg_t *a)
+static void add_agg(JsonBuilder *b, const report_agg_t *a)
 {
-    jw_size(w, "attempts", a->attempts);
-    jw_size(w, "direct", a->outcomes[RESULT_DIRECT]);
-    jw_size(w, "relayed", a->outcomes[RESULT_RELAYED]);
-    jw_size(w, "failed", a->outcomes[RESULT_FAILED]);
-    jw_num(w, "direct_rate", SHARE, report_agg_rate(a, RESULT_DIRECT));
-    jw_num(w, "relayed_rate", SHARE, report_agg_rate(a, RESULT_RELAYED));
-    jw_num(w, "failed_rate", SHARE, report_agg_rate(a, RESULT_FAILED));
-    jw_num(w, "time_to_direct_p50_ms", MS, a->p50);
-    jw_num(w, "time_to_direct_p95_ms", MS, a->p95);
+    jsontidy_add_int(b, "attempts", (int64_t)a->attempts);
+    jsontidy_add_int(b, "direct", (int64_t)a->outcomes[RESULT_DIRECT]);
+    jsontidy_add_int(b, "relayed", (int64_t)a->outcomes[RESULT_RELAYED]);
+    jsontidy_add_int(b, "failed", (int64_t)a->outcomes[RESULT_FAILED]);
+    jsontidy_add_rounded(b, "direct_rate", report_agg_rate(a, RESULT_DIRECT), SHARE);
+    jsontidy_add_rounded(b, "relayed_rate", report_agg_rate(a, RESULT_RELAYED), SHARE);
+    jsontidy_add_rounded(b, "failed_rate", report_agg_rate(a, RESULT_FAILED), SHARE);
+    jsontidy_add_rounded(b, "time_to_direct_p50_ms", a->p50, MS);
+    jsontidy_add_rounded(b, "time_to_direct_p95_ms", a->p95, MS);
 }
 
-static void jw_pairs(jw_t *w, const GPtrArray *pairs)
+static void add_pairs(JsonBuilder *b, const GPtrArray *pairs)
 {
-    jw_open(w, "pairs", '[');
+    begin(b, "pairs", true);
     for (guint i = 0; i < pairs->len; i++) {
         const report_pair_t *p = pairs->pdata[i];
-        jw_open(w, NULL, '{');
-        jw_str(w, "pair", p->pair);
-        jw_str(w, "nat_a", p->nat_a);
-        jw_str(w, "nat_b", p->nat_b);
-        jw_str(w, "class", report_stats_class_name(p->cls));
-        jw_agg(w, &p->agg);
-        jw_close(w, '}');
+        begin(b, NULL, false);
+        jsontidy_add_string(b, "pair", p->pair);
+        jsontidy_add_string(b, "nat_a", p->nat_a);
+        jsontidy_add_string(b, "nat_b", p->nat_b);
+        jsontidy_add_string(b, "class", report_stats_class_name(p->cls));
+        add_agg(b, &p->agg);
+        json_builder_end_object(b);
     }
-    jw_close(w, ']');
+    json_builder_end_array(b);
 }
 
 char *report_summary_json(const report_stats_t *s, const results_t *r, const population_t *p,
                           const population_estimate_t *e)
 {
-    jw_t w = { g_string_new(NULL), 0, true };
-    jw_open(&w, NULL, '{');
-    jw_str(&w, "generator", "natlab report " NATLAB_VERSION);
-    jw_open(&w, "sources", '[');
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    begin(b, NULL, false);
+    jsontidy_add_string(b, "generator", "natlab report " NATLAB_VERSION);
+    begin(b, "sources", true);
     for (guint i = 0; i < r->origins->len; i++)
-        jw_str(&w, NULL, r->origins->pdata[i]);
-    jw_close(&w, ']');
+        json_builder_add_string_value(b, r->origins->pdata[i]);
+    json_builder_end_array(b);
 
-    jw_open(&w, "total", '{');
-    jw_agg(&w, &s->total);
-    jw_close(&w, '}');
+    begin(b, "total", false);
+    add_agg(b, &s->total);
+    json_builder_end_object(b);
 
-    jw_open(&w, "classes", '[');
+    begin(b, "classes", true);
     for (int c = 0; c < PAIR_N_CLASSES; c++) {
-        jw_open(&w, NULL, '{');
-        jw_str(&w, "class", report_stats_class_name((pair_class_t)c));
-        jw_agg(&w, &s->classes[c]);
-        jw_close(&w, '}');
+        begin(b, NULL, false);
+        jsontidy_add_string(b, "class", report_stats_class_name((pair_class_t)c));
+        add_agg(b, &s->classes[c]);
+        json_builder_end_object(b);
     }
-    jw_close(&w, ']');
+    json_builder_end_array(b);
 
-    jw_pairs(&w, s->pairs);
+    add_pairs(b, s->pairs);
 
-    jw_open(&w, "techniques", '{');
+    begin(b, "techniques", false);
     for (guint i = 0; i < s->techniques->len; i++) {
         const report_count_t *c = &g_array_index(s->techniques, report_count_t, i);
-        jw_size(&w, c->name, c->count);
+        jsontidy_add_int(b, c->name, (int64_t)c->count);
     }
-    jw_close(&w, '}');
+    json_builder_end_object(b);
 
-    jw_open(&w, "scenarios", '[');
+    begin(b, "scenarios", true);
     for (guint i = 0; i < s->scenarios->len; i++) {
         const report_scenario_t *sc = s->scenarios->pdata[i];
-        jw_open(&w, NULL, '{');
-        jw_str(&w, "scenario", sc->name);
-        jw_agg(&w, &sc->agg);
-        jw_pairs(&w, sc->pairs);
-        jw_close(&w, '}');
+        begin(b, NULL, false);
+        jsontidy_add_string(b, "scenario", sc->name);
+        add_agg(b, &sc->agg);
+        add_pairs(b, sc->pairs);
+        json_builder_end_object(b);
     }
-    jw_close(&w, ']');
+    json_builder_end_array(b);
 
-    jw_open(&w, "population", '{');
-    jw_str(&w, "model", p->name);
-    jw_str(&w, "file", p->origin);
-    jw_open(&w, "weights", '{');
+    begin(b, "population", false);
+    jsontidy_add_string(b, "model", p->name);
+    jsontidy_add_string(b, "file", p->origin);
+    begin(b, "weights", false);
     for (guint i = 0; i < p->nats->len; i++)
-        jw_num(&w, p->nats->pdata[i], SHARE, g_array_index(p->weights, double, i));
-    jw_close(&w, '}');
-    jw_num(&w, "expected_direct_rate", SHARE, e->direct);
-    jw_num(&w, "expected_direct_rate_se", SHARE, e->direct_se);
-    jw_num(&w, "expected_relayed_rate", SHARE, e->relayed);
-    jw_num(&w, "expected_failed_rate", SHARE, e->failed);
-    jw_num(&w, "coverage", SHARE, e->coverage);
-    jw_size(&w, "pairs_used", e->cells);
-    jw_close(&w, '}');
+        jsontidy_add_rounded(b, p->nats->pdata[i], g_array_index(p->weights, double, i), SHARE);
+    json_builder_end_object(b);
+    jsontidy_add_rounded(b, "expected_direct_rate", e->direct, SHARE);
+    jsontidy_add_rounded(b, "expected_direct_rate_se", e->direct_se, SHARE);
+    jsontidy_add_rounded(b, "expected_relayed_rate", e->relayed, SHARE);
+    jsontidy_add_rounded(b, "expected_failed_rate", e->failed, SHARE);
+    jsontidy_add_rounded(b, "coverage", e->coverage, SHARE);
+    jsontidy_add_int(b, "pairs_used", (int64_t)e->cells);
+    json_builder_end_object(b);
 
     size_t n;
     const population_published_t *pub = population_published(&n);
-    jw_open(&w, "published", '[');
+    begin(b, "published", true);
     for (size_t i = 0; i < n; i++) {
-        jw_open(&w, NULL, '{');
-        jw_str(&w, "source", pub[i].who);
-        jw_str(&w, "measured", pub[i].what);
-        jw_str(&w, "figure", pub[i].shown);
-        jw_num(&w, "direct_low", SHARE, pub[i].low);
-        jw_num(&w, "direct_high", SHARE, pub[i].high);
-        jw_str(&w, "url", pub[i].url);
-        jw_close(&w, '}');
+        begin(b, NULL, false);
+        jsontidy_add_string(b, "source", pub[i].who);
+        jsontidy_add_string(b, "measured", pub[i].what);
+        jsontidy_add_string(b, "figure", pub[i].shown);
+        jsontidy_add_rounded(b, "direct_low", pub[i].low, SHARE);
+        jsontidy_add_rounded(b, "direct_high", pub[i].high, SHARE);
+        jsontidy_add_string(b, "url", pub[i].url);
+        json_builder_end_object(b);
     }
-    jw_close(&w, ']');
-    jw_close(&w, '}');
-    g_string_append_c(w.out, '\n');
-    return g_string_free(w.out, FALSE);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    return jsontidy_pretty(root);
 }

@@ -37,6 +37,7 @@ typedef struct attempt {
     child_t listener, connector;
     bool registered;
     run_result_t *result;
+    run_events_t events; /* the connector's */
 } attempt_t;
 
 static usec_t now_us(void)
@@ -177,7 +178,7 @@ static void on_line(attempt_t *a, child_t *c, int stream, const char *line)
         if (!a->registered && run_result_listener_registered(line))
             a->registered = true;
     } else {
-        run_result_feed(a->result, line);
+        run_result_feed(a->result, &a->events, line);
     }
 }
 
@@ -392,7 +393,7 @@ run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64
             runner_error = g_strdup_printf("deadline %.0f s passed: stopped the agents (last "
                                            "event: %s)",
                                            (double)spec->deadline / USEC_PER_SEC,
-                                           a.result->last_event ? a.result->last_event : "none");
+                                           a.events.last_event ? a.events.last_event : "none");
             child_stop(&a, &a.connector, SIGKILL);
             break;
         }
@@ -411,6 +412,7 @@ finish:
         if (a.log)
             fclose(a.log);
         run_result_free(a.result);
+        run_events_clear(&a.events);
         return NULL;
     }
     /* The listener's session ends with the connector's; give it a moment. */
@@ -419,7 +421,8 @@ finish:
         pump(&a, grace);
     child_stop(&a, &a.listener, SIGTERM);
     child_stop(&a, &a.connector, SIGKILL);
-    run_result_finish(a.result, a.connector.status, runner_error);
+    run_result_finish(a.result, &a.events, a.connector.status, runner_error);
+    run_events_clear(&a.events);
     a.result->duration_ms = (double)(now_us() - start) / USEC_PER_MSEC;
     log_line(&a, "runner", "outcome %s%s%s", run_outcome_name(a.result->outcome),
              a.result->error ? ": " : "", a.result->error ? a.result->error : "");

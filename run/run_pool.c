@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "run_pool.h"
 
-#include "common/jsontidy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -150,11 +149,16 @@ static bool start_job(pool_t *p, job_t *j, unsigned index)
 static void on_row(pool_t *p, job_t *j, JsonNode *row)
 {
     g_autoptr(GError) error = NULL;
-    run_result_t *r = run_result_from_json(row, &error);
-    if (!r)
+    /* The reports read what the runner writes; a row they would refuse is
+     * the scenario's error now, not a surprise in `natlab report` later. */
+    run_result_t *r =
+        result_from_json(row, j->spec->scenario->name, (int)j->results->len + 1, &error);
+    if (!r) {
+        if (!j->error)
+            j->error = g_strdup_printf("a row the reports cannot read: %s", error->message);
         return;
-    g_autofree char *raw = json_to_string(row, FALSE);
-    char *text = jsontidy_numbers(raw);
+    }
+    char *text = result_to_line(r);
     if (p->o->sim) {
         g_ptr_array_add(j->lines, text);
     } else {

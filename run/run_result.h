@@ -1,59 +1,41 @@
-/* One attempt's result: built from the agents' JSON events (docs/agent.md),
- * written as one results.jsonl row, read back for expectations and reports.
- * Pure: lines in, a struct and JSON out. */
+/* One attempt's result: built from the agents' JSON events (docs/agent.md)
+ * into the one results.jsonl row (common/result.h). Pure: lines in, a row
+ * out. */
 #pragma once
 #include <glib.h>
-#include <json-glib/json-glib.h>
 #include <stdbool.h>
-#include <stdint.h>
 
-typedef enum run_outcome {
-    RUN_OUTCOME_DIRECT,  /* data delivered, the final path direct or LAN */
-    RUN_OUTCOME_RELAYED, /* data delivered, the final path the relay */
-    RUN_OUTCOME_FAILED,  /* data not delivered, the agent failed, or the runner gave up */
-} run_outcome_t;
+#include "common/result.h"
 
-const char *run_outcome_name(run_outcome_t outcome);
-bool run_outcome_parse(const char *text, run_outcome_t *out);
+/* The runner's names for the row and its outcome, kept for the runner's
+ * files; they are common/result.h's, not copies. */
+typedef result_t run_result_t;
+typedef result_outcome_t run_outcome_t;
+#define RUN_OUTCOME_DIRECT RESULT_DIRECT
+#define RUN_OUTCOME_RELAYED RESULT_RELAYED
+#define RUN_OUTCOME_FAILED RESULT_FAILED
+#define run_outcome_name result_outcome_name
+#define run_result_new result_new
+#define run_result_free result_free
+#define run_result_to_json result_to_json
+#define run_result_to_line result_to_line
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(run_result_t, result_free)
 
-typedef struct run_result {
-    char *scenario;
-    unsigned attempt; /* 1-based */
-    uint64_t seed;
-    char *pair;             /* "NAT_A/NAT_B" */
-    char *nat_a, *nat_b;    /* preset or profile name; NULL: a public host */
-    JsonNode *profile_a, *profile_b; /* NULL: a public host */
-    char *expected;         /* the scenario's outcome expectation */
-    run_outcome_t outcome;
-    char *path;             /* direct, lan, relay or none */
-    char *technique;        /* as in the direct event; "none" unless direct */
-    double time_to_first_byte_ms, time_to_direct_ms; /* NAN: never */
-    int64_t probes_sent, path_changes, sent, delivered;
-    char *started;          /* ISO 8601, UTC */
-    double duration_ms;
-    char *pcap;             /* relative to the results file; NULL */
-    char *error;            /* why it failed; NULL */
-
-    /* While events come in. */
+/* What the connecting agent said so far, beside the row it fills. */
+typedef struct run_events {
     bool registered, done, agent_failed;
-    char *last_event;
-} run_result_t;
+    char *last_event; /* NULL before the first */
+} run_events_t;
 
-run_result_t *run_result_new(void);
-void run_result_free(run_result_t *result);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(run_result_t, run_result_free)
+void run_events_clear(run_events_t *events);
 
 /* One stdout line of the connecting agent. Lines that are no JSON object
  * are ignored (false); so are events this runner does not use. */
-bool run_result_feed(run_result_t *result, const char *line);
+bool run_result_feed(run_result_t *result, run_events_t *events, const char *line);
 /* One stdout line of the listening agent: true when it is `registered`. */
 bool run_result_listener_registered(const char *line);
 /* The connecting agent has ended: exit status as waitpid reports it, or
  * `runner_error` when the runner stopped it (deadline, missing events). Sets
  * outcome, path, technique and error. */
-void run_result_finish(run_result_t *result, int wait_status, const char *runner_error);
-
-/* The results.jsonl row (docs/agent.md), and back. */
-JsonNode *run_result_to_json(const run_result_t *result);
-char *run_result_to_line(const run_result_t *result);
-run_result_t *run_result_from_json(JsonNode *row, GError **error);
+void run_result_finish(run_result_t *result, const run_events_t *events, int wait_status,
+                       const char *runner_error);

@@ -106,9 +106,8 @@ void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, ru
 {
     /* The agent prints done when it finishes or fails; at the deadline the
      * runner stops it before. */
-    r->done = sim->done || sim->failed;
-    g_free(r->last_event);
-    r->last_event = g_strdup(r->done ? "done" : sim->last_event);
+    run_events_t ev = { .done = sim->done || sim->failed, .agent_failed = sim->failed };
+    ev.last_event = g_strdup(ev.done ? "done" : sim->last_event);
     r->sent = sim->sent;
     r->delivered = (int64_t)sim->stats[0].delivered;
     r->probes_sent = (int64_t)sim->stats[0].probes_sent;
@@ -120,19 +119,19 @@ void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, ru
     r->time_to_first_byte_ms = sim->ttfb > 0 ? (double)sim->ttfb / USEC_PER_MSEC : NAN;
     r->time_to_direct_ms = sim->ttd > 0 ? (double)sim->ttd / USEC_PER_MSEC : NAN;
     if (sim->failed) {
-        r->agent_failed = true;
         g_free(r->error);
         r->error = g_strdup(sim->failure ? sim->failure : "failed");
     }
     g_autofree char *runner_error = NULL;
     if (sim->event_error)
         runner_error = g_strdup_printf("an event failed: %s", sim->event_error);
-    else if (!r->done)
+    else if (!ev.done)
         runner_error = g_strdup_printf("deadline %.0f s passed: stopped the agents (last event: %s)",
                                        (double)spec->deadline / USEC_PER_SEC,
                                        sim->last_event ? sim->last_event : "none");
     int exit_status = sim->failed ? 1 : 0;
-    run_result_finish(r, W_EXITCODE(exit_status, 0), runner_error);
+    run_result_finish(r, &ev, W_EXITCODE(exit_status, 0), runner_error);
+    run_events_clear(&ev);
     r->duration_ms = (double)sim->elapsed / USEC_PER_MSEC;
 }
 
@@ -182,8 +181,9 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
     if (simnet_attempt(&o, &sim)) {
         run_simworker_result(&sim, spec, r);
     } else {
-        run_result_finish(r, 0, "sim mode could not build this attempt (a NAT profile or an agent "
-                                "was refused)");
+        run_result_finish(r, &(run_events_t){ 0 }, 0,
+                          "sim mode could not build this attempt (a NAT profile or an agent "
+                          "was refused)");
         r->duration_ms = 0;
     }
     *clock += sim.elapsed;

@@ -1,5 +1,7 @@
 #include "run_stats.h"
 
+#include "common/percentile.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -14,10 +16,7 @@ double run_stats_percentile(double *values, size_t n, double p)
     if (n == 0)
         return NAN;
     qsort(values, n, sizeof *values, compare_double);
-    /* Nearest rank: ceil(p/100 * n), at least 1. */
-    double rank = ceil(p / 100.0 * (double)n - 1e-9);
-    size_t r = rank < 1 ? 1 : (size_t)rank;
-    return values[(r > n ? n : r) - 1];
+    return percentile_nearest_rank(values, n, p);
 }
 
 double run_stats_mean(const double *values, size_t n)

@@ -2,9 +2,8 @@
 #pragma once
 #include <stddef.h>
 
-/* The nearest-rank percentile (p in 0..100) of n values: the smallest value
- * with at least p% of the values at or below it. Sorts `values` in place.
- * NAN when n is 0. p = 100 is the maximum. */
+/* percentile_nearest_rank (common/percentile.h) of n values in any order:
+ * sorts `values` in place. */
 double run_stats_percentile(double *values, size_t n, double p);
 double run_stats_mean(const double *values, size_t n);
 double run_stats_min(const double *values, size_t n);

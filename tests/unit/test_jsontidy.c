@@ -1,5 +1,6 @@
-/* jsontidy_numbers: shortest round-trip numbers, strings untouched, and the
- * same values when json-glib reads the result back. */
+/* jsontidy: shortest round-trip numbers, strings untouched, and the same
+ * values when json-glib reads the result back; fixed decimals where a
+ * stream has always had them; the indented form of summary.json. */
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -74,12 +75,86 @@ static void test_round_trip(void)
     }
 }
 
+/* What the agent's event lines and summary.json printed before they were
+ * written through json-glib: "%.3f", and "%.4f" without trailing zeros. */
+static void test_fixed_and_rounded(void)
+{
+    static const jsontidy_fixed_t fixed[] = { { "t_ms", 3 }, { "p", 4 }, { NULL, 0 } };
+    rng_t rng;
+    rng_seed(&rng, 7);
+    for (unsigned i = 0; i < 20000; i++) {
+        uint64_t us = rng_next(&rng) % (i % 2 ? 100000000000ull : 10000000ull);
+        double share = (double)(rng_next(&rng) % 1000000) / 999983.0;
+        char want[160], shown[G_ASCII_DTOSTR_BUF_SIZE];
+        g_ascii_formatd(shown, sizeof shown, "%.4f", share);
+        size_t n = strlen(shown); /* "%.4f" has a '.': 0.5000 -> 0.5, 1.0000 -> 1 */
+        while (shown[n - 1] == '0')
+            shown[--n] = '\0';
+        if (shown[n - 1] == '.')
+            shown[--n] = '\0';
+        g_snprintf(want, sizeof want, "{\"t_ms\":%.3f,\"p\":%.4f,\"share\":%s,\"t\":%.1f}",
+                   (double)us / 1000.0, share, shown, 2.0);
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        jsontidy_add_double(b, "t_ms", (double)us / 1000.0);
+        jsontidy_add_double(b, "p", share);
+        jsontidy_add_rounded(b, "share", share, 4);
+        jsontidy_add_double(b, "t", 2.0);
+        json_builder_end_object(b);
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
+        g_autofree char *got = jsontidy_line(root, fixed);
+        if (strcmp(got, want) != 0)
+            fprintf(stderr, "%s, want %s\n", got, want);
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+}
+
+static void test_pretty(void)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    jsontidy_add_string(b, "name", "a: \"b\", [c]");
+    json_builder_set_member_name(b, "empty");
+    json_builder_begin_array(b);
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "none");
+    json_builder_begin_object(b);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "list");
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    jsontidy_add_rounded(b, "rate", 0.81549, 4);
+    jsontidy_add_rounded(b, "ms", 2.0004, 3);
+    jsontidy_add_rounded(b, "zero", -0.00001, 4);
+    jsontidy_add_rounded(b, "none", NAN, 4);
+    json_builder_end_object(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *got = jsontidy_pretty(root);
+    CU_ASSERT_STRING_EQUAL(got, "{\n"
+                                "  \"name\": \"a: \\\"b\\\", [c]\",\n"
+                                "  \"empty\": [],\n"
+                                "  \"none\": {},\n"
+                                "  \"list\": [\n"
+                                "    {\n"
+                                "      \"rate\": 0.8155,\n"
+                                "      \"ms\": 2,\n"
+                                "      \"zero\": 0,\n"
+                                "      \"none\": null\n"
+                                "    }\n"
+                                "  ]\n"
+                                "}\n");
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
         { "shortest form", test_shortest },
         { "strings untouched", test_strings_untouched },
         { "round trip through json-glib", test_round_trip },
+        { "fixed decimals, rounded shares", test_fixed_and_rounded },
+        { "indented", test_pretty },
         { NULL, NULL },
     };
     return test_run_suite("jsontidy", cases);

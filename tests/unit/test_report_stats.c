@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/percentile.h"
 #include "common/rng.h"
 #include "natsim/nat_profile.h"
 #include "report_fixture.h"
@@ -152,7 +153,7 @@ static void test_percentile_definition(void)
                 v[j - 1] = t;
             }
         double p = 1 + rng_below(&rng, 100);
-        double got = report_stats_percentile(v, n, p);
+        double got = percentile_nearest_rank(v, n, p);
         size_t le = 0, lt = 0;
         bool member = false;
         for (size_t i = 0; i < n; i++) {
@@ -164,7 +165,7 @@ static void test_percentile_definition(void)
         CU_ASSERT_TRUE((double)le >= p / 100 * (double)n - 1e-9);
         CU_ASSERT_TRUE((double)lt < p / 100 * (double)n);
     }
-    CU_ASSERT_TRUE(isnan(report_stats_percentile(NULL, 0, 50)));
+    CU_ASSERT_TRUE(isnan(percentile_nearest_rank(NULL, 0, 50)));
 }
 
 static void test_techniques(void)
@@ -488,11 +489,11 @@ static void test_html_page(void)
     };
     g_autoptr(results_t) r = fx_results(hostile, 1, 1, 13);
     result_attempt_t *first = r->attempts->pdata[0];
-    first->pcap = g_strdup("pcaps/a b.pcap");
+    first->row->pcap = g_strdup("pcaps/a b.pcap");
     first->pcap_href = g_strdup("pcaps/a%20b.pcap");
     first->pcap_present = true;
     result_attempt_t *second = r->attempts->pdata[1];
-    second->pcap = g_strdup("pcaps/gone.pcap");
+    second->row->pcap = g_strdup("pcaps/gone.pcap");
     g_autoptr(report_stats_t) s = report_stats_new(r);
     g_autoptr(population_t) pop = population_new_default();
     population_estimate_t e;

@@ -22,19 +22,23 @@ static const char *const direct_run[] = {
     NULL,
 };
 
+/* What the last feed's agent said, for run_result_finish. */
+static run_events_t events;
+
 static run_result_t *feed(const char *const *lines)
 {
     run_result_t *r = run_result_new();
+    run_events_clear(&events);
     for (int i = 0; lines[i]; i++)
-        run_result_feed(r, lines[i]);
+        run_result_feed(r, &events, lines[i]);
     return r;
 }
 
 static void test_direct(void)
 {
     run_result_t *r = feed(direct_run);
-    CU_ASSERT_TRUE(r->registered);
-    run_result_finish(r, EXITED(0), NULL);
+    CU_ASSERT_TRUE(events.registered);
+    run_result_finish(r, &events, EXITED(0), NULL);
     CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_DIRECT);
     CU_ASSERT_STRING_EQUAL(r->technique, "predicted");
     CU_ASSERT_DOUBLE_EQUAL(r->time_to_direct_ms, 310.4, 1e-9);
@@ -53,7 +57,7 @@ static void test_relayed_and_failed(void)
         NULL,
     };
     run_result_t *r = feed(relayed);
-    run_result_finish(r, EXITED(0), NULL);
+    run_result_finish(r, &events, EXITED(0), NULL);
     CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_RELAYED);
     CU_ASSERT_TRUE(isnan(r->time_to_direct_ms));
     run_result_free(r);
@@ -64,7 +68,7 @@ static void test_relayed_and_failed(void)
         NULL,
     };
     r = feed(failed);
-    run_result_finish(r, EXITED(1), NULL);
+    run_result_finish(r, &events, EXITED(1), NULL);
     CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
     CU_ASSERT_STRING_EQUAL(r->error, "the agent failed: no UDP path: the server does not answer");
     run_result_free(r);
@@ -76,7 +80,7 @@ static void test_relayed_and_failed(void)
         NULL,
     };
     r = feed(partial);
-    run_result_finish(r, EXITED(1), NULL);
+    run_result_finish(r, &events, EXITED(1), NULL);
     CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
     CU_ASSERT_STRING_EQUAL(r->error, "7 of 10 messages delivered (exit status 1)");
     CU_ASSERT_STRING_EQUAL(r->technique, "none");
@@ -87,18 +91,18 @@ static void test_crash_and_deadline(void)
 {
     const char *lines[] = { direct_run[0], direct_run[2], NULL };
     run_result_t *r = feed(lines);
-    run_result_finish(r, SIGSEGV, NULL); /* a wait status: killed by SIGSEGV */
+    run_result_finish(r, &events, SIGSEGV, NULL); /* a wait status: killed by SIGSEGV */
     CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "killed by signal 11"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "last event: session"));
     run_result_free(r);
     r = feed(lines);
-    run_result_finish(r, EXITED(0), NULL);
+    run_result_finish(r, &events, EXITED(0), NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "before its done event"));
     run_result_free(r);
     /* The runner's reason wins over what the agent said. */
     r = feed(direct_run);
-    run_result_finish(r, SIGKILL, "deadline 30 s passed");
+    run_result_finish(r, &events, SIGKILL, "deadline 30 s passed");
     CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
     CU_ASSERT_STRING_EQUAL(r->error, "deadline 30 s passed");
     run_result_free(r);
@@ -107,7 +111,7 @@ static void test_crash_and_deadline(void)
 static void test_row_round_trip(void)
 {
     run_result_t *r = feed(direct_run);
-    run_result_finish(r, EXITED(0), NULL);
+    run_result_finish(r, &events, EXITED(0), NULL);
     r->scenario = g_strdup("mx-fc-sym");
     r->attempt = 3;
     r->seed = 1234;
@@ -121,7 +125,7 @@ static void test_row_round_trip(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"outcome\":\"direct\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"pcap\":null,\"error\":null"));
     JsonNode *node = json_from_string(line, NULL);
-    run_result_t *back = run_result_from_json(node, NULL);
+    run_result_t *back = result_from_json(node, "row", 1, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     CU_ASSERT_EQUAL(back->outcome, RUN_OUTCOME_DIRECT);
     CU_ASSERT_EQUAL(back->attempt, 3);
@@ -132,7 +136,7 @@ static void test_row_round_trip(void)
     json_node_unref(node);
     node = json_from_string("{\"scenario\":\"x\",\"outcome\":\"sideways\"}", NULL);
     GError *error = NULL;
-    CU_ASSERT_PTR_NULL(run_result_from_json(node, &error));
+    CU_ASSERT_PTR_NULL(result_from_json(node, "row", 1, &error));
     CU_ASSERT_PTR_NOT_NULL(error);
     g_clear_error(&error);
     json_node_unref(node);

@@ -21,6 +21,8 @@ static void test_percentile_nearest_rank(void)
     for (int i = 0; i < 20; i++)
         twenty[i] = i + 1;
     CU_ASSERT_DOUBLE_EQUAL(run_stats_percentile(twenty, 20, 95), 19, 1e-9);
+    /* 70% of 10 is the 7th value, though 0.7 * 10 is 7.000000000000001. */
+    CU_ASSERT_DOUBLE_EQUAL(run_stats_percentile(v, 10, 70), 7, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(run_stats_mean(twenty, 20), 10.5, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(run_stats_min(v, 10), 1, 1e-9);
 }
