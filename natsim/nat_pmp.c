@@ -49,13 +49,13 @@ static size_t put_header(uint8_t *out, size_t out_size, size_t size, uint8_t op,
  *   | External IPv4 Address (a.b.c.d)                               |
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  */
-static size_t external_address(nat_engine_t *engine, addr_endpoint_t client, uint32_t epoch,
+static size_t external_address(nat_engine_t *engine, addr_endpoint_t client, usec_t now, uint32_t epoch,
                                uint8_t *out, size_t out_size)
 {
     size_t n = put_header(out, out_size, NAT_PMP_EXTERNAL_RESPONSE_SIZE,
                           NAT_PMP_OP_EXTERNAL_ADDRESS, NAT_PMP_RESULT_SUCCESS, epoch);
     if (n)
-        wire_put32(out + 8, nat_engine_external_ip_for(engine, client.ip));
+        wire_put32(out + 8, nat_engine_external_ip_for(engine, client.ip, now));
     return n;
 }
 
@@ -193,7 +193,7 @@ size_t nat_pmp_handle(nat_engine_t *engine, addr_endpoint_t client, const uint8_
                           NAT_PMP_RESULT_UNSUPP_VERSION, epoch);
     switch (op) {
     case NAT_PMP_OP_EXTERNAL_ADDRESS:
-        return external_address(engine, client, epoch, out, out_size);
+        return external_address(engine, client, now, epoch, out, out_size);
     case NAT_PMP_OP_MAP_UDP:
     case NAT_PMP_OP_MAP_TCP:
         return map(engine, client, req, len, now, epoch, out, out_size);
