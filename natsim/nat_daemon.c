@@ -215,11 +215,11 @@ static bool open_port_mapping(daemon_t *d, GError **error)
         return false;
     }
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(NAT_PMP_SERVER_PORT),
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PMP_SERVER_PORT),
                               .sin_addr.s_addr = htonl(ip) };
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "cannot listen for NAT-PMP/PCP on port %d: %s", NAT_PMP_SERVER_PORT,
+                    "cannot listen for NAT-PMP/PCP on port %d: %s", PMP_SERVER_PORT,
                     g_strerror(errno));
         if (fd >= 0)
             close(fd);
