@@ -31,6 +31,19 @@ static char *mappings_json(nat_engine_t *engine)
     return json_to_string(root, FALSE);
 }
 
+char *nat_control_stats_json(const nat_control_target_t *t)
+{
+    char *router = nat_router_stats_json(t->router);
+    if (!t->queue_stats)
+        return router;
+    nat_nfqstat_t queue = { 0 };
+    t->queue_stats(t->ctx, &queue);
+    g_autoptr(JsonNode) root = json_from_string(router, NULL);
+    g_free(router);
+    json_object_set_member(json_node_get_object(root), "nfqueue", nat_nfqstat_json(&queue));
+    return json_to_string(root, FALSE);
+}
+
 static char *set_key(const nat_control_target_t *t, const char *args, usec_t now)
 {
     g_auto(GStrv) kv = g_strsplit(args, " ", 2);
@@ -92,7 +105,7 @@ char *nat_control_execute(const nat_control_target_t *t, const char *line, usec_
     if (strcmp(cmd, "set") == 0)
         return set_key(t, args ? g_strstrip(args) : "", now);
     if (strcmp(cmd, "stats") == 0)
-        return nat_router_stats_json(t->router);
+        return nat_control_stats_json(t);
     if (strcmp(cmd, "profile") == 0)
         return nat_profile_to_json(nat_engine_profile(t->engine));
     if (strcmp(cmd, "mappings") == 0)
