@@ -28,6 +28,25 @@ bool pcp_address_is_zero(const uint8_t a[PCP_ADDRESS_SIZE])
     return true;
 }
 
+/* Version, R and opcode, and the lifetime: where both headers agree. */
+static void put_common(uint8_t *out, uint8_t version, bool response, uint8_t opcode,
+                       uint32_t lifetime_s)
+{
+    memset(out, 0, PCP_HEADER_SIZE);
+    out[0] = version;
+    out[1] = (uint8_t)((response ? PCP_R_BIT : 0) | opcode);
+    wire_put32(out + 4, lifetime_s);
+}
+
+static void get_common(const uint8_t *data, uint8_t *version, bool *response, uint8_t *opcode,
+                       uint32_t *lifetime_s)
+{
+    *version = data[0];
+    *response = data[1] & PCP_R_BIT;
+    *opcode = data[1] & (uint8_t)~PCP_R_BIT;
+    *lifetime_s = wire_get32(data + 4);
+}
+
 /* Section 7.1, the request header:
  *
  *    0                   1                   2                   3
@@ -51,10 +70,7 @@ size_t pcp_write_request_header(const pcp_request_header_t *h, uint8_t *out, siz
 {
     if (out_size < PCP_HEADER_SIZE)
         return 0;
-    memset(out, 0, PCP_HEADER_SIZE);
-    out[0] = h->version;
-    out[1] = (uint8_t)((h->response ? PCP_R_BIT : 0) | h->opcode);
-    wire_put32(out + 4, h->lifetime_s);
+    put_common(out, h->version, h->response, h->opcode, h->lifetime_s);
     memcpy(out + 8, h->client_ip, PCP_ADDRESS_SIZE);
     return PCP_HEADER_SIZE;
 }
@@ -64,10 +80,7 @@ int pcp_read_request_header(const uint8_t *data, size_t len, pcp_request_header_
     memset(out, 0, sizeof *out);
     if (len < PCP_HEADER_SIZE)
         return -1;
-    out->version = data[0];
-    out->response = data[1] & PCP_R_BIT;
-    out->opcode = data[1] & (uint8_t)~PCP_R_BIT;
-    out->lifetime_s = wire_get32(data + 4);
+    get_common(data, &out->version, &out->response, &out->opcode, &out->lifetime_s);
     memcpy(out->client_ip, data + 8, PCP_ADDRESS_SIZE);
     return PCP_HEADER_SIZE;
 }
@@ -96,11 +109,8 @@ size_t pcp_write_response_header(const pcp_response_header_t *h, uint8_t *out, s
 {
     if (out_size < PCP_HEADER_SIZE)
         return 0;
-    memset(out, 0, PCP_HEADER_SIZE);
-    out[0] = h->version;
-    out[1] = (uint8_t)((h->response ? PCP_R_BIT : 0) | h->opcode);
+    put_common(out, h->version, h->response, h->opcode, h->lifetime_s);
     out[3] = h->result;
-    wire_put32(out + 4, h->lifetime_s);
     wire_put32(out + 8, h->epoch);
     return PCP_HEADER_SIZE;
 }
@@ -110,11 +120,8 @@ int pcp_read_response_header(const uint8_t *data, size_t len, pcp_response_heade
     memset(out, 0, sizeof *out);
     if (len < PCP_HEADER_SIZE)
         return -1;
-    out->version = data[0];
-    out->response = data[1] & PCP_R_BIT;
-    out->opcode = data[1] & (uint8_t)~PCP_R_BIT;
+    get_common(data, &out->version, &out->response, &out->opcode, &out->lifetime_s);
     out->result = data[3];
-    out->lifetime_s = wire_get32(data + 4);
     out->epoch = wire_get32(data + 8);
     return PCP_HEADER_SIZE;
 }

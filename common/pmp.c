@@ -10,6 +10,35 @@ static bool is_map(uint8_t opcode)
     return opcode == PMP_OP_MAP_UDP || opcode == PMP_OP_MAP_TCP;
 }
 
+/* Both map messages end in the same 8 bytes: internal port, an external
+ * port (suggested or mapped) and a lifetime. */
+static void put_ports(uint8_t *p, uint16_t internal, uint16_t external, uint32_t lifetime_s)
+{
+    wire_put16(p, internal);
+    wire_put16(p + 2, external);
+    wire_put32(p + 4, lifetime_s);
+}
+
+static void get_ports(const uint8_t *p, uint16_t *internal, uint16_t *external,
+                      uint32_t *lifetime_s)
+{
+    *internal = wire_get16(p);
+    *external = wire_get16(p + 2);
+    *lifetime_s = wire_get32(p + 4);
+}
+
+/* n zeroed bytes of out that start with version 0 and `op`; false if out
+ * has not room for them. */
+static bool start(uint8_t *out, size_t out_size, size_t n, uint8_t op)
+{
+    if (out_size < n)
+        return false;
+    memset(out, 0, n);
+    out[0] = PMP_VERSION;
+    out[1] = op;
+    return true;
+}
+
 /* Section 3.2, the external address request: Vers = 0, OP = 0 (2 bytes).
  * Section 3.3, a mapping request:
  *
@@ -27,16 +56,10 @@ static bool is_map(uint8_t opcode)
 size_t pmp_write_request(const pmp_request_t *r, uint8_t *out, size_t out_size)
 {
     size_t n = is_map(r->opcode) ? PMP_MAP_REQUEST_SIZE : PMP_EXTERNAL_REQUEST_SIZE;
-    if (out_size < n)
+    if (!start(out, out_size, n, r->opcode))
         return 0;
-    memset(out, 0, n);
-    out[0] = PMP_VERSION;
-    out[1] = r->opcode;
-    if (is_map(r->opcode)) {
-        wire_put16(out + 4, r->internal_port);
-        wire_put16(out + 6, r->suggested_port);
-        wire_put32(out + 8, r->lifetime_s);
-    }
+    if (is_map(r->opcode))
+        put_ports(out + 4, r->internal_port, r->suggested_port, r->lifetime_s);
     return n;
 }
 
@@ -51,9 +74,7 @@ int pmp_read_request(const uint8_t *data, size_t len, pmp_request_t *out)
         return 2;
     if (len < PMP_MAP_REQUEST_SIZE)
         return -1;
-    out->internal_port = wire_get16(data + 4);
-    out->suggested_port = wire_get16(data + 6);
-    out->lifetime_s = wire_get32(data + 8);
+    get_ports(data + 4, &out->internal_port, &out->suggested_port, &out->lifetime_s);
     return PMP_MAP_REQUEST_SIZE;
 }
 
@@ -92,20 +113,14 @@ size_t pmp_write_response(const pmp_response_t *r, uint8_t *out, size_t out_size
         n = PMP_EXTERNAL_RESPONSE_SIZE;
     else if (r->result != PMP_RESULT_UNSUPP_VERSION && is_map(r->opcode))
         n = PMP_MAP_RESPONSE_SIZE;
-    if (out_size < n)
+    if (!start(out, out_size, n, (uint8_t)(PMP_OP_RESPONSE | r->opcode)))
         return 0;
-    memset(out, 0, n);
-    out[0] = PMP_VERSION;
-    out[1] = (uint8_t)(PMP_OP_RESPONSE | r->opcode);
     wire_put16(out + 2, r->result);
     wire_put32(out + 4, r->epoch);
-    if (n == PMP_EXTERNAL_RESPONSE_SIZE) {
+    if (n == PMP_EXTERNAL_RESPONSE_SIZE)
         wire_put32(out + 8, r->external_ip);
-    } else if (n == PMP_MAP_RESPONSE_SIZE) {
-        wire_put16(out + 8, r->internal_port);
-        wire_put16(out + 10, r->external_port);
-        wire_put32(out + 12, r->lifetime_s);
-    }
+    else if (n == PMP_MAP_RESPONSE_SIZE)
+        put_ports(out + 8, r->internal_port, r->external_port, r->lifetime_s);
     return n;
 }
 
@@ -122,9 +137,7 @@ int pmp_read_response(const uint8_t *data, size_t len, pmp_response_t *out)
         return PMP_EXTERNAL_RESPONSE_SIZE;
     }
     if (is_map(out->opcode) && len >= PMP_MAP_RESPONSE_SIZE) {
-        out->internal_port = wire_get16(data + 8);
-        out->external_port = wire_get16(data + 10);
-        out->lifetime_s = wire_get32(data + 12);
+        get_ports(data + 8, &out->internal_port, &out->external_port, &out->lifetime_s);
         return PMP_MAP_RESPONSE_SIZE;
     }
     return PMP_RESPONSE_HEADER_SIZE;

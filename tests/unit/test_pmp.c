@@ -18,6 +18,31 @@ static void assert_response_equal(const pmp_response_t *a, const pmp_response_t 
     CU_ASSERT_EQUAL(a->lifetime_s, b->lifetime_s);
 }
 
+/* rq is written as `bytes`, and `bytes` read back as rq. */
+static void round_trip_request(const pmp_request_t *rq, const uint8_t *bytes, size_t len)
+{
+    uint8_t buf[32];
+    pmp_request_t back;
+    CU_ASSERT_EQUAL(pmp_write_request(rq, buf, sizeof buf), len);
+    CU_ASSERT_EQUAL(memcmp(buf, bytes, len), 0);
+    CU_ASSERT_EQUAL(pmp_read_request(bytes, len, &back), (int)len);
+    CU_ASSERT_EQUAL(back.version, PMP_VERSION);
+    CU_ASSERT_EQUAL(back.opcode, rq->opcode);
+    CU_ASSERT_EQUAL(back.internal_port, rq->internal_port);
+    CU_ASSERT_EQUAL(back.suggested_port, rq->suggested_port);
+    CU_ASSERT_EQUAL(back.lifetime_s, rq->lifetime_s);
+}
+
+static void round_trip_response(const pmp_response_t *rs, const uint8_t *bytes, size_t len)
+{
+    uint8_t buf[32];
+    pmp_response_t back;
+    CU_ASSERT_EQUAL(pmp_write_response(rs, buf, sizeof buf), len);
+    CU_ASSERT_EQUAL(memcmp(buf, bytes, len), 0);
+    CU_ASSERT_EQUAL(pmp_read_response(bytes, len, &back), (int)len);
+    assert_response_equal(&back, rs);
+}
+
 static void test_external_address(void)
 {
     static const uint8_t request[] = { 0, 0 }; /* version 0, opcode 0 */
@@ -26,22 +51,11 @@ static void test_external_address(void)
         0, 0, 0x0e, 0x10,   /* 3600 s since start of epoch */
         203, 0, 113, 7,     /* external address */
     };
-    uint8_t buf[32];
     pmp_request_t rq = { .opcode = PMP_OP_EXTERNAL_ADDRESS };
-    CU_ASSERT_EQUAL(pmp_write_request(&rq, buf, sizeof buf), sizeof request);
-    CU_ASSERT_EQUAL(memcmp(buf, request, sizeof request), 0);
-    pmp_request_t back;
-    CU_ASSERT_EQUAL(pmp_read_request(request, sizeof request, &back), 2);
-    CU_ASSERT_EQUAL(back.version, 0);
-    CU_ASSERT_EQUAL(back.opcode, PMP_OP_EXTERNAL_ADDRESS);
-
+    round_trip_request(&rq, request, sizeof request);
     pmp_response_t rs = { .opcode = PMP_OP_EXTERNAL_ADDRESS, .epoch = 3600,
                           .external_ip = 0xCB007107 };
-    CU_ASSERT_EQUAL(pmp_write_response(&rs, buf, sizeof buf), sizeof response);
-    CU_ASSERT_EQUAL(memcmp(buf, response, sizeof response), 0);
-    pmp_response_t got;
-    CU_ASSERT_EQUAL(pmp_read_response(response, sizeof response, &got), 12);
-    assert_response_equal(&got, &rs);
+    round_trip_response(&rs, response, sizeof response);
 }
 
 static void test_map(void)
@@ -57,45 +71,25 @@ static void test_map(void)
         0x13, 0x88, 0x27, 0x11, /* internal 5000, mapped 10001 */
         0, 0, 0x0e, 0x10,   /* granted 3600 s */
     };
-    uint8_t buf[32];
     pmp_request_t rq = { .opcode = PMP_OP_MAP_UDP, .internal_port = 5000,
                          .suggested_port = 10000, .lifetime_s = 7200 };
-    CU_ASSERT_EQUAL(pmp_write_request(&rq, buf, sizeof buf), sizeof request);
-    CU_ASSERT_EQUAL(memcmp(buf, request, sizeof request), 0);
-    pmp_request_t back;
-    CU_ASSERT_EQUAL(pmp_read_request(request, sizeof request, &back), 12);
-    CU_ASSERT_EQUAL(back.opcode, rq.opcode);
-    CU_ASSERT_EQUAL(back.internal_port, rq.internal_port);
-    CU_ASSERT_EQUAL(back.suggested_port, rq.suggested_port);
-    CU_ASSERT_EQUAL(back.lifetime_s, rq.lifetime_s);
-
+    round_trip_request(&rq, request, sizeof request);
     pmp_response_t rs = { .opcode = PMP_OP_MAP_UDP, .epoch = 42, .internal_port = 5000,
                           .external_port = 10001, .lifetime_s = 3600 };
-    CU_ASSERT_EQUAL(pmp_write_response(&rs, buf, sizeof buf), sizeof response);
-    CU_ASSERT_EQUAL(memcmp(buf, response, sizeof response), 0);
-    pmp_response_t got;
-    CU_ASSERT_EQUAL(pmp_read_response(response, sizeof response, &got), 16);
-    assert_response_equal(&got, &rs);
+    round_trip_response(&rs, response, sizeof response);
 }
 
 /* A failed map keeps the 16-byte layout; "unsupported version" is 8 bytes
  * with OP = 128 (erratum 3618). */
 static void test_errors(void)
 {
-    uint8_t buf[32];
     pmp_response_t fail = { .opcode = PMP_OP_MAP_TCP, .result = PMP_RESULT_NOT_AUTHORIZED,
                             .epoch = 7, .internal_port = 80 };
-    CU_ASSERT_EQUAL(pmp_write_response(&fail, buf, sizeof buf), PMP_MAP_RESPONSE_SIZE);
     static const uint8_t fail_bytes[] = { 0, 130, 0, 2, 0, 0, 0, 7, 0, 80, 0, 0, 0, 0, 0, 0 };
-    CU_ASSERT_EQUAL(memcmp(buf, fail_bytes, sizeof fail_bytes), 0);
-
+    round_trip_response(&fail, fail_bytes, sizeof fail_bytes);
     pmp_response_t version = { .result = PMP_RESULT_UNSUPP_VERSION, .epoch = 9 };
-    CU_ASSERT_EQUAL(pmp_write_response(&version, buf, sizeof buf), PMP_RESPONSE_HEADER_SIZE);
     static const uint8_t version_bytes[] = { 0, 128, 0, 1, 0, 0, 0, 9 };
-    CU_ASSERT_EQUAL(memcmp(buf, version_bytes, sizeof version_bytes), 0);
-    pmp_response_t got;
-    CU_ASSERT_EQUAL(pmp_read_response(version_bytes, sizeof version_bytes, &got), 8);
-    CU_ASSERT_EQUAL(got.result, PMP_RESULT_UNSUPP_VERSION);
+    round_trip_response(&version, version_bytes, sizeof version_bytes);
 }
 
 static void test_lengths_checked(void)
