@@ -9,7 +9,9 @@
 
 typedef struct nat_nfqstat {
     uint64_t received, verdicts, sends;
-    uint64_t enobufs;       /* ENOBUFS on the socket: receive overrun, or a verdict batch lost */
+    /* ENOBUFS on the socket: a verdict batch lost. (nat_nfq sets
+     * NETLINK_NO_ENOBUFS, so a receive overrun counts as user_dropped.) */
+    uint64_t enobufs;
     uint64_t queue_dropped; /* the kernel's: the queue held queue-maxlen packets already */
     uint64_t user_dropped;  /* the kernel's: it could not hand the packet to our socket */
     bool kernel;            /* queue_dropped and user_dropped were read */
