@@ -1,13 +1,15 @@
 /* The client side of NAT-PMP (RFC 6886) and PCP (RFC 6887) MAP for UDP: the
  * requests an agent sends to its gateway's port 5351 and the answers it
- * reads. Pure codec. */
+ * reads, on top of the wire codecs in common/pmp.h and common/pcp.h. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define PORTMAP_NONCE_SIZE 12
-#define PORTMAP_REQUEST_MAX 60
+#include "common/pcp.h"
+
+#define PORTMAP_NONCE_SIZE PCP_NONCE_SIZE
+#define PORTMAP_REQUEST_MAX (PCP_HEADER_SIZE + PCP_MAP_SIZE)
 
 typedef struct portmap_answer {
     bool pcp;              /* PCP (version 2) or NAT-PMP (version 0) */

@@ -31,7 +31,20 @@ static char *mappings_json(nat_engine_t *engine)
     return json_to_string(root, FALSE);
 }
 
-static char *set_key(const nat_control_target_t *t, const char *args)
+char *nat_control_stats_json(const nat_control_target_t *t)
+{
+    char *router = nat_router_stats_json(t->router);
+    if (!t->queue_stats)
+        return router;
+    nat_nfqstat_t queue = { 0 };
+    t->queue_stats(t->ctx, &queue);
+    g_autoptr(JsonNode) root = json_from_string(router, NULL);
+    g_free(router);
+    json_object_set_member(json_node_get_object(root), "nfqueue", nat_nfqstat_json(&queue));
+    return json_to_string(root, FALSE);
+}
+
+static char *set_key(const nat_control_target_t *t, const char *args, usec_t now)
 {
     g_auto(GStrv) kv = g_strsplit(args, " ", 2);
     if (!kv[0] || !kv[1] || !*kv[0])
@@ -39,13 +52,13 @@ static char *set_key(const nat_control_target_t *t, const char *args)
     g_autoptr(nat_profile_t) p = nat_profile_copy(nat_engine_profile(t->engine));
     g_autoptr(GError) error = NULL;
     if (!nat_profile_set(p, kv[0], g_strstrip(kv[1]), &error) ||
-        !nat_engine_set_profile(t->engine, p, &error))
+        !nat_engine_set_profile(t->engine, p, now, &error))
         return g_strdup_printf("error: %s", error->message);
     nat_router_profile_changed(t->router);
     return g_strdup("ok");
 }
 
-static char *change_ip(const nat_control_target_t *t, const char *arg)
+static char *change_ip(const nat_control_target_t *t, const char *arg, usec_t now)
 {
     const uint32_t *ips;
     if (nat_engine_public_ips(t->engine, &ips) == 0 || nat_engine_profile(t->engine)->type != NAT_TYPE_NAT)
@@ -63,7 +76,7 @@ static char *change_ip(const nat_control_target_t *t, const char *arg)
             return g_strdup_printf("error: change-ip: %s is not a spare address", arg);
     }
     uint32_t old_ip = ips[0], new_ip = t->spare_ips[k];
-    if (!nat_engine_change_ip(t->engine, old_ip, new_ip))
+    if (!nat_engine_change_ip(t->engine, old_ip, new_ip, now))
         return g_strdup("error: change-ip: the engine refused the address");
     t->spare_ips[k] = old_ip;
     char a[ADDR_IP_STRLEN], b[ADDR_IP_STRLEN];
@@ -84,15 +97,15 @@ char *nat_control_execute(const nat_control_target_t *t, const char *line, usec_
         return g_strdup("ok");
     }
     if (strcmp(cmd, "flush") == 0) {
-        nat_engine_flush(t->engine);
+        nat_engine_flush(t->engine, now);
         return g_strdup("ok");
     }
     if (strcmp(cmd, "change-ip") == 0)
-        return change_ip(t, args ? g_strstrip(args) : NULL);
+        return change_ip(t, args ? g_strstrip(args) : NULL, now);
     if (strcmp(cmd, "set") == 0)
-        return set_key(t, args ? g_strstrip(args) : "");
+        return set_key(t, args ? g_strstrip(args) : "", now);
     if (strcmp(cmd, "stats") == 0)
-        return nat_router_stats_json(t->router);
+        return nat_control_stats_json(t);
     if (strcmp(cmd, "profile") == 0)
         return nat_profile_to_json(nat_engine_profile(t->engine));
     if (strcmp(cmd, "mappings") == 0)

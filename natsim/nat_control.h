@@ -6,7 +6,8 @@
  *                     (IP, or the first spare), every mapping lost; the old
  *                     address becomes a spare, so a second change-ip goes back
  *   set KEY VALUE     change one profile key (as in a profile file)
- *   stats             JSON counters by reason (router, engine, impairments)
+ *   stats             JSON counters by reason (router, engine, impairments,
+ *                     and nfqueue's when the target has queue_stats)
  *   profile           the current profile as JSON
  *   mappings          the live mappings as JSON
  *   help
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 
 #include "common/duration.h"
+#include "nat_nfqstat.h"
 #include "nat_router.h"
 
 typedef struct nat_control_target {
@@ -24,6 +26,10 @@ typedef struct nat_control_target {
     unsigned n_spare_ips;
     void (*rebooted)(void *ctx); /* e.g. reset PCP nonces */
     void *ctx;
+    void (*queue_stats)(void *ctx, nat_nfqstat_t *out); /* NULL: no packet queue */
 } nat_control_target_t;
+
+/* What `stats` answers: the router's counters, with "nfqueue" added. */
+char *nat_control_stats_json(const nat_control_target_t *target);
 
 char *nat_control_execute(const nat_control_target_t *target, const char *line, usec_t now);

@@ -215,11 +215,11 @@ static bool open_port_mapping(daemon_t *d, GError **error)
         return false;
     }
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(NAT_PMP_SERVER_PORT),
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(PMP_SERVER_PORT),
                               .sin_addr.s_addr = htonl(ip) };
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "cannot listen for NAT-PMP/PCP on port %d: %s", NAT_PMP_SERVER_PORT,
+                    "cannot listen for NAT-PMP/PCP on port %d: %s", PMP_SERVER_PORT,
                     g_strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -238,14 +238,25 @@ static void on_pcp_reboot(void *ctx)
     nat_pcp_reset(d->pcp);
 }
 
+static void on_queue_stats(void *ctx, nat_nfqstat_t *out)
+{
+    daemon_t *d = ctx;
+    nat_nfq_stats(d->nfq, out);
+}
+
+static nat_control_target_t control_target(daemon_t *d)
+{
+    return (nat_control_target_t){ d->engine, d->router, d->spare_ips, d->opt->n_spare_ips,
+                                   on_pcp_reboot, d, d->nfq ? on_queue_stats : NULL };
+}
+
 static void on_control_line(GObject *source, GAsyncResult *res, gpointer user)
 {
     GSocketConnection *conn = user;
     daemon_t *d = g_object_get_data(G_OBJECT(conn), "daemon");
     g_autofree char *line = g_data_input_stream_read_line_finish(G_DATA_INPUT_STREAM(source), res, NULL, NULL);
     if (line) {
-        nat_control_target_t target = { d->engine, d->router, d->spare_ips, d->opt->n_spare_ips,
-                                        on_pcp_reboot, d };
+        nat_control_target_t target = control_target(d);
         g_autofree char *reply = nat_control_execute(&target, line, clock_now_usec());
         g_autofree char *text = g_strdup_printf("%s\n", reply);
         GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
@@ -316,7 +327,8 @@ static void daemon_cleanup(daemon_t *d)
             g_warning("removing rules: %s", error->message);
     }
     if (d->opt->stats_out && d->router) {
-        g_autofree char *stats = nat_router_stats_json(d->router);
+        nat_control_target_t target = control_target(d);
+        g_autofree char *stats = nat_control_stats_json(&target);
         g_autofree char *text = g_strdup_printf("%s\n", stats);
         g_autoptr(GError) error = NULL;
         if (!write_file_atomic(d->opt->stats_out, text, &error))

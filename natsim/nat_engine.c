@@ -53,7 +53,7 @@ struct nat_engine {
     uint16_t counter; /* the NAT-wide sequential counter */
     uint32_t explicit_count;
     usec_t epoch_start;
-    usec_t now; /* of the call in progress, for the port-taken callback */
+    usec_t now; /* of the mutating call in progress, for the port-taken callback */
     nat_portalloc_policy_t policy;
     nat_engine_stats_t stats;
 };
@@ -675,13 +675,15 @@ usec_t nat_engine_expire(nat_engine_t *e, usec_t now)
     return next == NAT_TIMER_NEVER ? NAT_ENGINE_NEVER : next;
 }
 
-void nat_engine_flush(nat_engine_t *e)
+void nat_engine_flush(nat_engine_t *e, usec_t now)
 {
+    e->now = now;
     state_reset(e);
 }
 
-bool nat_engine_change_ip(nat_engine_t *e, uint32_t old_ip, uint32_t new_ip)
+bool nat_engine_change_ip(nat_engine_t *e, uint32_t old_ip, uint32_t new_ip, usec_t now)
 {
+    e->now = now;
     if (e->profile->type != NAT_TYPE_NAT || !nat_engine_is_public(e, old_ip) ||
         nat_engine_is_public(e, new_ip) || new_ip == 0)
         return false;
@@ -700,6 +702,7 @@ bool nat_engine_change_ip(nat_engine_t *e, uint32_t old_ip, uint32_t new_ip)
 
 void nat_engine_reboot(nat_engine_t *e, usec_t now)
 {
+    e->now = now;
     state_reset(e);
     e->epoch_start = now;
 }
@@ -713,8 +716,10 @@ static bool same_structure(const nat_profile_t *a, const nat_profile_t *b)
            memcmp(a->public_ips, b->public_ips, sizeof a->public_ips) == 0;
 }
 
-bool nat_engine_set_profile(nat_engine_t *e, const nat_profile_t *profile, GError **error)
+bool nat_engine_set_profile(nat_engine_t *e, const nat_profile_t *profile, usec_t now,
+                            GError **error)
 {
+    e->now = now;
     if (!nat_profile_validate(profile, error))
         return false;
     if (profile->public_ips[0] && profile->type == NAT_TYPE_NAT &&
@@ -742,7 +747,7 @@ bool nat_engine_set_profile(nat_engine_t *e, const nat_profile_t *profile, GErro
         nat_mapping_t *m = nat_table_get(&e->table, i);
         if (m->state != NAT_MAPPING_ACTIVE || (m->flags & NAT_MAPPING_EXPLICIT))
             continue;
-        usec_t limit = e->now + idle_timeout(e, m);
+        usec_t limit = now + idle_timeout(e, m);
         if (m->expires_at > limit)
             m->expires_at = limit;
         nat_timer_set(&e->timer, &e->table, i, m->expires_at);
@@ -974,8 +979,9 @@ unsigned nat_engine_unmap_host(nat_engine_t *e, uint32_t internal_ip, usec_t now
     return n;
 }
 
-uint32_t nat_engine_external_ip_for(nat_engine_t *e, uint32_t internal_ip)
+uint32_t nat_engine_external_ip_for(nat_engine_t *e, uint32_t internal_ip, usec_t now)
 {
+    e->now = now;
     if (e->profile->type != NAT_TYPE_NAT)
         return internal_ip;
     /* Paired pooling: the host's address is fixed from now on, so the address

@@ -1,6 +1,8 @@
 /* The NAT engine: a pure core. Packets come in as endpoints, time as `now`
  * (monotonic microseconds), chance from the seeded RNG it was built with;
- * verdicts go out. It never reads a clock, a socket or a random source. */
+ * verdicts go out. It never reads a clock, a socket or a random source.
+ * Every call that changes the engine takes `now`: no result depends on the
+ * time of an earlier, unrelated call. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -76,13 +78,14 @@ void nat_engine_reboot(nat_engine_t *engine, usec_t now);
 /* The public address old_ip becomes new_ip (an ISP renumbering the line,
  * a DHCP lease lost): every mapping is lost, the epoch goes on. False when
  * old_ip is not one of ours, new_ip already is, or the NAT does not translate. */
-bool nat_engine_change_ip(nat_engine_t *engine, uint32_t old_ip, uint32_t new_ip);
+bool nat_engine_change_ip(nat_engine_t *engine, uint32_t old_ip, uint32_t new_ip, usec_t now);
 /* Every mapping lost; the epoch goes on. */
-void nat_engine_flush(nat_engine_t *engine);
-/* Replaces the profile. Changes to type, mapping, addresses, ranges or
- * blocks flush the mappings first; timers and filters apply from the next
- * packet on. */
-bool nat_engine_set_profile(nat_engine_t *engine, const nat_profile_t *profile, GError **error);
+void nat_engine_flush(nat_engine_t *engine, usec_t now);
+/* Replaces the profile at `now`. Changes to type, mapping, addresses, ranges
+ * or blocks flush the mappings first; otherwise no mapping outlives
+ * now + its new idle timeout, and filters apply from the next packet on. */
+bool nat_engine_set_profile(nat_engine_t *engine, const nat_profile_t *profile, usec_t now,
+                            GError **error);
 
 const nat_engine_stats_t *nat_engine_stats(const nat_engine_t *engine);
 char *nat_engine_stats_json(const nat_engine_t *engine);
@@ -128,6 +131,6 @@ bool nat_engine_find_explicit(const nat_engine_t *engine, addr_endpoint_t intern
                               nat_mapping_info_t *info);
 /* The external address a host's mappings use (paired pooling), for NAT-PMP's
  * "external address" answer. */
-uint32_t nat_engine_external_ip_for(nat_engine_t *engine, uint32_t internal_ip);
+uint32_t nat_engine_external_ip_for(nat_engine_t *engine, uint32_t internal_ip, usec_t now);
 /* When the current port-mapping epoch began (creation or last reboot). */
 usec_t nat_engine_epoch_start(const nat_engine_t *engine);

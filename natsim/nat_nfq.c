@@ -15,14 +15,16 @@
 #define NFQ_SEND_BUFFER (512 * 1024)
 #define NFQ_RECV_BUFFER (0xffff + MNL_SOCKET_BUFFER_SIZE)
 #define NFQ_SOCKET_RCVBUF (16 * 1024 * 1024)
+#define NFQ_PROC_STATS "/proc/net/netfilter/nfnetlink_queue"
 
 struct nat_nfq {
     struct mnl_socket *nl;
     uint32_t portid;
+    uint16_t first, count; /* the queues bound */
     uint8_t *recv_buf;
     uint8_t *send_buf;
     size_t send_len;
-    nat_nfq_stats_t stats;
+    nat_nfqstat_t stats;
     nat_nfq_handler_fn handler;
     void *ctx;
 };
@@ -53,6 +55,8 @@ nat_nfq_t *nat_nfq_open(uint16_t first, uint16_t count, uint32_t queue_maxlen, i
         goto fail;
     }
     q->portid = mnl_socket_get_portid(q->nl);
+    q->first = first;
+    q->count = count;
     for (uint16_t i = 0; i < count; i++) {
         uint16_t num = (uint16_t)(first + i);
         struct nlmsghdr *nlh = nfq_nlmsg_put((char *)q->send_buf, NFQNL_MSG_CONFIG, num);
@@ -99,9 +103,12 @@ int nat_nfq_fd(const nat_nfq_t *q)
     return mnl_socket_get_fd(q->nl);
 }
 
-const nat_nfq_stats_t *nat_nfq_stats(const nat_nfq_t *q)
+void nat_nfq_stats(const nat_nfq_t *q, nat_nfqstat_t *out)
 {
-    return &q->stats;
+    *out = q->stats;
+    g_autofree char *text = NULL;
+    if (g_file_get_contents(NFQ_PROC_STATS, &text, NULL, NULL))
+        nat_nfqstat_parse_proc(out, text, q->first, q->count, q->portid);
 }
 
 static int packet_cb(const struct nlmsghdr *nlh, void *data)
@@ -172,7 +179,10 @@ int nat_nfq_flush(nat_nfq_t *q)
     if (q->send_len == 0)
         return 0;
     ssize_t n = mnl_socket_sendto(q->nl, q->send_buf, q->send_len);
+    int rc = n < 0 ? -errno : 0;
     q->send_len = 0;
     q->stats.sends++;
-    return n < 0 ? -errno : 0;
+    if (rc == -ENOBUFS)
+        q->stats.enobufs++; /* the batch's packets stay queued, unanswered */
+    return rc;
 }

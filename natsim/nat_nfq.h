@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nat_nfqstat.h"
+
 typedef struct nat_nfq nat_nfq_t;
 
 /* One packet as received. `data` stays valid only during the callback. */
@@ -35,7 +37,7 @@ int nat_nfq_verdict(nat_nfq_t *nfq, uint16_t queue, uint32_t id, bool accept,
                     const uint8_t *payload, size_t len);
 int nat_nfq_flush(nat_nfq_t *nfq);
 
-typedef struct nat_nfq_stats {
-    uint64_t received, verdicts, sends, enobufs;
-} nat_nfq_stats_t;
-const nat_nfq_stats_t *nat_nfq_stats(const nat_nfq_t *nfq);
+/* The socket's counters and, when /proc/net/netfilter/nfnetlink_queue (of
+ * the caller's network namespace) can be read, the kernel's drops on our
+ * queues. */
+void nat_nfq_stats(const nat_nfq_t *nfq, nat_nfqstat_t *out);

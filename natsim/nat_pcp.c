@@ -1,12 +1,9 @@
 #include "nat_pcp.h"
-#include "common/wire.h"
 
 #include <string.h>
 
 #include "nat_pmp.h"
 
-#define PCP_PROTOCOL_ALL 0
-#define PCP_PROTOCOL_UDP 17
 #define PCP_PRUNE_MIN 64 /* owner records before the first sweep */
 
 /* Who made a mapping through PCP: the nonce that controls it, and the
@@ -16,7 +13,7 @@ typedef struct pcp_owner {
     addr_endpoint_t internal; /* the hash key */
     addr_endpoint_t external;
     usec_t expires_at;
-    uint8_t nonce[NAT_PCP_NONCE_SIZE];
+    uint8_t nonce[PCP_NONCE_SIZE];
 } pcp_owner_t;
 
 struct nat_pcp {
@@ -35,34 +32,6 @@ typedef struct pcp_request {
     bool parsed;         /* header understood (section 7.2: reserved field) */
     bool prefer_failure; /* section 13.2 */
 } pcp_request_t;
-
-/* ---- bytes --------------------------------------------------------------- */
-
-
-/* Section 5: IPv4 addresses travel as IPv4-mapped IPv6, ::ffff:a.b.c.d. */
-static bool ip6_to_v4(const uint8_t a[16], uint32_t *ip)
-{
-    static const uint8_t prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    if (memcmp(a, prefix, sizeof prefix) != 0)
-        return false;
-    *ip = wire_get32(a + 12);
-    return true;
-}
-
-static bool ip6_is_zero(const uint8_t a[16])
-{
-    for (int i = 0; i < 16; i++)
-        if (a[i])
-            return false;
-    return true;
-}
-
-static void ip6_put_v4(uint8_t a[16], uint32_t ip)
-{
-    memset(a, 0, 10);
-    a[10] = a[11] = 0xff;
-    wire_put32(a + 12, ip);
-}
 
 /* ---- nonce records ------------------------------------------------------- */
 
@@ -146,45 +115,23 @@ static void owner_set(nat_pcp_t *pcp, const nat_engine_t *engine, addr_endpoint_
     }
     o->external = external;
     o->expires_at = expires_at;
-    memcpy(o->nonce, nonce, NAT_PCP_NONCE_SIZE);
+    memcpy(o->nonce, nonce, PCP_NONCE_SIZE);
     if (g_hash_table_size(pcp->owners) > pcp->prune_at)
         owners_prune(pcp, engine, now);
 }
 
 /* ---- responses ----------------------------------------------------------- */
 
-/* Section 7.2, the response header:
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |  Version = 2  |R|   Opcode    |   Reserved    |  Result Code  |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                      Lifetime (32 bits)                       |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                     Epoch Time (32 bits)                      |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                                                               |
- *   |                      Reserved (96 bits)                       |
- *   |                                                               |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   :             (optional) Opcode-specific response data          :
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   :             (optional) Options                                :
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * The 96 reserved bits are zero, except in the answer to a request that
- * could not be parsed: then they repeat the last 96 bits of the request's
- * client address field, so the client can still match the answer. */
+/* Section 7.2 (common/pcp.h): the 96 reserved bits of the response header
+ * are zero, except in the answer to a request that could not be parsed:
+ * then they repeat the last 96 bits of the request's client address field,
+ * so the client can still match the answer. */
 static void put_header(uint8_t *out, const pcp_request_t *rq, uint8_t result, uint32_t lifetime)
 {
-    memset(out, 0, NAT_PCP_HEADER_SIZE);
-    out[0] = NAT_PCP_VERSION;
-    out[1] = (uint8_t)(NAT_PCP_R_BIT | rq->opcode);
-    out[3] = result;
-    wire_put32(out + 4, lifetime);
-    wire_put32(out + 8, rq->epoch);
-    for (size_t i = 12; !rq->parsed && i < NAT_PCP_HEADER_SIZE && i < rq->len; i++)
+    pcp_response_header_t h = { .version = PCP_VERSION, .opcode = rq->opcode, .response = true,
+                                .result = result, .lifetime_s = lifetime, .epoch = rq->epoch };
+    pcp_write_response_header(&h, out, PCP_HEADER_SIZE);
+    for (size_t i = 12; !rq->parsed && i < PCP_HEADER_SIZE && i < rq->len; i++)
         out[i] = rq->data[i];
 }
 
@@ -192,18 +139,27 @@ static void put_header(uint8_t *out, const pcp_request_t *rq, uint8_t result, ui
  * request holds all of it. */
 static size_t echoed_payload(const pcp_request_t *rq)
 {
-    return rq->len >= NAT_PCP_HEADER_SIZE + rq->payload ? rq->payload : 0;
+    return rq->len >= PCP_HEADER_SIZE + rq->payload ? rq->payload : 0;
 }
 
-/* The request's opcode payload after the header; MAP's 24 reserved bits go
- * back as zero. */
+/* The request's opcode payload after the header, as it came. */
 static size_t put_payload(uint8_t *out, const pcp_request_t *rq)
 {
     size_t n = echoed_payload(rq);
-    memcpy(out, rq->data + NAT_PCP_HEADER_SIZE, n);
-    if (rq->opcode == NAT_PCP_OP_MAP && n == NAT_PCP_MAP_SIZE)
-        memset(out + 13, 0, 3);
+    memcpy(out, rq->data + PCP_HEADER_SIZE, n);
     return n;
+}
+
+/* The request's MAP payload, with the assigned endpoint if there is one. */
+static void put_map(uint8_t *out, const pcp_request_t *rq, const addr_endpoint_t *assigned)
+{
+    pcp_map_t m;
+    pcp_read_map(rq->data + PCP_HEADER_SIZE, rq->len - PCP_HEADER_SIZE, &m);
+    if (assigned) {
+        m.external_port = assigned->port;
+        pcp_address_put_v4(m.external_ip, assigned->ip);
+    }
+    pcp_write_map(&m, out, PCP_MAP_SIZE);
 }
 
 /* Section 8.3: an error response has the layout of a success response,
@@ -212,119 +168,77 @@ static size_t put_payload(uint8_t *out, const pcp_request_t *rq)
 static size_t error_response(const pcp_request_t *rq, uint8_t result, uint8_t *out,
                              size_t out_size)
 {
-    if (out_size < NAT_PCP_HEADER_SIZE + echoed_payload(rq))
+    size_t n = PCP_HEADER_SIZE + echoed_payload(rq);
+    if (out_size < n)
         return 0;
     put_header(out, rq, result, NAT_PCP_ERROR_LIFETIME_S);
-    return NAT_PCP_HEADER_SIZE + put_payload(out + NAT_PCP_HEADER_SIZE, rq);
+    if (rq->opcode == PCP_OP_MAP && n == PCP_HEADER_SIZE + PCP_MAP_SIZE)
+        put_map(out + PCP_HEADER_SIZE, rq, NULL); /* MAP's reserved bits go back as zero */
+    else
+        put_payload(out + PCP_HEADER_SIZE, rq);
+    return n;
 }
 
-/* Section 11.1, the MAP payload of request and response:
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                                                               |
- *   |                 Mapping Nonce (96 bits)                       |
- *   |                                                               |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |   Protocol    |          Reserved (24 bits)                   |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |        Internal Port          |    Suggested External Port    |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                                                               |
- *   |           Suggested External IP Address (128 bits)            |
- *   |                                                               |
- *   |                                                               |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * The response has the same layout with "Assigned" for "Suggested". */
-enum {
-    MAP_NONCE = 0,
-    MAP_PROTOCOL = 12,
-    MAP_INTERNAL_PORT = 16,
-    MAP_EXTERNAL_PORT = 18,
-    MAP_EXTERNAL_IP = 20,
-};
-
-/* A MAP answer: the request's payload, with the assigned endpoint when there
- * is one, and PREFER_FAILURE echoed if the request carried it (allowed in
- * responses by section 13.2). */
+/* A MAP answer (section 11.1): the request's payload, with the assigned
+ * endpoint when there is one, and PREFER_FAILURE echoed if the request
+ * carried it (allowed in responses by section 13.2). */
 static size_t map_response(const pcp_request_t *rq, uint32_t lifetime,
                            const addr_endpoint_t *assigned, uint8_t *out, size_t out_size)
 {
-    size_t n = NAT_PCP_HEADER_SIZE + NAT_PCP_MAP_SIZE + (rq->prefer_failure ? 4 : 0);
+    size_t n = PCP_HEADER_SIZE + PCP_MAP_SIZE + (rq->prefer_failure ? PCP_OPTION_HEADER_SIZE : 0);
     if (out_size < n)
         return 0;
-    put_header(out, rq, NAT_PCP_SUCCESS, lifetime);
-    uint8_t *m = out + NAT_PCP_HEADER_SIZE;
-    put_payload(m, rq);
-    if (assigned) {
-        wire_put16(m + MAP_EXTERNAL_PORT, assigned->port);
-        ip6_put_v4(m + MAP_EXTERNAL_IP, assigned->ip);
-    }
-    if (rq->prefer_failure) {
-        uint8_t *o = m + NAT_PCP_MAP_SIZE;
-        memset(o, 0, 4);
-        o[0] = NAT_PCP_OPTION_PREFER_FAILURE;
-    }
+    put_header(out, rq, PCP_RESULT_SUCCESS, lifetime);
+    put_map(out + PCP_HEADER_SIZE, rq, assigned);
+    if (rq->prefer_failure)
+        pcp_write_option(PCP_OPTION_PREFER_FAILURE, NULL, 0, out + PCP_HEADER_SIZE + PCP_MAP_SIZE,
+                         PCP_OPTION_HEADER_SIZE);
     return n;
 }
 
 /* ---- requests ------------------------------------------------------------ */
 
-/* Section 7.3, options after the opcode payload, each padded to 4 bytes:
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |  Option Code  |  Reserved     |       Option Length           |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   :                       (optional) Data                         :
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * Returns the result code: SUCCESS when every option is understood. Codes
- * below 128 must be understood; natsim knows PREFER_FAILURE (MAP only, no
- * data, at most once) and supports neither THIRD_PARTY nor FILTER. */
+/* Section 7.3: returns the result code, SUCCESS when every option is
+ * understood. Codes below 128 must be understood; natsim knows
+ * PREFER_FAILURE (MAP only, no data, at most once) and supports neither
+ * THIRD_PARTY nor FILTER. */
 static uint8_t parse_options(pcp_request_t *rq)
 {
-    const uint8_t *p = rq->data + NAT_PCP_HEADER_SIZE + rq->payload;
-    size_t left = rq->len - NAT_PCP_HEADER_SIZE - rq->payload;
+    const uint8_t *p = rq->data + PCP_HEADER_SIZE + rq->payload;
+    size_t left = rq->len - PCP_HEADER_SIZE - rq->payload;
     while (left > 0) {
-        if (left < 4)
-            return NAT_PCP_MALFORMED_OPTION;
-        uint8_t code = p[0];
-        size_t data = wire_get16(p + 2);
-        size_t padded = (data + 3) & ~(size_t)3;
-        if (padded > left - 4)
-            return NAT_PCP_MALFORMED_OPTION;
-        if (code == NAT_PCP_OPTION_PREFER_FAILURE) {
-            if (rq->opcode != NAT_PCP_OP_MAP || data != 0 || rq->prefer_failure)
-                return NAT_PCP_MALFORMED_OPTION;
+        pcp_option_t o;
+        int n = pcp_read_option(p, left, &o);
+        if (n < 0)
+            return PCP_RESULT_MALFORMED_OPTION;
+        if (o.code == PCP_OPTION_PREFER_FAILURE) {
+            if (rq->opcode != PCP_OP_MAP || o.len != 0 || rq->prefer_failure)
+                return PCP_RESULT_MALFORMED_OPTION;
             rq->prefer_failure = true;
-        } else if (code < NAT_PCP_OPTION_OPTIONAL) {
-            return NAT_PCP_UNSUPP_OPTION;
+        } else if (o.code < PCP_OPTION_OPTIONAL) {
+            return PCP_RESULT_UNSUPP_OPTION;
         }
-        p += 4 + padded;
-        left -= 4 + padded;
+        p += n;
+        left -= (size_t)n;
     }
-    return NAT_PCP_SUCCESS;
+    return PCP_RESULT_SUCCESS;
 }
 
 static uint8_t map_result(nat_map_result_t r)
 {
     switch (r) {
     case NAT_MAP_OK:
-        return NAT_PCP_SUCCESS;
+        return PCP_RESULT_SUCCESS;
     case NAT_MAP_NO_RESOURCES:
-        return NAT_PCP_NO_RESOURCES;
+        return PCP_RESULT_NO_RESOURCES;
     case NAT_MAP_QUOTA:
-        return NAT_PCP_USER_EX_QUOTA;
+        return PCP_RESULT_USER_EX_QUOTA;
     case NAT_MAP_CANNOT_PROVIDE:
-        return NAT_PCP_CANNOT_PROVIDE_EXTERNAL;
+        return PCP_RESULT_CANNOT_PROVIDE_EXTERNAL;
     case NAT_MAP_UNSUPPORTED:
         break;
     }
-    return NAT_PCP_NETWORK_FAILURE;
+    return PCP_RESULT_NETWORK_FAILURE;
 }
 
 /* Section 15: lifetime 0 deletes; deleting what does not exist succeeds. A
@@ -333,12 +247,12 @@ static uint8_t delete_one(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t 
                           const uint8_t *nonce, usec_t now)
 {
     pcp_owner_t *o = owner_find(pcp, engine, internal, now);
-    if (o && memcmp(o->nonce, nonce, NAT_PCP_NONCE_SIZE) != 0)
-        return NAT_PCP_NOT_AUTHORIZED;
+    if (o && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
+        return PCP_RESULT_NOT_AUTHORIZED;
     if (o)
         g_hash_table_remove(pcp->owners, o);
     nat_engine_unmap(engine, internal, now);
-    return NAT_PCP_SUCCESS;
+    return PCP_RESULT_SUCCESS;
 }
 
 /* Internal port 0 (or protocol 0, "all"): every mapping of the client that
@@ -354,7 +268,7 @@ static void delete_all(nat_pcp_t *pcp, nat_engine_t *engine, uint32_t client_ip,
         if (o->internal.ip != client_ip)
             continue;
         bool live = owner_live(engine, o, now);
-        if (live && memcmp(o->nonce, nonce, NAT_PCP_NONCE_SIZE) != 0)
+        if (live && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
             continue;
         if (live)
             nat_engine_unmap(engine, o->internal, now);
@@ -366,47 +280,48 @@ static void delete_all(nat_pcp_t *pcp, nat_engine_t *engine, uint32_t client_ip,
 static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
                   const pcp_request_t *rq, usec_t now, uint8_t *out, size_t out_size)
 {
-    const uint8_t *m = rq->data + NAT_PCP_HEADER_SIZE;
-    const uint8_t *nonce = m + MAP_NONCE;
-    uint8_t protocol = m[MAP_PROTOCOL];
-    addr_endpoint_t internal = addr_endpoint(client.ip, wire_get16(m + MAP_INTERNAL_PORT));
+    pcp_map_t m;
+    pcp_read_map(rq->data + PCP_HEADER_SIZE, rq->len - PCP_HEADER_SIZE, &m);
+    const uint8_t *nonce = m.nonce;
+    uint8_t protocol = m.protocol;
+    addr_endpoint_t internal = addr_endpoint(client.ip, m.internal_port);
 
     /* natsim translates UDP only. */
     if (protocol != PCP_PROTOCOL_UDP && protocol != PCP_PROTOCOL_ALL)
-        return error_response(rq, NAT_PCP_UNSUPP_PROTOCOL, out, out_size);
+        return error_response(rq, PCP_RESULT_UNSUPP_PROTOCOL, out, out_size);
     if (rq->lifetime == 0) {
         /* With protocol 0 the internal port is ignored (section 11.1). */
         if (protocol == PCP_PROTOCOL_ALL || internal.port == 0) {
             delete_all(pcp, engine, client.ip, nonce, now);
         } else {
             uint8_t result = delete_one(pcp, engine, internal, nonce, now);
-            if (result != NAT_PCP_SUCCESS)
+            if (result != PCP_RESULT_SUCCESS)
                 return error_response(rq, result, out, out_size);
         }
         return map_response(rq, 0, NULL, out, out_size);
     }
     if (protocol == PCP_PROTOCOL_ALL)
-        return error_response(rq, NAT_PCP_UNSUPP_PROTOCOL, out, out_size);
+        return error_response(rq, PCP_RESULT_UNSUPP_PROTOCOL, out, out_size);
     /* "All ports" of a host is not something the lab hands out. */
     if (internal.port == 0)
-        return error_response(rq, NAT_PCP_NOT_AUTHORIZED, out, out_size);
+        return error_response(rq, PCP_RESULT_NOT_AUTHORIZED, out, out_size);
 
     /* All zeros (:: or ::ffff:0.0.0.0) means no preference. A native IPv6
      * suggestion cannot be met by an IPv4 NAT. */
     uint32_t suggested_ip = 0;
-    if (!ip6_to_v4(m + MAP_EXTERNAL_IP, &suggested_ip)) {
-        if (!ip6_is_zero(m + MAP_EXTERNAL_IP) && rq->prefer_failure)
-            return error_response(rq, NAT_PCP_CANNOT_PROVIDE_EXTERNAL, out, out_size);
+    if (!pcp_address_to_v4(m.external_ip, &suggested_ip)) {
+        if (!pcp_address_is_zero(m.external_ip) && rq->prefer_failure)
+            return error_response(rq, PCP_RESULT_CANNOT_PROVIDE_EXTERNAL, out, out_size);
         suggested_ip = 0;
     }
 
     pcp_owner_t *o = owner_find(pcp, engine, internal, now);
-    if (o && memcmp(o->nonce, nonce, NAT_PCP_NONCE_SIZE) != 0)
-        return error_response(rq, NAT_PCP_NOT_AUTHORIZED, out, out_size);
+    if (o && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
+        return error_response(rq, PCP_RESULT_NOT_AUTHORIZED, out, out_size);
 
     nat_map_request_t request = {
         .internal = internal,
-        .suggested_port = wire_get16(m + MAP_EXTERNAL_PORT),
+        .suggested_port = m.external_port,
         .suggested_ip = suggested_ip,
         .lifetime = (usec_t)MAX(rq->lifetime, (uint32_t)NAT_PCP_MIN_LIFETIME_S) * USEC_PER_SEC,
         .prefer_failure = rq->prefer_failure,
@@ -424,36 +339,18 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
 static size_t payload_size(uint8_t opcode)
 {
     switch (opcode) {
-    case NAT_PCP_OP_MAP:
-        return NAT_PCP_MAP_SIZE;
-    case NAT_PCP_OP_PEER:
-        return NAT_PCP_PEER_SIZE;
+    case PCP_OP_MAP:
+        return PCP_MAP_SIZE;
+    case PCP_OP_PEER:
+        return PCP_PEER_SIZE;
     default:
         return 0;
     }
 }
 
-/* Section 7.1, the request header:
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |  Version = 2  |R|   Opcode    |         Reserved              |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                 Requested Lifetime (32 bits)                  |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |                                                               |
- *   |            PCP Client's IP Address (128 bits)                 |
- *   |                                                               |
- *   |                                                               |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   :             (optional) Opcode-specific information            :
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   :             (optional) PCP Options                            :
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * Checks run in this order: size, R bit, version, length, opcode, payload,
- * options, then the client address against the packet's source. */
+/* Section 7.1, the request header (common/pcp.h). Checks run in this
+ * order: size, R bit, version, length, opcode, payload, options, then the
+ * client address against the packet's source. */
 size_t nat_pcp_handle(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
                       const uint8_t *req, size_t len, usec_t now, uint8_t *out, size_t out_size)
 {
@@ -462,47 +359,49 @@ size_t nat_pcp_handle(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t clie
         return nat_pmp_handle(engine, client, req, len, now, out, out_size);
     if (!req || len < 2 || !out)
         return 0;
-    if (req[0] == NAT_PMP_VERSION && (p->port_mapping & NAT_PORT_MAPPING_NATPMP))
+    if (req[0] == PMP_VERSION && (p->port_mapping & NAT_PORT_MAPPING_NATPMP))
         return nat_pmp_handle(engine, client, req, len, now, out, out_size);
-    if (req[1] & NAT_PCP_R_BIT)
+    if (req[1] & PCP_R_BIT)
         return 0;
 
     pcp_request_t rq = {
         .data = req,
         .len = len,
-        .opcode = req[1] & (uint8_t)~NAT_PCP_R_BIT,
+        .opcode = req[1] & (uint8_t)~PCP_R_BIT,
         .epoch = nat_pmp_epoch(engine, now),
     };
     /* Section 9: the answer names the version we speak. A NAT-PMP client
      * reads bytes 2-3 as its result code 1, "unsupported version", too. */
-    if (req[0] != NAT_PCP_VERSION)
-        return error_response(&rq, NAT_PCP_UNSUPP_VERSION, out, out_size);
+    if (req[0] != PCP_VERSION)
+        return error_response(&rq, PCP_RESULT_UNSUPP_VERSION, out, out_size);
     rq.payload = payload_size(rq.opcode);
-    if (len < NAT_PCP_HEADER_SIZE || len > NAT_PCP_MAX_SIZE || len % 4 != 0)
-        return error_response(&rq, NAT_PCP_MALFORMED_REQUEST, out, out_size);
-    rq.lifetime = wire_get32(req + 4);
-    if (rq.opcode != NAT_PCP_OP_MAP && rq.opcode != NAT_PCP_OP_ANNOUNCE) {
+    if (len < PCP_HEADER_SIZE || len > NAT_PCP_MAX_SIZE || len % 4 != 0)
+        return error_response(&rq, PCP_RESULT_MALFORMED_REQUEST, out, out_size);
+    pcp_request_header_t h;
+    pcp_read_request_header(req, len, &h);
+    rq.lifetime = h.lifetime_s;
+    if (rq.opcode != PCP_OP_MAP && rq.opcode != PCP_OP_ANNOUNCE) {
         rq.parsed = true;
-        return error_response(&rq, NAT_PCP_UNSUPP_OPCODE, out, out_size);
+        return error_response(&rq, PCP_RESULT_UNSUPP_OPCODE, out, out_size);
     }
-    if (len < NAT_PCP_HEADER_SIZE + rq.payload)
-        return error_response(&rq, NAT_PCP_MALFORMED_REQUEST, out, out_size);
+    if (len < PCP_HEADER_SIZE + rq.payload)
+        return error_response(&rq, PCP_RESULT_MALFORMED_REQUEST, out, out_size);
     rq.parsed = true;
     uint8_t result = parse_options(&rq);
-    if (result != NAT_PCP_SUCCESS)
+    if (result != PCP_RESULT_SUCCESS)
         return error_response(&rq, result, out, out_size);
     /* Section 8.3: without THIRD_PARTY the client address field must be the
      * packet's source, else a NAT we do not control sits in between. */
     uint32_t client_ip = 0;
-    if (!ip6_to_v4(req + 8, &client_ip) || client_ip != client.ip)
-        return error_response(&rq, NAT_PCP_ADDRESS_MISMATCH, out, out_size);
+    if (!pcp_address_to_v4(h.client_ip, &client_ip) || client_ip != client.ip)
+        return error_response(&rq, PCP_RESULT_ADDRESS_MISMATCH, out, out_size);
 
-    if (rq.opcode == NAT_PCP_OP_ANNOUNCE) {
+    if (rq.opcode == PCP_OP_ANNOUNCE) {
         /* Section 14.1: no payload; answered so clients learn the epoch. */
-        if (out_size < NAT_PCP_HEADER_SIZE)
+        if (out_size < PCP_HEADER_SIZE)
             return 0;
-        put_header(out, &rq, NAT_PCP_SUCCESS, 0);
-        return NAT_PCP_HEADER_SIZE;
+        put_header(out, &rq, PCP_RESULT_SUCCESS, 0);
+        return PCP_HEADER_SIZE;
     }
     return map(pcp, engine, client, &rq, now, out, out_size);
 }

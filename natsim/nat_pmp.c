@@ -1,8 +1,8 @@
 #include "nat_pmp.h"
-#include "common/wire.h"
 
 #include <string.h>
 
+#include "common/wire.h"
 
 uint32_t nat_pmp_epoch(const nat_engine_t *engine, usec_t now)
 {
@@ -10,151 +10,58 @@ uint32_t nat_pmp_epoch(const nat_engine_t *engine, usec_t now)
     return elapsed > 0 ? (uint32_t)(elapsed / USEC_PER_SEC) : 0;
 }
 
-/* Every response starts with version, opcode and a 16-bit result code; all
- * but the unsupported-opcode echo continue with the epoch (section 3.5):
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Vers = 0      | OP = 128 + x  | Result Code                   |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Seconds Since Start of Epoch                                  |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * The "Unsupported Version" answer is exactly these 8 bytes with OP = 128
- * (OP = 0 in the RFC's figure; verified erratum 3618 sets the top bit). */
-static size_t put_header(uint8_t *out, size_t out_size, size_t size, uint8_t op,
-                         uint16_t result, uint32_t epoch)
-{
-    if (out_size < size)
-        return 0;
-    memset(out, 0, size);
-    out[0] = NAT_PMP_VERSION;
-    out[1] = (uint8_t)(NAT_PMP_OP_RESPONSE | op);
-    wire_put16(out + 2, result);
-    wire_put32(out + 4, epoch);
-    return size;
-}
-
-/* Section 3.2, the external address. Request: Vers = 0, OP = 0 (2 bytes).
- * Response:
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Vers = 0      | OP = 128 + 0  | Result Code (net byte order)  |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Seconds Since Start of Epoch (in network byte order)          |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | External IPv4 Address (a.b.c.d)                               |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- */
-static size_t external_address(nat_engine_t *engine, addr_endpoint_t client, uint32_t epoch,
-                               uint8_t *out, size_t out_size)
-{
-    size_t n = put_header(out, out_size, NAT_PMP_EXTERNAL_RESPONSE_SIZE,
-                          NAT_PMP_OP_EXTERNAL_ADDRESS, NAT_PMP_RESULT_SUCCESS, epoch);
-    if (n)
-        wire_put32(out + 8, nat_engine_external_ip_for(engine, client.ip));
-    return n;
-}
-
-/* Section 3.3, a mapping. Request:
- *
- *    0                   1                   2                   3
- *    0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Vers = 0      | OP = x        | Reserved                      |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Internal Port                 | Suggested External Port       |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Requested Port Mapping Lifetime in Seconds                    |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * Response:
- *
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Vers = 0      | OP = 128 + x  | Result Code                   |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Seconds Since Start of Epoch                                  |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Internal Port                 | Mapped External Port          |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   | Port Mapping Lifetime in Seconds                              |
- *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *
- * x = 1 for UDP, 2 for TCP. Failures carry external port 0 and lifetime 0. */
-static size_t map_response(uint8_t *out, size_t out_size, uint8_t op, uint16_t result,
-                           uint32_t epoch, uint16_t internal_port, uint16_t external_port,
-                           uint32_t lifetime)
-{
-    size_t n = put_header(out, out_size, NAT_PMP_MAP_RESPONSE_SIZE, op, result, epoch);
-    if (n) {
-        wire_put16(out + 8, internal_port);
-        wire_put16(out + 10, external_port);
-        wire_put32(out + 12, lifetime);
-    }
-    return n;
-}
-
 static uint16_t map_result(nat_map_result_t r)
 {
     switch (r) {
     case NAT_MAP_OK:
-        return NAT_PMP_RESULT_SUCCESS;
+        return PMP_RESULT_SUCCESS;
     case NAT_MAP_NO_RESOURCES:
     case NAT_MAP_QUOTA:
     case NAT_MAP_CANNOT_PROVIDE: /* not asked for: NAT-PMP never prefers failure */
-        return NAT_PMP_RESULT_OUT_OF_RESOURCES;
+        return PMP_RESULT_OUT_OF_RESOURCES;
     case NAT_MAP_UNSUPPORTED:
         break;
     }
-    return NAT_PMP_RESULT_NETWORK_FAILURE;
+    return PMP_RESULT_NETWORK_FAILURE;
 }
 
-static size_t map(nat_engine_t *engine, addr_endpoint_t client, const uint8_t *req, size_t len,
-                  usec_t now, uint32_t epoch, uint8_t *out, size_t out_size)
+/* Section 3.3; `answer` comes with the opcode, epoch and internal port set.
+ * Failures carry external port 0 and lifetime 0. */
+static uint16_t map(nat_engine_t *engine, addr_endpoint_t client, const pmp_request_t *rq,
+                    usec_t now, pmp_response_t *answer)
 {
-    if (len < NAT_PMP_MAP_REQUEST_SIZE)
-        return 0; /* no internal port to answer about */
-    uint8_t op = req[1];
-    uint16_t internal_port = wire_get16(req + 4);
-    uint16_t suggested_port = wire_get16(req + 6);
-    uint32_t lifetime = wire_get32(req + 8);
-
     /* Section 3.4: lifetime 0 deletes (the suggested port is ignored);
      * internal port 0 as well deletes all of the client's mappings. Deleting
      * what does not exist succeeds, so a retransmission gets the same answer.
      * natsim never creates TCP mappings, so a TCP delete has nothing to do. */
-    if (lifetime == 0) {
-        if (op == NAT_PMP_OP_MAP_UDP && internal_port == 0)
+    if (rq->lifetime_s == 0) {
+        if (rq->opcode == PMP_OP_MAP_UDP && rq->internal_port == 0)
             nat_engine_unmap_host(engine, client.ip, now);
-        else if (op == NAT_PMP_OP_MAP_UDP)
-            nat_engine_unmap(engine, addr_endpoint(client.ip, internal_port), now);
-        return map_response(out, out_size, op, NAT_PMP_RESULT_SUCCESS, epoch, internal_port, 0,
-                            0);
+        else if (rq->opcode == PMP_OP_MAP_UDP)
+            nat_engine_unmap(engine, addr_endpoint(client.ip, rq->internal_port), now);
+        return PMP_RESULT_SUCCESS;
     }
     /* natsim translates UDP only: a TCP mapping is refused outright rather
      * than pretended. Internal port 0 only means "all" when deleting. */
-    if (op == NAT_PMP_OP_MAP_TCP || internal_port == 0)
-        return map_response(out, out_size, op, NAT_PMP_RESULT_NOT_AUTHORIZED, epoch,
-                            internal_port, 0, 0);
+    if (rq->opcode == PMP_OP_MAP_TCP || rq->internal_port == 0)
+        return PMP_RESULT_NOT_AUTHORIZED;
 
     nat_map_request_t request = {
-        .internal = addr_endpoint(client.ip, internal_port),
-        .suggested_port = suggested_port,
-        .lifetime = (usec_t)lifetime * USEC_PER_SEC,
+        .internal = addr_endpoint(client.ip, rq->internal_port),
+        .suggested_port = rq->suggested_port,
+        .lifetime = (usec_t)rq->lifetime_s * USEC_PER_SEC,
     };
     addr_endpoint_t external = { 0 };
     usec_t granted = 0;
     nat_map_result_t r = nat_engine_map(engine, &request, now, &external, &granted);
     if (r != NAT_MAP_OK)
-        return map_response(out, out_size, op, map_result(r), epoch, internal_port, 0, 0);
+        return map_result(r);
     /* The engine may shorten the lifetime (port-mapping-lifetime-max); never
      * report a live mapping as lifetime 0, which means "deleted". */
     uint32_t seconds = (uint32_t)MIN(granted / USEC_PER_SEC, (usec_t)UINT32_MAX);
-    return map_response(out, out_size, op, NAT_PMP_RESULT_SUCCESS, epoch, internal_port,
-                        external.port, seconds ? seconds : 1);
+    answer->external_port = external.port;
+    answer->lifetime_s = seconds ? seconds : 1;
+    return PMP_RESULT_SUCCESS;
 }
 
 /* Section 3.5: an unknown opcode below 128 gets the entire request back with
@@ -167,8 +74,8 @@ static size_t unsupported_opcode(const uint8_t *req, size_t len, uint8_t *out, s
     size_t copied = MIN(len, n);
     memmove(out, req, copied);
     memset(out + copied, 0, n - copied);
-    out[1] |= NAT_PMP_OP_RESPONSE;
-    wire_put16(out + 2, NAT_PMP_RESULT_UNSUPP_OPCODE);
+    out[1] |= PMP_OP_RESPONSE;
+    wire_put16(out + 2, PMP_RESULT_UNSUPP_OPCODE);
     return n;
 }
 
@@ -179,24 +86,34 @@ size_t nat_pmp_handle(nat_engine_t *engine, addr_endpoint_t client, const uint8_
     /* RFC 6886: a device not currently translating MUST NOT answer. */
     if (!(p->port_mapping & NAT_PORT_MAPPING_NATPMP) || p->type != NAT_TYPE_NAT)
         return 0;
-    if (!req || len < NAT_PMP_EXTERNAL_REQUEST_SIZE || !out)
+    if (!req || !out)
         return 0;
-    uint8_t op = req[1];
+    pmp_request_t rq;
+    int read = pmp_read_request(req, len, &rq);
     /* Section 3.5: opcodes of 128 and up are responses, silently ignored.
      * Checked before the version so that no response of any version (a PCP
      * one has the R bit there) is ever answered: two servers cannot loop. */
-    if (op & NAT_PMP_OP_RESPONSE)
+    if (len < PMP_EXTERNAL_REQUEST_SIZE || (rq.opcode & PMP_OP_RESPONSE))
         return 0;
-    uint32_t epoch = nat_pmp_epoch(engine, now);
-    if (req[0] != NAT_PMP_VERSION)
-        return put_header(out, out_size, NAT_PMP_UNSUPP_VERSION_SIZE, 0,
-                          NAT_PMP_RESULT_UNSUPP_VERSION, epoch);
-    switch (op) {
-    case NAT_PMP_OP_EXTERNAL_ADDRESS:
-        return external_address(engine, client, epoch, out, out_size);
-    case NAT_PMP_OP_MAP_UDP:
-    case NAT_PMP_OP_MAP_TCP:
-        return map(engine, client, req, len, now, epoch, out, out_size);
+    pmp_response_t answer = { .opcode = rq.opcode, .epoch = nat_pmp_epoch(engine, now) };
+    if (rq.version != PMP_VERSION) {
+        answer.opcode = PMP_OP_EXTERNAL_ADDRESS;
+        answer.result = PMP_RESULT_UNSUPP_VERSION;
+        return pmp_write_response(&answer, out, out_size);
+    }
+    switch (rq.opcode) {
+    case PMP_OP_EXTERNAL_ADDRESS:
+        if (out_size < PMP_EXTERNAL_RESPONSE_SIZE)
+            return 0; /* before the engine picks the host's address */
+        answer.external_ip = nat_engine_external_ip_for(engine, client.ip, now);
+        return pmp_write_response(&answer, out, out_size);
+    case PMP_OP_MAP_UDP:
+    case PMP_OP_MAP_TCP:
+        if (read < 0)
+            return 0; /* no internal port to answer about */
+        answer.internal_port = rq.internal_port;
+        answer.result = map(engine, client, &rq, now, &answer);
+        return pmp_write_response(&answer, out, out_size);
     default:
         return unsupported_opcode(req, len, out, out_size);
     }

@@ -174,20 +174,6 @@ nat_profile_t *nat_profile_copy(const nat_profile_t *profile)
 /* Each parser returns false with `why` filled when the value is not allowed. */
 typedef bool (*key_parse_fn)(nat_profile_t *p, const char *value, size_t offset, GString *why);
 
-static bool parse_enum_list(const char *const *names, const char *value, int *out, GString *why)
-{
-    for (int i = 0; names[i]; i++) {
-        if (strcmp(names[i], value) == 0) {
-            *out = i;
-            return true;
-        }
-    }
-    g_string_append(why, "allowed: ");
-    for (int i = 0; names[i]; i++)
-        g_string_append_printf(why, "%s%s", i ? ", " : "", names[i]);
-    return false;
-}
-
 static bool parse_uint(const char *value, unsigned long min, unsigned long max, unsigned long *out,
                        GString *why)
 {
@@ -203,78 +189,6 @@ static bool parse_uint(const char *value, unsigned long min, unsigned long max, 
 }
 
 #define FIELD(p, offset, type) ((type *)((char *)(p) + (offset)))
-
-static bool parse_type(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(type_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_type_t) = (nat_type_t)x;
-    return true;
-}
-
-static bool parse_dependence(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(dependence_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_dependence_t) = (nat_dependence_t)x;
-    return true;
-}
-
-static bool parse_allocation(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(allocation_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_allocation_t) = (nat_allocation_t)x;
-    return true;
-}
-
-static bool parse_fallback(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(fallback_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_allocation_t) = x == 0 ? NAT_ALLOC_SEQUENTIAL : NAT_ALLOC_RANDOM;
-    return true;
-}
-
-static bool parse_parity(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(parity_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_parity_t) = (nat_parity_t)x;
-    return true;
-}
-
-static bool parse_refresh(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(refresh_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_refresh_t) = (nat_refresh_t)x;
-    return true;
-}
-
-static bool parse_pooling(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(pooling_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_pooling_t) = (nat_pooling_t)x;
-    return true;
-}
-
-static bool parse_hairpin(nat_profile_t *p, const char *v, size_t off, GString *why)
-{
-    int x;
-    if (!parse_enum_list(hairpin_names, v, &x, why))
-        return false;
-    *FIELD(p, off, nat_hairpin_t) = (nat_hairpin_t)x;
-    return true;
-}
 
 static bool parse_step(nat_profile_t *p, const char *v, size_t off, GString *why)
 {
@@ -464,50 +378,86 @@ enum key_scope {
     SCOPE_TRANSLATING, /* only a translating NAT */
 };
 
+/* An enum key has `names` and no parser: its value is the position of the
+ * name in the list, or values[position] where the two differ. */
 typedef struct profile_key {
     const char *name;
     key_parse_fn parse;
     size_t offset;
     enum key_scope scope;
+    const char *const *names;
+    const int *values;
 } profile_key_t;
+
+/* parse_enum stores every enum key as an int. */
+_Static_assert(sizeof(nat_type_t) == sizeof(int) && sizeof(nat_dependence_t) == sizeof(int) &&
+                   sizeof(nat_allocation_t) == sizeof(int) && sizeof(nat_parity_t) == sizeof(int) &&
+                   sizeof(nat_refresh_t) == sizeof(int) && sizeof(nat_pooling_t) == sizeof(int) &&
+                   sizeof(nat_hairpin_t) == sizeof(int),
+               "profile enums are int-sized");
+
+static const int fallback_values[] = { NAT_ALLOC_SEQUENTIAL, NAT_ALLOC_RANDOM };
+
+static bool parse_enum(nat_profile_t *p, const char *v, const profile_key_t *key, GString *why)
+{
+    for (int i = 0; key->names[i]; i++) {
+        if (strcmp(key->names[i], v) == 0) {
+            *FIELD(p, key->offset, int) = key->values ? key->values[i] : i;
+            return true;
+        }
+    }
+    g_string_append(why, "allowed: ");
+    for (int i = 0; key->names[i]; i++)
+        g_string_append_printf(why, "%s%s", i ? ", " : "", key->names[i]);
+    return false;
+}
+
+static bool key_parse(const profile_key_t *key, nat_profile_t *p, const char *v, GString *why)
+{
+    return key->names ? parse_enum(p, v, key, why) : key->parse(p, v, key->offset, why);
+}
 
 #define OFF(field) offsetof(nat_profile_t, field)
 #define IMP(field) offsetof(nat_impairment_t, field)
 
+#define KEY(name, parse, offset, scope) { name, parse, offset, scope, NULL, NULL }
+#define ENUM_KEY(name, field, scope, names, values) { name, NULL, OFF(field), scope, names, values }
+
 static const profile_key_t profile_keys[] = {
-    { "type", parse_type, OFF(type), SCOPE_ALL },
-    { "mapping", parse_dependence, OFF(mapping), SCOPE_TRANSLATING },
-    { "filtering", parse_dependence, OFF(filtering), SCOPE_STATEFUL },
-    { "allocation", parse_allocation, OFF(allocation), SCOPE_TRANSLATING },
-    { "preserve-fallback", parse_fallback, OFF(preserve_fallback), SCOPE_TRANSLATING },
-    { "sequential-step", parse_step, OFF(sequential_step), SCOPE_TRANSLATING },
-    { "port-range", parse_port_range, 0, SCOPE_TRANSLATING },
-    { "port-parity", parse_parity, OFF(port_parity), SCOPE_TRANSLATING },
-    { "timeout", parse_positive_duration, OFF(timeout), SCOPE_STATEFUL },
-    { "timeout-unreplied", parse_duration_key, OFF(timeout_unreplied), SCOPE_STATEFUL },
-    { "hold-down", parse_duration_key, OFF(hold_down), SCOPE_TRANSLATING },
-    { "refresh", parse_refresh, OFF(refresh), SCOPE_STATEFUL },
-    { "hairpin", parse_hairpin, OFF(hairpin), SCOPE_TRANSLATING },
-    { "public-ips", parse_public_ips, 0, SCOPE_TRANSLATING },
-    { "pooling", parse_pooling, OFF(pooling), SCOPE_TRANSLATING },
-    { "port-block", parse_u16_size, OFF(port_block), SCOPE_TRANSLATING },
-    { "port-blocks-max", parse_blocks_max, OFF(port_blocks_max), SCOPE_TRANSLATING },
-    { "port-quota", parse_quota, OFF(port_quota), SCOPE_TRANSLATING },
-    { "port-mapping", parse_port_mapping, 0, SCOPE_TRANSLATING },
-    { "port-mapping-lifetime-max", parse_positive_duration, OFF(port_mapping_lifetime_max),
-      SCOPE_TRANSLATING },
-    { "latency", parse_both_duration, IMP(latency), SCOPE_ALL },
-    { "jitter", parse_both_duration, IMP(jitter), SCOPE_ALL },
-    { "loss", parse_both_probability, IMP(loss), SCOPE_ALL },
-    { "reorder", parse_both_probability, IMP(reorder), SCOPE_ALL },
-    { "latency-inbound", parse_duration_key, OFF(inbound) + IMP(latency), SCOPE_ALL },
-    { "latency-outbound", parse_duration_key, OFF(outbound) + IMP(latency), SCOPE_ALL },
-    { "jitter-inbound", parse_duration_key, OFF(inbound) + IMP(jitter), SCOPE_ALL },
-    { "jitter-outbound", parse_duration_key, OFF(outbound) + IMP(jitter), SCOPE_ALL },
-    { "loss-inbound", parse_probability, OFF(inbound) + IMP(loss), SCOPE_ALL },
-    { "loss-outbound", parse_probability, OFF(outbound) + IMP(loss), SCOPE_ALL },
-    { "reorder-inbound", parse_probability, OFF(inbound) + IMP(reorder), SCOPE_ALL },
-    { "reorder-outbound", parse_probability, OFF(outbound) + IMP(reorder), SCOPE_ALL },
+    ENUM_KEY("type", type, SCOPE_ALL, type_names, NULL),
+    ENUM_KEY("mapping", mapping, SCOPE_TRANSLATING, dependence_names, NULL),
+    ENUM_KEY("filtering", filtering, SCOPE_STATEFUL, dependence_names, NULL),
+    ENUM_KEY("allocation", allocation, SCOPE_TRANSLATING, allocation_names, NULL),
+    ENUM_KEY("preserve-fallback", preserve_fallback, SCOPE_TRANSLATING, fallback_names,
+             fallback_values),
+    KEY("sequential-step", parse_step, OFF(sequential_step), SCOPE_TRANSLATING),
+    KEY("port-range", parse_port_range, 0, SCOPE_TRANSLATING),
+    ENUM_KEY("port-parity", port_parity, SCOPE_TRANSLATING, parity_names, NULL),
+    KEY("timeout", parse_positive_duration, OFF(timeout), SCOPE_STATEFUL),
+    KEY("timeout-unreplied", parse_duration_key, OFF(timeout_unreplied), SCOPE_STATEFUL),
+    KEY("hold-down", parse_duration_key, OFF(hold_down), SCOPE_TRANSLATING),
+    ENUM_KEY("refresh", refresh, SCOPE_STATEFUL, refresh_names, NULL),
+    ENUM_KEY("hairpin", hairpin, SCOPE_TRANSLATING, hairpin_names, NULL),
+    KEY("public-ips", parse_public_ips, 0, SCOPE_TRANSLATING),
+    ENUM_KEY("pooling", pooling, SCOPE_TRANSLATING, pooling_names, NULL),
+    KEY("port-block", parse_u16_size, OFF(port_block), SCOPE_TRANSLATING),
+    KEY("port-blocks-max", parse_blocks_max, OFF(port_blocks_max), SCOPE_TRANSLATING),
+    KEY("port-quota", parse_quota, OFF(port_quota), SCOPE_TRANSLATING),
+    KEY("port-mapping", parse_port_mapping, 0, SCOPE_TRANSLATING),
+    KEY("port-mapping-lifetime-max", parse_positive_duration, OFF(port_mapping_lifetime_max),
+        SCOPE_TRANSLATING),
+    KEY("latency", parse_both_duration, IMP(latency), SCOPE_ALL),
+    KEY("jitter", parse_both_duration, IMP(jitter), SCOPE_ALL),
+    KEY("loss", parse_both_probability, IMP(loss), SCOPE_ALL),
+    KEY("reorder", parse_both_probability, IMP(reorder), SCOPE_ALL),
+    KEY("latency-inbound", parse_duration_key, OFF(inbound) + IMP(latency), SCOPE_ALL),
+    KEY("latency-outbound", parse_duration_key, OFF(outbound) + IMP(latency), SCOPE_ALL),
+    KEY("jitter-inbound", parse_duration_key, OFF(inbound) + IMP(jitter), SCOPE_ALL),
+    KEY("jitter-outbound", parse_duration_key, OFF(outbound) + IMP(jitter), SCOPE_ALL),
+    KEY("loss-inbound", parse_probability, OFF(inbound) + IMP(loss), SCOPE_ALL),
+    KEY("loss-outbound", parse_probability, OFF(outbound) + IMP(loss), SCOPE_ALL),
+    KEY("reorder-inbound", parse_probability, OFF(inbound) + IMP(reorder), SCOPE_ALL),
+    KEY("reorder-outbound", parse_probability, OFF(outbound) + IMP(reorder), SCOPE_ALL),
 };
 
 #define KEY_COUNT (sizeof profile_keys / sizeof profile_keys[0])
@@ -592,7 +542,7 @@ static bool apply_keys(nat_profile_t *p, const keyfile_t *kf, const char *group,
             return false;
         }
         g_autoptr(GString) why = g_string_new(NULL);
-        if (!key->parse(p, value, key->offset, why)) {
+        if (!key_parse(key, p, value, why)) {
             keyfile_set_error(error, kf, group, keys[i], value, "%s", why->str);
             return false;
         }

@@ -258,12 +258,12 @@ static void fire(simnet_t *s, const simnet_event_t *e)
         nat_pcp_reset(s->pcp[nat]);
         break;
     case SIMNET_FLUSH:
-        nat_engine_flush(engine);
+        nat_engine_flush(engine, s->now);
         break;
     case SIMNET_CHANGE_IP: {
         const uint32_t *ips;
         if (nat_engine_public_ips(engine, &ips) == 0 ||
-            !nat_engine_change_ip(engine, ips[0], s->spare_ip[nat])) {
+            !nat_engine_change_ip(engine, ips[0], s->spare_ip[nat], s->now)) {
             s->event_error = "change-ip: the NAT refused the address (it does not translate)";
             break;
         }
@@ -273,7 +273,7 @@ static void fire(simnet_t *s, const simnet_event_t *e)
         nat_profile_t *p = nat_profile_copy(nat_engine_profile(engine));
         GError *error = NULL;
         if (!p || !e->key || !e->value || !nat_profile_set(p, e->key, e->value, &error) ||
-            !nat_engine_set_profile(engine, p, &error))
+            !nat_engine_set_profile(engine, p, s->now, &error))
             s->event_error = "set: the NAT refused the profile key";
         g_clear_error(&error);
         nat_profile_free(p);

@@ -487,7 +487,7 @@ static void test_reboot_loses_every_mapping(void)
     ASSERT_DROP(in(e, ep(REMOTE_Y, 1), o.src, 42 * S), NAT_DROP_NO_MAPPING);
     CU_ASSERT_EQUAL(nat_engine_expire(e, 43 * S), NAT_ENGINE_NEVER);
     CU_ASSERT_TRUE(out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 43 * S).created);
-    nat_engine_flush(e);
+    nat_engine_flush(e, 43 * S);
     CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
     CU_ASSERT_EQUAL(nat_engine_epoch_start(e), 42 * S);
     nat_engine_free(e);
@@ -499,9 +499,9 @@ static void test_change_ip_moves_and_forgets(void)
     nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 33);
     nat_verdict_t o = out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
     CU_ASSERT_EQUAL(o.src.ip, PUB1);
-    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB2, spare)); /* not ours */
-    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB1, PUB1));  /* already ours */
-    CU_ASSERT_TRUE(nat_engine_change_ip(e, PUB1, spare));
+    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB2, spare, 0)); /* not ours */
+    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB1, PUB1, 0));  /* already ours */
+    CU_ASSERT_TRUE(nat_engine_change_ip(e, PUB1, spare, 0));
     CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
     CU_ASSERT_FALSE(nat_engine_is_public(e, PUB1));
     CU_ASSERT_TRUE(nat_engine_is_public(e, spare));
@@ -515,12 +515,12 @@ static void test_change_ip_moves_and_forgets(void)
     nat_profile_t *p = nat_profile_copy(nat_engine_profile(e));
     p->timeout = 9 * S;
     GError *error = NULL;
-    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, &error));
+    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, 3 * S, &error));
     g_clear_error(&error);
     nat_profile_free(p);
     nat_engine_free(e);
     e = engine_from("preset = firewall\n", 34);
-    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB1, spare));
+    CU_ASSERT_FALSE(nat_engine_change_ip(e, PUB1, spare, 0));
     nat_engine_free(e);
 }
 
@@ -531,24 +531,45 @@ static void test_set_profile_live(void)
     nat_profile_t *p = nat_profile_copy(nat_engine_profile(e));
     GError *error = NULL;
     CU_ASSERT_TRUE(nat_profile_set(p, "timeout", "10s", &error));
-    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, &error));
+    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, 0, &error));
     /* A shorter timeout applies to live mappings too, from the change on. */
     CU_ASSERT_EQUAL(nat_engine_expire(e, 0), 10 * S);
     ASSERT_DROP(in(e, ep(REMOTE_Y, 1), o.src, 10 * S), NAT_DROP_NO_MAPPING);
     /* Filtering changes keep the mappings; mapping changes flush them. */
     o = out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 11 * S);
     CU_ASSERT_TRUE(nat_profile_set(p, "filtering", "address-and-port-dependent", &error));
-    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, &error));
+    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, 11 * S, &error));
     CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 1);
     ASSERT_DROP(in(e, ep(REMOTE_Z, 1), o.src, 12 * S), NAT_DROP_FILTERED);
     CU_ASSERT_TRUE(nat_profile_set(p, "mapping", "address-dependent", &error));
-    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, &error));
+    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, 12 * S, &error));
     CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
     /* The number of public addresses is the topology's; it cannot change live. */
     CU_ASSERT_TRUE(nat_profile_set(p, "public-ips", "3", &error));
-    CU_ASSERT_FALSE(nat_engine_set_profile(e, p, &error));
+    CU_ASSERT_FALSE(nat_engine_set_profile(e, p, 12 * S, &error));
     CU_ASSERT_PTR_NOT_NULL(error);
     g_clear_error(&error);
+    nat_profile_free(p);
+    nat_engine_free(e);
+}
+
+/* The re-armed expiry follows the `now` of the change, not the time of the
+ * last packet the engine happened to see (here another host's, at 100 s). */
+static void test_set_profile_rearms_from_its_now(void)
+{
+    nat_engine_t *e = engine_from("preset = full-cone\ntimeout = 5min\n", 35);
+    nat_verdict_t o = out(e, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
+    out(e, ep(HOST_B, 5000), ep(REMOTE_Y, 1), 100 * S);
+    nat_profile_t *p = nat_profile_copy(nat_engine_profile(e));
+    GError *error = NULL;
+    CU_ASSERT_TRUE(nat_profile_set(p, "timeout", "10s", &error));
+    CU_ASSERT_TRUE(nat_engine_set_profile(e, p, 200 * S, &error));
+    CU_ASSERT_EQUAL(nat_engine_expire(e, 200 * S), 210 * S);
+    nat_mapping_info_t info;
+    CU_ASSERT_TRUE(nat_engine_lookup_external(e, o.src, 209 * S, &info));
+    CU_ASSERT_EQUAL(info.expires_at, 210 * S);
+    ASSERT_FORWARD(in(e, ep(REMOTE_Z, 1), o.src, 209 * S));
+    ASSERT_DROP(in(e, ep(REMOTE_Z, 1), o.src, 220 * S), NAT_DROP_NO_MAPPING);
     nat_profile_free(p);
     nat_engine_free(e);
 }
@@ -660,6 +681,7 @@ int main(void)
         { "reboot loses every mapping, new epoch", test_reboot_loses_every_mapping },
         { "change-ip moves to the new address and forgets every mapping", test_change_ip_moves_and_forgets },
         { "profile changes while running", test_set_profile_live },
+        { "a profile change re-arms timers from its own now", test_set_profile_rearms_from_its_now },
         { "engine needs the addresses the profile asks for", test_engine_needs_addresses },
         { "stats as JSON", test_stats_json },
         { "same seed, same ports", test_same_seed_same_ports },

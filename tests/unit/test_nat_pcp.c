@@ -84,7 +84,7 @@ static void map_req(pkt_t *p, const uint8_t nonce[12], uint8_t protocol, uint16_
                     uint16_t suggested_port, uint32_t suggested_ip, uint32_t lifetime,
                     uint32_t client_ip)
 {
-    header(p, NAT_PCP_OP_MAP, lifetime, client_ip);
+    header(p, PCP_OP_MAP, lifetime, client_ip);
     memcpy(p->b + 24, nonce, 12);
     p->b[36] = protocol;
     wire_put16(p->b + 40, internal);
@@ -161,7 +161,7 @@ static uint16_t map_ok(lab_t *lab, uint32_t host, const uint8_t nonce[12], uint1
     map_req(&p, nonce, UDP, internal, suggested, 0, lifetime, host);
     size_t n = ask(lab, host, &p, now, out);
     CU_ASSERT_EQUAL_FATAL(n, 60);
-    CU_ASSERT_EQUAL_FATAL(out[3], NAT_PCP_SUCCESS);
+    CU_ASSERT_EQUAL_FATAL(out[3], PCP_RESULT_SUCCESS);
     return wire_get16(out + 42);
 }
 
@@ -174,7 +174,7 @@ static void expect_error(lab_t *lab, uint32_t host, const pkt_t *p, usec_t now, 
     size_t n = ask(lab, host, p, now, out);
     CU_ASSERT_EQUAL_FATAL(n, 24 + payload);
     check_header(out, p->b[1], result, NAT_PCP_ERROR_LIFETIME_S, nat_pmp_epoch(lab->engine, now));
-    if (payload == NAT_PCP_MAP_SIZE) {
+    if (payload == PCP_MAP_SIZE) {
         /* Everything copied, the suggestion in the assigned fields; the
          * reserved bits zero. */
         CU_ASSERT_EQUAL(memcmp(out + 24, p->b + 24, 13), 0);
@@ -200,7 +200,7 @@ static void test_map_success(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(7), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 7);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 7);
     check_map(out, N1, UDP, 5000, 5000, PUBLIC_IP); /* preserved */
     nat_mapping_info_t info;
     CU_ASSERT_TRUE_FATAL(
@@ -213,12 +213,12 @@ static void test_map_success(void)
     p.b[2] = p.b[3] = 0xaa;
     p.b[37] = p.b[38] = p.b[39] = 0xaa;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(8), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 8);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 8);
     check_map(out, N1, UDP, 5001, 5001, PUBLIC_IP);
     /* Errors too. */
     map_req(&p, N1, TCP, 5001, 0, 0, 3600, HOST_A);
     p.b[37] = p.b[38] = p.b[39] = 0xaa;
-    expect_error(&lab, HOST_A, &p, SEC(8), NAT_PCP_UNSUPP_PROTOCOL, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(8), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     lab_free(&lab);
 }
 
@@ -237,7 +237,7 @@ static void test_renew_and_delete(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     map_req(&p, N1, UDP, 5000, 5000, PUBLIC_IP, 0, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(400), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 0, 400);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 0, 400);
     check_map(out, N1, UDP, 5000, 5000, PUBLIC_IP);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(400)));
     /* Deleting again, or what never existed, succeeds the same way. */
@@ -254,14 +254,14 @@ static void test_nonce_mismatch(void)
     /* Section 11.3: the mapping belongs to N1's owner. */
     pkt_t p;
     map_req(&p, N2, UDP, 5000, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_NOT_AUTHORIZED, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
     map_req(&p, N2, UDP, 5000, 0, 0, 0, HOST_A); /* nor may N2 delete it */
-    expect_error(&lab, HOST_A, &p, SEC(3), NAT_PCP_NOT_AUTHORIZED, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(3), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
     CU_ASSERT_TRUE(has_mapping(&lab, HOST_A, 5000, SEC(3)));
     map_req(&p, N1, UDP, 5000, 0, 0, 0, HOST_A);
     uint8_t out[NAT_PCP_MAX_SIZE];
     CU_ASSERT_EQUAL(ask(&lab, HOST_A, &p, SEC(4), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_SUCCESS);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(4)));
     /* Free again: any nonce may have it now. */
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N2, 5000, 0, 3600, SEC(5)), 5000);
@@ -274,7 +274,7 @@ static void test_nonce_forgotten_when_mapping_expires(void)
     map_ok(&lab, HOST_A, N1, 5000, 0, 120, SEC(10));
     pkt_t p;
     map_req(&p, N2, UDP, 5000, 0, 0, 120, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(129), NAT_PCP_NOT_AUTHORIZED, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(129), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
     nat_engine_expire(lab.engine, SEC(130));
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N2, 5000, 0, 120, SEC(131)), 5000);
     /* Many short-lived mappings: stale records are swept, never in the way. */
@@ -301,7 +301,7 @@ static void test_adopts_mapping_without_nonce(void)
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N1, 5000, 0, 3600, SEC(2)), 5000);
     pkt_t p;
     map_req(&p, N2, UDP, 5000, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(3), NAT_PCP_NOT_AUTHORIZED, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(3), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
     /* NAT-PMP has no nonce; renewing through it hands the mapping back to
      * whoever asks next. */
     CU_ASSERT_EQUAL(nat_pcp_handle(lab.pcp, lab.engine, addr_endpoint(HOST_A, 1), pmp,
@@ -323,7 +323,7 @@ static void test_delete_all_with_nonce(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     map_req(&p, N1, UDP, 0, 0, 0, 0, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(2), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 0, 2);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 0, 2);
     check_map(out, N1, UDP, 0, 0, 0);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(2)));
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5001, SEC(2)));
@@ -333,7 +333,7 @@ static void test_delete_all_with_nonce(void)
      * port is ignored (section 11.1). */
     map_req(&p, N2, 0, 7777, 0, 0, 0, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(3), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_SUCCESS);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5002, SEC(3)));
     CU_ASSERT_TRUE(has_mapping(&lab, HOST_B, 5003, SEC(3)));
     lab_free(&lab);
@@ -345,7 +345,7 @@ static void test_address_mismatch(void)
     pkt_t p;
     /* The client field says .99, the packet came from .10: a NAT between. */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, ADDR_IP(192, 168, 1, 99));
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_ADDRESS_MISMATCH, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_ADDRESS_MISMATCH, PCP_MAP_SIZE);
     /* A native IPv6 client address (2001:db8::1) cannot be our IPv4 source. */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     memset(p.b + 8, 0, 16);
@@ -354,14 +354,14 @@ static void test_address_mismatch(void)
     p.b[10] = 0x0d;
     p.b[11] = 0xb8;
     p.b[23] = 1;
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_ADDRESS_MISMATCH, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_ADDRESS_MISMATCH, PCP_MAP_SIZE);
     /* ::192.168.1.10 (IPv4-compatible, not IPv4-mapped) is not it either. */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     p.b[18] = p.b[19] = 0;
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_ADDRESS_MISMATCH, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_ADDRESS_MISMATCH, PCP_MAP_SIZE);
     /* ANNOUNCE is checked the same way. */
-    header(&p, NAT_PCP_OP_ANNOUNCE, 0, ADDR_IP(10, 0, 0, 1));
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_ADDRESS_MISMATCH, 0);
+    header(&p, PCP_OP_ANNOUNCE, 0, ADDR_IP(10, 0, 0, 1));
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_ADDRESS_MISMATCH, 0);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(1)));
     lab_free(&lab);
 }
@@ -375,26 +375,26 @@ static void test_prefer_failure(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     /* Section 13.2: the suggestion or nothing. */
     map_req(&p, N1, UDP, 5000, 41000, PUBLIC_IP, 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_CANNOT_PROVIDE_EXTERNAL, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_CANNOT_PROVIDE_EXTERNAL, PCP_MAP_SIZE);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(2)));
     /* Without the option another port is handed out. */
     map_req(&p, N1, UDP, 5000, 41000, PUBLIC_IP, 3600, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(3), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_SUCCESS);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
     CU_ASSERT_NOT_EQUAL(wire_get16(out + 42), 41000);
     /* A free suggestion with the option: granted, and the option echoed. */
     map_req(&p, N1, UDP, 5001, 42000, PUBLIC_IP, 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(4), out), 64);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 4);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 4);
     check_map(out, N1, UDP, 5001, 42000, PUBLIC_IP);
-    const uint8_t echoed[4] = { NAT_PCP_OPTION_PREFER_FAILURE, 0, 0, 0 };
+    const uint8_t echoed[4] = { PCP_OPTION_PREFER_FAILURE, 0, 0, 0 };
     CU_ASSERT_EQUAL(memcmp(out + 60, echoed, 4), 0);
     /* A suggested address that is not ours cannot be provided. */
     map_req(&p, N1, UDP, 5002, 43000, ADDR_IP(198, 51, 100, 9), 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
-    expect_error(&lab, HOST_A, &p, SEC(5), NAT_PCP_CANNOT_PROVIDE_EXTERNAL, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(5), PCP_RESULT_CANNOT_PROVIDE_EXTERNAL, PCP_MAP_SIZE);
     /* Nor a native IPv6 one (2001:db8::9). */
     map_req(&p, N1, UDP, 5002, 43000, 0, 3600, HOST_A);
     p.b[44] = 0x20;
@@ -402,12 +402,12 @@ static void test_prefer_failure(void)
     p.b[46] = 0x0d;
     p.b[47] = 0xb8;
     p.b[59] = 9;
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
-    expect_error(&lab, HOST_A, &p, SEC(5), NAT_PCP_CANNOT_PROVIDE_EXTERNAL, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(5), PCP_RESULT_CANNOT_PROVIDE_EXTERNAL, PCP_MAP_SIZE);
     /* Without PREFER_FAILURE a foreign suggestion is simply not followed. */
     map_req(&p, N1, UDP, 5002, 43000, ADDR_IP(198, 51, 100, 9), 3600, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(6), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 6);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 6);
     CU_ASSERT_EQUAL(wire_get32(out + 56), PUBLIC_IP);
     lab_free(&lab);
 }
@@ -419,41 +419,41 @@ static void test_options(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     /* FILTER (section 13.3) and THIRD_PARTY (13.1) are not supported. */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_FILTER, 20);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_OPTION, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_FILTER, 20);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_OPTION, PCP_MAP_SIZE);
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_THIRD_PARTY, 16);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_OPTION, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_THIRD_PARTY, 16);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_OPTION, PCP_MAP_SIZE);
     /* Any unknown code below 128 must be understood, so it fails. */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     option(&p, 50, 0);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_OPTION, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_OPTION, PCP_MAP_SIZE);
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     option(&p, 127, 4);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_OPTION, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_OPTION, PCP_MAP_SIZE);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(1)));
     /* 128 and up may be ignored (3 data bytes, padded to 4). */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     option(&p, 200, 3);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_SUCCESS);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
     /* PREFER_FAILURE carries no data and appears once. */
     map_req(&p, N1, UDP, 5001, 0, 0, 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 4);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_MALFORMED_OPTION, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 4);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_MALFORMED_OPTION, PCP_MAP_SIZE);
     map_req(&p, N1, UDP, 5001, 0, 0, 3600, HOST_A);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_MALFORMED_OPTION, NAT_PCP_MAP_SIZE);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_MALFORMED_OPTION, PCP_MAP_SIZE);
     /* An option longer than the packet. */
     map_req(&p, N1, UDP, 5001, 0, 0, 3600, HOST_A);
     option(&p, 200, 0);
     wire_put16(p.b + 62, 100);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_MALFORMED_OPTION, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_MALFORMED_OPTION, PCP_MAP_SIZE);
     /* PREFER_FAILURE belongs to MAP only. */
-    header(&p, NAT_PCP_OP_ANNOUNCE, 0, HOST_A);
-    option(&p, NAT_PCP_OPTION_PREFER_FAILURE, 0);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_MALFORMED_OPTION, 0);
+    header(&p, PCP_OP_ANNOUNCE, 0, HOST_A);
+    option(&p, PCP_OPTION_PREFER_FAILURE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_MALFORMED_OPTION, 0);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5001, SEC(2)));
     lab_free(&lab);
 }
@@ -469,7 +469,7 @@ static void test_quota(void)
     map_ok(&lab, HOST_A, N1, 5000, 0, 3600, SEC(1));
     pkt_t p;
     map_req(&p, N1, UDP, 5001, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(2), NAT_PCP_USER_EX_QUOTA, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_USER_EX_QUOTA, PCP_MAP_SIZE);
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_B, N1, 5001, 0, 3600, SEC(3)), 5001);
     lab_free(&lab);
 }
@@ -485,7 +485,7 @@ static void test_no_resources(void)
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N1, 5000, 0, 3600, SEC(1)), 40000);
     pkt_t p;
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_B);
-    expect_error(&lab, HOST_B, &p, SEC(2), NAT_PCP_NO_RESOURCES, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_B, &p, SEC(2), PCP_RESULT_NO_RESOURCES, PCP_MAP_SIZE);
     lab_free(&lab);
 }
 
@@ -502,13 +502,13 @@ static void test_lifetime_bounds(void)
     /* Section 15: at least 120 s, at most the configured maximum. */
     map_req(&p, N1, UDP, 5000, 0, 0, 10, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 120, 1);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 120, 1);
     map_req(&p, N1, UDP, 5001, 0, 0, 1000000, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 1);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 1);
     map_req(&p, N1, UDP, 5002, 0, 0, UINT32_MAX, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 1);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 1);
     CU_ASSERT_TRUE(has_mapping(&lab, HOST_A, 5000, SEC(120)));
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(121)));
     lab_free(&lab);
@@ -527,7 +527,7 @@ static void test_versions(void)
         p.b[0] = version;
         CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(11), out), 24);
         const uint8_t want[24] = {
-            2, 0x81, 0, NAT_PCP_UNSUPP_VERSION,
+            2, 0x81, 0, PCP_RESULT_UNSUPP_VERSION,
             0, 0, 0, NAT_PCP_ERROR_LIFETIME_S,
             0, 0, 0, 11,                              /* epoch */
             0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 10, /* client field, last 96 bits */
@@ -542,7 +542,7 @@ static void test_versions(void)
                           24);
     const uint8_t want0[24] = { 2, 0x80, 0, 1, 0, 0, 0, 30, 0, 0, 0, 11 };
     CU_ASSERT_EQUAL(memcmp(out, want0, sizeof want0), 0);
-    CU_ASSERT_EQUAL(wire_get16(out + 2), NAT_PMP_RESULT_UNSUPP_VERSION);
+    CU_ASSERT_EQUAL(wire_get16(out + 2), PMP_RESULT_UNSUPP_VERSION);
     lab_free(&lab);
 
     /* Both on: version 0 is NAT-PMP's. */
@@ -615,35 +615,35 @@ static void test_malformed(void)
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     p.len = 20;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 24);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_MALFORMED_REQUEST);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_MALFORMED_REQUEST);
     CU_ASSERT_EQUAL(memcmp(out + 12, p.b + 12, 8), 0);
     CU_ASSERT_EQUAL(out[20] | out[21] | out[22] | out[23], 0);
     /* Not a multiple of 4. */
     p.len = 62;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_MALFORMED_REQUEST);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_MALFORMED_REQUEST);
     CU_ASSERT_EQUAL(wire_get32(out + 4), NAT_PCP_ERROR_LIFETIME_S);
     CU_ASSERT_EQUAL(memcmp(out + 12, p.b + 12, 12), 0);
     CU_ASSERT_EQUAL(memcmp(out + 24, p.b + 24, 12), 0); /* the nonce, still */
     /* Longer than 1100 bytes. */
     p.len = 1104;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_MALFORMED_REQUEST);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_MALFORMED_REQUEST);
     /* A MAP without (all of) its payload. */
     p.len = 24;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 24);
     CU_ASSERT_EQUAL(out[1], 0x81);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_MALFORMED_REQUEST);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_MALFORMED_REQUEST);
     p.len = 56;
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 24);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_MALFORMED_REQUEST);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_MALFORMED_REQUEST);
     CU_ASSERT_FALSE(has_mapping(&lab, HOST_A, 5000, SEC(1)));
     /* Exactly 1100 bytes is fine (options of code 200 fill it). */
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
     option(&p, 200, (uint16_t)(NAT_PCP_MAX_SIZE - 60 - 4));
     CU_ASSERT_EQUAL(p.len, NAT_PCP_MAX_SIZE);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    CU_ASSERT_EQUAL(out[3], NAT_PCP_SUCCESS);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
     lab_free(&lab);
 }
 
@@ -653,23 +653,23 @@ static void test_opcodes(void)
     pkt_t p;
     uint8_t out[NAT_PCP_MAX_SIZE];
     /* Section 14.1: ANNOUNCE is answered, no payload, lifetime 0. */
-    header(&p, NAT_PCP_OP_ANNOUNCE, 0, HOST_A);
+    header(&p, PCP_OP_ANNOUNCE, 0, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(33), out), 24);
-    check_header(out, NAT_PCP_OP_ANNOUNCE, NAT_PCP_SUCCESS, 0, 33);
+    check_header(out, PCP_OP_ANNOUNCE, PCP_RESULT_SUCCESS, 0, 33);
     /* PEER is not offered: UNSUPP_OPCODE with its 56-byte payload back. */
-    header(&p, NAT_PCP_OP_PEER, 3600, HOST_A);
+    header(&p, PCP_OP_PEER, 3600, HOST_A);
     for (int i = 24; i < 80; i++)
         p.b[i] = (uint8_t)i;
     p.len = 80;
-    expect_error(&lab, HOST_A, &p, SEC(33), NAT_PCP_UNSUPP_OPCODE, NAT_PCP_PEER_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(33), PCP_RESULT_UNSUPP_OPCODE, PCP_PEER_SIZE);
     p.len = 40; /* a truncated PEER: just the header back */
-    expect_error(&lab, HOST_A, &p, SEC(33), NAT_PCP_UNSUPP_OPCODE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(33), PCP_RESULT_UNSUPP_OPCODE, 0);
     /* Nor is any other opcode. */
     header(&p, 9, 3600, HOST_A);
     p.len = 64;
-    expect_error(&lab, HOST_A, &p, SEC(33), NAT_PCP_UNSUPP_OPCODE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(33), PCP_RESULT_UNSUPP_OPCODE, 0);
     header(&p, 127, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(33), NAT_PCP_UNSUPP_OPCODE, 0);
+    expect_error(&lab, HOST_A, &p, SEC(33), PCP_RESULT_UNSUPP_OPCODE, 0);
     lab_free(&lab);
 }
 
@@ -679,14 +679,14 @@ static void test_protocols(void)
     pkt_t p;
     /* natsim translates UDP only. */
     map_req(&p, N1, TCP, 80, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_PROTOCOL, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     map_req(&p, N1, 132, 80, 0, 0, 3600, HOST_A); /* SCTP */
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_PROTOCOL, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     map_req(&p, N1, 0, 0, 0, 0, 3600, HOST_A); /* all protocols */
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_UNSUPP_PROTOCOL, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     /* All ports of the host. */
     map_req(&p, N1, UDP, 0, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_NOT_AUTHORIZED, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
     lab_free(&lab);
 }
 
@@ -701,7 +701,7 @@ static void test_network_failure(void)
     lab_t lab = lab_with("port-restricted-cone", NAT_PORT_MAPPING_PCP, not_translating);
     pkt_t p;
     map_req(&p, N1, UDP, 5000, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(1), NAT_PCP_NETWORK_FAILURE, NAT_PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_NETWORK_FAILURE, PCP_MAP_SIZE);
     lab_free(&lab);
 }
 
@@ -711,7 +711,7 @@ static void test_epoch_and_reboot(void)
     map_ok(&lab, HOST_A, N1, 5000, 0, 3600, SEC(100));
     pkt_t p;
     uint8_t out[NAT_PCP_MAX_SIZE];
-    header(&p, NAT_PCP_OP_ANNOUNCE, 0, HOST_A);
+    header(&p, PCP_OP_ANNOUNCE, 0, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(150), out), 24);
     CU_ASSERT_EQUAL(wire_get32(out + 8), 150);
     /* Section 8.5: state lost, the epoch starts again. */
@@ -755,7 +755,7 @@ static void test_suggested_endpoint(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     map_req(&p, N1, UDP, 5000, 43000, PUBLIC_IP, 3600, HOST_A);
     CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
-    check_header(out, NAT_PCP_OP_MAP, NAT_PCP_SUCCESS, 3600, 1);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 1);
     check_map(out, N1, UDP, 5000, 43000, PUBLIC_IP);
     /* ::ffff:0.0.0.0 is "no preference" as well as ::. */
     map_req(&p, N1, UDP, 5001, 43001, 0, 3600, HOST_A);
@@ -808,9 +808,9 @@ static void test_garbage(void)
         CU_ASSERT_EQUAL(out[0], 2);
         CU_ASSERT_EQUAL(out[1], 0x80 | (p.b[1] & 0x7f));
         CU_ASSERT_EQUAL(out[2], 0);
-        CU_ASSERT_TRUE(out[3] <= NAT_PCP_ADDRESS_MISMATCH);
+        CU_ASSERT_TRUE(out[3] <= PCP_RESULT_ADDRESS_MISMATCH);
         CU_ASSERT_EQUAL(wire_get32(out + 8), (uint32_t)i);
-        successes += out[3] == NAT_PCP_SUCCESS;
+        successes += out[3] == PCP_RESULT_SUCCESS;
         nat_engine_expire(lab.engine, now);
     }
     CU_ASSERT_TRUE(answered > 1000);

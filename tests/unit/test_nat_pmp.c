@@ -70,7 +70,7 @@ static uint16_t map_udp(nat_engine_t *e, uint32_t host, uint16_t internal, uint1
                         uint32_t want_lifetime)
 {
     uint8_t req[12], out[1500];
-    map_request(req, NAT_PMP_OP_MAP_UDP, internal, suggested, lifetime);
+    map_request(req, PMP_OP_MAP_UDP, internal, suggested, lifetime);
     size_t n = ask(e, host, req, sizeof req, now, out);
     CU_ASSERT_EQUAL_FATAL(n, 16);
     CU_ASSERT_EQUAL(out[0], 0);   /* version */
@@ -79,7 +79,7 @@ static uint16_t map_udp(nat_engine_t *e, uint32_t host, uint16_t internal, uint1
     CU_ASSERT_EQUAL(wire_get32(out + 4), nat_pmp_epoch(e, now));
     CU_ASSERT_EQUAL(wire_get16(out + 8), internal);
     CU_ASSERT_EQUAL(wire_get32(out + 12), want_lifetime);
-    if (want_result != NAT_PMP_RESULT_SUCCESS)
+    if (want_result != PMP_RESULT_SUCCESS)
         CU_ASSERT_EQUAL(wire_get16(out + 10), 0);
     return wire_get16(out + 10);
 }
@@ -130,7 +130,7 @@ static void test_map_renew_delete(void)
 {
     g_autoptr(nat_engine_t) e = engine_new(NAT_PORT_MAPPING_NATPMP);
     uint8_t req[12], out[1500];
-    map_request(req, NAT_PMP_OP_MAP_UDP, 5000, 0, 3600);
+    map_request(req, PMP_OP_MAP_UDP, 5000, 0, 3600);
     CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(1), out), 16);
     const uint8_t want[16] = {
         0, 129, 0, 0,          /* version, 128 + 1, result 0 */
@@ -152,7 +152,7 @@ static void test_map_renew_delete(void)
 
     /* Section 3.4: lifetime 0 deletes; the answer has external port 0 and
      * lifetime 0; the suggested port is ignored. */
-    map_request(req, NAT_PMP_OP_MAP_UDP, 5000, 1234, 0);
+    map_request(req, PMP_OP_MAP_UDP, 5000, 1234, 0);
     CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(200), out), 16);
     const uint8_t deleted[16] = {
         0, 129, 0, 0,     /* result 0 */
@@ -177,7 +177,7 @@ static void test_delete_all(void)
     map_udp(e, HOST_B, 6000, 0, 3600, SEC(1), 0, 3600);
     /* Internal port 0 and lifetime 0: all of the client's UDP mappings. */
     uint8_t req[12], out[1500];
-    map_request(req, NAT_PMP_OP_MAP_UDP, 0, 0, 0);
+    map_request(req, PMP_OP_MAP_UDP, 0, 0, 0);
     CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(2), out), 16);
     const uint8_t want[16] = { 0, 129, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0 };
     CU_ASSERT_EQUAL(memcmp(out, want, sizeof want), 0);
@@ -283,7 +283,7 @@ static void test_quota(void)
                                             quota_one);
     CU_ASSERT_EQUAL(map_udp(e, HOST_A, 5000, 0, 3600, SEC(1), 0, 3600), 5000);
     /* Result 4, "Out of resources"; external port and lifetime 0. */
-    map_udp(e, HOST_A, 5001, 0, 3600, SEC(2), NAT_PMP_RESULT_OUT_OF_RESOURCES, 0);
+    map_udp(e, HOST_A, 5001, 0, 3600, SEC(2), PMP_RESULT_OUT_OF_RESOURCES, 0);
     CU_ASSERT_FALSE(has_mapping(e, HOST_A, 5001, SEC(2)));
     /* Renewing the one it has is not a new mapping. */
     CU_ASSERT_EQUAL(map_udp(e, HOST_A, 5000, 0, 3600, SEC(3), 0, 3600), 5000);
@@ -301,14 +301,14 @@ static void test_no_resources(void)
     g_autoptr(nat_engine_t) e = engine_with("port-restricted-cone", NAT_PORT_MAPPING_NATPMP,
                                             one_port);
     CU_ASSERT_EQUAL(map_udp(e, HOST_A, 5000, 0, 3600, SEC(1), 0, 3600), 40000);
-    map_udp(e, HOST_B, 5000, 0, 3600, SEC(1), NAT_PMP_RESULT_OUT_OF_RESOURCES, 0);
+    map_udp(e, HOST_B, 5000, 0, 3600, SEC(1), PMP_RESULT_OUT_OF_RESOURCES, 0);
 }
 
 static void test_tcp_refused(void)
 {
     g_autoptr(nat_engine_t) e = engine_new(NAT_PORT_MAPPING_NATPMP);
     uint8_t req[12], out[1500];
-    map_request(req, NAT_PMP_OP_MAP_TCP, 80, 80, 3600);
+    map_request(req, PMP_OP_MAP_TCP, 80, 80, 3600);
     CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(7), out), 16);
     const uint8_t refused[16] = {
         0, 130, 0, 2,  /* 128 + 2, result 2: Not Authorized/Refused */
@@ -322,16 +322,16 @@ static void test_tcp_refused(void)
     /* Deleting a TCP mapping that cannot exist succeeds (section 3.4), and
      * leaves the UDP mapping of the same port alone. */
     map_udp(e, HOST_A, 80, 0, 3600, SEC(7), 0, 3600);
-    map_request(req, NAT_PMP_OP_MAP_TCP, 80, 0, 0);
+    map_request(req, PMP_OP_MAP_TCP, 80, 0, 0);
     CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(7), out), 16);
     const uint8_t deleted[16] = { 0, 130, 0, 0, 0, 0, 0, 7, 0, 80, 0, 0, 0, 0, 0, 0 };
     CU_ASSERT_EQUAL(memcmp(out, deleted, sizeof deleted), 0);
     CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(7)));
-    map_request(req, NAT_PMP_OP_MAP_TCP, 0, 0, 0);
+    map_request(req, PMP_OP_MAP_TCP, 0, 0, 0);
     CU_ASSERT_EQUAL(ask(e, HOST_A, req, sizeof req, SEC(7), out), 16);
     CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(7)));
     /* Internal port 0 means "all" only when deleting. */
-    map_udp(e, HOST_A, 0, 0, 3600, SEC(8), NAT_PMP_RESULT_NOT_AUTHORIZED, 0);
+    map_udp(e, HOST_A, 0, 0, 3600, SEC(8), PMP_RESULT_NOT_AUTHORIZED, 0);
 }
 
 static void test_unsupported_version(void)
@@ -392,7 +392,7 @@ static void test_truncated(void)
     const uint8_t one[1] = { 0 };
     CU_ASSERT_EQUAL(ask(e, HOST_A, one, 1, SEC(1), out), 0);
     /* A map request without all 12 bytes has no internal port to answer. */
-    map_request(req, NAT_PMP_OP_MAP_UDP, 5000, 0, 3600);
+    map_request(req, PMP_OP_MAP_UDP, 5000, 0, 3600);
     for (size_t len = 2; len < sizeof req; len++)
         CU_ASSERT_EQUAL(ask(e, HOST_A, req, len, SEC(1), out), 0);
     CU_ASSERT_FALSE(has_mapping(e, HOST_A, 5000, SEC(1)));
@@ -431,15 +431,15 @@ static void test_garbage(void)
         uint16_t result = wire_get16(out + 2);
         if (req[0] != 0) {
             CU_ASSERT_EQUAL(n, 8);
-            CU_ASSERT_EQUAL(result, NAT_PMP_RESULT_UNSUPP_VERSION);
+            CU_ASSERT_EQUAL(result, PMP_RESULT_UNSUPP_VERSION);
         } else if (req[1] == 0) {
             CU_ASSERT_EQUAL(n, 12);
         } else if (req[1] <= 2) {
             CU_ASSERT_EQUAL(n, 16);
-            CU_ASSERT_TRUE(result <= NAT_PMP_RESULT_OUT_OF_RESOURCES);
+            CU_ASSERT_TRUE(result <= PMP_RESULT_OUT_OF_RESOURCES);
         } else {
             CU_ASSERT_EQUAL(n, MAX(len, (size_t)4));
-            CU_ASSERT_EQUAL(result, NAT_PMP_RESULT_UNSUPP_OPCODE);
+            CU_ASSERT_EQUAL(result, PMP_RESULT_UNSUPP_OPCODE);
         }
         if (n >= 8 && req[0] == 0 && req[1] <= 2)
             CU_ASSERT_EQUAL(wire_get32(out + 4), (uint32_t)i);

@@ -577,6 +577,30 @@ static void test_bad_values(void)
     }
 }
 
+/* Every enum key's message, byte for byte: file:line, key, value, then the
+ * allowed names in table order. */
+static void test_enum_errors_exact(void)
+{
+    static const char *const cases[][3] = {
+        { "type", "router", "nat, firewall, open, blocked" },
+        { "mapping", "sideways", "endpoint-independent, address-dependent, address-and-port-dependent" },
+        { "filtering", "EIF", "endpoint-independent, address-dependent, address-and-port-dependent" },
+        { "allocation", "linear", "preserve, sequential, random" },
+        { "preserve-fallback", "preserve", "sequential, random" },
+        { "port-parity", "odd", "ignore, preserve" },
+        { "refresh", "inbound", "outbound, both" },
+        { "hairpin", "yes", "off, on, internal-source" },
+        { "pooling", "random", "paired, arbitrary" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *keys = g_strdup_printf("%s = %s\n", cases[i][0], cases[i][1]);
+        g_autofree char *msg = load_error(keys);
+        g_autofree char *want = g_strdup_printf(KEY_LINE " [nat] %s = %s: allowed: %s", cases[i][0],
+                                                cases[i][1], cases[i][2]);
+        CU_ASSERT_STRING_EQUAL(msg, want);
+    }
+}
+
 static void test_every_key_covered(void)
 {
     /* Keep the tables above honest: every key the parser knows is listed. */
@@ -1033,6 +1057,7 @@ int main(void)
         { "port-mapping key", test_port_mapping_key },
         { "public-ips", test_public_ips },
         { "bad values", test_bad_values },
+        { "enum errors, byte for byte", test_enum_errors_exact },
         { "every key covered", test_every_key_covered },
         { "unknown key", test_unknown_key },
         { "scope", test_scope },
