@@ -7,6 +7,7 @@
 #include "netns/netns.h"
 #include "netns/plan.h"
 #include "netns/topology.h"
+#include "run/run_spec.h"
 
 static int usage(FILE *out, int status)
 {
@@ -41,7 +42,8 @@ int cmd_down_main(int argc, char **argv)
 
     g_autoptr(GError) error = NULL;
     g_autoptr(scenario_t) scenario = NULL;
-    g_autofree char *name = scenario_resolve(argv[1], &scenario, &error);
+    g_autofree char *name =
+        scenario_resolve(argv[1], run_spec_load_scenario_file, &scenario, &error);
     if (!name) {
         fprintf(stderr, "natlab down: %s\n", error->message);
         return 1;

@@ -9,6 +9,7 @@
 #include "common/addr.h"
 #include "netns/plan.h"
 #include "netns/scenario.h"
+#include "netns/topology_info.h"
 #include "testutil.h"
 
 #define ASSERT_NOT_CONTAINS(haystack, needle)                                       \
@@ -226,19 +227,42 @@ static void test_behind_errors(void)
                        "-> c -> a)");
 }
 
+/* The reader a shell would pass: files from a table, not from disk. */
+static const char *const test_files[][2] = {
+    { "/lab/field.profile",
+      "[nat]\nmapping = address-dependent\npublic-ips = 203.0.113.5,203.0.113.6\n" },
+};
+
+static bool test_read(const char *path, char **data, gsize *len, GError **error)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(test_files); i++)
+        if (strcmp(path, test_files[i][0]) == 0) {
+            *data = g_strdup(test_files[i][1]);
+            *len = strlen(*data);
+            return true;
+        }
+    g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s: no such file", path);
+    return false;
+}
+
+static char *read_error(const char *text, const char *origin)
+{
+    GError *error = NULL;
+    scenario_t *s = scenario_load(text, strlen(text), origin, test_read, &error);
+    CU_ASSERT_PTR_NULL(s);
+    scenario_free(s);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    char *msg = g_strdup(error->message);
+    g_error_free(error);
+    return msg;
+}
+
 static void test_profile_file(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("natlab-test-XXXXXX", NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    g_autofree char *profile = g_build_filename(dir, "field.profile", NULL);
-    g_autofree char *scn = g_build_filename(dir, "field.scn", NULL);
-    const char *ptext = "[nat]\nmapping = address-dependent\npublic-ips = 203.0.113.5,203.0.113.6\n";
-    CU_ASSERT_TRUE(g_file_set_contents(profile, ptext, -1, NULL));
     const char *text = "[host h]\nnat = field\n[nat field]\nprofile = field.profile\n"
                        "hairpin = off\n";
-    CU_ASSERT_TRUE(g_file_set_contents(scn, text, -1, NULL));
     GError *error = NULL;
-    scenario_t *s = scenario_load_file(scn, &error);
+    scenario_t *s = scenario_load(text, strlen(text), "/lab/field.scn", test_read, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const nat_profile_t *p = scenario_nat(s, 0)->profile;
     CU_ASSERT_EQUAL(p->mapping, NAT_ADDRESS_DEPENDENT);
@@ -248,29 +272,15 @@ static void test_profile_file(void)
     scenario_free(s);
 
     const char *both = "[host h]\n[nat f]\nprofile = field.profile\npreset = full-cone\n";
-    g_autofree char *msg = load_error(both, scn);
+    g_autofree char *msg = read_error(both, "/lab/field.scn");
     ASSERT_CONTAINS(msg, "field.scn:4: [nat f] preset = full-cone: give either preset or "
                          "profile (line 3), not both");
     const char *missing = "[host h]\n[nat f]\nprofile = nope.profile\n";
-    g_autofree char *msg2 = load_error(missing, scn);
-    ASSERT_CONTAINS(msg2, "field.scn:3: [nat f] profile = nope.profile:");
-    g_unlink(profile);
-    g_unlink(scn);
-    g_rmdir(dir);
-}
-
-static void test_resolve(void)
-{
-    GError *error = NULL;
-    scenario_t *s = NULL;
-    g_autofree char *a = scenario_resolve("example", &s, &error);
-    CU_ASSERT_STRING_EQUAL(a, "example");
-    CU_ASSERT_PTR_NULL(s);
-    g_autofree char *b = scenario_resolve("no/such/file.scn", &s, &error);
-    CU_ASSERT_PTR_NULL(b);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    ASSERT_CONTAINS(error->message, "no such scenario file, and not a scenario name");
-    g_clear_error(&error);
+    g_autofree char *msg2 = read_error(missing, "/lab/field.scn");
+    ASSERT_CONTAINS(msg2, "field.scn:3: [nat f] profile = nope.profile: /lab/nope.profile");
+    /* Without a reader (scenarios made in memory) a profile file is an error, not a read. */
+    g_autofree char *msg3 = load_error(text, "/lab/field.scn");
+    ASSERT_CONTAINS(msg3, "field.scn:4: [nat field] profile = field.profile: ");
 }
 
 /* ---- the plan ---------------------------------------------------------------- */
@@ -485,6 +495,63 @@ static void test_plan_json(void)
     ASSERT_CONTAINS(text, "\"namespaces\":[\"natlab-example-inet\"");
 }
 
+/* topology.json's one reader gets back what the plan wrote. */
+static void test_topology_info(void)
+{
+    g_autoptr(plan_t) p = plan_ok(example, NULL);
+    g_autoptr(JsonNode) root = plan_to_json(p);
+    g_autofree char *text = json_to_string(root, TRUE);
+    GError *error = NULL;
+    g_autoptr(topology_info_t) t = topology_info_parse(text, strlen(text), "t.json", &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_STRING_EQUAL(t->scenario, "example");
+    CU_ASSERT_STRING_EQUAL(t->prefix, "natlab-example");
+    CU_ASSERT_PTR_NULL(t->state_dir);
+    CU_ASSERT_EQUAL(g_strv_length(t->namespaces), 7);
+    CU_ASSERT_EQUAL(t->nats->len, 3);
+    CU_ASSERT_EQUAL(t->hosts->len, 3);
+    const topology_info_node_t *stun = topology_info_find(t, "stun");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stun);
+    CU_ASSERT_FALSE(stun->is_nat);
+    CU_ASSERT_STRING_EQUAL(stun->ns, "natlab-example-stun");
+    CU_ASSERT_EQUAL(g_strv_length(stun->addresses), 2);
+    CU_ASSERT_STRING_EQUAL(stun->addresses[1], "198.19.1.2");
+    CU_ASSERT_EQUAL(stun->pid, 0);
+    const topology_info_node_t *isp = topology_info_find(t, "isp");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(isp);
+    CU_ASSERT_TRUE(isp->is_nat);
+    CU_ASSERT_STRING_EQUAL(isp->addresses[0], "198.18.2.1");
+    CU_ASSERT_PTR_NULL(isp->control); /* a plan has no daemons yet */
+    CU_ASSERT_PTR_NULL(topology_info_find(t, "carol"));
+    g_autofree char *all = topology_info_names(t, true, true);
+    CU_ASSERT_STRING_EQUAL(all, "alice, bob, stun, home, isp, flat");
+    g_autofree char *nats = topology_info_names(t, false, true);
+    CU_ASSERT_STRING_EQUAL(nats, "home, isp, flat");
+
+    const char *pids = "{\"prefix\":\"natlab-x\",\"namespaces\":[],\"nats\":[{\"name\":\"n\","
+                       "\"namespace\":\"natlab-x-n\",\"control\":\"/run/x/n.sock\",\"pid\":42}],"
+                       "\"hosts\":[{\"name\":\"h\",\"namespace\":\"natlab-x-h\",\"pid\":null}]}";
+    g_autoptr(topology_info_t) u = topology_info_parse(pids, strlen(pids), "u.json", &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(u);
+    CU_ASSERT_EQUAL(topology_info_nat(u, 0)->pid, 42);
+    CU_ASSERT_STRING_EQUAL(topology_info_nat(u, 0)->control, "/run/x/n.sock");
+    CU_ASSERT_EQUAL(topology_info_host(u, 0)->pid, 0);
+    CU_ASSERT_PTR_NOT_NULL(topology_info_host(u, 0)->addresses);
+
+    CU_ASSERT_PTR_NULL(topology_info_parse("[1]", 3, "v.json", &error));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    ASSERT_CONTAINS(error->message, "v.json: not a natlab topology");
+    g_clear_error(&error);
+    const char *nameless = "{\"prefix\":\"natlab-x\",\"hosts\":[{\"namespace\":\"ns\"}]}";
+    CU_ASSERT_PTR_NULL(topology_info_parse(nameless, strlen(nameless), "w.json", &error));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    ASSERT_CONTAINS(error->message, "w.json: hosts[0] has no name or namespace");
+    g_clear_error(&error);
+    CU_ASSERT_PTR_NULL(topology_info_parse("{", 1, "x.json", &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    g_clear_error(&error);
+}
+
 /* change-ip events: the runner asks for a spare address on the NAT's wan;
  * it is on the interface but not in the profile the daemon translates with. */
 static void test_plan_spare_addresses(void)
@@ -530,13 +597,13 @@ int main(void)
         { "[nat] errors", test_nat_errors },
         { "behind errors", test_behind_errors },
         { "profile = FILE", test_profile_file },
-        { "resolve", test_resolve },
         { "plan: example", test_plan_example },
         { "plan: ip batches", test_plan_batches },
         { "plan: LAN order", test_plan_lan_order },
         { "plan: not translating", test_plan_not_translating },
         { "plan: run id, limits", test_plan_run_id_and_limits },
         { "plan: json", test_plan_json },
+        { "topology_info: the plan's JSON read back", test_topology_info },
         { "plan: spare addresses for change-ip", test_plan_spare_addresses },
         { "[scenario] repeat and deadline are the runner's", test_runner_keys_accepted },
         { NULL, NULL },
