@@ -13,8 +13,10 @@
 #include "common/keyfile.h"
 #include "natsim/nat_profile.h"
 
-#define SCENARIO_NAME_MAX 20   /* [scenario] name: it is part of every namespace name */
-#define SCENARIO_OBJECT_MAX 13 /* NAT and host names: "v-NAME" must fit IFNAMSIZ (15) */
+/* Names as users give them; namespaces and interfaces get short forms where
+ * these do not fit (netns/plan.h, netns/shortname.h). */
+#define SCENARIO_NAME_MAX 63   /* [scenario] name */
+#define SCENARIO_OBJECT_MAX 63 /* NAT and host names */
 #define SCENARIO_ADDRESSES_MAX 8
 #define SCENARIO_NAME_CHARS "a-z, 0-9 and '-' (not first)" /* for errors */
 

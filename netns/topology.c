@@ -435,7 +435,8 @@ JsonNode *topology_to_json(const topology_t *t)
         const char *name = plan_nat(t->plan, i)->name;
         JsonObject *n = json_array_get_object_element(nats, i);
         set_path(n, "profile_file", state_file(t, name, ".profile"));
-        set_path(n, "control", t->daemons ? state_file(t, name, ".sock") : NULL);
+        set_path(n, "control",
+                 t->daemons ? plan_control_path(t->state_dir, plan_nat(t->plan, i)) : NULL);
         set_path(n, "ready_file", t->daemons ? state_file(t, name, ".ready") : NULL);
         set_path(n, "stats", t->daemons ? state_file(t, name, ".stats.json") : NULL);
         set_path(n, "log", t->daemons ? state_file(t, name, ".log") : NULL);
@@ -590,7 +591,7 @@ static bool start_daemon(topology_t *t, unsigned i, GError **error)
 {
     const plan_nat_t *nat = plan_nat(t->plan, i);
     g_autofree char *profile = state_file(t, nat->name, ".profile");
-    g_autofree char *control = state_file(t, nat->name, ".sock");
+    g_autofree char *control = plan_control_path(t->state_dir, nat);
     g_autofree char *ready = state_file(t, nat->name, ".ready");
     g_autofree char *stats = state_file(t, nat->name, ".stats.json");
     g_autofree char *log = state_file(t, nat->name, ".log");
