@@ -5,13 +5,10 @@
 #define TOPOLOGY_INFO_ERROR (topology_info_error_quark())
 G_DEFINE_QUARK(natlab-topology-info-error, topology_info_error)
 
-/* A string member, or NULL when it is absent, null or not a string. */
+/* A string member, or NULL when it is absent or null. */
 static const char *string_member(JsonObject *o, const char *member)
 {
-    JsonNode *n = json_object_get_member(o, member);
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
-        return NULL;
-    return json_node_get_string(n);
+    return json_object_get_string_member_with_default(o, member, NULL);
 }
 
 static JsonArray *array_member(JsonObject *o, const char *member)
@@ -26,9 +23,9 @@ static char **strings_member(JsonObject *o, const char *member)
     JsonArray *a = array_member(o, member);
     GPtrArray *list = g_ptr_array_new();
     for (guint i = 0; a && i < json_array_get_length(a); i++) {
-        JsonNode *n = json_array_get_element(a, i);
-        if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
-            g_ptr_array_add(list, g_strdup(json_node_get_string(n)));
+        const char *v = json_array_get_string_element(a, i);
+        if (v)
+            g_ptr_array_add(list, g_strdup(v));
     }
     g_ptr_array_add(list, NULL);
     return (char **)g_ptr_array_free(list, FALSE);
@@ -63,9 +60,7 @@ static bool read_nodes(JsonObject *root, const char *member, bool is_nat, GPtrAr
         n->is_nat = is_nat;
         n->addresses = strings_member(o, is_nat ? "public_addresses" : "addresses");
         n->control = g_strdup(string_member(o, "control"));
-        JsonNode *pid = json_object_get_member(o, "pid");
-        if (pid && JSON_NODE_HOLDS_VALUE(pid) && json_node_get_value_type(pid) == G_TYPE_INT64)
-            n->pid = (int)json_node_get_int(pid);
+        n->pid = (int)json_object_get_int_member_with_default(o, "pid", 0);
         g_ptr_array_add(out, n);
     }
     return true;

@@ -2,20 +2,30 @@
  * they name, from disk. */
 #include "run_spec.h"
 
-run_spec_t *run_spec_load_file(const char *path, GError **error)
+/* The whole file as a run (spec) or as `natlab up` (scenario) reads it. */
+static bool load_file(const char *path, run_spec_t **spec, scenario_t **scenario, GError **error)
 {
     g_autofree char *data = NULL;
     gsize len = 0;
     if (!keyfile_read_file(path, &data, &len, error))
-        return NULL;
-    return run_spec_load(data, len, path, keyfile_read_file, error);
+        return false;
+    if (spec)
+        *spec = run_spec_load(data, len, path, keyfile_read_file, error);
+    else
+        *scenario = run_spec_load_scenario(data, len, path, keyfile_read_file, error);
+    return true;
+}
+
+run_spec_t *run_spec_load_file(const char *path, GError **error)
+{
+    run_spec_t *spec = NULL;
+    load_file(path, &spec, NULL, error);
+    return spec;
 }
 
 scenario_t *run_spec_load_scenario_file(const char *path, GError **error)
 {
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    if (!keyfile_read_file(path, &data, &len, error))
-        return NULL;
-    return run_spec_load_scenario(data, len, path, keyfile_read_file, error);
+    scenario_t *scenario = NULL;
+    load_file(path, NULL, &scenario, error);
+    return scenario;
 }

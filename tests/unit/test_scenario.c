@@ -59,17 +59,22 @@ static scenario_t *load_ok(const char *text, const char *origin)
     return s;
 }
 
-/* Loads `text` expecting failure; returns the message. */
-static char *load_error(const char *text, const char *origin)
+/* Loads `text` expecting failure (profile files through `read`); returns the message. */
+static char *load_error_read(const char *text, const char *origin, keyfile_read_fn *read)
 {
     GError *error = NULL;
-    scenario_t *s = scenario_load_data(text, strlen(text), origin, &error);
+    scenario_t *s = scenario_load(text, strlen(text), origin, read, &error);
     CU_ASSERT_PTR_NULL(s);
     scenario_free(s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(error);
     char *msg = g_strdup(error->message);
     g_error_free(error);
     return msg;
+}
+
+static char *load_error(const char *text, const char *origin)
+{
+    return load_error_read(text, origin, NULL);
 }
 
 static const char *ip(uint32_t v, char buf[ADDR_IP_STRLEN])
@@ -248,18 +253,6 @@ static bool test_read(const char *path, char **data, gsize *len, GError **error)
     return false;
 }
 
-static char *read_error(const char *text, const char *origin)
-{
-    GError *error = NULL;
-    scenario_t *s = scenario_load(text, strlen(text), origin, test_read, &error);
-    CU_ASSERT_PTR_NULL(s);
-    scenario_free(s);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    char *msg = g_strdup(error->message);
-    g_error_free(error);
-    return msg;
-}
-
 static void test_profile_file(void)
 {
     const char *text = "[host h]\nnat = field\n[nat field]\nprofile = field.profile\n"
@@ -275,11 +268,11 @@ static void test_profile_file(void)
     scenario_free(s);
 
     const char *both = "[host h]\n[nat f]\nprofile = field.profile\npreset = full-cone\n";
-    g_autofree char *msg = read_error(both, "/lab/field.scn");
+    g_autofree char *msg = load_error_read(both, "/lab/field.scn", test_read);
     ASSERT_CONTAINS(msg, "field.scn:4: [nat f] preset = full-cone: give either preset or "
                          "profile (line 3), not both");
     const char *missing = "[host h]\n[nat f]\nprofile = nope.profile\n";
-    g_autofree char *msg2 = read_error(missing, "/lab/field.scn");
+    g_autofree char *msg2 = load_error_read(missing, "/lab/field.scn", test_read);
     ASSERT_CONTAINS(msg2, "field.scn:3: [nat f] profile = nope.profile: /lab/nope.profile");
     /* Without a reader (scenarios made in memory) a profile file is an error, not a read. */
     g_autofree char *msg3 = load_error(text, "/lab/field.scn");
