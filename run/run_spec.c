@@ -221,9 +221,16 @@ static bool choose_agents(parse_t *ps, GError **error)
     if (!agent_host(ps, "connect", &spec->connect, error) ||
         !agent_host(ps, "listen", &spec->listen, error))
         return false;
-    for (guint i = 0; !ps->topology_only && i < s->hosts->len &&
-                      (spec->connect < 0 || spec->listen < 0);
-         i++) {
+    /* Only both given can be equal: the defaults below skip the hosts taken. */
+    if (spec->connect >= 0 && spec->connect == spec->listen) {
+        g_autofree char *v = keyfile_get(ps->kf, "agent", "listen");
+        keyfile_set_error(error, ps->kf, "agent", "listen", v ? v : "",
+                          "the listening host must differ from the connecting one");
+        return false;
+    }
+    if (ps->topology_only)
+        return true;
+    for (guint i = 0; i < s->hosts->len && (spec->connect < 0 || spec->listen < 0); i++) {
         if ((int)i == spec->server || (int)i == spec->connect || (int)i == spec->listen)
             continue;
         if (spec->connect < 0)
@@ -231,17 +238,11 @@ static bool choose_agents(parse_t *ps, GError **error)
         else
             spec->listen = (int)i;
     }
-    if (!ps->topology_only && (spec->connect < 0 || spec->listen < 0)) {
+    if (spec->connect < 0 || spec->listen < 0) {
         g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_VALUE,
                     "%s: the runner needs two hosts besides the server for its agents; add "
                     "[host NAME] groups or set [agent] connect = HOST and listen = HOST",
                     s->path);
-        return false;
-    }
-    if (spec->connect >= 0 && spec->connect == spec->listen) {
-        g_autofree char *v = keyfile_get(ps->kf, "agent", "listen");
-        keyfile_set_error(error, ps->kf, "agent", "listen", v ? v : "",
-                          "the listening host must differ from the connecting one");
         return false;
     }
     return true;
