@@ -200,9 +200,8 @@ static bool setup_from(topology_t *t, bench_setup_t *s)
     s->router_wan = gw->wan[0];
     s->lan_net = gw->lan_net;
     s->lan_len = gw->lan_len;
-    g_autoptr(JsonNode) json = topology_to_json(t);
-    JsonArray *nats = json_object_get_array_member(json_node_get_object(json), "nats");
-    s->daemon = (pid_t)json_object_get_int_member(json_array_get_object_element(nats, 0), "pid");
+    g_autoptr(topology_info_t) info = topology_info(t);
+    s->daemon = (pid_t)topology_info_nat(info, 0)->pid;
     return s->inside_ns && s->sink_ns;
 }
 

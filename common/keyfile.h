@@ -11,6 +11,9 @@ GQuark keyfile_error_quark(void);
 enum { KEYFILE_ERROR_PARSE, KEYFILE_ERROR_VALUE };
 
 keyfile_t *keyfile_load_data(const char *data, gsize len, const char *origin, GError **error);
+/* How a core gets the bytes of a file it only knows by name (a profile a
+ * scenario refers to): shells pass keyfile_read_file, tests their own. */
+typedef bool keyfile_read_fn(const char *path, char **data, gsize *len, GError **error);
 /* Shell (keyfile_file.c): reads a whole file; errors name the path
  * (KEYFILE_ERROR_PARSE). Cores take the bytes, never the path. */
 bool keyfile_read_file(const char *path, char **data, gsize *len, GError **error);

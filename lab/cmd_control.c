@@ -11,6 +11,7 @@
 #include "netns/plan.h"
 #include "netns/scenario.h"
 #include "netns/topology.h"
+#include "run/run_spec.h"
 
 static int usage(FILE *out, int status)
 {
@@ -18,19 +19,6 @@ static int usage(FILE *out, int status)
                  "  commands: reboot, flush, set KEY VALUE, stats, profile, mappings, help\n"
                  "  prints the NAT's one-line reply; exits 1 when it is an error\n");
     return status;
-}
-
-static const char *control_path(JsonObject *topology, const char *nat, GString *names)
-{
-    JsonArray *nats = json_object_get_array_member(topology, "nats");
-    for (guint i = 0; nats && i < json_array_get_length(nats); i++) {
-        JsonObject *n = json_array_get_object_element(nats, i);
-        const char *name = json_object_get_string_member(n, "name");
-        g_string_append_printf(names, "%s%s", names->len ? ", " : "", name);
-        if (strcmp(name, nat) == 0)
-            return json_object_get_string_member_with_default(n, "control", NULL);
-    }
-    return NULL;
 }
 
 int cmd_control_main(int argc, char **argv)
@@ -41,22 +29,24 @@ int cmd_control_main(int argc, char **argv)
         return usage(stderr, NATLAB_EXIT_USAGE);
     g_autoptr(GError) error = NULL;
     g_autoptr(scenario_t) scenario = NULL;
-    g_autofree char *name = scenario_resolve(argv[1], &scenario, &error);
+    g_autofree char *name =
+        scenario_resolve(argv[1], run_spec_load_scenario_file, &scenario, &error);
     if (!name) {
         fprintf(stderr, "natlab control: %s\n", error->message);
         return 1;
     }
     g_autofree char *prefix = plan_prefix(name, NULL);
-    g_autoptr(JsonNode) root = topology_load(prefix, &error);
-    if (!root) {
+    g_autoptr(topology_info_t) info = topology_load(prefix, &error);
+    if (!info) {
         fprintf(stderr, "natlab control: %s; bring it up first: natlab up SCENARIO\n", error->message);
         return 1;
     }
-    g_autoptr(GString) names = g_string_new(NULL);
-    const char *path = control_path(json_node_get_object(root), argv[2], names);
+    const topology_info_node_t *nat = topology_info_find(info, argv[2]);
+    const char *path = nat && nat->is_nat ? nat->control : NULL;
     if (!path) {
+        g_autofree char *names = topology_info_names(info, false, true);
         fprintf(stderr, "natlab control: %s has no NAT '%s' with a control socket; NATs: %s\n", name,
-                argv[2], names->str);
+                argv[2], names);
         return 1;
     }
     g_autofree char *line = g_strjoinv(" ", argv + 3);

@@ -7,6 +7,7 @@
 #include "netns/netns.h"
 #include "netns/plan.h"
 #include "netns/topology.h"
+#include "run/run_spec.h"
 
 static int usage(FILE *out, int status)
 {
@@ -26,11 +27,11 @@ int cmd_down_main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
         return usage(stdout, 0);
     g_autofree char *missing = netns_preflight();
-    if (missing) {
-        fprintf(stderr, "natlab down: %s\n", missing);
-        return 1;
-    }
     if (strcmp(argv[1], "--all") == 0) {
+        if (missing) {
+            fprintf(stderr, "natlab down: %s\n", missing);
+            return 1;
+        }
         unsigned n = topology_down_all(TOPOLOGY_STOP_GRACE);
         printf("natlab down: removed %u topolog%s or stray namespace%s\n", n, n == 1 ? "y" : "ies",
                n == 1 ? "" : "s");
@@ -41,9 +42,15 @@ int cmd_down_main(int argc, char **argv)
 
     g_autoptr(GError) error = NULL;
     g_autoptr(scenario_t) scenario = NULL;
-    g_autofree char *name = scenario_resolve(argv[1], &scenario, &error);
+    g_autofree char *name =
+        scenario_resolve(argv[1], run_spec_load_scenario_file, &scenario, &error);
     if (!name) {
         fprintf(stderr, "natlab down: %s\n", error->message);
+        return 1;
+    }
+    /* After the file: a broken scenario is named as up names it, root or not. */
+    if (missing) {
+        fprintf(stderr, "natlab down: %s\n", missing);
         return 1;
     }
     /* Without state, the file still says which namespaces would be its own. */

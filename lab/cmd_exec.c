@@ -9,6 +9,7 @@
 #include "netns/netns.h"
 #include "netns/plan.h"
 #include "netns/topology.h"
+#include "run/run_spec.h"
 
 /* Like env(1) and timeout(1): 125 when natlab exec itself fails, 126 when
  * CMD cannot run, 127 when it is not found, else CMD's own status. */
@@ -24,25 +25,6 @@ static int usage(FILE *out, int status)
             "  found). CMD sees NATLAB_SCENARIO, NATLAB_HOST, NATLAB_NAMESPACE and\n"
             "  NATLAB_ADDRESS_1... SCENARIO is the scenario file or its name.\n");
     return status;
-}
-
-/* The object named `name` among the topology's hosts and NATs. */
-static JsonObject *find_object(JsonObject *root, const char *name, bool *is_nat, GString *names)
-{
-    const char *lists[] = { "hosts", "nats" };
-    for (int l = 0; l < 2; l++) {
-        JsonArray *a = json_object_get_array_member(root, lists[l]);
-        for (guint i = 0; a && i < json_array_get_length(a); i++) {
-            JsonObject *o = json_array_get_object_element(a, i);
-            const char *n = json_object_get_string_member(o, "name");
-            g_string_append_printf(names, "%s%s", names->len ? ", " : "", n);
-            if (strcmp(n, name) == 0) {
-                *is_nat = l == 1;
-                return o;
-            }
-        }
-    }
-    return NULL;
 }
 
 int cmd_exec_main(int argc, char **argv)
@@ -62,7 +44,8 @@ int cmd_exec_main(int argc, char **argv)
 
     g_autoptr(GError) error = NULL;
     g_autoptr(scenario_t) scenario = NULL;
-    g_autofree char *name = scenario_resolve(arg, &scenario, &error);
+    g_autofree char *name =
+        scenario_resolve(arg, run_spec_load_scenario_file, &scenario, &error);
     if (!name) {
         fprintf(stderr, "natlab exec: %s\n", error->message);
         return EXEC_FAILED;
@@ -73,30 +56,27 @@ int cmd_exec_main(int argc, char **argv)
         return EXEC_FAILED;
     }
     g_autofree char *prefix = plan_prefix(name, NULL);
-    g_autoptr(JsonNode) root = topology_load(prefix, &error);
-    if (!root) {
+    g_autoptr(topology_info_t) info = topology_load(prefix, &error);
+    if (!info) {
         fprintf(stderr, "natlab exec: %s; bring it up first: natlab up SCENARIO\n",
                 error->message);
         return EXEC_FAILED;
     }
-    bool is_nat = false;
-    g_autoptr(GString) names = g_string_new(NULL);
-    JsonObject *o = find_object(json_node_get_object(root), host, &is_nat, names);
+    const topology_info_node_t *o = topology_info_find(info, host);
     if (!o) {
+        g_autofree char *names = topology_info_names(info, true, true);
         fprintf(stderr, "natlab exec: %s has no host or NAT '%s'; allowed: %s\n", name, host,
-                names->str);
+                names);
         return EXEC_FAILED;
     }
-    const char *ns = json_object_get_string_member(o, "namespace");
-    JsonArray *addrs =
-        json_object_get_array_member(o, is_nat ? "public_addresses" : "addresses");
+    const char *ns = o->ns;
     g_setenv("NATLAB_SCENARIO", name, TRUE);
     g_setenv("NATLAB_HOST", host, TRUE);
     g_setenv("NATLAB_NAMESPACE", ns, TRUE);
-    for (guint i = 0; addrs && i < json_array_get_length(addrs); i++) {
+    for (guint i = 0; o->addresses[i]; i++) {
         char var[32];
         g_snprintf(var, sizeof var, "NATLAB_ADDRESS_%u", i + 1);
-        g_setenv(var, json_array_get_string_element(addrs, i), TRUE);
+        g_setenv(var, o->addresses[i], TRUE);
     }
     int err = netns_enter(ns);
     if (err < 0) {

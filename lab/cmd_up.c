@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "common/addr.h"
 #include "netns/topology.h"
+#include "run/run_spec.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -73,9 +74,7 @@ static void print_human(const topology_t *t)
     const plan_t *p = topology_plan(t);
     printf("%s is up: scenario %s, seed %" G_GUINT64_FORMAT ", state in %s\n\n", p->prefix,
            p->scenario, p->seed, topology_state_dir(t));
-    g_autoptr(JsonNode) json = topology_to_json(t);
-    JsonArray *jnats = json_object_get_array_member(json_node_get_object(json), "nats");
-    JsonArray *jhosts = json_object_get_array_member(json_node_get_object(json), "hosts");
+    g_autoptr(topology_info_t) info = topology_info(t);
     if (p->nats->len > 0) {
         GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_strfreev);
         g_ptr_array_add(rows, g_strsplit("NAT namespace profile behind public-addresses lan "
@@ -83,12 +82,9 @@ static void print_human(const topology_t *t)
                                          " ", -1));
         for (guint i = 0; i < p->nats->len; i++) {
             const plan_nat_t *nat = plan_nat(p, i);
-            JsonObject *jn = json_array_get_object_element(jnats, i);
             char lan[32], buf[ADDR_IP_STRLEN];
             g_snprintf(lan, sizeof lan, "%s/%u", addr_ip_format(nat->lan_net, buf), nat->lan_len);
-            gint64 pid = json_object_get_null_member(jn, "pid")
-                             ? 0
-                             : json_object_get_int_member(jn, "pid");
+            int pid = topology_info_nat(info, i)->pid;
             char **row = g_new0(char *, 8);
             row[0] = g_strdup(nat->name);
             row[1] = g_strdup(nat->ns);
@@ -97,7 +93,7 @@ static void print_human(const topology_t *t)
             row[3] = g_strdup(nat->parent < 0 ? "-" : plan_nat(p, (unsigned)nat->parent)->name);
             row[4] = join_ips(nat->wan, nat->n_wan, ",");
             row[5] = g_strdup(lan);
-            row[6] = pid ? g_strdup_printf("pid %" G_GINT64_FORMAT, pid) : g_strdup("none");
+            row[6] = pid ? g_strdup_printf("pid %d", pid) : g_strdup("none");
             g_ptr_array_add(rows, row);
         }
         print_table(rows);
@@ -108,15 +104,13 @@ static void print_human(const topology_t *t)
     g_ptr_array_add(rows, g_strsplit("HOST namespace nat addresses run", " ", -1));
     for (guint i = 0; i < p->hosts->len; i++) {
         const plan_host_t *host = plan_host(p, i);
-        JsonObject *jh = json_array_get_object_element(jhosts, i);
-        gint64 pid = json_object_get_null_member(jh, "pid") ? 0
-                                                             : json_object_get_int_member(jh, "pid");
+        int pid = topology_info_host(info, i)->pid;
         char **row = g_new0(char *, 6);
         row[0] = g_strdup(host->name);
         row[1] = g_strdup(host->ns);
         row[2] = g_strdup(host->nat < 0 ? "-" : plan_nat(p, (unsigned)host->nat)->name);
         row[3] = join_ips(host->addrs, host->n_addrs, ",");
-        row[4] = host->run ? g_strdup_printf("pid %" G_GINT64_FORMAT ": %s", pid, host->run)
+        row[4] = host->run ? g_strdup_printf("pid %d: %s", pid, host->run)
                            : g_strdup("-");
         g_ptr_array_add(rows, row);
     }
@@ -160,7 +154,7 @@ int cmd_up_main(int argc, char **argv)
     }
 
     g_autoptr(GError) error = NULL;
-    g_autoptr(scenario_t) scenario = scenario_load_file(path, &error);
+    g_autoptr(scenario_t) scenario = run_spec_load_scenario_file(path, &error);
     if (!scenario) {
         fprintf(stderr, "natlab up: %s\n", error->message);
         return 1;

@@ -4,6 +4,7 @@
 
 #include "common/addr.h"
 #include "common/keyfile.h"
+#include "netns/shortname.h"
 
 #define PUBLIC_HOSTS_NET 0xC6130000u /* 198.19.0.0: public host j has 198.19.j.0/24 */
 #define PRIVATE_NET 0x0A000000u      /* 10.0.0.0: LAN i is 10.i.0.0/24 */
@@ -15,8 +16,27 @@ typedef struct lan_alloc {
 
 char *plan_prefix(const char *scenario, const char *run_id)
 {
-    return run_id ? g_strdup_printf("natlab-%s-%s", scenario, run_id)
-                  : g_strdup_printf("natlab-%s", scenario);
+    g_autofree char *part = shortname_derive(scenario, PLAN_SCENARIO_PART_MAX, 0);
+    return run_id ? g_strdup_printf("natlab-%s-%s", part, run_id)
+                  : g_strdup_printf("natlab-%s", part);
+}
+
+char *plan_control_path(const char *state_dir, const plan_nat_t *nat)
+{
+    return g_strdup_printf("%s/%s.sock", state_dir, nat->id);
+}
+
+/* One short name per NAT and host (they share one set), "inet" excluded. */
+static char **object_ids(const scenario_t *s)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    for (guint i = 0; i < s->nats->len; i++)
+        g_ptr_array_add(names, scenario_nat(s, i)->name);
+    for (guint i = 0; i < s->hosts->len; i++)
+        g_ptr_array_add(names, scenario_host(s, i)->name);
+    static const char *const reserved[] = { "inet", NULL };
+    return shortname_assign((const char *const *)names->pdata, names->len, PLAN_ID_MAX,
+                            reserved);
 }
 
 uint64_t plan_nat_seed(uint64_t seed, unsigned number)
@@ -104,12 +124,14 @@ static bool plan_build(plan_t *p, const scenario_t *s, GError **error)
         return false;
     }
     g_autofree lan_alloc_t *lans = g_new0(lan_alloc_t, nn ? nn : 1);
+    g_auto(GStrv) ids = object_ids(s);
     for (guint i = 0; i < nn; i++) {
         const scenario_nat_t *sn = scenario_nat(s, i);
         plan_nat_t *nat = g_new0(plan_nat_t, 1);
         g_ptr_array_add(p->nats, nat);
         nat->name = g_strdup(sn->name);
-        nat->ns = g_strdup_printf("%s-%s", p->prefix, sn->name);
+        nat->id = g_strdup(ids[i]);
+        nat->ns = g_strdup_printf("%s-%s", p->prefix, nat->id);
         nat->number = i + 1;
         nat->parent = sn->parent;
         nat->profile = nat_profile_copy(sn->profile);
@@ -139,7 +161,8 @@ static bool plan_build(plan_t *p, const scenario_t *s, GError **error)
         plan_host_t *host = g_new0(plan_host_t, 1);
         g_ptr_array_add(p->hosts, host);
         host->name = g_strdup(sh->name);
-        host->ns = g_strdup_printf("%s-%s", p->prefix, sh->name);
+        host->id = g_strdup(ids[nn + k]);
+        host->ns = g_strdup_printf("%s-%s", p->prefix, host->id);
         host->nat = sh->nat_index;
         host->run = g_strdup(sh->run);
         host->routes = g_array_new(FALSE, FALSE, sizeof(plan_route_t));
@@ -243,6 +266,7 @@ void plan_free(plan_t *p)
     for (guint i = 0; p->nats && i < p->nats->len; i++) {
         plan_nat_t *nat = plan_nat(p, i);
         g_free(nat->name);
+        g_free(nat->id);
         g_free(nat->ns);
         nat_profile_free(nat->profile);
         if (nat->routes)
@@ -252,6 +276,7 @@ void plan_free(plan_t *p)
     for (guint i = 0; p->hosts && i < p->hosts->len; i++) {
         plan_host_t *host = plan_host(p, i);
         g_free(host->name);
+        g_free(host->id);
         g_free(host->ns);
         g_free(host->run);
         if (host->routes)
@@ -294,12 +319,12 @@ char *plan_batch_links(const plan_t *p)
     for (guint i = 0; i < p->nats->len; i++) {
         const plan_nat_t *nat = plan_nat(p, i);
         g_string_append_printf(b, "link add name wan netns %s type veth peer name v-%s netns %s\n",
-                               nat->ns, nat->name, upstream_ns(p, nat->parent));
+                               nat->ns, nat->id, upstream_ns(p, nat->parent));
     }
     for (guint i = 0; i < p->hosts->len; i++) {
         const plan_host_t *host = plan_host(p, i);
         g_string_append_printf(b, "link add name eth0 netns %s type veth peer name v-%s netns %s\n",
-                               host->ns, host->name, upstream_ns(p, host->nat));
+                               host->ns, host->id, upstream_ns(p, host->nat));
     }
     return g_string_free(b, FALSE);
 }
@@ -329,11 +354,11 @@ static void batch_bridge(GString *b, const plan_t *p, const char *bridge, int na
     for (guint i = 0; i < p->hosts->len; i++)
         if (plan_host(p, i)->nat == nat)
             g_string_append_printf(b, "link set v-%s master %s\nlink set v-%s up\n",
-                                   plan_host(p, i)->name, bridge, plan_host(p, i)->name);
+                                   plan_host(p, i)->id, bridge, plan_host(p, i)->id);
     for (guint i = 0; i < p->nats->len; i++)
         if (plan_nat(p, i)->parent == nat)
             g_string_append_printf(b, "link set v-%s master %s\nlink set v-%s up\n",
-                                   plan_nat(p, i)->name, bridge, plan_nat(p, i)->name);
+                                   plan_nat(p, i)->id, bridge, plan_nat(p, i)->id);
 }
 
 char *plan_batch_namespace(const plan_t *p, const char *ns)

@@ -6,6 +6,9 @@
  * (a router: outside veth `wan`, inside bridge `lan`), PREFIX-HOST (veth
  * `eth0`). PREFIX is natlab-SCENARIO, or natlab-SCENARIO-RUNID. The upstream
  * end of every veth is `v-NAME`, a port of br0 or of the upstream `lan`.
+ * In all of these, a SCENARIO longer than 20 characters and a NAME longer
+ * than 13 are shortened (netns/shortname: their beginning and a hash): an
+ * interface name has 15 characters, a unix socket path 107.
  *
  * Addresses (i = NAT number, j = public host number, both 1-based in file
  * order; the emulated internet is 198.18.0.0/15, on-link on br0):
@@ -35,6 +38,8 @@
 #define PLAN_MAX_NATS 254
 #define PLAN_MAX_PUBLIC_HOSTS 254
 #define PLAN_RUN_ID_MAX 16
+#define PLAN_SCENARIO_PART_MAX 20 /* of the scenario's name in PREFIX */
+#define PLAN_ID_MAX 13            /* an object's short name: "v-ID" fits IFNAMSIZ */
 
 typedef struct plan_route {
     uint32_t dst;
@@ -44,6 +49,7 @@ typedef struct plan_route {
 
 typedef struct plan_nat {
     char *name;
+    char *id;  /* the name, or its short form: in ns, its veth v-ID, its socket */
     char *ns;
     unsigned number;  /* 1-based, file order */
     int parent;       /* index in plan->nats; -1 on the internet */
@@ -61,6 +67,7 @@ typedef struct plan_nat {
 
 typedef struct plan_host {
     char *name;
+    char *id;
     char *ns;
     int nat; /* index in plan->nats; -1 public */
     uint32_t addrs[SCENARIO_ADDRESSES_MAX];
@@ -98,8 +105,10 @@ static inline plan_host_t *plan_host(const plan_t *p, unsigned i)
     return g_ptr_array_index(p->hosts, i);
 }
 
-/* natlab-SCENARIO or natlab-SCENARIO-RUNID. */
+/* natlab-SCENARIO or natlab-SCENARIO-RUNID (SCENARIO shortened past 20). */
 char *plan_prefix(const char *scenario, const char *run_id);
+/* STATE_DIR/ID.sock: a NAT daemon's control socket (sun_path has 108 bytes). */
+char *plan_control_path(const char *state_dir, const plan_nat_t *nat);
 /* Every namespace of the plan: inet, the NATs, the hosts (NULL-terminated). */
 char **plan_namespaces(const plan_t *plan);
 /* The seed of NAT number `number`, derived from the scenario seed so that

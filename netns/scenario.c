@@ -16,10 +16,10 @@ static const char *const host_keys[] = { "nat", "addresses", "run", NULL };
 static const char *const nat_foreign_keys[] = { "behind", "profile", NULL };
 
 #define ALLOWED_GROUPS "[scenario], [nat NAME], [host NAME], [agent], [expect], [event NAME]"
-#define ALLOWED_NAME_CHARS "a-z, 0-9 and '-' (not first)"
 
 typedef struct parse {
     const keyfile_t *kf;
+    keyfile_read_fn *read;
     char **lines;
     scenario_t *s;
     GHashTable *names; /* object name -> group (both owned by the scenario / keyfile) */
@@ -132,7 +132,7 @@ static bool parse_scenario_group(parse_t *ps, GError **error)
     if (name) {
         if (!scenario_name_valid(name)) {
             keyfile_set_error(error, ps->kf, g, "name", name,
-                              "allowed: 1 to %d of " ALLOWED_NAME_CHARS, SCENARIO_NAME_MAX);
+                              "allowed: 1 to %d of " SCENARIO_NAME_CHARS, SCENARIO_NAME_MAX);
             return false;
         }
         ps->s->name = g_steal_pointer(&name);
@@ -158,7 +158,7 @@ static bool claim_name(parse_t *ps, const char *group, const char *kind, const c
 {
     if (!scenario_object_name_valid(name)) {
         group_error(error, ps, group,
-                    "invalid %s name '%s'; allowed: 1 to %d of " ALLOWED_NAME_CHARS
+                    "invalid %s name '%s'; allowed: 1 to %d of " SCENARIO_NAME_CHARS
                     ", and not 'inet'",
                     kind, name, SCENARIO_OBJECT_MAX);
         return false;
@@ -192,7 +192,10 @@ static nat_profile_t *load_nat_profile(parse_t *ps, const char *group, GError **
     GError *local = NULL;
     g_autofree char *data = NULL;
     gsize len = 0;
-    nat_profile_t *p = keyfile_read_file(path, &data, &len, &local)
+    if (!ps->read)
+        g_set_error(&local, KEYFILE_ERROR, KEYFILE_ERROR_PARSE,
+                    "%s: profile files are not read here (only from a scenario file)", path);
+    nat_profile_t *p = ps->read && ps->read(path, &data, &len, &local)
                            ? nat_profile_load_data(data, len, path, &local)
                            : NULL;
     if (!p) {
@@ -358,7 +361,7 @@ static bool default_name(parse_t *ps, GError **error)
     if (!scenario_name_valid(base)) {
         group_error(error, ps, NULL,
                     "the file name '%s' is no scenario name; set [scenario] name = NAME "
-                    "(1 to %d of " ALLOWED_NAME_CHARS ")",
+                    "(1 to %d of " SCENARIO_NAME_CHARS ")",
                     base, SCENARIO_NAME_MAX);
         return false;
     }
@@ -404,6 +407,12 @@ static bool parse_groups(parse_t *ps, GError **error)
 
 scenario_t *scenario_load_data(const char *data, size_t len, const char *origin, GError **error)
 {
+    return scenario_load(data, len, origin, NULL, error);
+}
+
+scenario_t *scenario_load(const char *data, size_t len, const char *origin, keyfile_read_fn *read,
+                          GError **error)
+{
     g_autoptr(keyfile_t) kf = keyfile_load_data(data, len, origin, error);
     if (!kf)
         return NULL;
@@ -415,6 +424,7 @@ scenario_t *scenario_load_data(const char *data, size_t len, const char *origin,
     g_autofree char *text = g_strndup(data, len);
     parse_t ps = {
         .kf = kf,
+        .read = read,
         .lines = g_strsplit(text, "\n", -1),
         .s = s,
         .names = g_hash_table_new(g_str_hash, g_str_equal),
@@ -427,15 +437,6 @@ scenario_t *scenario_load_data(const char *data, size_t len, const char *origin,
         return NULL;
     }
     return s;
-}
-
-scenario_t *scenario_load_file(const char *path, GError **error)
-{
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    if (!keyfile_read_file(path, &data, &len, error))
-        return NULL;
-    return scenario_load_data(data, len, path, error);
 }
 
 void scenario_free(scenario_t *s)
@@ -465,20 +466,4 @@ void scenario_free(scenario_t *s)
     g_free(s->name);
     g_free(s->description);
     g_free(s);
-}
-
-char *scenario_resolve(const char *arg, scenario_t **scenario, GError **error)
-{
-    *scenario = NULL;
-    if (g_file_test(arg, G_FILE_TEST_IS_REGULAR)) {
-        *scenario = scenario_load_file(arg, error);
-        return *scenario ? g_strdup((*scenario)->name) : NULL;
-    }
-    if (!strchr(arg, '/') && scenario_name_valid(arg))
-        return g_strdup(arg);
-    g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE,
-                "%s: no such scenario file, and not a scenario name (1 to %d of " ALLOWED_NAME_CHARS
-                ")",
-                arg, SCENARIO_NAME_MAX);
-    return NULL;
 }

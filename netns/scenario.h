@@ -3,17 +3,22 @@
  * common/keyfile, so every error names FILE:LINE, the key, the value and
  * what is allowed. Groups that belong to the runner ([agent], [expect],
  * [event NAME]) are accepted and left alone; anything else unknown is an
- * error. Pure: reads the file and, for `profile = FILE`, that file. */
+ * error. Pure: the bytes come in, and a `profile = FILE` comes through the
+ * caller's reader; scenario_file.c is the shell half that reads files. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/keyfile.h"
 #include "natsim/nat_profile.h"
 
-#define SCENARIO_NAME_MAX 20   /* [scenario] name: it is part of every namespace name */
-#define SCENARIO_OBJECT_MAX 13 /* NAT and host names: "v-NAME" must fit IFNAMSIZ (15) */
+/* Names as users give them; namespaces and interfaces get short forms where
+ * these do not fit (netns/plan.h, netns/shortname.h). */
+#define SCENARIO_NAME_MAX 63   /* [scenario] name */
+#define SCENARIO_OBJECT_MAX 63 /* NAT and host names */
 #define SCENARIO_ADDRESSES_MAX 8
+#define SCENARIO_NAME_CHARS "a-z, 0-9 and '-' (not first)" /* for errors */
 
 typedef struct scenario_nat {
     char *name;
@@ -45,7 +50,11 @@ typedef struct scenario {
     GPtrArray *hosts; /* scenario_host_t *, in file order */
 } scenario_t;
 
-scenario_t *scenario_load_file(const char *path, GError **error);
+/* `read` gets the bytes of a `profile = FILE` (its path relative to the
+ * origin's directory); NULL: such a profile is an error. */
+scenario_t *scenario_load(const char *data, size_t len, const char *origin, keyfile_read_fn *read,
+                          GError **error);
+/* scenario_load without a reader: for scenarios made in memory. */
 scenario_t *scenario_load_data(const char *data, size_t len, const char *origin, GError **error);
 void scenario_free(scenario_t *scenario);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(scenario_t, scenario_free)
@@ -59,9 +68,16 @@ static inline const scenario_host_t *scenario_host(const scenario_t *s, unsigned
     return g_ptr_array_index(s->hosts, i);
 }
 
-/* A command line's SCENARIO: an existing file (loaded into *scenario) or a
- * scenario name. Returns the name; NULL with an error if it is neither. */
-char *scenario_resolve(const char *arg, scenario_t **scenario, GError **error);
+/* Shell (scenario_file.c): a scenario file and the profiles it names. */
+scenario_t *scenario_load_file(const char *path, GError **error);
+/* How a command loads a scenario file: scenario_load_file, or one that also
+ * checks the runner's groups (run_spec_load_scenario_file). */
+typedef scenario_t *scenario_load_file_fn(const char *path, GError **error);
+/* Shell: a command line's SCENARIO: an existing file (loaded by `load`, NULL:
+ * scenario_load_file, into *scenario) or a scenario name. Returns the name;
+ * NULL with an error if it is neither. */
+char *scenario_resolve(const char *arg, scenario_load_file_fn *load, scenario_t **scenario,
+                       GError **error);
 
 /* [a-z0-9-], not starting with '-', 1..SCENARIO_NAME_MAX characters. */
 bool scenario_name_valid(const char *name);

@@ -101,36 +101,25 @@ static void rm_state_tree(const char *path)
 
 /* ---- the namespaces a state directory claims ------------------------------ */
 
-static JsonNode *load_json_file(const char *path, GError **error)
+static topology_info_t *load_info(const char *dir, GError **error)
 {
-    g_autoptr(JsonParser) parser = json_parser_new();
-    if (!json_parser_load_from_file(parser, path, error))
+    g_autofree char *path = g_build_filename(dir, "topology.json", NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, error))
         return NULL;
-    JsonNode *root = json_parser_get_root(parser);
-    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, TOPOLOGY_ERROR, TOPOLOGY_ERROR_FAILED, "%s: not a JSON object", path);
-        return NULL;
-    }
-    return json_node_copy(root);
+    return topology_info_parse(data, len, path, error);
 }
 
 static char **claimed_namespaces(const char *dir)
 {
-    g_autofree char *path = g_build_filename(dir, "topology.json", NULL);
     GPtrArray *list = g_ptr_array_new();
-    JsonNode *root = load_json_file(path, NULL);
-    if (root) {
-        JsonObject *o = json_node_get_object(root);
-        JsonArray *a = json_object_has_member(o, "namespaces")
-                           ? json_object_get_array_member(o, "namespaces")
-                           : NULL;
-        for (guint i = 0; a && i < json_array_get_length(a); i++) {
-            const char *ns = json_array_get_string_element(a, i);
-            /* Never trust a file to name someone else's namespace. */
-            if (ns && g_str_has_prefix(ns, NS_PREFIX) && !strchr(ns, '/'))
-                g_ptr_array_add(list, g_strdup(ns));
-        }
-        json_node_unref(root);
+    g_autoptr(topology_info_t) info = load_info(dir, NULL);
+    for (int i = 0; info && info->namespaces[i]; i++) {
+        const char *ns = info->namespaces[i];
+        /* Never trust a file to name someone else's namespace. */
+        if (g_str_has_prefix(ns, NS_PREFIX) && !strchr(ns, '/'))
+            g_ptr_array_add(list, g_strdup(ns));
     }
     g_ptr_array_add(list, NULL);
     return (char **)g_ptr_array_free(list, FALSE);
@@ -240,7 +229,7 @@ topology_state_t topology_state(const char *prefix, pid_t *owner)
     return TOPOLOGY_STALE;
 }
 
-JsonNode *topology_load(const char *prefix, GError **error)
+topology_info_t *topology_load(const char *prefix, GError **error)
 {
     topology_state_t state = topology_state(prefix, NULL);
     if (state != TOPOLOGY_UP) {
@@ -249,8 +238,7 @@ JsonNode *topology_load(const char *prefix, GError **error)
         return NULL;
     }
     g_autofree char *dir = topology_state_path(prefix);
-    g_autofree char *path = g_build_filename(dir, "topology.json", NULL);
-    return load_json_file(path, error);
+    return load_info(dir, error);
 }
 
 bool topology_down(const char *prefix, char *const *fallback, usec_t grace, bool *was_up,
@@ -447,7 +435,8 @@ JsonNode *topology_to_json(const topology_t *t)
         const char *name = plan_nat(t->plan, i)->name;
         JsonObject *n = json_array_get_object_element(nats, i);
         set_path(n, "profile_file", state_file(t, name, ".profile"));
-        set_path(n, "control", t->daemons ? state_file(t, name, ".sock") : NULL);
+        set_path(n, "control",
+                 t->daemons ? plan_control_path(t->state_dir, plan_nat(t->plan, i)) : NULL);
         set_path(n, "ready_file", t->daemons ? state_file(t, name, ".ready") : NULL);
         set_path(n, "stats", t->daemons ? state_file(t, name, ".stats.json") : NULL);
         set_path(n, "log", t->daemons ? state_file(t, name, ".log") : NULL);
@@ -463,6 +452,14 @@ JsonNode *topology_to_json(const topology_t *t)
         set_pid(h, &g_array_index(t->host_procs, proc_ref_t, i));
     }
     return root;
+}
+
+topology_info_t *topology_info(const topology_t *t)
+{
+    g_autoptr(JsonNode) root = topology_to_json(t);
+    topology_info_t *info = topology_info_from_json(root, "topology", NULL);
+    g_assert(info); /* topology_to_json wrote it */
+    return info;
 }
 
 static bool write_json(const topology_t *t, const char *dir, GError **error)
@@ -594,7 +591,7 @@ static bool start_daemon(topology_t *t, unsigned i, GError **error)
 {
     const plan_nat_t *nat = plan_nat(t->plan, i);
     g_autofree char *profile = state_file(t, nat->name, ".profile");
-    g_autofree char *control = state_file(t, nat->name, ".sock");
+    g_autofree char *control = plan_control_path(t->state_dir, nat);
     g_autofree char *ready = state_file(t, nat->name, ".ready");
     g_autofree char *stats = state_file(t, nat->name, ".stats.json");
     g_autofree char *log = state_file(t, nat->name, ".log");

@@ -21,6 +21,7 @@
 #include "common/duration.h"
 #include "netns/plan.h"
 #include "netns/scenario.h"
+#include "netns/topology_info.h"
 
 #define TOPOLOGY_RUN_DIR "/run/natlab"
 #define TOPOLOGY_READY_TIMEOUT (5 * USEC_PER_SEC)
@@ -64,6 +65,8 @@ const char *topology_state_dir(const topology_t *topology);
 unsigned topology_reaped(const topology_t *topology);
 /* The plan plus state paths and pids (what topology.json holds). */
 JsonNode *topology_to_json(const topology_t *topology);
+/* The same, typed: what a reader of topology.json would get. */
+topology_info_t *topology_info(const topology_t *topology);
 
 typedef enum topology_state {
     TOPOLOGY_ABSENT,
@@ -75,7 +78,7 @@ typedef enum topology_state {
 char *topology_state_path(const char *prefix);
 topology_state_t topology_state(const char *prefix, pid_t *owner);
 /* topology.json of a topology that is up; NULL with TOPOLOGY_ERROR_NOT_UP. */
-JsonNode *topology_load(const char *prefix, GError **error);
+topology_info_t *topology_load(const char *prefix, GError **error);
 
 /* Stops the processes, deletes the namespaces, removes the state. When
  * there is no state, the namespaces in `fallback` (may be NULL) that exist

@@ -309,7 +309,7 @@ bool run_control(const char *path, const char *line, char **reply, GError **erro
 static char *fire(attempt_t *a, const run_event_t *e)
 {
     const plan_nat_t *nat = plan_nat(a->env->plan, (unsigned)e->nat);
-    g_autofree char *path = g_strdup_printf("%s/%s.sock", a->env->state_dir, nat->name);
+    g_autofree char *path = plan_control_path(a->env->state_dir, nat);
     g_autofree char *reply = NULL;
     g_autoptr(GError) error = NULL;
     bool ok = run_control(path, e->command, &reply, &error);
@@ -342,8 +342,9 @@ run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64
     a.result->started = iso_now();
     child_init(&a.listener, "listen");
     child_init(&a.connector, "connect");
-    const char *lhost = plan_host(plan, (unsigned)spec->listen)->name;
-    const char *chost = plan_host(plan, (unsigned)spec->connect)->name;
+    /* Agent names have at most AGENTMSG_NAME_MAX characters: the hosts' short names. */
+    const char *lhost = plan_host(plan, (unsigned)spec->listen)->id;
+    const char *chost = plan_host(plan, (unsigned)spec->connect)->id;
     g_autofree char *lname = g_strdup_printf("%s-%u", lhost, attempt);
     g_autofree char *cname = g_strdup_printf("%s-%u", chost, attempt);
     usec_t start = now_us(), deadline = start + spec->deadline;

@@ -33,6 +33,9 @@ static const char *const runner_agent_keys[] = { "connect", "listen", "server", 
 typedef struct parse {
     const keyfile_t *kf;
     run_spec_t *spec;
+    /* For `natlab up` and friends: check what the file says, but choose no
+     * server or agents of the runner's own and reserve no spare addresses. */
+    bool topology_only;
 } parse_t;
 
 static bool host_find(const scenario_t *s, const char *name, int *out)
@@ -175,6 +178,8 @@ static bool choose_server(parse_t *ps, GError **error)
     run_spec_t *spec = ps->spec;
     scenario_t *s = spec->scenario;
     g_autofree char *v = keyfile_get(ps->kf, "agent", "server");
+    if (ps->topology_only && !v)
+        return true;
     if (v || host_find(s, RUN_SERVER_HOST, &spec->server)) {
         if (v && !agent_host(ps, "server", &spec->server, error))
             return false;
@@ -216,6 +221,15 @@ static bool choose_agents(parse_t *ps, GError **error)
     if (!agent_host(ps, "connect", &spec->connect, error) ||
         !agent_host(ps, "listen", &spec->listen, error))
         return false;
+    /* Only both given can be equal: the defaults below skip the hosts taken. */
+    if (spec->connect >= 0 && spec->connect == spec->listen) {
+        g_autofree char *v = keyfile_get(ps->kf, "agent", "listen");
+        keyfile_set_error(error, ps->kf, "agent", "listen", v ? v : "",
+                          "the listening host must differ from the connecting one");
+        return false;
+    }
+    if (ps->topology_only)
+        return true;
     for (guint i = 0; i < s->hosts->len && (spec->connect < 0 || spec->listen < 0); i++) {
         if ((int)i == spec->server || (int)i == spec->connect || (int)i == spec->listen)
             continue;
@@ -229,12 +243,6 @@ static bool choose_agents(parse_t *ps, GError **error)
                     "%s: the runner needs two hosts besides the server for its agents; add "
                     "[host NAME] groups or set [agent] connect = HOST and listen = HOST",
                     s->path);
-        return false;
-    }
-    if (spec->connect == spec->listen) {
-        g_autofree char *v = keyfile_get(ps->kf, "agent", "listen");
-        keyfile_set_error(error, ps->kf, "agent", "listen", v ? v : "",
-                          "the listening host must differ from the connecting one");
         return false;
     }
     return true;
@@ -335,7 +343,8 @@ static bool parse_event(parse_t *ps, const char *group, GError **error)
                               sn->name, nat_type_name(sn->profile->type));
             return false;
         }
-        sn->spare_ips = 1;
+        if (!ps->topology_only)
+            sn->spare_ips = 1;
         ps->spec->mutates = true;
         e->command = g_strdup(action);
     } else if (strcmp(words[0], "set") == 0 && words[1] && words[2]) {
@@ -383,9 +392,10 @@ static bool parse_events(parse_t *ps, GError **error)
     return true;
 }
 
-run_spec_t *run_spec_load_data(const char *data, size_t len, const char *origin, GError **error)
+static run_spec_t *load(const char *data, size_t len, const char *origin, keyfile_read_fn *read,
+                        bool topology_only, GError **error)
 {
-    g_autoptr(scenario_t) scenario = scenario_load_data(data, len, origin, error);
+    g_autoptr(scenario_t) scenario = scenario_load(data, len, origin, read, error);
     if (!scenario)
         return NULL;
     g_autoptr(keyfile_t) kf = keyfile_load_data(data, len, origin, error);
@@ -398,7 +408,7 @@ run_spec_t *run_spec_load_data(const char *data, size_t len, const char *origin,
     spec->connect_args = g_ptr_array_new_with_free_func(g_free);
     spec->expect = run_expectations_new();
     spec->events = g_ptr_array_new_with_free_func((GDestroyNotify)event_free);
-    parse_t ps = { kf, spec };
+    parse_t ps = { kf, spec, topology_only };
     if (!parse_scenario_keys(&ps, error) || !parse_agent_flags(&ps, error) ||
         !choose_server(&ps, error) || !choose_agents(&ps, error) || !parse_expect(&ps, error) ||
         !parse_events(&ps, error)) {
@@ -410,13 +420,26 @@ run_spec_t *run_spec_load_data(const char *data, size_t len, const char *origin,
     return spec;
 }
 
-run_spec_t *run_spec_load_file(const char *path, GError **error)
+run_spec_t *run_spec_load(const char *data, size_t len, const char *origin, keyfile_read_fn *read,
+                          GError **error)
 {
-    g_autofree char *data = NULL;
-    gsize len = 0;
-    if (!keyfile_read_file(path, &data, &len, error))
+    return load(data, len, origin, read, false, error);
+}
+
+run_spec_t *run_spec_load_data(const char *data, size_t len, const char *origin, GError **error)
+{
+    return load(data, len, origin, NULL, false, error);
+}
+
+scenario_t *run_spec_load_scenario(const char *data, size_t len, const char *origin,
+                                   keyfile_read_fn *read, GError **error)
+{
+    run_spec_t *spec = load(data, len, origin, read, true, error);
+    if (!spec)
         return NULL;
-    return run_spec_load_data(data, len, path, error);
+    scenario_t *s = g_steal_pointer(&spec->scenario);
+    run_spec_free(spec);
+    return s;
 }
 
 void run_spec_free(run_spec_t *spec)

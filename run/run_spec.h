@@ -2,8 +2,9 @@
  * groups the runner owns: [scenario] repeat and deadline, [agent] (who
  * connects, who listens, where the server is, flags for both agents),
  * [expect] (run_expect) and [event NAME] (control commands at set times).
- * Errors name FILE:LINE: [group] key = value: what is allowed. Pure: reads
- * the file (and profile files it names) only. */
+ * Errors name FILE:LINE: [group] key = value: what is allowed. Pure: the
+ * bytes come in, profile files through the caller's reader; run_spec_file.c
+ * is the shell half that reads files. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -42,8 +43,20 @@ typedef struct run_spec {
     bool mutates;            /* set or change-ip events: a fresh topology per attempt */
 } run_spec_t;
 
-run_spec_t *run_spec_load_file(const char *path, GError **error);
+/* `read`: as for scenario_load (profile = FILE); NULL: no profile files. */
+run_spec_t *run_spec_load(const char *data, size_t len, const char *origin, keyfile_read_fn *read,
+                          GError **error);
 run_spec_t *run_spec_load_data(const char *data, size_t len, const char *origin, GError **error);
+/* The whole file checked as `natlab run` checks it (topology and runner
+ * groups alike, the same FILE:LINE errors), and its topology as written:
+ * no server host or agents chosen, no spare addresses. For `natlab up`,
+ * exec, down and control. */
+scenario_t *run_spec_load_scenario(const char *data, size_t len, const char *origin,
+                                   keyfile_read_fn *read, GError **error);
+
+/* Shell (run_spec_file.c): the same, from a file and the profiles it names. */
+run_spec_t *run_spec_load_file(const char *path, GError **error);
+scenario_t *run_spec_load_scenario_file(const char *path, GError **error);
 void run_spec_free(run_spec_t *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(run_spec_t, run_spec_free)
 

@@ -164,8 +164,8 @@ static bool flush_nats(const live_t *l, char **why)
 {
     const plan_t *plan = topology_plan(l->topology);
     for (guint i = 0; i < plan->nats->len; i++) {
-        g_autofree char *path = g_strdup_printf("%s/%s.sock", topology_state_dir(l->topology),
-                                                plan_nat(plan, i)->name);
+        g_autofree char *path =
+            plan_control_path(topology_state_dir(l->topology), plan_nat(plan, i));
         g_autofree char *reply = NULL;
         g_autoptr(GError) error = NULL;
         if (!run_control(path, "flush", &reply, &error) || strcmp(reply, "ok") != 0) {

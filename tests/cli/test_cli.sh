@@ -384,5 +384,53 @@ expect_rc 64 "run --sim: a NAT behind a NAT is refused"
 expect_in "$tmp/err" "sim-double.scn:5: [nat home] behind = cgn: sim mode cannot express" \
     "run --sim: the refusal names FILE:LINE and why"
 
+
+# One scenario reader: up, exec, down and control check the runner's groups
+# as natlab run does, before anything is built (no root needed to refuse).
+cat >"$tmp/bad-repeat.scn" <<'EOF2'
+[scenario]
+name = bad-repeat
+repeat = -3
+[nat home]
+preset = full-cone
+[host alice]
+nat = home
+[host bob]
+EOF2
+run up "$tmp/bad-repeat.scn"
+check "up: repeat = -3 refused (exit $rc)" test "$rc" -eq 1
+expect_in "$tmp/err" "bad-repeat.scn:3: [scenario] repeat = -3: allowed: 1 to" \
+    "up: repeat = -3 named as FILE:LINE, as natlab run names it"
+run run --sim --out "$tmp/sim6" "$tmp/bad-repeat.scn"
+check "run: repeat = -3 refused too (exit $rc)" failed
+expect_in "$tmp/err" "bad-repeat.scn:3: [scenario] repeat = -3: allowed: 1 to" \
+    "run: the same FILE:LINE message"
+for cmd in "exec" "down" "control"; do
+    case $cmd in
+    exec) run exec "$tmp/bad-repeat.scn" alice -- true ;;
+    down) run down "$tmp/bad-repeat.scn" ;;
+    control) run control "$tmp/bad-repeat.scn" home stats ;;
+    esac
+    check "$cmd FILE: repeat = -3 refused (exit $rc)" failed
+    expect_in "$tmp/err" "bad-repeat.scn:3: [scenario] repeat = -3" "$cmd FILE: names FILE:LINE"
+done
+cat >"$tmp/bad-agent.scn" <<'EOF2'
+[nat home]
+preset = full-cone
+[host alice]
+nat = home
+[host bob]
+[agent]
+connect = carol
+[event late]
+at = 1s
+nat = home
+action = reboot
+EOF2
+run up "$tmp/bad-agent.scn"
+check "up: [agent] connect = carol (no such host) refused (exit $rc)" test "$rc" -eq 1
+expect_in "$tmp/err" "bad-agent.scn:7: [agent] connect = carol: no such host; allowed: alice, bob" \
+    "up: the runner's [agent] error, FILE:LINE"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -145,6 +145,50 @@ static void test_errors(void)
     g_clear_error(&error);
 }
 
+/* What `natlab up` loads: every group checked as the runner checks it, the
+ * topology as written (no server added, no spare address, one host is enough). */
+static void test_load_scenario(void)
+{
+    static const char *const bad[] = { "[agent]\nconnect = carol\n", "[agent]\nwarp = 9\n",
+                                       "[agent]\nserver = alice\n",
+                                       "[expect]\nsuccess-rate >= 2\n",
+                                       "[event x]\nat = 1s\nnat = moon\naction = reboot\n",
+                                       "[agent]\nconnect = alice\nlisten = alice\n" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *text = g_strconcat(base, bad[i], NULL);
+        GError *a = NULL, *b = NULL;
+        g_autoptr(run_spec_t) spec = run_spec_load_data(text, strlen(text), "s.scn", &a);
+        g_autoptr(scenario_t) s = run_spec_load_scenario(text, strlen(text), "s.scn", NULL, &b);
+        CU_ASSERT_PTR_NULL(spec);
+        CU_ASSERT_PTR_NULL(s);
+        CU_ASSERT_TRUE_FATAL(a && b);
+        /* The same words; run may list the server host it adds among the hosts. */
+        CU_ASSERT_TRUE(g_str_has_prefix(a->message, b->message));
+        g_clear_error(&a);
+        g_clear_error(&b);
+    }
+    const char *repeat = "[scenario]\nrepeat = -3\n[host a]\n";
+    GError *error = NULL;
+    CU_ASSERT_PTR_NULL(run_spec_load_scenario(repeat, strlen(repeat), "r.scn", NULL, &error));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    ASSERT_CONTAINS(error->message, "r.scn:2: [scenario] repeat = -3: allowed: 1 to");
+    g_clear_error(&error);
+
+    const char *lonely = "[host a]\n";
+    g_autoptr(scenario_t) one = run_spec_load_scenario(lonely, strlen(lonely), "l.scn", NULL, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one);
+    CU_ASSERT_EQUAL(one->hosts->len, 1);
+    g_autofree char *events = g_strconcat(base, "[event x]\nat = 1s\nnat = home\naction = change-ip\n",
+                                          NULL);
+    g_autoptr(scenario_t) s = run_spec_load_scenario(events, strlen(events), "e.scn", NULL, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(s->hosts->len, 2); /* no server host */
+    CU_ASSERT_EQUAL(scenario_nat(s, 0)->spare_ips, 0);
+    g_autoptr(run_spec_t) spec = run_spec_load_data(events, strlen(events), "e.scn", &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(scenario_nat(spec->scenario, 0)->spare_ips, 1);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -153,6 +197,7 @@ int main(void)
         { "[event] groups", test_events },
         { "attempt seeds", test_attempt_seeds },
         { "errors", test_errors },
+        { "the scenario as natlab up loads it", test_load_scenario },
         { NULL, NULL },
     };
     return test_run_suite("run_spec", cases);

@@ -9,6 +9,8 @@
 #include "common/addr.h"
 #include "netns/plan.h"
 #include "netns/scenario.h"
+#include "netns/shortname.h"
+#include "netns/topology_info.h"
 #include "testutil.h"
 
 #define ASSERT_NOT_CONTAINS(haystack, needle)                                       \
@@ -57,17 +59,22 @@ static scenario_t *load_ok(const char *text, const char *origin)
     return s;
 }
 
-/* Loads `text` expecting failure; returns the message. */
-static char *load_error(const char *text, const char *origin)
+/* Loads `text` expecting failure (profile files through `read`); returns the message. */
+static char *load_error_read(const char *text, const char *origin, keyfile_read_fn *read)
 {
     GError *error = NULL;
-    scenario_t *s = scenario_load_data(text, strlen(text), origin, &error);
+    scenario_t *s = scenario_load(text, strlen(text), origin, read, &error);
     CU_ASSERT_PTR_NULL(s);
     scenario_free(s);
     CU_ASSERT_PTR_NOT_NULL_FATAL(error);
     char *msg = g_strdup(error->message);
     g_error_free(error);
     return msg;
+}
+
+static char *load_error(const char *text, const char *origin)
+{
+    return load_error_read(text, origin, NULL);
 }
 
 static const char *ip(uint32_t v, char buf[ADDR_IP_STRLEN])
@@ -128,9 +135,10 @@ static void test_name_from_file(void)
 static void test_scenario_group_errors(void)
 {
     g_autofree char *a = load_error("[scenario]\nname = Big_Name\n[host a]\n", "f.scn");
-    ASSERT_CONTAINS(a, "f.scn:2: [scenario] name = Big_Name: allowed: 1 to 20 of a-z, 0-9");
-    g_autofree char *b = load_error("[scenario]\nname = abcdefghijklmnopqrstu\n[host a]\n", "f.scn");
-    ASSERT_CONTAINS(b, "f.scn:2: [scenario] name = abcdefghijklmnopqrstu: allowed");
+    ASSERT_CONTAINS(a, "f.scn:2: [scenario] name = Big_Name: allowed: 1 to 63 of a-z, 0-9");
+    /* 64 characters: one too many (namespaces use a short form, users see this one). */
+    g_autofree char *b = load_error("[scenario]\nname = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmno\n[host a]\n", "f.scn");
+    ASSERT_CONTAINS(b, "f.scn:2: [scenario] name = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmno: allowed");
     g_autofree char *c = load_error("[scenario]\n\nseed = -1\n[host a]\n", "f.scn");
     ASSERT_CONTAINS(c, "f.scn:3: [scenario] seed = -1: allowed: an integer from 0 to");
     g_autofree char *d = load_error("[scenario]\npcap = yes\n[host a]\n", "f.scn");
@@ -164,16 +172,17 @@ static void test_groups(void)
 static void test_names(void)
 {
     g_autofree char *a = load_error("[host Alice]\n", "n.scn");
-    ASSERT_CONTAINS(a, "n.scn:1: [host Alice]: invalid host name 'Alice'; allowed: 1 to 13 of "
+    ASSERT_CONTAINS(a, "n.scn:1: [host Alice]: invalid host name 'Alice'; allowed: 1 to 63 of "
                        "a-z, 0-9 and '-' (not first), and not 'inet'");
     g_autofree char *b = load_error("[host a]\n[nat inet]\n", "n.scn");
     ASSERT_CONTAINS(b, "n.scn:2: [nat inet]: invalid NAT name 'inet'");
-    g_autofree char *c = load_error("[host abcdefghijklmn]\n", "n.scn");
-    ASSERT_CONTAINS(c, "invalid host name 'abcdefghijklmn'");
+    g_autofree char *c = load_error("[host aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmno]\n", "n.scn");
+    ASSERT_CONTAINS(c, "invalid host name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmno'");
     g_autofree char *d = load_error("[nat x]\n[host y]\n[host x]\nnat = x\n", "n.scn");
     ASSERT_CONTAINS(d, "n.scn:3: [host x]: the name 'x' is already taken by [nat x] on line 1");
-    g_autoptr(scenario_t) s = load_ok("[host abcdefghijklm]\n[host 0-a]\n", "n.scn");
-    (void)s;
+    g_autoptr(scenario_t) s = load_ok("[scenario]\nname = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmn\n[host aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmn]\n[host 0-a]\n", "n.scn");
+    CU_ASSERT_STRING_EQUAL(s->name, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmn");
+    CU_ASSERT_STRING_EQUAL(scenario_host(s, 0)->name, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabcdefghijklmn");
 }
 
 static void test_host_errors(void)
@@ -226,19 +235,30 @@ static void test_behind_errors(void)
                        "-> c -> a)");
 }
 
+/* The reader a shell would pass: files from a table, not from disk. */
+static const char *const test_files[][2] = {
+    { "/lab/field.profile",
+      "[nat]\nmapping = address-dependent\npublic-ips = 203.0.113.5,203.0.113.6\n" },
+};
+
+static bool test_read(const char *path, char **data, gsize *len, GError **error)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(test_files); i++)
+        if (strcmp(path, test_files[i][0]) == 0) {
+            *data = g_strdup(test_files[i][1]);
+            *len = strlen(*data);
+            return true;
+        }
+    g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE, "%s: no such file", path);
+    return false;
+}
+
 static void test_profile_file(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("natlab-test-XXXXXX", NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    g_autofree char *profile = g_build_filename(dir, "field.profile", NULL);
-    g_autofree char *scn = g_build_filename(dir, "field.scn", NULL);
-    const char *ptext = "[nat]\nmapping = address-dependent\npublic-ips = 203.0.113.5,203.0.113.6\n";
-    CU_ASSERT_TRUE(g_file_set_contents(profile, ptext, -1, NULL));
     const char *text = "[host h]\nnat = field\n[nat field]\nprofile = field.profile\n"
                        "hairpin = off\n";
-    CU_ASSERT_TRUE(g_file_set_contents(scn, text, -1, NULL));
     GError *error = NULL;
-    scenario_t *s = scenario_load_file(scn, &error);
+    scenario_t *s = scenario_load(text, strlen(text), "/lab/field.scn", test_read, &error);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     const nat_profile_t *p = scenario_nat(s, 0)->profile;
     CU_ASSERT_EQUAL(p->mapping, NAT_ADDRESS_DEPENDENT);
@@ -248,29 +268,15 @@ static void test_profile_file(void)
     scenario_free(s);
 
     const char *both = "[host h]\n[nat f]\nprofile = field.profile\npreset = full-cone\n";
-    g_autofree char *msg = load_error(both, scn);
+    g_autofree char *msg = load_error_read(both, "/lab/field.scn", test_read);
     ASSERT_CONTAINS(msg, "field.scn:4: [nat f] preset = full-cone: give either preset or "
                          "profile (line 3), not both");
     const char *missing = "[host h]\n[nat f]\nprofile = nope.profile\n";
-    g_autofree char *msg2 = load_error(missing, scn);
-    ASSERT_CONTAINS(msg2, "field.scn:3: [nat f] profile = nope.profile:");
-    g_unlink(profile);
-    g_unlink(scn);
-    g_rmdir(dir);
-}
-
-static void test_resolve(void)
-{
-    GError *error = NULL;
-    scenario_t *s = NULL;
-    g_autofree char *a = scenario_resolve("example", &s, &error);
-    CU_ASSERT_STRING_EQUAL(a, "example");
-    CU_ASSERT_PTR_NULL(s);
-    g_autofree char *b = scenario_resolve("no/such/file.scn", &s, &error);
-    CU_ASSERT_PTR_NULL(b);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
-    ASSERT_CONTAINS(error->message, "no such scenario file, and not a scenario name");
-    g_clear_error(&error);
+    g_autofree char *msg2 = load_error_read(missing, "/lab/field.scn", test_read);
+    ASSERT_CONTAINS(msg2, "field.scn:3: [nat f] profile = nope.profile: /lab/nope.profile");
+    /* Without a reader (scenarios made in memory) a profile file is an error, not a read. */
+    g_autofree char *msg3 = load_error(text, "/lab/field.scn");
+    ASSERT_CONTAINS(msg3, "field.scn:4: [nat field] profile = field.profile: ");
 }
 
 /* ---- the plan ---------------------------------------------------------------- */
@@ -485,6 +491,159 @@ static void test_plan_json(void)
     ASSERT_CONTAINS(text, "\"namespaces\":[\"natlab-example-inet\"");
 }
 
+/* topology.json's one reader gets back what the plan wrote. */
+static void test_topology_info(void)
+{
+    g_autoptr(plan_t) p = plan_ok(example, NULL);
+    g_autoptr(JsonNode) root = plan_to_json(p);
+    g_autofree char *text = json_to_string(root, TRUE);
+    GError *error = NULL;
+    g_autoptr(topology_info_t) t = topology_info_parse(text, strlen(text), "t.json", &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_STRING_EQUAL(t->scenario, "example");
+    CU_ASSERT_STRING_EQUAL(t->prefix, "natlab-example");
+    CU_ASSERT_PTR_NULL(t->state_dir);
+    CU_ASSERT_EQUAL(g_strv_length(t->namespaces), 7);
+    CU_ASSERT_EQUAL(t->nats->len, 3);
+    CU_ASSERT_EQUAL(t->hosts->len, 3);
+    const topology_info_node_t *stun = topology_info_find(t, "stun");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(stun);
+    CU_ASSERT_FALSE(stun->is_nat);
+    CU_ASSERT_STRING_EQUAL(stun->ns, "natlab-example-stun");
+    CU_ASSERT_EQUAL(g_strv_length(stun->addresses), 2);
+    CU_ASSERT_STRING_EQUAL(stun->addresses[1], "198.19.1.2");
+    CU_ASSERT_EQUAL(stun->pid, 0);
+    const topology_info_node_t *isp = topology_info_find(t, "isp");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(isp);
+    CU_ASSERT_TRUE(isp->is_nat);
+    CU_ASSERT_STRING_EQUAL(isp->addresses[0], "198.18.2.1");
+    CU_ASSERT_PTR_NULL(isp->control); /* a plan has no daemons yet */
+    CU_ASSERT_PTR_NULL(topology_info_find(t, "carol"));
+    g_autofree char *all = topology_info_names(t, true, true);
+    CU_ASSERT_STRING_EQUAL(all, "alice, bob, stun, home, isp, flat");
+    g_autofree char *nats = topology_info_names(t, false, true);
+    CU_ASSERT_STRING_EQUAL(nats, "home, isp, flat");
+
+    const char *pids = "{\"prefix\":\"natlab-x\",\"namespaces\":[],\"nats\":[{\"name\":\"n\","
+                       "\"namespace\":\"natlab-x-n\",\"control\":\"/run/x/n.sock\",\"pid\":42}],"
+                       "\"hosts\":[{\"name\":\"h\",\"namespace\":\"natlab-x-h\",\"pid\":null}]}";
+    g_autoptr(topology_info_t) u = topology_info_parse(pids, strlen(pids), "u.json", &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(u);
+    CU_ASSERT_EQUAL(topology_info_nat(u, 0)->pid, 42);
+    CU_ASSERT_STRING_EQUAL(topology_info_nat(u, 0)->control, "/run/x/n.sock");
+    CU_ASSERT_EQUAL(topology_info_host(u, 0)->pid, 0);
+    CU_ASSERT_PTR_NOT_NULL(topology_info_host(u, 0)->addresses);
+
+    CU_ASSERT_PTR_NULL(topology_info_parse("[1]", 3, "v.json", &error));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    ASSERT_CONTAINS(error->message, "v.json: not a natlab topology");
+    g_clear_error(&error);
+    const char *nameless = "{\"prefix\":\"natlab-x\",\"hosts\":[{\"namespace\":\"ns\"}]}";
+    CU_ASSERT_PTR_NULL(topology_info_parse(nameless, strlen(nameless), "w.json", &error));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    ASSERT_CONTAINS(error->message, "w.json: hosts[0] has no name or namespace");
+    g_clear_error(&error);
+    CU_ASSERT_PTR_NULL(topology_info_parse("{", 1, "x.json", &error));
+    CU_ASSERT_PTR_NOT_NULL(error);
+    g_clear_error(&error);
+}
+
+/* Long names: namespaces, veths and sockets get short forms, users keep theirs. */
+static void test_shortname(void)
+{
+    g_autofree char *fits = shortname_derive("alice", 13, 0);
+    CU_ASSERT_STRING_EQUAL(fits, "alice");
+    g_autofree char *edge = shortname_derive("abcdefghijklm", 13, 0);
+    CU_ASSERT_STRING_EQUAL(edge, "abcdefghijklm");
+    const char *scn = "port-restricted-vs-symmetric-reboot";
+    g_autofree char *a = shortname_derive(scn, 20, 0);
+    g_autofree char *b = shortname_derive(scn, 20, 0);
+    g_autofree char *c = shortname_derive(scn, 20, 1);
+    CU_ASSERT_STRING_EQUAL(a, b); /* the same name, the same namespaces */
+    CU_ASSERT_EQUAL(strlen(a), 20);
+    /* Pinned: a later natlab must find the namespaces an earlier one made (docs/topology.md). */
+    CU_ASSERT_STRING_EQUAL(a, "port-restrict-d3c7b0");
+    g_autofree char *laptop = shortname_derive("a-laptop-behind-the-home-router", 13, 0);
+    CU_ASSERT_STRING_EQUAL(laptop, "a-lapt-dc289a");
+    CU_ASSERT_STRING_NOT_EQUAL(a, c);
+    g_autofree char *d = shortname_derive("port-restricted-vs-symmetric-rebooT", 20, 0);
+    CU_ASSERT_STRING_NOT_EQUAL(a, d); /* the hash covers all of it */
+    g_autofree char *e = shortname_derive("home-router-of-alice", 13, 0);
+    CU_ASSERT_EQUAL(strlen(e), 13);
+    CU_ASSERT_TRUE(g_str_has_prefix(e, "home-r-"));
+
+    /* A name that fits keeps itself, even when it is what a long one would
+     * become: the long one takes the next salt. */
+    const char *names[] = { "home-router-of-alice", e, "home-router-of-bob", "inet-gateway-01" };
+    g_auto(GStrv) ids = shortname_assign(names, 4, 13, (const char *const[]){ "inet", NULL });
+    CU_ASSERT_STRING_EQUAL(ids[1], e);
+    g_autofree char *salted = shortname_derive("home-router-of-alice", 13, 1);
+    CU_ASSERT_STRING_EQUAL(ids[0], salted);
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            CU_ASSERT_STRING_NOT_EQUAL(ids[i], ids[j]);
+    g_auto(GStrv) again = shortname_assign(names, 4, 13, (const char *const[]){ "inet", NULL });
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_STRING_EQUAL(ids[i], again[i]);
+}
+
+#define LONG_NAT "port-restricted-cone-nat-at-home-behind-the-carrier-grade-nat-a"
+#define LONG_HOST "a-laptop-on-the-home-network-running-the-connecting-agent-alice"
+static const char long_names[] =
+    "[scenario]\nname = port-restricted-vs-symmetric-reboot-with-a-rather-long-name-063\n"
+    "[nat " LONG_NAT "]\npreset = port-restricted-cone\n"
+    "[nat port-restricted-cone-nat-at-home-behind-the-carrier-grade-nat-b]\npreset = symmetric\n"
+    "behind = " LONG_NAT "\n"
+    "[host " LONG_HOST "]\nnat = " LONG_NAT "\n"
+    "[host a-laptop-on-the-home-network-running-the-connecting-agent-bob]\n"
+    "nat = port-restricted-cone-nat-at-home-behind-the-carrier-grade-nat-b\n"
+    "[host short]\n";
+
+static void test_plan_long_names(void)
+{
+    CU_ASSERT_EQUAL(strlen(LONG_NAT), 63);
+    CU_ASSERT_EQUAL(strlen(LONG_HOST), 63);
+    g_autoptr(plan_t) p = plan_ok(long_names, "r-0123456789abcd");
+    CU_ASSERT_EQUAL(strlen(p->scenario), 63);
+    CU_ASSERT_TRUE(g_str_has_prefix(p->prefix, "natlab-port-restrict"));
+    CU_ASSERT_TRUE(g_str_has_suffix(p->prefix, "-r-0123456789abcd"));
+    g_autofree char *prefix = plan_prefix(p->scenario, "r-0123456789abcd");
+    CU_ASSERT_STRING_EQUAL(prefix, p->prefix);
+    CU_ASSERT_STRING_EQUAL(plan_nat(p, 0)->name, LONG_NAT);
+    CU_ASSERT_STRING_EQUAL(plan_host(p, 0)->name, LONG_HOST);
+    CU_ASSERT_STRING_EQUAL(plan_host(p, 2)->id, "short");
+    g_auto(GStrv) all = plan_namespaces(p);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (int i = 0; all[i]; i++) {
+        CU_ASSERT_TRUE(strlen(all[i]) <= 7 + 20 + 1 + 16 + 1 + 13);
+        CU_ASSERT_FALSE(g_hash_table_contains(seen, all[i]));
+        g_hash_table_add(seen, all[i]);
+    }
+    for (guint i = 0; i < p->nats->len; i++)
+        CU_ASSERT_TRUE(strlen(plan_nat(p, i)->id) <= 13); /* v-ID fits IFNAMSIZ */
+    for (guint i = 0; i < p->hosts->len; i++)
+        CU_ASSERT_TRUE(strlen(plan_host(p, i)->id) <= 13);
+    CU_ASSERT_STRING_NOT_EQUAL(plan_nat(p, 0)->id, plan_nat(p, 1)->id);
+    CU_ASSERT_STRING_NOT_EQUAL(plan_host(p, 0)->id, plan_host(p, 1)->id);
+    g_autofree char *dir = g_strdup_printf("/run/natlab/%s", p->prefix);
+    g_autofree char *sock = plan_control_path(dir, plan_nat(p, 0));
+    CU_ASSERT_TRUE(strlen(sock) < 108); /* sizeof sun_path */
+
+    g_autofree char *links = plan_batch_links(p);
+    g_autofree char *veth = g_strdup_printf("peer name v-%s netns %s-inet\n", plan_nat(p, 0)->id,
+                                            p->prefix);
+    ASSERT_CONTAINS(links, veth);
+    ASSERT_NOT_CONTAINS(links, LONG_NAT);
+    g_autoptr(JsonNode) root = plan_to_json(p);
+    g_autofree char *text = json_to_string(root, FALSE);
+    ASSERT_CONTAINS(text, "\"name\":\"" LONG_HOST "\"");
+    ASSERT_CONTAINS(text, "\"behind\":\"" LONG_NAT "\"");
+    g_autoptr(plan_t) again = plan_ok(long_names, "r-0123456789abcd");
+    g_auto(GStrv) all2 = plan_namespaces(again);
+    for (int i = 0; all[i]; i++)
+        CU_ASSERT_STRING_EQUAL(all[i], all2[i]);
+}
+
 /* change-ip events: the runner asks for a spare address on the NAT's wan;
  * it is on the interface but not in the profile the daemon translates with. */
 static void test_plan_spare_addresses(void)
@@ -530,13 +689,15 @@ int main(void)
         { "[nat] errors", test_nat_errors },
         { "behind errors", test_behind_errors },
         { "profile = FILE", test_profile_file },
-        { "resolve", test_resolve },
         { "plan: example", test_plan_example },
         { "plan: ip batches", test_plan_batches },
         { "plan: LAN order", test_plan_lan_order },
         { "plan: not translating", test_plan_not_translating },
         { "plan: run id, limits", test_plan_run_id_and_limits },
         { "plan: json", test_plan_json },
+        { "shortname: derivation and collisions", test_shortname },
+        { "plan: 63-character names", test_plan_long_names },
+        { "topology_info: the plan's JSON read back", test_topology_info },
         { "plan: spare addresses for change-ip", test_plan_spare_addresses },
         { "[scenario] repeat and deadline are the runner's", test_runner_keys_accepted },
         { NULL, NULL },
