@@ -112,20 +112,6 @@ keyfile_t *keyfile_load_data(const char *data, gsize len, const char *origin, GE
     return kf;
 }
 
-/* Transitional, for reports/population.c, a core that still names
- * keyfile_read_file until its population_load_file moves to the reports
- * shell: unit tests, which link cores only, link; programs get the shell's
- * definition (keyfile_file.c), which takes precedence over this weak one.
- * Delete it with that move. */
-__attribute__((weak)) bool keyfile_read_file(const char *path, char **data, gsize *len,
-                                             GError **error)
-{
-    (void)data, (void)len;
-    g_set_error(error, KEYFILE_ERROR, KEYFILE_ERROR_PARSE,
-                "%s: files are read by shells, and this program links none", path);
-    return false;
-}
-
 void keyfile_free(keyfile_t *kf)
 {
     if (!kf)
