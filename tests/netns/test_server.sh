@@ -14,7 +14,7 @@ NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 probe="$here/stun_probe.py"
 
-. "$(dirname "$0")/testlib.sh"
+. "$here/../lib.sh"
 
 # ---- the command line (no root needed) ----------------------------------
 "$NATLAB" server --help >/dev/null 2>&1
@@ -26,22 +26,11 @@ usage_errors server "" "--address" "--address 1.2.3" "--address 0.0.0.0" "--addr
 check "natlab server on an address this host lacks: exit 1" test $? -eq 1
 
 need_root "the server tests"
-for tool in turnutils_natdiscovery stun python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "FAIL: $tool is missing (scripts/install-deps installs coturn, stun-client)"
-        exit 1
-    fi
-done
+need_or_exit turnutils_natdiscovery stun python3
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-server.XXXXXX")
+scratch server
 chmod 755 "$tmp"
 up_scenario=
-cleanup() {
-    [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 host_ip() { # host_ip SCENARIO HOST [N]: its Nth address from `up --json`
     python3 -c 'import json,sys
