@@ -161,8 +161,8 @@ lib_scenarios=
 lib_prefixes=
 # scratch NAME: a new scratch directory (removed at exit), in $tmp.
 scratch() { tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-$1.XXXXXX") && lib_tmp="$lib_tmp $tmp"; }
-# scenario NAME: take the topology NAME down at exit (natlab down).
-scenario() { lib_scenarios="$lib_scenarios $1"; }
+# owns_scenario NAME: take the topology NAME down at exit (natlab down).
+owns_scenario() { lib_scenarios="$lib_scenarios $1"; }
 # owns_prefix PREFIX: at exit, every topology and namespace named
 # natlab-PREFIX* is this test's (natlab run's workers, say) and goes.
 owns_prefix() { lib_prefixes="$lib_prefixes $1"; }

@@ -14,7 +14,7 @@ need_root "the daemon tests"
 need_or_exit python3
 scratch daemon
 sc=nsdaemon
-scenario "$sc"
+owns_scenario "$sc"
 x() { "$NATLAB" exec "$sc" "$@"; }
 ctl() { "$NATLAB" control "$sc" gw "$@"; }
 stat_of() { # stat_of PYTHON-EXPRESSION-ON-s
