@@ -91,6 +91,7 @@ down() {
 
 # What third-party clients report behind each preset (against coturn):
 # preset | natdiscovery mapping | filtering | hairpin (yes/no) | stun exit status
+# shellcheck disable=SC2034 # read by test_interop.sh and test_server.sh
 CLIENT_EXPECTATIONS='full-cone|Endpoint Independent Mapping|Endpoint Independent Filtering|yes|3
 restricted-cone|Endpoint Independent Mapping|Address Dependent Filtering|yes|5
 port-restricted-cone|Endpoint Independent Mapping|Address and Port Dependent Filtering|yes|7

@@ -16,6 +16,7 @@ if [ ! -x "$natlab" ] || [ ! -d "$data" ]; then
     exit 1
 fi
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 scratch cli
 

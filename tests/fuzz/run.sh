@@ -11,6 +11,7 @@ fi
 build=$1
 seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 if [ ! -d "$build" ]; then
     fail "no build directory '$build'"

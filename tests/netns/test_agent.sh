@@ -16,6 +16,7 @@ NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 events="$here/agent_events.py"
 
+# shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 
 "$NATLAB" agent --help >/dev/null 2>&1

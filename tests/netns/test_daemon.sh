@@ -9,6 +9,7 @@ set -u
 NATLAB=$1
 here=$(cd "$(dirname "$0")" && pwd)
 tool=$here/udp_tool.py
+# shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 need_root "the daemon tests"
 need_or_exit python3

@@ -8,6 +8,7 @@
 # usage: test_interop.sh NATLAB   (root; exit 77 = skipped)
 set -u
 NATLAB=$1
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 need_root "the interop tests"
 need_or_exit turnserver turnutils_natdiscovery stun python3 tshark

@@ -14,6 +14,7 @@ NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 cmp="$here/netcheck_compare.py"
 
+# shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 
 # ---- the command line (no root needed) ----------------------------------

@@ -15,6 +15,7 @@ NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 probe="$here/stun_probe.py"
 
+# shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 
 # ---- the command line (no root needed) ----------------------------------

@@ -5,6 +5,7 @@
 # natlab topology is on the machine.
 set -u
 natlab=$(readlink -f "${1:?usage: test_topology.sh NATLAB [SRCDIR]}")
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
 
 need_root "netns topology tests (sudo ctest -L netns)"

@@ -14,6 +14,7 @@ if [ $# -ne 1 ]; then
 fi
 natlab=$1
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/lib.sh
 . "$here/../lib.sh"
 need_or_exit gnuplot chromium python3
 scratch report

@@ -7,6 +7,7 @@
 set -u
 NATLAB=$(realpath "$1")
 SRC=$(realpath "$2")
+# shellcheck source=tests/lib.sh
 . "$SRC/tests/lib.sh"
 unset NATLAB_AGENT_EXE
 need_root "the scenario library"

@@ -7,6 +7,7 @@
 set -u
 NATLAB=$(realpath "$1")
 SRC=$(realpath "$2")
+# shellcheck source=tests/lib.sh
 . "$SRC/tests/lib.sh"
 need_root "natlab run and matrix"
 need_or_exit python3 pgrep ip
