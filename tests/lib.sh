@@ -157,6 +157,9 @@ interruptible() {
 
 # ---- what the test made, and the one cleanup ---------------------------------
 
+# fd 9: the test's own stdout, for the word from a signal trap (which may run
+# inside a function whose output is redirected, such as interruptible's).
+exec 9>&1
 lib_tmp=
 lib_scenarios=
 lib_prefixes=
@@ -199,7 +202,7 @@ lib_cleanup() {
 }
 lib_signal() { # lib_signal NAME STATUS
     trap '' INT TERM
-    echo "FAIL: interrupted by SIG$1; cleaning up"
+    echo "FAIL: interrupted by SIG$1; cleaning up" >&9
     if [ -n "$lib_child" ]; then
         kill "-$1" "$lib_child" 2>/dev/null
         lib_i=0
