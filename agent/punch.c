@@ -443,14 +443,34 @@ static void set_path(punch_t *p, int next, const char *reason, usec_t now)
     e->reason = reason;
 }
 
-/* Direct beats the relay whatever the round trips (the relay is the
- * server's cost); among direct paths the fastest wins, with hysteresis. */
+/* The structure of a path, before its round trip: a LAN path (one hop, no
+ * NAT state to time out or lose in a reboot) beats a path through a NAT
+ * (hairpin, punched, predicted, birthday, mapped), which beats the relay
+ * (the server's cost). Tailscale's path scoring gives private addresses a
+ * bonus for the same reason. Round trips decide only within a rank: two
+ * sub-millisecond paths on one LAN differ by noise, not by design. */
+static int path_rank(enum punch_path_kind kind)
+{
+    switch (kind) {
+    case PUNCH_PATH_LAN: return 3;
+    case PUNCH_PATH_DIRECT: return 2;
+    case PUNCH_PATH_RELAY: return 1;
+    default: return 0;
+    }
+}
+
+/* Among valid pairs: the best rank, then the lowest smoothed round trip,
+ * with hysteresis against the current path of the same rank. */
 static void choose_path(punch_t *p, usec_t now)
 {
     int best = -1;
     for (unsigned i = 0; i < p->pairs->len; i++) {
         const pair_t *pr = &g_array_index(p->pairs, pair_t, i);
-        if (pr->valid && (best < 0 || pr->srtt < pair_at(p, best)->srtt))
+        if (!pr->valid)
+            continue;
+        const pair_t *b = pair_at(p, best);
+        int rank = path_rank(pair_kind(pr)), best_rank = b ? path_rank(pair_kind(b)) : 0;
+        if (!b || rank > best_rank || (rank == best_rank && pr->srtt < b->srtt))
             best = (int)i;
     }
     if (best < 0 || best == p->current)
@@ -460,9 +480,14 @@ static void choose_path(punch_t *p, usec_t now)
         return;
     }
     const pair_t *cur = pair_at(p, p->current), *cand = pair_at(p, best);
-    if (!cur->valid || (cand->rtt_samples >= SWITCH_SAMPLES &&
-                        (double)cand->srtt < SWITCH_RATIO * (double)cur->srtt))
-        set_path(p, best, cur->valid ? "lower round trip" : "previous path lost", now);
+    int cur_rank = path_rank(pair_kind(cur)), cand_rank = path_rank(pair_kind(cand));
+    if (!cur->valid)
+        set_path(p, best, "previous path lost", now);
+    else if (cand_rank > cur_rank)
+        set_path(p, best, "LAN path (no NAT between)", now);
+    else if (cand_rank == cur_rank && cand->rtt_samples >= SWITCH_SAMPLES &&
+             (double)cand->srtt < SWITCH_RATIO * (double)cur->srtt)
+        set_path(p, best, "lower round trip", now);
 }
 
 /* ---- the session's punching ---- */

@@ -6,6 +6,7 @@
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -252,16 +253,19 @@ static void print_summary(const server_shell_t *sh)
 
 static void shell_cleanup(server_shell_t *sh)
 {
-    for (unsigned i = 0; i < sh->n_fds; i++) {
-        if (sh->sources[i])
-            g_source_remove(sh->sources[i]);
-        close(sh->fds[i]);
-    }
-    for (size_t i = 0; i < G_N_ELEMENTS(sh->signals); i++)
-        if (sh->signals[i])
-            g_source_remove(sh->signals[i]);
-    if (sh->expire_source)
-        g_source_remove(sh->expire_source);
+    /* The counters, then the ready file gone (the sign that they are
+     * written), while our signal sources still catch SIGTERM: removing the
+     * last one restores SIG_DFL, and `natlab down` signals twice (the
+     * group, then the pidfd), so under load a second SIGTERM used to kill
+     * the server between the two, before it wrote its stats. From here on
+     * the signals wait, blocked, until the exit. g_file_set_contents
+     * writes a temporary file and renames it: readers see all or nothing. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
     if (sh->ran) {
         print_summary(sh);
         if (sh->opt->stats_out) {
@@ -273,6 +277,16 @@ static void shell_cleanup(server_shell_t *sh)
     }
     if (sh->opt->ready_file)
         g_unlink(sh->opt->ready_file);
+    for (unsigned i = 0; i < sh->n_fds; i++) {
+        if (sh->sources[i])
+            g_source_remove(sh->sources[i]);
+        close(sh->fds[i]);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(sh->signals); i++)
+        if (sh->signals[i])
+            g_source_remove(sh->signals[i]);
+    if (sh->expire_source)
+        g_source_remove(sh->expire_source);
     stun_server_free(sh->stun);
     rendezvous_free(sh->rendezvous);
     g_free(sh->rendezvous_out);

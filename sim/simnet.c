@@ -161,7 +161,8 @@ static void host_send(simnet_t *s, unsigned h, unsigned socket, addr_endpoint_t 
         hop = HOP_GATEWAY;
     else if ((to.ip & 0xffffff00u) == (GATEWAY_IP(nat) & 0xffffff00u))
         hop = HOP_HOST;
-    emit(s, hop, nat, SIMNET_LAN_DELAY, src, to, d, len, false);
+    usec_t delay = hop == HOP_HOST && s->o->neighbour_delay ? s->o->neighbour_delay : SIMNET_LAN_DELAY;
+    emit(s, hop, nat, delay, src, to, d, len, false);
 }
 
 static void process(simnet_t *s, packet_t *p)

@@ -51,6 +51,7 @@ typedef struct simnet_options {
     usec_t interval;         /* between them; 0: SIMNET_INTERVAL_DEFAULT */
     usec_t hold;             /* keep the session (and data flowing) at least this long */
     usec_t limit;            /* stop the attempt after; 0: SIMNET_LIMIT_DEFAULT */
+    usec_t neighbour_delay;  /* one way, host to host on one LAN (not via the gateway); 0: SIMNET_LAN_DELAY */
     const punch_config_t *agent; /* knobs for both agents; NULL: punch_config_init's */
     const simnet_event_t *events; /* by time */
     unsigned n_events;

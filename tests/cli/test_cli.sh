@@ -16,18 +16,12 @@ if [ ! -x "$natlab" ] || [ ! -d "$data" ]; then
     exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-cli.XXXXXX")
-cleanup() { rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+scratch cli
 
-failures=0
-passes=0
-pass() { passes=$((passes + 1)); echo "PASS: $1"; }
-fail() {
-    failures=$((failures + 1))
-    echo "FAIL: $1"
-    # Dump what the last command said, so a CI log shows the failure.
+# On a FAIL: what the last command said, so a CI log shows the failure.
+on_fail() {
     for f in "$tmp/out" "$tmp/err"; do
         [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | head -n 20
     done
@@ -38,13 +32,6 @@ fail() {
 run() {
     "$natlab" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
     rc=$?
-}
-
-# check WHAT COMMAND...: passes when COMMAND succeeds.
-check() {
-    what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
 # failed: the last run failed, and not as a usage error (that is exit 64).
@@ -60,18 +47,12 @@ expect_in() {
     if grep -qF -- "$2" "$1"; then pass "$3"; else fail "$3: no '$2' in $(basename "$1")"; fi
 }
 
-have_python=0
-if command -v python3 >/dev/null 2>&1; then have_python=1; fi
-
 # json_check WHAT PYTHON-EXPR...: the JSON on stdout satisfies the script
-# (which sees it as `d` and must exit 0).
+# (which sees it as `d` and must exit 0). Without python3 it fails.
 json_check() {
     what=$1
     script=$2
-    if [ $have_python -eq 0 ]; then
-        echo "SKIP: $what (no python3)"
-        return 0
-    fi
+    need python3 || return 0
     if python3 -c "import json, sys
 d = json.load(open(sys.argv[1]))
 $script" "$tmp/out" 2>"$tmp/py"; then
@@ -311,7 +292,7 @@ run matrix --sim --repeat 3 --seed 42 --out "$tmp/sim1"
 expect_rc 0 "matrix --sim --repeat 3: every pair as predicted"
 expect_in "$tmp/out" "SCENARIO" "matrix --sim: the summary table"
 check "matrix --sim: 28 * 3 rows" test "$(wc -l <"$tmp/sim1/results.jsonl" 2>/dev/null)" -eq 84
-if [ $have_python -eq 1 ]; then
+if need python3; then
     if python3 - "$tmp/sim1/results.jsonl" >"$tmp/py" 2>&1 <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -337,11 +318,7 @@ run matrix --sim --repeat 3 --seed 43 --out "$tmp/sim3" -j 1
 check "matrix --sim: another --seed gives other seeds" \
     test "$(head -n 1 "$tmp/sim1/results.jsonl" | cut -c1-80)" != "$(head -n 1 "$tmp/sim3/results.jsonl" | cut -c1-80)"
 run report "$tmp/sim1"
-if [ "$rc" -ne 0 ] && grep -q gnuplot "$tmp/err"; then
-    echo "SKIP: report of --sim rows (no gnuplot)"
-else
-    expect_rc 0 "report of --sim rows"
-fi
+need gnuplot && expect_rc 0 "report of --sim rows"
 cat >"$tmp/sim-reboot.scn" <<'EOF2'
 [scenario]
 name = sim-reboot

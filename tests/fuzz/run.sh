@@ -11,23 +11,24 @@ fi
 build=$1
 seconds=$2
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/lib.sh
+. "$here/../lib.sh"
 if [ ! -d "$build" ]; then
-    echo "FAIL: no build directory '$build'"
-    exit 1
+    fail "no build directory '$build'"
+    finish
 fi
 out=$build/fuzz-out
 mkdir -p "$out"
 
-status=0
 for corpus in "$here"/corpus/*/; do
     name=$(basename "$corpus")
     fuzzer=$(find "$build" -type f -name "fuzz_$name" -perm -u+x | head -n 1)
     if [ -z "$fuzzer" ]; then
-        echo "FAIL: fuzz_$name: no binary under $build (configure with -DNATLAB_FUZZ=ON)"
-        status=1
+        fail "fuzz_$name: no binary under $build (configure with -DNATLAB_FUZZ=ON)"
         continue
     fi
-    work=$(mktemp -d "${TMPDIR:-/tmp}/natlab-fuzz-$name.XXXXXX")
+    scratch "fuzz-$name"
+    work=$tmp
     cp "$corpus"* "$work"/ 2>/dev/null
     log=$out/fuzz_$name.log
     dict=
@@ -35,12 +36,11 @@ for corpus in "$here"/corpus/*/; do
     if "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 ${dict:+"$dict"} \
         -artifact_prefix="$out/fuzz_$name-" "$work" >"$log" 2>&1; then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-        echo "PASS: fuzz_$name: ${runs:-?} runs in ${seconds}s, $(find "$work" -type f | wc -l) corpus entries"
+        pass "fuzz_$name: ${runs:-?} runs in ${seconds}s, $(find "$work" -type f | wc -l) corpus entries"
     else
-        echo "FAIL: fuzz_$name crashed; log $log, reproducer $out/fuzz_$name-*"
+        fail "fuzz_$name crashed; log $log, reproducer $out/fuzz_$name-*"
         tail -n 40 "$log"
-        status=1
     fi
     rm -rf "$work"
 done
-exit $status
+finish

@@ -7,7 +7,8 @@
 # secret, and forged datagrams. Every attempt must deliver all its data.
 # usage: test_agent.sh NATLAB   (root; exit 77 = skipped)
 # NATLAB_TEST_QUICK=1: one attempt of each technique, UDP blocked, one reboot and the
-# forged datagrams (the sanitizer pass of scripts/test).
+# forged datagrams (the sanitizer pass of scripts/test). AGENT_LAN_REPEAT=N: the
+# lan-shared attempt N times (default 1; a LAN path must never lose to the hairpin).
 set -u
 quick=${NATLAB_TEST_QUICK:-0}
 full() { [ "$quick" != 1 ]; }
@@ -15,7 +16,8 @@ NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 events="$here/agent_events.py"
 
-. "$(dirname "$0")/testlib.sh"
+# shellcheck source=tests/lib.sh
+. "$here/../lib.sh"
 
 "$NATLAB" agent --help >/dev/null 2>&1
 check "natlab agent --help: exit 0" test $? -eq 0
@@ -26,15 +28,9 @@ usage_errors agent "" "--server 198.19.1.1 listen" "--name a listen" "--server 1
     "--server 198.19.1.1 --name a --secret /nonexistent listen"
 
 need_root "the agent tests"
-
-tmp=$(mktemp -d /tmp/natlab-agent-test.XXXXXX)
+need_or_exit python3
+scratch agent-test
 up_scenario=
-cleanup() {
-    [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 printf 'lab secret\n' >"$tmp/secret"
 cat >"$tmp/agtest.scn" <<EOF
@@ -103,11 +99,11 @@ run = exec "$NATLAB" server --address \$NATLAB_ADDRESS_1 --alt-address \$NATLAB_
 addresses = 2
 run = exec "$NATLAB" server --address \$NATLAB_ADDRESS_1 --alt-address \$NATLAB_ADDRESS_2 --secret "$tmp/secret" --ready-file \$NATLAB_STATE_DIR/srvs.ready
 EOF
+up_scenario=agtest
 "$NATLAB" up "$tmp/agtest.scn" --json >"$tmp/up.json" 2>"$tmp/up.err" || {
     fail "natlab up: $(cat "$tmp/up.err")"
-    exit 1
+    finish
 }
-up_scenario=agtest
 state=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["state_dir"])' "$tmp/up.json")
 addr() { python3 -c 'import json,sys
 t = json.load(open(sys.argv[1]))
@@ -209,8 +205,10 @@ fi
 attempt lan h1 h2
 expect_path lan lan lan
 if full; then
-attempt lan-shared h1 h2 --no-broadcast --share-local
-expect_path lan-shared lan lan
+for k in $(seq 1 "${AGENT_LAN_REPEAT:-1}"); do
+    attempt lan-shared h1 h2 --no-broadcast --share-local
+    expect_path lan-shared lan lan
+done
 attempt hairpin h1 h2 --no-broadcast
 expect_path hairpin direct hairpin
 fi

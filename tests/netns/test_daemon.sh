@@ -9,22 +9,13 @@ set -u
 NATLAB=$1
 here=$(cd "$(dirname "$0")" && pwd)
 tool=$here/udp_tool.py
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: the daemon tests need root (network namespaces)"
-    exit 77
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-daemon.XXXXXX")
-passes=0
-failures=0
+# shellcheck source=tests/lib.sh
+. "$here/../lib.sh"
+need_root "the daemon tests"
+need_or_exit python3
+scratch daemon
 sc=nsdaemon
-cleanup() {
-    "$NATLAB" down "$sc" >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-pass() { passes=$((passes + 1)); echo "PASS: $*"; }
-fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
+owns_scenario "$sc"
 x() { "$NATLAB" exec "$sc" "$@"; }
 ctl() { "$NATLAB" control "$sc" gw "$@"; }
 stat_of() { # stat_of PYTHON-EXPRESSION-ON-s

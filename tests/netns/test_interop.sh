@@ -8,27 +8,13 @@
 # usage: test_interop.sh NATLAB   (root; exit 77 = skipped)
 set -u
 NATLAB=$1
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: the interop tests need root (network namespaces)"
-    exit 77
-fi
-for tool in turnserver turnutils_natdiscovery stun python3 tshark; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "FAIL: $tool is missing (scripts/install-deps installs coturn, stun-client, tshark)"
-        exit 1
-    fi
-done
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
+need_root "the interop tests"
+need_or_exit turnserver turnutils_natdiscovery stun python3 tshark
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-interop.XXXXXX")
+scratch interop
 up_scenario=
-cleanup() {
-    [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-. "$(dirname "$0")/testlib.sh"
 
 : >"$tmp/empty.conf"
 # The public server host: coturn with two addresses (RFC 5780), started and

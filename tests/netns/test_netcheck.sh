@@ -14,7 +14,8 @@ NATLAB=$(readlink -f "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 cmp="$here/netcheck_compare.py"
 
-. "$(dirname "$0")/testlib.sh"
+# shellcheck source=tests/lib.sh
+. "$here/../lib.sh"
 
 # ---- the command line (no root needed) ----------------------------------
 "$NATLAB" netcheck --help >/dev/null 2>&1
@@ -24,23 +25,12 @@ usage_errors netcheck "" "--server" "--server 1.2.3.4:0" "--server 1.2.3.4:x" "-
     "--server 1.2.3.4 --gateway 1.2.3" "--server 1.2.3.4 --frob"
 
 need_root "the netcheck tests"
-for tool in turnserver python3 iptables; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "FAIL: $tool is missing (scripts/install-deps installs coturn)"
-        exit 1
-    fi
-done
+need_or_exit turnserver python3 iptables
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-netcheck.XXXXXX")
+scratch netcheck
 chmod 755 "$tmp"
 : >"$tmp/empty.conf"
 up_scenario=
-cleanup() {
-    [ -n "$up_scenario" ] && "$NATLAB" down "$up_scenario" >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 host_ip() { # host_ip SCENARIO HOST: its first address from `up --json`
     python3 -c 'import json,sys

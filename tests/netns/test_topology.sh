@@ -5,30 +5,20 @@
 # natlab topology is on the machine.
 set -u
 natlab=$(readlink -f "${1:?usage: test_topology.sh NATLAB [SRCDIR]}")
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "SKIP: netns topology tests need root (network namespaces); run: sudo ctest -L netns"
-    exit 77
-fi
-for tool in ip python3; do
-    command -v $tool >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
-done
+need_root "netns topology tests (sudo ctest -L netns)"
+need_or_exit ip python3
 
-tmp=$(mktemp -d /tmp/natlab-topology.XXXXXX)
+scratch topology
 # 63 characters each: scenario, NAT and host names as long as allowed.
 long_scn=nltest-long-names-port-restricted-vs-symmetric-reboot-with-63-c
 long_nat=port-restricted-cone-nat-at-home-behind-the-carrier-grade-nat-a
 long_host=a-laptop-on-the-home-network-running-the-connecting-agent-alice
 long_pub=a-public-host-on-the-emulated-internet-answering-udp-echo-serve
-failures=0
 bg_pids=""
 
-pass() { echo "PASS: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
 # A process is gone once it is dead, even if nobody has reaped it yet (init here reaps lazily).
 gone() { [ ! -e "/proc/$1" ] || grep -q '^[0-9]* (.*) [ZX] ' "/proc/$1/stat" 2>/dev/null; }
 ours() { ip netns list | awk '{print $1}' | grep -E '^natlab-nltest' || true; }
@@ -42,19 +32,8 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null
     done
     rm -rf /run/natlab/natlab-nltest /run/natlab/natlab-nltest-[bc] /run/natlab/.natlab-nltest*
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# Waits (busy, with a deadline) until COMMAND succeeds: no sleeping on a guess.
-wait_for() { # wait_for SECONDS COMMAND...
-    local deadline=$(($(date +%s%N) + $1 * 1000000000)); shift
-    until "$@"; do
-        [ "$(date +%s%N)" -lt "$deadline" ] || return 1
-        sleep 0.02
-    done
-}
+at_cleanup cleanup
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # ---- files ------------------------------------------------------------------------

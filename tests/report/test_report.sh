@@ -14,23 +14,13 @@ if [ $# -ne 1 ]; then
 fi
 natlab=$1
 here=$(cd "$(dirname "$0")" && pwd)
-for tool in gnuplot chromium python3; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP: $tool not installed (scripts/install-deps installs it)"
-        exit 77
-    fi
-done
+# shellcheck source=tests/lib.sh
+. "$here/../lib.sh"
+need_or_exit gnuplot chromium python3
+scratch report
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-report.XXXXXX")
-cleanup() { rm -rf "$tmp"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-failures=0
-pass() { echo "PASS: $1"; }
-fail() {
-    failures=$((failures + 1))
-    echo "FAIL: $1"
+# On a FAIL: what the last command said.
+on_fail() {
     for f in "$tmp/out.txt" "$tmp/err.txt"; do
         [ -s "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | head -n 15
     done
@@ -40,14 +30,7 @@ run() {
     "$natlab" "$@" </dev/null >"$tmp/out.txt" 2>"$tmp/err.txt"
     rc=$?
 }
-check() {
-    what=$1
-    shift
-    if "$@" >"$tmp/check.txt" 2>&1; then pass "$what"; else
-        sed 's/^/    /' "$tmp/check.txt"
-        fail "$what"
-    fi
-}
+check_log=$tmp/check.txt # check shows its command's output only on failure
 # expect_error WHAT TEXT: the last run failed (not as a usage error) and said TEXT.
 expect_error() {
     if grep -q "Sanitizer" "$tmp/err.txt"; then
@@ -60,7 +43,7 @@ expect_error() {
 }
 py() { python3 "$here/check_report.py" "$@"; }
 
-python3 "$here/gen_results.py" "$tmp/runs" 2 8 7 || { echo "FAIL: generator"; exit 1; }
+python3 "$here/gen_results.py" "$tmp/runs" 2 8 7 || { fail "generator"; finish; }
 s1=$tmp/runs/shard-1
 s2=$tmp/runs/shard-2
 
@@ -168,8 +151,4 @@ else
     fail "a missing figure: $(cat "$tmp/check.txt")"
 fi
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed"
-    exit 1
-fi
-echo "all report checks passed"
+finish

@@ -7,21 +7,19 @@
 set -u
 NATLAB=$(realpath "$1")
 SRC=$(realpath "$2")
-. "$SRC/tests/netns/testlib.sh"
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+# shellcheck source=tests/lib.sh
+. "$SRC/tests/lib.sh"
+need_root "natlab run and matrix"
+need_or_exit python3 pgrep ip
 ip netns add natlab-rt-probe-$$ 2>/dev/null || { echo "SKIP: cannot create namespaces"; exit 77; }
 ip netns del natlab-rt-probe-$$
 
-tmp=$(mktemp -d)
+scratch run
+owns_prefix rt-
+owns_prefix mx-
 export NATLAB_AGENT_EXE="$SRC/tests/run/fake_agent.py" FAKE_AGENT_DIR="$tmp/fake"
 mkdir -p "$FAKE_AGENT_DIR"
 leftovers() { ip netns list | grep -c '^natlab-rt' ; }
-cleanup() {
-    for ns in $(ip netns list | awk '/^natlab-rt/ {print $1}'); do ip netns del "$ns"; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
 
 # ---- a scenario that holds: events, agent flags, expectations, rows, JUnit
 cat >"$tmp/rt-good.scn" <<'SCN'
@@ -50,7 +48,7 @@ at = 300ms
 nat = far
 action = change-ip
 SCN
-"$NATLAB" run "$tmp/rt-good.scn" --out "$tmp/good" --junit "$tmp/good.xml" -j 2 >"$tmp/good.out" 2>&1
+interruptible "$NATLAB" run "$tmp/rt-good.scn" --out "$tmp/good" --junit "$tmp/good.xml" -j 2 >"$tmp/good.out" 2>&1
 check "a scenario whose expectations hold exits 0" test $? -eq 0
 check "three results rows" test "$(wc -l <"$tmp/good/results.jsonl")" -eq 3
 check "rows carry scenario, seed, both profiles, outcome, technique" \
@@ -77,7 +75,7 @@ base() { # base NAME: a two-NAT scenario with a short deadline
 { base rt-crash; } >"$tmp/crash.scn"
 { base rt-slow; printf '[expect]\ntime-to-direct-max <= 50ms\n'; } >"$tmp/slow.scn"
 start=$(date +%s)
-FAKE_AGENT_MODE="rt-relayed=direct/relayed,rt-hang=hang,rt-crash=crash/noregister,rt-slow=direct" \
+interruptible env FAKE_AGENT_MODE="rt-relayed=direct/relayed,rt-hang=hang,rt-crash=crash/noregister,rt-slow=direct" \
     "$NATLAB" run "$tmp/relayed.scn" "$tmp/hang.scn" "$tmp/crash.scn" "$tmp/slow.scn" \
     --out "$tmp/bad" --junit "$tmp/bad.xml" -j 4 >"$tmp/bad.out" 2>&1
 status=$?
@@ -128,17 +126,16 @@ check "SIGINT: no agent left" sh -c "! pgrep -f '[f]ake_agent.py' >/dev/null"
 check "SIGINT: said so" grep -q 'interrupted by Interrupt' "$tmp/sigint.out"
 
 # ---- the matrix: every pair, predictions as expectations, then the report
-FAKE_AGENT_MODE="mx-sym-sym=relayed,*=direct" "$NATLAB" matrix --nats full-cone,symmetric --repeat 2 \
+interruptible env FAKE_AGENT_MODE="mx-sym-sym=relayed,*=direct" "$NATLAB" matrix --nats full-cone,symmetric --repeat 2 \
     --out "$tmp/matrix" -j 3 >"$tmp/matrix.out" 2>&1
 check "matrix: predictions met, exit 0" test $? -eq 0
 check "matrix: three pairs, two attempts each" test "$(wc -l <"$tmp/matrix/results.jsonl")" -eq 6
 check "matrix: symmetric x symmetric expected relayed" grep -q '"scenario":"mx-sym-sym".*"expected":"relayed"' "$tmp/matrix/results.jsonl"
 check "matrix: the report ran, or its absence was said" \
     sh -c "test -e '$tmp/matrix/report.html' || grep -q \"no 'natlab report' in this build\" '$tmp/matrix.out'"
-FAKE_AGENT_MODE="*=direct" "$NATLAB" matrix --nats full-cone,symmetric --repeat 1 --out "$tmp/matrix2" -j 3 >"$tmp/matrix2.out" 2>&1
+interruptible env FAKE_AGENT_MODE="*=direct" "$NATLAB" matrix --nats full-cone,symmetric --repeat 1 --out "$tmp/matrix2" -j 3 >"$tmp/matrix2.out" 2>&1
 check "matrix: a relayed prediction missed, exit 1" test $? -eq 1
 check "matrix: ...explained" grep -q 'FAIL mx-sym-sym: outcome = relayed: 0 of 1 attempts were relayed: #1 direct' "$tmp/matrix2.out"
 check "nothing left behind at the end" test "$(leftovers)" -eq 0
 
-echo "$passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish
