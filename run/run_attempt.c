@@ -36,7 +36,7 @@ typedef struct attempt {
     usec_t t0;     /* when the current phase's clock started (log times) */
     child_t listener, connector;
     bool registered;
-    run_result_t *result;
+    result_t *result;
     run_events_t events; /* the connector's */
 } attempt_t;
 
@@ -330,13 +330,13 @@ static char *iso_now(void)
     return g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed)
+result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed)
 {
     const run_spec_t *spec = env->spec;
     const plan_t *plan = env->plan;
     attempt_t a = { .env = env, .t0 = now_us() };
     a.log = fopen(env->log_path, "we");
-    a.result = run_result_new();
+    a.result = result_new();
     a.result->attempt = attempt;
     a.result->seed = seed;
     a.result->started = iso_now();
@@ -412,7 +412,7 @@ finish:
         child_close(&a.connector);
         if (a.log)
             fclose(a.log);
-        run_result_free(a.result);
+        result_free(a.result);
         run_events_clear(&a.events);
         return NULL;
     }
@@ -425,7 +425,7 @@ finish:
     run_result_finish(a.result, &a.events, a.connector.status, runner_error);
     run_events_clear(&a.events);
     a.result->duration_ms = (double)(now_us() - start) / USEC_PER_MSEC;
-    log_line(&a, "runner", "outcome %s%s%s", run_outcome_name(a.result->outcome),
+    log_line(&a, "runner", "outcome %s%s%s", result_outcome_name(a.result->outcome),
              a.result->error ? ": " : "", a.result->error ? a.result->error : "");
     child_close(&a.listener);
     child_close(&a.connector);

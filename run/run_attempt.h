@@ -24,7 +24,7 @@ typedef struct run_attempt_env {
 
 /* The result (outcome, error when failed); NULL when interrupted. Nothing it
  * started is left running either way. */
-run_result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed);
+result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed);
 
 /* One line to a NAT's control socket, its one-line reply back (2 s at most). */
 bool run_control(const char *socket_path, const char *line, char **reply, GError **error);

@@ -89,19 +89,19 @@ const char *run_expect_outcome_name(run_expect_outcome_t o)
     return outcome_names[o];
 }
 
-bool run_expect_outcome_matches(run_expect_outcome_t expected, run_outcome_t outcome)
+bool run_expect_outcome_matches(run_expect_outcome_t expected, result_outcome_t outcome)
 {
     switch (expected) {
     case RUN_EXPECT_DIRECT:
-        return outcome == RUN_OUTCOME_DIRECT;
+        return outcome == RESULT_DIRECT;
     case RUN_EXPECT_RELAYED:
-        return outcome == RUN_OUTCOME_RELAYED;
+        return outcome == RESULT_RELAYED;
     case RUN_EXPECT_FAILED:
-        return outcome == RUN_OUTCOME_FAILED;
+        return outcome == RESULT_FAILED;
     case RUN_EXPECT_ANY:
         break;
     }
-    return outcome != RUN_OUTCOME_FAILED;
+    return outcome != RESULT_FAILED;
 }
 
 /* "success-rate >" + "0.95" -> name "success-rate", op >=, value "0.95". */
@@ -249,12 +249,12 @@ static char *format_value(metric_t m, double v)
 }
 
 /* " (#2 relayed, #4 failed: why)" for the attempts that did not match. */
-static char *misses(const run_expectations_t *set, run_result_t *const *results, size_t n)
+static char *misses(const run_expectations_t *set, result_t *const *results, size_t n)
 {
     GString *s = g_string_new(NULL);
     unsigned shown = 0;
     for (size_t i = 0; i < n; i++) {
-        const run_result_t *r = results[i];
+        const result_t *r = results[i];
         if (run_expect_outcome_matches(set->outcome, r->outcome))
             continue;
         if (shown++ == 3) {
@@ -262,14 +262,14 @@ static char *misses(const run_expectations_t *set, run_result_t *const *results,
             break;
         }
         g_string_append_printf(s, "%s#%u %s", shown > 1 ? ", " : ": ", r->attempt,
-                               run_outcome_name(r->outcome));
+                               result_outcome_name(r->outcome));
         if (r->error)
             g_string_append_printf(s, " (%s)", r->error);
     }
     return g_string_free(s, FALSE);
 }
 
-static unsigned matching(const run_expectations_t *set, run_result_t *const *results, size_t n)
+static unsigned matching(const run_expectations_t *set, result_t *const *results, size_t n)
 {
     unsigned k = 0;
     for (size_t i = 0; i < n; i++)
@@ -293,7 +293,7 @@ static run_verdict_t *verdict(bool ok, char *line)
     return v;
 }
 
-static run_verdict_t *judge_outcome(const run_expectations_t *set, run_result_t *const *results,
+static run_verdict_t *judge_outcome(const run_expectations_t *set, result_t *const *results,
                                     size_t n)
 {
     unsigned k = matching(set, results, n);
@@ -305,7 +305,7 @@ static run_verdict_t *judge_outcome(const run_expectations_t *set, run_result_t 
 }
 
 static run_verdict_t *judge_rate(const run_expectations_t *set, const run_expect_t *e,
-                                 run_result_t *const *results, size_t n)
+                                 result_t *const *results, size_t n)
 {
     unsigned k = matching(set, results, n);
     double rate = n ? (double)k / (double)n : 0;
@@ -317,12 +317,12 @@ static run_verdict_t *judge_rate(const run_expectations_t *set, const run_expect
                                        rate * 100, outcome_words(set->outcome), miss));
 }
 
-static run_verdict_t *judge_technique(const run_expect_t *e, run_result_t *const *results, size_t n)
+static run_verdict_t *judge_technique(const run_expect_t *e, result_t *const *results, size_t n)
 {
     unsigned direct = 0;
     for (size_t i = 0; i < n; i++) {
-        const run_result_t *r = results[i];
-        if (r->outcome != RUN_OUTCOME_DIRECT)
+        const result_t *r = results[i];
+        if (r->outcome != RESULT_DIRECT)
             continue;
         direct++;
         if (!g_strv_contains((const char *const *)e->techniques, r->technique))
@@ -334,14 +334,14 @@ static run_verdict_t *judge_technique(const run_expect_t *e, run_result_t *const
     return verdict(true, g_strdup_printf("%s: all %u direct attempts", e->text, direct));
 }
 
-static bool metric_value(const run_result_t *r, metric_t m, double *out)
+static bool metric_value(const result_t *r, metric_t m, double *out)
 {
     switch (m) {
     case METRIC_TIME_TO_DIRECT:
-        *out = r->outcome == RUN_OUTCOME_DIRECT ? r->time_to_direct_ms : NAN;
+        *out = r->outcome == RESULT_DIRECT ? r->time_to_direct_ms : NAN;
         break;
     case METRIC_TIME_TO_FIRST_BYTE:
-        *out = r->outcome != RUN_OUTCOME_FAILED ? r->time_to_first_byte_ms : NAN;
+        *out = r->outcome != RESULT_FAILED ? r->time_to_first_byte_ms : NAN;
         break;
     case METRIC_DURATION:
         *out = r->duration_ms;
@@ -356,7 +356,7 @@ static bool metric_value(const run_result_t *r, metric_t m, double *out)
     return !isnan(*out);
 }
 
-static run_verdict_t *judge_metric(const run_expect_t *e, run_result_t *const *results, size_t n)
+static run_verdict_t *judge_metric(const run_expect_t *e, result_t *const *results, size_t n)
 {
     g_autofree double *values = g_new0(double, n ? n : 1);
     size_t m = 0;
@@ -384,7 +384,7 @@ static run_verdict_t *judge_metric(const run_expect_t *e, run_result_t *const *r
                                        m == 1 ? "" : "s"));
 }
 
-GPtrArray *run_expectations_judge(const run_expectations_t *set, run_result_t *const *results,
+GPtrArray *run_expectations_judge(const run_expectations_t *set, result_t *const *results,
                                   size_t n)
 {
     GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)run_verdict_free);

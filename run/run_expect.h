@@ -45,7 +45,7 @@ bool run_expectations_add(run_expectations_t *set, const char *key, const char *
 char *run_expect_line(const char *key, const char *value);
 
 const char *run_expect_outcome_name(run_expect_outcome_t outcome);
-bool run_expect_outcome_matches(run_expect_outcome_t expected, run_outcome_t outcome);
+bool run_expect_outcome_matches(run_expect_outcome_t expected, result_outcome_t outcome);
 
 typedef struct run_verdict {
     bool ok;
@@ -53,6 +53,6 @@ typedef struct run_verdict {
 } run_verdict_t;
 
 /* One verdict per expectation (the implied outcome one included), in order. */
-GPtrArray *run_expectations_judge(const run_expectations_t *set, run_result_t *const *results,
+GPtrArray *run_expectations_judge(const run_expectations_t *set, result_t *const *results,
                                   size_t n);
 void run_verdict_free(run_verdict_t *verdict);

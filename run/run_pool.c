@@ -28,7 +28,7 @@ typedef struct job {
     int fd;
     GString *buf;
     char *run_id;
-    GPtrArray *results;  /* run_result_t * */
+    GPtrArray *results;  /* result_t * */
     GPtrArray *lines;    /* char *: its results.jsonl rows, held back in sim mode */
     char *error;
     GPtrArray *verdicts; /* run_verdict_t * */
@@ -151,7 +151,7 @@ static void on_row(pool_t *p, job_t *j, JsonNode *row)
     g_autoptr(GError) error = NULL;
     /* The reports read what the runner writes; a row they would refuse is
      * the scenario's error now, not a surprise in `natlab report` later. */
-    run_result_t *r =
+    result_t *r =
         result_from_json(row, j->spec->scenario->name, (int)j->results->len + 1, &error);
     if (!r) {
         if (!j->error)
@@ -168,9 +168,9 @@ static void on_row(pool_t *p, job_t *j, JsonNode *row)
     }
     g_ptr_array_add(j->results, r);
     p->progress.attempts_done++;
-    p->progress.direct += r->outcome == RUN_OUTCOME_DIRECT;
-    p->progress.relayed += r->outcome == RUN_OUTCOME_RELAYED;
-    p->progress.failed += r->outcome == RUN_OUTCOME_FAILED;
+    p->progress.direct += r->outcome == RESULT_DIRECT;
+    p->progress.relayed += r->outcome == RESULT_RELAYED;
+    p->progress.failed += r->outcome == RESULT_FAILED;
     if (!p->o->tty) {
         g_autofree char *line = run_progress_attempt_line(r, j->spec->repeat);
         say(p, "%s\n", line);
@@ -218,7 +218,7 @@ static void finish_job(pool_t *p, job_t *j)
     }
     bool stopped = stop_signal && j->results->len < j->spec->repeat;
     if (!j->error && !stopped)
-        j->verdicts = run_expectations_judge(j->spec->expect, (run_result_t *const *)j->results->pdata,
+        j->verdicts = run_expectations_judge(j->spec->expect, (result_t *const *)j->results->pdata,
                                              j->results->len);
     if (j->error) {
         say(p, "ERROR %s: %s\n", name, j->error);
@@ -292,7 +292,7 @@ static void write_junit(pool_t *p, double seconds)
         job_t *j = &p->jobs[i];
         unsigned c[3] = { 0 };
         for (guint k = 0; k < j->results->len; k++)
-            c[((run_result_t *)g_ptr_array_index(j->results, k))->outcome]++;
+            c[((result_t *)g_ptr_array_index(j->results, k))->outcome]++;
         char *summary = g_strdup_printf("%u attempts: %u direct, %u relayed, %u failed; seed %" G_GUINT64_FORMAT,
                                         j->results->len, c[0], c[1], c[2], j->spec->scenario->seed);
         g_ptr_array_add(summaries, summary);
@@ -327,7 +327,7 @@ int run_pool(GPtrArray *specs, const run_pool_options_t *o)
     p.jobs = g_new0(job_t, p.n);
     for (size_t i = 0; i < p.n; i++) {
         p.jobs[i] = (job_t){ .spec = g_ptr_array_index(specs, i), .fd = -1, .buf = g_string_new(NULL),
-                             .results = g_ptr_array_new_with_free_func((GDestroyNotify)run_result_free),
+                             .results = g_ptr_array_new_with_free_func((GDestroyNotify)result_free),
                              .lines = g_ptr_array_new_with_free_func(g_free) };
         p.progress.attempts_total += p.jobs[i].spec->repeat;
     }
@@ -381,7 +381,7 @@ int run_pool(GPtrArray *specs, const run_pool_options_t *o)
         rows[i] = (run_summary_row_t){
             .scenario = j->spec->scenario->name,
             .expected = run_expect_outcome_name(j->spec->expect->outcome),
-            .results = (run_result_t *const *)j->results->pdata,
+            .results = (result_t *const *)j->results->pdata,
             .n = j->results->len,
             .verdict = job_verdict(j),
         };

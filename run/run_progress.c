@@ -39,14 +39,14 @@ static void append_ms(GString *s, const char *what, double ms)
         g_string_append_printf(s, "%s %.2f s", what, ms / 1000);
 }
 
-char *run_progress_attempt_line(const run_result_t *r, unsigned repeat)
+char *run_progress_attempt_line(const result_t *r, unsigned repeat)
 {
     GString *s = g_string_new(NULL);
     g_string_append_printf(s, "%s #%u/%u  %s", r->scenario, r->attempt, repeat,
-                           run_outcome_name(r->outcome));
-    if (r->outcome == RUN_OUTCOME_DIRECT)
+                           result_outcome_name(r->outcome));
+    if (r->outcome == RESULT_DIRECT)
         g_string_append_printf(s, " (%s)", r->technique);
-    if (r->outcome != RUN_OUTCOME_FAILED) {
+    if (r->outcome != RESULT_FAILED) {
         append_ms(s, "  first byte", r->time_to_first_byte_ms);
         append_ms(s, ", direct", r->time_to_direct_ms);
     }
@@ -71,11 +71,11 @@ static char **summary_cells(const run_summary_row_t *row)
     size_t m = 0;
     g_autoptr(GString) techniques = g_string_new(NULL);
     for (size_t i = 0; i < row->n; i++) {
-        const run_result_t *r = row->results[i];
+        const result_t *r = row->results[i];
         count[r->outcome]++;
-        if (r->outcome == RUN_OUTCOME_DIRECT && !isnan(r->time_to_direct_ms))
+        if (r->outcome == RESULT_DIRECT && !isnan(r->time_to_direct_ms))
             ttd[m++] = r->time_to_direct_ms;
-        if (r->outcome == RUN_OUTCOME_DIRECT && r->technique) {
+        if (r->outcome == RESULT_DIRECT && r->technique) {
             g_autofree char *needle = g_strdup_printf(",%s,", r->technique);
             g_autofree char *hay = g_strdup_printf(",%s,", techniques->str);
             if (!strstr(hay, needle))
@@ -87,9 +87,9 @@ static char **summary_cells(const run_summary_row_t *row)
     cells[0] = g_strdup(row->scenario);
     cells[1] = g_strdup(row->expected ? row->expected : "-");
     cells[2] = g_strdup_printf("%zu", row->n);
-    cells[3] = g_strdup_printf("%u", count[RUN_OUTCOME_DIRECT]);
-    cells[4] = g_strdup_printf("%u", count[RUN_OUTCOME_RELAYED]);
-    cells[5] = g_strdup_printf("%u", count[RUN_OUTCOME_FAILED]);
+    cells[3] = g_strdup_printf("%u", count[RESULT_DIRECT]);
+    cells[4] = g_strdup_printf("%u", count[RESULT_RELAYED]);
+    cells[5] = g_strdup_printf("%u", count[RESULT_FAILED]);
     double p50 = m ? run_stats_percentile(ttd, m, 50) : NAN;
     double p95 = m ? run_stats_percentile(ttd, m, 95) : NAN;
     g_autofree char *a = ms_cell(p50), *b = ms_cell(p95);

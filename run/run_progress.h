@@ -17,14 +17,14 @@ typedef struct run_progress {
  *  scenarios 7/28 (4 running)  1:23" — no newline. */
 char *run_progress_bar(const run_progress_t *progress, unsigned width);
 /* "mx-fc-prc #3/5  direct (punch)  first byte 2 ms, direct 410 ms  [1.2 s]" */
-char *run_progress_attempt_line(const run_result_t *result, unsigned repeat);
+char *run_progress_attempt_line(const result_t *result, unsigned repeat);
 /* 83 s -> "1:23". */
 char *run_progress_clock(double seconds);
 
 typedef struct run_summary_row {
     const char *scenario;
     const char *expected; /* the outcome expected */
-    run_result_t *const *results;
+    result_t *const *results;
     size_t n;
     const char *verdict;  /* PASS, FAIL, ERROR, STOPPED */
 } run_summary_row_t;

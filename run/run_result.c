@@ -67,7 +67,7 @@ bool run_result_listener_registered(const char *line)
     return o && strcmp(member_str(o, "event"), "registered") == 0;
 }
 
-bool run_result_feed(run_result_t *r, run_events_t *e, const char *line)
+bool run_result_feed(result_t *r, run_events_t *e, const char *line)
 {
     g_autoptr(JsonParser) parser = json_parser_new();
     JsonObject *o = parse_event(parser, line);
@@ -110,9 +110,9 @@ bool run_result_feed(run_result_t *r, run_events_t *e, const char *line)
     return true;
 }
 
-void run_result_finish(run_result_t *r, const run_events_t *e, int status, const char *runner_error)
+void run_result_finish(result_t *r, const run_events_t *e, int status, const char *runner_error)
 {
-    r->outcome = RUN_OUTCOME_FAILED;
+    r->outcome = RESULT_FAILED;
     g_autofree char *why = NULL;
     const char *last = e->last_event ? e->last_event : "none";
     if (runner_error)
@@ -131,13 +131,13 @@ void run_result_finish(run_result_t *r, const run_events_t *e, int status, const
                               " messages delivered (exit status %d)",
                               r->delivered, r->sent, WEXITSTATUS(status));
     else if (strcmp(r->path, "direct") == 0 || strcmp(r->path, "lan") == 0)
-        r->outcome = RUN_OUTCOME_DIRECT;
+        r->outcome = RESULT_DIRECT;
     else if (strcmp(r->path, "relay") == 0)
-        r->outcome = RUN_OUTCOME_RELAYED;
+        r->outcome = RESULT_RELAYED;
     else
         why = g_strdup_printf("data delivered, but the final path is '%s'", r->path);
     g_free(r->error);
     r->error = g_steal_pointer(&why);
-    if (r->outcome != RUN_OUTCOME_DIRECT)
+    if (r->outcome != RESULT_DIRECT)
         set_str(&r->technique, "none");
 }

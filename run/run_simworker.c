@@ -102,7 +102,7 @@ static char *started_at(usec_t clock)
     return g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ");
 }
 
-void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, run_result_t *r)
+void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, result_t *r)
 {
     /* The agent prints done when it finishes or fails; at the deadline the
      * runner stops it before. */
@@ -135,7 +135,7 @@ void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, ru
     r->duration_ms = (double)sim->elapsed / USEC_PER_MSEC;
 }
 
-run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, uint64_t seed,
+result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, uint64_t seed,
                                     usec_t *clock)
 {
     const scenario_t *s = spec->scenario;
@@ -173,7 +173,7 @@ run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, ui
     }
     o.events = events;
     o.n_events = k;
-    run_result_t *r = run_result_new();
+    result_t *r = result_new();
     r->attempt = attempt;
     r->seed = seed;
     r->started = started_at(*clock);

@@ -24,9 +24,9 @@ char *run_simworker_check(const run_spec_t *spec);
 
 /* One attempt (pure): the row without run_worker_fill_row's columns.
  * *clock: the scenario's virtual time before it (µs), advanced past it. */
-run_result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, uint64_t seed,
+result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, uint64_t seed,
                                     usec_t *clock);
 
 /* The sim result as the agent's done event and the runner see it: outcome,
  * path, technique, times, counts, error. */
-void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, run_result_t *row);
+void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, result_t *row);

@@ -47,14 +47,14 @@ void run_worker_report_error(const run_worker_env_t *env, const char *message)
     report(env, msg);
 }
 
-void run_worker_report_row(const run_worker_env_t *env, const run_result_t *r)
+void run_worker_report_row(const run_worker_env_t *env, const result_t *r)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "type");
     json_builder_add_string_value(b, "row");
     json_builder_set_member_name(b, "row");
-    json_builder_add_value(b, run_result_to_json(r));
+    json_builder_add_value(b, result_to_json(r));
     json_builder_end_object(b);
     g_autoptr(JsonNode) msg = json_builder_get_root(b);
     report(env, msg);
@@ -77,7 +77,7 @@ static void describe_nat(const run_spec_t *spec, int host, char **name, JsonNode
     *profile = nat_profile_to_json_node(p);
 }
 
-void run_worker_fill_row(const run_spec_t *spec, run_result_t *r)
+void run_worker_fill_row(const run_spec_t *spec, result_t *r)
 {
     r->scenario = g_strdup(spec->scenario->name);
     describe_nat(spec, spec->connect, &r->nat_a, &r->profile_a);
@@ -220,7 +220,7 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
             .log_path = log,
             .interrupted = env->interrupted,
         };
-        g_autoptr(run_result_t) r = run_attempt(&aenv, k, run_spec_attempt_seed(s->seed, k));
+        g_autoptr(result_t) r = run_attempt(&aenv, k, run_spec_attempt_seed(s->seed, k));
         if (!r)
             break;
         run_worker_fill_row(spec, r);
@@ -241,7 +241,7 @@ int run_worker_sim(const run_spec_t *spec, const run_worker_env_t *env)
     }
     usec_t clock = 0;
     for (unsigned k = 1; k <= spec->repeat && !*env->interrupted; k++) {
-        g_autoptr(run_result_t) r =
+        g_autoptr(result_t) r =
             run_simworker_attempt(spec, k, run_spec_attempt_seed(spec->scenario->seed, k), &clock);
         run_worker_fill_row(spec, r);
         run_worker_report_row(env, r);

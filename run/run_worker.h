@@ -28,10 +28,10 @@ int run_worker_sim(const run_spec_t *spec, const run_worker_env_t *env);
 
 /* The pipe to the parent, for the sim worker too: one row, or why the
  * scenario could not run. */
-void run_worker_report_row(const run_worker_env_t *env, const run_result_t *result);
+void run_worker_report_row(const run_worker_env_t *env, const result_t *result);
 void run_worker_report_error(const run_worker_env_t *env, const char *message);
 /* The row's scenario, NATs (names and profiles), pair, expectation, pcap. */
-void run_worker_fill_row(const run_spec_t *spec, run_result_t *result);
+void run_worker_fill_row(const run_spec_t *spec, result_t *result);
 
 /* The scenario's NAT in front of a host: its index, or -1 for a public host. */
 int run_worker_nat_of(const run_spec_t *spec, int host);

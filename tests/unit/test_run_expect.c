@@ -6,9 +6,9 @@
 #include "run/run_expect.h"
 #include "testutil.h"
 
-static run_result_t *attempt(unsigned k, run_outcome_t o, const char *technique, double ttd)
+static result_t *attempt(unsigned k, result_outcome_t o, const char *technique, double ttd)
 {
-    run_result_t *r = run_result_new();
+    result_t *r = result_new();
     r->attempt = k;
     r->outcome = o;
     g_free(r->technique);
@@ -17,7 +17,7 @@ static run_result_t *attempt(unsigned k, run_outcome_t o, const char *technique,
     r->time_to_first_byte_ms = 3;
     r->duration_ms = 1000;
     r->path_changes = k;
-    if (o == RUN_OUTCOME_FAILED)
+    if (o == RESULT_FAILED)
         r->error = g_strdup("deadline 30 s passed");
     return r;
 }
@@ -25,12 +25,12 @@ static run_result_t *attempt(unsigned k, run_outcome_t o, const char *technique,
 /* 5 attempts: 4 direct (punch, punch, punch, birthday), 1 relayed. */
 static GPtrArray *five(void)
 {
-    GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify)run_result_free);
-    g_ptr_array_add(a, attempt(1, RUN_OUTCOME_DIRECT, "punch", 100));
-    g_ptr_array_add(a, attempt(2, RUN_OUTCOME_DIRECT, "punch", 200));
-    g_ptr_array_add(a, attempt(3, RUN_OUTCOME_RELAYED, "none", NAN));
-    g_ptr_array_add(a, attempt(4, RUN_OUTCOME_DIRECT, "punch", 300));
-    g_ptr_array_add(a, attempt(5, RUN_OUTCOME_DIRECT, "birthday", 2500));
+    GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify)result_free);
+    g_ptr_array_add(a, attempt(1, RESULT_DIRECT, "punch", 100));
+    g_ptr_array_add(a, attempt(2, RESULT_DIRECT, "punch", 200));
+    g_ptr_array_add(a, attempt(3, RESULT_RELAYED, "none", NAN));
+    g_ptr_array_add(a, attempt(4, RESULT_DIRECT, "punch", 300));
+    g_ptr_array_add(a, attempt(5, RESULT_DIRECT, "birthday", 2500));
     return a;
 }
 
@@ -46,7 +46,7 @@ static GPtrArray *judge(const char *const *kv, size_t n)
         g_free(why);
     }
     GPtrArray *a = five();
-    GPtrArray *v = run_expectations_judge(set, (run_result_t *const *)a->pdata, a->len);
+    GPtrArray *v = run_expectations_judge(set, (result_t *const *)a->pdata, a->len);
     g_ptr_array_free(a, TRUE);
     run_expectations_free(set);
     return v;
@@ -126,7 +126,7 @@ static void test_nothing_to_measure(void)
     run_expectations_t *set = run_expectations_new();
     char *why = NULL;
     CU_ASSERT_TRUE(run_expectations_add(set, "time-to-direct-max <", "1s", &why));
-    run_result_t *r = attempt(1, RUN_OUTCOME_RELAYED, "none", NAN);
+    result_t *r = attempt(1, RESULT_RELAYED, "none", NAN);
     GPtrArray *v = run_expectations_judge(set, &r, 1);
     CU_ASSERT_FALSE(nth(v, 1)->ok);
     ASSERT_CONTAINS(nth(v, 1)->line, "time-to-direct-max <= 1s: no attempt went direct");
@@ -135,7 +135,7 @@ static void test_nothing_to_measure(void)
     v = run_expectations_judge(set, NULL, 0);
     CU_ASSERT_FALSE(nth(v, 0)->ok);
     g_ptr_array_free(v, TRUE);
-    run_result_free(r);
+    result_free(r);
     run_expectations_free(set);
 }
 

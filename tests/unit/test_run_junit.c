@@ -53,10 +53,10 @@ static void test_progress(void)
     CU_ASSERT_STRING_EQUAL(clock, "1:02:05");
     g_free(clock);
 
-    run_result_t *r = run_result_new();
+    result_t *r = result_new();
     r->scenario = g_strdup("mx-fc-prc");
     r->attempt = 3;
-    r->outcome = RUN_OUTCOME_DIRECT;
+    r->outcome = RESULT_DIRECT;
     g_free(r->technique);
     r->technique = g_strdup("punch");
     r->time_to_first_byte_ms = 2;
@@ -65,18 +65,18 @@ static void test_progress(void)
     char *line = run_progress_attempt_line(r, 5);
     CU_ASSERT_STRING_EQUAL(line, "mx-fc-prc #3/5  direct (punch)  first byte 2 ms, direct 410 ms  [1.2 s]");
     g_free(line);
-    run_result_t *f = run_result_new();
+    result_t *f = result_new();
     f->scenario = g_strdup("mx-fc-prc");
     f->attempt = 4;
     f->error = g_strdup("deadline 30 s passed");
-    run_result_t *both[] = { r, f };
+    result_t *both[] = { r, f };
     run_summary_row_t rows[] = { { "mx-fc-prc", "direct", both, 2, "FAIL" } };
     char *table = run_progress_summary(rows, 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(table, "SCENARIO   EXPECTED  RUNS  DIRECT  RELAYED  FAILED"));
     CU_ASSERT_PTR_NOT_NULL(strstr(table, "mx-fc-prc  direct       2       1        0       1  410ms/410ms        punch      FAIL\n"));
     g_free(table);
-    run_result_free(r);
-    run_result_free(f);
+    result_free(r);
+    result_free(f);
 }
 
 int main(void)

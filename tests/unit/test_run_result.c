@@ -25,9 +25,9 @@ static const char *const direct_run[] = {
 /* What the last feed's agent said, for run_result_finish. */
 static run_events_t events;
 
-static run_result_t *feed(const char *const *lines)
+static result_t *feed(const char *const *lines)
 {
-    run_result_t *r = run_result_new();
+    result_t *r = result_new();
     run_events_clear(&events);
     for (int i = 0; lines[i]; i++)
         run_result_feed(r, &events, lines[i]);
@@ -36,16 +36,16 @@ static run_result_t *feed(const char *const *lines)
 
 static void test_direct(void)
 {
-    run_result_t *r = feed(direct_run);
+    result_t *r = feed(direct_run);
     CU_ASSERT_TRUE(events.registered);
     run_result_finish(r, &events, EXITED(0), NULL);
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_DIRECT);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_DIRECT);
     CU_ASSERT_STRING_EQUAL(r->technique, "predicted");
     CU_ASSERT_DOUBLE_EQUAL(r->time_to_direct_ms, 310.4, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(r->time_to_first_byte_ms, 2.1, 1e-9);
     CU_ASSERT_EQUAL(r->probes_sent, 14);
     CU_ASSERT_PTR_NULL(r->error);
-    run_result_free(r);
+    result_free(r);
 }
 
 static void test_relayed_and_failed(void)
@@ -56,11 +56,11 @@ static void test_relayed_and_failed(void)
         "\"technique\":\"none\",\"time_to_direct_ms\":null}",
         NULL,
     };
-    run_result_t *r = feed(relayed);
+    result_t *r = feed(relayed);
     run_result_finish(r, &events, EXITED(0), NULL);
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_RELAYED);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_RELAYED);
     CU_ASSERT_TRUE(isnan(r->time_to_direct_ms));
-    run_result_free(r);
+    result_free(r);
 
     const char *failed[] = {
         "{\"t_ms\":5000,\"event\":\"failed\",\"reason\":\"no UDP path: the server does not answer\"}",
@@ -69,9 +69,9 @@ static void test_relayed_and_failed(void)
     };
     r = feed(failed);
     run_result_finish(r, &events, EXITED(1), NULL);
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
     CU_ASSERT_STRING_EQUAL(r->error, "the agent failed: no UDP path: the server does not answer");
-    run_result_free(r);
+    result_free(r);
 
     /* Delivered only part of the data, without a failed event. */
     const char *partial[] = {
@@ -81,36 +81,36 @@ static void test_relayed_and_failed(void)
     };
     r = feed(partial);
     run_result_finish(r, &events, EXITED(1), NULL);
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
     CU_ASSERT_STRING_EQUAL(r->error, "7 of 10 messages delivered (exit status 1)");
     CU_ASSERT_STRING_EQUAL(r->technique, "none");
-    run_result_free(r);
+    result_free(r);
 }
 
 static void test_crash_and_deadline(void)
 {
     const char *lines[] = { direct_run[0], direct_run[2], NULL };
-    run_result_t *r = feed(lines);
+    result_t *r = feed(lines);
     run_result_finish(r, &events, SIGSEGV, NULL); /* a wait status: killed by SIGSEGV */
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "killed by signal 11"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "last event: session"));
-    run_result_free(r);
+    result_free(r);
     r = feed(lines);
     run_result_finish(r, &events, EXITED(0), NULL);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->error, "before its done event"));
-    run_result_free(r);
+    result_free(r);
     /* The runner's reason wins over what the agent said. */
     r = feed(direct_run);
     run_result_finish(r, &events, SIGKILL, "deadline 30 s passed");
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
     CU_ASSERT_STRING_EQUAL(r->error, "deadline 30 s passed");
-    run_result_free(r);
+    result_free(r);
 }
 
 static void test_row_round_trip(void)
 {
-    run_result_t *r = feed(direct_run);
+    result_t *r = feed(direct_run);
     run_result_finish(r, &events, EXITED(0), NULL);
     r->scenario = g_strdup("mx-fc-sym");
     r->attempt = 3;
@@ -119,15 +119,15 @@ static void test_row_round_trip(void)
     r->nat_a = g_strdup("full-cone");
     r->expected = g_strdup("direct");
     r->duration_ms = 1520;
-    char *line = run_result_to_line(r);
+    char *line = result_to_line(r);
     CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"scenario\":\"mx-fc-sym\",\"attempt\":3,\"seed\":1234"));
     CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"nat_b\":null,\"profile_a\":null"));
     CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"outcome\":\"direct\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(line, "\"pcap\":null,\"error\":null"));
     JsonNode *node = json_from_string(line, NULL);
-    run_result_t *back = result_from_json(node, "row", 1, NULL);
+    result_t *back = result_from_json(node, "row", 1, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
-    CU_ASSERT_EQUAL(back->outcome, RUN_OUTCOME_DIRECT);
+    CU_ASSERT_EQUAL(back->outcome, RESULT_DIRECT);
     CU_ASSERT_EQUAL(back->attempt, 3);
     CU_ASSERT_EQUAL(back->seed, 1234);
     CU_ASSERT_STRING_EQUAL(back->technique, "predicted");
@@ -140,8 +140,8 @@ static void test_row_round_trip(void)
     CU_ASSERT_PTR_NOT_NULL(error);
     g_clear_error(&error);
     json_node_unref(node);
-    run_result_free(back);
-    run_result_free(r);
+    result_free(back);
+    result_free(r);
     g_free(line);
 }
 

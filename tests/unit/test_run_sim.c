@@ -127,8 +127,8 @@ static void test_worker_rows(void)
                                          "[host bob]\nnat = b\n[agent]\nsend = 4\n"
                                          "punch-timeout = 3s\n");
     usec_t clock = 0;
-    g_autoptr(run_result_t) r = run_simworker_attempt(spec, 1, 77, &clock);
-    CU_ASSERT_EQUAL(r->outcome, RUN_OUTCOME_DIRECT);
+    g_autoptr(result_t) r = run_simworker_attempt(spec, 1, 77, &clock);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_DIRECT);
     CU_ASSERT_STRING_EQUAL(r->path, "direct");
     CU_ASSERT_STRING_EQUAL(r->technique, "punch");
     CU_ASSERT_EQUAL(r->sent, 4);
@@ -138,25 +138,25 @@ static void test_worker_rows(void)
     CU_ASSERT(clock > 0 && fabs(r->duration_ms - clock / 1000.0) < 1e-9);
     CU_ASSERT_PTR_NULL(r->error);
     usec_t again = 0;
-    g_autoptr(run_result_t) same = run_simworker_attempt(spec, 1, 77, &again);
-    g_autofree char *x = run_result_to_line(r), *y = run_result_to_line(same);
+    g_autoptr(result_t) same = run_simworker_attempt(spec, 1, 77, &again);
+    g_autofree char *x = result_to_line(r), *y = result_to_line(same);
     CU_ASSERT_STRING_EQUAL(x, y);
-    g_autoptr(run_result_t) next = run_simworker_attempt(spec, 2, 78, &clock);
+    g_autoptr(result_t) next = run_simworker_attempt(spec, 2, 78, &clock);
     CU_ASSERT_STRING_NOT_EQUAL(next->started, RUN_SIMWORKER_EPOCH);
 
     /* Past the deadline: failed, in the runner's words. */
     simnet_result_t stuck = { .last_event = "session", .sent = 3, .elapsed = spec->deadline };
-    g_autoptr(run_result_t) late = run_result_new();
+    g_autoptr(result_t) late = result_new();
     run_simworker_result(&stuck, spec, late);
-    CU_ASSERT_EQUAL(late->outcome, RUN_OUTCOME_FAILED);
+    CU_ASSERT_EQUAL(late->outcome, RESULT_FAILED);
     CU_ASSERT(g_str_has_prefix(late->error, "deadline 60 s passed"));
     CU_ASSERT(strstr(late->error, "last event: session") != NULL);
     /* Delivered over the relay: relayed, no technique. */
     simnet_result_t relayed = { .done = true, .path = PUNCH_PATH_RELAY, .sent = 10,
                                  .stats[0].delivered = 10, .ttfb = 22000 };
-    g_autoptr(run_result_t) rel = run_result_new();
+    g_autoptr(result_t) rel = result_new();
     run_simworker_result(&relayed, spec, rel);
-    CU_ASSERT_EQUAL(rel->outcome, RUN_OUTCOME_RELAYED);
+    CU_ASSERT_EQUAL(rel->outcome, RESULT_RELAYED);
     CU_ASSERT_STRING_EQUAL(rel->technique, "none");
     CU_ASSERT(isnan(rel->time_to_direct_ms));
     CU_ASSERT_DOUBLE_EQUAL(rel->time_to_first_byte_ms, 22.0, 1e-9);
