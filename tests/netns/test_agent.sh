@@ -141,11 +141,18 @@ attempt() {
     "$NATLAB" exec agtest "$lhost" -- "$NATLAB" agent --server "$srv" --name "l$n" --json \
         $agent_opts listen --once >"$tmp/$tag.l" 2>"$tmp/$tag.l.err" &
     lpid=$!
-    wait_registered "$tmp/$tag.l" || fail "$tag: the listener on $lhost never registered: $(cat "$tmp/$tag.l.err")"
+    late=
+    wait_registered "$tmp/$tag.l" || {
+        fail "$tag: the listener on $lhost never registered: $(cat "$tmp/$tag.l.err")"
+        late=1
+    }
     # shellcheck disable=SC2086
     "$NATLAB" exec agtest "$chost" -- "$NATLAB" agent --server "$srv" --name "c$n" --json \
         $agent_opts connect "l$n" $connect_opts >"$tmp/$tag.c" 2>"$tmp/$tag.c.err"
     rc=$?
+    # State for a late listener: its first events (their times say whether
+    # the agent or its start was slow) and whether it still runs.
+    [ -n "$late" ] && { echo "listener events:"; head -3 "$tmp/$tag.l"; ps -o pid,stat,etime,args -p "$lpid"; }
     i=0
     while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
     kill "$lpid" 2>/dev/null
