@@ -7,9 +7,9 @@
 
 #include "cmd.h"
 #include "netns/netns.h"
+#include "run/run_batch.h"
 #include "run/run_pool.h"
 #include "run/run_shard.h"
-#include "run/run_simworker.h"
 #include "run/run_spec.h"
 
 static int usage(FILE *out, int status)
@@ -68,44 +68,18 @@ bool cmd_run_common_option(int argc, char **argv, int *i, cmd_run_options_t *o, 
     return true;
 }
 
-static uint64_t random_seed(void)
-{
-    return (((uint64_t)g_random_int() << 32) | g_random_int()) >> 1;
-}
-
 int cmd_run_specs(GPtrArray *all, const char *suite, const cmd_run_options_t *o)
 {
-    g_autoptr(GPtrArray) specs = g_ptr_array_new();
-    for (guint i = 0; i < all->len; i++) {
-        run_spec_t *spec = g_ptr_array_index(all, i);
-        for (guint k = 0; k < i; k++)
-            if (strcmp(((run_spec_t *)g_ptr_array_index(all, k))->scenario->name,
-                       spec->scenario->name) == 0) {
-                fprintf(stderr, "natlab %s: two scenarios are named '%s' (%s and %s); names "
-                                "must differ\n",
-                        suite, spec->scenario->name,
-                        ((run_spec_t *)g_ptr_array_index(all, k))->scenario->path,
-                        spec->scenario->path);
-                return NATLAB_EXIT_USAGE;
-            }
-        if (o->repeat)
-            spec->repeat = o->repeat;
-        if (o->seed_set) {
-            spec->scenario->seed = o->seed;
-            spec->scenario->seed_set = true;
-        } else if (!spec->scenario->seed_set) {
-            spec->scenario->seed = random_seed();
-            spec->scenario->seed_set = true;
-        }
-        if (run_shard_takes(o->shard, i))
-            g_ptr_array_add(specs, spec);
-    }
-    for (guint i = 0; o->sim && i < specs->len; i++) {
-        g_autofree char *why = run_simworker_check(g_ptr_array_index(specs, i));
-        if (why) {
-            fprintf(stderr, "natlab %s --sim: %s\n", suite, why);
-            return NATLAB_EXIT_USAGE;
-        }
+    const run_batch_options_t bo = { .repeat = o->repeat, .seed = o->seed,
+                                     .seed_set = o->seed_set, .shard = o->shard, .sim = o->sim };
+    rng_t seeds;
+    rng_seed(&seeds, ((uint64_t)g_random_int() << 32) | g_random_int());
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) specs = run_batch_select(all, &bo, &seeds, &error);
+    if (!specs) {
+        fprintf(stderr, "natlab %s%s: %s\n", suite,
+                error->code == RUN_BATCH_ERROR_SIM ? " --sim" : "", error->message);
+        return NATLAB_EXIT_USAGE;
     }
     g_autofree char *missing = o->sim ? NULL : netns_preflight();
     if (missing) {
