@@ -481,17 +481,8 @@ static gboolean on_signal(gpointer data)
  * broadcast address: connect() on a UDP socket only looks the route up. */
 static bool local_route(addr_endpoint_t to, uint32_t *local, uint32_t *broadcast)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (route_source_toward(to, local) < 0)
         return false;
-    struct sockaddr_in sa = sockaddr_from_endpoint(to);
-    socklen_t sl = sizeof sa;
-    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-              getsockname(fd, (struct sockaddr *)&sa, &sl) == 0;
-    close(fd);
-    if (!ok)
-        return false;
-    *local = ntohl(sa.sin_addr.s_addr);
     *broadcast = 0;
     struct ifaddrs *ifs;
     if (getifaddrs(&ifs) == 0) {

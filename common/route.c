@@ -1,7 +1,12 @@
 #include "route.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/sockaddr.h"
 
 uint32_t route_default_gateway(const char *route_file)
 {
@@ -23,4 +28,21 @@ uint32_t route_default_gateway(const char *route_file)
     }
     fclose(f);
     return gateway;
+}
+
+int route_source_toward(addr_endpoint_t to, uint32_t *ip)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in sa = sockaddr_from_endpoint(to), me;
+    socklen_t len = sizeof me;
+    int rc = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&me, &len) < 0)
+        rc = -errno;
+    else
+        *ip = ntohl(me.sin_addr.s_addr);
+    close(fd);
+    return rc;
 }

@@ -23,24 +23,6 @@ G_DEFINE_QUARK(natlab-netcheck-shell-error-quark, netcheck_shell_error)
 /* A run that outlives its own schedule by this much is stuck: give up. */
 #define SHELL_SLACK (60 * USEC_PER_SEC)
 
-/* The host's address toward the server: what a connected socket gets. */
-static int local_ip_toward(addr_endpoint_t server, uint32_t *ip)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    struct sockaddr_in sa = sockaddr_from_endpoint(server), me;
-    socklen_t len = sizeof me;
-    int rc = 0;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-        getsockname(fd, (struct sockaddr *)&me, &len) < 0)
-        rc = -errno;
-    else
-        *ip = ntohl(me.sin_addr.s_addr);
-    close(fd);
-    return rc;
-}
-
 static int open_socket(uint32_t ip, addr_endpoint_t *local)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -126,7 +108,7 @@ bool netcheck_shell_run(const netcheck_shell_options_t *o, netcheck_result_t *re
     unsigned n = 0;
 
     uint32_t local_ip = 0;
-    int rc = local_ip_toward(o->server, &local_ip);
+    int rc = route_source_toward(o->server, &local_ip);
     if (rc < 0) {
         char buf[ADDR_ENDPOINT_STRLEN];
         g_set_error(error, NETCHECK_SHELL_ERROR, NETCHECK_SHELL_ERROR_SOCKET,
