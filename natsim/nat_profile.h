@@ -67,6 +67,7 @@ typedef struct nat_profile {
     usec_t timeout;
     usec_t timeout_unreplied; /* 0: same as timeout */
     usec_t hold_down;
+    usec_t icmp_timeout; /* ICMP query mappings (RFC 5508 REQ-2) */
     nat_refresh_t refresh;
     nat_hairpin_t hairpin;
     unsigned public_ip_count;
