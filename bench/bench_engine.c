@@ -65,7 +65,7 @@ static nat_engine_t *bench_engine(const nat_profile_t *profile, uint64_t seed)
 static bool bench_fill(nat_engine_t *e, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
-        nat_verdict_t v = nat_engine_outbound(e, bench_internal(i), bench_remote(i), (usec_t)i);
+        nat_verdict_t v = nat_engine_outbound(e, NAT_PROTO_UDP, bench_internal(i), bench_remote(i), (usec_t)i);
         if (v.action != NAT_ACTION_FORWARD || !v.created) {
             fprintf(stderr, "natlab bench: mapping %u not created (%s)\n", i,
                     nat_drop_reason_name(v.reason));
@@ -123,7 +123,7 @@ JsonNode *bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed, GError *
     uint64_t forwarded = 0;
     t0 = bench_mono_seconds();
     for (uint32_t i = 0; i < lookups; i++) {
-        nat_verdict_t v = nat_engine_outbound(e, bench_internal(order[i]), bench_remote(order[i]), now);
+        nat_verdict_t v = nat_engine_outbound(e, NAT_PROTO_UDP, bench_internal(order[i]), bench_remote(order[i]), now);
         forwarded += v.action == NAT_ACTION_FORWARD && !v.created;
     }
     t1 = bench_mono_seconds();

@@ -32,8 +32,9 @@ typedef struct nat_subscriber {
     uint32_t int_ip;
     uint32_t ext_ip;
     uint32_t mappings; /* active + held */
+    uint32_t per_proto[NAT_PROTO_COUNT]; /* the quota counts each protocol apart */
     uint16_t block_count;
-    uint16_t counter; /* sequential counter inside its blocks */
+    uint16_t counter[NAT_PROTO_COUNT]; /* sequential counters inside its blocks */
     uint16_t *blocks; /* block numbers on ext_ip */
 } nat_subscriber_t;
 
@@ -50,10 +51,11 @@ struct nat_engine {
     GHashTable *subscribers; /* int_ip -> nat_subscriber_t */
     bool track_subscribers;
     unsigned next_ip; /* round-robin for paired pooling */
-    uint16_t counter; /* the NAT-wide sequential counter */
+    uint16_t counter[NAT_PROTO_COUNT]; /* the NAT-wide sequential counters */
     uint32_t explicit_count;
     usec_t epoch_start;
-    usec_t now; /* of the mutating call in progress, for the port-taken callback */
+    usec_t now;    /* of the mutating call in progress, for the port-taken callback */
+    uint8_t proto; /* likewise: whose id space the port search looks in */
     nat_portalloc_policy_t policy;
     nat_engine_stats_t stats;
 };
@@ -73,7 +75,7 @@ static void subscriber_free(gpointer p)
     g_free(s);
 }
 
-static nat_key_scope_t scope_for(const nat_profile_t *p)
+static nat_key_scope_t udp_scope(const nat_profile_t *p)
 {
     if (p->type != NAT_TYPE_NAT)
         return NAT_KEY_ENDPOINT;
@@ -88,11 +90,22 @@ static nat_key_scope_t scope_for(const nat_profile_t *p)
     return NAT_KEY_ENDPOINT;
 }
 
+/* RFC 5508 REQ-1a: query identifiers SHOULD map independently of the
+ * external host, whatever the NAT does to UDP. */
+static void table_reset(nat_engine_t *e)
+{
+    const nat_key_scope_t scope[NAT_PROTO_COUNT] = {
+        [NAT_PROTO_UDP] = udp_scope(e->profile),
+        [NAT_PROTO_ICMP] = NAT_KEY_ENDPOINT,
+    };
+    nat_table_destroy(&e->table);
+    nat_table_init(&e->table, scope);
+}
+
 static void state_reset(nat_engine_t *e)
 {
     const nat_profile_t *p = e->profile;
-    nat_table_destroy(&e->table);
-    nat_table_init(&e->table, scope_for(p));
+    table_reset(e);
     nat_timer_clear(&e->timer);
     g_hash_table_remove_all(e->subscribers);
     for (unsigned i = 0; i < e->n_ips && e->block_used; i++)
@@ -101,7 +114,10 @@ static void state_reset(nat_engine_t *e)
     e->next_ip = 0;
     /* Real sequential NATs start wherever they start; the seed decides. */
     uint32_t range = (uint32_t)p->port_max - p->port_min + 1;
-    e->counter = (uint16_t)(p->port_min + rng_below(&e->rng, range));
+    e->counter[NAT_PROTO_UDP] = (uint16_t)(p->port_min + rng_below(&e->rng, range));
+    /* One draw for all: a new protocol must not shift UDP's random stream. */
+    for (int proto = 1; proto < NAT_PROTO_COUNT; proto++)
+        e->counter[proto] = e->counter[NAT_PROTO_UDP];
     e->stats.active = e->stats.held = 0;
 }
 
@@ -169,7 +185,6 @@ nat_engine_t *nat_engine_new(const nat_profile_t *profile, const uint32_t *publi
     e->profile = nat_profile_copy(profile);
     e->subscribers = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, subscriber_free);
     rng_seed(&e->rng, seed);
-    nat_table_init(&e->table, scope_for(profile));
     nat_timer_init(&e->timer);
     if (!engine_set_addresses(e, public_ips, n_public_ips, error)) {
         nat_engine_free(e);
@@ -260,7 +275,7 @@ static void subscriber_release(nat_engine_t *e, nat_subscriber_t *s)
     g_hash_table_remove(e->subscribers, GUINT_TO_POINTER(s->int_ip));
 }
 
-static void subscriber_unref(nat_engine_t *e, uint32_t int_ip)
+static void subscriber_unref(nat_engine_t *e, uint32_t int_ip, uint8_t proto)
 {
     if (!e->track_subscribers)
         return;
@@ -268,6 +283,27 @@ static void subscriber_unref(nat_engine_t *e, uint32_t int_ip)
     if (!s)
         return;
     s->mappings--;
+    s->per_proto[proto]--;
+    subscriber_release(e, s);
+}
+
+/* Counts a mapping of `proto` against the subscriber's quota: false if
+ * none is left (RFC 6888 REQ-4). */
+static bool subscriber_take(nat_engine_t *e, nat_subscriber_t *s, uint8_t proto)
+{
+    if (e->profile->port_quota && s->per_proto[proto] >= e->profile->port_quota) {
+        subscriber_release(e, s);
+        return false;
+    }
+    s->mappings++;
+    s->per_proto[proto]++;
+    return true;
+}
+
+static void subscriber_untake(nat_engine_t *e, nat_subscriber_t *s, uint8_t proto)
+{
+    s->mappings--;
+    s->per_proto[proto]--;
     subscriber_release(e, s);
 }
 
@@ -276,6 +312,8 @@ static void subscriber_unref(nat_engine_t *e, uint32_t int_ip)
 static inline usec_t idle_timeout(const nat_engine_t *e, const nat_mapping_t *m)
 {
     const nat_profile_t *p = e->profile;
+    if (m->proto == NAT_PROTO_ICMP)
+        return p->icmp_timeout;
     if (p->timeout_unreplied && !(m->flags & NAT_MAPPING_REPLIED))
         return p->timeout_unreplied;
     return p->timeout;
@@ -285,6 +323,7 @@ static void mapping_free(nat_engine_t *e, uint32_t idx)
 {
     nat_mapping_t *m = nat_table_get(&e->table, idx);
     uint32_t int_ip = m->int_ip;
+    uint8_t proto = m->proto;
     if (m->state == NAT_MAPPING_ACTIVE)
         e->stats.active--;
     else
@@ -293,7 +332,7 @@ static void mapping_free(nat_engine_t *e, uint32_t idx)
         e->explicit_count--;
     nat_timer_cancel(&e->timer, &e->table, idx);
     nat_table_release(&e->table, idx);
-    subscriber_unref(e, int_ip);
+    subscriber_unref(e, int_ip, proto);
 }
 
 /* An active mapping whose time has come: into hold-down or gone. The hold
@@ -335,18 +374,20 @@ static bool mapping_settle(nat_engine_t *e, uint32_t idx, usec_t now)
 static bool port_taken(void *ctx, uint32_t ip, uint16_t port)
 {
     nat_engine_t *e = ctx;
-    uint32_t idx = nat_table_find_external(&e->table, ip, port);
+    uint32_t idx = nat_table_find_external(&e->table, e->proto, ip, port);
     if (idx == NAT_TABLE_NIL)
         return false;
     mapping_settle(e, idx, e->now);
-    return nat_table_find_external(&e->table, ip, port) != NAT_TABLE_NIL;
+    return nat_table_find_external(&e->table, e->proto, ip, port) != NAT_TABLE_NIL;
 }
 
-static uint32_t mapping_insert(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t external,
-                               addr_endpoint_t remote, uint8_t flags, usec_t expires_at)
+static uint32_t mapping_insert(nat_engine_t *e, uint8_t proto, addr_endpoint_t internal,
+                               addr_endpoint_t external, addr_endpoint_t remote, uint8_t flags,
+                               usec_t expires_at)
 {
     uint32_t idx = nat_table_alloc(&e->table);
     nat_mapping_t *m = nat_table_get(&e->table, idx);
+    m->proto = proto;
     m->int_ip = internal.ip;
     m->int_port = internal.port;
     m->ext_ip = external.ip;
@@ -375,7 +416,7 @@ static nat_portalloc_request_t port_request(nat_engine_t *e, uint32_t ip, uint16
 {
     return (nat_portalloc_request_t){
         .ip = ip, .internal_port = internal_port, .lo = lo, .hi = hi,
-        .counter = counter, .taken = port_taken, .ctx = e,
+        .counter = counter + e->proto, .taken = port_taken, .ctx = e,
     };
 }
 
@@ -408,7 +449,7 @@ static nat_drop_reason_t choose_in_blocks(nat_engine_t *e, nat_subscriber_t *s,
         }
         uint16_t lo = (uint16_t)(p->port_min + s->blocks[b] * p->port_block);
         uint16_t hi = (uint16_t)(lo + p->port_block - 1);
-        nat_portalloc_request_t req = port_request(e, s->ext_ip, internal_port, lo, hi, &s->counter);
+        nat_portalloc_request_t req = port_request(e, s->ext_ip, internal_port, lo, hi, s->counter);
         if (nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port)) {
             out->ip = s->ext_ip;
             return NAT_DROP_NONE;
@@ -425,7 +466,7 @@ static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, u
         return choose_in_blocks(e, s, internal_port, out);
     if (p->pooling == NAT_POOLING_PAIRED || e->n_ips == 1) {
         uint32_t ip = s ? s->ext_ip : e->ips[0];
-        nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, &e->counter);
+        nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, e->counter);
         if (!nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port))
             return NAT_DROP_PORTS_EXHAUSTED;
         out->ip = ip;
@@ -437,7 +478,7 @@ static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, u
     if (p->allocation == NAT_ALLOC_PRESERVE) {
         for (unsigned i = 0; i < e->n_ips; i++) {
             uint32_t ip = e->ips[(start + i) % e->n_ips];
-            nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, &e->counter);
+            nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, e->counter);
             if (nat_portalloc_try_preserve(&e->policy, &req)) {
                 *out = addr_endpoint(ip, internal_port);
                 return NAT_DROP_NONE;
@@ -446,7 +487,7 @@ static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, u
     }
     for (unsigned i = 0; i < e->n_ips; i++) {
         uint32_t ip = e->ips[(start + i) % e->n_ips];
-        nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, &e->counter);
+        nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, e->counter);
         if (nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port)) {
             out->ip = ip;
             return NAT_DROP_NONE;
@@ -463,17 +504,12 @@ static nat_drop_reason_t reserve_external(nat_engine_t *e, uint32_t int_ip, uint
     nat_subscriber_t *s = NULL;
     if (e->track_subscribers) {
         s = subscriber_get(e, int_ip);
-        if (e->profile->port_quota && s->mappings >= e->profile->port_quota) {
-            subscriber_release(e, s);
+        if (!subscriber_take(e, s, e->proto))
             return NAT_DROP_QUOTA;
-        }
-        s->mappings++;
     }
     nat_drop_reason_t reason = choose_external(e, s, internal_port, out);
-    if (reason != NAT_DROP_NONE && s) {
-        s->mappings--;
-        subscriber_release(e, s);
-    }
+    if (reason != NAT_DROP_NONE && s)
+        subscriber_untake(e, s, e->proto);
     return reason;
 }
 
@@ -502,12 +538,13 @@ static uint32_t find_outbound_mapping(nat_engine_t *e, addr_endpoint_t internal,
                                       addr_endpoint_t remote, usec_t now)
 {
     uint32_t idx;
-    if (e->explicit_count > 0 && e->table.scope != NAT_KEY_ENDPOINT) {
-        idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+    if (e->explicit_count > 0 && e->table.scope[e->proto] != NAT_KEY_ENDPOINT) {
+        idx = nat_table_find_explicit(&e->table, e->proto, internal.ip, internal.port);
         if (idx != NAT_TABLE_NIL && mapping_settle(e, idx, now))
             return idx;
     }
-    idx = nat_table_find_internal(&e->table, internal.ip, internal.port, remote.ip, remote.port);
+    idx = nat_table_find_internal(&e->table, e->proto, internal.ip, internal.port, remote.ip,
+                                  remote.port);
     if (idx != NAT_TABLE_NIL && !mapping_settle(e, idx, now))
         idx = NAT_TABLE_NIL;
     return idx;
@@ -528,8 +565,10 @@ static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t interna
             if (reason != NAT_DROP_NONE)
                 return drop(reason);
         }
-        usec_t timeout = p->timeout_unreplied ? p->timeout_unreplied : p->timeout;
-        idx = mapping_insert(e, internal, external, remote, 0, now + timeout);
+        usec_t timeout = e->proto == NAT_PROTO_ICMP ? p->icmp_timeout
+                         : p->timeout_unreplied     ? p->timeout_unreplied
+                                                    : p->timeout;
+        idx = mapping_insert(e, e->proto, internal, external, remote, 0, now + timeout);
         created = true;
     } else {
         nat_mapping_t *m = nat_table_get(&e->table, idx);
@@ -550,7 +589,7 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
                                        addr_endpoint_t external, bool filter, usec_t now)
 {
     const nat_profile_t *p = e->profile;
-    uint32_t idx = nat_table_find_external(&e->table, external.ip, external.port);
+    uint32_t idx = nat_table_find_external(&e->table, e->proto, external.ip, external.port);
     if (idx == NAT_TABLE_NIL || !mapping_settle(e, idx, now))
         return drop(NAT_DROP_NO_MAPPING);
     nat_mapping_t *m = nat_table_get(&e->table, idx);
@@ -567,12 +606,12 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
         if (!(m->flags & NAT_MAPPING_REPLIED)) {
             m->flags |= NAT_MAPPING_REPLIED;
             /* The longer established timeout now counts from the last refresh. */
-            if (p->timeout_unreplied)
+            if (p->timeout_unreplied && m->proto == NAT_PROTO_UDP)
                 m->expires_at += p->timeout - p->timeout_unreplied;
         }
         /* REQ-6: inbound refresh is a MAY, a profile switch. */
         if (p->refresh == NAT_REFRESH_BOTH)
-            m->expires_at = now + p->timeout;
+            m->expires_at = now + idle_timeout(e, m);
     }
     return (nat_verdict_t){
         .action = NAT_ACTION_FORWARD,
@@ -595,6 +634,10 @@ static nat_verdict_t hairpin(nat_engine_t *e, addr_endpoint_t internal, addr_end
     nat_verdict_t out = translate_outbound(e, internal, remote, now);
     if (out.action == NAT_ACTION_DROP)
         return out;
+    /* A query carries one identifier, now the sender's external one: it
+     * names the mapping the packet turns back into (the sender's own). */
+    if (e->proto == NAT_PROTO_ICMP)
+        remote.port = out.src.port;
     nat_verdict_t in = translate_inbound(e, out.src, remote, false, now);
     if (in.action == NAT_ACTION_DROP)
         return in;
@@ -607,24 +650,28 @@ static nat_verdict_t hairpin(nat_engine_t *e, addr_endpoint_t internal, addr_end
 
 static nat_verdict_t count(nat_engine_t *e, nat_verdict_t v, uint64_t *forwarded)
 {
-    if (v.action == NAT_ACTION_DROP)
+    if (v.action == NAT_ACTION_DROP) {
         e->stats.drops[v.reason]++;
-    else if (v.hairpin)
+    } else if (v.hairpin) {
         e->stats.hairpinned++;
-    else
+    } else {
         (*forwarded)++;
+        e->stats.forwarded[e->proto][forwarded == &e->stats.inbound]++;
+    }
     return v;
 }
 
-nat_verdict_t nat_engine_outbound(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t remote,
-                                  usec_t now)
+nat_verdict_t nat_engine_outbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal,
+                                  addr_endpoint_t remote, usec_t now)
 {
     e->now = now;
+    e->proto = (uint8_t)proto;
     switch (e->profile->type) {
     case NAT_TYPE_BLOCKED:
         return count(e, drop(NAT_DROP_UDP_BLOCKED), NULL);
     case NAT_TYPE_OPEN:
         e->stats.outbound++;
+        e->stats.forwarded[proto][0]++;
         return (nat_verdict_t){ .action = NAT_ACTION_FORWARD, .src = internal, .dst = remote };
     case NAT_TYPE_FIREWALL:
         return count(e, translate_outbound(e, internal, remote, now), &e->stats.outbound);
@@ -636,15 +683,17 @@ nat_verdict_t nat_engine_outbound(nat_engine_t *e, addr_endpoint_t internal, add
     return count(e, translate_outbound(e, internal, remote, now), &e->stats.outbound);
 }
 
-nat_verdict_t nat_engine_inbound(nat_engine_t *e, addr_endpoint_t remote, addr_endpoint_t external,
-                                 usec_t now)
+nat_verdict_t nat_engine_inbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t remote,
+                                 addr_endpoint_t external, usec_t now)
 {
     e->now = now;
+    e->proto = (uint8_t)proto;
     switch (e->profile->type) {
     case NAT_TYPE_BLOCKED:
         return count(e, drop(NAT_DROP_UDP_BLOCKED), NULL);
     case NAT_TYPE_OPEN:
         e->stats.inbound++;
+        e->stats.forwarded[proto][1]++;
         return (nat_verdict_t){ .action = NAT_ACTION_FORWARD, .src = remote, .dst = external };
     case NAT_TYPE_FIREWALL:
         break;
@@ -778,6 +827,15 @@ char *nat_engine_stats_json(const nat_engine_t *e)
     MEMBER("mappings_created", s->mappings_created);
     MEMBER("mappings_expired", s->mappings_expired);
     MEMBER("explicit_created", s->explicit_created);
+    /* Only protocols other than UDP: the UDP numbers are the totals above
+     * minus these, and UDP-only readers see the object they always saw. */
+    for (int proto = NAT_PROTO_UDP + 1; proto < NAT_PROTO_COUNT; proto++) {
+        json_builder_set_member_name(b, nat_proto_name((nat_proto_t)proto));
+        json_builder_begin_object(b);
+        MEMBER("outbound", s->forwarded[proto][0]);
+        MEMBER("inbound", s->forwarded[proto][1]);
+        json_builder_end_object(b);
+    }
     json_builder_set_member_name(b, "drops");
     json_builder_begin_object(b);
     for (int r = 1; r < NAT_DROP_REASON_COUNT; r++) {
@@ -792,6 +850,7 @@ char *nat_engine_stats_json(const nat_engine_t *e)
 
 static void mapping_info(const nat_mapping_t *m, nat_mapping_info_t *info)
 {
+    info->proto = (nat_proto_t)m->proto;
     info->internal = addr_endpoint(m->int_ip, m->int_port);
     info->external = addr_endpoint(m->ext_ip, m->ext_port);
     info->remote = addr_endpoint(m->rem_ip, m->rem_port);
@@ -825,20 +884,22 @@ static bool live_info(const nat_engine_t *e, uint32_t idx, usec_t now, nat_mappi
     return true;
 }
 
-bool nat_engine_lookup_external(const nat_engine_t *e, addr_endpoint_t external, usec_t now,
-                                nat_mapping_info_t *info)
+bool nat_engine_lookup_external(const nat_engine_t *e, nat_proto_t proto, addr_endpoint_t external,
+                                usec_t now, nat_mapping_info_t *info)
 {
-    return live_info(e, nat_table_find_external(&e->table, external.ip, external.port), now, info);
+    return live_info(e, nat_table_find_external(&e->table, proto, external.ip, external.port), now,
+                     info);
 }
 
-bool nat_engine_lookup_internal(const nat_engine_t *e, addr_endpoint_t internal,
+bool nat_engine_lookup_internal(const nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal,
                                 addr_endpoint_t remote, usec_t now, nat_mapping_info_t *info)
 {
     uint32_t idx = NAT_TABLE_NIL;
     if (e->explicit_count > 0)
-        idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+        idx = nat_table_find_explicit(&e->table, proto, internal.ip, internal.port);
     if (idx == NAT_TABLE_NIL || now >= nat_table_get(&e->table, idx)->expires_at)
-        idx = nat_table_find_internal(&e->table, internal.ip, internal.port, remote.ip, remote.port);
+        idx = nat_table_find_internal(&e->table, proto, internal.ip, internal.port, remote.ip,
+                                      remote.port);
     return live_info(e, idx, now, info);
 }
 
@@ -847,7 +908,7 @@ bool nat_engine_lookup_internal(const nat_engine_t *e, addr_endpoint_t internal,
 bool nat_engine_find_explicit(const nat_engine_t *e, addr_endpoint_t internal, usec_t now,
                               nat_mapping_info_t *info)
 {
-    return live_info(e, nat_table_find_explicit(&e->table, internal.ip, internal.port), now, info);
+    return live_info(e, nat_table_find_explicit(&e->table, NAT_PROTO_UDP, internal.ip, internal.port), now, info);
 }
 
 static nat_map_result_t map_result(nat_drop_reason_t reason)
@@ -880,17 +941,19 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
 {
     const nat_profile_t *p = e->profile;
     e->now = now;
+    e->proto = NAT_PROTO_UDP; /* NAT-PMP and PCP map UDP here */
     if (p->type != NAT_TYPE_NAT)
         return NAT_MAP_UNSUPPORTED;
     usec_t granted = MIN(r->lifetime, p->port_mapping_lifetime_max);
     *lifetime = granted;
 
-    uint32_t idx = nat_table_find_explicit(&e->table, r->internal.ip, r->internal.port);
+    uint32_t idx = nat_table_find_explicit(&e->table, NAT_PROTO_UDP, r->internal.ip, r->internal.port);
     if (idx != NAT_TABLE_NIL && !mapping_settle(e, idx, now))
         idx = NAT_TABLE_NIL;
-    if (idx == NAT_TABLE_NIL && e->table.scope == NAT_KEY_ENDPOINT) {
+    if (idx == NAT_TABLE_NIL && e->table.scope[NAT_PROTO_UDP] == NAT_KEY_ENDPOINT) {
         /* Under EIM a dynamic mapping of the same endpoint becomes explicit. */
-        idx = nat_table_find_internal(&e->table, r->internal.ip, r->internal.port, 0, 0);
+        idx = nat_table_find_internal(&e->table, NAT_PROTO_UDP, r->internal.ip, r->internal.port,
+                                      0, 0);
         if (idx != NAT_TABLE_NIL && mapping_settle(e, idx, now)) {
             nat_mapping_t *m = nat_table_get(&e->table, idx);
             m->flags |= NAT_MAPPING_EXPLICIT;
@@ -911,11 +974,8 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
     nat_subscriber_t *s = NULL;
     if (e->track_subscribers) {
         s = subscriber_get(e, r->internal.ip);
-        if (p->port_quota && s->mappings >= p->port_quota) {
-            subscriber_release(e, s);
+        if (!subscriber_take(e, s, NAT_PROTO_UDP))
             return NAT_MAP_QUOTA;
-        }
-        s->mappings++;
     }
     uint32_t ip = s ? s->ext_ip : e->ips[0];
     /* RFC 6887 section 11.3: honour the suggestion if possible; otherwise
@@ -934,20 +994,18 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
     } else if (p->port_block > 0) {
         reason = choose_in_blocks(e, s, r->internal.port, &chosen);
     } else {
-        nat_portalloc_request_t req = port_request(e, ip, r->internal.port, p->port_min, p->port_max, &e->counter);
+        nat_portalloc_request_t req = port_request(e, ip, r->internal.port, p->port_min, p->port_max, e->counter);
         if (nat_portalloc_pick(&e->policy, &e->rng, &req, &chosen.port))
             chosen.ip = ip;
         else
             reason = NAT_DROP_PORTS_EXHAUSTED;
     }
     if (reason != NAT_DROP_NONE) {
-        if (s) {
-            s->mappings--;
-            subscriber_release(e, s);
-        }
+        if (s)
+            subscriber_untake(e, s, NAT_PROTO_UDP);
         return reason == NAT_DROP_NOT_OURS ? NAT_MAP_CANNOT_PROVIDE : map_result(reason);
     }
-    mapping_insert(e, r->internal, chosen, addr_endpoint(0, 0), NAT_MAPPING_EXPLICIT, now + granted);
+    mapping_insert(e, NAT_PROTO_UDP, r->internal, chosen, addr_endpoint(0, 0), NAT_MAPPING_EXPLICIT, now + granted);
     *external = chosen;
     return NAT_MAP_OK;
 }
@@ -955,7 +1013,7 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
 bool nat_engine_unmap(nat_engine_t *e, addr_endpoint_t internal, usec_t now)
 {
     e->now = now;
-    uint32_t idx = nat_table_find_explicit(&e->table, internal.ip, internal.port);
+    uint32_t idx = nat_table_find_explicit(&e->table, NAT_PROTO_UDP, internal.ip, internal.port);
     if (idx == NAT_TABLE_NIL)
         return false;
     bool live = mapping_settle(e, idx, now);

@@ -11,6 +11,7 @@
 #include "common/addr.h"
 #include "common/duration.h"
 #include "nat_profile.h"
+#include "nat_proto.h"
 
 #define NAT_ENGINE_NEVER INT64_MAX
 
@@ -46,9 +47,11 @@ typedef struct nat_engine_stats {
     uint64_t mappings_created, mappings_expired, explicit_created;
     uint64_t drops[NAT_DROP_REASON_COUNT];
     uint32_t active, held; /* current gauges */
+    uint64_t forwarded[NAT_PROTO_COUNT][2]; /* per protocol: [0] outbound, [1] inbound */
 } nat_engine_stats_t;
 
 typedef struct nat_mapping_info {
+    nat_proto_t proto;
     addr_endpoint_t internal, external, remote; /* remote: the first one contacted */
     bool is_explicit, replied;
     usec_t expires_at;
@@ -65,11 +68,16 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(nat_engine_t, nat_engine_free)
 
 const nat_profile_t *nat_engine_profile(const nat_engine_t *engine);
 
-/* A packet from inside: internal -> remote. */
-nat_verdict_t nat_engine_outbound(nat_engine_t *engine, addr_endpoint_t internal,
+/* A packet from inside: internal -> remote. Each protocol has its own
+ * mappings and id space. ICMP queries pass the query identifier as the
+ * internal and external "port" and 0 as the remote port; their mappings are
+ * endpoint-independent whatever the profile's `mapping` (RFC 5508 REQ-1a),
+ * time out after `icmp-timeout` (REQ-2), and are filtered by the profile's
+ * `filtering` on the remote address (no port, so APDF acts as ADF). */
+nat_verdict_t nat_engine_outbound(nat_engine_t *engine, nat_proto_t proto, addr_endpoint_t internal,
                                   addr_endpoint_t remote, usec_t now);
 /* A packet from outside: remote -> external. */
-nat_verdict_t nat_engine_inbound(nat_engine_t *engine, addr_endpoint_t remote,
+nat_verdict_t nat_engine_inbound(nat_engine_t *engine, nat_proto_t proto, addr_endpoint_t remote,
                                  addr_endpoint_t external, usec_t now);
 /* Expires what is due; returns the next deadline (NAT_ENGINE_NEVER if none). */
 usec_t nat_engine_expire(nat_engine_t *engine, usec_t now);
@@ -97,12 +105,13 @@ void nat_engine_foreach(const nat_engine_t *engine,
 /* Read-only lookups (no refresh, no creation), for ICMP errors (RFC 5508:
  * errors never refresh a mapping). By external endpoint, or by the internal
  * endpoint and the remote it talks to (the key the mapping behaviour uses). */
-bool nat_engine_lookup_external(const nat_engine_t *engine, addr_endpoint_t external, usec_t now,
+bool nat_engine_lookup_external(const nat_engine_t *engine, nat_proto_t proto,
+                                addr_endpoint_t external, usec_t now, nat_mapping_info_t *info);
+bool nat_engine_lookup_internal(const nat_engine_t *engine, nat_proto_t proto,
+                                addr_endpoint_t internal, addr_endpoint_t remote, usec_t now,
                                 nat_mapping_info_t *info);
-bool nat_engine_lookup_internal(const nat_engine_t *engine, addr_endpoint_t internal,
-                                addr_endpoint_t remote, usec_t now, nat_mapping_info_t *info);
 
-/* Explicit mappings for NAT-PMP and PCP (RFC 6886, RFC 6887 MAP): EIM, and
+/* Explicit mappings for NAT-PMP and PCP (RFC 6886, RFC 6887 MAP), UDP: EIM, and
  * EIF since no FILTER option is supported. Outbound packets from the internal
  * endpoint use the explicit mapping while it lives. */
 typedef enum nat_map_result {

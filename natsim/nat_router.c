@@ -163,12 +163,14 @@ static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inb
     nat_mapping_info_t m;
     if (inbound) {
         /* The quoted packet is one we sent: its source is our external endpoint. */
-        if (!nat_engine_lookup_external(r->engine, addr_endpoint(inner->src, inner->sport), now, &m))
+        if (!nat_engine_lookup_external(r->engine, NAT_PROTO_UDP,
+                                        addr_endpoint(inner->src, inner->sport), now, &m))
             return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
         packet_icmp_rewrite_inner(pkt, PACKET_SIDE_SRC, m.internal.ip, m.internal.port);
     } else {
         /* A host inside complains about a packet it received through us. */
-        if (!nat_engine_lookup_internal(r->engine, addr_endpoint(inner->dst, inner->dport),
+        if (!nat_engine_lookup_internal(r->engine, NAT_PROTO_UDP,
+                                        addr_endpoint(inner->dst, inner->dport),
                                         addr_endpoint(inner->src, inner->sport), now, &m))
             return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
         packet_icmp_rewrite_inner(pkt, PACKET_SIDE_DST, m.external.ip, m.external.port);
@@ -261,7 +263,7 @@ static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, u
     if (is_follower(pkt))
         return frag_follow(r, NAT_ROUTER_INBOUND, pkt, now);
     frag_key_t key = frag_key_of(pkt, NAT_ROUTER_INBOUND);
-    nat_verdict_t v = nat_engine_inbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
+    nat_verdict_t v = nat_engine_inbound(r->engine, NAT_PROTO_UDP, addr_endpoint(pkt->src, pkt->sport),
                                          addr_endpoint(pkt->dst, pkt->dport), now);
     if (v.action == NAT_ACTION_DROP)
         return engine_dropped(r, v.reason);
@@ -281,7 +283,7 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
     if (is_follower(pkt))
         return frag_follow(r, path, pkt, now);
     frag_key_t key = frag_key_of(pkt, path);
-    nat_verdict_t v = nat_engine_outbound(r->engine, addr_endpoint(pkt->src, pkt->sport),
+    nat_verdict_t v = nat_engine_outbound(r->engine, NAT_PROTO_UDP, addr_endpoint(pkt->src, pkt->sport),
                                           addr_endpoint(pkt->dst, pkt->dport), now);
     if (v.action == NAT_ACTION_DROP) {
         nat_router_decision_t d = engine_dropped(r, v.reason);

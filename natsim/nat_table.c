@@ -15,17 +15,19 @@ static inline uint32_t mix64(uint64_t x)
     return (uint32_t)x;
 }
 
-static inline uint32_t hash_internal(uint32_t int_ip, uint16_t int_port, uint32_t rem_ip,
-                                     uint16_t rem_port)
+/* The protocol goes into bits 48 and up, which the address and port leave
+ * zero: UDP (0) hashes exactly as it did before protocols existed. */
+static inline uint32_t hash_internal(uint8_t proto, uint32_t int_ip, uint16_t int_port,
+                                     uint32_t rem_ip, uint16_t rem_port)
 {
-    uint64_t a = ((uint64_t)int_ip << 16) | int_port;
+    uint64_t a = ((uint64_t)proto << 48) | ((uint64_t)int_ip << 16) | int_port;
     uint64_t b = ((uint64_t)rem_ip << 16) | rem_port;
     return mix64(a ^ (b * 0x9E3779B97F4A7C15ull));
 }
 
-static inline uint32_t hash_external(uint32_t ext_ip, uint16_t ext_port)
+static inline uint32_t hash_external(uint8_t proto, uint32_t ext_ip, uint16_t ext_port)
 {
-    return mix64(((uint64_t)ext_ip << 16) | ext_port);
+    return mix64(((uint64_t)proto << 48) | ((uint64_t)ext_ip << 16) | ext_port);
 }
 
 static inline uint32_t hash_perm(uint32_t mapping, uint32_t ip, uint16_t port)
@@ -46,9 +48,9 @@ static uint32_t mapping_internal_hash(const nat_table_t *t, const nat_mapping_t 
 {
     uint32_t rem_ip = m->rem_ip;
     uint16_t rem_port = m->rem_port;
-    scope_mask((m->flags & NAT_MAPPING_EXPLICIT) ? NAT_KEY_ENDPOINT : t->scope, &rem_ip,
+    scope_mask((m->flags & NAT_MAPPING_EXPLICIT) ? NAT_KEY_ENDPOINT : t->scope[m->proto], &rem_ip,
                &rem_port);
-    return hash_internal(m->int_ip, m->int_port, rem_ip, rem_port);
+    return hash_internal(m->proto, m->int_ip, m->int_port, rem_ip, rem_port);
 }
 
 static uint32_t *buckets_new(uint32_t n)
@@ -58,10 +60,10 @@ static uint32_t *buckets_new(uint32_t n)
     return b;
 }
 
-void nat_table_init(nat_table_t *t, nat_key_scope_t scope)
+void nat_table_init(nat_table_t *t, const nat_key_scope_t scope[NAT_PROTO_COUNT])
 {
     memset(t, 0, sizeof *t);
-    t->scope = scope;
+    memcpy(t->scope, scope, sizeof t->scope);
     t->free_head = NAT_TABLE_NIL;
     t->perm_free = NAT_TABLE_NIL;
     t->bucket_mask = NAT_TABLE_MIN_BUCKETS - 1;
@@ -83,7 +85,8 @@ void nat_table_destroy(nat_table_t *t)
 
 void nat_table_clear(nat_table_t *t)
 {
-    nat_key_scope_t scope = t->scope;
+    nat_key_scope_t scope[NAT_PROTO_COUNT];
+    memcpy(scope, t->scope, sizeof scope);
     nat_table_destroy(t);
     nat_table_init(t, scope);
 }
@@ -102,7 +105,7 @@ static void indexes_grow(nat_table_t *t)
         nat_mapping_t *m = &t->slab[i];
         if (m->state == NAT_MAPPING_FREE)
             continue;
-        uint32_t he = hash_external(m->ext_ip, m->ext_port) & t->bucket_mask;
+        uint32_t he = hash_external(m->proto, m->ext_ip, m->ext_port) & t->bucket_mask;
         m->next_ext = t->ext_buckets[he];
         t->ext_buckets[he] = i;
         if (m->state == NAT_MAPPING_ACTIVE) {
@@ -169,7 +172,7 @@ void nat_table_unlink_internal(nat_table_t *t, uint32_t idx)
 void nat_table_link_external(nat_table_t *t, uint32_t idx)
 {
     nat_mapping_t *m = &t->slab[idx];
-    uint32_t h = hash_external(m->ext_ip, m->ext_port) & t->bucket_mask;
+    uint32_t h = hash_external(m->proto, m->ext_ip, m->ext_port) & t->bucket_mask;
     m->next_ext = t->ext_buckets[h];
     t->ext_buckets[h] = idx;
 }
@@ -181,7 +184,7 @@ void nat_table_release(nat_table_t *t, uint32_t idx)
     nat_mapping_t *m = &t->slab[idx];
     if (m->state == NAT_MAPPING_ACTIVE)
         nat_table_unlink_internal(t, idx);
-    uint32_t h = hash_external(m->ext_ip, m->ext_port) & t->bucket_mask;
+    uint32_t h = hash_external(m->proto, m->ext_ip, m->ext_port) & t->bucket_mask;
     chain_remove(&t->ext_buckets[h], t->slab, idx, false);
     perms_drop(t, idx);
     m->state = NAT_MAPPING_FREE;
@@ -190,18 +193,20 @@ void nat_table_release(nat_table_t *t, uint32_t idx)
     t->count--;
 }
 
-uint32_t nat_table_find_internal(const nat_table_t *t, uint32_t int_ip, uint16_t int_port,
-                                 uint32_t rem_ip, uint16_t rem_port)
+uint32_t nat_table_find_internal(const nat_table_t *t, uint8_t proto, uint32_t int_ip,
+                                 uint16_t int_port, uint32_t rem_ip, uint16_t rem_port)
 {
-    scope_mask(t->scope, &rem_ip, &rem_port);
-    uint32_t idx = t->int_buckets[hash_internal(int_ip, int_port, rem_ip, rem_port) & t->bucket_mask];
+    nat_key_scope_t scope = t->scope[proto];
+    scope_mask(scope, &rem_ip, &rem_port);
+    uint32_t idx =
+        t->int_buckets[hash_internal(proto, int_ip, int_port, rem_ip, rem_port) & t->bucket_mask];
     while (idx != NAT_TABLE_NIL) {
         const nat_mapping_t *m = &t->slab[idx];
-        if (m->int_ip == int_ip && m->int_port == int_port) {
-            if (t->scope == NAT_KEY_ENDPOINT)
+        if (m->int_ip == int_ip && m->int_port == int_port && m->proto == proto) {
+            if (scope == NAT_KEY_ENDPOINT)
                 return idx;
             if (!(m->flags & NAT_MAPPING_EXPLICIT) && m->rem_ip == rem_ip &&
-                (t->scope == NAT_KEY_ADDRESS || m->rem_port == rem_port))
+                (scope == NAT_KEY_ADDRESS || m->rem_port == rem_port))
                 return idx;
         }
         idx = m->next_int;
@@ -209,24 +214,27 @@ uint32_t nat_table_find_internal(const nat_table_t *t, uint32_t int_ip, uint16_t
     return NAT_TABLE_NIL;
 }
 
-uint32_t nat_table_find_explicit(const nat_table_t *t, uint32_t int_ip, uint16_t int_port)
+uint32_t nat_table_find_explicit(const nat_table_t *t, uint8_t proto, uint32_t int_ip,
+                                 uint16_t int_port)
 {
-    uint32_t idx = t->int_buckets[hash_internal(int_ip, int_port, 0, 0) & t->bucket_mask];
+    uint32_t idx = t->int_buckets[hash_internal(proto, int_ip, int_port, 0, 0) & t->bucket_mask];
     while (idx != NAT_TABLE_NIL) {
         const nat_mapping_t *m = &t->slab[idx];
-        if (m->int_ip == int_ip && m->int_port == int_port && (m->flags & NAT_MAPPING_EXPLICIT))
+        if (m->int_ip == int_ip && m->int_port == int_port && m->proto == proto &&
+            (m->flags & NAT_MAPPING_EXPLICIT))
             return idx;
         idx = m->next_int;
     }
     return NAT_TABLE_NIL;
 }
 
-uint32_t nat_table_find_external(const nat_table_t *t, uint32_t ext_ip, uint16_t ext_port)
+uint32_t nat_table_find_external(const nat_table_t *t, uint8_t proto, uint32_t ext_ip,
+                                 uint16_t ext_port)
 {
-    uint32_t idx = t->ext_buckets[hash_external(ext_ip, ext_port) & t->bucket_mask];
+    uint32_t idx = t->ext_buckets[hash_external(proto, ext_ip, ext_port) & t->bucket_mask];
     while (idx != NAT_TABLE_NIL) {
         const nat_mapping_t *m = &t->slab[idx];
-        if (m->ext_ip == ext_ip && m->ext_port == ext_port)
+        if (m->ext_ip == ext_ip && m->ext_port == ext_port && m->proto == proto)
             return idx;
         idx = m->next_ext;
     }

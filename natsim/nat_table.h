@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/duration.h"
+#include "nat_proto.h"
 
 #define NAT_TABLE_NIL UINT32_MAX
 
@@ -30,8 +31,12 @@ typedef struct nat_mapping {
     uint32_t next_int, next_ext; /* hash chains */
     uint32_t perms;              /* overflow permissions beyond the first remote */
     uint32_t heap_pos;           /* this mapping's slot in the timer heap */
+    uint8_t proto;               /* nat_proto_t; sits in what was padding */
     usec_t expires_at;           /* active: idle expiry; held: end of hold-down */
 } nat_mapping_t;
+
+/* The protocol took padding, not room: bytes per mapping is a benchmark figure. */
+_Static_assert(sizeof(nat_mapping_t) == 48, "nat_mapping_t grew");
 
 /* How much of the remote endpoint is part of the internal key (RFC 4787 4.1). */
 typedef enum nat_key_scope {
@@ -52,14 +57,15 @@ typedef struct nat_table {
     uint32_t count;                          /* active + held */
     uint32_t *int_buckets, *ext_buckets;
     uint32_t int_count, bucket_mask; /* both indexes share one size */
-    nat_key_scope_t scope;
+    nat_key_scope_t scope[NAT_PROTO_COUNT];
     nat_perm_t *perms;
     uint32_t perm_cap, perm_used, perm_free, perm_count;
     uint32_t *perm_buckets;
     uint32_t perm_mask;
 } nat_table_t;
 
-void nat_table_init(nat_table_t *t, nat_key_scope_t scope);
+/* scope: how much of the remote each protocol's internal key holds. */
+void nat_table_init(nat_table_t *t, const nat_key_scope_t scope[NAT_PROTO_COUNT]);
 void nat_table_clear(nat_table_t *t);
 void nat_table_destroy(nat_table_t *t);
 
@@ -76,12 +82,14 @@ void nat_table_link_external(nat_table_t *t, uint32_t idx);
 /* Unlinks from both indexes (as linked), drops permissions, frees the slot. */
 void nat_table_release(nat_table_t *t, uint32_t idx);
 
-/* Dynamic lookup with the table's key scope; explicit mappings answer only
- * when the scope is endpoint-wide. */
-uint32_t nat_table_find_internal(const nat_table_t *t, uint32_t int_ip, uint16_t int_port,
-                                 uint32_t rem_ip, uint16_t rem_port);
-uint32_t nat_table_find_explicit(const nat_table_t *t, uint32_t int_ip, uint16_t int_port);
-uint32_t nat_table_find_external(const nat_table_t *t, uint32_t ext_ip, uint16_t ext_port);
+/* Dynamic lookup with the protocol's key scope; explicit mappings answer
+ * only when the scope is endpoint-wide. Every key includes the protocol. */
+uint32_t nat_table_find_internal(const nat_table_t *t, uint8_t proto, uint32_t int_ip,
+                                 uint16_t int_port, uint32_t rem_ip, uint16_t rem_port);
+uint32_t nat_table_find_explicit(const nat_table_t *t, uint8_t proto, uint32_t int_ip,
+                                 uint16_t int_port);
+uint32_t nat_table_find_external(const nat_table_t *t, uint8_t proto, uint32_t ext_ip,
+                                 uint16_t ext_port);
 
 /* Filter permissions (RFC 4787 section 5): the first remote lives inline in
  * the mapping, further ones in a shared hash set. port 0 = any port (ADF). */

@@ -123,7 +123,7 @@ static void wan_arrive(simnet_t *s, const packet_t *p)
     }
     int nat = nat_by_public(s, p->dst.ip);
     if (nat >= 0) {
-        nat_verdict_t v = nat_engine_inbound(s->nat[nat], p->src, p->dst, s->now);
+        nat_verdict_t v = nat_engine_inbound(s->nat[nat], NAT_PROTO_UDP, p->src, p->dst, s->now);
         if (v.action == NAT_ACTION_FORWARD)
             deliver(s, nat, v.src, v.dst, p->data, p->len);
         return;
@@ -133,7 +133,7 @@ static void wan_arrive(simnet_t *s, const packet_t *p)
         if (nat_engine_profile(s->nat[i])->type == NAT_TYPE_NAT ||
             (p->dst.ip & 0xffffff00u) != (GATEWAY_IP(i) & 0xffffff00u))
             continue;
-        nat_verdict_t v = nat_engine_inbound(s->nat[i], p->src, p->dst, s->now);
+        nat_verdict_t v = nat_engine_inbound(s->nat[i], NAT_PROTO_UDP, p->src, p->dst, s->now);
         if (v.action == NAT_ACTION_FORWARD)
             deliver(s, (int)i, v.src, v.dst, p->data, p->len);
         return;
@@ -169,7 +169,7 @@ static void process(simnet_t *s, packet_t *p)
 {
     switch (p->hop) {
     case HOP_OUT: {
-        nat_verdict_t v = nat_engine_outbound(s->nat[p->nat], p->src, p->dst, s->now);
+        nat_verdict_t v = nat_engine_outbound(s->nat[p->nat], NAT_PROTO_UDP, p->src, p->dst, s->now);
         if (v.action != NAT_ACTION_FORWARD)
             return;
         if (v.hairpin) {

@@ -46,12 +46,12 @@ static inline nat_engine_t *engine_from(const char *keys, uint64_t seed)
 
 static inline nat_verdict_t out(nat_engine_t *e, addr_endpoint_t from, addr_endpoint_t to, usec_t now)
 {
-    return nat_engine_outbound(e, from, to, now);
+    return nat_engine_outbound(e, NAT_PROTO_UDP, from, to, now);
 }
 
 static inline nat_verdict_t in(nat_engine_t *e, addr_endpoint_t from, addr_endpoint_t to, usec_t now)
 {
-    return nat_engine_inbound(e, from, to, now);
+    return nat_engine_inbound(e, NAT_PROTO_UDP, from, to, now);
 }
 
 #define ASSERT_FORWARD(v) CU_ASSERT_EQUAL((v).action, NAT_ACTION_FORWARD)

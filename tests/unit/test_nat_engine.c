@@ -566,7 +566,7 @@ static void test_set_profile_rearms_from_its_now(void)
     CU_ASSERT_TRUE(nat_engine_set_profile(e, p, 200 * S, &error));
     CU_ASSERT_EQUAL(nat_engine_expire(e, 200 * S), 210 * S);
     nat_mapping_info_t info;
-    CU_ASSERT_TRUE(nat_engine_lookup_external(e, o.src, 209 * S, &info));
+    CU_ASSERT_TRUE(nat_engine_lookup_external(e, NAT_PROTO_UDP, o.src, 209 * S, &info));
     CU_ASSERT_EQUAL(info.expires_at, 210 * S);
     ASSERT_FORWARD(in(e, ep(REMOTE_Z, 1), o.src, 209 * S));
     ASSERT_DROP(in(e, ep(REMOTE_Z, 1), o.src, 220 * S), NAT_DROP_NO_MAPPING);

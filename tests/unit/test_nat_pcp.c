@@ -730,12 +730,12 @@ static void test_reachable_from_any_remote(void)
     lab_t lab = lab_with("symmetric", NAT_PORT_MAPPING_PCP, NULL);
     uint16_t port = map_ok(&lab, HOST_A, N1, 5000, 0, 3600, SEC(1));
     addr_endpoint_t external = addr_endpoint(PUBLIC_IP, port);
-    nat_verdict_t v = nat_engine_inbound(lab.engine, REMOTE_1, external, SEC(2));
+    nat_verdict_t v = nat_engine_inbound(lab.engine, NAT_PROTO_UDP, REMOTE_1, external, SEC(2));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_FORWARD);
     CU_ASSERT_TRUE(addr_endpoint_equal(v.dst, addr_endpoint(HOST_A, 5000)));
-    v = nat_engine_inbound(lab.engine, REMOTE_2, external, SEC(2));
+    v = nat_engine_inbound(lab.engine, NAT_PROTO_UDP, REMOTE_2, external, SEC(2));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_FORWARD);
-    v = nat_engine_outbound(lab.engine, addr_endpoint(HOST_A, 5000), REMOTE_3, SEC(3));
+    v = nat_engine_outbound(lab.engine, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), REMOTE_3, SEC(3));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_FORWARD);
     CU_ASSERT_TRUE(addr_endpoint_equal(v.src, external));
     /* Once deleted, strangers are filtered again. */
@@ -743,7 +743,7 @@ static void test_reachable_from_any_remote(void)
     uint8_t out[NAT_PCP_MAX_SIZE];
     map_req(&p, N1, UDP, 5000, 0, 0, 0, HOST_A);
     CU_ASSERT_EQUAL(ask(&lab, HOST_A, &p, SEC(4), out), 60);
-    v = nat_engine_inbound(lab.engine, REMOTE_1, external, SEC(5));
+    v = nat_engine_inbound(lab.engine, NAT_PROTO_UDP, REMOTE_1, external, SEC(5));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_DROP);
     lab_free(&lab);
 }

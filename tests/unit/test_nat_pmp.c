@@ -239,25 +239,25 @@ static void test_reachable_from_any_remote(void)
     CU_ASSERT_NOT_EQUAL(port, 0);
     addr_endpoint_t external = addr_endpoint(PUBLIC_IP, port);
 
-    nat_verdict_t v = nat_engine_inbound(e, REMOTE_1, external, SEC(2));
+    nat_verdict_t v = nat_engine_inbound(e, NAT_PROTO_UDP, REMOTE_1, external, SEC(2));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_FORWARD);
     CU_ASSERT_TRUE(addr_endpoint_equal(v.dst, addr_endpoint(HOST_A, 5000)));
     CU_ASSERT_TRUE(addr_endpoint_equal(v.src, REMOTE_1));
-    v = nat_engine_inbound(e, REMOTE_2, external, SEC(3));
+    v = nat_engine_inbound(e, NAT_PROTO_UDP, REMOTE_2, external, SEC(3));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_FORWARD);
     CU_ASSERT_TRUE(addr_endpoint_equal(v.dst, addr_endpoint(HOST_A, 5000)));
 
     /* Outbound from the mapped endpoint uses the mapped port, to anyone. */
-    v = nat_engine_outbound(e, addr_endpoint(HOST_A, 5000), REMOTE_3, SEC(4));
+    v = nat_engine_outbound(e, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), REMOTE_3, SEC(4));
     CU_ASSERT_EQUAL(v.action, NAT_ACTION_FORWARD);
     CU_ASSERT_TRUE(addr_endpoint_equal(v.src, external));
-    v = nat_engine_outbound(e, addr_endpoint(HOST_A, 5000), REMOTE_1, SEC(4));
+    v = nat_engine_outbound(e, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), REMOTE_1, SEC(4));
     CU_ASSERT_TRUE(addr_endpoint_equal(v.src, external));
 
     /* Contrast: a dynamic mapping on the same NAT filters strangers. */
-    v = nat_engine_outbound(e, addr_endpoint(HOST_B, 6000), REMOTE_1, SEC(5));
+    v = nat_engine_outbound(e, NAT_PROTO_UDP, addr_endpoint(HOST_B, 6000), REMOTE_1, SEC(5));
     CU_ASSERT_EQUAL_FATAL(v.action, NAT_ACTION_FORWARD);
-    nat_verdict_t in = nat_engine_inbound(e, REMOTE_2, v.src, SEC(5));
+    nat_verdict_t in = nat_engine_inbound(e, NAT_PROTO_UDP, REMOTE_2, v.src, SEC(5));
     CU_ASSERT_EQUAL(in.action, NAT_ACTION_DROP);
     CU_ASSERT_EQUAL(in.reason, NAT_DROP_FILTERED);
 }

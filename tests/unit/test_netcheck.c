@@ -72,7 +72,7 @@ static void path_in(sim_t *s, int layer, addr_endpoint_t src, addr_endpoint_t ds
                     size_t len)
 {
     for (; layer >= 0; layer--) {
-        nat_verdict_t v = nat_engine_inbound(s->nat[layer], src, dst, s->now);
+        nat_verdict_t v = nat_engine_inbound(s->nat[layer], NAT_PROTO_UDP, src, dst, s->now);
         if (v.action != NAT_ACTION_FORWARD)
             return;
         src = v.src;
@@ -85,7 +85,7 @@ static void path_in(sim_t *s, int layer, addr_endpoint_t src, addr_endpoint_t ds
 static void path_out(sim_t *s, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *d, size_t len)
 {
     for (unsigned layer = 0; layer < s->n_nat; layer++) {
-        nat_verdict_t v = nat_engine_outbound(s->nat[layer], src, dst, s->now);
+        nat_verdict_t v = nat_engine_outbound(s->nat[layer], NAT_PROTO_UDP, src, dst, s->now);
         if (v.action != NAT_ACTION_FORWARD)
             return;
         if (v.hairpin) {
