@@ -230,6 +230,10 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
         out->payload_len = l4_len - PACKET_ICMP_HEADER;
         if (!is_icmp_error_type(out->icmp_type)) {
             out->kind = PACKET_KIND_ICMP;
+            if (out->icmp_type == PACKET_ICMP_ECHO_REQUEST || out->icmp_type == PACKET_ICMP_ECHO_REPLY) {
+                out->has_icmp_id = true;
+                out->icmp_id = wire_get16(l4 + PACKET_ICMP_OFF_ID);
+            }
             return true;
         }
         out->kind = PACKET_KIND_ICMP_ERROR;
@@ -279,6 +283,19 @@ void packet_set_src(packet_t *pkt, uint32_t ip, uint16_t port)
 void packet_set_dst(packet_t *pkt, uint32_t ip, uint16_t port)
 {
     set_endpoint(pkt, PACKET_SIDE_DST, ip, port);
+}
+
+bool packet_set_icmp_id(packet_t *pkt, uint16_t id)
+{
+    if (pkt->error != PACKET_OK || !pkt->has_icmp_id)
+        return false;
+    uint8_t *icmp = pkt->data + pkt->ihl;
+    csum_delta_t d = { 0 };
+    delta16(&d, wire_get16(icmp + PACKET_ICMP_OFF_ID), id);
+    wire_put16(icmp + PACKET_ICMP_OFF_ID, id);
+    delta_apply(&d, icmp + PACKET_ICMP_OFF_CHECKSUM, false, NULL, NULL);
+    pkt->icmp_id = id;
+    return true;
 }
 
 bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, uint16_t port)
@@ -394,6 +411,27 @@ size_t packet_build_udp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endp
     wire_put16(udp + PACKET_UDP_OFF_CHECKSUM, 0);
     wire_put16(udp + PACKET_UDP_OFF_CHECKSUM,
           packet_udp_checksum(src.ip, dst.ip, udp, PACKET_UDP_HEADER + len));
+    return total;
+}
+
+size_t packet_build_icmp_echo(uint8_t *buf, size_t cap, uint32_t src, uint32_t dst, uint8_t type,
+                              uint16_t id, uint16_t seq, const void *payload, size_t len,
+                              uint8_t ttl)
+{
+    size_t total = PACKET_IPV4_HEADER_MIN + PACKET_ICMP_HEADER + len;
+    if (len > PACKET_IPV4_TOTAL_MAX - PACKET_IPV4_HEADER_MIN - PACKET_ICMP_HEADER || total > cap ||
+        (len && !payload))
+        return 0;
+    uint8_t *icmp = buf + PACKET_IPV4_HEADER_MIN;
+    if (len)
+        memmove(icmp + PACKET_ICMP_HEADER, payload, len);
+    write_ipv4_header(buf, total, PACKET_IPPROTO_ICMP, ttl, src, dst);
+    icmp[0] = type;
+    icmp[1] = 0;
+    wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, 0);
+    wire_put16(icmp + PACKET_ICMP_OFF_ID, id);
+    wire_put16(icmp + PACKET_ICMP_OFF_ID + 2, seq);
+    wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(icmp, PACKET_ICMP_HEADER + len));
     return total;
 }
 

@@ -104,6 +104,21 @@
 #define PACKET_ICMP_CODE_ADMIN_PROHIBITED 13 /* RFC 1812 section 5.2.7.1 */
 #define PACKET_ICMP_QUOTE_MAX 576 /* RFC 1812 4.3.2.3: the error, IP header included */
 
+/* RFC 792, Echo or Echo Reply Message: the second word of the header holds
+ * an identifier and a sequence number; the NAT translates the identifier
+ * (RFC 5508 section 3.1: it plays the role of a port).
+ *
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |     Type      |     Code      |          Checksum             |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |           Identifier          |        Sequence Number        |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |     Data ...
+ */
+#define PACKET_ICMP_ECHO_REPLY 0
+#define PACKET_ICMP_ECHO_REQUEST 8
+#define PACKET_ICMP_OFF_ID 4
+
 typedef enum packet_error {
     PACKET_OK,
     PACKET_ERR_TOO_SHORT,         /* fewer bytes than a minimal IPv4 header */
@@ -167,6 +182,8 @@ typedef struct packet {
      * Fragments and other protocols: the IP payload. */
     size_t payload_off, payload_len;
     uint8_t icmp_type, icmp_code; /* PACKET_KIND_ICMP and PACKET_KIND_ICMP_ERROR */
+    bool has_icmp_id;             /* PACKET_KIND_ICMP echo request or reply */
+    uint16_t icmp_id;
     packet_inner_t inner;         /* PACKET_KIND_ICMP_ERROR only */
 } packet_t;
 
@@ -184,6 +201,11 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out);
  * changes (`port` is ignored): the ICMP checksum has no pseudo-header. */
 void packet_set_src(packet_t *pkt, uint32_t ip, uint16_t port);
 void packet_set_dst(packet_t *pkt, uint32_t ip, uint16_t port);
+
+/* Rewrites an echo's identifier with an incremental update of the ICMP
+ * checksum (RFC 1624), which has no pseudo-header: an address change does
+ * not touch it. False, changing nothing, unless pkt->has_icmp_id. */
+bool packet_set_icmp_id(packet_t *pkt, uint16_t id);
 
 typedef enum packet_side { PACKET_SIDE_SRC, PACKET_SIDE_DST } packet_side_t;
 
@@ -229,6 +251,13 @@ bool packet_verify_checksums(const packet_t *pkt);
  * does not fit in `cap` or in an IPv4 datagram. */
 size_t packet_build_udp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endpoint_t dst,
                         const void *payload, size_t len, uint8_t ttl);
+
+/* Builds an ICMP echo request or reply (`type`) with identifier and sequence
+ * number and a full ICMP checksum, in the header packet_build_udp writes.
+ * Returns its length, or 0 when it does not fit. */
+size_t packet_build_icmp_echo(uint8_t *buf, size_t cap, uint32_t src, uint32_t dst, uint8_t type,
+                              uint16_t id, uint16_t seq, const void *payload, size_t len,
+                              uint8_t ttl);
 
 /* May an ICMP error be sent about this packet? Not about an ICMP error, a
  * non-first fragment, or a packet from a broadcast, multicast, loopback or

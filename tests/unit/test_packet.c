@@ -447,6 +447,67 @@ static void test_fragments_and_others(void)
     CU_ASSERT_EQUAL(memcmp(b + 20 + 8, "ping", 4), 0);
 }
 
+/* RFC 792 echo: the identifier is parsed for requests and replies only. */
+static void test_parse_echo(void)
+{
+    uint8_t b[64];
+    packet_t p;
+    size_t n = packet_build_icmp_echo(b, sizeof b, IP(10, 0, 0, 2), IP(198, 51, 100, 7),
+                                      PACKET_ICMP_ECHO_REQUEST, 0x1234, 7, "ping", 4, 64);
+    CU_ASSERT_EQUAL_FATAL(n, 32);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP);
+    CU_ASSERT_TRUE(p.has_icmp_id);
+    CU_ASSERT_EQUAL(p.icmp_id, 0x1234);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+
+    n = packet_build_icmp_echo(b, sizeof b, IP(198, 51, 100, 7), IP(10, 0, 0, 2),
+                               PACKET_ICMP_ECHO_REPLY, 0xbeef, 7, NULL, 0, 64);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    CU_ASSERT_TRUE(p.has_icmp_id);
+    CU_ASSERT_EQUAL(p.icmp_id, 0xbeef);
+
+    /* A timestamp request (type 13) has an identifier too, but natsim does
+     * not translate it: no id. */
+    b[20] = 13;
+    fix_icmp(b, n);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    CU_ASSERT_FALSE(p.has_icmp_id);
+    CU_ASSERT_FALSE(packet_set_icmp_id(&p, 1));
+
+    /* Too small for anything but the header: no echo at all. */
+    CU_ASSERT_EQUAL(packet_build_icmp_echo(b, 27, 1, 2, 8, 1, 1, NULL, 0, 64), 0);
+}
+
+/* The incremental identifier rewrite equals a full recomputation. */
+static void test_set_icmp_id_property(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 0x1c3b0001);
+    uint8_t payload[64], b[128];
+    for (int iter = 0; iter < 5000; iter++) {
+        size_t len = rng_below(&rng, sizeof payload + 1);
+        for (size_t i = 0; i < len; i++)
+            payload[i] = (uint8_t)rng_next(&rng);
+        uint8_t type = rng_below(&rng, 2) ? PACKET_ICMP_ECHO_REQUEST : PACKET_ICMP_ECHO_REPLY;
+        size_t n = packet_build_icmp_echo(b, sizeof b, (uint32_t)rng_next(&rng),
+                                          (uint32_t)rng_next(&rng), type,
+                                          (uint16_t)rng_next(&rng), (uint16_t)rng_next(&rng),
+                                          payload, len, 64);
+        packet_t p;
+        CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+        uint16_t id = (uint16_t)rng_next(&rng);
+        CU_ASSERT_TRUE(packet_set_icmp_id(&p, id));
+        packet_set_src(&p, (uint32_t)rng_next(&rng), 0);
+        CU_ASSERT_EQUAL(rd16(b + 24), id);
+        CU_ASSERT_EQUAL(p.icmp_id, id);
+        CU_ASSERT_EQUAL(packet_checksum(b + 20, n - 20), 0);
+        CU_ASSERT_EQUAL(packet_checksum(b, 20), 0);
+        if (packet_checksum(b + 20, n - 20) != 0)
+            break;
+    }
+}
+
 static void test_decrement_ttl(void)
 {
     uint8_t b[31];
@@ -982,6 +1043,8 @@ int main(void)
         { "malformed packets give their error", test_malformed },
         { "error names", test_error_names },
         { "fragments, TCP, echo", test_fragments_and_others },
+        { "parse echo identifier", test_parse_echo },
+        { "echo identifier rewrite == full checksum (property)", test_set_icmp_id_property },
         { "decrement TTL", test_decrement_ttl },
         { "may send ICMP error", test_may_send_icmp_error },
         { "build ICMP error", test_build_icmp_error },
