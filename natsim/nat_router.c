@@ -61,6 +61,7 @@ static const char *const drop_names[NAT_ROUTER_DROP_REASON_COUNT] = {
     [NAT_ROUTER_DROP_ICMP_UNKNOWN] = "icmp-no-mapping",
     [NAT_ROUTER_DROP_ENGINE] = "engine",
     [NAT_ROUTER_DROP_LOSS] = "impairment-loss",
+    [NAT_ROUTER_DROP_ICMP_UNSUPPORTED] = "icmp-unsupported",
 };
 
 static const char *const path_names[NAT_ROUTER_PATH_COUNT] = {
@@ -197,6 +198,10 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
             return true;
         break;
     case PACKET_KIND_ICMP:
+        if (pkt->has_icmp_id)
+            return true;
+        *d = dropped(r, NAT_ROUTER_DROP_ICMP_UNSUPPORTED);
+        return false;
     case PACKET_KIND_OTHER:
         break;
     }
@@ -256,10 +261,40 @@ static inline bool is_first_fragment(const packet_t *pkt)
     return pkt->kind == PACKET_KIND_FRAGMENT && pkt->has_udp;
 }
 
+/* An echo request or reply (RFC 5508 section 3): the engine maps its
+ * identifier as a port of its own protocol; the remote has no port. */
+static nat_router_decision_t echo(nat_router_t *r, nat_router_path_t path, packet_t *pkt, usec_t now)
+{
+    nat_verdict_t v;
+    if (path == NAT_ROUTER_INBOUND)
+        v = nat_engine_inbound(r->engine, NAT_PROTO_ICMP, addr_endpoint(pkt->src, 0),
+                               addr_endpoint(pkt->dst, pkt->icmp_id), now);
+    else
+        v = nat_engine_outbound(r->engine, NAT_PROTO_ICMP, addr_endpoint(pkt->src, pkt->icmp_id),
+                                addr_endpoint(pkt->dst, 0), now);
+    if (v.action == NAT_ACTION_DROP)
+        return engine_dropped(r, v.reason);
+    /* Inbound the identifier comes from dst, outbound (and hairpinned, whose
+     * verdict names the receiver) from whichever side was translated. */
+    uint16_t id = path == NAT_ROUTER_INBOUND || v.hairpin ? v.dst.port : v.src.port;
+    bool rewrite = v.src.ip != pkt->src || v.dst.ip != pkt->dst || id != pkt->icmp_id;
+    if (v.src.ip != pkt->src)
+        packet_set_src(pkt, v.src.ip, 0);
+    if (v.dst.ip != pkt->dst)
+        packet_set_dst(pkt, v.dst.ip, 0);
+    if (id != pkt->icmp_id)
+        packet_set_icmp_id(pkt, id);
+    r->stats.echo_translated++;
+    return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite,
+                                    .to_inside = path == NAT_ROUTER_INBOUND || v.hairpin };
+}
+
 static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, usec_t now)
 {
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, true, now);
+    if (pkt->kind == PACKET_KIND_ICMP)
+        return echo(r, NAT_ROUTER_INBOUND, pkt, now);
     if (is_follower(pkt))
         return frag_follow(r, NAT_ROUTER_INBOUND, pkt, now);
     frag_key_t key = frag_key_of(pkt, NAT_ROUTER_INBOUND);
@@ -280,6 +315,8 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
 {
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, false, now);
+    if (pkt->kind == PACKET_KIND_ICMP)
+        return echo(r, path, pkt, now);
     if (is_follower(pkt))
         return frag_follow(r, path, pkt, now);
     frag_key_t key = frag_key_of(pkt, path);
@@ -409,6 +446,8 @@ char *nat_router_stats_json(const nat_router_t *r)
     add_counters(b, "malformed", r->stats.malformed, error_label, PACKET_ERROR_COUNT, 1);
     json_builder_set_member_name(b, "icmp_translated");
     json_builder_add_int_value(b, (gint64)r->stats.icmp_translated);
+    json_builder_set_member_name(b, "echo_translated");
+    json_builder_add_int_value(b, (gint64)r->stats.echo_translated);
     json_builder_set_member_name(b, "icmp_sent");
     json_builder_add_int_value(b, (gint64)r->stats.icmp_sent);
     add_impair(b, "impair_inbound", r->inbound);

@@ -30,10 +30,11 @@ typedef enum nat_router_drop {
     NAT_ROUTER_DROP_NONE,
     NAT_ROUTER_DROP_MALFORMED,    /* see the per-packet_error counters */
     NAT_ROUTER_DROP_FRAGMENT,     /* IPv4 fragments are not reassembled */
-    NAT_ROUTER_DROP_NOT_UDP,      /* TCP, ICMP queries, other protocols */
+    NAT_ROUTER_DROP_NOT_UDP,      /* TCP, other protocols, fragmented ICMP */
     NAT_ROUTER_DROP_ICMP_UNKNOWN, /* an ICMP error about no live mapping */
     NAT_ROUTER_DROP_ENGINE,       /* the engine said no: see its reason */
     NAT_ROUTER_DROP_LOSS,         /* impairment: lost */
+    NAT_ROUTER_DROP_ICMP_UNSUPPORTED, /* an ICMP message neither an echo nor an error */
     NAT_ROUTER_DROP_REASON_COUNT
 } nat_router_drop_t;
 
@@ -52,7 +53,8 @@ typedef struct nat_router_stats {
     uint64_t packets[NAT_ROUTER_PATH_COUNT];
     uint64_t drops[NAT_ROUTER_DROP_REASON_COUNT];
     uint64_t malformed[PACKET_ERROR_COUNT];
-    uint64_t icmp_translated;
+    uint64_t icmp_translated; /* errors */
+    uint64_t echo_translated; /* echo requests and replies (RFC 5508 section 3) */
     uint64_t icmp_sent; /* host unreachable on port exhaustion or quota */
 } nat_router_stats_t;
 

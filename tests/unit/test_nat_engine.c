@@ -587,6 +587,68 @@ static void test_engine_needs_addresses(void)
     nat_engine_free(NULL);
 }
 
+/* ---- ICMP queries (RFC 5508 section 3) ---------------------------------- */
+
+static nat_verdict_t qout(nat_engine_t *e, uint32_t host, uint16_t id, uint32_t remote, usec_t now)
+{
+    return nat_engine_outbound(e, NAT_PROTO_ICMP, ep(host, id), ep(remote, 0), now);
+}
+
+static nat_verdict_t qin(nat_engine_t *e, uint32_t remote, uint16_t id, usec_t now)
+{
+    return nat_engine_inbound(e, NAT_PROTO_ICMP, ep(remote, 0), ep(PUB1, id), now);
+}
+
+/* REQ-1a: a query identifier maps the same towards every host, even on a
+ * NAT whose UDP mapping depends on address and port. */
+static void test_query_mapping_independent_of_destination(void)
+{
+    nat_engine_t *e = engine_from("preset = symmetric\n", 31);
+    nat_verdict_t y = qout(e, HOST_A, 4000, REMOTE_Y, 0);
+    nat_verdict_t z = qout(e, HOST_A, 4000, REMOTE_Z, 1);
+    ASSERT_FORWARD(y);
+    CU_ASSERT_TRUE(y.created);
+    CU_ASSERT_FALSE(z.created);
+    ASSERT_EP(y.src, z.src);
+    nat_engine_free(e);
+}
+
+/* UDP ports and query identifiers are separate spaces: neither takes the
+ * other's number, neither finds the other's mapping. */
+static void test_query_ids_apart_from_udp_ports(void)
+{
+    nat_engine_t *e = engine_from("preset = full-cone\n", 32);
+    nat_verdict_t u = out(e, ep(HOST_B, 4000), ep(REMOTE_Y, 53), 0);
+    nat_verdict_t q = qout(e, HOST_A, 4000, REMOTE_Y, 0);
+    CU_ASSERT_EQUAL(u.src.port, 4000);
+    CU_ASSERT_EQUAL(q.src.port, 4000); /* preserved although UDP 4000 is taken */
+    ASSERT_EP(in(e, ep(REMOTE_Y, 53), ep(PUB1, 4000), 1).dst, ep(HOST_B, 4000));
+    ASSERT_EP(qin(e, REMOTE_Y, 4000, 1).dst, ep(HOST_A, 4000));
+    ASSERT_DROP(qin(e, REMOTE_Y, 4001, 1), NAT_DROP_NO_MAPPING);
+    nat_mapping_info_t info;
+    CU_ASSERT_TRUE(nat_engine_lookup_external(e, NAT_PROTO_ICMP, ep(PUB1, 4000), 1, &info));
+    CU_ASSERT_EQUAL(info.proto, NAT_PROTO_ICMP);
+    CU_ASSERT_EQUAL(info.internal.ip, HOST_A);
+    /* A second host with the same identifier gets another one. */
+    nat_verdict_t q2 = qout(e, HOST_B, 4000, REMOTE_Y, 2);
+    ASSERT_FORWARD(q2);
+    CU_ASSERT_NOT_EQUAL(q2.src.port, 4000);
+    CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 3);
+    nat_engine_free(e);
+}
+
+/* REQ-2: icmp-timeout, not the UDP timeout; alive until the last
+ * microsecond, gone at it. */
+static void test_query_timeout_exact(void)
+{
+    nat_engine_t *e = engine_from("preset = full-cone\ntimeout = 10min\nicmp-timeout = 60s\n", 33);
+    qout(e, HOST_A, 4000, REMOTE_Y, 0);
+    ASSERT_FORWARD(qin(e, REMOTE_Y, 4000, 60 * S - 1));
+    ASSERT_DROP(qin(e, REMOTE_Y, 4000, 60 * S), NAT_DROP_NO_MAPPING);
+    CU_ASSERT_EQUAL(nat_engine_stats(e)->mappings_expired, 1);
+    nat_engine_free(e);
+}
+
 static void test_stats_json(void)
 {
     nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 33);
@@ -683,6 +745,10 @@ int main(void)
         { "profile changes while running", test_set_profile_live },
         { "a profile change re-arms timers from its own now", test_set_profile_rearms_from_its_now },
         { "engine needs the addresses the profile asks for", test_engine_needs_addresses },
+        { "query mapping independent of the destination (RFC 5508 REQ-1a)",
+          test_query_mapping_independent_of_destination },
+        { "query identifiers apart from UDP ports", test_query_ids_apart_from_udp_ports },
+        { "query timeout exact to the microsecond (REQ-2)", test_query_timeout_exact },
         { "stats as JSON", test_stats_json },
         { "same seed, same ports", test_same_seed_same_ports },
         { "explicit mappings honour or refuse suggestions", test_explicit_mapping_suggestions },
