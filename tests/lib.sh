@@ -53,6 +53,7 @@ package_of() {
     gnuplot) echo gnuplot-nox ;;
     ip) echo iproute2 ;;
     pgrep | pkill) echo procps ;;
+    ping) echo iputils-ping ;;
     *) echo "$1" ;;
     esac
 }

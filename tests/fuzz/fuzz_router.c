@@ -2,7 +2,8 @@
  * wire: a sequence of packets, each on one of the three paths, through a
  * NAT chosen by the first byte. Malformed packets must be dropped and
  * counted, never crash; an accepted valid packet must still parse with
- * valid checksums after its rewrite.
+ * valid checksums after its rewrite. The first byte's high bits set a short
+ * icmp-timeout, so echo mappings expire within one input.
  * Input: [preset][path:1 len:2 bytes:len]... */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     nat_profile_t *profile = nat_profile_new_preset(presets[data[0] % 7], NULL);
     profile->hairpin = NAT_HAIRPIN_ON;
+    profile->icmp_timeout = (usec_t)(1 + (data[0] >> 3)) * 1000;
     uint32_t ips[2] = { 0xC6120001, 0xC6120002 }; /* 198.18.0.1, .2 */
     nat_engine_t *engine = nat_engine_new(profile, ips, 2, 1, 0, NULL);
     nat_router_t *router = nat_router_new(engine, 1);

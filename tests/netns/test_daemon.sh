@@ -3,7 +3,8 @@
 # errors translated back to the sender, the control socket (stats, set,
 # reboot), impairments done by natsim itself, malformed packets dropped and
 # counted, NAT-PMP answered on the inside address, stats written and rules
-# removed when the daemon exits.
+# removed when the daemon exits; ping (ICMP echo) through one NAT and a
+# double NAT.
 # usage: test_daemon.sh NATLAB   (root; exit 77 = skipped)
 set -u
 NATLAB=$1
@@ -234,6 +235,62 @@ for i in range($burst):
     else
         fail "nfqueue drops at exit: '$at_exit' (live: $after)"
     fi
+    "$NATLAB" down "$sc" >/dev/null || fail "natlab down $sc"
+fi
+
+# ICMP echo (RFC 5508): ping from behind one NAT and from behind a double NAT
+# (a home router behind a CGN) reaches a public host, each NAT counts echo
+# translations rather than not-udp drops, and a ping to the NAT's own public
+# address hairpins back to the sender.
+need ping
+sc=nsping
+cat >"$tmp/$sc.scn" <<EOF3
+[scenario]
+name = $sc
+seed = 13
+
+[nat single]
+preset = port-restricted-cone
+
+[nat isp]
+preset = cgnat
+
+[nat home]
+preset = home-router
+behind = isp
+
+[host alice]
+nat = single
+
+[host carol]
+nat = home
+
+[host pub]
+addresses = 1
+EOF3
+if ! "$NATLAB" up "$tmp/$sc.scn" --json >"$tmp/topo.json" 2>"$tmp/err"; then
+    fail "natlab up $sc: $(cat "$tmp/err")"
+else
+    pub=$(field '[h for h in t["hosts"] if h["name"]=="pub"][0]["addresses"][0]')
+    single_public=$(field '[n for n in t["nats"] if n["name"]=="single"][0]["public_addresses"][0]')
+    nstat() { # nstat NAT PYTHON-EXPRESSION-ON-s
+        "$NATLAB" control "$sc" "$1" stats | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
+    }
+    for h in alice carol; do
+        check "ping -c 3 from $h to the public host $pub" "$NATLAB" exec "$sc" "$h" -- ping -c 3 -W 2 -q "$pub"
+    done
+    for n in single isp home; do
+        got=$(nstat "$n" '"echo_translated %d, not-udp %d, engine icmp %s" % (s["echo_translated"], s["drops"]["not-udp"], s["engine"]["icmp"])')
+        if [ "$(nstat "$n" 's["echo_translated"] >= 6 and s["drops"]["not-udp"] == 0')" = True ]; then
+            pass "$n counts the echoes as translations: $got"
+        else
+            fail "$n: $got"
+        fi
+    done
+    check "ping from alice to her NAT's public address $single_public hairpins" \
+        "$NATLAB" exec "$sc" alice -- ping -c 1 -W 2 -q "$single_public"
+    [ "$(nstat single 's["engine"]["hairpinned"]')" -ge 2 ] && pass "hairpinned echo counted" ||
+        fail "hairpinned echo: $(nstat single 's["engine"]')"
     "$NATLAB" down "$sc" >/dev/null || fail "natlab down $sc"
 fi
 echo "$passes passed, $failures failed"
