@@ -47,6 +47,12 @@ if ! "$NATLAB" up "$tmp/$sc.scn" --json >"$tmp/topo.json" 2>"$tmp/err"; then
     exit 1
 fi
 field() { python3 -c "import json,sys; t=json.load(open('$tmp/topo.json')); print($1)"; }
+# scenario_up NAME: natlab up $tmp/NAME.scn into $tmp/topo.json, or a FAIL line.
+scenario_up() {
+    "$NATLAB" up "$tmp/$1.scn" --json >"$tmp/topo.json" 2>"$tmp/err" && return 0
+    fail "natlab up $1: $(cat "$tmp/err")"
+    return 1
+}
 refl=$(field '[h for h in t["hosts"] if h["name"]=="refl"][0]["addresses"][0]')
 public=$(field 't["nats"][0]["public_addresses"][0]')
 gw_lan=$(field '[h for h in t["hosts"] if h["name"]=="alice"][0]["gateway"]' 2>/dev/null || echo 10.1.0.1)
@@ -194,9 +200,7 @@ nat = gw
 [host refl]
 addresses = 1
 EOF2
-if ! "$NATLAB" up "$tmp/$sc.scn" --json >"$tmp/topo.json" 2>"$tmp/err"; then
-    fail "natlab up $sc: $(cat "$tmp/err")"
-else
+if scenario_up "$sc"; then
     refl=$(field '[h for h in t["hosts"] if h["name"]=="refl"][0]["addresses"][0]')
     pid=$(field 't["nats"][0]["pid"]')
     state=$(field 't["state_dir"]')
@@ -268,9 +272,7 @@ nat = home
 [host pub]
 addresses = 1
 EOF3
-if ! "$NATLAB" up "$tmp/$sc.scn" --json >"$tmp/topo.json" 2>"$tmp/err"; then
-    fail "natlab up $sc: $(cat "$tmp/err")"
-else
+if scenario_up "$sc"; then
     pub=$(field '[h for h in t["hosts"] if h["name"]=="pub"][0]["addresses"][0]')
     single_public=$(field '[n for n in t["nats"] if n["name"]=="single"][0]["public_addresses"][0]')
     nstat() { # nstat NAT PYTHON-EXPRESSION-ON-s

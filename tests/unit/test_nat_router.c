@@ -163,15 +163,45 @@ static frame_t echo_frame(uint32_t src, uint32_t dst, uint8_t type, uint16_t id)
     return f;
 }
 
+/* A NAT from profile keys and its router, for the echo tests. */
+typedef struct echo_lab {
+    nat_engine_t *e;
+    nat_router_t *r;
+} echo_lab_t;
+
+static echo_lab_t echo_lab(const char *keys, uint64_t seed)
+{
+    nat_engine_t *e = engine_from(keys, seed);
+    return (echo_lab_t){ e, nat_router_new(e, seed) };
+}
+
+static void echo_lab_free(echo_lab_t *lab)
+{
+    nat_router_free(lab->r);
+    nat_engine_free(lab->e);
+}
+
+/* An echo of `type` src -> dst through the router on `path`; *f keeps the
+ * bytes as the router left them. */
+static nat_router_decision_t echo_send(echo_lab_t *lab, nat_router_path_t path, frame_t *f,
+                                       uint32_t src, uint32_t dst, uint8_t type, uint16_t id,
+                                       usec_t now)
+{
+    *f = echo_frame(src, dst, type, id);
+    return nat_router_process(lab->r, path, f->data, f->len, now);
+}
+
+#define REQUEST PACKET_ICMP_ECHO_REQUEST
+#define REPLY PACKET_ICMP_ECHO_REPLY
+
 /* RFC 5508 section 3: an echo request goes out with the mapping's identifier
  * and its reply comes back to the host's own; checksums are recomputed in
  * full (parsed) and the ICMP one by hand. */
 static void test_echo_out_and_back(void)
 {
-    nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 11);
-    nat_router_t *r = nat_router_new(e, 11);
-    frame_t f = echo_frame(HOST_A, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 0x1234);
-    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
+    echo_lab_t lab = echo_lab("preset = port-restricted-cone\n", 11);
+    frame_t f;
+    nat_router_decision_t d = echo_send(&lab, NAT_ROUTER_OUTBOUND, &f, HOST_A, REMOTE_Y, REQUEST, 0x1234, 0);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
     CU_ASSERT_TRUE(d.rewritten);
     CU_ASSERT_FALSE(d.to_inside);
@@ -181,49 +211,43 @@ static void test_echo_out_and_back(void)
     CU_ASSERT_EQUAL(p.icmp_id, 0x1234); /* preserved */
     CU_ASSERT_EQUAL(packet_checksum(f.data + 20, f.len - 20), 0);
 
-    frame_t back = echo_frame(REMOTE_Y, PUB1, PACKET_ICMP_ECHO_REPLY, 0x1234);
-    d = nat_router_process(r, NAT_ROUTER_INBOUND, back.data, back.len, 1);
+    d = echo_send(&lab, NAT_ROUTER_INBOUND, &f, REMOTE_Y, PUB1, REPLY, 0x1234, 1);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
     CU_ASSERT_TRUE(d.to_inside);
-    p = parsed(&back);
+    p = parsed(&f);
     CU_ASSERT_EQUAL(p.src, REMOTE_Y);
     CU_ASSERT_EQUAL(p.dst, HOST_A);
     CU_ASSERT_EQUAL(p.icmp_id, 0x1234);
 
-    const nat_router_stats_t *s = nat_router_stats(r);
+    const nat_router_stats_t *s = nat_router_stats(lab.r);
     CU_ASSERT_EQUAL(s->echo_translated, 2);
     CU_ASSERT_EQUAL(s->drops[NAT_ROUTER_DROP_NOT_UDP], 0);
-    CU_ASSERT_EQUAL(nat_engine_stats(e)->forwarded[NAT_PROTO_ICMP][0], 1);
-    CU_ASSERT_EQUAL(nat_engine_stats(e)->forwarded[NAT_PROTO_ICMP][1], 1);
-    g_autofree char *json = nat_router_stats_json(r);
+    CU_ASSERT_EQUAL(nat_engine_stats(lab.e)->forwarded[NAT_PROTO_ICMP][0], 1);
+    CU_ASSERT_EQUAL(nat_engine_stats(lab.e)->forwarded[NAT_PROTO_ICMP][1], 1);
+    g_autofree char *json = nat_router_stats_json(lab.r);
     ASSERT_CONTAINS(json, "\"echo_translated\":2");
     ASSERT_CONTAINS(json, "\"icmp\":{\"outbound\":1,\"inbound\":1}");
-    nat_router_free(r);
-    nat_engine_free(e);
+    echo_lab_free(&lab);
 }
 
 /* Identifiers come from the profile's port-range like ports, so 7000
- * is preserved where 7 would not be. Two hosts with the same identifier: the second gets another one, and
- * each reply finds its own host, with a correct checksum. */
+ * is preserved where 7 would not be. Two hosts with the same identifier:
+ * the second gets another one, and each reply finds its own host. */
 static void test_echo_id_collision(void)
 {
-    nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 12);
-    nat_router_t *r = nat_router_new(e, 12);
-    frame_t a = echo_frame(HOST_A, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 7000);
-    frame_t b = echo_frame(HOST_B, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 7000);
-    nat_router_process(r, NAT_ROUTER_OUTBOUND, a.data, a.len, 0);
-    nat_router_process(r, NAT_ROUTER_OUTBOUND, b.data, b.len, 0);
+    echo_lab_t lab = echo_lab("preset = port-restricted-cone\n", 12);
+    frame_t a, b;
+    echo_send(&lab, NAT_ROUTER_OUTBOUND, &a, HOST_A, REMOTE_Y, REQUEST, 7000, 0);
+    echo_send(&lab, NAT_ROUTER_OUTBOUND, &b, HOST_B, REMOTE_Y, REQUEST, 7000, 0);
     uint16_t id_a = parsed(&a).icmp_id, id_b = parsed(&b).icmp_id;
     CU_ASSERT_EQUAL(id_a, 7000);
     CU_ASSERT_NOT_EQUAL(id_b, 7000);
-    frame_t back = echo_frame(REMOTE_Y, PUB1, PACKET_ICMP_ECHO_REPLY, id_b);
-    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, back.data, back.len, 1);
+    nat_router_decision_t d = echo_send(&lab, NAT_ROUTER_INBOUND, &b, REMOTE_Y, PUB1, REPLY, id_b, 1);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
-    packet_t p = parsed(&back);
+    packet_t p = parsed(&b);
     CU_ASSERT_EQUAL(p.dst, HOST_B);
     CU_ASSERT_EQUAL(p.icmp_id, 7000);
-    nat_router_free(r);
-    nat_engine_free(e);
+    echo_lab_free(&lab);
 }
 
 /* A reply from a host nobody pinged: the profile's filter decides on the
@@ -232,84 +256,76 @@ static void test_echo_reply_filtered(void)
 {
     const char *profiles[] = { "preset = port-restricted-cone\n", "preset = full-cone\n" };
     for (int i = 0; i < 2; i++) {
-        nat_engine_t *e = engine_from(profiles[i], 13);
-        nat_router_t *r = nat_router_new(e, 13);
-        frame_t f = echo_frame(HOST_A, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 9900);
-        nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
-        frame_t z = echo_frame(REMOTE_Z, PUB1, PACKET_ICMP_ECHO_REPLY, 9900);
-        nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, z.data, z.len, 1);
+        echo_lab_t lab = echo_lab(profiles[i], 13);
+        frame_t f;
+        echo_send(&lab, NAT_ROUTER_OUTBOUND, &f, HOST_A, REMOTE_Y, REQUEST, 9900, 0);
+        nat_router_decision_t d = echo_send(&lab, NAT_ROUTER_INBOUND, &f, REMOTE_Z, PUB1, REPLY, 9900, 1);
         if (i == 0) {
             CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
             CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_FILTERED);
         } else {
             CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
-            CU_ASSERT_EQUAL(parsed(&z).dst, HOST_A);
+            CU_ASSERT_EQUAL(parsed(&f).dst, HOST_A);
         }
         /* An identifier nobody uses is no mapping at all. */
-        frame_t none = echo_frame(REMOTE_Y, PUB1, PACKET_ICMP_ECHO_REPLY, 9901);
-        d = nat_router_process(r, NAT_ROUTER_INBOUND, none.data, none.len, 1);
+        d = echo_send(&lab, NAT_ROUTER_INBOUND, &f, REMOTE_Y, PUB1, REPLY, 9901, 1);
         CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_NO_MAPPING);
-        nat_router_free(r);
-        nat_engine_free(e);
+        echo_lab_free(&lab);
     }
 }
 
-/* RFC 5508: errors never refresh a query mapping. One about our echo
- * arrives just before the timeout; the reply after it finds nothing. */
+/* RFC 5508: errors never refresh a query mapping (nor does an inbound
+ * reply, with refresh = outbound). One about our echo arrives just before
+ * the timeout; the reply at the timeout finds nothing. */
 static void test_echo_not_refreshed_by_errors(void)
 {
-    nat_engine_t *e = engine_from("preset = full-cone\nicmp-timeout = 60s\n", 14);
-    nat_router_t *r = nat_router_new(e, 14);
-    frame_t f = echo_frame(HOST_A, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 5000);
-    nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
-    frame_t alive = echo_frame(REMOTE_Y, PUB1, PACKET_ICMP_ECHO_REPLY, 5000);
+    echo_lab_t lab = echo_lab("preset = full-cone\nicmp-timeout = 60s\n", 14);
+    frame_t f, g;
+    echo_send(&lab, NAT_ROUTER_OUTBOUND, &f, HOST_A, REMOTE_Y, REQUEST, 5000, 0);
     nat_router_decision_t d =
-        nat_router_process(r, NAT_ROUTER_INBOUND, alive.data, alive.len, 60 * USEC_PER_SEC - 20);
-    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT); /* inbound does not refresh either */
+        echo_send(&lab, NAT_ROUTER_INBOUND, &g, REMOTE_Y, PUB1, REPLY, 5000, 60 * USEC_PER_SEC - 20);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
     frame_t err;
     err.len = packet_build_icmp_error(err.data, sizeof err.data, REMOTE_Z,
                                       PACKET_ICMP_TIME_EXCEEDED, 0, 0, f.data, f.len, 0, 64);
-    nat_router_process(r, NAT_ROUTER_INBOUND, err.data, err.len, 60 * USEC_PER_SEC - 10);
-    frame_t back = echo_frame(REMOTE_Y, PUB1, PACKET_ICMP_ECHO_REPLY, 5000);
-    d = nat_router_process(r, NAT_ROUTER_INBOUND, back.data, back.len, 60 * USEC_PER_SEC);
+    nat_router_process(lab.r, NAT_ROUTER_INBOUND, err.data, err.len, 60 * USEC_PER_SEC - 10);
+    d = echo_send(&lab, NAT_ROUTER_INBOUND, &g, REMOTE_Y, PUB1, REPLY, 5000, 60 * USEC_PER_SEC);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
     CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_NO_MAPPING);
-    nat_router_free(r);
-    nat_engine_free(e);
+    echo_lab_free(&lab);
+}
+
+static void fix_checksum(uint8_t *field, const uint8_t *data, size_t len)
+{
+    field[0] = field[1] = 0;
+    uint16_t sum = packet_checksum(data, len);
+    field[0] = (uint8_t)(sum >> 8);
+    field[1] = (uint8_t)sum;
 }
 
 /* Truncated, corrupted and untranslated ICMP: dropped under a name. */
 static void test_echo_malformed(void)
 {
-    nat_engine_t *e = engine_from("preset = full-cone\n", 15);
-    nat_router_t *r = nat_router_new(e, 15);
-    frame_t f = echo_frame(HOST_A, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 5);
-    /* 6 bytes of ICMP: the header is cut (IP total length and checksum fixed). */
-    f.data[3] = 26;
-    f.data[10] = f.data[11] = 0;
-    uint16_t sum = packet_ipv4_checksum(f.data, 20);
-    f.data[10] = (uint8_t)(sum >> 8);
-    f.data[11] = (uint8_t)sum;
-    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, 26, 0);
+    echo_lab_t lab = echo_lab("preset = full-cone\n", 15);
+    frame_t f = echo_frame(HOST_A, REMOTE_Y, REQUEST, 5);
+    f.data[3] = 26; /* 6 bytes of ICMP: the header is cut */
+    fix_checksum(f.data + 10, f.data, 20);
+    nat_router_decision_t d = nat_router_process(lab.r, NAT_ROUTER_OUTBOUND, f.data, 26, 0);
     CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_MALFORMED);
     CU_ASSERT_EQUAL(d.parse_error, PACKET_ERR_TRUNCATED_ICMP);
 
-    frame_t g = echo_frame(HOST_A, REMOTE_Y, PACKET_ICMP_ECHO_REQUEST, 5);
-    g.data[g.len - 1] ^= 0x40; /* payload changed, checksum not */
-    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, g.data, g.len, 0);
+    f = echo_frame(HOST_A, REMOTE_Y, REQUEST, 5);
+    f.data[f.len - 1] ^= 0x40; /* payload changed, checksum not */
+    d = nat_router_process(lab.r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
     CU_ASSERT_EQUAL(d.parse_error, PACKET_ERR_BAD_ICMP_CHECKSUM);
 
-    frame_t t = echo_frame(HOST_A, REMOTE_Y, 13 /* timestamp */, 5);
-    t.data[22] = t.data[23] = 0;
-    uint16_t c = packet_checksum(t.data + 20, t.len - 20);
-    t.data[22] = (uint8_t)(c >> 8);
-    t.data[23] = (uint8_t)c;
-    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, t.data, t.len, 0);
+    f = echo_frame(HOST_A, REMOTE_Y, 13 /* timestamp */, 5);
+    fix_checksum(f.data + 22, f.data + 20, f.len - 20);
+    d = nat_router_process(lab.r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
     CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_ICMP_UNSUPPORTED);
     CU_ASSERT_STRING_EQUAL(nat_router_drop_name(d.drop), "icmp-unsupported");
-    CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 0);
-    nat_router_free(r);
-    nat_engine_free(e);
+    CU_ASSERT_EQUAL(nat_engine_stats(lab.e)->active, 0);
+    echo_lab_free(&lab);
 }
 
 /* A host pinging the NAT's public address: the echo carries one identifier,
@@ -317,30 +333,24 @@ static void test_echo_malformed(void)
  * to the sender from the public address (REQ-9a), and so does its answer. */
 static void test_echo_hairpin(void)
 {
-    nat_engine_t *e = engine_from("preset = full-cone\n", 16);
-    nat_router_t *r = nat_router_new(e, 16);
-    frame_t h = echo_frame(HOST_A, PUB1, PACKET_ICMP_ECHO_REQUEST, 42);
-    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_HAIRPIN, h.data, h.len, 0);
+    echo_lab_t lab = echo_lab("preset = full-cone\n", 16);
+    frame_t f;
+    nat_router_decision_t d = echo_send(&lab, NAT_ROUTER_HAIRPIN, &f, HOST_A, PUB1, REQUEST, 42, 0);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
     CU_ASSERT_TRUE(d.to_inside);
-    packet_t p = parsed(&h);
+    packet_t p = parsed(&f);
     CU_ASSERT_EQUAL(p.src, PUB1);
     CU_ASSERT_EQUAL(p.dst, HOST_A);
     CU_ASSERT_EQUAL(p.icmp_id, 42);
-    frame_t a = echo_frame(HOST_A, PUB1, PACKET_ICMP_ECHO_REPLY, 42);
-    d = nat_router_process(r, NAT_ROUTER_HAIRPIN, a.data, a.len, 1);
+    d = echo_send(&lab, NAT_ROUTER_HAIRPIN, &f, HOST_A, PUB1, REPLY, 42, 1);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
-    CU_ASSERT_EQUAL(parsed(&a).dst, HOST_A);
-    nat_router_free(r);
-    nat_engine_free(e);
+    CU_ASSERT_EQUAL(parsed(&f).dst, HOST_A);
+    echo_lab_free(&lab);
 
-    e = engine_from("preset = full-cone\nhairpin = off\n", 16);
-    r = nat_router_new(e, 16);
-    h = echo_frame(HOST_A, PUB1, PACKET_ICMP_ECHO_REQUEST, 42);
-    d = nat_router_process(r, NAT_ROUTER_HAIRPIN, h.data, h.len, 0);
+    lab = echo_lab("preset = full-cone\nhairpin = off\n", 16);
+    d = echo_send(&lab, NAT_ROUTER_HAIRPIN, &f, HOST_A, PUB1, REQUEST, 42, 0);
     CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_HAIRPIN_DISABLED);
-    nat_router_free(r);
-    nat_engine_free(e);
+    echo_lab_free(&lab);
 }
 
 static void test_impairments_hold_and_release(void)
