@@ -155,6 +155,11 @@ static bool parse_inner(packet_t *out)
         in->sport = wire_get16(q + ihl);
         in->dport = wire_get16(q + ihl + 2);
     }
+    if (in->protocol == PACKET_IPPROTO_ICMP && !in->is_fragment && in->l4_len >= PACKET_ICMP_HEADER &&
+        (q[ihl] == PACKET_ICMP_ECHO_REQUEST || q[ihl] == PACKET_ICMP_ECHO_REPLY)) {
+        in->has_icmp_id = true;
+        in->icmp_id = wire_get16(q + ihl + PACKET_ICMP_OFF_ID);
+    }
     return true;
 }
 
@@ -334,6 +339,16 @@ bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, u
             delta_apply(&udpd, udp + PACKET_UDP_OFF_CHECKSUM, true, &old_c, &new_c);
             delta16(&icmpd, old_c, new_c);
         }
+    } else if (in->has_icmp_id) {
+        /* The quoted echo's checksum has no pseudo-header: only the id counts. */
+        uint8_t *echo = q + in->ihl;
+        csum_delta_t idd = { 0 };
+        delta16(&idd, wire_get16(echo + PACKET_ICMP_OFF_ID), port);
+        icmpd.sum += idd.sum;
+        wire_put16(echo + PACKET_ICMP_OFF_ID, port);
+        in->icmp_id = port;
+        delta_apply(&idd, echo + PACKET_ICMP_OFF_CHECKSUM, false, &old_c, &new_c);
+        delta16(&icmpd, old_c, new_c);
     }
     delta_apply(&icmpd, pkt->data + pkt->ihl + PACKET_ICMP_OFF_CHECKSUM, false, NULL, NULL);
 

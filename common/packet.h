@@ -161,6 +161,8 @@ typedef struct packet_inner {
     bool has_ports;   /* UDP, not a non-first fragment, at least 4 bytes quoted */
     bool has_udp_checksum_field; /* the whole 8-byte UDP header is quoted */
     uint16_t sport, dport;
+    bool has_icmp_id; /* an echo request or reply, its 8-byte header quoted */
+    uint16_t icmp_id;
 } packet_inner_t;
 
 typedef struct packet {
@@ -221,7 +223,8 @@ typedef enum packet_side { PACKET_SIDE_SRC, PACKET_SIDE_DST } packet_side_t;
  * quoted whole and non-zero (half of one, in a 7-byte quote, stays as it
  * is: the carries of its missing byte are unknown), the ICMP checksum and the
  * outer IP checksum. The port is only written when the quote holds both
- * (inner.has_ports). Returns false,
+ * (inner.has_ports). A quoted echo (inner.has_icmp_id) has its identifier
+ * rewritten to `port` instead, and its ICMP checksum with it. Returns false,
  * changing nothing, unless pkt is a parsed PACKET_KIND_ICMP_ERROR. */
 bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, uint16_t port);
 

@@ -149,13 +149,20 @@ static bool translating(const nat_router_t *r)
     return nat_engine_profile(r->engine)->type == NAT_TYPE_NAT;
 }
 
-/* RFC 4787 REQ-12 / RFC 5508: an ICMP error about a mapped UDP flow is
- * translated like the flow; errors never refresh the mapping. */
+/* RFC 4787 REQ-12 / RFC 5508 REQ-3: an ICMP error about a mapped UDP flow
+ * or echo is translated like it (an echo's identifier stands for both
+ * ports); errors never refresh the mapping. */
 static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inbound, usec_t now)
 {
     const packet_inner_t *inner = &pkt->inner;
-    if (inner->protocol != PACKET_IPPROTO_UDP || !inner->has_ports)
+    nat_proto_t proto = NAT_PROTO_UDP;
+    uint16_t sport = inner->sport, dport = inner->dport;
+    if (inner->has_icmp_id) {
+        proto = NAT_PROTO_ICMP;
+        sport = dport = inner->icmp_id;
+    } else if (inner->protocol != PACKET_IPPROTO_UDP || !inner->has_ports) {
         return dropped(r, NAT_ROUTER_DROP_NOT_UDP);
+    }
     if (!translating(r)) {
         if (nat_engine_profile(r->engine)->type == NAT_TYPE_BLOCKED)
             return engine_dropped(r, NAT_DROP_UDP_BLOCKED);
@@ -164,15 +171,14 @@ static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inb
     nat_mapping_info_t m;
     if (inbound) {
         /* The quoted packet is one we sent: its source is our external endpoint. */
-        if (!nat_engine_lookup_external(r->engine, NAT_PROTO_UDP,
-                                        addr_endpoint(inner->src, inner->sport), now, &m))
+        if (!nat_engine_lookup_external(r->engine, proto, addr_endpoint(inner->src, sport), now, &m))
             return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
         packet_icmp_rewrite_inner(pkt, PACKET_SIDE_SRC, m.internal.ip, m.internal.port);
     } else {
         /* A host inside complains about a packet it received through us. */
-        if (!nat_engine_lookup_internal(r->engine, NAT_PROTO_UDP,
-                                        addr_endpoint(inner->dst, inner->dport),
-                                        addr_endpoint(inner->src, inner->sport), now, &m))
+        if (!nat_engine_lookup_internal(r->engine, proto, addr_endpoint(inner->dst, dport),
+                                        addr_endpoint(inner->src, proto == NAT_PROTO_ICMP ? 0 : sport),
+                                        now, &m))
             return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
         packet_icmp_rewrite_inner(pkt, PACKET_SIDE_DST, m.external.ip, m.external.port);
     }

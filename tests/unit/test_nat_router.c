@@ -276,20 +276,31 @@ static void test_echo_reply_filtered(void)
 
 /* RFC 5508: errors never refresh a query mapping (nor does an inbound
  * reply, with refresh = outbound). One about our echo arrives just before
- * the timeout; the reply at the timeout finds nothing. */
+ * the timeout and is translated back (REQ-3: the quoted echo gets the
+ * host's address and identifier, every checksum recomputed in full);
+ * the reply at the timeout finds nothing. */
 static void test_echo_not_refreshed_by_errors(void)
 {
     echo_lab_t lab = echo_lab("preset = full-cone\nicmp-timeout = 60s\n", 14);
     frame_t f, g;
-    echo_send(&lab, NAT_ROUTER_OUTBOUND, &f, HOST_A, REMOTE_Y, REQUEST, 5000, 0);
+    echo_send(&lab, NAT_ROUTER_OUTBOUND, &f, HOST_A, REMOTE_Y, REQUEST, 50, 0);
+    uint16_t ext = parsed(&f).icmp_id; /* 50 is below port-range: not preserved */
+    CU_ASSERT_NOT_EQUAL(ext, 50);
     nat_router_decision_t d =
-        echo_send(&lab, NAT_ROUTER_INBOUND, &g, REMOTE_Y, PUB1, REPLY, 5000, 60 * USEC_PER_SEC - 20);
+        echo_send(&lab, NAT_ROUTER_INBOUND, &g, REMOTE_Y, PUB1, REPLY, ext, 60 * USEC_PER_SEC - 20);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
     frame_t err;
     err.len = packet_build_icmp_error(err.data, sizeof err.data, REMOTE_Z,
-                                      PACKET_ICMP_TIME_EXCEEDED, 0, 0, f.data, f.len, 0, 64);
-    nat_router_process(lab.r, NAT_ROUTER_INBOUND, err.data, err.len, 60 * USEC_PER_SEC - 10);
-    d = echo_send(&lab, NAT_ROUTER_INBOUND, &g, REMOTE_Y, PUB1, REPLY, 5000, 60 * USEC_PER_SEC);
+                                      PACKET_ICMP_TIME_EXCEEDED, 0, 0, f.data, f.len, f.len, 64);
+    d = nat_router_process(lab.r, NAT_ROUTER_INBOUND, err.data, err.len, 60 * USEC_PER_SEC - 10);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    packet_t p = parsed(&err);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.src, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.icmp_id, 50);
+    CU_ASSERT_EQUAL(packet_checksum(err.data + p.inner.off + 20, p.inner.l4_len), 0);
+    CU_ASSERT_EQUAL(nat_router_stats(lab.r)->icmp_translated, 1);
+    d = echo_send(&lab, NAT_ROUTER_INBOUND, &g, REMOTE_Y, PUB1, REPLY, ext, 60 * USEC_PER_SEC);
     CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
     CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_NO_MAPPING);
     echo_lab_free(&lab);
