@@ -8,6 +8,12 @@ static void add_mapping(const nat_mapping_info_t *m, void *ctx)
     JsonBuilder *b = ctx;
     char buf[ADDR_ENDPOINT_STRLEN];
     json_builder_begin_object(b);
+    /* UDP mappings look as they always did; others say what they are, and
+     * their "ports" are query identifiers. */
+    if (m->proto != NAT_PROTO_UDP) {
+        json_builder_set_member_name(b, "protocol");
+        json_builder_add_string_value(b, nat_proto_name(m->proto));
+    }
     json_builder_set_member_name(b, "internal");
     json_builder_add_string_value(b, addr_endpoint_format(m->internal, buf));
     json_builder_set_member_name(b, "external");

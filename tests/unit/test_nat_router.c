@@ -226,6 +226,9 @@ static void test_echo_out_and_back(void)
     CU_ASSERT_EQUAL(nat_engine_stats(lab.e)->forwarded[NAT_PROTO_ICMP][1], 1);
     g_autofree char *json = nat_router_stats_json(lab.r);
     ASSERT_CONTAINS(json, "\"echo_translated\":2");
+    nat_control_target_t t = { .engine = lab.e, .router = lab.r };
+    g_autofree char *maps = nat_control_execute(&t, "mappings", 2);
+    ASSERT_CONTAINS(maps, "\"protocol\":\"icmp\",\"internal\":\"192.168.1.10:4660\"");
     ASSERT_CONTAINS(json, "\"icmp\":{\"outbound\":1,\"inbound\":1}");
     echo_lab_free(&lab);
 }
