@@ -97,6 +97,7 @@ static void table_reset(nat_engine_t *e)
     const nat_key_scope_t scope[NAT_PROTO_COUNT] = {
         [NAT_PROTO_UDP] = udp_scope(e->profile),
         [NAT_PROTO_ICMP] = NAT_KEY_ENDPOINT,
+        [NAT_PROTO_TCP] = udp_scope(e->profile),
     };
     nat_table_destroy(&e->table);
     nat_table_init(&e->table, scope);
@@ -905,10 +906,10 @@ bool nat_engine_lookup_internal(const nat_engine_t *e, nat_proto_t proto, addr_e
 
 /* ---- explicit mappings (NAT-PMP, PCP) ---------------------------------- */
 
-bool nat_engine_find_explicit(const nat_engine_t *e, addr_endpoint_t internal, usec_t now,
-                              nat_mapping_info_t *info)
+bool nat_engine_find_explicit(const nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal,
+                              usec_t now, nat_mapping_info_t *info)
 {
-    return live_info(e, nat_table_find_explicit(&e->table, NAT_PROTO_UDP, internal.ip, internal.port), now, info);
+    return live_info(e, nat_table_find_explicit(&e->table, proto, internal.ip, internal.port), now, info);
 }
 
 static nat_map_result_t map_result(nat_drop_reason_t reason)
@@ -941,18 +942,19 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
 {
     const nat_profile_t *p = e->profile;
     e->now = now;
-    e->proto = NAT_PROTO_UDP; /* NAT-PMP and PCP map UDP here */
-    if (p->type != NAT_TYPE_NAT)
+    nat_proto_t proto = r->proto;
+    e->proto = (uint8_t)proto;
+    if (p->type != NAT_TYPE_NAT || (proto != NAT_PROTO_UDP && proto != NAT_PROTO_TCP))
         return NAT_MAP_UNSUPPORTED;
     usec_t granted = MIN(r->lifetime, p->port_mapping_lifetime_max);
     *lifetime = granted;
 
-    uint32_t idx = nat_table_find_explicit(&e->table, NAT_PROTO_UDP, r->internal.ip, r->internal.port);
+    uint32_t idx = nat_table_find_explicit(&e->table, proto, r->internal.ip, r->internal.port);
     if (idx != NAT_TABLE_NIL && !mapping_settle(e, idx, now))
         idx = NAT_TABLE_NIL;
-    if (idx == NAT_TABLE_NIL && e->table.scope[NAT_PROTO_UDP] == NAT_KEY_ENDPOINT) {
+    if (idx == NAT_TABLE_NIL && e->table.scope[proto] == NAT_KEY_ENDPOINT) {
         /* Under EIM a dynamic mapping of the same endpoint becomes explicit. */
-        idx = nat_table_find_internal(&e->table, NAT_PROTO_UDP, r->internal.ip, r->internal.port,
+        idx = nat_table_find_internal(&e->table, proto, r->internal.ip, r->internal.port,
                                       0, 0);
         if (idx != NAT_TABLE_NIL && mapping_settle(e, idx, now)) {
             nat_mapping_t *m = nat_table_get(&e->table, idx);
@@ -974,7 +976,7 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
     nat_subscriber_t *s = NULL;
     if (e->track_subscribers) {
         s = subscriber_get(e, r->internal.ip);
-        if (!subscriber_take(e, s, NAT_PROTO_UDP))
+        if (!subscriber_take(e, s, proto))
             return NAT_MAP_QUOTA;
     }
     uint32_t ip = s ? s->ext_ip : e->ips[0];
@@ -1002,18 +1004,18 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
     }
     if (reason != NAT_DROP_NONE) {
         if (s)
-            subscriber_untake(e, s, NAT_PROTO_UDP);
+            subscriber_untake(e, s, proto);
         return reason == NAT_DROP_NOT_OURS ? NAT_MAP_CANNOT_PROVIDE : map_result(reason);
     }
-    mapping_insert(e, NAT_PROTO_UDP, r->internal, chosen, addr_endpoint(0, 0), NAT_MAPPING_EXPLICIT, now + granted);
+    mapping_insert(e, proto, r->internal, chosen, addr_endpoint(0, 0), NAT_MAPPING_EXPLICIT, now + granted);
     *external = chosen;
     return NAT_MAP_OK;
 }
 
-bool nat_engine_unmap(nat_engine_t *e, addr_endpoint_t internal, usec_t now)
+bool nat_engine_unmap(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal, usec_t now)
 {
     e->now = now;
-    uint32_t idx = nat_table_find_explicit(&e->table, NAT_PROTO_UDP, internal.ip, internal.port);
+    uint32_t idx = nat_table_find_explicit(&e->table, proto, internal.ip, internal.port);
     if (idx == NAT_TABLE_NIL)
         return false;
     bool live = mapping_settle(e, idx, now);
@@ -1022,14 +1024,14 @@ bool nat_engine_unmap(nat_engine_t *e, addr_endpoint_t internal, usec_t now)
     return live;
 }
 
-unsigned nat_engine_unmap_host(nat_engine_t *e, uint32_t internal_ip, usec_t now)
+unsigned nat_engine_unmap_host(nat_engine_t *e, nat_proto_t proto, uint32_t internal_ip, usec_t now)
 {
     e->now = now;
     unsigned n = 0;
     for (uint32_t i = 0; i < e->table.slab_used; i++) {
         nat_mapping_t *m = nat_table_get(&e->table, i);
         if (m->state == NAT_MAPPING_ACTIVE && (m->flags & NAT_MAPPING_EXPLICIT) &&
-            m->int_ip == internal_ip) {
+            m->proto == proto && m->int_ip == internal_ip) {
             mapping_free(e, i);
             n++;
         }

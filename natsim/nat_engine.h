@@ -111,9 +111,9 @@ bool nat_engine_lookup_internal(const nat_engine_t *engine, nat_proto_t proto,
                                 addr_endpoint_t internal, addr_endpoint_t remote, usec_t now,
                                 nat_mapping_info_t *info);
 
-/* Explicit mappings for NAT-PMP and PCP (RFC 6886, RFC 6887 MAP), UDP: EIM, and
- * EIF since no FILTER option is supported. Outbound packets from the internal
- * endpoint use the explicit mapping while it lives. */
+/* Explicit mappings for NAT-PMP, PCP and UPnP IGD (RFC 6886, RFC 6887 MAP),
+ * per protocol: EIM, and EIF since no FILTER option is supported. Outbound
+ * packets from the internal endpoint use the explicit mapping while it lives. */
 typedef enum nat_map_result {
     NAT_MAP_OK,
     NAT_MAP_NO_RESOURCES,    /* no free port */
@@ -123,6 +123,7 @@ typedef enum nat_map_result {
 } nat_map_result_t;
 
 typedef struct nat_map_request {
+    nat_proto_t proto; /* UDP (0) or TCP */
     addr_endpoint_t internal;
     uint16_t suggested_port; /* 0: any */
     uint32_t suggested_ip;   /* 0: any */
@@ -133,11 +134,12 @@ typedef struct nat_map_request {
 nat_map_result_t nat_engine_map(nat_engine_t *engine, const nat_map_request_t *request,
                                 usec_t now, addr_endpoint_t *external, usec_t *lifetime);
 /* Deletes the explicit mapping of an internal endpoint; false if none. */
-bool nat_engine_unmap(nat_engine_t *engine, addr_endpoint_t internal, usec_t now);
-/* Deletes every explicit mapping of an internal host; returns how many. */
-unsigned nat_engine_unmap_host(nat_engine_t *engine, uint32_t internal_ip, usec_t now);
-bool nat_engine_find_explicit(const nat_engine_t *engine, addr_endpoint_t internal, usec_t now,
-                              nat_mapping_info_t *info);
+bool nat_engine_unmap(nat_engine_t *engine, nat_proto_t proto, addr_endpoint_t internal, usec_t now);
+/* Deletes every explicit mapping of `proto` of an internal host; returns how many. */
+unsigned nat_engine_unmap_host(nat_engine_t *engine, nat_proto_t proto, uint32_t internal_ip,
+                               usec_t now);
+bool nat_engine_find_explicit(const nat_engine_t *engine, nat_proto_t proto,
+                              addr_endpoint_t internal, usec_t now, nat_mapping_info_t *info);
 /* The external address a host's mappings use (paired pooling), for NAT-PMP's
  * "external address" answer. */
 uint32_t nat_engine_external_ip_for(nat_engine_t *engine, uint32_t internal_ip, usec_t now);

@@ -72,7 +72,7 @@ void nat_pcp_reset(nat_pcp_t *pcp)
 static bool owner_live(const nat_engine_t *engine, const pcp_owner_t *o, usec_t now)
 {
     nat_mapping_info_t info;
-    return nat_engine_find_explicit(engine, o->internal, now, &info) &&
+    return nat_engine_find_explicit(engine, NAT_PROTO_UDP, o->internal, now, &info) &&
            addr_endpoint_equal(info.external, o->external) && info.expires_at == o->expires_at;
 }
 
@@ -251,7 +251,7 @@ static uint8_t delete_one(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t 
         return PCP_RESULT_NOT_AUTHORIZED;
     if (o)
         g_hash_table_remove(pcp->owners, o);
-    nat_engine_unmap(engine, internal, now);
+    nat_engine_unmap(engine, NAT_PROTO_UDP, internal, now);
     return PCP_RESULT_SUCCESS;
 }
 
@@ -271,7 +271,7 @@ static void delete_all(nat_pcp_t *pcp, nat_engine_t *engine, uint32_t client_ip,
         if (live && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
             continue;
         if (live)
-            nat_engine_unmap(engine, o->internal, now);
+            nat_engine_unmap(engine, NAT_PROTO_UDP, o->internal, now);
         g_hash_table_iter_remove(&it);
     }
 }

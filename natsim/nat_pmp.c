@@ -36,9 +36,9 @@ static uint16_t map(nat_engine_t *engine, addr_endpoint_t client, const pmp_requ
      * natsim never creates TCP mappings, so a TCP delete has nothing to do. */
     if (rq->lifetime_s == 0) {
         if (rq->opcode == PMP_OP_MAP_UDP && rq->internal_port == 0)
-            nat_engine_unmap_host(engine, client.ip, now);
+            nat_engine_unmap_host(engine, NAT_PROTO_UDP, client.ip, now);
         else if (rq->opcode == PMP_OP_MAP_UDP)
-            nat_engine_unmap(engine, addr_endpoint(client.ip, rq->internal_port), now);
+            nat_engine_unmap(engine, NAT_PROTO_UDP, addr_endpoint(client.ip, rq->internal_port), now);
         return PMP_RESULT_SUCCESS;
     }
     /* natsim translates UDP only: a TCP mapping is refused outright rather

@@ -702,8 +702,8 @@ static void test_explicit_mapping_suggestions(void)
     CU_ASSERT_NOT_EQUAL(other.port, ext.port);
     /* Lifetime ends it; unmap ends it earlier. */
     ASSERT_DROP(in(e, ep(REMOTE_Z, 9), ep(PUB1, other.port), 4 + 60 * S), NAT_DROP_NO_MAPPING);
-    CU_ASSERT_TRUE(nat_engine_unmap(e, ep(HOST_B, 5000), 5));
-    CU_ASSERT_FALSE(nat_engine_unmap(e, ep(HOST_B, 5000), 6));
+    CU_ASSERT_TRUE(nat_engine_unmap(e, NAT_PROTO_UDP, ep(HOST_B, 5000), 5));
+    CU_ASSERT_FALSE(nat_engine_unmap(e, NAT_PROTO_UDP, ep(HOST_B, 5000), 6));
     nat_engine_free(e);
 }
 

@@ -188,7 +188,7 @@ static void expect_error(lab_t *lab, uint32_t host, const pkt_t *p, usec_t now, 
 static bool has_mapping(lab_t *lab, uint32_t host, uint16_t port, usec_t now)
 {
     nat_mapping_info_t info;
-    return nat_engine_find_explicit(lab->engine, addr_endpoint(host, port), now, &info);
+    return nat_engine_find_explicit(lab->engine, NAT_PROTO_UDP, addr_endpoint(host, port), now, &info);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -204,7 +204,7 @@ static void test_map_success(void)
     check_map(out, N1, UDP, 5000, 5000, PUBLIC_IP); /* preserved */
     nat_mapping_info_t info;
     CU_ASSERT_TRUE_FATAL(
-        nat_engine_find_explicit(lab.engine, addr_endpoint(HOST_A, 5000), SEC(7), &info));
+        nat_engine_find_explicit(lab.engine, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), SEC(7), &info));
     CU_ASSERT_TRUE(addr_endpoint_equal(info.external, addr_endpoint(PUBLIC_IP, 5000)));
     CU_ASSERT_EQUAL(info.expires_at, SEC(7 + 3600));
     /* An all-zero IPv6 suggestion (::) means no preference too; reserved
@@ -229,7 +229,7 @@ static void test_renew_and_delete(void)
     /* Renewal with the same nonce: same port, new expiry. */
     CU_ASSERT_EQUAL(map_ok(&lab, HOST_A, N1, 5000, 5000, 600, SEC(300)), 5000);
     nat_mapping_info_t info;
-    CU_ASSERT_TRUE(nat_engine_find_explicit(lab.engine, addr_endpoint(HOST_A, 5000), SEC(300), &info));
+    CU_ASSERT_TRUE(nat_engine_find_explicit(lab.engine, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), SEC(300), &info));
     CU_ASSERT_EQUAL(info.expires_at, SEC(300 + 600));
 
     /* Lifetime 0 deletes; the answer echoes the request, lifetime 0. */

@@ -87,7 +87,7 @@ static uint16_t map_udp(nat_engine_t *e, uint32_t host, uint16_t internal, uint1
 static bool has_mapping(nat_engine_t *e, uint32_t host, uint16_t port, usec_t now)
 {
     nat_mapping_info_t info;
-    return nat_engine_find_explicit(e, addr_endpoint(host, port), now, &info);
+    return nat_engine_find_explicit(e, NAT_PROTO_UDP, addr_endpoint(host, port), now, &info);
 }
 
 /* ---- tests ------------------------------------------------------------ */
@@ -140,14 +140,14 @@ static void test_map_renew_delete(void)
     };
     CU_ASSERT_EQUAL(memcmp(out, want, sizeof want), 0);
     nat_mapping_info_t info;
-    CU_ASSERT_TRUE_FATAL(nat_engine_find_explicit(e, addr_endpoint(HOST_A, 5000), SEC(1), &info));
+    CU_ASSERT_TRUE_FATAL(nat_engine_find_explicit(e, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), SEC(1), &info));
     CU_ASSERT_TRUE(addr_endpoint_equal(info.external, addr_endpoint(PUBLIC_IP, 5000)));
     CU_ASSERT_TRUE(info.is_explicit);
     CU_ASSERT_EQUAL(info.expires_at, SEC(1 + 3600));
 
     /* Renewal: same external port, the timer starts again. */
     CU_ASSERT_EQUAL(map_udp(e, HOST_A, 5000, 5000, 3600, SEC(100), 0, 3600), 5000);
-    CU_ASSERT_TRUE(nat_engine_find_explicit(e, addr_endpoint(HOST_A, 5000), SEC(100), &info));
+    CU_ASSERT_TRUE(nat_engine_find_explicit(e, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5000), SEC(100), &info));
     CU_ASSERT_EQUAL(info.expires_at, SEC(100 + 3600));
 
     /* Section 3.4: lifetime 0 deletes; the answer has external port 0 and
@@ -201,7 +201,7 @@ static void test_lifetime_clamp(void)
     map_udp(e, HOST_A, 5001, 0, UINT32_MAX, SEC(1), 0, 3600);
     map_udp(e, HOST_A, 5002, 0, 30, SEC(1), 0, 30);
     nat_mapping_info_t info;
-    CU_ASSERT_TRUE(nat_engine_find_explicit(e, addr_endpoint(HOST_A, 5001), SEC(1), &info));
+    CU_ASSERT_TRUE(nat_engine_find_explicit(e, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5001), SEC(1), &info));
     CU_ASSERT_EQUAL(info.expires_at, SEC(1 + 3600));
     /* The mapping lives exactly as long as granted. */
     CU_ASSERT_TRUE(has_mapping(e, HOST_A, 5002, SEC(30)));
