@@ -54,6 +54,7 @@ package_of() {
     ip) echo iproute2 ;;
     pgrep | pkill) echo procps ;;
     ping) echo iputils-ping ;;
+    tracepath) echo iputils-tracepath ;;
     *) echo "$1" ;;
     esac
 }
