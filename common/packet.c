@@ -16,6 +16,9 @@ static const char *const error_names[PACKET_ERROR_COUNT] = {
     [PACKET_ERR_BAD_ICMP_CHECKSUM] = "bad-icmp-checksum",
     [PACKET_ERR_TRUNCATED_INNER] = "truncated-inner",
     [PACKET_ERR_BAD_INNER_HEADER] = "bad-inner-header",
+    [PACKET_ERR_TRUNCATED_TCP] = "truncated-tcp",
+    [PACKET_ERR_BAD_TCP_OFFSET] = "bad-tcp-offset",
+    [PACKET_ERR_BAD_TCP_CHECKSUM] = "bad-tcp-checksum",
 };
 
 const char *packet_error_name(packet_error_t error)
@@ -31,6 +34,7 @@ const char *packet_kind_name(packet_kind_t kind)
     case PACKET_KIND_ICMP: return "icmp";
     case PACKET_KIND_FRAGMENT: return "fragment";
     case PACKET_KIND_OTHER: return "other";
+    case PACKET_KIND_TCP: return "tcp";
     }
     return "unknown";
 }
@@ -78,6 +82,28 @@ uint16_t packet_udp_checksum(uint32_t src, uint32_t dst, const uint8_t *udp, siz
     sum = sum_words(udp + PACKET_UDP_HEADER, udp_len - PACKET_UDP_HEADER, sum);
     uint16_t c = (uint16_t)~fold(sum);
     return c ? c : 0xffff;
+}
+
+static uint64_t pseudo_header_sum(uint32_t src, uint32_t dst, uint8_t protocol, size_t len)
+{
+    return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + protocol + (len & 0xffff);
+}
+
+uint16_t packet_tcp_checksum(uint32_t src, uint32_t dst, const uint8_t *tcp, size_t tcp_len)
+{
+    if (tcp_len < PACKET_TCP_HEADER_MIN)
+        return 0;
+    uint64_t sum = pseudo_header_sum(src, dst, PACKET_IPPROTO_TCP, tcp_len);
+    sum = sum_words(tcp, PACKET_TCP_OFF_CHECKSUM, sum);
+    sum = sum_words(tcp + PACKET_TCP_OFF_CHECKSUM + 2, tcp_len - PACKET_TCP_OFF_CHECKSUM - 2, sum);
+    return (uint16_t)~fold(sum);
+}
+
+/* True when the segment, its checksum field included, sums to all ones. */
+static bool tcp_checksum_ok(uint32_t src, uint32_t dst, const uint8_t *tcp, size_t tcp_len)
+{
+    uint64_t sum = sum_words(tcp, tcp_len, pseudo_header_sum(src, dst, PACKET_IPPROTO_TCP, tcp_len));
+    return fold(sum) == 0xffff;
 }
 
 /* RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), spread over two steps: a delta
@@ -149,8 +175,10 @@ static bool parse_inner(packet_t *out)
     in->dst = wire_get32(q + PACKET_IPV4_OFF_DST);
     in->l4_len = quoted - ihl;
     in->is_fragment = (wire_get16(q + PACKET_IPV4_OFF_FRAGMENT) & PACKET_IPV4_FRAG_OFFSET_MASK) != 0;
-    in->has_ports = in->protocol == PACKET_IPPROTO_UDP && !in->is_fragment && in->l4_len >= 4;
-    in->has_udp_checksum_field = in->has_ports && in->l4_len >= PACKET_UDP_HEADER;
+    bool udp = in->protocol == PACKET_IPPROTO_UDP, tcp = in->protocol == PACKET_IPPROTO_TCP;
+    in->has_ports = (udp || tcp) && !in->is_fragment && in->l4_len >= 4;
+    in->has_udp_checksum_field = udp && in->has_ports && in->l4_len >= PACKET_UDP_HEADER;
+    in->has_tcp_checksum_field = tcp && in->has_ports && in->l4_len >= PACKET_TCP_OFF_CHECKSUM + 2;
     if (in->has_ports) {
         in->sport = wire_get16(q + ihl);
         in->dport = wire_get16(q + ihl + 2);
@@ -224,6 +252,26 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
         out->payload_len = udp_len - PACKET_UDP_HEADER;
         return true;
     }
+    case PACKET_IPPROTO_TCP: {
+        if (l4_len < PACKET_TCP_HEADER_MIN)
+            return fail(out, PACKET_ERR_TRUNCATED_TCP);
+        size_t hlen = (size_t)(l4[PACKET_TCP_OFF_DATA_OFFSET] >> 4) * 4;
+        if (hlen < PACKET_TCP_HEADER_MIN || hlen > l4_len)
+            return fail(out, PACKET_ERR_BAD_TCP_OFFSET);
+        if (!tcp_checksum_ok(out->src, out->dst, l4, l4_len))
+            return fail(out, PACKET_ERR_BAD_TCP_CHECKSUM);
+        out->kind = PACKET_KIND_TCP;
+        out->has_tcp = true;
+        out->sport = wire_get16(l4);
+        out->dport = wire_get16(l4 + 2);
+        out->tcp_seq = wire_get32(l4 + PACKET_TCP_OFF_SEQ);
+        out->tcp_ack = wire_get32(l4 + PACKET_TCP_OFF_ACK);
+        out->tcp_flags = l4[PACKET_TCP_OFF_FLAGS];
+        out->tcp_header_len = (uint8_t)hlen;
+        out->payload_off = ihl + hlen;
+        out->payload_len = l4_len - hlen;
+        return true;
+    }
     case PACKET_IPPROTO_ICMP:
         if (l4_len < PACKET_ICMP_HEADER)
             return fail(out, PACKET_ERR_TRUNCATED_ICMP);
@@ -263,21 +311,23 @@ static void set_endpoint(packet_t *pkt, packet_side_t side, uint32_t ip, uint16_
     wire_put32(d + ip_off, ip);
     delta_apply(&ipd, d + PACKET_IPV4_OFF_CHECKSUM, false, NULL, NULL);
     *cur_ip = ip;
-    if (!pkt->has_udp)
+    if (!pkt->has_udp && !pkt->has_tcp)
         return;
 
-    /* The pseudo-header makes the address part of the UDP checksum too. */
-    uint8_t *udp = d + pkt->ihl;
+    /* The pseudo-header makes the address part of the UDP or TCP checksum too. */
+    uint8_t *l4 = d + pkt->ihl;
     size_t port_off = side == PACKET_SIDE_SRC ? 0 : 2;
-    csum_delta_t udpd = ipd;
-    delta16(&udpd, wire_get16(udp + port_off), port);
-    wire_put16(udp + port_off, port);
+    csum_delta_t l4d = ipd;
+    delta16(&l4d, wire_get16(l4 + port_off), port);
+    wire_put16(l4 + port_off, port);
     if (side == PACKET_SIDE_SRC)
         pkt->sport = port;
     else
         pkt->dport = port;
-    if (wire_get16(udp + PACKET_UDP_OFF_CHECKSUM) != 0)
-        delta_apply(&udpd, udp + PACKET_UDP_OFF_CHECKSUM, true, NULL, NULL);
+    if (pkt->has_tcp)
+        delta_apply(&l4d, l4 + PACKET_TCP_OFF_CHECKSUM, false, NULL, NULL);
+    else if (wire_get16(l4 + PACKET_UDP_OFF_CHECKSUM) != 0)
+        delta_apply(&l4d, l4 + PACKET_UDP_OFF_CHECKSUM, true, NULL, NULL);
 }
 
 void packet_set_src(packet_t *pkt, uint32_t ip, uint16_t port)
@@ -325,18 +375,21 @@ bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, u
         in->dst = ip;
 
     if (in->has_ports) {
-        uint8_t *udp = q + in->ihl;
+        uint8_t *l4 = q + in->ihl;
         size_t port_off = side == PACKET_SIDE_SRC ? 0 : 2;
-        csum_delta_t udpd = addrd;
-        delta16(&udpd, wire_get16(udp + port_off), port);
-        delta16(&icmpd, wire_get16(udp + port_off), port);
-        wire_put16(udp + port_off, port);
+        csum_delta_t l4d = addrd; /* the quoted UDP or TCP pseudo-header */
+        delta16(&l4d, wire_get16(l4 + port_off), port);
+        delta16(&icmpd, wire_get16(l4 + port_off), port);
+        wire_put16(l4 + port_off, port);
         if (side == PACKET_SIDE_SRC)
             in->sport = port;
         else
             in->dport = port;
-        if (in->has_udp_checksum_field && wire_get16(udp + PACKET_UDP_OFF_CHECKSUM) != 0) {
-            delta_apply(&udpd, udp + PACKET_UDP_OFF_CHECKSUM, true, &old_c, &new_c);
+        if (in->has_udp_checksum_field && wire_get16(l4 + PACKET_UDP_OFF_CHECKSUM) != 0) {
+            delta_apply(&l4d, l4 + PACKET_UDP_OFF_CHECKSUM, true, &old_c, &new_c);
+            delta16(&icmpd, old_c, new_c);
+        } else if (in->has_tcp_checksum_field) {
+            delta_apply(&l4d, l4 + PACKET_TCP_OFF_CHECKSUM, false, &old_c, &new_c);
             delta16(&icmpd, old_c, new_c);
         }
     } else if (in->has_icmp_id) {
@@ -385,6 +438,8 @@ bool packet_verify_checksums(const packet_t *pkt)
         size_t udp_len = wire_get16(l4 + 4);
         return stored == 0 || stored == packet_udp_checksum(pkt->src, pkt->dst, l4, udp_len);
     }
+    case PACKET_KIND_TCP:
+        return tcp_checksum_ok(pkt->src, pkt->dst, l4, pkt->len - pkt->ihl);
     case PACKET_KIND_ICMP:
     case PACKET_KIND_ICMP_ERROR:
         return packet_checksum(l4, pkt->len - pkt->ihl) == 0;
@@ -429,6 +484,31 @@ size_t packet_build_udp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endp
     return total;
 }
 
+size_t packet_build_tcp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endpoint_t dst,
+                        uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
+                        const void *payload, size_t len, uint8_t ttl)
+{
+    size_t total = PACKET_IPV4_HEADER_MIN + PACKET_TCP_HEADER_MIN + len;
+    if (len > PACKET_IPV4_TOTAL_MAX - PACKET_IPV4_HEADER_MIN - PACKET_TCP_HEADER_MIN ||
+        total > cap || (len && !payload))
+        return 0;
+    uint8_t *tcp = buf + PACKET_IPV4_HEADER_MIN;
+    if (len) /* first, in case the payload already sits in buf */
+        memmove(tcp + PACKET_TCP_HEADER_MIN, payload, len);
+    write_ipv4_header(buf, total, PACKET_IPPROTO_TCP, ttl, src.ip, dst.ip);
+    memset(tcp, 0, PACKET_TCP_HEADER_MIN);
+    wire_put16(tcp, src.port);
+    wire_put16(tcp + 2, dst.port);
+    wire_put32(tcp + PACKET_TCP_OFF_SEQ, seq);
+    wire_put32(tcp + PACKET_TCP_OFF_ACK, ack);
+    tcp[PACKET_TCP_OFF_DATA_OFFSET] = (PACKET_TCP_HEADER_MIN / 4) << 4;
+    tcp[PACKET_TCP_OFF_FLAGS] = flags;
+    wire_put16(tcp + PACKET_TCP_OFF_WINDOW, window);
+    wire_put16(tcp + PACKET_TCP_OFF_CHECKSUM,
+               packet_tcp_checksum(src.ip, dst.ip, tcp, PACKET_TCP_HEADER_MIN + len));
+    return total;
+}
+
 size_t packet_build_icmp_echo(uint8_t *buf, size_t cap, uint32_t src, uint32_t dst, uint8_t type,
                               uint16_t id, uint16_t seq, const void *payload, size_t len,
                               uint8_t ttl)
@@ -467,6 +547,26 @@ bool packet_may_send_icmp_error(const packet_t *orig)
         return false;
     return ip_is_unicast_source(orig->src) && orig->dst != 0xffffffffu &&
            (orig->dst >> 28) != 0xe;
+}
+
+size_t packet_build_tcp_reset(uint8_t *buf, size_t cap, const packet_t *orig, uint8_t ttl)
+{
+    if (orig->error != PACKET_OK || orig->kind != PACKET_KIND_TCP || !orig->has_tcp)
+        return 0;
+    if (orig->tcp_flags & PACKET_TCP_RST)
+        return 0; /* RFC 793: a reset is never sent in response to a reset */
+    if (!ip_is_unicast_source(orig->src) || orig->dst == 0xffffffffu || (orig->dst >> 28) == 0xe)
+        return 0;
+    addr_endpoint_t from = addr_endpoint(orig->dst, orig->dport);
+    addr_endpoint_t to = addr_endpoint(orig->src, orig->sport);
+    if (orig->tcp_flags & PACKET_TCP_ACK)
+        return packet_build_tcp(buf, cap, from, to, orig->tcp_ack, 0, PACKET_TCP_RST, 0, NULL, 0,
+                                ttl);
+    /* SEG.LEN: SYN and FIN each occupy one sequence number. */
+    uint32_t seg_len = (uint32_t)orig->payload_len + !!(orig->tcp_flags & PACKET_TCP_SYN) +
+                       !!(orig->tcp_flags & PACKET_TCP_FIN);
+    return packet_build_tcp(buf, cap, from, to, 0, orig->tcp_seq + seg_len,
+                            PACKET_TCP_RST | PACKET_TCP_ACK, 0, NULL, 0, ttl);
 }
 
 size_t packet_build_icmp_error(uint8_t *buf, size_t cap, uint32_t src, uint8_t type, uint8_t code,

@@ -1,4 +1,4 @@
-/* IPv4, UDP and ICMP as the NAT daemon sees them: parse a raw datagram from
+/* IPv4, UDP, TCP and ICMP as the NAT daemon sees them: parse a raw datagram from
  * NFQUEUE, rewrite addresses and ports in place with incremental checksum
  * updates (RFC 1624), and build the few datagrams natlab sends itself.
  *
@@ -48,6 +48,7 @@
 #define PACKET_IPV4_DEFAULT_TTL 64 /* RFC 1700 */
 
 #define PACKET_IPPROTO_ICMP 1
+#define PACKET_IPPROTO_TCP 6
 #define PACKET_IPPROTO_UDP 17
 
 /* RFC 768, User Datagram Header Format:
@@ -76,6 +77,45 @@
  * checksum." */
 #define PACKET_UDP_HEADER 8
 #define PACKET_UDP_OFF_CHECKSUM 6
+
+/* RFC 793 section 3.1, TCP Header Format (RFC 9293 section 3.1):
+ *
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |          Source Port          |       Destination Port        |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                        Sequence Number                        |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                    Acknowledgment Number                      |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |  Data |           |U|A|P|R|S|F|                               |
+ *  | Offset| Reserved  |R|C|S|S|Y|I|            Window             |
+ *  |       |           |G|K|H|T|N|N|                               |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |           Checksum            |         Urgent Pointer        |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                    Options                    |    Padding    |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                             data                              |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *
+ * Data Offset counts 32-bit words (5..15). The checksum covers the same
+ * pseudo-header as UDP's (protocol 6, the TCP length: header + data) and is
+ * mandatory: 0 is an ordinary value, not "no checksum". */
+#define PACKET_TCP_HEADER_MIN 20
+#define PACKET_TCP_OFF_SEQ 4
+#define PACKET_TCP_OFF_ACK 8
+#define PACKET_TCP_OFF_DATA_OFFSET 12 /* high nibble */
+#define PACKET_TCP_OFF_FLAGS 13
+#define PACKET_TCP_OFF_WINDOW 14
+#define PACKET_TCP_OFF_CHECKSUM 16
+#define PACKET_TCP_FIN 0x01
+#define PACKET_TCP_SYN 0x02
+#define PACKET_TCP_RST 0x04
+#define PACKET_TCP_PSH 0x08
+#define PACKET_TCP_ACK 0x10
+#define PACKET_TCP_URG 0x20
 
 /* RFC 792, the ICMP error messages natlab translates (Destination
  * Unreachable, Time Exceeded, Parameter Problem):
@@ -132,6 +172,9 @@ typedef enum packet_error {
     PACKET_ERR_BAD_ICMP_CHECKSUM,
     PACKET_ERR_TRUNCATED_INNER,   /* an ICMP error quoting less than a whole IPv4 header */
     PACKET_ERR_BAD_INNER_HEADER,  /* the quoted header is not IPv4 or its IHL is below 5 */
+    PACKET_ERR_TRUNCATED_TCP,     /* fewer than 20 bytes for the TCP header */
+    PACKET_ERR_BAD_TCP_OFFSET,    /* data offset below 5 words or beyond the segment */
+    PACKET_ERR_BAD_TCP_CHECKSUM,
     PACKET_ERROR_COUNT
 } packet_error_t;
 
@@ -143,7 +186,8 @@ typedef enum packet_kind {
     PACKET_KIND_ICMP_ERROR, /* ICMP type 3, 11 or 12: `inner` is filled */
     PACKET_KIND_ICMP,       /* any other ICMP message (echo, ...) */
     PACKET_KIND_FRAGMENT,   /* MF set or offset > 0, whatever the protocol */
-    PACKET_KIND_OTHER,      /* another protocol (TCP, ...); only the IP header was checked */
+    PACKET_KIND_OTHER,      /* another protocol (SCTP, ...); only the IP header was checked */
+    PACKET_KIND_TCP,        /* an unfragmented TCP segment, its checksum verified */
 } packet_kind_t;
 
 const char *packet_kind_name(packet_kind_t kind);
@@ -158,8 +202,9 @@ typedef struct packet_inner {
     uint32_t src, dst;
     size_t l4_len;    /* bytes quoted after the inner header */
     bool is_fragment; /* the quoted datagram was a non-first fragment (no ports) */
-    bool has_ports;   /* UDP, not a non-first fragment, at least 4 bytes quoted */
-    bool has_udp_checksum_field; /* the whole 8-byte UDP header is quoted */
+    bool has_ports;   /* UDP or TCP, not a non-first fragment, at least 4 bytes quoted */
+    bool has_udp_checksum_field; /* UDP: the whole 8-byte UDP header is quoted */
+    bool has_tcp_checksum_field; /* TCP: at least 18 bytes of its header are quoted */
     uint16_t sport, dport;
     bool has_icmp_id; /* an echo request or reply, its 8-byte header quoted */
     uint16_t icmp_id;
@@ -179,9 +224,14 @@ typedef struct packet {
     /* UDP datagrams, and the first fragment of a UDP datagram (whose UDP
      * length then describes the whole datagram, not this fragment). */
     bool has_udp;
-    uint16_t sport, dport;
-    /* UDP: the UDP payload. ICMP: the bytes after the 8-byte ICMP header.
-     * Fragments and other protocols: the IP payload. */
+    bool has_tcp;      /* PACKET_KIND_TCP only (a fragmented segment is not translated) */
+    uint16_t sport, dport; /* UDP or TCP */
+    uint8_t tcp_flags; /* PACKET_TCP_FIN ... PACKET_TCP_URG (and the ECN bits above) */
+    uint32_t tcp_seq, tcp_ack;
+    uint8_t tcp_header_len; /* bytes, 20..60 */
+    /* UDP: the UDP payload. TCP: the data after the TCP header and options.
+     * ICMP: the bytes after the 8-byte ICMP header. Fragments and other
+     * protocols: the IP payload. */
     size_t payload_off, payload_len;
     uint8_t icmp_type, icmp_code; /* PACKET_KIND_ICMP and PACKET_KIND_ICMP_ERROR */
     bool has_icmp_id;             /* PACKET_KIND_ICMP echo request or reply */
@@ -193,14 +243,19 @@ typedef struct packet {
  * is set and out->error is PACKET_OK; on failure out->error says why and
  * the other fields must not be used. The IP header checksum is verified, and
  * the ICMP checksum of unfragmented ICMP messages (they are small and rare;
- * a forged error must not reach a mapping). UDP checksums are not verified:
- * the incremental rewrites keep a bad one bad, so the receiver still drops it. */
+ * a forged error must not reach a mapping) and the TCP checksum of TCP
+ * segments (a corrupt or forged SYN, FIN or RST must not create or end a
+ * session; nfqueue hands over complete checksums). UDP checksums are not
+ * verified: the incremental rewrites keep a bad one bad, so the receiver
+ * still drops it. */
 bool packet_parse(uint8_t *data, size_t len, packet_t *out);
 
 /* Rewrites the source (destination) address and, when the packet has a UDP
- * header, the port; the IP header checksum and a non-zero UDP checksum are
- * updated incrementally. For ICMP and other protocols only the address
- * changes (`port` is ignored): the ICMP checksum has no pseudo-header. */
+ * or TCP header, the port; the IP header checksum, a non-zero UDP checksum
+ * and the TCP checksum (always: it is mandatory) are updated incrementally,
+ * the addresses being part of their pseudo-header. For ICMP, fragments
+ * without a UDP header and other protocols only the address changes (`port`
+ * is ignored): the ICMP checksum has no pseudo-header. */
 void packet_set_src(packet_t *pkt, uint32_t ip, uint16_t port);
 void packet_set_dst(packet_t *pkt, uint32_t ip, uint16_t port);
 
@@ -221,9 +276,11 @@ typedef enum packet_side { PACKET_SIDE_SRC, PACKET_SIDE_DST } packet_side_t;
  *       (inner dst and outer src become the public address).
  * Updates the inner IP checksum, the inner UDP checksum when its field is
  * quoted whole and non-zero (half of one, in a 7-byte quote, stays as it
- * is: the carries of its missing byte are unknown), the ICMP checksum and the
- * outer IP checksum. The port is only written when the quote holds both
- * (inner.has_ports). A quoted echo (inner.has_icmp_id) has its identifier
+ * is: the carries of its missing byte are unknown), the inner TCP checksum
+ * when its field is quoted whole (inner.has_tcp_checksum_field, 18 bytes or
+ * more; RFC 792's 8 bytes hold only ports and sequence number), the ICMP
+ * checksum and the outer IP checksum. The port (UDP or TCP) is only written
+ * when the quote holds both (inner.has_ports). A quoted echo (inner.has_icmp_id) has its identifier
  * rewritten to `port` instead, and its ICMP checksum with it. Returns false,
  * changing nothing, unless pkt is a parsed PACKET_KIND_ICMP_ERROR. */
 bool packet_icmp_rewrite_inner(packet_t *pkt, packet_side_t side, uint32_t ip, uint16_t port);
@@ -244,9 +301,14 @@ uint16_t packet_ipv4_checksum(const uint8_t *hdr, size_t ihl);
  * and dst (host order) should carry; the field itself is treated as zero and
  * a computed 0 comes back as 0xFFFF (RFC 768). */
 uint16_t packet_udp_checksum(uint32_t src, uint32_t dst, const uint8_t *udp, size_t udp_len);
+/* The checksum a TCP segment (header + data, `tcp_len` bytes) between src and
+ * dst (host order) should carry; the field itself is treated as zero. Unlike
+ * UDP's, a computed 0 stays 0. Returns 0 when tcp_len is below 20. */
+uint16_t packet_tcp_checksum(uint32_t src, uint32_t dst, const uint8_t *tcp, size_t tcp_len);
 /* Recomputes every checksum the packet carries in full and compares: IP
  * header, the UDP checksum unless it is 0 (none) or the packet is a
- * fragment, the ICMP checksum. For tests and debugging, not the fast path. */
+ * fragment, the TCP checksum, the ICMP checksum. For tests and debugging,
+ * not the fast path. */
 bool packet_verify_checksums(const packet_t *pkt);
 
 /* Builds an IPv4/UDP datagram (DF set, ID 0 as RFC 6864 allows for atomic
@@ -254,6 +316,26 @@ bool packet_verify_checksums(const packet_t *pkt);
  * does not fit in `cap` or in an IPv4 datagram. */
 size_t packet_build_udp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endpoint_t dst,
                         const void *payload, size_t len, uint8_t ttl);
+
+/* Builds an IPv4/TCP segment (DF set, ID 0, a 20-byte TCP header without
+ * options, urgent pointer 0, full TCP checksum). `ack` is written as given,
+ * whether or not `flags` has PACKET_TCP_ACK. Returns its length, or 0 when
+ * it does not fit in `cap` or in an IPv4 datagram. */
+size_t packet_build_tcp(uint8_t *buf, size_t cap, addr_endpoint_t src, addr_endpoint_t dst,
+                        uint32_t seq, uint32_t ack, uint8_t flags, uint16_t window,
+                        const void *payload, size_t len, uint8_t ttl);
+
+/* Builds the reset a host sends in answer to the parsed segment `orig` (RFC
+ * 793 section 3.4 "Reset Generation", RFC 9293 section 3.10.7.1), from orig's
+ * destination endpoint to its source endpoint, window 0, no data:
+ *   orig has ACK:  <SEQ=SEG.ACK><CTL=RST>
+ *   otherwise:     <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+ * where SEG.LEN counts the data plus one for SYN and one for FIN. Returns
+ * its length, or 0 when orig is not a parsed PACKET_KIND_TCP, is itself a
+ * reset ("a reset is never sent in response to a reset"), comes from a
+ * source that is not unicast or goes to a broadcast or multicast address
+ * (RFC 1122 section 4.2.3.10), or the reset does not fit in `cap`. */
+size_t packet_build_tcp_reset(uint8_t *buf, size_t cap, const packet_t *orig, uint8_t ttl);
 
 /* Builds an ICMP echo request or reply (`type`) with identifier and sequence
  * number and a full ICMP checksum, in the header packet_build_udp writes.

@@ -6,6 +6,7 @@
 
 #include "common/rng.h"
 #include "nat_portalloc.h"
+#include "nat_session.h"
 #include "nat_table.h"
 #include "nat_timer.h"
 
@@ -18,6 +19,8 @@ static const char *const drop_reason_names[NAT_DROP_REASON_COUNT] = {
     [NAT_DROP_HAIRPIN_DISABLED] = "hairpin-disabled",
     [NAT_DROP_PORTS_EXHAUSTED] = "ports-exhausted",
     [NAT_DROP_QUOTA] = "quota-exceeded",
+    [NAT_DROP_TCP_NO_SESSION] = "tcp-no-session",
+    [NAT_DROP_REFUSED] = "refused",
 };
 
 const char *nat_drop_reason_name(nat_drop_reason_t reason)
@@ -40,6 +43,7 @@ typedef struct nat_subscriber {
 
 struct nat_engine {
     nat_profile_t *profile;
+    nat_profile_t *tcp_view; /* the profile with the tcp-* overrides applied */
     uint32_t *ips; /* public addresses, in the order given */
     unsigned n_ips;
     uint32_t *ips_sorted;
@@ -47,6 +51,7 @@ struct nat_engine {
     uint32_t blocks_per_ip;
     rng_t rng;
     nat_table_t table;
+    nat_sessions_t sessions; /* TCP */
     nat_timer_t timer;
     GHashTable *subscribers; /* int_ip -> nat_subscriber_t */
     bool track_subscribers;
@@ -56,9 +61,28 @@ struct nat_engine {
     usec_t epoch_start;
     usec_t now;    /* of the mutating call in progress, for the port-taken callback */
     uint8_t proto; /* likewise: whose id space the port search looks in */
-    nat_portalloc_policy_t policy;
+    nat_portalloc_policy_t policy[2]; /* [0] UDP and ICMP, [1] TCP */
     nat_engine_stats_t stats;
 };
+
+/* The profile of the protocol of the call in progress. */
+static inline const nat_profile_t *pp(const nat_engine_t *e)
+{
+    return e->proto == NAT_PROTO_TCP ? e->tcp_view : e->profile;
+}
+
+static inline const nat_portalloc_policy_t *policy(const nat_engine_t *e)
+{
+    return &e->policy[e->proto == NAT_PROTO_TCP];
+}
+
+/* Whose ports and sequential counter a protocol uses: TCP shares UDP's
+ * when the profile says `tcp-ports = shared`. */
+static inline uint8_t id_space(const nat_engine_t *e, uint8_t proto)
+{
+    return proto == NAT_PROTO_TCP && e->profile->tcp_ports == NAT_PORT_SPACE_SHARED ? NAT_PROTO_UDP
+                                                                                   : proto;
+}
 
 /* ---- setup ------------------------------------------------------------ */
 
@@ -75,7 +99,7 @@ static void subscriber_free(gpointer p)
     g_free(s);
 }
 
-static nat_key_scope_t udp_scope(const nat_profile_t *p)
+static nat_key_scope_t mapping_scope(const nat_profile_t *p)
 {
     if (p->type != NAT_TYPE_NAT)
         return NAT_KEY_ENDPOINT;
@@ -95,12 +119,13 @@ static nat_key_scope_t udp_scope(const nat_profile_t *p)
 static void table_reset(nat_engine_t *e)
 {
     const nat_key_scope_t scope[NAT_PROTO_COUNT] = {
-        [NAT_PROTO_UDP] = udp_scope(e->profile),
+        [NAT_PROTO_UDP] = mapping_scope(e->profile),
         [NAT_PROTO_ICMP] = NAT_KEY_ENDPOINT,
-        [NAT_PROTO_TCP] = udp_scope(e->profile),
+        [NAT_PROTO_TCP] = mapping_scope(e->tcp_view),
     };
     nat_table_destroy(&e->table);
     nat_table_init(&e->table, scope);
+    nat_sessions_destroy(&e->sessions);
 }
 
 static void state_reset(nat_engine_t *e)
@@ -119,21 +144,27 @@ static void state_reset(nat_engine_t *e)
     /* One draw for all: a new protocol must not shift UDP's random stream. */
     for (int proto = 1; proto < NAT_PROTO_COUNT; proto++)
         e->counter[proto] = e->counter[NAT_PROTO_UDP];
-    e->stats.active = e->stats.held = 0;
+    e->stats.active = e->stats.held = e->stats.sessions = 0;
 }
 
 static void engine_configure(nat_engine_t *e)
 {
     const nat_profile_t *p = e->profile;
-    e->policy = (nat_portalloc_policy_t){
-        .allocation = p->allocation,
-        .preserve_fallback = p->preserve_fallback,
-        .step = p->sequential_step,
-        .parity = p->port_parity == NAT_PARITY_PRESERVE,
-    };
+    if (!e->tcp_view)
+        e->tcp_view = g_new0(nat_profile_t, 1);
+    nat_profile_tcp_view(p, e->tcp_view);
+    e->tcp_view->name = NULL; /* borrowed from the profile: never freed through the view */
+    const nat_profile_t *views[2] = { p, e->tcp_view };
+    for (int i = 0; i < 2; i++)
+        e->policy[i] = (nat_portalloc_policy_t){
+            .allocation = views[i]->allocation,
+            .preserve_fallback = views[i]->preserve_fallback,
+            .step = views[i]->sequential_step,
+            .parity = views[i]->port_parity == NAT_PARITY_PRESERVE,
+        };
     e->track_subscribers = p->type == NAT_TYPE_NAT &&
                            ((e->n_ips > 1 && p->pooling == NAT_POOLING_PAIRED) || p->port_block > 0 ||
-                            p->port_quota > 0);
+                            p->port_quota > 0 || e->tcp_view->port_quota > 0);
     if (e->block_used) {
         for (unsigned i = 0; i < e->n_ips; i++)
             g_free(e->block_used[i]);
@@ -185,6 +216,7 @@ nat_engine_t *nat_engine_new(const nat_profile_t *profile, const uint32_t *publi
     nat_engine_t *e = g_new0(nat_engine_t, 1);
     e->profile = nat_profile_copy(profile);
     e->subscribers = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, subscriber_free);
+    nat_sessions_init(&e->sessions);
     rng_seed(&e->rng, seed);
     nat_timer_init(&e->timer);
     if (!engine_set_addresses(e, public_ips, n_public_ips, error)) {
@@ -202,7 +234,9 @@ void nat_engine_free(nat_engine_t *e)
     if (!e)
         return;
     nat_table_destroy(&e->table);
+    nat_sessions_destroy(&e->sessions);
     nat_timer_destroy(&e->timer);
+    g_free(e->tcp_view);
     if (e->subscribers)
         g_hash_table_destroy(e->subscribers);
     if (e->block_used) {
@@ -292,7 +326,8 @@ static void subscriber_unref(nat_engine_t *e, uint32_t int_ip, uint8_t proto)
  * none is left (RFC 6888 REQ-4). */
 static bool subscriber_take(nat_engine_t *e, nat_subscriber_t *s, uint8_t proto)
 {
-    if (e->profile->port_quota && s->per_proto[proto] >= e->profile->port_quota) {
+    uint32_t quota = proto == NAT_PROTO_TCP ? e->tcp_view->port_quota : e->profile->port_quota;
+    if (quota && s->per_proto[proto] >= quota) {
         subscriber_release(e, s);
         return false;
     }
@@ -310,11 +345,25 @@ static void subscriber_untake(nat_engine_t *e, nat_subscriber_t *s, uint8_t prot
 
 /* ---- mapping life ------------------------------------------------------ */
 
+static inline usec_t session_timeout(const nat_profile_t *p, uint8_t state)
+{
+    switch ((nat_session_state_t)state) {
+    case NAT_SESSION_ESTABLISHED:
+    case NAT_SESSION_FIN_OUT:
+    case NAT_SESSION_FIN_IN:
+        return p->tcp_established_timeout;
+    default:
+        return p->tcp_transitory_timeout;
+    }
+}
+
 static inline usec_t idle_timeout(const nat_engine_t *e, const nat_mapping_t *m)
 {
     const nat_profile_t *p = e->profile;
     if (m->proto == NAT_PROTO_ICMP)
         return p->icmp_timeout;
+    if (m->proto == NAT_PROTO_TCP)
+        return p->tcp_transitory_timeout; /* its sessions decide; this bounds a mapping without */
     if (p->timeout_unreplied && !(m->flags & NAT_MAPPING_REPLIED))
         return p->timeout_unreplied;
     return p->timeout;
@@ -332,6 +381,11 @@ static void mapping_free(nat_engine_t *e, uint32_t idx)
     if ((m->flags & NAT_MAPPING_EXPLICIT) && m->state == NAT_MAPPING_ACTIVE)
         e->explicit_count--;
     nat_timer_cancel(&e->timer, &e->table, idx);
+    if (proto == NAT_PROTO_TCP) {
+        uint32_t before = e->sessions.count;
+        nat_sessions_remove_mapping(&e->sessions, idx);
+        e->stats.sessions -= before - e->sessions.count;
+    }
     nat_table_release(&e->table, idx);
     subscriber_unref(e, int_ip, proto);
 }
@@ -346,6 +400,11 @@ static void mapping_expire(nat_engine_t *e, uint32_t idx, usec_t now)
     if (e->profile->type != NAT_TYPE_NAT || e->profile->hold_down == 0 || now >= hold_until) {
         mapping_free(e, idx);
         return;
+    }
+    if (m->proto == NAT_PROTO_TCP) {
+        uint32_t before = e->sessions.count;
+        nat_sessions_remove_mapping(&e->sessions, idx);
+        e->stats.sessions -= before - e->sessions.count;
     }
     if (m->flags & NAT_MAPPING_EXPLICIT)
         e->explicit_count--;
@@ -372,14 +431,25 @@ static bool mapping_settle(nat_engine_t *e, uint32_t idx, usec_t now)
     return false;
 }
 
-static bool port_taken(void *ctx, uint32_t ip, uint16_t port)
+static bool port_taken_in(nat_engine_t *e, uint8_t proto, uint32_t ip, uint16_t port)
 {
-    nat_engine_t *e = ctx;
-    uint32_t idx = nat_table_find_external(&e->table, e->proto, ip, port);
+    uint32_t idx = nat_table_find_external(&e->table, proto, ip, port);
     if (idx == NAT_TABLE_NIL)
         return false;
     mapping_settle(e, idx, e->now);
-    return nat_table_find_external(&e->table, e->proto, ip, port) != NAT_TABLE_NIL;
+    return nat_table_find_external(&e->table, proto, ip, port) != NAT_TABLE_NIL;
+}
+
+static bool port_taken(void *ctx, uint32_t ip, uint16_t port)
+{
+    nat_engine_t *e = ctx;
+    if (port_taken_in(e, e->proto, ip, port))
+        return true;
+    /* One pool for UDP and TCP: a port either holds is taken for both. */
+    if (e->profile->tcp_ports == NAT_PORT_SPACE_SHARED &&
+        (e->proto == NAT_PROTO_UDP || e->proto == NAT_PROTO_TCP))
+        return port_taken_in(e, e->proto == NAT_PROTO_UDP ? NAT_PROTO_TCP : NAT_PROTO_UDP, ip, port);
+    return false;
 }
 
 static uint32_t mapping_insert(nat_engine_t *e, uint8_t proto, addr_endpoint_t internal,
@@ -417,7 +487,7 @@ static nat_portalloc_request_t port_request(nat_engine_t *e, uint32_t ip, uint16
 {
     return (nat_portalloc_request_t){
         .ip = ip, .internal_port = internal_port, .lo = lo, .hi = hi,
-        .counter = counter + e->proto, .taken = port_taken, .ctx = e,
+        .counter = counter + id_space(e, e->proto), .taken = port_taken, .ctx = e,
     };
 }
 
@@ -426,7 +496,7 @@ static nat_portalloc_request_t port_request(nat_engine_t *e, uint32_t ip, uint16
 static nat_drop_reason_t choose_in_blocks(nat_engine_t *e, nat_subscriber_t *s,
                                           uint16_t internal_port, addr_endpoint_t *out)
 {
-    const nat_profile_t *p = e->profile;
+    const nat_profile_t *p = pp(e);
     unsigned ipi = ip_index(e, s->ext_ip);
     for (uint16_t b = 0; b <= s->block_count; b++) {
         if (b == s->block_count) {
@@ -451,7 +521,7 @@ static nat_drop_reason_t choose_in_blocks(nat_engine_t *e, nat_subscriber_t *s,
         uint16_t lo = (uint16_t)(p->port_min + s->blocks[b] * p->port_block);
         uint16_t hi = (uint16_t)(lo + p->port_block - 1);
         nat_portalloc_request_t req = port_request(e, s->ext_ip, internal_port, lo, hi, s->counter);
-        if (nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port)) {
+        if (nat_portalloc_pick(policy(e), &e->rng, &req, &out->port)) {
             out->ip = s->ext_ip;
             return NAT_DROP_NONE;
         }
@@ -462,13 +532,13 @@ static nat_drop_reason_t choose_in_blocks(nat_engine_t *e, nat_subscriber_t *s,
 static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, uint16_t internal_port,
                                          addr_endpoint_t *out)
 {
-    const nat_profile_t *p = e->profile;
+    const nat_profile_t *p = pp(e);
     if (p->port_block > 0)
         return choose_in_blocks(e, s, internal_port, out);
     if (p->pooling == NAT_POOLING_PAIRED || e->n_ips == 1) {
         uint32_t ip = s ? s->ext_ip : e->ips[0];
         nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, e->counter);
-        if (!nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port))
+        if (!nat_portalloc_pick(policy(e), &e->rng, &req, &out->port))
             return NAT_DROP_PORTS_EXHAUSTED;
         out->ip = ip;
         return NAT_DROP_NONE;
@@ -480,7 +550,7 @@ static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, u
         for (unsigned i = 0; i < e->n_ips; i++) {
             uint32_t ip = e->ips[(start + i) % e->n_ips];
             nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, e->counter);
-            if (nat_portalloc_try_preserve(&e->policy, &req)) {
+            if (nat_portalloc_try_preserve(policy(e), &req)) {
                 *out = addr_endpoint(ip, internal_port);
                 return NAT_DROP_NONE;
             }
@@ -489,7 +559,7 @@ static nat_drop_reason_t choose_external(nat_engine_t *e, nat_subscriber_t *s, u
     for (unsigned i = 0; i < e->n_ips; i++) {
         uint32_t ip = e->ips[(start + i) % e->n_ips];
         nat_portalloc_request_t req = port_request(e, ip, internal_port, p->port_min, p->port_max, e->counter);
-        if (nat_portalloc_pick(&e->policy, &e->rng, &req, &out->port)) {
+        if (nat_portalloc_pick(policy(e), &e->rng, &req, &out->port)) {
             out->ip = ip;
             return NAT_DROP_NONE;
         }
@@ -523,7 +593,7 @@ static inline nat_verdict_t drop(nat_drop_reason_t reason)
 
 static inline void add_permission(nat_engine_t *e, uint32_t idx, addr_endpoint_t remote)
 {
-    switch (e->profile->filtering) {
+    switch (pp(e)->filtering) {
     case NAT_ENDPOINT_INDEPENDENT:
         return;
     case NAT_ADDRESS_DEPENDENT:
@@ -551,14 +621,170 @@ static uint32_t find_outbound_mapping(nat_engine_t *e, addr_endpoint_t internal,
     return idx;
 }
 
-/* The outbound half: find or create the mapping, refresh it (REQ-6: outbound
- * always refreshes), and open the filter towards the remote. */
-static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t internal,
-                                        addr_endpoint_t remote, usec_t now)
+/* ---- TCP sessions (RFC 5382, RFC 7857; RFC 6146 section 3.5.2) -------- */
+
+static inline bool is_opening(uint8_t flags)
 {
-    const nat_profile_t *p = e->profile;
+    return (flags & (NAT_TCP_SYN | NAT_TCP_ACK | NAT_TCP_RST)) == NAT_TCP_SYN;
+}
+
+/* A live session of the mapping with this remote, or NIL (an expired one is
+ * removed on the way). */
+static uint32_t session_find(nat_engine_t *e, uint32_t idx, addr_endpoint_t remote, usec_t now)
+{
+    uint32_t si = nat_sessions_find(&e->sessions, idx, remote.ip, remote.port);
+    if (si != NAT_SESSION_NIL && now >= nat_sessions_get(&e->sessions, si)->expires_at) {
+        nat_sessions_remove(&e->sessions, si);
+        e->stats.sessions--;
+        si = NAT_SESSION_NIL;
+    }
+    return si;
+}
+
+/* One segment moves its session along the RFC 6146 state machine. An RST
+ * leaves the session for the transitory time and never extends it (RFC
+ * 7857 section 2.2: a reset, even one an inside host sends in reply to an
+ * unsolicited packet, must not keep a mapping alive); FINs seen both ways
+ * leave it for the transitory time with no further refresh; any other
+ * segment refreshes it to its state's timeout. */
+static void session_step(const nat_profile_t *p, nat_session_t *ss, bool out, uint8_t flags,
+                         usec_t now)
+{
+    if (flags & NAT_TCP_RST) {
+        ss->state = NAT_SESSION_TRANS;
+        ss->expires_at = MIN(ss->expires_at, now + p->tcp_transitory_timeout);
+        return;
+    }
+    switch ((nat_session_state_t)ss->state) {
+    case NAT_SESSION_SYN_OUT:
+        if (!out && (flags & NAT_TCP_SYN))
+            ss->state = NAT_SESSION_ESTABLISHED; /* a SYN-ACK, or a simultaneous open's SYN */
+        break;
+    case NAT_SESSION_SYN_IN:
+        if (out && (flags & NAT_TCP_SYN))
+            ss->state = NAT_SESSION_ESTABLISHED;
+        break;
+    case NAT_SESSION_ESTABLISHED:
+        if (flags & NAT_TCP_FIN)
+            ss->state = out ? NAT_SESSION_FIN_OUT : NAT_SESSION_FIN_IN;
+        break;
+    case NAT_SESSION_FIN_OUT:
+    case NAT_SESSION_FIN_IN:
+        if ((flags & NAT_TCP_FIN) && out == (ss->state == NAT_SESSION_FIN_IN))
+            ss->state = NAT_SESSION_CLOSING;
+        else
+            break;
+        ss->expires_at = now + p->tcp_transitory_timeout;
+        return;
+    case NAT_SESSION_CLOSING:
+    case NAT_SESSION_TRANS:
+        /* A new connection on the same endpoints starts over; other traffic
+         * after an RST means the connection lives on. */
+        if (is_opening(flags))
+            ss->state = out ? NAT_SESSION_SYN_OUT : NAT_SESSION_SYN_IN;
+        else if (ss->state == NAT_SESSION_CLOSING)
+            return;
+        else
+            ss->state = NAT_SESSION_ESTABLISHED;
+        break;
+    case NAT_SESSION_STATE_COUNT:
+        break;
+    }
+    ss->expires_at = now + session_timeout(p, ss->state);
+}
+
+/* A dynamic TCP mapping lives as long as its longest-lived session. */
+static void mapping_follow_session(nat_engine_t *e, uint32_t idx, usec_t session_was,
+                                   usec_t session_now, usec_t now)
+{
+    nat_mapping_t *m = nat_table_get(&e->table, idx);
+    if (m->flags & NAT_MAPPING_EXPLICIT)
+        return; /* its lease decides */
+    if (session_now >= m->expires_at) {
+        m->expires_at = session_now;
+        return;
+    }
+    if (session_was < m->expires_at)
+        return; /* another session holds the mapping longer anyway */
+    uint32_t before = e->sessions.count;
+    usec_t latest = nat_sessions_sweep(&e->sessions, idx, now);
+    e->stats.sessions -= before - e->sessions.count;
+    m->expires_at = MAX(latest, now); /* none left: the mapping ends now */
+    nat_timer_set(&e->timer, &e->table, idx, m->expires_at);
+}
+
+static void session_add(nat_engine_t *e, uint32_t idx, addr_endpoint_t remote,
+                        nat_session_state_t state, usec_t now)
+{
+    usec_t expires = now + session_timeout(pp(e), state);
+    uint32_t before = e->sessions.count;
+    nat_sessions_sweep(&e->sessions, idx, now); /* expired sessions do not pile up */
+    e->stats.sessions -= before - e->sessions.count;
+    nat_sessions_add(&e->sessions, idx, remote.ip, remote.port, state, expires);
+    e->stats.sessions++;
+    mapping_follow_session(e, idx, 0, expires, now);
+}
+
+/* A segment on an existing session; `out`: from the inside host. */
+static void session_segment(nat_engine_t *e, uint32_t idx, uint32_t si, bool out, uint8_t flags,
+                            usec_t now)
+{
+    nat_session_t *ss = nat_sessions_get(&e->sessions, si);
+    usec_t was = ss->expires_at;
+    session_step(pp(e), ss, out, flags, now);
+    mapping_follow_session(e, idx, was, ss->expires_at, now);
+}
+
+static nat_reply_t unsolicited_reply(const nat_engine_t *e, uint8_t flags)
+{
+    if (flags & NAT_TCP_RST)
+        return NAT_REPLY_NONE; /* never answer a reset */
+    switch (pp(e)->tcp_unsolicited_syn) {
+    case NAT_TCP_UNSOLICITED_HOLD:
+        return is_opening(flags) ? NAT_REPLY_HOLD_SYN : NAT_REPLY_NONE;
+    case NAT_TCP_UNSOLICITED_DROP:
+        return NAT_REPLY_NONE;
+    case NAT_TCP_UNSOLICITED_RST:
+        return NAT_REPLY_TCP_RST;
+    case NAT_TCP_UNSOLICITED_ICMP:
+        return NAT_REPLY_ICMP_PORT_UNREACHABLE;
+    }
+    return NAT_REPLY_NONE;
+}
+
+static inline nat_verdict_t drop_reply(nat_drop_reason_t reason, nat_reply_t reply)
+{
+    nat_verdict_t v = drop(reason);
+    v.reply = reply;
+    return v;
+}
+
+/* ---- the two halves ----------------------------------------------------- */
+
+/* The outbound half: find or create the mapping, refresh it (REQ-6: outbound
+ * always refreshes), and open the filter towards the remote. TCP segments
+ * (`tcp`: their flags) go by session instead: a SYN opens one, other
+ * segments need one (or `tcp-no-session` says what happens). */
+static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t internal,
+                                        addr_endpoint_t remote, uint8_t tcp, usec_t now)
+{
+    const nat_profile_t *p = pp(e);
     bool created = false;
+    bool is_tcp = e->proto == NAT_PROTO_TCP;
     uint32_t idx = find_outbound_mapping(e, internal, remote, now);
+    uint32_t si = NAT_SESSION_NIL;
+    nat_session_state_t opened = NAT_SESSION_SYN_OUT;
+    if (is_tcp) {
+        if (idx != NAT_TABLE_NIL)
+            si = session_find(e, idx, remote, now);
+        if (si == NAT_SESSION_NIL && !is_opening(tcp)) {
+            if ((tcp & NAT_TCP_RST) || p->tcp_no_session == NAT_TCP_NO_SESSION_DROP)
+                return drop(NAT_DROP_TCP_NO_SESSION);
+            if (p->tcp_no_session == NAT_TCP_NO_SESSION_RST)
+                return drop_reply(NAT_DROP_TCP_NO_SESSION, NAT_REPLY_TCP_RST);
+            opened = NAT_SESSION_ESTABLISHED; /* picked up mid-stream */
+        }
+    }
     if (idx == NAT_TABLE_NIL) {
         addr_endpoint_t external = internal;
         if (p->type == NAT_TYPE_NAT) {
@@ -567,15 +793,22 @@ static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t interna
                 return drop(reason);
         }
         usec_t timeout = e->proto == NAT_PROTO_ICMP ? p->icmp_timeout
+                         : is_tcp                   ? 0 /* the session sets it */
                          : p->timeout_unreplied     ? p->timeout_unreplied
                                                     : p->timeout;
         idx = mapping_insert(e, e->proto, internal, external, remote, 0, now + timeout);
         created = true;
     } else {
         nat_mapping_t *m = nat_table_get(&e->table, idx);
-        if (!(m->flags & NAT_MAPPING_EXPLICIT))
+        if (!(m->flags & NAT_MAPPING_EXPLICIT) && !is_tcp)
             m->expires_at = now + idle_timeout(e, m);
         add_permission(e, idx, remote);
+    }
+    if (is_tcp) {
+        if (si == NAT_SESSION_NIL)
+            session_add(e, idx, remote, opened, now);
+        else
+            session_segment(e, idx, si, true, tcp, now);
     }
     const nat_mapping_t *m = nat_table_get(&e->table, idx);
     return (nat_verdict_t){
@@ -587,14 +820,30 @@ static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t interna
 }
 
 static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
-                                       addr_endpoint_t external, bool filter, usec_t now)
+                                       addr_endpoint_t external, uint8_t tcp, bool filter,
+                                       usec_t now)
 {
-    const nat_profile_t *p = e->profile;
+    const nat_profile_t *p = pp(e);
+    bool is_tcp = e->proto == NAT_PROTO_TCP;
     uint32_t idx = nat_table_find_external(&e->table, e->proto, external.ip, external.port);
     if (idx == NAT_TABLE_NIL || !mapping_settle(e, idx, now))
-        return drop(NAT_DROP_NO_MAPPING);
+        return is_tcp ? drop_reply(NAT_DROP_NO_MAPPING, unsolicited_reply(e, tcp))
+                      : drop(NAT_DROP_NO_MAPPING);
     nat_mapping_t *m = nat_table_get(&e->table, idx);
     bool explicit_mapping = m->flags & NAT_MAPPING_EXPLICIT;
+    if (is_tcp) {
+        /* A session is its own permission; only a new connection meets the filter. */
+        uint32_t si = session_find(e, idx, remote, now);
+        if (si != NAT_SESSION_NIL) {
+            session_segment(e, idx, si, false, tcp, now);
+            m->flags |= NAT_MAPPING_REPLIED;
+            goto forward;
+        }
+        if (!is_opening(tcp))
+            return drop_reply(NAT_DROP_TCP_NO_SESSION,
+                              unsolicited_reply(e, tcp) == NAT_REPLY_TCP_RST ? NAT_REPLY_TCP_RST
+                                                                             : NAT_REPLY_NONE);
+    }
     if (!explicit_mapping) {
         /* RFC 4787 section 5; filtered packets create and refresh nothing. */
         bool admitted =
@@ -603,7 +852,8 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
             (p->filtering == NAT_ADDRESS_AND_PORT_DEPENDENT &&
              nat_table_perm_has(&e->table, idx, remote.ip, remote.port));
         if (!admitted)
-            return drop(NAT_DROP_FILTERED);
+            return is_tcp ? drop_reply(NAT_DROP_FILTERED, unsolicited_reply(e, tcp))
+                          : drop(NAT_DROP_FILTERED);
         if (!(m->flags & NAT_MAPPING_REPLIED)) {
             m->flags |= NAT_MAPPING_REPLIED;
             /* The longer established timeout now counts from the last refresh. */
@@ -611,9 +861,12 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
                 m->expires_at += p->timeout - p->timeout_unreplied;
         }
         /* REQ-6: inbound refresh is a MAY, a profile switch. */
-        if (p->refresh == NAT_REFRESH_BOTH)
+        if (p->refresh == NAT_REFRESH_BOTH && !is_tcp)
             m->expires_at = now + idle_timeout(e, m);
     }
+    if (is_tcp)
+        session_add(e, idx, remote, NAT_SESSION_SYN_IN, now);
+forward:
     return (nat_verdict_t){
         .action = NAT_ACTION_FORWARD,
         .src = remote,
@@ -628,23 +881,23 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
  * test (a second socket of the same host sends to the first one's mapping)
  * and the clients that implement it expect of a NAT that hairpins. */
 static nat_verdict_t hairpin(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t remote,
-                             usec_t now)
+                             uint8_t tcp, usec_t now)
 {
-    if (e->profile->hairpin == NAT_HAIRPIN_OFF)
+    if (pp(e)->hairpin == NAT_HAIRPIN_OFF)
         return drop(NAT_DROP_HAIRPIN_DISABLED);
-    nat_verdict_t out = translate_outbound(e, internal, remote, now);
+    nat_verdict_t out = translate_outbound(e, internal, remote, tcp, now);
     if (out.action == NAT_ACTION_DROP)
         return out;
     /* A query carries one identifier, now the sender's external one: it
      * names the mapping the packet turns back into (the sender's own). */
     if (e->proto == NAT_PROTO_ICMP)
         remote.port = out.src.port;
-    nat_verdict_t in = translate_inbound(e, out.src, remote, false, now);
+    nat_verdict_t in = translate_inbound(e, out.src, remote, tcp, false, now);
     if (in.action == NAT_ACTION_DROP)
         return in;
     in.hairpin = true;
     in.created = out.created;
-    if (e->profile->hairpin == NAT_HAIRPIN_INTERNAL_SOURCE)
+    if (pp(e)->hairpin == NAT_HAIRPIN_INTERNAL_SOURCE)
         in.src = internal;
     return in;
 }
@@ -662,12 +915,34 @@ static nat_verdict_t count(nat_engine_t *e, nat_verdict_t v, uint64_t *forwarded
     return v;
 }
 
-nat_verdict_t nat_engine_outbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal,
-                                  addr_endpoint_t remote, usec_t now)
+/* An allow-list is a firewall's: it is checked before any state is made,
+ * so refused traffic creates and refreshes nothing. */
+static bool refused(const nat_engine_t *e, nat_proto_t proto, uint16_t port)
+{
+    const nat_profile_t *p = e->profile;
+    if (proto == NAT_PROTO_UDP)
+        return !nat_allow_has(&p->allow_out_udp, port);
+    if (proto == NAT_PROTO_TCP)
+        return !nat_allow_has(&p->allow_out_tcp, port);
+    return false;
+}
+
+static nat_verdict_t outbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal,
+                              addr_endpoint_t remote, uint8_t tcp, usec_t now)
 {
     e->now = now;
     e->proto = (uint8_t)proto;
-    switch (e->profile->type) {
+    nat_type_t type = e->profile->type;
+    if (type == NAT_TYPE_BLOCKED && proto != NAT_PROTO_UDP)
+        type = NAT_TYPE_OPEN; /* `blocked` blocks UDP only */
+    if (type != NAT_TYPE_BLOCKED && refused(e, proto, remote.port)) {
+        nat_reply_t reply = NAT_REPLY_NONE;
+        if (e->profile->refused == NAT_REFUSED_REJECT)
+            reply = proto == NAT_PROTO_TCP ? (tcp & NAT_TCP_RST ? NAT_REPLY_NONE : NAT_REPLY_TCP_RST)
+                                           : NAT_REPLY_ICMP_ADMIN_PROHIBITED;
+        return count(e, drop_reply(NAT_DROP_REFUSED, reply), NULL);
+    }
+    switch (type) {
     case NAT_TYPE_BLOCKED:
         return count(e, drop(NAT_DROP_UDP_BLOCKED), NULL);
     case NAT_TYPE_OPEN:
@@ -675,21 +950,24 @@ nat_verdict_t nat_engine_outbound(nat_engine_t *e, nat_proto_t proto, addr_endpo
         e->stats.forwarded[proto][0]++;
         return (nat_verdict_t){ .action = NAT_ACTION_FORWARD, .src = internal, .dst = remote };
     case NAT_TYPE_FIREWALL:
-        return count(e, translate_outbound(e, internal, remote, now), &e->stats.outbound);
+        return count(e, translate_outbound(e, internal, remote, tcp, now), &e->stats.outbound);
     case NAT_TYPE_NAT:
         break;
     }
     if (nat_engine_is_public(e, remote.ip))
-        return count(e, hairpin(e, internal, remote, now), &e->stats.outbound);
-    return count(e, translate_outbound(e, internal, remote, now), &e->stats.outbound);
+        return count(e, hairpin(e, internal, remote, tcp, now), &e->stats.outbound);
+    return count(e, translate_outbound(e, internal, remote, tcp, now), &e->stats.outbound);
 }
 
-nat_verdict_t nat_engine_inbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t remote,
-                                 addr_endpoint_t external, usec_t now)
+static nat_verdict_t inbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t remote,
+                             addr_endpoint_t external, uint8_t tcp, usec_t now)
 {
     e->now = now;
     e->proto = (uint8_t)proto;
-    switch (e->profile->type) {
+    nat_type_t type = e->profile->type;
+    if (type == NAT_TYPE_BLOCKED && proto != NAT_PROTO_UDP)
+        type = NAT_TYPE_OPEN;
+    switch (type) {
     case NAT_TYPE_BLOCKED:
         return count(e, drop(NAT_DROP_UDP_BLOCKED), NULL);
     case NAT_TYPE_OPEN:
@@ -703,7 +981,31 @@ nat_verdict_t nat_engine_inbound(nat_engine_t *e, nat_proto_t proto, addr_endpoi
             return count(e, drop(NAT_DROP_NOT_OURS), NULL);
         break;
     }
-    return count(e, translate_inbound(e, remote, external, true, now), &e->stats.inbound);
+    return count(e, translate_inbound(e, remote, external, tcp, true, now), &e->stats.inbound);
+}
+
+nat_verdict_t nat_engine_outbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t internal,
+                                  addr_endpoint_t remote, usec_t now)
+{
+    return outbound(e, proto, internal, remote, 0, now);
+}
+
+nat_verdict_t nat_engine_inbound(nat_engine_t *e, nat_proto_t proto, addr_endpoint_t remote,
+                                 addr_endpoint_t external, usec_t now)
+{
+    return inbound(e, proto, remote, external, 0, now);
+}
+
+nat_verdict_t nat_engine_outbound_tcp(nat_engine_t *e, addr_endpoint_t internal,
+                                      addr_endpoint_t remote, uint8_t flags, usec_t now)
+{
+    return outbound(e, NAT_PROTO_TCP, internal, remote, flags, now);
+}
+
+nat_verdict_t nat_engine_inbound_tcp(nat_engine_t *e, addr_endpoint_t remote,
+                                     addr_endpoint_t external, uint8_t flags, usec_t now)
+{
+    return inbound(e, NAT_PROTO_TCP, remote, external, flags, now);
 }
 
 /* ---- time ------------------------------------------------------------- */
@@ -784,7 +1086,10 @@ bool nat_engine_set_profile(nat_engine_t *e, const nat_profile_t *profile, usec_
                     "public-ips cannot change while the NAT runs (it has %u)", e->n_ips);
         return false;
     }
-    bool structural = !same_structure(profile, e->profile);
+    nat_profile_t old_tcp = *e->tcp_view, new_tcp;
+    nat_profile_tcp_view(profile, &new_tcp);
+    bool structural = !same_structure(profile, e->profile) || !same_structure(&new_tcp, &old_tcp) ||
+                      profile->tcp_ports != e->profile->tcp_ports;
     nat_profile_free(e->profile);
     e->profile = nat_profile_copy(profile);
     engine_configure(e);
@@ -797,9 +1102,20 @@ bool nat_engine_set_profile(nat_engine_t *e, const nat_profile_t *profile, usec_
         nat_mapping_t *m = nat_table_get(&e->table, i);
         if (m->state != NAT_MAPPING_ACTIVE || (m->flags & NAT_MAPPING_EXPLICIT))
             continue;
-        usec_t limit = now + idle_timeout(e, m);
-        if (m->expires_at > limit)
-            m->expires_at = limit;
+        if (m->proto == NAT_PROTO_TCP) {
+            usec_t latest = 0;
+            for (uint32_t si = nat_sessions_first(&e->sessions, i); si != NAT_SESSION_NIL;
+                 si = nat_sessions_next(&e->sessions, si)) {
+                nat_session_t *ss = nat_sessions_get(&e->sessions, si);
+                ss->expires_at = MIN(ss->expires_at, now + session_timeout(e->tcp_view, ss->state));
+                latest = MAX(latest, ss->expires_at);
+            }
+            m->expires_at = MIN(m->expires_at, MAX(latest, now));
+        } else {
+            usec_t limit = now + idle_timeout(e, m);
+            if (m->expires_at > limit)
+                m->expires_at = limit;
+        }
         nat_timer_set(&e->timer, &e->table, i, m->expires_at);
     }
     return true;
@@ -835,6 +1151,9 @@ char *nat_engine_stats_json(const nat_engine_t *e)
         json_builder_begin_object(b);
         MEMBER("outbound", s->forwarded[proto][0]);
         MEMBER("inbound", s->forwarded[proto][1]);
+        if (proto == NAT_PROTO_TCP) {
+            MEMBER("sessions", s->sessions);
+        }
         json_builder_end_object(b);
     }
     json_builder_set_member_name(b, "drops");
@@ -920,7 +1239,7 @@ static nat_map_result_t map_result(nat_drop_reason_t reason)
 /* The suggested endpoint, if the NAT may hand it out to this host. */
 static bool suggestion_usable(nat_engine_t *e, const nat_map_request_t *r, uint32_t ip)
 {
-    const nat_profile_t *p = e->profile;
+    const nat_profile_t *p = pp(e);
     uint16_t port = r->suggested_port;
     if (port < p->port_min || port > p->port_max || port_taken(e, ip, port))
         return false;
@@ -940,10 +1259,10 @@ static bool suggestion_usable(nat_engine_t *e, const nat_map_request_t *r, uint3
 nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, usec_t now,
                                 addr_endpoint_t *external, usec_t *lifetime)
 {
-    const nat_profile_t *p = e->profile;
     e->now = now;
     nat_proto_t proto = r->proto;
     e->proto = (uint8_t)proto;
+    const nat_profile_t *p = pp(e);
     if (p->type != NAT_TYPE_NAT || (proto != NAT_PROTO_UDP && proto != NAT_PROTO_TCP))
         return NAT_MAP_UNSUPPORTED;
     usec_t granted = MIN(r->lifetime, p->port_mapping_lifetime_max);
@@ -997,7 +1316,7 @@ nat_map_result_t nat_engine_map(nat_engine_t *e, const nat_map_request_t *r, use
         reason = choose_in_blocks(e, s, r->internal.port, &chosen);
     } else {
         nat_portalloc_request_t req = port_request(e, ip, r->internal.port, p->port_min, p->port_max, e->counter);
-        if (nat_portalloc_pick(&e->policy, &e->rng, &req, &chosen.port))
+        if (nat_portalloc_pick(policy(e), &e->rng, &req, &chosen.port))
             chosen.ip = ip;
         else
             reason = NAT_DROP_PORTS_EXHAUSTED;

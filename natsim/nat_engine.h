@@ -24,6 +24,8 @@ typedef enum nat_drop_reason {
     NAT_DROP_HAIRPIN_DISABLED,  /* to our own public address with hairpinning off */
     NAT_DROP_PORTS_EXHAUSTED,   /* no free port on the address (RFC 6888 REQ-11: drop) */
     NAT_DROP_QUOTA,             /* the subscriber's port quota is used up (RFC 6888 REQ-4) */
+    NAT_DROP_TCP_NO_SESSION,    /* a TCP segment that opens nothing and belongs to no session */
+    NAT_DROP_REFUSED,           /* outbound to a port the allow-list does not name */
     NAT_DROP_REASON_COUNT
 } nat_drop_reason_t;
 
@@ -34,19 +36,29 @@ typedef enum nat_action {
     NAT_ACTION_FORWARD, /* send with the rewritten src/dst */
 } nat_action_t;
 
+/* What the NAT sends back about a packet it drops; the router builds it. */
+typedef enum nat_reply {
+    NAT_REPLY_NONE,
+    NAT_REPLY_TCP_RST,               /* a reset to the segment's sender, as if from its destination */
+    NAT_REPLY_ICMP_PORT_UNREACHABLE, /* 3/3 to the sender */
+    NAT_REPLY_ICMP_ADMIN_PROHIBITED, /* 3/13 to the sender (RFC 1812 5.2.7.1): refused by policy */
+    NAT_REPLY_HOLD_SYN, /* RFC 5382 REQ-4: hold it 6 s; an outbound SYN of the pair drops it, else 3/3 */
+} nat_reply_t;
+
 typedef struct nat_verdict {
     nat_action_t action;
     nat_drop_reason_t reason;
     addr_endpoint_t src, dst; /* the packet's source and destination after translation */
     bool hairpin;             /* outbound that turned back inside */
     bool created;             /* this packet created the mapping it used */
+    nat_reply_t reply;        /* with DROP: what to answer */
 } nat_verdict_t;
 
 typedef struct nat_engine_stats {
     uint64_t outbound, inbound, hairpinned;
     uint64_t mappings_created, mappings_expired, explicit_created;
     uint64_t drops[NAT_DROP_REASON_COUNT];
-    uint32_t active, held; /* current gauges */
+    uint32_t active, held, sessions; /* current gauges; sessions: TCP */
     uint64_t forwarded[NAT_PROTO_COUNT][2]; /* per protocol: [0] outbound, [1] inbound */
 } nat_engine_stats_t;
 
@@ -79,6 +91,19 @@ nat_verdict_t nat_engine_outbound(nat_engine_t *engine, nat_proto_t proto, addr_
 /* A packet from outside: remote -> external. */
 nat_verdict_t nat_engine_inbound(nat_engine_t *engine, nat_proto_t proto, addr_endpoint_t remote,
                                  addr_endpoint_t external, usec_t now);
+
+/* TCP segments, with their flags (NAT_TCP_*). Mappings, filtering and
+ * allocation follow the profile as TCP sees it (the tcp-* overrides); each
+ * connection (mapping, remote) is a session with the RFC 6146 states, timed
+ * out after tcp-established-timeout or tcp-transitory-timeout, and a
+ * dynamic mapping lives while one of its sessions does. A SYN opens a
+ * session (inbound only if the filter admits it, RFC 5382 REQ-3); other
+ * segments need one. Drops carry the reply the profile asks for
+ * (tcp-unsolicited-syn, tcp-no-session, refused). */
+nat_verdict_t nat_engine_outbound_tcp(nat_engine_t *engine, addr_endpoint_t internal,
+                                      addr_endpoint_t remote, uint8_t flags, usec_t now);
+nat_verdict_t nat_engine_inbound_tcp(nat_engine_t *engine, addr_endpoint_t remote,
+                                     addr_endpoint_t external, uint8_t flags, usec_t now);
 /* Expires what is due; returns the next deadline (NAT_ENGINE_NEVER if none). */
 usec_t nat_engine_expire(nat_engine_t *engine, usec_t now);
 /* Every mapping lost, a new port-mapping epoch starts at `now`. */

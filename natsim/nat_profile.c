@@ -12,6 +12,8 @@ G_DEFINE_QUARK(natlab-profile-error-quark, nat_profile_error)
 /* RFC 4787 REQ-5: at least 2 min; 5 min recommended as the default. */
 #define NAT_DEFAULT_TIMEOUT (5 * USEC_PER_MIN)
 #define NAT_DEFAULT_ICMP_TIMEOUT (60 * USEC_PER_SEC) /* RFC 5508 REQ-2: not less than 60 s */
+#define NAT_DEFAULT_TCP_ESTABLISHED ((2 * 60 + 4) * USEC_PER_MIN) /* RFC 5382 REQ-5 */
+#define NAT_DEFAULT_TCP_TRANSITORY (4 * USEC_PER_MIN)              /* RFC 5382 REQ-5, RFC 7857 2.2 */
 /* RFC 6886 section 3.3: the recommended lifetime is two hours. */
 #define NAT_DEFAULT_PORT_MAPPING_LIFETIME_MAX (24 * USEC_PER_HOUR)
 
@@ -24,6 +26,10 @@ static const char *const parity_names[] = { "ignore", "preserve", NULL };
 static const char *const refresh_names[] = { "outbound", "both", NULL };
 static const char *const pooling_names[] = { "paired", "arbitrary", NULL };
 static const char *const hairpin_names[] = { "off", "on", "internal-source", NULL };
+static const char *const unsolicited_names[] = { "hold", "drop", "rst", "icmp", NULL };
+static const char *const no_session_names[] = { "drop", "rst", "pickup", NULL };
+static const char *const port_space_names[] = { "separate", "shared", NULL };
+static const char *const refused_names[] = { "drop", "reject", NULL };
 
 const char *nat_type_name(nat_type_t v) { return type_names[v]; }
 const char *nat_dependence_name(nat_dependence_t v) { return dependence_names[v]; }
@@ -32,6 +38,18 @@ const char *nat_hairpin_name(nat_hairpin_t v) { return hairpin_names[v]; }
 const char *nat_pooling_name(nat_pooling_t v) { return pooling_names[v]; }
 const char *nat_refresh_name(nat_refresh_t v) { return refresh_names[v]; }
 const char *nat_parity_name(nat_parity_t v) { return parity_names[v]; }
+const char *nat_tcp_unsolicited_name(nat_tcp_unsolicited_t v) { return unsolicited_names[v]; }
+const char *nat_tcp_no_session_name(nat_tcp_no_session_t v) { return no_session_names[v]; }
+
+bool nat_allow_has(const nat_allow_t *allow, uint16_t port)
+{
+    if (allow->all)
+        return true;
+    for (unsigned i = 0; i < allow->n; i++)
+        if (port >= allow->lo[i] && port <= allow->hi[i])
+            return true;
+    return false;
+}
 
 static void profile_defaults(nat_profile_t *p)
 {
@@ -54,6 +72,35 @@ static void profile_defaults(nat_profile_t *p)
     p->pooling = NAT_POOLING_PAIRED;
     p->port_blocks_max = 1;
     p->port_mapping_lifetime_max = NAT_DEFAULT_PORT_MAPPING_LIFETIME_MAX;
+    p->tcp_established_timeout = NAT_DEFAULT_TCP_ESTABLISHED;
+    p->tcp_transitory_timeout = NAT_DEFAULT_TCP_TRANSITORY;
+    p->allow_out_udp.all = p->allow_out_tcp.all = true;
+}
+
+void nat_profile_tcp_view(const nat_profile_t *p, nat_profile_t *v)
+{
+    *v = *p;
+    const nat_tcp_overrides_t *t = &p->tcp;
+    if (t->set & NAT_TCP_SET_MAPPING)
+        v->mapping = (nat_dependence_t)t->mapping;
+    if (t->set & NAT_TCP_SET_FILTERING)
+        v->filtering = (nat_dependence_t)t->filtering;
+    if (t->set & NAT_TCP_SET_ALLOCATION)
+        v->allocation = (nat_allocation_t)t->allocation;
+    if (t->set & NAT_TCP_SET_PRESERVE_FALLBACK)
+        v->preserve_fallback = (nat_allocation_t)t->preserve_fallback;
+    if (t->set & NAT_TCP_SET_SEQUENTIAL_STEP)
+        v->sequential_step = t->sequential_step;
+    if (t->set & NAT_TCP_SET_PORT_RANGE) {
+        v->port_min = t->port_min;
+        v->port_max = t->port_max;
+    }
+    if (t->set & NAT_TCP_SET_PORT_PARITY)
+        v->port_parity = (nat_parity_t)t->port_parity;
+    if (t->set & NAT_TCP_SET_HAIRPIN)
+        v->hairpin = (nat_hairpin_t)t->hairpin;
+    if (t->set & NAT_TCP_SET_PORT_QUOTA)
+        v->port_quota = t->port_quota;
 }
 
 /* ---- presets ---------------------------------------------------------- */
@@ -81,10 +128,15 @@ static const nat_preset_t presets[] = {
       "mapping = address-and-port-dependent\nfiltering = address-and-port-dependent\n"
       "allocation = sequential\nsequential-step = 1\nhairpin = off\n" },
     { "home-router", "EIM + APDF with port preservation, like a Linux/OpenWrt router "
-                     "(30 s until the first reply, 3 min after)",
+                     "(UDP: 30 s until the first reply, 3 min after; TCP: a reset for "
+                     "unsolicited segments, 5 days established, mid-stream pickup)",
       "mapping = endpoint-independent\nfiltering = address-and-port-dependent\n"
       "allocation = preserve\npreserve-fallback = random\nhairpin = on\n"
-      "timeout = 180s\ntimeout-unreplied = 30s\n" },
+      "timeout = 180s\ntimeout-unreplied = 30s\n"
+      /* OpenWrt's wan zone REJECTs (tcp-reset); nf_conntrack_tcp_timeout_established
+       * is 432000 s, time_wait and fin_wait 120 s; nf_conntrack_tcp_loose = 1. */
+      "tcp-unsolicited-syn = rst\ntcp-established-timeout = 120h\n"
+      "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\n" },
     { "cgnat", "carrier-grade NAT (RFC 6888): EIM + EIF, two paired public addresses, "
                "random ports in per-subscriber blocks of 512 (at most 4), 2 min hold-down",
       "mapping = endpoint-independent\nfiltering = endpoint-independent\n"
@@ -94,7 +146,12 @@ static const nat_preset_t presets[] = {
     { "no-nat", "the open internet: no translation, no filtering", "type = open\n" },
     { "firewall", "no translation, APDF stateful filtering (symmetric UDP firewall)",
       "type = firewall\nfiltering = address-and-port-dependent\n" },
-    { "udp-blocked", "drops every UDP packet", "type = blocked\n" },
+    { "udp-blocked", "drops every UDP packet; TCP and ICMP pass untouched", "type = blocked\n" },
+    { "corporate", "a corporate firewall NAT: APDM + APDF with random ports, only TCP 80 and "
+                   "443 and UDP 53 (DNS) out, the rest dropped, unsolicited SYNs dropped",
+      "mapping = address-and-port-dependent\nfiltering = address-and-port-dependent\n"
+      "allocation = random\nhairpin = off\nallow-out-tcp = 80,443\nallow-out-udp = 53\n"
+      "refused = drop\ntcp-unsolicited-syn = drop\n" },
 };
 
 #define PRESET_COUNT (sizeof presets / sizeof presets[0])
@@ -228,9 +285,9 @@ static bool parse_quota(nat_profile_t *p, const char *v, size_t off, GString *wh
     return true;
 }
 
+/* `off` names a pair of uint16_t: LOW then HIGH. */
 static bool parse_port_range(nat_profile_t *p, const char *v, size_t off, GString *why)
 {
-    (void)off;
     unsigned long lo, hi;
     g_auto(GStrv) parts = g_strsplit(v, "-", 3);
     GString *ignored = g_string_new(NULL);
@@ -241,8 +298,44 @@ static bool parse_port_range(nat_profile_t *p, const char *v, size_t off, GStrin
         g_string_append(why, "allowed: LOW-HIGH with 1 <= LOW <= HIGH <= 65535");
         return false;
     }
-    p->port_min = (uint16_t)lo;
-    p->port_max = (uint16_t)hi;
+    FIELD(p, off, uint16_t)[0] = (uint16_t)lo;
+    FIELD(p, off, uint16_t)[1] = (uint16_t)hi;
+    return true;
+}
+
+/* all | none | PORT or LOW-HIGH items separated by commas. */
+static bool parse_allow(nat_profile_t *p, const char *v, size_t off, GString *why)
+{
+    nat_allow_t allow = { 0 };
+    if (strcmp(v, "all") == 0) {
+        allow.all = true;
+    } else if (strcmp(v, "none") != 0) {
+        g_auto(GStrv) parts = g_strsplit_set(v, ", ", -1);
+        GString *ignored = g_string_new(NULL);
+        bool ok = true;
+        for (int i = 0; ok && parts[i]; i++) {
+            if (parts[i][0] == '\0')
+                continue;
+            g_auto(GStrv) ends = g_strsplit(parts[i], "-", 3);
+            unsigned long lo = 0, hi = 0;
+            guint n = g_strv_length(ends);
+            ok = allow.n < NAT_ALLOW_MAX_RANGES && (n == 1 || n == 2) &&
+                 parse_uint(ends[0], 1, 65535, &lo, ignored) &&
+                 (n == 1 ? (hi = lo, true) : parse_uint(ends[1], 1, 65535, &hi, ignored)) && lo <= hi;
+            if (ok) {
+                allow.lo[allow.n] = (uint16_t)lo;
+                allow.hi[allow.n++] = (uint16_t)hi;
+            }
+        }
+        g_string_free(ignored, TRUE);
+        if (!ok || allow.n == 0) {
+            g_string_append_printf(why, "allowed: all, none, or up to %d ports or LOW-HIGH ranges "
+                                        "(1-65535) separated by commas, such as 80,443",
+                                   NAT_ALLOW_MAX_RANGES);
+            return false;
+        }
+    }
+    *FIELD(p, off, nat_allow_t) = allow;
     return true;
 }
 
@@ -372,6 +465,11 @@ static bool parse_port_mapping(nat_profile_t *p, const char *v, size_t off, GStr
     return true;
 }
 
+static bool parse_tcp_quota(nat_profile_t *p, const char *v, size_t off, GString *why)
+{
+    return parse_quota(p, v, off, why);
+}
+
 /* ---- the key table ---------------------------------------------------- */
 
 enum key_scope {
@@ -389,13 +487,17 @@ typedef struct profile_key {
     enum key_scope scope;
     const char *const *names;
     const int *values;
+    unsigned tcp_set; /* a tcp-* override: the bit it sets in profile->tcp.set */
 } profile_key_t;
 
 /* parse_enum stores every enum key as an int. */
 _Static_assert(sizeof(nat_type_t) == sizeof(int) && sizeof(nat_dependence_t) == sizeof(int) &&
                    sizeof(nat_allocation_t) == sizeof(int) && sizeof(nat_parity_t) == sizeof(int) &&
                    sizeof(nat_refresh_t) == sizeof(int) && sizeof(nat_pooling_t) == sizeof(int) &&
-                   sizeof(nat_hairpin_t) == sizeof(int),
+                   sizeof(nat_hairpin_t) == sizeof(int) &&
+                   sizeof(nat_tcp_unsolicited_t) == sizeof(int) &&
+                   sizeof(nat_tcp_no_session_t) == sizeof(int) &&
+                   sizeof(nat_port_space_t) == sizeof(int) && sizeof(nat_refused_t) == sizeof(int),
                "profile enums are int-sized");
 
 static const int fallback_values[] = { NAT_ALLOC_SEQUENTIAL, NAT_ALLOC_RANDOM };
@@ -416,14 +518,20 @@ static bool parse_enum(nat_profile_t *p, const char *v, const profile_key_t *key
 
 static bool key_parse(const profile_key_t *key, nat_profile_t *p, const char *v, GString *why)
 {
-    return key->names ? parse_enum(p, v, key, why) : key->parse(p, v, key->offset, why);
+    bool ok = key->names ? parse_enum(p, v, key, why) : key->parse(p, v, key->offset, why);
+    if (ok)
+        p->tcp.set |= key->tcp_set;
+    return ok;
 }
 
 #define OFF(field) offsetof(nat_profile_t, field)
 #define IMP(field) offsetof(nat_impairment_t, field)
 
-#define KEY(name, parse, offset, scope) { name, parse, offset, scope, NULL, NULL }
-#define ENUM_KEY(name, field, scope, names, values) { name, NULL, OFF(field), scope, names, values }
+#define KEY(name, parse, offset, scope) { name, parse, offset, scope, NULL, NULL, 0 }
+#define ENUM_KEY(name, field, scope, names, values) { name, NULL, OFF(field), scope, names, values, 0 }
+#define TCP_KEY(name, parse, field, scope, bit) { name, parse, OFF(tcp.field), scope, NULL, NULL, bit }
+#define TCP_ENUM_KEY(name, field, scope, names, values, bit) \
+    { name, NULL, OFF(tcp.field), scope, names, values, bit }
 
 static const profile_key_t profile_keys[] = {
     ENUM_KEY("type", type, SCOPE_ALL, type_names, NULL),
@@ -433,7 +541,7 @@ static const profile_key_t profile_keys[] = {
     ENUM_KEY("preserve-fallback", preserve_fallback, SCOPE_TRANSLATING, fallback_names,
              fallback_values),
     KEY("sequential-step", parse_step, OFF(sequential_step), SCOPE_TRANSLATING),
-    KEY("port-range", parse_port_range, 0, SCOPE_TRANSLATING),
+    KEY("port-range", parse_port_range, OFF(port_min), SCOPE_TRANSLATING),
     ENUM_KEY("port-parity", port_parity, SCOPE_TRANSLATING, parity_names, NULL),
     KEY("timeout", parse_positive_duration, OFF(timeout), SCOPE_STATEFUL),
     KEY("timeout-unreplied", parse_duration_key, OFF(timeout_unreplied), SCOPE_STATEFUL),
@@ -461,6 +569,30 @@ static const profile_key_t profile_keys[] = {
     KEY("loss-outbound", parse_probability, OFF(outbound) + IMP(loss), SCOPE_ALL),
     KEY("reorder-inbound", parse_probability, OFF(inbound) + IMP(reorder), SCOPE_ALL),
     KEY("reorder-outbound", parse_probability, OFF(outbound) + IMP(reorder), SCOPE_ALL),
+    TCP_ENUM_KEY("tcp-mapping", mapping, SCOPE_TRANSLATING, dependence_names, NULL, NAT_TCP_SET_MAPPING),
+    TCP_ENUM_KEY("tcp-filtering", filtering, SCOPE_STATEFUL, dependence_names, NULL,
+                 NAT_TCP_SET_FILTERING),
+    TCP_ENUM_KEY("tcp-allocation", allocation, SCOPE_TRANSLATING, allocation_names, NULL,
+                 NAT_TCP_SET_ALLOCATION),
+    TCP_ENUM_KEY("tcp-preserve-fallback", preserve_fallback, SCOPE_TRANSLATING, fallback_names,
+                 fallback_values, NAT_TCP_SET_PRESERVE_FALLBACK),
+    TCP_KEY("tcp-sequential-step", parse_step, sequential_step, SCOPE_TRANSLATING,
+            NAT_TCP_SET_SEQUENTIAL_STEP),
+    TCP_KEY("tcp-port-range", parse_port_range, port_min, SCOPE_TRANSLATING, NAT_TCP_SET_PORT_RANGE),
+    TCP_ENUM_KEY("tcp-port-parity", port_parity, SCOPE_TRANSLATING, parity_names, NULL,
+                 NAT_TCP_SET_PORT_PARITY),
+    TCP_ENUM_KEY("tcp-hairpin", hairpin, SCOPE_TRANSLATING, hairpin_names, NULL, NAT_TCP_SET_HAIRPIN),
+    TCP_KEY("tcp-port-quota", parse_tcp_quota, port_quota, SCOPE_TRANSLATING, NAT_TCP_SET_PORT_QUOTA),
+    KEY("tcp-established-timeout", parse_positive_duration, OFF(tcp_established_timeout),
+        SCOPE_STATEFUL),
+    KEY("tcp-transitory-timeout", parse_positive_duration, OFF(tcp_transitory_timeout),
+        SCOPE_STATEFUL),
+    ENUM_KEY("tcp-unsolicited-syn", tcp_unsolicited_syn, SCOPE_STATEFUL, unsolicited_names, NULL),
+    ENUM_KEY("tcp-no-session", tcp_no_session, SCOPE_STATEFUL, no_session_names, NULL),
+    ENUM_KEY("tcp-ports", tcp_ports, SCOPE_TRANSLATING, port_space_names, NULL),
+    KEY("allow-out-udp", parse_allow, OFF(allow_out_udp), SCOPE_STATEFUL),
+    KEY("allow-out-tcp", parse_allow, OFF(allow_out_tcp), SCOPE_STATEFUL),
+    ENUM_KEY("refused", refused, SCOPE_STATEFUL, refused_names, NULL),
 };
 
 #define KEY_COUNT (sizeof profile_keys / sizeof profile_keys[0])
@@ -595,6 +727,21 @@ bool nat_profile_validate(const nat_profile_t *p, GError **error)
     if (p->sequential_step >= range && p->allocation == NAT_ALLOC_SEQUENTIAL && range > 1)
         FAIL("sequential-step %u must be smaller than the port-range size %u", p->sequential_step,
              range);
+    if (p->tcp.set) {
+        if (p->port_block > 0 && (p->tcp.set & NAT_TCP_SET_PORT_RANGE))
+            FAIL("tcp-port-range cannot differ from port-range when port-block is set: "
+                 "a subscriber's blocks hold every protocol's ports");
+        nat_profile_t view;
+        nat_profile_tcp_view(p, &view);
+        view.tcp.set = 0;
+        GError *local = NULL;
+        if (!nat_profile_validate(&view, &local)) {
+            g_set_error(error, NAT_PROFILE_ERROR, NAT_PROFILE_ERROR_INVALID, "for TCP: %s",
+                        local->message);
+            g_error_free(local);
+            return false;
+        }
+    }
     return true;
 #undef FAIL
 }
@@ -722,6 +869,73 @@ static void emit_impairments(const nat_profile_t *p, emit_fn emit, void *ctx)
 
 static void emit_json(void *ctx, const char *key, const char *value, emit_kind_t kind);
 
+static char *allow_format(const nat_allow_t *a)
+{
+    if (a->all)
+        return g_strdup("all");
+    if (a->n == 0)
+        return g_strdup("none");
+    GString *s = g_string_new(NULL);
+    for (unsigned i = 0; i < a->n; i++) {
+        g_string_append_printf(s, "%s%u", i ? "," : "", a->lo[i]);
+        if (a->hi[i] != a->lo[i])
+            g_string_append_printf(s, "-%u", a->hi[i]);
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* The TCP keys and the allow-lists. `only_changed`: the JSON form carries
+ * only what differs from the defaults, so results rows of profiles that
+ * leave TCP alone read as they did before natsim translated TCP. The
+ * overrides appear only where given. */
+static void emit_tcp(const nat_profile_t *p, emit_fn emit, void *ctx, bool only_changed)
+{
+    const nat_tcp_overrides_t *t = &p->tcp;
+    bool nat = p->type == NAT_TYPE_NAT;
+    if (nat && (t->set & NAT_TCP_SET_MAPPING))
+        emit(ctx, "tcp-mapping", nat_dependence_name(t->mapping), EMIT_STRING);
+    if (t->set & NAT_TCP_SET_FILTERING)
+        emit(ctx, "tcp-filtering", nat_dependence_name(t->filtering), EMIT_STRING);
+    if (nat && (t->set & NAT_TCP_SET_ALLOCATION))
+        emit(ctx, "tcp-allocation", nat_allocation_name(t->allocation), EMIT_STRING);
+    if (nat && (t->set & NAT_TCP_SET_PRESERVE_FALLBACK))
+        emit(ctx, "tcp-preserve-fallback", nat_allocation_name(t->preserve_fallback), EMIT_STRING);
+    if (nat && (t->set & NAT_TCP_SET_SEQUENTIAL_STEP))
+        emit_uint(emit, ctx, "tcp-sequential-step", t->sequential_step);
+    if (nat && (t->set & NAT_TCP_SET_PORT_RANGE)) {
+        char range[16];
+        g_snprintf(range, sizeof range, "%u-%u", t->port_min, t->port_max);
+        emit(ctx, "tcp-port-range", range, EMIT_STRING);
+    }
+    if (nat && (t->set & NAT_TCP_SET_PORT_PARITY))
+        emit(ctx, "tcp-port-parity", nat_parity_name(t->port_parity), EMIT_STRING);
+    if (nat && (t->set & NAT_TCP_SET_HAIRPIN))
+        emit(ctx, "tcp-hairpin", nat_hairpin_name(t->hairpin), EMIT_STRING);
+    if (nat && (t->set & NAT_TCP_SET_PORT_QUOTA))
+        emit_uint(emit, ctx, "tcp-port-quota", t->port_quota);
+    if (!only_changed || p->tcp_established_timeout != NAT_DEFAULT_TCP_ESTABLISHED)
+        emit_duration(emit, ctx, "tcp-established-timeout", p->tcp_established_timeout);
+    if (!only_changed || p->tcp_transitory_timeout != NAT_DEFAULT_TCP_TRANSITORY)
+        emit_duration(emit, ctx, "tcp-transitory-timeout", p->tcp_transitory_timeout);
+    if (!only_changed || p->tcp_unsolicited_syn != NAT_TCP_UNSOLICITED_HOLD)
+        emit(ctx, "tcp-unsolicited-syn", unsolicited_names[p->tcp_unsolicited_syn], EMIT_STRING);
+    if (!only_changed || p->tcp_no_session != NAT_TCP_NO_SESSION_DROP)
+        emit(ctx, "tcp-no-session", no_session_names[p->tcp_no_session], EMIT_STRING);
+    if (nat && (!only_changed || p->tcp_ports != NAT_PORT_SPACE_SEPARATE))
+        emit(ctx, "tcp-ports", port_space_names[p->tcp_ports], EMIT_STRING);
+    bool all = p->allow_out_udp.all && p->allow_out_tcp.all;
+    if (!only_changed || !p->allow_out_udp.all) {
+        g_autofree char *v = allow_format(&p->allow_out_udp);
+        emit(ctx, "allow-out-udp", v, EMIT_STRING);
+    }
+    if (!only_changed || !p->allow_out_tcp.all) {
+        g_autofree char *v = allow_format(&p->allow_out_tcp);
+        emit(ctx, "allow-out-tcp", v, EMIT_STRING);
+    }
+    if (!only_changed || !all || p->refused != NAT_REFUSED_DROP)
+        emit(ctx, "refused", refused_names[p->refused], EMIT_STRING);
+}
+
 static void profile_emit(const nat_profile_t *p, emit_fn emit, void *ctx)
 {
     emit(ctx, "type", nat_type_name(p->type), EMIT_STRING);
@@ -779,6 +993,8 @@ static void profile_emit(const nat_profile_t *p, emit_fn emit, void *ctx)
         if (p->port_mapping)
             emit_duration(emit, ctx, "port-mapping-lifetime-max", p->port_mapping_lifetime_max);
     }
+    if (p->type == NAT_TYPE_NAT || p->type == NAT_TYPE_FIREWALL)
+        emit_tcp(p, emit, ctx, emit == emit_json);
     if (p->type != NAT_TYPE_BLOCKED)
         emit_impairments(p, emit, ctx);
 }

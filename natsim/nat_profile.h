@@ -46,6 +46,55 @@ enum nat_port_mapping_flags {
 
 #define NAT_PROFILE_MAX_PUBLIC_IPS 256
 
+/* RFC 5382 REQ-4 and what real routers do instead: the answer to an inbound
+ * SYN that no session, mapping or filter admits. */
+typedef enum nat_tcp_unsolicited {
+    NAT_TCP_UNSOLICITED_HOLD, /* REQ-4: keep it 6 s; an outbound SYN of the pair drops it, else ICMP 3/3 */
+    NAT_TCP_UNSOLICITED_DROP, /* silence */
+    NAT_TCP_UNSOLICITED_RST,  /* a reset, as Linux/OpenWrt's REJECT answers */
+    NAT_TCP_UNSOLICITED_ICMP, /* ICMP port unreachable at once */
+} nat_tcp_unsolicited_t;
+
+/* A non-SYN segment from inside that belongs to no session (its session
+ * timed out, or it never passed this NAT). */
+typedef enum nat_tcp_no_session {
+    NAT_TCP_NO_SESSION_DROP,   /* RFC 6146 section 3.5.2.2: silently discarded */
+    NAT_TCP_NO_SESSION_RST,    /* answered with a reset, so the host gives up at once */
+    NAT_TCP_NO_SESSION_PICKUP, /* taken up as established, as Linux conntrack's tcp_loose does */
+} nat_tcp_no_session_t;
+
+typedef enum nat_port_space {
+    NAT_PORT_SPACE_SEPARATE, /* RFC 7857 section 5: each protocol has its own ports */
+    NAT_PORT_SPACE_SHARED,   /* one pool: a port held by UDP is not free for TCP */
+} nat_port_space_t;
+
+typedef enum nat_refused { NAT_REFUSED_DROP, NAT_REFUSED_REJECT } nat_refused_t;
+
+/* An outbound allow-list of destination ports for one protocol. */
+#define NAT_ALLOW_MAX_RANGES 16
+typedef struct nat_allow {
+    bool all;
+    unsigned n; /* 0 with !all: nothing goes out */
+    uint16_t lo[NAT_ALLOW_MAX_RANGES], hi[NAT_ALLOW_MAX_RANGES];
+} nat_allow_t;
+
+bool nat_allow_has(const nat_allow_t *allow, uint16_t port);
+
+/* The behaviours a profile may set apart for TCP (`tcp-mapping`, ...);
+ * `set` says which were given, the others follow the protocol-wide keys.
+ * Pooling and CGN blocks are per subscriber and stay shared. */
+enum nat_tcp_override {
+    NAT_TCP_SET_MAPPING = 1 << 0,
+    NAT_TCP_SET_FILTERING = 1 << 1,
+    NAT_TCP_SET_ALLOCATION = 1 << 2,
+    NAT_TCP_SET_PRESERVE_FALLBACK = 1 << 3,
+    NAT_TCP_SET_SEQUENTIAL_STEP = 1 << 4,
+    NAT_TCP_SET_PORT_RANGE = 1 << 5,
+    NAT_TCP_SET_PORT_PARITY = 1 << 6,
+    NAT_TCP_SET_HAIRPIN = 1 << 7,
+    NAT_TCP_SET_PORT_QUOTA = 1 << 8,
+};
+
 /* Link impairments for one direction; natsim applies them itself (no netem). */
 typedef struct nat_impairment {
     usec_t latency;
@@ -53,6 +102,15 @@ typedef struct nat_impairment {
     double loss;    /* probability 0..1 */
     double reorder; /* probability 0..1 that a packet is held back behind the next */
 } nat_impairment_t;
+
+typedef struct nat_tcp_overrides {
+    unsigned set; /* enum nat_tcp_override */
+    int mapping, filtering, allocation, preserve_fallback; /* the enums, as the key parser stores them */
+    uint16_t sequential_step;
+    uint16_t port_min, port_max;
+    int port_parity, hairpin;
+    uint32_t port_quota;
+} nat_tcp_overrides_t;
 
 typedef struct nat_profile {
     char *name; /* the preset it came from, or the file */
@@ -79,6 +137,16 @@ typedef struct nat_profile {
     unsigned port_mapping;    /* nat_port_mapping_flags */
     usec_t port_mapping_lifetime_max;
     nat_impairment_t inbound, outbound;
+    /* TCP (RFC 5382, RFC 7857) */
+    nat_tcp_overrides_t tcp;
+    usec_t tcp_established_timeout; /* REQ-5: at least 2 h 4 min by default */
+    usec_t tcp_transitory_timeout;  /* RFC 7857 section 2.2: 4 min by default */
+    nat_tcp_unsolicited_t tcp_unsolicited_syn;
+    nat_tcp_no_session_t tcp_no_session;
+    nat_port_space_t tcp_ports;
+    /* Outbound allow-lists by destination port, and what refusal looks like. */
+    nat_allow_t allow_out_udp, allow_out_tcp;
+    nat_refused_t refused;
 } nat_profile_t;
 
 #define NAT_PROFILE_ERROR (nat_profile_error_quark())
@@ -122,6 +190,9 @@ char *nat_profile_to_keyfile(const nat_profile_t *profile);
 /* The same keys and values as a JSON object (no trailing newline). */
 char *nat_profile_to_json(const nat_profile_t *profile);
 JsonNode *nat_profile_to_json_node(const nat_profile_t *profile);
+/* The profile as TCP sees it: `view` becomes a copy of `profile` with the
+ * tcp-* overrides written over the protocol-wide fields. */
+void nat_profile_tcp_view(const nat_profile_t *profile, nat_profile_t *view);
 /* One line: "EIM/APDF preserve hairpin" style summary for tables. */
 char *nat_profile_summary(const nat_profile_t *profile);
 
@@ -132,3 +203,5 @@ const char *nat_hairpin_name(nat_hairpin_t v);
 const char *nat_pooling_name(nat_pooling_t v);
 const char *nat_refresh_name(nat_refresh_t v);
 const char *nat_parity_name(nat_parity_t v);
+const char *nat_tcp_unsolicited_name(nat_tcp_unsolicited_t v);
+const char *nat_tcp_no_session_name(nat_tcp_no_session_t v);

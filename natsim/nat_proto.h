@@ -11,6 +11,14 @@ typedef enum nat_proto {
     NAT_PROTO_COUNT
 } nat_proto_t;
 
+/* TCP header flags as the engine needs them (RFC 793 bit values). */
+enum nat_tcp_flags {
+    NAT_TCP_FIN = 0x01,
+    NAT_TCP_SYN = 0x02,
+    NAT_TCP_RST = 0x04,
+    NAT_TCP_ACK = 0x10,
+};
+
 static inline const char *nat_proto_name(nat_proto_t proto)
 {
     switch (proto) {

@@ -208,6 +208,7 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
             return true;
         *d = dropped(r, NAT_ROUTER_DROP_ICMP_UNSUPPORTED);
         return false;
+    case PACKET_KIND_TCP: /* not translated yet */
     case PACKET_KIND_OTHER:
         break;
     }

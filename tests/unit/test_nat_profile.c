@@ -18,7 +18,7 @@
 
 static const char *const preset_names[] = {
     "full-cone", "restricted-cone", "port-restricted-cone", "symmetric", "symmetric-sequential",
-    "home-router", "cgnat", "no-nat", "firewall", "udp-blocked",
+    "home-router", "cgnat", "no-nat", "firewall", "udp-blocked", "corporate",
 };
 
 /* Loads PREAMBLE + keys; NULL (with the reason on stderr) when it fails. */
@@ -74,7 +74,15 @@ static bool profile_equal(const nat_profile_t *a, const nat_profile_t *b)
            a->port_mapping == b->port_mapping &&
            a->port_mapping_lifetime_max == b->port_mapping_lifetime_max &&
            impairment_equal(&a->inbound, &b->inbound) &&
-           impairment_equal(&a->outbound, &b->outbound);
+           impairment_equal(&a->outbound, &b->outbound) &&
+           memcmp(&a->tcp, &b->tcp, sizeof a->tcp) == 0 &&
+           a->tcp_established_timeout == b->tcp_established_timeout &&
+           a->tcp_transitory_timeout == b->tcp_transitory_timeout &&
+           a->tcp_unsolicited_syn == b->tcp_unsolicited_syn &&
+           a->tcp_no_session == b->tcp_no_session && a->tcp_ports == b->tcp_ports &&
+           memcmp(&a->allow_out_udp, &b->allow_out_udp, sizeof a->allow_out_udp) == 0 &&
+           memcmp(&a->allow_out_tcp, &b->allow_out_tcp, sizeof a->allow_out_tcp) == 0 &&
+           a->refused == b->refused;
 }
 
 /* ---- presets ----------------------------------------------------------- */
@@ -614,6 +622,12 @@ static void test_enum_errors_exact(void)
         { "refresh", "inbound", "outbound, both" },
         { "hairpin", "yes", "off, on, internal-source" },
         { "pooling", "random", "paired, arbitrary" },
+        { "tcp-unsolicited-syn", "reject", "hold, drop, rst, icmp" },
+        { "tcp-no-session", "loose", "drop, rst, pickup" },
+        { "tcp-ports", "one", "separate, shared" },
+        { "refused", "rst", "drop, reject" },
+        { "tcp-mapping", "sideways", "endpoint-independent, address-dependent, address-and-port-dependent" },
+        { "tcp-hairpin", "yes", "off, on, internal-source" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *keys = g_strdup_printf("%s = %s\n", cases[i][0], cases[i][1]);
@@ -634,6 +648,10 @@ static void test_every_key_covered(void)
         "port-blocks-max", "port-quota", "port-mapping", "port-mapping-lifetime-max", "latency",
         "jitter", "loss", "reorder", "latency-inbound", "latency-outbound", "jitter-inbound",
         "jitter-outbound", "loss-inbound", "loss-outbound", "reorder-inbound", "reorder-outbound",
+        "tcp-mapping", "tcp-filtering", "tcp-allocation", "tcp-preserve-fallback",
+        "tcp-sequential-step", "tcp-port-range", "tcp-port-parity", "tcp-hairpin", "tcp-port-quota",
+        "tcp-established-timeout", "tcp-transitory-timeout", "tcp-unsolicited-syn",
+        "tcp-no-session", "tcp-ports", "allow-out-udp", "allow-out-tcp", "refused",
     };
     const char *const *keys = nat_profile_keys();
     size_t n = 0;
@@ -783,7 +801,23 @@ static const char all_keys[] = "type = nat\n"
                                "loss-inbound = 1%\n"
                                "loss-outbound = 0.02\n"
                                "reorder-inbound = 0.001\n"
-                               "reorder-outbound = 0.5%\n";
+                               "reorder-outbound = 0.5%\n"
+                               "tcp-mapping = address-and-port-dependent\n"
+                               "tcp-filtering = address-dependent\n"
+                               "tcp-allocation = sequential\n"
+                               "tcp-preserve-fallback = random\n"
+                               "tcp-sequential-step = 2\n"
+                               "tcp-port-parity = ignore\n"
+                               "tcp-hairpin = off\n"
+                               "tcp-port-quota = 500\n"
+                               "tcp-established-timeout = 1h\n"
+                               "tcp-transitory-timeout = 30s\n"
+                               "tcp-unsolicited-syn = rst\n"
+                               "tcp-no-session = pickup\n"
+                               "tcp-ports = shared\n"
+                               "allow-out-udp = 53,1000-2000\n"
+                               "allow-out-tcp = none\n"
+                               "refused = reject\n";
 
 /* to_keyfile -> load -> to_keyfile gives the same text and the same profile. */
 static void check_round_trip(const nat_profile_t *p, const char *what)
@@ -827,7 +861,8 @@ static void test_round_trip_all_keys(void)
     for (size_t i = 0; keys[i]; i++) {
         bool both_dirs = strcmp(keys[i], "latency") == 0 || strcmp(keys[i], "jitter") == 0 ||
                          strcmp(keys[i], "loss") == 0 || strcmp(keys[i], "reorder") == 0;
-        if (strcmp(keys[i], "preset") == 0 || both_dirs)
+        /* tcp-port-range cannot go with port-block: test_tcp_keys has it. */
+        if (strcmp(keys[i], "preset") == 0 || both_dirs || strcmp(keys[i], "tcp-port-range") == 0)
             continue;
         g_autofree char *line = g_strdup_printf("\n%s = ", keys[i]);
         ASSERT_CONTAINS(text, line);
@@ -895,14 +930,36 @@ static void check_json_matches(const nat_profile_t *p, const char *what)
     gsize n = 0;
     g_auto(GStrv) keys = keyfile_keys(kf, "nat", &n);
     GList *members = json_object_get_members(obj);
-    /* icmp-timeout at its default is the one key the JSON leaves out. */
-    bool icmp_default = p->icmp_timeout == 60 * USEC_PER_SEC &&
-                        (p->type == NAT_TYPE_NAT || p->type == NAT_TYPE_FIREWALL);
-    CU_ASSERT_EQUAL(g_list_length(members) + icmp_default, n);
+    /* The JSON leaves out the keys that were added after results rows were
+     * first written, when they hold their defaults: they must be exactly those. */
+    static const char *const omissible[][2] = {
+        { "icmp-timeout", "1min" },           { "tcp-established-timeout", "124min" },
+        { "tcp-transitory-timeout", "4min" }, { "tcp-unsolicited-syn", "hold" },
+        { "tcp-no-session", "drop" },         { "tcp-ports", "separate" },
+        { "allow-out-udp", "all" },           { "allow-out-tcp", "all" },
+        { "refused", "drop" },
+    };
+    gsize omitted = 0;
+    for (gsize i = 0; i < n; i++) {
+        if (json_object_has_member(obj, keys[i]))
+            continue;
+        g_autofree char *value = keyfile_get(kf, "nat", keys[i]);
+        bool allowed = false;
+        for (size_t k = 0; k < G_N_ELEMENTS(omissible); k++)
+            allowed = allowed || (strcmp(keys[i], omissible[k][0]) == 0 &&
+                                  strcmp(value, omissible[k][1]) == 0);
+        if (!allowed)
+            fprintf(stderr, "\n  %s: JSON lacks %s = %s\n", what, keys[i], value);
+        CU_ASSERT_TRUE(allowed);
+        omitted++;
+    }
+    CU_ASSERT_EQUAL(g_list_length(members) + omitted, n);
     GList *m = members;
     for (gsize i = 0; i < n && m; i++, m = m->next) {
-        if (icmp_default && strcmp(keys[i], "icmp-timeout") == 0)
+        while (i < n && !json_object_has_member(obj, keys[i]))
             i++;
+        if (i == n)
+            break;
         CU_ASSERT_STRING_EQUAL(m->data, keys[i]);
         g_autofree char *value = keyfile_get(kf, "nat", keys[i]);
         JsonNode *node = json_object_get_member(obj, keys[i]);
@@ -944,6 +1001,60 @@ static void test_json_output(void)
     CU_ASSERT_STRING_EQUAL(json_object_get_string_member(obj, "mapping"), "endpoint-independent");
     CU_ASSERT_STRING_EQUAL(json_object_get_string_member(obj, "hold-down"), "2min");
     CU_ASSERT_DOUBLE_EQUAL(json_object_get_double_member(obj, "loss"), 0.0, 1e-12);
+}
+
+/* TCP keys: overrides reach the TCP view and only it; defaults per RFC 5382. */
+static void test_tcp_keys(void)
+{
+    g_autoptr(nat_profile_t) d = load("mapping = endpoint-independent\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_EQUAL(d->tcp_established_timeout, (2 * 60 + 4) * USEC_PER_MIN); /* REQ-5 */
+    CU_ASSERT_EQUAL(d->tcp_transitory_timeout, 4 * USEC_PER_MIN);
+    CU_ASSERT_EQUAL(d->tcp_unsolicited_syn, NAT_TCP_UNSOLICITED_HOLD);             /* REQ-4 */
+    CU_ASSERT_TRUE(d->allow_out_tcp.all && d->allow_out_udp.all);
+
+    g_autoptr(nat_profile_t) p = load("mapping = endpoint-independent\nallocation = preserve\n"
+                                      "tcp-mapping = address-and-port-dependent\n"
+                                      "tcp-allocation = random\ntcp-port-range = 30000-30999\n"
+                                      "tcp-hairpin = off\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    nat_profile_t view;
+    nat_profile_tcp_view(p, &view);
+    CU_ASSERT_EQUAL(view.mapping, NAT_ADDRESS_AND_PORT_DEPENDENT);
+    CU_ASSERT_EQUAL(view.allocation, NAT_ALLOC_RANDOM);
+    CU_ASSERT_EQUAL(view.port_min, 30000);
+    CU_ASSERT_EQUAL(view.port_max, 30999);
+    CU_ASSERT_EQUAL(view.hairpin, NAT_HAIRPIN_OFF);
+    CU_ASSERT_EQUAL(view.filtering, p->filtering); /* not overridden: follows */
+    CU_ASSERT_EQUAL(p->mapping, NAT_ENDPOINT_INDEPENDENT);
+    CU_ASSERT_EQUAL(p->port_min, 1024);
+    check_round_trip(p, "tcp overrides");
+    check_json_matches(p, "tcp overrides");
+
+    /* A block holds every protocol's ports. */
+    g_autofree char *msg = load_error("port-block = 512\ntcp-port-range = 2000-3000\n");
+    ASSERT_CONTAINS(msg, "tcp-port-range cannot differ from port-range when port-block is set");
+    /* The TCP view must be valid on its own. */
+    g_autofree char *msg2 = load_error("tcp-port-range = 4000-4000\ntcp-port-parity = preserve\n");
+    ASSERT_CONTAINS(msg2, "for TCP: port-range 4000-4000 holds only one parity");
+
+    g_autoptr(nat_profile_t) allow = load("allow-out-tcp = 80,443,8000-8080\nallow-out-udp = none\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(allow);
+    CU_ASSERT_TRUE(nat_allow_has(&allow->allow_out_tcp, 443));
+    CU_ASSERT_TRUE(nat_allow_has(&allow->allow_out_tcp, 8080));
+    CU_ASSERT_FALSE(nat_allow_has(&allow->allow_out_tcp, 8081));
+    CU_ASSERT_FALSE(nat_allow_has(&allow->allow_out_tcp, 22));
+    CU_ASSERT_FALSE(nat_allow_has(&allow->allow_out_udp, 53));
+    g_autofree char *text = nat_profile_to_keyfile(allow);
+    ASSERT_CONTAINS(text, "\nallow-out-tcp = 80,443,8000-8080\n");
+    ASSERT_CONTAINS(text, "\nallow-out-udp = none\n");
+    static const char *const bad_allow[] = { "0", "443-80", "http", "70000", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17" };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_allow); i++) {
+        g_autofree char *keys = g_strdup_printf("allow-out-tcp = %s\n", bad_allow[i]);
+        g_autofree char *m = load_error(keys);
+        g_autofree char *want = g_strdup_printf("[nat] allow-out-tcp = %s: allowed: all, none, or up to 16 ports", bad_allow[i]);
+        ASSERT_CONTAINS(m, want);
+    }
 }
 
 /* ---- set, groups, foreign keys, files ---------------------------------- */
@@ -1096,6 +1207,7 @@ int main(void)
         { "round trip all keys", test_round_trip_all_keys },
         { "normalised keys by type", test_normalised_keys_by_type },
         { "json output", test_json_output },
+        { "tcp keys", test_tcp_keys },
         { "set", test_set },
         { "copy and free", test_copy_and_free },
         { "groups", test_groups },

@@ -115,12 +115,9 @@ static void test_junk_dropped_and_counted(void)
     nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, junk, 10, 0);
     CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_MALFORMED);
     CU_ASSERT_EQUAL(d.parse_error, PACKET_ERR_TOO_SHORT);
-    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "abc");
-    f.data[9] = 6; /* TCP; fix the header checksum so only the protocol differs */
-    f.data[10] = f.data[11] = 0;
-    uint16_t sum = packet_ipv4_checksum(f.data, 20);
-    f.data[10] = (uint8_t)(sum >> 8);
-    f.data[11] = (uint8_t)sum;
+    frame_t f; /* a valid TCP segment: not translated (yet) */
+    f.len = packet_build_tcp(f.data, sizeof f.data, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 1, 0,
+                             PACKET_TCP_SYN, 1024, "abc", 3, 64);
     d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
     CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_NOT_UDP);
     frame_t g = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "abc");

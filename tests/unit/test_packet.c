@@ -66,6 +66,60 @@ static const uint8_t icmp_vector[56] = {
     0x13, 0x88, 0x0d, 0x96, 0x00, 0x0b, 0x69, 0x14,
 };
 
+/* A real SYN: `curl http://192.0.2.80/` from 192.0.2.10 on Linux 6.x,
+ * captured on a veth whose sender had TX checksum offload switched off (so
+ * the TCP checksum is complete, as nfqueue hands it over). */
+static const uint8_t tcp_syn_vector[60] = {
+    0x45, 0x00, 0x00, 0x3c, /* version 4, IHL 5; TOS 0; total length 60 */
+    0xeb, 0xa1, 0x40, 0x00, /* ID 0xeba1; DF */
+    0x40, 0x06, 0xca, 0xbf, /* TTL 64, protocol 6 (TCP); header checksum */
+    0xc0, 0x00, 0x02, 0x0a, /* source 192.0.2.10 */
+    0xc0, 0x00, 0x02, 0x50, /* destination 192.0.2.80 */
+    0xa1, 0xa2, 0x00, 0x50, /* ports 41378 -> 80 */
+    0xc4, 0x9d, 0xeb, 0x3d, /* sequence number 0xc49deb3d */
+    0x00, 0x00, 0x00, 0x00, /* acknowledgment number 0 */
+    0xa0, 0x02, 0xfa, 0xf0, /* data offset 10 (40 bytes); SYN; window 64240 */
+    0xe3, 0xf2, 0x00, 0x00, /* checksum 0xe3f2; urgent pointer 0 */
+    0x02, 0x04, 0x05, 0xb4, /* MSS 1460 */
+    0x04, 0x02,             /* SACK permitted */
+    0x08, 0x0a, 0x26, 0x9a, 0x6c, 0x56, 0x00, 0x00, 0x00, 0x00, /* timestamps */
+    0x01,                   /* NOP */
+    0x03, 0x03, 0x0a,       /* window scale 10 */
+};
+
+/* tcp_syn_vector after packet_set_src(198.18.0.1, 62000), checksums by an
+ * independent full computation (Python). */
+static const uint8_t tcp_syn_translated[60] = {
+    0x45, 0x00, 0x00, 0x3c, 0xeb, 0xa1, 0x40, 0x00, 0x40, 0x06,
+    0xc6, 0xb6,             /* header checksum */
+    0xc6, 0x12, 0x00, 0x01, /* source 198.18.0.1 */
+    0xc0, 0x00, 0x02, 0x50,
+    0xf2, 0x30, 0x00, 0x50, /* ports 62000 -> 80 */
+    0xc4, 0x9d, 0xeb, 0x3d, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0,
+    0x8f, 0x5b, 0x00, 0x00, /* TCP checksum 0x8f5b */
+    0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x26, 0x9a, 0x6c, 0x56,
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a,
+};
+
+/* The same connection's request: ACK+PSH with 12 bytes of options
+ * (NOP NOP timestamps) and 74 bytes of data. */
+static const uint8_t tcp_get_vector[126] = {
+    0x45, 0x00, 0x00, 0x7e, /* total length 126 */
+    0xeb, 0xa3, 0x40, 0x00, 0x40, 0x06, 0xca, 0x7b,
+    0xc0, 0x00, 0x02, 0x0a, 0xc0, 0x00, 0x02, 0x50,
+    0xa1, 0xa2, 0x00, 0x50, /* ports 41378 -> 80 */
+    0xc4, 0x9d, 0xeb, 0x3e, /* sequence number 0xc49deb3e (ISN + 1) */
+    0x7c, 0xb9, 0x38, 0x5d, /* acknowledgment number 0x7cb9385d */
+    0x80, 0x18, 0x00, 0x3f, /* data offset 8 (32 bytes); ACK PSH; window 63 */
+    0xd0, 0xbb, 0x00, 0x00, /* checksum 0xd0bb; urgent pointer 0 */
+    0x01, 0x01, 0x08, 0x0a, 0x26, 0x9a, 0x6c, 0x57, 0xe1, 0x2e, 0x8e, 0x11, /* options */
+    'G', 'E', 'T', ' ', '/', ' ', 'H', 'T', 'T', 'P', '/', '1', '.', '1', '\r', '\n',
+    'H', 'o', 's', 't', ':', ' ', '1', '9', '2', '.', '0', '.', '2', '.', '8', '0', '\r', '\n',
+    'U', 's', 'e', 'r', '-', 'A', 'g', 'e', 'n', 't', ':', ' ',
+    'c', 'u', 'r', 'l', '/', '7', '.', '8', '8', '.', '1', '\r', '\n',
+    'A', 'c', 'c', 'e', 'p', 't', ':', ' ', '*', '/', '*', '\r', '\n', '\r', '\n',
+};
+
 #define IP(a, b, c, d) ADDR_IP(a, b, c, d)
 
 static uint16_t rd16(const uint8_t *p)
@@ -99,6 +153,14 @@ static void fix_icmp(uint8_t *d, size_t len)
     size_t ihl = (size_t)(d[0] & 0x0f) * 4;
     wr16(d + ihl + PACKET_ICMP_OFF_CHECKSUM, 0);
     wr16(d + ihl + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(d + ihl, len - ihl));
+}
+
+static void fix_tcp(uint8_t *d, size_t len)
+{
+    size_t ihl = (size_t)(d[0] & 0x0f) * 4;
+    wr16(d + ihl + PACKET_TCP_OFF_CHECKSUM,
+         packet_tcp_checksum(ADDR_IP(d[12], d[13], d[14], d[15]), ADDR_IP(d[16], d[17], d[18], d[19]),
+                             d + ihl, len - ihl));
 }
 
 static packet_error_t parse_error(const uint8_t *bytes, size_t len)
@@ -356,6 +418,10 @@ static void test_error_names(void)
     CU_ASSERT_STRING_EQUAL(packet_error_name((packet_error_t)-1), "unknown");
     CU_ASSERT_STRING_EQUAL(packet_error_name(PACKET_ERR_BAD_IP_CHECKSUM), "bad-ip-checksum");
     CU_ASSERT_STRING_EQUAL(packet_kind_name(PACKET_KIND_FRAGMENT), "fragment");
+    CU_ASSERT_STRING_EQUAL(packet_error_name(PACKET_ERR_TRUNCATED_TCP), "truncated-tcp");
+    CU_ASSERT_STRING_EQUAL(packet_error_name(PACKET_ERR_BAD_TCP_OFFSET), "bad-tcp-offset");
+    CU_ASSERT_STRING_EQUAL(packet_error_name(PACKET_ERR_BAD_TCP_CHECKSUM), "bad-tcp-checksum");
+    CU_ASSERT_STRING_EQUAL(packet_kind_name(PACKET_KIND_TCP), "tcp");
 }
 
 /* --- kinds ------------------------------------------------------------------- */
@@ -416,15 +482,33 @@ static void test_fragments_and_others(void)
     CU_ASSERT_EQUAL(p.kind, PACKET_KIND_FRAGMENT);
     CU_ASSERT_FALSE(p.has_udp);
 
-    /* TCP: only the IP header is looked at. */
+    /* Another protocol (SCTP): only the IP header is looked at. */
     memcpy(b, udp_vector, 31);
-    b[9] = 6;
+    b[9] = 132;
     fix_ip(b);
     CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
     CU_ASSERT_EQUAL(p.kind, PACKET_KIND_OTHER);
     CU_ASSERT_FALSE(p.has_udp);
+    CU_ASSERT_FALSE(p.has_tcp);
     CU_ASSERT_EQUAL(p.payload_off, 20);
     CU_ASSERT_EQUAL(p.payload_len, 11);
+
+    /* A fragmented TCP segment stays a fragment: no TCP fields, and its
+     * checksum (over the whole segment) is not checked. */
+    memcpy(b, tcp_syn_vector, 60);
+    wr16(b + 6, PACKET_IPV4_FLAG_MF);
+    b[36] ^= 0xff; /* a wrong TCP checksum */
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 60, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_FRAGMENT);
+    CU_ASSERT_FALSE(p.has_tcp);
+    CU_ASSERT_FALSE(p.has_udp);
+    CU_ASSERT_EQUAL(p.payload_off, 20);
+    CU_ASSERT_EQUAL(p.payload_len, 40);
+    packet_set_src(&p, IP(198, 18, 0, 1), 9999); /* the address only */
+    CU_ASSERT_EQUAL(rd16(b + 20), 41378);
+    CU_ASSERT_EQUAL(b[36], 0xe3 ^ 0xff);
+    CU_ASSERT_EQUAL(packet_checksum(b, 20), 0);
 
     /* An echo request is ICMP but no error. */
     static const uint8_t echo_body[] = { 8, 0, 0, 0, 0x12, 0x34, 0, 1, 'p', 'i', 'n', 'g' };
@@ -892,6 +976,572 @@ static void test_icmp_rewrite_vector(void)
     CU_ASSERT_EQUAL(memcmp(err, icmp_vector, m), 0);
 }
 
+/* --- TCP ------------------------------------------------------------------------ */
+
+static void test_parse_tcp_syn_vector(void)
+{
+    uint8_t *d = dup_exact(tcp_syn_vector, sizeof(tcp_syn_vector));
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(d, sizeof(tcp_syn_vector), &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_TCP);
+    CU_ASSERT_EQUAL(p.protocol, PACKET_IPPROTO_TCP);
+    CU_ASSERT_TRUE(p.has_tcp);
+    CU_ASSERT_FALSE(p.has_udp);
+    CU_ASSERT_EQUAL(p.src, IP(192, 0, 2, 10));
+    CU_ASSERT_EQUAL(p.dst, IP(192, 0, 2, 80));
+    CU_ASSERT_EQUAL(p.sport, 41378);
+    CU_ASSERT_EQUAL(p.dport, 80);
+    CU_ASSERT_EQUAL(p.tcp_seq, 0xc49deb3du);
+    CU_ASSERT_EQUAL(p.tcp_ack, 0);
+    CU_ASSERT_EQUAL(p.tcp_flags, PACKET_TCP_SYN);
+    CU_ASSERT_EQUAL(p.tcp_header_len, 40);
+    CU_ASSERT_EQUAL(p.payload_off, 60);
+    CU_ASSERT_EQUAL(p.payload_len, 0);
+    CU_ASSERT_TRUE(p.dont_fragment);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    CU_ASSERT_TRUE(packet_may_send_icmp_error(&p));
+    /* The full computation agrees with the sender's kernel. */
+    CU_ASSERT_EQUAL(packet_tcp_checksum(p.src, p.dst, d + 20, 40), 0xe3f2);
+    free(d);
+
+    d = dup_exact(tcp_get_vector, sizeof(tcp_get_vector));
+    CU_ASSERT_TRUE_FATAL(packet_parse(d, sizeof(tcp_get_vector), &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_TCP);
+    CU_ASSERT_EQUAL(p.tcp_seq, 0xc49deb3eu);
+    CU_ASSERT_EQUAL(p.tcp_ack, 0x7cb9385du);
+    CU_ASSERT_EQUAL(p.tcp_flags, PACKET_TCP_ACK | PACKET_TCP_PSH);
+    CU_ASSERT_EQUAL(p.tcp_header_len, 32);
+    CU_ASSERT_EQUAL(p.payload_off, 52);
+    CU_ASSERT_EQUAL(p.payload_len, 74);
+    CU_ASSERT_EQUAL(memcmp(d + p.payload_off, "GET / HTTP/1.1\r\n", 16), 0);
+    CU_ASSERT_EQUAL(packet_tcp_checksum(p.src, p.dst, d + 20, 106), 0xd0bb);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    free(d);
+}
+
+static void test_tcp_set_src_vector(void)
+{
+    uint8_t b[60];
+    memcpy(b, tcp_syn_vector, 60);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 60, &p));
+    packet_set_src(&p, IP(198, 18, 0, 1), 62000);
+    CU_ASSERT_EQUAL(memcmp(b, tcp_syn_translated, 60), 0);
+    CU_ASSERT_EQUAL(p.sport, 62000);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    /* And back: the bytes the host sent. */
+    packet_set_src(&p, IP(192, 0, 2, 10), 41378);
+    CU_ASSERT_EQUAL(memcmp(b, tcp_syn_vector, 60), 0);
+    packet_set_dst(&p, IP(10, 0, 0, 5), 8080);
+    CU_ASSERT_EQUAL(rd16(b + 22), 8080);
+    CU_ASSERT_EQUAL(p.dport, 8080);
+    CU_ASSERT_EQUAL(rd16(b + 36), packet_tcp_checksum(p.src, p.dst, b + 20, 40));
+}
+
+static void test_tcp_malformed(void)
+{
+    uint8_t b[160];
+    /* Fewer than 20 bytes of TCP header: 0..19 after the IP header. */
+    for (size_t l4 = 0; l4 < 20; l4++) {
+        memcpy(b, tcp_syn_vector, 60);
+        wr16(b + 2, (uint16_t)(20 + l4));
+        fix_ip(b);
+        CU_ASSERT_EQUAL(parse_error(b, 20 + l4), PACKET_ERR_TRUNCATED_TCP);
+    }
+    /* Data offset below 5 words. */
+    for (uint8_t off = 0; off < 5; off++) {
+        memcpy(b, tcp_syn_vector, 60);
+        b[32] = (uint8_t)(off << 4);
+        fix_tcp(b, 60);
+        CU_ASSERT_EQUAL(parse_error(b, 60), PACKET_ERR_BAD_TCP_OFFSET);
+    }
+    /* Data offset beyond the segment: 44 bytes of header in 40. */
+    memcpy(b, tcp_syn_vector, 60);
+    b[32] = 0xb0;
+    fix_tcp(b, 60);
+    CU_ASSERT_EQUAL(parse_error(b, 60), PACKET_ERR_BAD_TCP_OFFSET);
+    /* ... but exactly the segment is fine (options only, no data). */
+    b[32] = 0xa0;
+    fix_tcp(b, 60);
+    CU_ASSERT_EQUAL(parse_error(b, 60), PACKET_OK);
+    /* A 20-byte segment with offset 15 (60 bytes). */
+    memcpy(b, tcp_syn_vector, 40);
+    wr16(b + 2, 40);
+    b[32] = 0xf0;
+    fix_ip(b);
+    fix_tcp(b, 40);
+    CU_ASSERT_EQUAL(parse_error(b, 40), PACKET_ERR_BAD_TCP_OFFSET);
+
+    /* The checksum covers header, options, data and the pseudo-header. */
+    static const size_t flips[] = { 20, 23, 24, 31, 33, 36, 37, 38, 45, 59 };
+    for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+        memcpy(b, tcp_syn_vector, 60);
+        b[flips[i]] ^= 0x01;
+        CU_ASSERT_EQUAL(parse_error(b, 60), PACKET_ERR_BAD_TCP_CHECKSUM);
+    }
+    for (size_t at = 52; at < 126; at += 7) { /* the data of the request */
+        memcpy(b, tcp_get_vector, 126);
+        b[at] ^= 0x80;
+        CU_ASSERT_EQUAL(parse_error(b, 126), PACKET_ERR_BAD_TCP_CHECKSUM);
+    }
+    /* Pseudo-header: another address (IP checksum repaired) or another TCP length. */
+    memcpy(b, tcp_syn_vector, 60);
+    b[15] ^= 0x02;
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 60), PACKET_ERR_BAD_TCP_CHECKSUM);
+    memcpy(b, tcp_syn_vector, 60);
+    b[9] = PACKET_IPPROTO_TCP;
+    b[60] = b[61] = 0; /* two zero bytes more: the same sum, only the length differs */
+    wr16(b + 2, 62);
+    fix_ip(b);
+    CU_ASSERT_EQUAL(parse_error(b, 62), PACKET_ERR_BAD_TCP_CHECKSUM);
+    fix_tcp(b, 62);
+    CU_ASSERT_EQUAL(parse_error(b, 62), PACKET_OK);
+    /* packet_verify_checksums sees a segment damaged after the parse. */
+    packet_t v;
+    memcpy(b, tcp_syn_vector, 60);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 60, &v));
+    CU_ASSERT_TRUE(packet_verify_checksums(&v));
+    b[50] ^= 0x10;
+    CU_ASSERT_FALSE(packet_verify_checksums(&v));
+    b[50] ^= 0x10;
+    b[36] ^= 0x01;
+    CU_ASSERT_FALSE(packet_verify_checksums(&v));
+    /* An IP checksum error is found first. */
+    memcpy(b, tcp_syn_vector, 60);
+    b[10] ^= 1;
+    CU_ASSERT_EQUAL(parse_error(b, 60), PACKET_ERR_BAD_IP_CHECKSUM);
+
+    /* A checksum that computes to 0 is valid (TCP has no "no checksum"),
+     * and stays right through a rewrite. */
+    int found = -1;
+    for (int port = 0; port < 65536 && found < 0; port++) {
+        memcpy(b, tcp_syn_vector, 60);
+        wr16(b + 20, (uint16_t)port);
+        if (packet_tcp_checksum(IP(192, 0, 2, 10), IP(192, 0, 2, 80), b + 20, 40) == 0)
+            found = port;
+    }
+    CU_ASSERT_TRUE_FATAL(found >= 0);
+    wr16(b + 36, 0);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 60, &p));
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    packet_set_dst(&p, IP(198, 18, 0, 1), 1);
+    CU_ASSERT_EQUAL(rd16(b + 36), packet_tcp_checksum(p.src, p.dst, b + 20, 40));
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    /* ... and back to the zero checksum, not 0xFFFF. */
+    packet_set_dst(&p, IP(192, 0, 2, 80), 80);
+    CU_ASSERT_EQUAL(rd16(b + 36), 0);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+}
+
+/* A random TCP segment: random flags, seq, ack, window, 0..40 bytes of
+ * options, data of any length, sometimes IP options. Returns its length. */
+static size_t random_tcp(rng_t *rng, uint8_t *buf, size_t cap)
+{
+    static uint8_t body[9000 + 40];
+    size_t opt = 4 * rng_below(rng, 11);
+    size_t len = random_payload_len(rng);
+    for (size_t i = 0; i < opt + len; i++)
+        body[i] = (uint8_t)rng_next(rng);
+    addr_endpoint_t src = addr_endpoint(random_ip(rng), random_port(rng));
+    addr_endpoint_t dst = addr_endpoint(random_ip(rng), random_port(rng));
+    size_t n = packet_build_tcp(buf, cap, src, dst, (uint32_t)rng_next(rng),
+                                (uint32_t)rng_next(rng), (uint8_t)rng_next(rng),
+                                (uint16_t)rng_next(rng), body, opt + len, (uint8_t)rng_next(rng));
+    if (n == 0)
+        return 0;
+    buf[20 + PACKET_TCP_OFF_DATA_OFFSET] = (uint8_t)((20 + opt) / 4 << 4);
+    fix_tcp(buf, n);
+    if (rng_below(rng, 4) == 0) {
+        size_t ipopt = 4 * (1 + rng_below(rng, 10));
+        memmove(buf + 20 + ipopt, buf + 20, n - 20);
+        for (size_t i = 0; i < ipopt; i++)
+            buf[20 + i] = (uint8_t)rng_next(rng);
+        n += ipopt;
+        buf[0] = (uint8_t)(0x40 | (20 + ipopt) / 4);
+        wr16(buf + 2, (uint16_t)n);
+        fix_ip(buf);
+    }
+    return n;
+}
+
+static bool tcp_consistent(const packet_t *p, int iter)
+{
+    const uint8_t *d = p->data;
+    CHECK(rd16(d + PACKET_IPV4_OFF_CHECKSUM) == packet_ipv4_checksum(d, p->ihl));
+    const uint8_t *tcp = d + p->ihl;
+    CHECK(rd16(tcp + PACKET_TCP_OFF_CHECKSUM) ==
+          packet_tcp_checksum(p->src, p->dst, tcp, p->len - p->ihl));
+    CHECK(packet_verify_checksums(p));
+    packet_t again;
+    CHECK(packet_parse(p->data, p->len, &again));
+    CHECK(again.kind == PACKET_KIND_TCP);
+    CHECK(again.src == p->src && again.dst == p->dst);
+    CHECK(again.sport == p->sport && again.dport == p->dport);
+    CHECK(again.tcp_seq == p->tcp_seq && again.tcp_ack == p->tcp_ack);
+    CHECK(again.tcp_flags == p->tcp_flags && again.tcp_header_len == p->tcp_header_len);
+    CHECK(again.payload_off == p->payload_off && again.payload_len == p->payload_len);
+    return true;
+}
+
+static bool tcp_rewrite_round(rng_t *rng, uint8_t *buf, int iter)
+{
+    size_t n = random_tcp(rng, buf, 65535);
+    CHECK(n > 0);
+    uint8_t *d = dup_exact(buf, n);
+    packet_t p;
+    bool ok = packet_parse(d, n, &p);
+    if (!ok)
+        free(d);
+    CHECK(ok);
+    bool good = p.kind == PACKET_KIND_TCP && tcp_consistent(&p, iter);
+    for (int step = 0; good && step < 6; step++) {
+        switch (rng_below(rng, 3)) {
+        case 0: packet_set_src(&p, random_ip(rng), random_port(rng)); break;
+        case 1: packet_set_dst(&p, random_ip(rng), random_port(rng)); break;
+        default: packet_decrement_ttl(&p); break;
+        }
+        good = tcp_consistent(&p, iter);
+    }
+    /* The payload is never touched. */
+    good = good && memcmp(d + p.payload_off, buf + p.payload_off, p.payload_len) == 0;
+    free(d);
+    CHECK(good);
+    return true;
+}
+
+static void test_tcp_rewrite_property(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 0x7c900001);
+    uint8_t *buf = malloc(65535);
+    for (int iter = 0; iter < 5000; iter++)
+        if (!tcp_rewrite_round(&rng, buf, iter))
+            break;
+    free(buf);
+}
+
+/* An ICMP error quoting `quoted` bytes of the TCP segment orig (n bytes),
+ * rewritten on `side`, checked against the same rewrite of orig itself. */
+static bool tcp_icmp_check(const uint8_t *orig, size_t n, size_t quoted, packet_side_t side,
+                           uint32_t ip, uint16_t port, int iter)
+{
+    uint8_t buf[600];
+    size_t ihl = (size_t)(orig[0] & 0x0f) * 4;
+    size_t m = packet_build_icmp_error(buf, sizeof(buf), IP(203, 0, 113, 9),
+                                       PACKET_ICMP_DEST_UNREACH, PACKET_ICMP_CODE_HOST_UNREACH, 0,
+                                       orig, n, ihl + quoted, 64);
+    CHECK(m > 0);
+    uint8_t *d = dup_exact(buf, m);
+    packet_t p;
+    bool good = packet_parse(d, m, &p);
+    if (good) {
+        quoted = p.inner.l4_len; /* at most what 576 bytes hold */
+        good = p.inner.protocol == PACKET_IPPROTO_TCP && p.inner.has_ports == (quoted >= 4) &&
+               !p.inner.has_udp_checksum_field &&
+               p.inner.has_tcp_checksum_field == (quoted >= 18) &&
+               packet_icmp_rewrite_inner(&p, side, ip, port);
+    }
+    uint8_t *o = dup_exact(orig, n);
+    packet_t op;
+    good = good && packet_parse(o, n, &op);
+    if (good) {
+        if (side == PACKET_SIDE_SRC)
+            packet_set_src(&op, ip, port);
+        else
+            packet_set_dst(&op, ip, port);
+        const uint8_t *in = d + p.inner.off;
+        /* What the quote must read as: the rewritten original, except a
+         * checksum quoted in part (it cannot be updated) or ports quoted
+         * in part (not rewritten). */
+        size_t same = p.inner.ihl + (quoted < 4 ? 0 : quoted < 18 && quoted > 16 ? 16 : quoted);
+        const bool checks[] = {
+            rd16(d + PACKET_IPV4_OFF_CHECKSUM) == packet_ipv4_checksum(d, p.ihl),
+            packet_checksum(d + p.ihl, p.len - p.ihl) == 0,
+            rd16(in + PACKET_IPV4_OFF_CHECKSUM) == packet_ipv4_checksum(in, p.inner.ihl),
+            packet_verify_checksums(&p),
+            memcmp(in, o, same) == 0,
+            quoted < 4 || quoted >= 18 || quoted <= 16 ||
+                memcmp(in + p.inner.ihl + 16, orig + ihl + 16, quoted - 16) == 0,
+            quoted >= 4 || memcmp(in + p.inner.ihl, orig + ihl, quoted) == 0,
+            side == PACKET_SIDE_SRC ? p.dst == ip && p.inner.src == ip
+                                    : p.src == ip && p.inner.dst == ip,
+            quoted < 4 || (side == PACKET_SIDE_SRC ? p.inner.sport == port : p.inner.dport == port),
+            /* the whole segment quoted: its checksum verifies in full */
+            quoted != n - ihl ||
+                rd16(in + p.inner.ihl + PACKET_TCP_OFF_CHECKSUM) ==
+                    packet_tcp_checksum(p.inner.src, p.inner.dst, in + p.inner.ihl, quoted),
+        };
+        for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+            if (!checks[i]) {
+                fprintf(stderr, "TCP ICMP check %zu failed: quote %zu of %zu, side %d\n", i,
+                        quoted, n - ihl, side);
+                good = false;
+            }
+        packet_t again;
+        good = good && packet_parse(d, m, &again) && again.inner.src == p.inner.src &&
+               again.inner.dst == p.inner.dst && again.inner.sport == p.inner.sport &&
+               again.inner.dport == p.inner.dport;
+    }
+    free(o);
+    free(d);
+    CHECK(good);
+    return true;
+}
+
+static void test_tcp_icmp_rewrite(void)
+{
+    /* The NAT's inbound case on the captured SYN, sent out as 198.18.0.1:62000:
+     * the error about it goes back to 192.0.2.10:41378 and then quotes
+     * exactly the SYN the host sent. */
+    static const size_t quotes[] = { 8, 18, 28, 40 };
+    for (size_t i = 0; i < sizeof(quotes) / sizeof(quotes[0]); i++) {
+        uint8_t out[60], err[128];
+        memcpy(out, tcp_syn_translated, 60);
+        size_t m = packet_build_icmp_error(err, sizeof(err), IP(203, 0, 113, 9), 3, 1, 0, out,
+                                           60, 20 + quotes[i], 64);
+        CU_ASSERT_EQUAL_FATAL(m, 48 + quotes[i]);
+        packet_t p;
+        CU_ASSERT_TRUE_FATAL(packet_parse(err, m, &p));
+        CU_ASSERT_TRUE(p.inner.has_ports);
+        CU_ASSERT_EQUAL(p.inner.has_tcp_checksum_field, quotes[i] >= 18);
+        CU_ASSERT_EQUAL(p.inner.sport, 62000);
+        CU_ASSERT_TRUE(packet_icmp_rewrite_inner(&p, PACKET_SIDE_SRC, IP(192, 0, 2, 10), 41378));
+        CU_ASSERT_EQUAL(memcmp(err + 28, tcp_syn_vector, 20 + quotes[i]), 0);
+        CU_ASSERT_EQUAL(p.dst, IP(192, 0, 2, 10));
+        CU_ASSERT_TRUE(packet_verify_checksums(&p));
+        CU_ASSERT_EQUAL(packet_checksum(err + 20, m - 20), 0);
+    }
+
+    /* Every quote length from 0 to the whole segment, both sides. */
+    int iter = 0;
+    for (size_t q = 0; q <= 40; q++, iter++) {
+        if (!tcp_icmp_check(tcp_syn_vector, 60, q, PACKET_SIDE_SRC, IP(198, 18, 0, 1), 62000, iter) ||
+            !tcp_icmp_check(tcp_syn_vector, 60, q, PACKET_SIDE_DST, IP(10, 0, 0, 7), 8080, iter))
+            return;
+    }
+    /* Random segments with random quotes, 8, 18 and 28+ bytes among them. */
+    rng_t rng;
+    rng_seed(&rng, 0x7c900002);
+    uint8_t *orig = malloc(65535);
+    for (; iter < 5000; iter++) {
+        size_t n = random_tcp(&rng, orig, 65535);
+        size_t ihl = (size_t)(orig[0] & 0x0f) * 4;
+        size_t quoted;
+        switch (rng_below(&rng, 5)) {
+        case 0: quoted = 8; break;  /* RFC 792 */
+        case 1: quoted = 18; break; /* the checksum just in */
+        case 2: quoted = n - ihl; break;
+        case 3: quoted = 28 + rng_below(&rng, 200); break;
+        default: quoted = rng_below(&rng, 21); break;
+        }
+        if (quoted > n - ihl)
+            quoted = n - ihl;
+        packet_side_t side = rng_below(&rng, 2) ? PACKET_SIDE_SRC : PACKET_SIDE_DST;
+        if (!tcp_icmp_check(orig, n, quoted, side, random_ip(&rng), random_port(&rng), iter))
+            break;
+    }
+    free(orig);
+
+    /* A quoted non-first fragment of TCP has no ports. */
+    uint8_t frag[60], err[128];
+    memcpy(frag, tcp_syn_vector, 60);
+    wr16(frag + 6, 10);
+    fix_ip(frag);
+    size_t m = packet_build_icmp_error(err, sizeof(err), 1, 11, 0, 0, frag, 60, 60, 64);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(err, m, &p));
+    CU_ASSERT_FALSE(p.inner.has_ports);
+    CU_ASSERT_FALSE(p.inner.has_tcp_checksum_field);
+    CU_ASSERT_TRUE(packet_icmp_rewrite_inner(&p, PACKET_SIDE_SRC, IP(10, 0, 0, 1), 5));
+    CU_ASSERT_EQUAL(memcmp(err + 48, tcp_syn_vector + 20, 40), 0);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+}
+
+static void test_build_tcp(void)
+{
+    uint8_t b[128];
+    addr_endpoint_t a = addr_endpoint(IP(10, 0, 0, 2), 40000);
+    addr_endpoint_t z = addr_endpoint(IP(198, 51, 100, 7), 443);
+    size_t n = packet_build_tcp(b, sizeof(b), a, z, 0x01020304, 0xa0b0c0d0,
+                                PACKET_TCP_ACK | PACKET_TCP_PSH, 0x1234, "hello", 5, 63);
+    CU_ASSERT_EQUAL_FATAL(n, 45);
+    static const uint8_t head[20] = { 0x9c, 0x40, 0x01, 0xbb, 0x01, 0x02, 0x03, 0x04,
+                                      0xa0, 0xb0, 0xc0, 0xd0, 0x50, 0x18, 0x12, 0x34 };
+    CU_ASSERT_EQUAL(memcmp(b + 20, head, 16), 0);
+    CU_ASSERT_EQUAL(rd16(b + 38), 0); /* urgent pointer */
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_TCP);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    CU_ASSERT_EQUAL(p.src, a.ip);
+    CU_ASSERT_EQUAL(p.sport, a.port);
+    CU_ASSERT_EQUAL(p.dst, z.ip);
+    CU_ASSERT_EQUAL(p.dport, z.port);
+    CU_ASSERT_EQUAL(p.tcp_seq, 0x01020304u);
+    CU_ASSERT_EQUAL(p.tcp_ack, 0xa0b0c0d0u);
+    CU_ASSERT_EQUAL(p.tcp_flags, PACKET_TCP_ACK | PACKET_TCP_PSH);
+    CU_ASSERT_EQUAL(p.tcp_header_len, 20);
+    CU_ASSERT_EQUAL(p.ttl, 63);
+    CU_ASSERT_TRUE(p.dont_fragment);
+    CU_ASSERT_EQUAL(rd16(b + 4), 0); /* ID 0 */
+    CU_ASSERT_EQUAL(p.payload_off, 40);
+    CU_ASSERT_EQUAL(p.payload_len, 5);
+    CU_ASSERT_EQUAL(memcmp(b + 40, "hello", 5), 0);
+
+    /* The captured SYN's header, rebuilt (no options): what the kernel sent. */
+    n = packet_build_tcp(b, sizeof(b), addr_endpoint(IP(192, 0, 2, 10), 41378),
+                         addr_endpoint(IP(192, 0, 2, 80), 80), 0xc49deb3d, 0, PACKET_TCP_SYN,
+                         64240, tcp_syn_vector + 40, 20, 64);
+    CU_ASSERT_EQUAL_FATAL(n, 60);
+    b[32] = 0xa0; /* the 20 bytes of "payload" are its options */
+    wr16(b + 4, 0xeba1);
+    fix_ip(b);
+    fix_tcp(b, 60);
+    CU_ASSERT_EQUAL(memcmp(b, tcp_syn_vector, 60), 0);
+
+    /* The payload may already sit where it goes. */
+    memcpy(b + 40, "in place", 8);
+    n = packet_build_tcp(b, sizeof(b), a, z, 1, 2, PACKET_TCP_ACK, 3, b + 40, 8, 64);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+    CU_ASSERT_EQUAL(memcmp(b + 40, "in place", 8), 0);
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+
+    /* Refusals. */
+    CU_ASSERT_EQUAL(packet_build_tcp(b, 44, a, z, 0, 0, 0, 0, "hello", 5, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_tcp(b, 39, a, z, 0, 0, 0, 0, NULL, 0, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_tcp(b, 40, a, z, 0, 0, 0, 0, NULL, 0, 64), 40);
+    CU_ASSERT_EQUAL(packet_build_tcp(b, sizeof(b), a, z, 0, 0, 0, 0, NULL, 3, 64), 0);
+    uint8_t *big = malloc(70000);
+    CU_ASSERT_EQUAL(packet_build_tcp(big, 70000, a, z, 0, 0, 0, 0, big, 65535 - 39, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_tcp(big, 70000, a, z, 0, 0, 0, 0, big, 65535 - 40, 64), 65535);
+    free(big);
+}
+
+/* Builds the reset for a segment and parses it. */
+static bool reset_for(const uint8_t *seg, size_t n, packet_t *rst, uint8_t *buf, size_t cap)
+{
+    uint8_t *d = dup_exact(seg, n);
+    packet_t p;
+    bool ok = packet_parse(d, n, &p);
+    size_t m = ok ? packet_build_tcp_reset(buf, cap, &p, 64) : 0;
+    free(d);
+    return m > 0 && packet_parse(buf, m, rst) && packet_verify_checksums(rst) && m == 40;
+}
+
+static void test_build_tcp_reset(void)
+{
+    uint8_t b[128], r[64];
+    packet_t rst;
+    addr_endpoint_t a = addr_endpoint(IP(10, 0, 0, 2), 40000);
+    addr_endpoint_t z = addr_endpoint(IP(198, 51, 100, 7), 443);
+
+    /* SYN, no ACK: <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>, back to the sender. */
+    CU_ASSERT_TRUE_FATAL(reset_for(tcp_syn_vector, 60, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.src, IP(192, 0, 2, 80));
+    CU_ASSERT_EQUAL(rst.sport, 80);
+    CU_ASSERT_EQUAL(rst.dst, IP(192, 0, 2, 10));
+    CU_ASSERT_EQUAL(rst.dport, 41378);
+    CU_ASSERT_EQUAL(rst.tcp_flags, PACKET_TCP_RST | PACKET_TCP_ACK);
+    CU_ASSERT_EQUAL(rst.tcp_seq, 0);
+    CU_ASSERT_EQUAL(rst.tcp_ack, 0xc49deb3eu);
+    CU_ASSERT_EQUAL(rst.payload_len, 0);
+    CU_ASSERT_EQUAL(rst.ttl, 64);
+    CU_ASSERT_EQUAL(rd16(r + 34), 0); /* window */
+
+    /* SYN with 5 bytes of data: the data counts too. */
+    size_t n = packet_build_tcp(b, sizeof(b), a, z, 1000, 77, PACKET_TCP_SYN, 100, "hello", 5, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_flags, PACKET_TCP_RST | PACKET_TCP_ACK);
+    CU_ASSERT_EQUAL(rst.tcp_seq, 0);
+    CU_ASSERT_EQUAL(rst.tcp_ack, 1006);
+    CU_ASSERT_EQUAL(rst.src, z.ip);
+    CU_ASSERT_EQUAL(rst.sport, z.port);
+    CU_ASSERT_EQUAL(rst.dport, a.port);
+
+    /* A segment with ACK (the captured request): <SEQ=SEG.ACK><CTL=RST>. */
+    CU_ASSERT_TRUE_FATAL(reset_for(tcp_get_vector, 126, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_flags, PACKET_TCP_RST);
+    CU_ASSERT_EQUAL(rst.tcp_seq, 0x7cb9385du);
+    CU_ASSERT_EQUAL(rst.tcp_ack, 0);
+    CU_ASSERT_EQUAL(rst.dst, IP(192, 0, 2, 10));
+    CU_ASSERT_EQUAL(rst.dport, 41378);
+
+    /* SYN+ACK: the ACK rule wins. */
+    n = packet_build_tcp(b, sizeof(b), a, z, 5, 0xfffffff0u, PACKET_TCP_SYN | PACKET_TCP_ACK, 1,
+                         NULL, 0, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_flags, PACKET_TCP_RST);
+    CU_ASSERT_EQUAL(rst.tcp_seq, 0xfffffff0u);
+
+    /* FIN without ACK, with 3 bytes of data: 3 + 1. */
+    n = packet_build_tcp(b, sizeof(b), a, z, 5000, 0, PACKET_TCP_FIN, 1, "bye", 3, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_flags, PACKET_TCP_RST | PACKET_TCP_ACK);
+    CU_ASSERT_EQUAL(rst.tcp_ack, 5004);
+    /* A bare FIN, and SYN+FIN (each counts one), sequence numbers wrapping. */
+    n = packet_build_tcp(b, sizeof(b), a, z, 0xffffffffu, 0, PACKET_TCP_FIN, 1, NULL, 0, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_ack, 0);
+    n = packet_build_tcp(b, sizeof(b), a, z, 0xfffffffeu, 0, PACKET_TCP_SYN | PACKET_TCP_FIN, 1,
+                         "x", 1, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_ack, 1);
+    /* FIN+ACK: the ACK rule. */
+    n = packet_build_tcp(b, sizeof(b), a, z, 9, 123456, PACKET_TCP_FIN | PACKET_TCP_ACK, 1, NULL,
+                         0, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_flags, PACKET_TCP_RST);
+    CU_ASSERT_EQUAL(rst.tcp_seq, 123456);
+    /* A segment with neither SYN, FIN nor ACK: SEG.LEN is the data alone. */
+    n = packet_build_tcp(b, sizeof(b), a, z, 100, 0, PACKET_TCP_PSH, 1, "data", 4, 64);
+    CU_ASSERT_TRUE_FATAL(reset_for(b, n, &rst, r, sizeof(r)));
+    CU_ASSERT_EQUAL(rst.tcp_ack, 104);
+
+    /* Never a reset in answer to a reset, with or without ACK. */
+    packet_t p;
+    static const uint8_t rst_flags[] = { PACKET_TCP_RST, PACKET_TCP_RST | PACKET_TCP_ACK,
+                                         PACKET_TCP_RST | PACKET_TCP_SYN };
+    for (size_t i = 0; i < sizeof(rst_flags); i++) {
+        n = packet_build_tcp(b, sizeof(b), a, z, 1, 2, rst_flags[i], 0, NULL, 0, 64);
+        CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+        CU_ASSERT_EQUAL(packet_build_tcp_reset(r, sizeof(r), &p, 64), 0);
+    }
+    /* Not for another protocol, a fragment, an unparsed packet or a source
+     * that is no host (RFC 1122 4.2.3.10), nor into too small a buffer. */
+    memcpy(b, udp_vector, 31);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 31, &p));
+    CU_ASSERT_EQUAL(packet_build_tcp_reset(r, sizeof(r), &p, 64), 0);
+    memcpy(b, tcp_syn_vector, 60);
+    wr16(b + 6, PACKET_IPV4_FLAG_MF);
+    fix_ip(b);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 60, &p));
+    CU_ASSERT_EQUAL(packet_build_tcp_reset(r, sizeof(r), &p, 64), 0);
+    memcpy(b, tcp_syn_vector, 60);
+    b[40] ^= 1;
+    CU_ASSERT_FALSE(packet_parse(b, 60, &p));
+    CU_ASSERT_EQUAL(packet_build_tcp_reset(r, sizeof(r), &p, 64), 0);
+    static const uint32_t bad_src[] = { 0, 0xffffffffu, IP(127, 0, 0, 1), IP(224, 0, 0, 1) };
+    for (size_t i = 0; i < 4; i++) {
+        n = packet_build_tcp(b, sizeof(b), addr_endpoint(bad_src[i], 1), z, 1, 0, PACKET_TCP_SYN,
+                             0, NULL, 0, 64);
+        CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+        CU_ASSERT_EQUAL(packet_build_tcp_reset(r, sizeof(r), &p, 64), 0);
+    }
+    static const uint32_t bad_dst[] = { 0xffffffffu, IP(239, 1, 2, 3) };
+    for (size_t i = 0; i < 2; i++) {
+        n = packet_build_tcp(b, sizeof(b), a, addr_endpoint(bad_dst[i], 1), 1, 0, PACKET_TCP_SYN,
+                             0, NULL, 0, 64);
+        CU_ASSERT_TRUE_FATAL(packet_parse(b, n, &p));
+        CU_ASSERT_EQUAL(packet_build_tcp_reset(r, sizeof(r), &p, 64), 0);
+    }
+    memcpy(b, tcp_syn_vector, 60);
+    CU_ASSERT_TRUE_FATAL(packet_parse(b, 60, &p));
+    CU_ASSERT_EQUAL(packet_build_tcp_reset(r, 39, &p, 64), 0);
+    CU_ASSERT_EQUAL(packet_build_tcp_reset(r, 40, &p, 64), 40);
+}
+
 /* --- fuzzing ------------------------------------------------------------------ */
 
 static bool parsed_sane(const packet_t *p, size_t len)
@@ -928,6 +1578,12 @@ static bool fuzz_one(rng_t *rng, const uint8_t *bytes, size_t len)
         if (valid)
             good = good && packet_verify_checksums(&p);
         packet_may_send_icmp_error(&p);
+        uint8_t rst[64];
+        size_t n = packet_build_tcp_reset(rst, sizeof(rst), &p, 64);
+        packet_t r;
+        good = good && (n == 0 || (p.kind == PACKET_KIND_TCP && n == 40 &&
+                                   packet_parse(rst, n, &r) && packet_verify_checksums(&r) &&
+                                   (r.tcp_flags & PACKET_TCP_RST)));
     } else {
         good = p.error > PACKET_OK && p.error < PACKET_ERROR_COUNT;
     }
@@ -940,7 +1596,7 @@ static void test_fuzz_random_bytes(void)
     rng_t rng;
     rng_seed(&rng, 0x5eed0003);
     uint8_t b[160];
-    unsigned parsed = 0;
+    unsigned parsed = 0, tcp = 0;
     for (int iter = 0; iter < 200000; iter++) {
         size_t len = rng_below(&rng, sizeof(b) + 1);
         for (size_t i = 0; i < len; i++)
@@ -964,6 +1620,10 @@ static void test_fuzz_random_bytes(void)
                 if (rng_below(&rng, 8))
                     fix_icmp(b, len);
             }
+            if (b[9] == 6 && len >= ihl + 20 && rd16(b + 2) == len && rng_below(&rng, 8)) {
+                b[ihl + PACKET_TCP_OFF_DATA_OFFSET] = (uint8_t)(rng_below(&rng, 16) << 4);
+                fix_tcp(b, len);
+            }
         }
         if (!fuzz_one(&rng, b, len)) {
             CU_FAIL("fuzz invariant");
@@ -973,9 +1633,11 @@ static void test_fuzz_random_bytes(void)
         packet_t p;
         uint8_t *d = dup_exact(b, len);
         parsed += packet_parse(d, len, &p);
+        tcp += p.error == PACKET_OK && p.kind == PACKET_KIND_TCP;
         free(d);
     }
     CU_ASSERT_TRUE(parsed > 1000); /* the guided half gets through */
+    CU_ASSERT_TRUE(tcp > 100);
 }
 
 static void test_fuzz_truncations_and_flips(void)
@@ -985,7 +1647,8 @@ static void test_fuzz_truncations_and_flips(void)
     uint8_t *orig = malloc(65535), *buf = malloc(600);
     for (int iter = 0; iter < 600; iter++) {
         bool no_checksum;
-        size_t n = random_udp(&rng, orig, 2000, &no_checksum);
+        size_t n = iter % 4 >= 2 ? random_tcp(&rng, orig, 2000)
+                                 : random_udp(&rng, orig, 2000, &no_checksum);
         const uint8_t *pkt = orig;
         if (n == 0)
             continue;
@@ -1052,6 +1715,13 @@ int main(void)
         { "UDP checksum 0 -> 0xFFFF, none stays 0", test_rewrite_zero_checksum_becomes_ffff },
         { "ICMP inner rewrite vector", test_icmp_rewrite_vector },
         { "ICMP inner rewrite checksums (property)", test_icmp_rewrite_property },
+        { "parse captured TCP SYN and request", test_parse_tcp_syn_vector },
+        { "TCP set_src matches vector", test_tcp_set_src_vector },
+        { "malformed TCP gives its error", test_tcp_malformed },
+        { "TCP rewrite checksums == full (property)", test_tcp_rewrite_property },
+        { "ICMP errors quoting TCP rewritten", test_tcp_icmp_rewrite },
+        { "build TCP", test_build_tcp },
+        { "build TCP reset (RFC 793 3.4)", test_build_tcp_reset },
         { "fuzz random bytes", test_fuzz_random_bytes },
         { "fuzz truncations and flips", test_fuzz_truncations_and_flips },
         { NULL, NULL },
