@@ -82,6 +82,26 @@ static void send_unreachable(daemon_t *d, const uint8_t *orig, size_t len)
     sendto(d->raw_fd, icmp, n, 0, (struct sockaddr *)&to, sizeof to);
 }
 
+/* A built IPv4 datagram out through the raw socket, routed by its destination. */
+static void send_raw(daemon_t *d, const uint8_t *data, size_t n, bool outside)
+{
+    if (n < PACKET_IPV4_HEADER_MIN || d->raw_fd < 0)
+        return;
+    struct sockaddr_in to = { .sin_family = AF_INET };
+    memcpy(&to.sin_addr, data + PACKET_IPV4_OFF_DST, 4);
+    nat_pcap_write(d->pcap, outside ? NAT_PCAP_OUTSIDE : NAT_PCAP_INSIDE, data, n);
+    if (sendto(d->raw_fd, data, n, 0, (struct sockaddr *)&to, sizeof to) < 0)
+        g_debug("reply: %s", g_strerror(errno));
+}
+
+static void send_held_due(daemon_t *d, usec_t now)
+{
+    uint8_t out[PACKET_ICMP_QUOTE_MAX];
+    size_t n;
+    while ((n = nat_router_held_due(d->router, now, out, sizeof out)) > 0)
+        send_raw(d, out, n, true);
+}
+
 static void on_packet(const nat_nfq_packet_t *pkt, void *ctx)
 {
     daemon_t *d = ctx;
@@ -95,9 +115,15 @@ static void on_packet(const nat_nfq_packet_t *pkt, void *ctx)
                                                                 : NAT_ROUTER_HAIRPIN;
     nat_pcap_write(d->pcap, path == NAT_ROUTER_INBOUND ? NAT_PCAP_OUTSIDE : NAT_PCAP_INSIDE,
                    pkt->data, pkt->len);
-    nat_router_decision_t dec = nat_router_process(d->router, path, pkt->data, pkt->len, clock_now_usec());
+    usec_t now = clock_now_usec();
+    nat_router_decision_t dec = nat_router_process(d->router, path, pkt->data, pkt->len, now);
     if (dec.icmp_unreachable && d->raw_fd >= 0 && d->inside_ip)
         send_unreachable(d, pkt->data, pkt->len);
+    if (dec.reply != NAT_REPLY_NONE) {
+        uint8_t out[PACKET_ICMP_QUOTE_MAX];
+        send_raw(d, out, nat_router_build_reply(d->router, &dec, pkt->data, pkt->len, d->inside_ip,
+                                                out, sizeof out, now), dec.came_inbound);
+    }
     if (dec.action != NAT_ROUTER_HOLD) {
         deliver(d, pkt->queue, pkt->id, &dec, pkt->data, pkt->len);
         return;
@@ -115,6 +141,7 @@ static void arm_timer(daemon_t *d)
 {
     usec_t next = MIN(nat_impair_next_deadline(nat_router_impairment(d->router, true)),
                       nat_impair_next_deadline(nat_router_impairment(d->router, false)));
+    next = MIN(next, nat_router_next_due(d->router));
     if (next == d->armed_for)
         return;
     d->armed_for = next;
@@ -159,7 +186,9 @@ static gboolean on_timer(gint fd, GIOCondition cond, gpointer ctx)
     if (read(fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
         g_warning("timerfd: %s", g_strerror(errno));
     d->armed_for = NAT_IMPAIR_NEVER;
-    release_due(d, clock_now_usec());
+    usec_t now = clock_now_usec();
+    release_due(d, now);
+    send_held_due(d, now);
     nat_nfq_flush(d->nfq);
     nat_pcap_flush(d->pcap);
     arm_timer(d);
@@ -413,6 +442,9 @@ static bool daemon_setup(daemon_t *d, GError **error)
     d->inside_ip = inside_address(d);
     /* Best effort: without it natsim still drops, it only cannot tell why. */
     d->raw_fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_RAW);
+    int mark = NAT_RULES_OWN_MARK; /* its packets skip our outbound queue */
+    if (d->raw_fd >= 0)
+        setsockopt(d->raw_fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
     if (o->profile->type == NAT_TYPE_NAT && o->profile->port_mapping && !open_port_mapping(d, error))
         return false;
     if (o->control_path && !open_control(d, error))

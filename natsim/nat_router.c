@@ -18,6 +18,22 @@ typedef struct frag_key {
     uint8_t protocol, path;
 } frag_key_t;
 
+/* An unsolicited SYN held for RFC 5382 REQ-4, by its endpoint pair. All are
+ * held equally long, so arrival order is due order: a FIFO of entries, with
+ * a hash to find one when an outbound SYN supersedes it. */
+typedef struct syn_key {
+    uint32_t remote_ip, external_ip;
+    uint16_t remote_port, external_port;
+} syn_key_t;
+
+typedef struct held_syn {
+    syn_key_t key;
+    usec_t due;
+    bool superseded;
+    size_t len;
+    uint8_t data[PACKET_ICMP_QUOTE_MAX];
+} held_syn_t;
+
 typedef struct frag_entry {
     frag_key_t key;
     uint32_t new_src, new_dst;
@@ -31,6 +47,8 @@ struct nat_router {
     usec_t frag_sweep_at;
     usec_t icmp_window; /* the second the ICMP budget belongs to */
     unsigned icmp_budget;
+    GHashTable *held_by_pair; /* syn_key_t -> held_syn_t (owned by the queue) */
+    GQueue held;              /* held_syn_t, oldest first */
     nat_router_stats_t stats;
 };
 
@@ -51,6 +69,18 @@ static frag_key_t frag_key_of(const packet_t *pkt, nat_router_path_t path)
 {
     return (frag_key_t){ .src = pkt->src, .dst = pkt->dst, .id = wire_get16(pkt->data + 4),
                          .protocol = pkt->protocol, .path = (uint8_t)path };
+}
+
+static guint syn_hash(gconstpointer p)
+{
+    const syn_key_t *k = p;
+    return k->remote_ip * 2654435761u ^ k->external_ip * 40503u ^
+           ((guint)k->remote_port << 16 | k->external_port);
+}
+
+static gboolean syn_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, sizeof(syn_key_t)) == 0;
 }
 
 static const char *const drop_names[NAT_ROUTER_DROP_REASON_COUNT] = {
@@ -89,6 +119,8 @@ nat_router_t *nat_router_new(nat_engine_t *engine, uint64_t seed)
     r->inbound = nat_impair_new(&p->inbound, seed ^ 0x1b873593u);
     r->outbound = nat_impair_new(&p->outbound, seed ^ 0xcc9e2d51u);
     r->frags = g_hash_table_new_full(frag_hash, frag_equal, NULL, g_free);
+    r->held_by_pair = g_hash_table_new(syn_hash, syn_equal);
+    g_queue_init(&r->held);
     r->icmp_window = -1;
     return r;
 }
@@ -101,6 +133,9 @@ void nat_router_free(nat_router_t *r)
     nat_impair_free(r->outbound);
     if (r->frags)
         g_hash_table_destroy(r->frags);
+    if (r->held_by_pair)
+        g_hash_table_destroy(r->held_by_pair);
+    g_queue_clear_full(&r->held, g_free);
     g_free(r);
 }
 
@@ -109,6 +144,121 @@ void nat_router_profile_changed(nat_router_t *r)
     const nat_profile_t *p = nat_engine_profile(r->engine);
     nat_impair_set(r->inbound, &p->inbound);
     nat_impair_set(r->outbound, &p->outbound);
+}
+
+/* One budget for every message natsim makes up itself. */
+static bool reply_budget(nat_router_t *r, usec_t now)
+{
+    if (now / USEC_PER_SEC != r->icmp_window) {
+        r->icmp_window = now / USEC_PER_SEC;
+        r->icmp_budget = NAT_ROUTER_ICMP_PER_SEC;
+    }
+    if (r->icmp_budget == 0)
+        return false;
+    r->icmp_budget--;
+    return true;
+}
+
+size_t nat_router_build_reply(nat_router_t *r, const nat_router_decision_t *d, const uint8_t *orig,
+                              size_t len, uint32_t from_inside, uint8_t *out, size_t cap, usec_t now)
+{
+    if (d->reply == NAT_REPLY_NONE || d->reply == NAT_REPLY_HOLD_SYN || len < PACKET_IPV4_HEADER_MIN)
+        return 0;
+    uint8_t small[2048];
+    uint8_t *copy = len <= sizeof small ? small : g_malloc(len);
+    memcpy(copy, orig, len);
+    packet_t pkt;
+    size_t n = 0;
+    if (packet_parse(copy, len, &pkt) && packet_may_send_icmp_error(&pkt) && reply_budget(r, now)) {
+        uint32_t from = d->came_inbound ? pkt.dst : from_inside;
+        switch (d->reply) {
+        case NAT_REPLY_TCP_RST:
+            n = packet_build_tcp_reset(out, cap, &pkt, PACKET_IPV4_DEFAULT_TTL);
+            break;
+        case NAT_REPLY_ICMP_PORT_UNREACHABLE:
+            n = packet_build_icmp_error(out, cap, from, PACKET_ICMP_DEST_UNREACH,
+                                        PACKET_ICMP_CODE_PORT_UNREACH, 0, orig, len, 0,
+                                        PACKET_IPV4_DEFAULT_TTL);
+            break;
+        case NAT_REPLY_ICMP_ADMIN_PROHIBITED:
+            n = packet_build_icmp_error(out, cap, from, PACKET_ICMP_DEST_UNREACH,
+                                        PACKET_ICMP_CODE_ADMIN_PROHIBITED, 0, orig, len, 0,
+                                        PACKET_IPV4_DEFAULT_TTL);
+            break;
+        case NAT_REPLY_NONE:
+        case NAT_REPLY_HOLD_SYN:
+            break;
+        }
+        r->stats.replies[d->reply] += n > 0;
+    }
+    if (copy != small)
+        g_free(copy);
+    return n;
+}
+
+static void syn_hold(nat_router_t *r, const packet_t *pkt, usec_t now)
+{
+    syn_key_t key = { .remote_ip = pkt->src, .external_ip = pkt->dst, .remote_port = pkt->sport,
+                      .external_port = pkt->dport };
+    if (g_hash_table_contains(r->held_by_pair, &key))
+        return; /* a retransmission: the first one's clock runs */
+    if (g_queue_get_length(&r->held) >= NAT_ROUTER_SYN_HOLD_MAX) {
+        r->stats.syn_held_overflow++;
+        return;
+    }
+    held_syn_t *h = g_new(held_syn_t, 1);
+    h->key = key;
+    h->due = now + NAT_ROUTER_SYN_HOLD;
+    h->superseded = false;
+    h->len = MIN(pkt->len, sizeof h->data);
+    memcpy(h->data, pkt->data, h->len);
+    g_queue_push_tail(&r->held, h);
+    g_hash_table_insert(r->held_by_pair, &h->key, h);
+    r->stats.syn_held++;
+}
+
+/* REQ-4: "If during this interval the NAT receives and translates an
+ * outbound SYN for the connection the NAT MUST silently drop the original
+ * unsolicited inbound SYN packet." */
+static void syn_supersede(nat_router_t *r, addr_endpoint_t external, addr_endpoint_t remote)
+{
+    syn_key_t key = { .remote_ip = remote.ip, .external_ip = external.ip,
+                      .remote_port = remote.port, .external_port = external.port };
+    held_syn_t *h = g_hash_table_lookup(r->held_by_pair, &key);
+    if (!h)
+        return;
+    h->superseded = true;
+    g_hash_table_remove(r->held_by_pair, &key);
+    r->stats.syn_held_superseded++;
+}
+
+usec_t nat_router_next_due(const nat_router_t *r)
+{
+    const held_syn_t *h = g_queue_peek_head((GQueue *)&r->held);
+    return h ? h->due : NAT_IMPAIR_NEVER;
+}
+
+size_t nat_router_held_due(nat_router_t *r, usec_t now, uint8_t *out, size_t cap)
+{
+    held_syn_t *h;
+    while ((h = g_queue_peek_head(&r->held)) && h->due <= now) {
+        g_queue_pop_head(&r->held);
+        size_t n = 0;
+        if (!h->superseded) {
+            g_hash_table_remove(r->held_by_pair, &h->key);
+            /* "Otherwise, the NAT SHOULD send an ICMP Port Unreachable error
+             * (Type 3, Code 3) for the original SYN" */
+            if (reply_budget(r, now))
+                n = packet_build_icmp_error(out, cap, h->key.external_ip, PACKET_ICMP_DEST_UNREACH,
+                                            PACKET_ICMP_CODE_PORT_UNREACH, 0, h->data, h->len, 0,
+                                            PACKET_IPV4_DEFAULT_TTL);
+            r->stats.syn_held_answered += n > 0;
+        }
+        g_free(h);
+        if (n > 0)
+            return n;
+    }
+    return 0;
 }
 
 size_t nat_router_icmp_unreachable(nat_router_t *r, const uint8_t *orig, size_t len, uint32_t from,
@@ -160,6 +310,8 @@ static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inb
     if (inner->has_icmp_id) {
         proto = NAT_PROTO_ICMP;
         sport = dport = inner->icmp_id;
+    } else if (inner->protocol == PACKET_IPPROTO_TCP && inner->has_ports) {
+        proto = NAT_PROTO_TCP;
     } else if (inner->protocol != PACKET_IPPROTO_UDP || !inner->has_ports) {
         return dropped(r, NAT_ROUTER_DROP_NOT_UDP);
     }
@@ -197,6 +349,7 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
     }
     switch (pkt->kind) {
     case PACKET_KIND_UDP:
+    case PACKET_KIND_TCP:
     case PACKET_KIND_ICMP_ERROR:
         return true;
     case PACKET_KIND_FRAGMENT:
@@ -208,7 +361,6 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
             return true;
         *d = dropped(r, NAT_ROUTER_DROP_ICMP_UNSUPPORTED);
         return false;
-    case PACKET_KIND_TCP: /* not translated yet */
     case PACKET_KIND_OTHER:
         break;
     }
@@ -296,8 +448,43 @@ static nat_router_decision_t echo(nat_router_t *r, nat_router_path_t path, packe
                                     .to_inside = path == NAT_ROUTER_INBOUND || v.hairpin };
 }
 
+/* A TCP segment (RFC 5382): the engine keeps the sessions, the router
+ * rewrites and, for tcp-unsolicited-syn = hold, keeps the SYN. */
+static nat_router_decision_t tcp(nat_router_t *r, nat_router_path_t path, packet_t *pkt, usec_t now)
+{
+    uint8_t flags = pkt->tcp_flags & (NAT_TCP_FIN | NAT_TCP_SYN | NAT_TCP_RST | NAT_TCP_ACK);
+    addr_endpoint_t src = addr_endpoint(pkt->src, pkt->sport), dst = addr_endpoint(pkt->dst, pkt->dport);
+    bool inbound = path == NAT_ROUTER_INBOUND;
+    nat_verdict_t v = inbound ? nat_engine_inbound_tcp(r->engine, src, dst, flags, now)
+                              : nat_engine_outbound_tcp(r->engine, src, dst, flags, now);
+    if (v.action == NAT_ACTION_DROP) {
+        nat_router_decision_t d = engine_dropped(r, v.reason);
+        if (v.reply == NAT_REPLY_HOLD_SYN)
+            syn_hold(r, pkt, now);
+        else
+            d.reply = v.reply;
+        return d;
+    }
+    if (!inbound && !v.hairpin && (flags & NAT_TCP_SYN))
+        syn_supersede(r, v.src, v.dst);
+    bool rewrite = false;
+    if (v.src.ip != pkt->src || v.src.port != pkt->sport) {
+        packet_set_src(pkt, v.src.ip, v.src.port);
+        rewrite = true;
+    }
+    if (v.dst.ip != pkt->dst || v.dst.port != pkt->dport) {
+        packet_set_dst(pkt, v.dst.ip, v.dst.port);
+        rewrite = true;
+    }
+    r->stats.tcp_translated++;
+    return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite,
+                                    .to_inside = inbound || v.hairpin };
+}
+
 static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, usec_t now)
 {
+    if (pkt->kind == PACKET_KIND_TCP)
+        return tcp(r, NAT_ROUTER_INBOUND, pkt, now);
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, true, now);
     if (pkt->kind == PACKET_KIND_ICMP)
@@ -324,6 +511,8 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
         return icmp_error(r, pkt, false, now);
     if (pkt->kind == PACKET_KIND_ICMP)
         return echo(r, path, pkt, now);
+    if (pkt->kind == PACKET_KIND_TCP)
+        return tcp(r, path, pkt, now);
     if (is_follower(pkt))
         return frag_follow(r, path, pkt, now);
     frag_key_t key = frag_key_of(pkt, path);
@@ -331,17 +520,10 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
                                           addr_endpoint(pkt->dst, pkt->dport), now);
     if (v.action == NAT_ACTION_DROP) {
         nat_router_decision_t d = engine_dropped(r, v.reason);
+        d.reply = v.reply;
         bool no_port = v.reason == NAT_DROP_PORTS_EXHAUSTED || v.reason == NAT_DROP_QUOTA;
-        if (no_port && packet_may_send_icmp_error(pkt)) {
-            if (now / USEC_PER_SEC != r->icmp_window) {
-                r->icmp_window = now / USEC_PER_SEC;
-                r->icmp_budget = NAT_ROUTER_ICMP_PER_SEC;
-            }
-            if (r->icmp_budget > 0) {
-                r->icmp_budget--;
-                d.icmp_unreachable = true;
-            }
-        }
+        if (no_port && packet_may_send_icmp_error(pkt) && reply_budget(r, now))
+            d.icmp_unreachable = true;
         return d;
     }
     bool rewrite = false;
@@ -390,7 +572,9 @@ nat_router_decision_t nat_router_process(nat_router_t *r, nat_router_path_t path
         impair(r, r->inbound, &d, now);
         if (d.action != NAT_ROUTER_ACCEPT)
             return d;
-        return translate_inbound(r, &pkt, now);
+        d = translate_inbound(r, &pkt, now);
+        d.came_inbound = true;
+        return d;
     }
     d = translate_outbound(r, path, &pkt, now);
     /* A hairpinned packet never crosses the outside link. */
@@ -408,7 +592,9 @@ nat_router_decision_t nat_router_release(nat_router_t *r, nat_router_path_t path
     nat_router_decision_t d;
     if (!admit(r, data, len, &pkt, &d))
         return d;
-    return translate_inbound(r, &pkt, now);
+    d = translate_inbound(r, &pkt, now);
+    d.came_inbound = true;
+    return d;
 }
 
 static void add_counters(JsonBuilder *b, const char *name, const uint64_t *values,
@@ -457,6 +643,20 @@ char *nat_router_stats_json(const nat_router_t *r)
     json_builder_add_int_value(b, (gint64)r->stats.echo_translated);
     json_builder_set_member_name(b, "icmp_sent");
     json_builder_add_int_value(b, (gint64)r->stats.icmp_sent);
+    const struct { const char *k; uint64_t v; } tcp_fields[] = {
+        { "tcp_translated", r->stats.tcp_translated },
+        { "tcp_rst_sent", r->stats.replies[NAT_REPLY_TCP_RST] },
+        { "port_unreachable_sent", r->stats.replies[NAT_REPLY_ICMP_PORT_UNREACHABLE] },
+        { "admin_prohibited_sent", r->stats.replies[NAT_REPLY_ICMP_ADMIN_PROHIBITED] },
+        { "syn_held", r->stats.syn_held },
+        { "syn_held_superseded", r->stats.syn_held_superseded },
+        { "syn_held_answered", r->stats.syn_held_answered },
+        { "syn_held_overflow", r->stats.syn_held_overflow },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(tcp_fields); i++) {
+        json_builder_set_member_name(b, tcp_fields[i].k);
+        json_builder_add_int_value(b, (gint64)tcp_fields[i].v);
+    }
     add_impair(b, "impair_inbound", r->inbound);
     add_impair(b, "impair_outbound", r->outbound);
     json_builder_set_member_name(b, "engine");

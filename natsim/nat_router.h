@@ -30,7 +30,7 @@ typedef enum nat_router_drop {
     NAT_ROUTER_DROP_NONE,
     NAT_ROUTER_DROP_MALFORMED,    /* see the per-packet_error counters */
     NAT_ROUTER_DROP_FRAGMENT,     /* IPv4 fragments are not reassembled */
-    NAT_ROUTER_DROP_NOT_UDP,      /* TCP, other protocols, fragmented ICMP */
+    NAT_ROUTER_DROP_NOT_UDP,      /* other protocols, fragmented TCP and ICMP */
     NAT_ROUTER_DROP_ICMP_UNKNOWN, /* an ICMP error about no live mapping */
     NAT_ROUTER_DROP_ENGINE,       /* the engine said no: see its reason */
     NAT_ROUTER_DROP_LOSS,         /* impairment: lost */
@@ -47,6 +47,8 @@ typedef struct nat_router_decision {
     bool rewritten;                  /* the bytes changed: the verdict must carry them */
     bool to_inside;                  /* the packet now travels towards the inside */
     bool icmp_unreachable;           /* tell the sender: nat_router_icmp_unreachable */
+    nat_reply_t reply;               /* answer the sender: nat_router_build_reply */
+    bool came_inbound;               /* the packet arrived on the outside interface */
 } nat_router_decision_t;
 
 typedef struct nat_router_stats {
@@ -56,6 +58,9 @@ typedef struct nat_router_stats {
     uint64_t icmp_translated; /* errors */
     uint64_t echo_translated; /* echo requests and replies (RFC 5508 section 3) */
     uint64_t icmp_sent; /* host unreachable on port exhaustion or quota */
+    uint64_t tcp_translated;
+    uint64_t replies[NAT_REPLY_HOLD_SYN]; /* built, by nat_reply_t (index 0 unused) */
+    uint64_t syn_held, syn_held_superseded, syn_held_answered, syn_held_overflow;
 } nat_router_stats_t;
 
 typedef struct nat_router nat_router_t;
@@ -83,6 +88,27 @@ nat_router_decision_t nat_router_release(nat_router_t *router, nat_router_path_t
 #define NAT_ROUTER_ICMP_PER_SEC 100
 size_t nat_router_icmp_unreachable(nat_router_t *router, const uint8_t *orig, size_t len,
                                    uint32_t from, uint8_t *out, size_t cap);
+
+/* The answer the profile asks for to a dropped packet (decision.reply):
+ * a TCP reset as if from the packet's destination, or an ICMP error from
+ * `from_outside` (our public address, for packets that came from outside)
+ * or `from_inside` (the router's inside address, for packets from inside).
+ * `orig` is the packet as it came (drops are never rewritten). At most
+ * NAT_ROUTER_ICMP_PER_SEC answers of all kinds a second. Returns the
+ * length built into out (0: nothing to send). */
+size_t nat_router_build_reply(nat_router_t *router, const nat_router_decision_t *decision,
+                              const uint8_t *orig, size_t len, uint32_t from_inside, uint8_t *out,
+                              size_t cap, usec_t now);
+
+/* RFC 5382 REQ-4 (tcp-unsolicited-syn = hold): unsolicited SYNs the router
+ * keeps. An outbound SYN of the same endpoint pair drops one silently; one
+ * still held NAT_ROUTER_SYN_HOLD after it came is answered with ICMP port
+ * unreachable: nat_router_held_due builds that answer (one per call, 0 when
+ * none is due) and nat_router_next_due says when the next one is. */
+#define NAT_ROUTER_SYN_HOLD (6 * USEC_PER_SEC)
+#define NAT_ROUTER_SYN_HOLD_MAX 1024
+usec_t nat_router_next_due(const nat_router_t *router);
+size_t nat_router_held_due(nat_router_t *router, usec_t now, uint8_t *out, size_t cap);
 
 nat_impair_t *nat_router_impairment(nat_router_t *router, bool inbound);
 const nat_router_stats_t *nat_router_stats(const nat_router_t *router);

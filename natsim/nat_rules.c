@@ -26,7 +26,8 @@ char *nat_rules_text(const char *inside, const char *outside, const uint32_t *ip
                                addr_ip_format(ips[i], ip), q + NAT_RULES_QUEUE_HAIRPIN);
     }
     g_string_append_printf(s, "COMMIT\n*mangle\n:NATLAB-POST - [0:0]\n-I POSTROUTING 1 -j NATLAB-POST\n"
+                              "-A NATLAB-POST -m mark --mark 0x%x -j RETURN\n"
                               "-A NATLAB-POST -o %s -j NFQUEUE --queue-num %u\nCOMMIT\n",
-                           outside, q + NAT_RULES_QUEUE_OUTBOUND);
+                           NAT_RULES_OWN_MARK, outside, q + NAT_RULES_QUEUE_OUTBOUND);
     return g_string_free(s, FALSE);
 }

@@ -21,6 +21,8 @@ static frame_t udp(addr_endpoint_t src, addr_endpoint_t dst, const char *payload
     return f;
 }
 
+#define GATEWAY_TEST_IP ADDR_IP(192, 168, 1, 1)
+
 static packet_t parsed(frame_t *f)
 {
     packet_t p;
@@ -107,6 +109,172 @@ static void test_icmp_errors_translated(void)
     nat_engine_free(e);
 }
 
+/* ---- TCP ---------------------------------------------------------------- */
+
+static frame_t tcp_seg(addr_endpoint_t src, addr_endpoint_t dst, uint32_t seq, uint32_t ack,
+                       uint8_t flags)
+{
+    frame_t f;
+    f.len = packet_build_tcp(f.data, sizeof f.data, src, dst, seq, ack, flags, 1024, "", 0, 64);
+    CU_ASSERT_TRUE_FATAL(f.len > 0);
+    return f;
+}
+
+static void test_tcp_rewritten_both_ways(void)
+{
+    nat_engine_t *e = engine_from("preset = symmetric\n", 30);
+    nat_router_t *r = nat_router_new(e, 30);
+    frame_t syn = tcp_seg(ep(HOST_A, 40000), ep(REMOTE_Y, 443), 100, 0, PACKET_TCP_SYN);
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, syn.data, syn.len, 0);
+    CU_ASSERT_EQUAL_FATAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_TRUE(d.rewritten);
+    packet_t p = parsed(&syn); /* checksums verified after the rewrite */
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_NOT_EQUAL(p.sport, 40000); /* random allocation */
+    uint16_t ext = p.sport;
+    frame_t synack = tcp_seg(ep(REMOTE_Y, 443), ep(PUB1, ext), 900, 101, PACKET_TCP_SYN | PACKET_TCP_ACK);
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, synack.data, synack.len, 1);
+    CU_ASSERT_EQUAL_FATAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_TRUE(d.to_inside);
+    p = parsed(&synack);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.dport, 40000);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->tcp_translated, 2);
+
+    /* An ICMP error about the connection comes back translated (RFC 5508 4.2). */
+    frame_t sent = tcp_seg(ep(PUB1, ext), ep(REMOTE_Y, 443), 101, 901, PACKET_TCP_ACK);
+    frame_t err;
+    err.len = packet_build_icmp_error(err.data, sizeof err.data, REMOTE_Z, PACKET_ICMP_DEST_UNREACH,
+                                      PACKET_ICMP_CODE_FRAG_NEEDED, 1400, sent.data, sent.len, 28, 64);
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, err.data, err.len, 2);
+    CU_ASSERT_EQUAL_FATAL(d.action, NAT_ROUTER_ACCEPT);
+    p = parsed(&err);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.src, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.sport, 40000);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+/* An unsolicited SYN answered as configured; the answer is a real segment
+ * or ICMP message from our public address. */
+static void test_tcp_unsolicited_answers(void)
+{
+    nat_engine_t *e = engine_from("preset = port-restricted-cone\ntcp-unsolicited-syn = rst\n", 31);
+    nat_router_t *r = nat_router_new(e, 31);
+    frame_t syn = tcp_seg(ep(REMOTE_Z, 5555), ep(PUB1, 7000), 77, 0, PACKET_TCP_SYN);
+    frame_t orig = syn;
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, syn.data, syn.len, 0);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
+    CU_ASSERT_EQUAL(d.reply, NAT_REPLY_TCP_RST);
+    CU_ASSERT_EQUAL(memcmp(syn.data, orig.data, syn.len), 0); /* a drop leaves the bytes */
+    frame_t rst;
+    rst.len = nat_router_build_reply(r, &d, syn.data, syn.len, GATEWAY_TEST_IP, rst.data,
+                                     sizeof rst.data, 0);
+    CU_ASSERT_TRUE_FATAL(rst.len > 0);
+    packet_t p = parsed(&rst);
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_EQUAL(p.sport, 7000);
+    CU_ASSERT_EQUAL(p.dst, REMOTE_Z);
+    CU_ASSERT_EQUAL(p.tcp_flags, PACKET_TCP_RST | PACKET_TCP_ACK);
+    CU_ASSERT_EQUAL(p.tcp_ack, 78);
+
+    nat_profile_t *icmp = nat_profile_copy(nat_engine_profile(e));
+    CU_ASSERT_TRUE_FATAL(nat_profile_set(icmp, "tcp-unsolicited-syn", "icmp", NULL));
+    CU_ASSERT_TRUE_FATAL(nat_engine_set_profile(e, icmp, 1, NULL));
+    nat_profile_free(icmp);
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, syn.data, syn.len, 1);
+    CU_ASSERT_EQUAL(d.reply, NAT_REPLY_ICMP_PORT_UNREACHABLE);
+    frame_t un;
+    un.len = nat_router_build_reply(r, &d, syn.data, syn.len, GATEWAY_TEST_IP, un.data, sizeof un.data, 1);
+    p = parsed(&un);
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP_ERROR);
+    CU_ASSERT_EQUAL(p.icmp_code, PACKET_ICMP_CODE_PORT_UNREACH);
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_EQUAL(p.dst, REMOTE_Z);
+    CU_ASSERT_EQUAL(p.inner.sport, 5555);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->replies[NAT_REPLY_TCP_RST], 1);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->replies[NAT_REPLY_ICMP_PORT_UNREACHABLE], 1);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+/* RFC 5382 REQ-4: held 6 s; an outbound SYN of the pair drops it silently,
+ * otherwise ICMP port unreachable when the time is up. */
+static void test_tcp_hold(void)
+{
+    nat_engine_t *e = engine_from("preset = port-restricted-cone\n", 32);
+    nat_router_t *r = nat_router_new(e, 32);
+    frame_t early = tcp_seg(ep(REMOTE_Z, 5555), ep(PUB1, 7000), 1, 0, PACKET_TCP_SYN);
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, early.data, early.len, 0);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_DROP);
+    CU_ASSERT_EQUAL(d.reply, NAT_REPLY_NONE); /* nothing for the shell to send now */
+    CU_ASSERT_EQUAL(nat_router_next_due(r), NAT_ROUTER_SYN_HOLD);
+    frame_t other = tcp_seg(ep(REMOTE_Y, 6666), ep(PUB1, 7001), 1, 0, PACKET_TCP_SYN);
+    nat_router_process(r, NAT_ROUTER_INBOUND, other.data, other.len, 1);
+    uint8_t out[600];
+    CU_ASSERT_EQUAL(nat_router_held_due(r, NAT_ROUTER_SYN_HOLD - 1, out, sizeof out), 0);
+
+    /* The inside host connects to Z from 7000 within the 6 s: Z's SYN goes
+     * silently, and Z's retransmitted SYN now meets a session. */
+    frame_t mine = tcp_seg(ep(HOST_A, 7000), ep(REMOTE_Z, 5555), 9, 0, PACKET_TCP_SYN);
+    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, mine.data, mine.len, 2 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->syn_held_superseded, 1);
+    frame_t again = tcp_seg(ep(REMOTE_Z, 5555), ep(PUB1, 7000), 1, 0, PACKET_TCP_SYN);
+    d = nat_router_process(r, NAT_ROUTER_INBOUND, again.data, again.len, 3 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+
+    /* The first due is superseded (nothing to send); Y's gets its 3/3. */
+    size_t n = nat_router_held_due(r, NAT_ROUTER_SYN_HOLD + 1, out, sizeof out);
+    CU_ASSERT_TRUE_FATAL(n > 0);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(out, n, &p));
+    CU_ASSERT_EQUAL(p.kind, PACKET_KIND_ICMP_ERROR);
+    CU_ASSERT_EQUAL(p.icmp_code, PACKET_ICMP_CODE_PORT_UNREACH);
+    CU_ASSERT_EQUAL(p.dst, REMOTE_Y);
+    CU_ASSERT_EQUAL(p.src, PUB1);
+    CU_ASSERT_EQUAL(p.inner.dport, 7001);
+    CU_ASSERT_EQUAL(nat_router_held_due(r, NAT_ROUTER_SYN_HOLD + 1, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(nat_router_next_due(r), NAT_IMPAIR_NEVER);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->syn_held, 2);
+    CU_ASSERT_EQUAL(nat_router_stats(r)->syn_held_answered, 1);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
+/* Refused by the allow-list with `refused = reject`: a reset as if from the
+ * remote for TCP, ICMP 3/13 from the router for UDP. */
+static void test_refused_rejected(void)
+{
+    nat_engine_t *e = engine_from("allow-out-tcp = 443\nallow-out-udp = 53\nrefused = reject\n", 33);
+    nat_router_t *r = nat_router_new(e, 33);
+    frame_t ssh = tcp_seg(ep(HOST_A, 40000), ep(REMOTE_Y, 22), 5, 0, PACKET_TCP_SYN);
+    nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, ssh.data, ssh.len, 0);
+    CU_ASSERT_EQUAL(d.engine_reason, NAT_DROP_REFUSED);
+    frame_t rst;
+    rst.len = nat_router_build_reply(r, &d, ssh.data, ssh.len, GATEWAY_TEST_IP, rst.data, sizeof rst.data, 0);
+    packet_t p = parsed(&rst);
+    CU_ASSERT_EQUAL(p.src, REMOTE_Y);
+    CU_ASSERT_EQUAL(p.sport, 22);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_TRUE(p.tcp_flags & PACKET_TCP_RST);
+    frame_t stun = udp(ep(HOST_A, 40001), ep(REMOTE_Y, 3478), "x");
+    d = nat_router_process(r, NAT_ROUTER_OUTBOUND, stun.data, stun.len, 0);
+    CU_ASSERT_EQUAL(d.reply, NAT_REPLY_ICMP_ADMIN_PROHIBITED);
+    frame_t un;
+    un.len = nat_router_build_reply(r, &d, stun.data, stun.len, GATEWAY_TEST_IP, un.data, sizeof un.data, 0);
+    p = parsed(&un);
+    CU_ASSERT_EQUAL(p.src, GATEWAY_TEST_IP);
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.icmp_code, PACKET_ICMP_CODE_ADMIN_PROHIBITED);
+    frame_t dns = udp(ep(HOST_A, 40002), ep(REMOTE_Y, 53), "q");
+    CU_ASSERT_EQUAL(nat_router_process(r, NAT_ROUTER_OUTBOUND, dns.data, dns.len, 0).action,
+                    NAT_ROUTER_ACCEPT);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
 static void test_junk_dropped_and_counted(void)
 {
     nat_engine_t *e = engine_from("preset = full-cone\n", 3);
@@ -115,9 +283,12 @@ static void test_junk_dropped_and_counted(void)
     nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, junk, 10, 0);
     CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_MALFORMED);
     CU_ASSERT_EQUAL(d.parse_error, PACKET_ERR_TOO_SHORT);
-    frame_t f; /* a valid TCP segment: not translated (yet) */
-    f.len = packet_build_tcp(f.data, sizeof f.data, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 1, 0,
-                             PACKET_TCP_SYN, 1024, "abc", 3, 64);
+    frame_t f = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "abc"); /* made SCTP: not translated */
+    f.data[PACKET_IPV4_OFF_PROTOCOL] = 132;
+    f.data[PACKET_IPV4_OFF_CHECKSUM] = f.data[PACKET_IPV4_OFF_CHECKSUM + 1] = 0;
+    uint16_t sum = packet_ipv4_checksum(f.data, 20);
+    f.data[PACKET_IPV4_OFF_CHECKSUM] = (uint8_t)(sum >> 8);
+    f.data[PACKET_IPV4_OFF_CHECKSUM + 1] = (uint8_t)sum;
     d = nat_router_process(r, NAT_ROUTER_OUTBOUND, f.data, f.len, 0);
     CU_ASSERT_EQUAL(d.drop, NAT_ROUTER_DROP_NOT_UDP);
     frame_t g = udp(ep(HOST_A, 5000), ep(REMOTE_Y, 1), "abc");
@@ -566,6 +737,10 @@ static void test_rules_text(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-PRE -i wan -j NFQUEUE --queue-num 10\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-PRE -i lan -d 198.18.0.2/32 -j NFQUEUE --queue-num 12\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(add, "-A NATLAB-POST -o wan -j NFQUEUE --queue-num 11\n"));
+    /* natsim's own resets and errors are not caught again on their way out */
+    const char *own = strstr(add, "-A NATLAB-POST -m mark --mark 0x4e41 -j RETURN\n");
+    CU_ASSERT_PTR_NOT_NULL(own);
+    CU_ASSERT_TRUE(own && own < strstr(add, "-A NATLAB-POST -o wan -j NFQUEUE"));
     CU_ASSERT_PTR_NULL(strstr(add, "queue-bypass")); /* never fail open */
     char *del = nat_rules_text("lan", "wan", ips, 2, 10, true);
     CU_ASSERT_PTR_NOT_NULL(strstr(del, "-X NATLAB-POST"));
@@ -589,6 +764,10 @@ int main(void)
         { "impairments hold and release", test_impairments_hold_and_release },
         { "fragments follow their first fragment (REQ-13/14)", test_fragments_follow_their_first },
         { "port exhaustion answered with ICMP 3/1, rate-limited", test_exhaustion_answers_icmp },
+        { "TCP rewritten both ways, its ICMP errors too", test_tcp_rewritten_both_ways },
+        { "unsolicited SYN answered with RST or ICMP", test_tcp_unsolicited_answers },
+        { "unsolicited SYN held 6 s (RFC 5382 REQ-4)", test_tcp_hold },
+        { "refused traffic rejected", test_refused_rejected },
         { "control commands", test_control_commands },
         { "iptables rules text", test_rules_text },
         { NULL, NULL },
