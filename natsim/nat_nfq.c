@@ -74,11 +74,17 @@ nat_nfq_t *nat_nfq_open(uint16_t first, uint16_t count, uint32_t queue_maxlen, i
             goto fail;
     }
     int fd = mnl_socket_get_fd(q->nl);
-    int one = 1, size = NFQ_SOCKET_RCVBUF;
+    int one = 1, size = NFQ_SOCKET_RCVBUF, sndbuf = NFQ_SEND_BUFFER;
     /* Overflow is counted by the kernel queue; don't turn it into recv errors. */
     setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    /* Netlink refuses (EMSGSIZE) a message longer than the socket's send
+     * buffer (wmem_default, 208 KB): a full batch of verdicts with 1500-byte
+     * packets is longer, and its packets would stay queued unanswered until
+     * the queue fills. The kernel doubles the value asked for. */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return q;
 fail:
