@@ -7,8 +7,9 @@ serve ADDR PORT               echo server: greets each connection with
 session HOST PORT LPORT GAP UTO_MS
                               connect from LPORT, one line echoed, GAP
                               seconds idle, a second line: "ok", "reset",
-                              "timeout" or "closed", and the seconds the
-                              second line took (TCP_USER_TIMEOUT UTO_MS)
+                              "timeout" or "closed", the seconds the second
+                              line took (TCP_USER_TIMEOUT UTO_MS), and the
+                              endpoint the server saw
 hold HOST PORT LPORT SECONDS  connect, print the greeting (the mapped
                               endpoint), keep the connection SECONDS
 syn HOST PORT TIMEOUT         one connect: "connected", "refused", "reset",
@@ -78,7 +79,7 @@ def readline(s):
 def session(host, port, lport, gap, uto_ms):
     s = connect(host, port, lport, 5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, uto_ms)
-    readline(s)
+    mapped = readline(s).split()[1]
     s.sendall(b"one\n")
     assert readline(s) == "one"
     time.sleep(gap)  # the idle gap is what is tested
@@ -92,7 +93,7 @@ def session(host, port, lport, gap, uto_ms):
         result = "closed"
     except OSError as e:  # socket.timeout (no errno) is the socket's own deadline
         result = outcome(e) if e.errno else "no-answer"
-    print("%s %.2f" % (result, time.monotonic() - t0), flush=True)
+    print("%s %.2f %s" % (result, time.monotonic() - t0, mapped), flush=True)
 
 
 def hold(host, port, lport, seconds):
