@@ -1071,5 +1071,16 @@ char *nat_profile_summary(const nat_profile_t *p)
         g_string_append_printf(s, ", %u IPs %s", p->public_ip_count, nat_pooling_name(p->pooling));
     if (p->port_block)
         g_string_append_printf(s, ", blocks %ux%u", p->port_block, p->port_blocks_max);
+    duration_format(p->tcp_established_timeout, t, sizeof t);
+    g_string_append_printf(s, ", tcp %s %s SYN", t, unsolicited_names[p->tcp_unsolicited_syn]);
+    if (p->tcp.set)
+        g_string_append(s, " (own behaviour)");
+    for (int k = 0; k < 2; k++) {
+        const nat_allow_t *a = k ? &p->allow_out_udp : &p->allow_out_tcp;
+        if (a->all)
+            continue;
+        g_autofree char *v = allow_format(a);
+        g_string_append_printf(s, ", %s out: %s", k ? "udp" : "tcp", v);
+    }
     return g_string_free(s, FALSE);
 }

@@ -234,6 +234,13 @@ static void test_preset_summaries(void)
     g_autofree char *s = nat_profile_summary(cgn);
     ASSERT_CONTAINS(s, "2 IPs paired");
     ASSERT_CONTAINS(s, "blocks 512x4");
+    ASSERT_CONTAINS(s, "tcp 124min hold SYN");
+    g_autoptr(nat_profile_t) home = preset("home-router");
+    g_autofree char *hs = nat_profile_summary(home);
+    ASSERT_CONTAINS(hs, "tcp 120h rst SYN");
+    g_autoptr(nat_profile_t) corp = preset("corporate");
+    g_autofree char *cs = nat_profile_summary(corp);
+    ASSERT_CONTAINS(cs, "tcp out: 80,443, udp out: 53");
 }
 
 static void test_unknown_preset(void)
