@@ -37,12 +37,16 @@ const char *stun_connect_outcome_name(stun_connect_outcome_t outcome)
 
 long stun_frame_length(const uint8_t *data, size_t len, size_t max)
 {
-    if (len < STUN_HEADER_SIZE)
+    /* Judged as soon as the bytes are there: a peer that sends 3 bytes of
+     * garbage must not hold a connection open waiting for 17 more. */
+    if (len >= 1 && (data[0] & 0xC0) != 0)
+        return -1;
+    if (len < 4)
         return 0;
     size_t body = wire_get16(data + 2);
-    if ((data[0] & 0xC0) != 0 || body % 4 != 0 || STUN_HEADER_SIZE + body > max)
+    if (body % 4 != 0 || STUN_HEADER_SIZE + body > max)
         return -1;
-    return (long)(STUN_HEADER_SIZE + body);
+    return len < STUN_HEADER_SIZE ? 0 : (long)(STUN_HEADER_SIZE + body);
 }
 
 const char *stun_error_name(stun_error_t error)

@@ -185,8 +185,8 @@ bool stun_transaction_equal(const stun_message_t *a, const stun_message_t *b);
 /* RFC 8489 section 6.2.2: over TCP, STUN messages follow each other with
  * no framing of their own; each is as long as its header says. Given the
  * first `len` bytes of a stream: the length of the message at its head
- * (20 + the header's length), 0 when fewer than 20 bytes are there yet, or
- * -1 when the head is no STUN header (top bits set, a length that is not a
+ * (20 + the header's length), 0 when more bytes are needed, or -1 as soon
+ * as the head cannot be a STUN header (top bits set, a length that is not a
  * multiple of 4, or a message longer than `max`): the stream is lost. */
 long stun_frame_length(const uint8_t *data, size_t len, size_t max);
 
