@@ -513,7 +513,7 @@ static void tcp_text(GString *s, const netcheck_result_t *r)
             g_string_append_printf(s, "%s\n", tcp_known(t, NETCHECK_TCP_KNOWN_ALLOCATION)
                                                    ? nat_allocation_name(t->allocation) : "not measured");
     }
-    LINE(s, "TCP filtering:");
+    LINE(s, "TCP filter:");
     g_string_append_printf(s, "%s\n", tcp_known(t, NETCHECK_TCP_KNOWN_FILTERING)
                                            ? nat_dependence_name(t->filtering) : "not measured");
     LINE(s, "TCP SYN in:");
