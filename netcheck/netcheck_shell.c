@@ -1,4 +1,5 @@
 #define G_LOG_DOMAIN "netcheck"
+#define _GNU_SOURCE
 #include "netcheck_shell.h"
 
 #include <arpa/inet.h>
@@ -99,6 +100,201 @@ static void flush_sends(netcheck_t *nc, const int *fds)
     }
 }
 
+/* ---- TCP ------------------------------------------------------------------- */
+
+typedef struct tcp_slot {
+    int fd;
+    bool listening, connecting;
+    size_t used;
+    uint8_t buf[2048];
+} tcp_slot_t;
+
+static netcheck_tcp_fail_t tcp_fail_of(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return NETCHECK_TCP_FAIL_REFUSED;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return NETCHECK_TCP_FAIL_UNREACHABLE;
+    default:
+        return NETCHECK_TCP_FAIL_TIMEOUT;
+    }
+}
+
+static int tcp_socket(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* One local port, several connections and a listener: the mapping test
+     * reuses the port of the first connection (RFC 5780 section 4.3). */
+    int one = 1;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static addr_endpoint_t tcp_local(int fd, uint32_t ip)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        return addr_endpoint(0, 0);
+    addr_endpoint_t ep = sockaddr_to_endpoint(&sa);
+    if (!ep.ip)
+        ep.ip = ip;
+    return ep;
+}
+
+static void tcp_do_ops(netcheck_tcp_t *t, tcp_slot_t *slots, uint32_t local_ip)
+{
+    netcheck_tcp_op_t op;
+    while (netcheck_tcp_pop_op(t, &op)) {
+        tcp_slot_t *s = &slots[op.conn];
+        uint16_t port = 0;
+        if (op.reuse >= 0 && slots[op.reuse].fd >= 0)
+            port = tcp_local(slots[op.reuse].fd, local_ip).port;
+        switch (op.kind) {
+        case NETCHECK_TCP_OPEN: {
+            s->fd = tcp_socket(port);
+            struct sockaddr_in to = sockaddr_from_endpoint(op.to);
+            if (s->fd < 0) {
+                netcheck_tcp_opened(t, op.conn, addr_endpoint(0, 0), NETCHECK_TCP_FAIL_TIMEOUT,
+                                    clock_now_usec());
+            } else if (connect(s->fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
+                int e = errno;
+                close(s->fd);
+                s->fd = -1;
+                netcheck_tcp_opened(t, op.conn, addr_endpoint(0, 0), tcp_fail_of(e), clock_now_usec());
+            } else {
+                s->connecting = true;
+            }
+            break;
+        }
+        case NETCHECK_TCP_LISTEN:
+            s->fd = tcp_socket(port);
+            if (s->fd >= 0 && listen(s->fd, 8) == 0) {
+                s->listening = true;
+                netcheck_tcp_listening(t, op.conn, tcp_local(s->fd, local_ip), clock_now_usec());
+            } else {
+                netcheck_tcp_listening(t, op.conn, addr_endpoint(0, 0), clock_now_usec());
+            }
+            break;
+        case NETCHECK_TCP_SEND:
+            if (s->fd < 0 || send(s->fd, op.data, op.len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)op.len)
+                netcheck_tcp_closed(t, op.conn, clock_now_usec());
+            break;
+        }
+    }
+}
+
+static void tcp_slot_close(tcp_slot_t *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    s->connecting = s->listening = false;
+}
+
+static void tcp_on_event(netcheck_tcp_t *t, tcp_slot_t *slots, unsigned i, short revents)
+{
+    tcp_slot_t *s = &slots[i];
+    if (s->listening) {
+        /* A connect-back that got in: its arrival is the server's to report. */
+        int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c >= 0)
+            close(c);
+        return;
+    }
+    if (s->connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        s->connecting = false;
+        if (err) {
+            tcp_slot_close(s);
+            netcheck_tcp_opened(t, i, addr_endpoint(0, 0), tcp_fail_of(err), clock_now_usec());
+        } else {
+            netcheck_tcp_opened(t, i, tcp_local(s->fd, 0), NETCHECK_TCP_FAIL_NONE, clock_now_usec());
+        }
+        return;
+    }
+    ssize_t n = recv(s->fd, s->buf + s->used, sizeof s->buf - s->used, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        tcp_slot_close(s);
+        netcheck_tcp_closed(t, i, clock_now_usec());
+        return;
+    }
+    s->used += (size_t)n;
+    size_t off = 0;
+    for (;;) {
+        long frame = stun_frame_length(s->buf + off, s->used - off, sizeof s->buf);
+        if (frame < 0) {
+            tcp_slot_close(s);
+            netcheck_tcp_closed(t, i, clock_now_usec());
+            return;
+        }
+        if (frame == 0 || (size_t)frame > s->used - off)
+            break;
+        netcheck_tcp_message(t, i, s->buf + off, (size_t)frame, clock_now_usec());
+        off += (size_t)frame;
+    }
+    memmove(s->buf, s->buf + off, s->used - off);
+    s->used -= off;
+}
+
+/* The TCP tests, after the UDP ones: every wait is the core's, bounded. */
+static void run_tcp(const netcheck_shell_options_t *o, uint32_t local_ip, netcheck_result_t *result)
+{
+    netcheck_tcp_config_t cfg = {
+        .server = o->server,
+        .udp_works = result->known & NETCHECK_KNOWN_TYPE && !result->udp_blocked,
+        .seed = o->seed,
+    };
+    usec_t start = clock_now_usec();
+    netcheck_tcp_t *t = netcheck_tcp_new(&cfg, start);
+    tcp_slot_t *slots = g_new0(tcp_slot_t, NETCHECK_TCP_MAX_CONNS);
+    for (unsigned i = 0; i < NETCHECK_TCP_MAX_CONNS; i++)
+        slots[i].fd = -1;
+    struct pollfd pfds[NETCHECK_TCP_MAX_CONNS];
+    unsigned idx[NETCHECK_TCP_MAX_CONNS];
+    for (;;) {
+        usec_t now = clock_now_usec();
+        usec_t deadline = netcheck_tcp_bookkeeping(t, now);
+        tcp_do_ops(t, slots, local_ip);
+        if (netcheck_tcp_done(t) || now - start > SHELL_SLACK)
+            break;
+        unsigned n = 0;
+        for (unsigned i = 0; i < NETCHECK_TCP_MAX_CONNS; i++) {
+            if (slots[i].fd < 0)
+                continue;
+            pfds[n] = (struct pollfd){ .fd = slots[i].fd, .events = slots[i].connecting ? POLLOUT : POLLIN };
+            idx[n++] = i;
+        }
+        usec_t wait = deadline == INT64_MAX ? USEC_PER_SEC : deadline - clock_now_usec();
+        int timeout = (int)CLAMP((wait + 999) / 1000, 0, 1000);
+        if (poll(pfds, n, timeout) < 0 && errno != EINTR)
+            break;
+        for (unsigned k = 0; k < n; k++)
+            if (pfds[k].revents && slots[idx[k]].fd >= 0)
+                tcp_on_event(t, slots, idx[k], pfds[k].revents);
+        tcp_do_ops(t, slots, local_ip);
+    }
+    result->tcp = *netcheck_tcp_result(t);
+    for (unsigned i = 0; i < NETCHECK_TCP_MAX_CONNS; i++)
+        tcp_slot_close(&slots[i]);
+    g_free(slots);
+    netcheck_tcp_free(t);
+}
+
 bool netcheck_shell_run(const netcheck_shell_options_t *o, netcheck_result_t *result, GError **error)
 {
     bool ok = false;
@@ -165,6 +361,8 @@ bool netcheck_shell_run(const netcheck_shell_options_t *o, netcheck_result_t *re
         }
     }
     *result = *netcheck_result(nc);
+    if (!o->no_tcp)
+        run_tcp(o, local_ip, result);
     ok = true;
 cleanup:
     for (unsigned i = 0; i < n; i++)
