@@ -234,7 +234,7 @@ expect_in "$tmp/err" "no-such-profile.ini" "missing file: names the file"
 run bench engine --mappings 20000 --lookups 100000
 expect_rc 0 "bench engine --mappings 20000 --lookups 100000"
 json_check "bench engine: JSON with positive rates and memory" "
-for k in ('lookups_per_s', 'inserts_per_s', 'bytes_per_mapping'):
+for k in ('lookups_per_s', 'inserts_per_s', 'bytes_per_mapping', 'tcp_lookups_per_s', 'tcp_connections_per_s', 'tcp_bytes_per_connection'):
     assert isinstance(d.get(k), (int, float)) and d[k] > 0, (k, d.get(k))
 assert d['mappings'] == 20000 and d['lookups'] == 100000, d
 "
