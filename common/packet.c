@@ -349,6 +349,14 @@ bool packet_set_icmp_id(packet_t *pkt, uint16_t id)
     delta16(&d, wire_get16(icmp + PACKET_ICMP_OFF_ID), id);
     wire_put16(icmp + PACKET_ICMP_OFF_ID, id);
     delta_apply(&d, icmp + PACKET_ICMP_OFF_CHECKSUM, false, NULL, NULL);
+    /* RFC 1624 eqn. 3 yields 0x0000 where only 0xFFFF is right when every
+     * other word is zero (an empty echo reply with id and sequence 0), the
+     * one case ones' complement arithmetic cannot tell apart: recompute. */
+    if (wire_get16(icmp + PACKET_ICMP_OFF_CHECKSUM) == 0) {
+        size_t icmp_len = pkt->len - pkt->ihl;
+        wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, 0);
+        wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(icmp, icmp_len));
+    }
     pkt->icmp_id = id;
     return true;
 }
