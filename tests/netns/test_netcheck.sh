@@ -283,6 +283,7 @@ fi
 
 # ---- the kernel's own NAT ----------------------------------------------------
 # No natsim daemon: the router namespace forwards, and MASQUERADE translates.
+# A SYN to a port no connection uses meets the router's own stack: a reset.
 export NATLAB_NO_NAT_DAEMON=1
 printf 'preset = port-restricted-cone\n' | scenario nckm 1 >"$tmp/nckm.scn"
 if up nckm 1; then
@@ -300,7 +301,7 @@ print(n.get("namespace", ""))' "$tmp/nckm.json" 2>/dev/null)
 {"type": "nat", "mapping": "endpoint-independent", "filtering": "address-and-port-dependent",
  "allocation": "preserve", "preserve-fallback": "random", "port-parity": "ignore",
  "hairpin": "off", "timeout": "${conntrack_timeout}s", "refresh": "both", "public-ips": 1,
- "pooling": "paired", "port-mapping": "none"}
+ "pooling": "paired", "port-mapping": "none", "tcp-unsolicited-syn": "rst"}
 EOF
     if out=$(python3 "$cmp" check "$tmp/m.conf.json" "$tmp/m.json" --lifetime); then
         pass "MASQUERADE: EIM by preservation, APDF, no hairpin, timeout ${conntrack_timeout}s (exit $rc)"
