@@ -40,6 +40,10 @@ static void tcp_emit(const netcheck_result_t *r, emit_fn emit, skip_fn skip, voi
     if (!t->ran)
         return;
     bool nat = r->type == NAT_TYPE_NAT, filters = nat || r->type == NAT_TYPE_FIREWALL;
+    /* open and blocked have no other key (natsim refuses allow-out-tcp
+     * there); the text and the evidence still say what TCP did. */
+    if (!filters)
+        return;
     bool tcp_ok = tcp_known(t, NETCHECK_TCP_KNOWN_ALLOWED) && t->allowed;
     if (nat && tcp_ok) {
         if (tcp_known(t, NETCHECK_TCP_KNOWN_MAPPING))

@@ -12,8 +12,13 @@
 #define CONN_MAP3 2u
 #define CONN_ALLOC0 3u
 #define CONN_ALLOC2_0 (CONN_ALLOC0 + NETCHECK_TCP_ALLOC_CONNS)
-#define CONN_LISTEN_MAIN (CONN_ALLOC2_0 + NETCHECK_TCP_ALLOC_CONNS)
-#define CONN_LISTEN_FRESH (CONN_LISTEN_MAIN + 1)
+#define CONN_LISTEN_FILTER (CONN_ALLOC2_0 + NETCHECK_TCP_ALLOC_CONNS)
+#define CONN_LISTEN_FRESH (CONN_LISTEN_FILTER + 1)
+/* The filtering test's mapping: the first allocation connection's, which
+ * only ever talked to A1:P1. MAIN's will not do: under endpoint-independent
+ * mapping its tests II and III left permissions for A2 in it, which an
+ * address-dependent filter then honours. */
+#define CONN_FILTER CONN_ALLOC0
 #define MAX_REQUESTS (NETCHECK_TCP_MAX_CONNS + NETCHECK_TCP_CB_COUNT)
 
 typedef enum phase { PH_INIT, PH_CHAIN, PH_LISTEN, PH_CONNECT_BACK, PH_DONE } phase_t;
@@ -36,6 +41,7 @@ struct netcheck_tcp {
     unsigned chain_pos;
     conn_state_t conn[NETCHECK_TCP_MAX_CONNS];
     addr_endpoint_t local[NETCHECK_TCP_MAX_CONNS], to[NETCHECK_TCP_MAX_CONNS];
+    addr_endpoint_t mapped[NETCHECK_TCP_MAX_CONNS]; /* 0:0 until answered */
     request_t req[MAX_REQUESTS];
     unsigned n_req;
     unsigned listening;
@@ -118,24 +124,27 @@ static void start_connect_backs(netcheck_tcp_t *t)
     netcheck_tcp_result_t *r = &t->r;
     t->phase = PH_CONNECT_BACK;
     t->deadline = t->now + NETCHECK_TCP_CONNECT_BACK_WAIT;
-    addr_endpoint_t m = r->mapped[0];
+    addr_endpoint_t m = t->mapped[CONN_FILTER];
+    bool filter = m.port != 0;
+    if (!filter)
+        note(r, "the filtering connection got no answer: TCP filtering not measured");
     /* The unsolicited target: the fresh listener's port on the public
      * address. It never sent, so no NAT has a mapping for it, unless the
      * allocator gave that port to one of ours: then one port along. */
     uint16_t port = t->local[CONN_LISTEN_FRESH].port;
     for (bool clash = true; clash;) {
-        clash = false;
+        clash = port == m.port || port == r->mapped[0].port;
         for (unsigned i = 0; i < r->n_samples; i++)
-            clash |= r->samples[i].mapped.port == port || port == m.port;
+            clash |= r->samples[i].mapped.port == port;
         if (clash)
             port = port == 65535 ? 1024 : port + 1;
     }
     r->cb[NETCHECK_TCP_CB_FROM_OTHER].to = m;
     r->cb[NETCHECK_TCP_CB_FROM_PRIMARY].to = m;
-    r->cb[NETCHECK_TCP_CB_UNSOLICITED].to = addr_endpoint(m.ip, port);
+    r->cb[NETCHECK_TCP_CB_UNSOLICITED].to = addr_endpoint(r->mapped[0].ip, port);
     for (int i = 0; i < NETCHECK_TCP_CB_COUNT; i++) {
         bool other = i != NETCHECK_TCP_CB_FROM_PRIMARY;
-        if (other && !t->have_other)
+        if ((other && !t->have_other) || (i != NETCHECK_TCP_CB_UNSOLICITED && !filter))
             continue;
         r->cb[i].sent = true;
         send_request(t, CONN_MAIN, i, r->cb[i].to, other);
@@ -159,13 +168,14 @@ static void chain_next(netcheck_tcp_t *t)
         }
         if (pos >= 2 && pos < 2 + 2 * NETCHECK_TCP_ALLOC_CONNS) {
             unsigned k = (pos - 2) / 2;
-            if (r->no_nat)
+            /* Without a NAT, only the filtering test's connection. */
+            if (r->no_nat && CONN_ALLOC0 + k != CONN_FILTER)
                 continue;
             if ((pos - 2) % 2 == 0) {
                 open_conn(t, CONN_ALLOC0 + k, -1, r->server);
                 return;
             }
-            if (t->have_other && !mapping_eim(t) && t->conn[CONN_ALLOC0 + k] == C_DONE) {
+            if (t->have_other && !r->no_nat && !mapping_eim(t) && t->conn[CONN_ALLOC0 + k] == C_DONE) {
                 open_conn(t, CONN_ALLOC2_0 + k, (int)(CONN_ALLOC0 + k),
                           addr_endpoint(r->other_address.ip, r->server.port));
                 return;
@@ -175,7 +185,8 @@ static void chain_next(netcheck_tcp_t *t)
         if (pos >= 2 + 2 * NETCHECK_TCP_ALLOC_CONNS) {
             t->phase = PH_LISTEN;
             t->deadline = t->now + NETCHECK_TCP_STEP_TIMEOUT;
-            op_new(t, NETCHECK_TCP_LISTEN, CONN_LISTEN_MAIN)->reuse = CONN_MAIN;
+            op_new(t, NETCHECK_TCP_LISTEN, CONN_LISTEN_FILTER)->reuse =
+                t->mapped[CONN_FILTER].port ? CONN_FILTER : CONN_MAIN;
             op_new(t, NETCHECK_TCP_LISTEN, CONN_LISTEN_FRESH);
             return;
         }
@@ -269,7 +280,7 @@ usec_t netcheck_tcp_bookkeeping(netcheck_tcp_t *t, usec_t now)
         step_done(t, CONN_MAIN, false, NETCHECK_TCP_FAIL_TIMEOUT);
         break;
     case PH_CHAIN:
-        for (unsigned c = 0; c < CONN_LISTEN_MAIN; c++) {
+        for (unsigned c = 0; c < CONN_LISTEN_FILTER; c++) {
             if (t->conn[c] == C_OPENING || t->conn[c] == C_WAITING) {
                 step_done(t, c, false, NETCHECK_TCP_FAIL_TIMEOUT);
                 break;
@@ -309,7 +320,7 @@ void netcheck_tcp_opened(netcheck_tcp_t *t, unsigned conn, addr_endpoint_t local
 void netcheck_tcp_listening(netcheck_tcp_t *t, unsigned conn, addr_endpoint_t local, usec_t now)
 {
     t->now = MAX(t->now, now);
-    if (t->phase != PH_LISTEN || (conn != CONN_LISTEN_MAIN && conn != CONN_LISTEN_FRESH))
+    if (t->phase != PH_LISTEN || (conn != CONN_LISTEN_FILTER && conn != CONN_LISTEN_FRESH))
         return;
     if (!local.port) {
         note(&t->r, "could not listen for the connect-back");
@@ -357,6 +368,7 @@ void netcheck_tcp_message(netcheck_tcp_t *t, unsigned conn, const uint8_t *data,
         step_done(t, conn, false, NETCHECK_TCP_FAIL_CLOSED);
         return;
     }
+    t->mapped[conn] = mapped;
     if (conn == CONN_MAIN) {
         r->mapped[0] = mapped;
         r->mapped_count = 1;

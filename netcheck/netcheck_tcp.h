@@ -8,11 +8,14 @@
  *      A2:P1 when the mapping depends on the destination), classified by
  *      netcheck_alloc like UDP's;
  *   4. concurrently, three NATLAB-CONNECT-BACK requests (stun.h) on the
- *      first connection, while this host listens on its port and on a
- *      fresh one: from A2 to the mapping (admitted: endpoint-independent
- *      filtering), from A1 to the mapping (admitted: address-dependent),
- *      and from A2 to a port of the public address that never sent
- *      (unsolicited: what the NAT does with a SYN nothing admits).
+ *      first connection, while this host listens on the first allocation
+ *      connection's port (its mapping only ever talked to A1:P1; the first
+ *      connection's talked to A2 in step 2) and on a fresh one: from A2 to
+ *      that mapping (admitted: endpoint-independent filtering), from A1 to
+ *      it (admitted: address-dependent), and from A2 to a port of the
+ *      public address that never sent (unsolicited: what the NAT does with
+ *      a SYN nothing admits). Without a NAT the allocation step opens just
+ *      that one connection.
  * A pure core like netcheck.h's: the shell opens, listens and sends as the
  * core asks (netcheck_tcp_pop_op), reports what happened, frames the
  * stream and hands in whole messages, and calls the bookkeeping by the

@@ -174,6 +174,93 @@ static void test_driven_no_nat(void)
     stun_server_free(srv);
 }
 
+/* The core against the server core behind a modelled NAT: endpoint-
+ * independent mapping that keeps the port, the given filtering, a reset for
+ * what the filter refuses. Under endpoint-independent mapping the first
+ * connection's mapping has talked to A2 (tests II and III), so an
+ * address-dependent filter admits A2 there: the filtering test must use a
+ * mapping that only talked to A1:P1. */
+static void driven_nat(nat_dependence_t filtering)
+{
+    stun_server_config_t sc = { .address = ADDR_IP(198, 19, 1, 1), .alt_address = ADDR_IP(198, 19, 1, 2),
+                                .port = 3478, .alt_port = 3479 };
+    stun_server_t *srv = stun_server_new(&sc);
+    netcheck_tcp_config_t cfg = { .server = addr_endpoint(sc.address, 3478), .udp_works = true, .seed = 9 };
+    usec_t now = 1000000;
+    netcheck_tcp_t *t = netcheck_tcp_new(&cfg, now);
+    addr_endpoint_t local[NETCHECK_TCP_MAX_CONNS] = { { 0 } };
+    static bool listening[65536], sent[65536];
+    static addr_endpoint_t perm[65536][4]; /* remotes each port has connected to */
+    memset(listening, 0, sizeof listening);
+    memset(sent, 0, sizeof sent);
+    memset(perm, 0, sizeof perm);
+    uint16_t next_port = 30000;
+    unsigned rounds = 0;
+    while (!netcheck_tcp_done(t) && rounds++ < 1000) {
+        netcheck_tcp_bookkeeping(t, now);
+        netcheck_tcp_op_t op;
+        while (netcheck_tcp_pop_op(t, &op)) {
+            uint16_t port = op.reuse >= 0 ? local[op.reuse].port : next_port++;
+            if (op.kind == NETCHECK_TCP_OPEN) {
+                local[op.conn] = addr_endpoint(LOCAL.ip, port);
+                sent[port] = true;
+                for (unsigned i = 0; i < 4; i++) {
+                    if (!perm[port][i].ip) {
+                        perm[port][i] = op.to;
+                        break;
+                    }
+                }
+                netcheck_tcp_opened(t, op.conn, local[op.conn], NETCHECK_TCP_FAIL_NONE, now);
+            } else if (op.kind == NETCHECK_TCP_LISTEN) {
+                local[op.conn] = addr_endpoint(LOCAL.ip, port);
+                listening[port] = true;
+                netcheck_tcp_listening(t, op.conn, local[op.conn], now);
+            } else {
+                uint8_t out[STUN_MAX_MESSAGE];
+                stun_server_connect_back_t cb;
+                bool pending;
+                stun_server_reply_t r = stun_server_handle_stream(srv, STUN_SOCKET_PRIMARY,
+                                                                  PUB(local[op.conn].port), op.data, op.len,
+                                                                  out, sizeof out, &cb, &pending);
+                size_t n = r.len;
+                if (pending) {
+                    uint16_t p = cb.to.port;
+                    bool admitted = filtering == NAT_ENDPOINT_INDEPENDENT;
+                    for (unsigned i = 0; i < 4 && filtering == NAT_ADDRESS_DEPENDENT; i++)
+                        admitted |= perm[p][i].ip == cb.from_ip;
+                    stun_connect_result_t res = {
+                        .outcome = sent[p] && listening[p] && admitted ? STUN_CONNECT_CONNECTED
+                                                                       : STUN_CONNECT_RESET
+                    };
+                    n = stun_server_connect_back_answer(srv, &cb, &res, out, sizeof out);
+                }
+                netcheck_tcp_message(t, op.conn, out, n, now);
+            }
+        }
+        now += 1000;
+    }
+    CU_ASSERT_TRUE_FATAL(netcheck_tcp_done(t));
+    const netcheck_tcp_result_t *r = netcheck_tcp_result(t);
+    CU_ASSERT_FALSE(r->no_nat);
+    CU_ASSERT_EQUAL(r->known, NETCHECK_TCP_KNOWN_ALLOWED | NETCHECK_TCP_KNOWN_MAPPING |
+                                  NETCHECK_TCP_KNOWN_FILTERING | NETCHECK_TCP_KNOWN_ALLOCATION |
+                                  NETCHECK_TCP_KNOWN_UNSOLICITED);
+    CU_ASSERT_EQUAL(r->mapping, NAT_ENDPOINT_INDEPENDENT);
+    CU_ASSERT_EQUAL(r->filtering, filtering);
+    CU_ASSERT_EQUAL(r->allocation, NAT_ALLOC_PRESERVE);
+    CU_ASSERT_EQUAL(r->unsolicited, NETCHECK_TCP_SYN_RST);
+    CU_ASSERT_FALSE(addr_endpoint_equal(r->cb[NETCHECK_TCP_CB_FROM_OTHER].to, r->mapped[0]));
+    netcheck_tcp_free(t);
+    stun_server_free(srv);
+}
+
+static void test_driven_nat(void)
+{
+    driven_nat(NAT_ENDPOINT_INDEPENDENT);
+    driven_nat(NAT_ADDRESS_DEPENDENT);
+    driven_nat(NAT_ADDRESS_AND_PORT_DEPENDENT);
+}
+
 /* A server that never answers: the first connection times out, bounded. */
 static void test_driven_silent(void)
 {
@@ -200,6 +287,7 @@ int main(void)
         { "verdicts behind a NAT", test_classify_nat },
         { "partial evidence, blocked TCP, no NAT", test_classify_partial },
         { "driven against the server core, no NAT", test_driven_no_nat },
+        { "driven behind a modelled NAT: EIF, ADF, APDF", test_driven_nat },
         { "a silent server: bounded", test_driven_silent },
         { NULL, NULL },
     };
