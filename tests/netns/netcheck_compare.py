@@ -51,7 +51,6 @@ def allows(allow, port):
     return False
 
 
-STRICTNESS = {"endpoint-independent": 0, "address-dependent": 1, "address-and-port-dependent": 2}
 
 
 def tcp_view(conf):
@@ -76,13 +75,6 @@ def check_tcp(conf, res, same):
         return
     view = tcp_view(conf)
     filtering = view["tcp-filtering"]
-    if conf["type"] == "nat" and STRICTNESS[view["tcp-mapping"]] > STRICTNESS[filtering]:
-        # natsim (nat_engine translate_outbound) finds a TCP reply's mapping
-        # by the mapping key only: the SYN-ACK to a connection a looser
-        # filter admitted from a remote the mapping never sent to misses it
-        # and is dropped as tcp-no-session, so such a NAT admits no more
-        # than its mapping does. Reported to the lead; remove when fixed.
-        filtering = view["tcp-mapping"]
     same("tcp-filtering", filtering)
     same("tcp-unsolicited-syn", view["tcp-unsolicited-syn"])
     if conf["type"] == "nat":
