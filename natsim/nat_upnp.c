@@ -428,7 +428,7 @@ typedef struct upnp_arg {
 
 typedef struct upnp_action {
     const char *name;
-    upnp_arg_t args[9];
+    upnp_arg_t args[10]; /* NULL-terminated: one more than the longest list */
 } upnp_action_t;
 
 #define IN(n, v) { n, false, v }
