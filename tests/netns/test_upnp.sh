@@ -4,12 +4,12 @@
 # external address, maps UDP and TCP ports, is reached from the internet
 # through them, lists and deletes them; another host may not map for it
 # (606) nor take its port (718); a NAT without UPnP answers nothing; a
-# reboot loses the mappings.
+# reboot loses the mappings; netcheck reports UPnP beside NAT-PMP and PCP.
 # upnpc is run with -i: the emulated internet is 198.18.0.0/15, which
 # miniupnpc counts as reserved, so it calls the IGD "not connected?".
 # usage: test_upnp.sh NATLAB   (root; exit 77 = skipped)
 set -u
-NATLAB=$1
+NATLAB=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the stun host runs it too
 here=$(cd "$(dirname "$0")" && pwd)
 tool=$here/udp_tool.py
 # shellcheck source=tests/lib.sh
@@ -57,6 +57,10 @@ nat = plain
 
 [host ext]
 addresses = 1
+
+[host stun]
+addresses = 2
+run = exec $NATLAB server --address \$NATLAB_ADDRESS_1 --alt-address \$NATLAB_ADDRESS_2 --ready-file $tmp/ready
 EOF
 if ! "$NATLAB" up "$tmp/$sc.scn" --json >"$tmp/topo.json" 2>"$tmp/err"; then
     echo "FAIL: natlab up: $(cat "$tmp/err")"
@@ -158,6 +162,23 @@ after=$(sed -n 's/.*uptime=\([0-9]*\)s.*/\1/p' "$tmp/out")
 seen=$(x ext -- python3 "$tool" ask "$public" 6001 7003)
 [ -z "$seen" ] && pass "after the reboot nothing reaches alice through 6001" ||
     fail "after the reboot the internet still reaches alice ($seen)"
+
+# netcheck: UPnP beside NAT-PMP and PCP, confirmed by the description.
+wait_for 10 test -s "$tmp/ready" || fail "natlab server is not ready"
+stun=$(host_ip stun)
+netcheck_pm() { # netcheck_pm HOST: the port-mapping key and the UPnP evidence
+    x "$1" -- "$NATLAB" netcheck --server "$stun" --json 2>"$tmp/out" | python3 -c "
+import json, sys
+j = json.load(sys.stdin)
+e = j['evidence']['port-mapping']
+print(j['port-mapping'], e['upnp']['answered'], e['upnp-igd'], e['upnp-location'])"
+}
+got=$(netcheck_pm alice)
+[ "$got" = "nat-pmp,pcp,upnp True True http://$gw_lan:5000/rootDesc.xml" ] &&
+    pass "netcheck behind openwrt: $got" || fail "netcheck behind openwrt: '$got'"
+got=$(netcheck_pm carol)
+[ "$got" = "nat-pmp,pcp False False None" ] &&
+    pass "netcheck behind a NAT without UPnP: $got" || fail "netcheck behind a NAT without UPnP: '$got'"
 
 # Counters, and malformed HTTP answered 400 and counted, never a crash.
 x alice -- python3 -c "
