@@ -63,7 +63,7 @@ $script" "$tmp/out" 2>"$tmp/py"; then
 }
 
 presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequential
-home-router cgnat no-nat firewall udp-blocked"
+home-router openwrt cgnat no-nat firewall udp-blocked"
 
 # ---- help, version, usage errors ----------------------------------------
 
