@@ -129,6 +129,9 @@ typedef struct netcheck_result {
     addr_endpoint_t hairpin_source, hairpin_sender_local, hairpin_sender_mapped;
     uint32_t natpmp_external, pcp_external; /* 0: none */
     uint32_t natpmp_epoch, pcp_epoch;
+    netcheck_tally_t upnp;   /* SSDP searches sent to the gateway, answers (the shell's) */
+    bool upnp_igd;           /* the answer's description is an IGD (fetched over HTTP) */
+    char upnp_location[160]; /* the answer's LOCATION, "" without one */
     netcheck_sample_t samples[NETCHECK_MAX_SAMPLES];
     unsigned n_samples;
     netcheck_life_point_t life[NETCHECK_MAX_LIFE_POINTS];

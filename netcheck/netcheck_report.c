@@ -9,20 +9,6 @@ typedef enum emit_kind { EMIT_STRING, EMIT_INT } emit_kind_t;
 typedef void (*emit_fn)(void *ctx, const char *key, const char *value, emit_kind_t kind);
 typedef void (*skip_fn)(void *ctx, const char *key, const char *why);
 
-static const char *port_mapping_name(unsigned flags)
-{
-    switch (flags) {
-    case NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP:
-        return "nat-pmp,pcp";
-    case NAT_PORT_MAPPING_NATPMP:
-        return "nat-pmp";
-    case NAT_PORT_MAPPING_PCP:
-        return "pcp";
-    default:
-        return "none";
-    }
-}
-
 static bool known(const netcheck_result_t *r, uint32_t what)
 {
     return (r->known & what) == what;
@@ -144,8 +130,9 @@ static void result_emit(const netcheck_result_t *r, emit_fn emit, skip_fn skip, 
         } else {
             skip(ctx, "pooling", "too few mappings answered");
         }
+        g_autofree char *pm = nat_profile_port_mapping_text(r->port_mapping);
         if (known(r, NETCHECK_KNOWN_PORT_MAPPING))
-            emit(ctx, "port-mapping", port_mapping_name(r->port_mapping), EMIT_STRING);
+            emit(ctx, "port-mapping", pm, EMIT_STRING);
         else
             skip(ctx, "port-mapping", "no default gateway to ask");
     }
@@ -410,6 +397,14 @@ static void add_evidence(JsonBuilder *b, const netcheck_result_t *r)
     add_ip(b, "pcp-external-address", r->pcp_external);
     json_builder_set_member_name(b, "pcp-epoch");
     json_builder_add_int_value(b, r->pcp_epoch);
+    add_tally(b, "upnp", &r->upnp);
+    json_builder_set_member_name(b, "upnp-location");
+    if (r->upnp_location[0])
+        json_builder_add_string_value(b, r->upnp_location);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "upnp-igd");
+    json_builder_add_boolean_value(b, r->upnp_igd);
     json_builder_end_object(b);
     json_builder_end_object(b);
 }
@@ -645,13 +640,18 @@ char *netcheck_report_text(const netcheck_result_t *r)
         if (!known(r, NETCHECK_KNOWN_PORT_MAPPING)) {
             g_string_append(s, "not asked (no default gateway)\n");
         } else {
-            g_string_append_printf(s, "%s", port_mapping_name(r->port_mapping));
+            g_autofree char *pm = nat_profile_port_mapping_text(r->port_mapping);
+            g_string_append_printf(s, "%s", pm);
             if (r->natpmp_external)
                 g_string_append_printf(s, ", NAT-PMP external %s epoch %u",
                                        addr_ip_format(r->natpmp_external, ip), r->natpmp_epoch);
             if (r->pcp_external)
                 g_string_append_printf(s, ", PCP external %s epoch %u",
                                        addr_ip_format(r->pcp_external, ip), r->pcp_epoch);
+            if (r->upnp_igd)
+                g_string_append_printf(s, ", UPnP IGD at %s", r->upnp_location);
+            else if (r->upnp_location[0])
+                g_string_append_printf(s, ", UPnP answer without an IGD at %s", r->upnp_location);
             g_string_append(s, "\n");
             if (r->double_nat)
                 g_string_append(s, "  double NAT:   likely: the gateway's external address is not "

@@ -18,7 +18,7 @@
 
 static const char *const preset_names[] = {
     "full-cone", "restricted-cone", "port-restricted-cone", "symmetric", "symmetric-sequential",
-    "home-router", "cgnat", "no-nat", "firewall", "udp-blocked", "corporate",
+    "home-router", "openwrt", "cgnat", "no-nat", "firewall", "udp-blocked", "corporate",
 };
 
 /* Loads PREAMBLE + keys; NULL (with the reason on stderr) when it fails. */
@@ -486,6 +486,8 @@ static void test_port_mapping_key(void)
         { "pcp", NAT_PORT_MAPPING_PCP },
         { "nat-pmp,pcp", NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP },
         { "pcp, nat-pmp", NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP },
+        { "upnp", NAT_PORT_MAPPING_UPNP },
+        { "upnp,nat-pmp,pcp", NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP | NAT_PORT_MAPPING_UPNP },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(nat_profile_t) p = load_kv("port-mapping", cases[i].text);
@@ -580,8 +582,8 @@ static void test_bad_values(void)
         { "port-blocks-max", "0", { "1", "65535" } },
         { "port-quota", "65536", { "0", "65535" } },
         { "port-quota", "lots", { "65535" } },
-        { "port-mapping", "upnp", { "none", "nat-pmp", "pcp" } },
-        { "port-mapping", "nat-pmp,upnp", { "nat-pmp,pcp" } },
+        { "port-mapping", "igd", { "none", "nat-pmp", "pcp", "upnp" } },
+        { "port-mapping", "nat-pmp,upnpd", { "nat-pmp,pcp,upnp" } },
         { "port-mapping", ",", { "none" } },
         { "port-mapping-lifetime-max", "0s", { "positive duration" } },
         { "latency", "50", { "duration" } },

@@ -730,7 +730,7 @@ static void test_control_commands(void)
     nat_engine_t *e = engine_from("preset = full-cone\n", 7);
     nat_router_t *r = nat_router_new(e, 7);
     uint32_t spare[1] = { ADDR_IP(198, 18, 0, 9) };
-    nat_control_target_t t = { e, r, spare, 1, NULL, NULL, NULL };
+    nat_control_target_t t = { e, r, spare, 1, NULL, NULL, NULL, NULL };
     nat_engine_outbound(e, NAT_PROTO_UDP, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
     char *reply = nat_control_execute(&t, "mappings", 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"internal\":\"192.168.1.10:5000\""));
