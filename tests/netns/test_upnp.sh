@@ -98,7 +98,8 @@ ext_ip=$(host_ip ext)
 [ "$seen" = "$ext_ip:7000" ] && pass "a datagram from the internet to $public:6001 reached alice (she saw $seen)" ||
     fail "nothing from the internet reached alice through 6001 (got '$seen')"
 
-# A TCP mapping: granted and listed (its traffic crosses once natsim forwards TCP).
+# A TCP mapping: granted, listed, and a web server behind it reached from outside.
+x alice -- timeout 60 python3 -m http.server --bind 0.0.0.0 5002 >/dev/null 2>&1 &
 if upnpc_on alice -e natlab-tcp -a "$alice" 5002 6002 TCP 0 &&
     grep -q "external $public:6002 TCP is redirected to internal $alice:5002 (duration=86400)" "$tmp/out"; then
     pass "AddPortMapping TCP 6002 -> 5002, lease 0 capped at port-mapping-lifetime-max (86400 s)"
@@ -109,6 +110,15 @@ upnpc_on alice -l
 check "upnpc -l lists the UDP mapping with its description" \
     grep -Eq "UDP +6001->$alice:5001 +'natlab-udp' ''" "$tmp/out"
 check "upnpc -l lists the TCP mapping" grep -Eq "TCP +6002->$alice:5002 +'natlab-tcp' ''" "$tmp/out"
+# The server is up once alice reaches it herself (bounded; no fixed sleep).
+tries=0
+until x alice -- curl -s -m 1 -o /dev/null "http://$alice:5002/" || [ $tries -ge 50 ]; do
+    tries=$((tries + 1))
+    sleep 0.1
+done
+code=$(x ext -- curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$public:6002/")
+[ "$code" = 200 ] && pass "curl from the internet to $public:6002 reaches alice's web server through the TCP mapping" ||
+    fail "curl to $public:6002 through the TCP mapping: '$code'"
 check "the engine holds both as explicit mappings" sh -c \
     "'$NATLAB' control '$sc' gw mappings | grep -q '\"external\":\"$public:6001\"'"
 
