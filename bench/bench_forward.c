@@ -3,7 +3,9 @@
  * One topology (inside host -> router -> public sink); the router first runs
  * natsim, then the kernel's MASQUERADE, then plain routing (the baseline for
  * added latency). Same hosts, same tools, same minutes: the ratios mean
- * something even on a shared machine. Prints JSON; asserts nothing. */
+ * something even on a shared machine. UDP (packet rate, bulk, round trip),
+ * then TCP (one bulk stream; connection setups, each a full open and close).
+ * Prints JSON; asserts nothing. */
 #include <errno.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_tcp.h"
 #include "bench/bench_udp.h"
 #include "bench_forward.h"
 #include "netns/netns.h"
@@ -25,6 +28,11 @@
 #define SINK_PORT 9000
 #define ECHO_PORT 9001
 #define SOURCE_PORT 40000
+#define TCP_SINK_PORT 9002
+#define TCP_ACCEPT_PORT 9003
+/* Connections in flight during the setup loop: enough to keep the path busy
+ * rather than measure one round trip at a time. */
+#define TCP_IN_FLIGHT 32
 
 static const char bench_scenario[] =
     "[scenario]\nname = benchfwd\nseed = 1\n\n"
@@ -74,6 +82,9 @@ static char *ns_path(const char *ns)
 typedef struct mode_figures {
     double pps_64[8], mbps_1400[8];
     double rtt_p50, rtt_p90, rtt_min;
+    double tcp_mbps[8], tcp_setups[8];
+    uint64_t tcp_errors;
+    bool tcp_ok; /* every TCP run moved data; else its figures are left out */
 } mode_figures_t;
 
 static double median(double *v, unsigned n)
@@ -130,6 +141,65 @@ static bool latency(const bench_setup_t *s, unsigned count, mode_figures_t *f)
     return ok;
 }
 
+/* One bulk TCP stream; the sink's bytes between its first and last read. */
+static bool tcp_bulk(const bench_setup_t *s, double seconds, double *mbps, uint64_t *errors)
+{
+    g_autofree char *sink_path = ns_path(s->sink_ns), *inside_path = ns_path(s->inside_ns);
+    bench_tcp_job_t sink = { .role = BENCH_TCP_SINK, .netns = sink_path,
+                             .local = addr_endpoint(s->sink.ip, TCP_SINK_PORT), .seconds = seconds + 3.0 };
+    bench_tcp_job_t bulk = { .role = BENCH_TCP_BULK, .netns = inside_path,
+                             .remote = sink.local, .seconds = seconds };
+    int sink_fd, bulk_fd;
+    pid_t sink_pid = bench_tcp_start(&sink, &sink_fd);
+    if (sink_pid < 0)
+        return false;
+    pid_t bulk_pid = bench_tcp_start(&bulk, &bulk_fd);
+    if (bulk_pid < 0) {
+        bench_tcp_stop(sink_pid, sink_fd);
+        return false;
+    }
+    bench_tcp_result_t sent = { 0 }, got = { 0 };
+    bool sent_ok = bench_tcp_finish(bulk_pid, bulk_fd, &sent);
+    bool got_ok = bench_tcp_finish(sink_pid, sink_fd, &got);
+    *errors += sent.errors;
+    if (!sent_ok || !got_ok || got.seconds <= 0)
+        return false;
+    *mbps = (double)got.bytes * 8 / got.seconds / 1e6;
+    return true;
+}
+
+/* Connection setups per second: TCP_IN_FLIGHT at a time, each a connect, the
+ * server's accept and close, the client's close on the FIN. */
+static bool tcp_setups(const bench_setup_t *s, double seconds, double *rate, uint64_t *errors)
+{
+    g_autofree char *sink_path = ns_path(s->sink_ns), *inside_path = ns_path(s->inside_ns);
+    bench_tcp_job_t acceptor = { .role = BENCH_TCP_ACCEPTOR, .netns = sink_path,
+                                 .local = addr_endpoint(s->sink.ip, TCP_ACCEPT_PORT) };
+    bench_tcp_job_t client = { .role = BENCH_TCP_CONNECT, .netns = inside_path, .remote = acceptor.local,
+                               .seconds = seconds, .count = TCP_IN_FLIGHT };
+    int acc_fd, cli_fd;
+    pid_t acc_pid = bench_tcp_start(&acceptor, &acc_fd);
+    if (acc_pid < 0)
+        return false;
+    pid_t cli_pid = bench_tcp_start(&client, &cli_fd);
+    bench_tcp_result_t r = { 0 };
+    bool ok = cli_pid > 0 && bench_tcp_finish(cli_pid, cli_fd, &r);
+    bench_tcp_stop(acc_pid, acc_fd);
+    *errors += r.errors;
+    if (!ok || r.connections == 0 || r.seconds <= 0)
+        return false;
+    *rate = (double)r.connections / r.seconds;
+    return true;
+}
+
+static void measure_tcp(const bench_setup_t *s, unsigned repeat, double seconds, mode_figures_t *f)
+{
+    f->tcp_ok = true;
+    for (unsigned i = 0; i < repeat && f->tcp_ok && !interrupted; i++)
+        f->tcp_ok = tcp_bulk(s, seconds, &f->tcp_mbps[i], &f->tcp_errors) &&
+                    tcp_setups(s, seconds, &f->tcp_setups[i], &f->tcp_errors);
+}
+
 static bool measure(const bench_setup_t *s, unsigned repeat, double seconds, unsigned pings,
                     mode_figures_t *f)
 {
@@ -145,6 +215,13 @@ static bool measure(const bench_setup_t *s, unsigned repeat, double seconds, uns
         fprintf(stderr, "natlab bench forward: the round-trip probe got no answers\n");
         return false;
     }
+    /* A path without TCP (natsim before TCP translation) leaves its TCP
+     * figures out; the UDP ones stand. */
+    if (!interrupted)
+        measure_tcp(s, repeat, seconds, f);
+    if (!interrupted && !f->tcp_ok)
+        fprintf(stderr, "natlab bench forward: TCP failed on this path (%llu connection errors)\n",
+                (unsigned long long)f->tcp_errors);
     return !interrupted;
 }
 
@@ -162,6 +239,18 @@ static void add_mode(JsonBuilder *b, const char *name, mode_figures_t *f, unsign
     json_builder_add_double_value(b, f->rtt_p90);
     json_builder_set_member_name(b, "rtt_min_us");
     json_builder_add_double_value(b, f->rtt_min);
+    json_builder_set_member_name(b, "tcp_mbps");
+    if (f->tcp_ok)
+        json_builder_add_double_value(b, median(f->tcp_mbps, repeat));
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "tcp_setups_per_s");
+    if (f->tcp_ok)
+        json_builder_add_double_value(b, median(f->tcp_setups, repeat));
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "tcp_errors");
+    json_builder_add_int_value(b, (gint64)f->tcp_errors);
     json_builder_end_object(b);
 }
 
@@ -297,6 +386,10 @@ JsonNode *bench_forward_run(double seconds, unsigned repeat, GError **error)
         { "pps_ratio", kernel_pps > 0 ? natsim_pps / kernel_pps : 0 },
         { "mbps_ratio_1400", median(kernel.mbps_1400, repeat) > 0
                                  ? median(natsim.mbps_1400, repeat) / median(kernel.mbps_1400, repeat) : 0 },
+        { "tcp_mbps_ratio", natsim.tcp_ok && kernel.tcp_ok && median(kernel.tcp_mbps, repeat) > 0
+                                ? median(natsim.tcp_mbps, repeat) / median(kernel.tcp_mbps, repeat) : 0 },
+        { "tcp_setups_ratio", natsim.tcp_ok && kernel.tcp_ok && median(kernel.tcp_setups, repeat) > 0
+                                  ? median(natsim.tcp_setups, repeat) / median(kernel.tcp_setups, repeat) : 0 },
         { "natsim_added_rtt_p50_us", natsim.rtt_p50 - routed.rtt_p50 },
         { "kernel_added_rtt_p50_us", kernel.rtt_p50 - routed.rtt_p50 },
         { "up_two_nat_ms", up_ms },

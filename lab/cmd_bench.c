@@ -16,8 +16,9 @@ static int usage(FILE *out, int status)
                  "  tcp_bytes_per_connection\n"
                  "       natlab bench forward [--seconds N] [--repeat N]\n"
                  "  (root) natsim against the kernel's MASQUERADE and plain routing in one\n"
-                 "  topology: packets/s at 64 bytes, Mbit/s at 1400, added round trip; and\n"
-                 "  the time of up and down of a two-NAT scenario\n");
+                 "  topology: UDP packets/s at 64 bytes, Mbit/s at 1400, added round trip;\n"
+                 "  TCP Mbit/s of one stream, connection setups/s; and the time of up and\n"
+                 "  down of a two-NAT scenario\n");
     return status;
 }
 

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/packet.h"
+
 /* A verdict message is headers plus the packet: keep room for many. */
 #define NFQ_SEND_BUFFER (512 * 1024)
 #define NFQ_RECV_BUFFER (0xffff + MNL_SOCKET_BUFFER_SIZE)
@@ -67,18 +69,26 @@ nat_nfq_t *nat_nfq_open(uint16_t first, uint16_t count, uint32_t queue_maxlen, i
         /* The whole packet: a verdict payload shorter than it would trim it. */
         nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, 0xffff);
         nfq_nlmsg_cfg_put_qmaxlen(nlh, queue_maxlen);
-        /* No NFQA_CFG_F_FAIL_OPEN: when full, drop rather than leak untranslated. */
-        mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(0));
-        mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN));
+        /* No NFQA_CFG_F_FAIL_OPEN: when full, drop rather than leak untranslated.
+         * NFQA_CFG_F_GSO: a TCP sender's 64 KB super-packets arrive whole,
+         * one verdict each, instead of cut into 1500-byte segments first. */
+        mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(NFQA_CFG_F_GSO));
+        mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO));
         if ((rc = send_config(q, nlh)) < 0)
             goto fail;
     }
     int fd = mnl_socket_get_fd(q->nl);
-    int one = 1, size = NFQ_SOCKET_RCVBUF;
+    int one = 1, size = NFQ_SOCKET_RCVBUF, sndbuf = NFQ_SEND_BUFFER;
     /* Overflow is counted by the kernel queue; don't turn it into recv errors. */
     setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    /* Netlink refuses (EMSGSIZE) a message longer than the socket's send
+     * buffer (wmem_default, 208 KB): a full batch of verdicts with 1500-byte
+     * packets is longer, and its packets would stay queued unanswered until
+     * the queue fills. The kernel doubles the value asked for. */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return q;
 fail:
@@ -111,6 +121,65 @@ void nat_nfq_stats(const nat_nfq_t *q, nat_nfqstat_t *out)
         nat_nfqstat_parse_proc(out, text, q->first, q->count, q->portid);
 }
 
+/* With NFQA_CFG_F_GSO the kernel no longer completes checksums it left to
+ * offload (NFQA_SKB_CSUMNOTREADY): the TCP or UDP checksum field holds only
+ * the pseudo-header sum. A verdict with a payload marks the packet as having
+ * no offload at all, so the full checksum is computed here, as the kernel
+ * does itself without the flag (skb_checksum_help); a GSO packet is cut
+ * into segments, each with a fresh checksum, on its way out. */
+/* RFC 1071 section 2 (B, C): the sum may be taken in wider words and in the
+ * host's byte order, then folded and swapped; 4 bytes a step instead of 2
+ * (this runs over every byte of every offloaded packet, 64 KB for GSO). */
+static uint32_t sum_host_order(const uint8_t *p, size_t len)
+{
+    uint64_t sum = 0;
+    uint32_t w;
+    for (; len >= 4; p += 4, len -= 4) {
+        memcpy(&w, p, 4);
+        sum += w;
+    }
+    uint8_t tail[4] = { 0 };
+    memcpy(tail, p, len);
+    memcpy(&w, tail, 4);
+    sum += w;
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffffffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    return ntohs((uint16_t)((sum & 0xffff) + (sum >> 16)));
+}
+
+static void complete_checksum(uint8_t *p, size_t len)
+{
+    if (len < PACKET_IPV4_HEADER_MIN || (p[0] >> 4) != 4)
+        return;
+    size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+    size_t total = ((size_t)p[PACKET_IPV4_OFF_TOTAL_LENGTH] << 8) | p[PACKET_IPV4_OFF_TOTAL_LENGTH + 1];
+    unsigned frag = ((unsigned)p[PACKET_IPV4_OFF_FRAGMENT] << 8) | p[PACKET_IPV4_OFF_FRAGMENT + 1];
+    if (ihl < PACKET_IPV4_HEADER_MIN || total > len || total < ihl || (frag & 0x3fff))
+        return; /* the parser counts it as malformed or a fragment */
+    uint8_t proto = p[PACKET_IPV4_OFF_PROTOCOL];
+    uint8_t *l4 = p + ihl;
+    size_t l4_len = total - ihl, off;
+    if (proto == PACKET_IPPROTO_TCP && l4_len >= PACKET_TCP_HEADER_MIN)
+        off = PACKET_TCP_OFF_CHECKSUM;
+    else if (proto == PACKET_IPPROTO_UDP && l4_len >= PACKET_UDP_HEADER)
+        off = PACKET_UDP_OFF_CHECKSUM;
+    else
+        return;
+    l4[off] = l4[off + 1] = 0;
+    /* The pseudo-header: addresses, protocol, length (RFC 793, RFC 768). */
+    uint64_t sum = (uint64_t)sum_host_order(p + PACKET_IPV4_OFF_SRC, 8) + proto + l4_len +
+                   sum_host_order(l4, l4_len);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    uint16_t check = (uint16_t)~sum;
+    if (check == 0 && proto == PACKET_IPPROTO_UDP)
+        check = 0xffff; /* RFC 768: 0 means no checksum */
+    l4[off] = (uint8_t)(check >> 8);
+    l4[off + 1] = (uint8_t)check;
+}
+
 static int packet_cb(const struct nlmsghdr *nlh, void *data)
 {
     nat_nfq_t *q = data;
@@ -125,6 +194,9 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data)
         .data = attr[NFQA_PAYLOAD] ? mnl_attr_get_payload(attr[NFQA_PAYLOAD]) : NULL,
         .len = attr[NFQA_PAYLOAD] ? mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]) : 0,
     };
+    uint32_t info = attr[NFQA_SKB_INFO] ? ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) : 0;
+    if ((info & NFQA_SKB_CSUMNOTREADY) && pkt.data)
+        complete_checksum(pkt.data, pkt.len);
     q->stats.received++;
     q->handler(&pkt, q->ctx);
     return MNL_CB_OK;

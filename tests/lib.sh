@@ -51,9 +51,10 @@ package_of() {
     turnserver | turnutils_*) echo coturn ;;
     stun) echo stun-client ;;
     gnuplot) echo gnuplot-nox ;;
-    ip) echo iproute2 ;;
+    ip | ss) echo iproute2 ;;
     pgrep | pkill) echo procps ;;
     ping) echo iputils-ping ;;
+    tracepath) echo iputils-tracepath ;;
     *) echo "$1" ;;
     esac
 }
