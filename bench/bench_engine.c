@@ -87,6 +87,51 @@ static void add_int(JsonBuilder *b, const char *name, gint64 v)
     json_builder_add_int_value(b, v);
 }
 
+/* TCP: n established connections (handshake through the engine), each a
+ * mapping and a session; memory per connection, and lookups of a data
+ * segment on a random connection (mapping, then session, then its state). */
+static bool bench_tcp(JsonBuilder *b, const nat_profile_t *profile, uint32_t n, uint32_t lookups,
+                      uint64_t seed, GError **error)
+{
+    size_t before = heap_in_use();
+    nat_engine_t *e = bench_engine(profile, seed);
+    double t0 = bench_mono_seconds();
+    for (uint32_t i = 0; i < n; i++) {
+        usec_t now = (usec_t)i;
+        nat_verdict_t syn = nat_engine_outbound_tcp(e, bench_internal(i), bench_remote(i), NAT_TCP_SYN, now);
+        nat_verdict_t back = nat_engine_inbound_tcp(e, bench_remote(i), syn.src,
+                                                    NAT_TCP_SYN | NAT_TCP_ACK, now);
+        nat_verdict_t ack = nat_engine_outbound_tcp(e, bench_internal(i), bench_remote(i), NAT_TCP_ACK, now);
+        if (!syn.created || back.action != NAT_ACTION_FORWARD || ack.action != NAT_ACTION_FORWARD) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "TCP connection %u did not form", i);
+            nat_engine_free(e);
+            return false;
+        }
+    }
+    double t1 = bench_mono_seconds();
+    size_t after = heap_in_use();
+    add_double(b, "tcp_connections_per_s", n / (t1 - t0));
+    add_double(b, "tcp_bytes_per_connection", (double)(after - before) / n);
+    add_int(b, "tcp_sessions", nat_engine_stats(e)->sessions);
+    usec_t now = n;
+    uint64_t forwarded = 0;
+    t0 = bench_mono_seconds();
+    for (uint32_t i = 0; i < lookups; i++) {
+        uint32_t k = order_ref(i, n, seed);
+        nat_verdict_t v = nat_engine_outbound_tcp(e, bench_internal(k), bench_remote(k), NAT_TCP_ACK, now);
+        forwarded += v.action == NAT_ACTION_FORWARD && !v.created;
+    }
+    t1 = bench_mono_seconds();
+    nat_engine_free(e);
+    if (forwarded != lookups) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%" G_GUINT64_FORMAT " of %u TCP lookups hit",
+                    forwarded, lookups);
+        return false;
+    }
+    add_double(b, "tcp_lookups_per_s", lookups / (t1 - t0));
+    return true;
+}
+
 JsonNode *bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed, GError **error)
 {
     g_autoptr(nat_profile_t) profile = nat_profile_new_preset("port-restricted-cone", error);
@@ -200,6 +245,8 @@ JsonNode *bench_engine_run(uint32_t n, uint32_t lookups, uint64_t seed, GError *
     add_int(b, "left_active", nat_engine_stats(e)->active);
     nat_engine_free(e);
 
+    if (!bench_tcp(b, profile, n, lookups, seed, error))
+        return NULL;
     json_builder_end_object(b);
     return json_builder_get_root(b);
 }

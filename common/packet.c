@@ -234,6 +234,16 @@ bool packet_parse(uint8_t *data, size_t len, packet_t *out)
             out->sport = wire_get16(l4);
             out->dport = wire_get16(l4 + 2);
         }
+        /* The first fragment of an echo carries its identifier; its checksum
+         * covers the whole datagram, so it cannot be verified here. */
+        if (out->frag_offset == 0 && out->protocol == PACKET_IPPROTO_ICMP &&
+            l4_len >= PACKET_ICMP_HEADER &&
+            (l4[0] == PACKET_ICMP_ECHO_REQUEST || l4[0] == PACKET_ICMP_ECHO_REPLY)) {
+            out->icmp_type = l4[0];
+            out->icmp_code = l4[1];
+            out->has_icmp_id = true;
+            out->icmp_id = wire_get16(l4 + PACKET_ICMP_OFF_ID);
+        }
         return true;
     }
 
@@ -349,6 +359,14 @@ bool packet_set_icmp_id(packet_t *pkt, uint16_t id)
     delta16(&d, wire_get16(icmp + PACKET_ICMP_OFF_ID), id);
     wire_put16(icmp + PACKET_ICMP_OFF_ID, id);
     delta_apply(&d, icmp + PACKET_ICMP_OFF_CHECKSUM, false, NULL, NULL);
+    /* RFC 1624 eqn. 3 yields 0x0000 where only 0xFFFF is right when every
+     * other word is zero (an empty echo reply with id and sequence 0), the
+     * one case ones' complement arithmetic cannot tell apart: recompute. */
+    if (wire_get16(icmp + PACKET_ICMP_OFF_CHECKSUM) == 0 && pkt->kind == PACKET_KIND_ICMP) {
+        size_t icmp_len = pkt->len - pkt->ihl;
+        wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, 0);
+        wire_put16(icmp + PACKET_ICMP_OFF_CHECKSUM, packet_checksum(icmp, icmp_len));
+    }
     pkt->icmp_id = id;
     return true;
 }

@@ -234,7 +234,7 @@ typedef struct packet {
      * protocols: the IP payload. */
     size_t payload_off, payload_len;
     uint8_t icmp_type, icmp_code; /* PACKET_KIND_ICMP and PACKET_KIND_ICMP_ERROR */
-    bool has_icmp_id;             /* PACKET_KIND_ICMP echo request or reply */
+    bool has_icmp_id;             /* an echo request or reply, or the first fragment of one */
     uint16_t icmp_id;
     packet_inner_t inner;         /* PACKET_KIND_ICMP_ERROR only */
 } packet_t;

@@ -19,6 +19,7 @@
 
 /* Section 11.1: IANA protocol numbers; 0 means all protocols. */
 #define PCP_PROTOCOL_ALL 0
+#define PCP_PROTOCOL_TCP 6
 #define PCP_PROTOCOL_UDP 17
 
 enum pcp_opcode {

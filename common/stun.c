@@ -24,6 +24,31 @@ static const char *const error_names[STUN_ERROR_COUNT] = {
     [STUN_ERR_BAD_FINGERPRINT] = "bad-fingerprint",
 };
 
+static const char *const connect_names[STUN_CONNECT_COUNT] = {
+    [STUN_CONNECT_NONE] = "none",       [STUN_CONNECT_CONNECTED] = "connected",
+    [STUN_CONNECT_RESET] = "reset",     [STUN_CONNECT_ICMP] = "icmp",
+    [STUN_CONNECT_TIMEOUT] = "timeout", [STUN_CONNECT_FAILED] = "failed",
+};
+
+const char *stun_connect_outcome_name(stun_connect_outcome_t outcome)
+{
+    return (unsigned)outcome < STUN_CONNECT_COUNT ? connect_names[outcome] : "unknown";
+}
+
+long stun_frame_length(const uint8_t *data, size_t len, size_t max)
+{
+    /* Judged as soon as the bytes are there: a peer that sends 3 bytes of
+     * garbage must not hold a connection open waiting for 17 more. */
+    if (len >= 1 && (data[0] & 0xC0) != 0)
+        return -1;
+    if (len < 4)
+        return 0;
+    size_t body = wire_get16(data + 2);
+    if (body % 4 != 0 || STUN_HEADER_SIZE + body > max)
+        return -1;
+    return len < STUN_HEADER_SIZE ? 0 : (long)(STUN_HEADER_SIZE + body);
+}
+
 const char *stun_error_name(stun_error_t error)
 {
     return (unsigned)error < STUN_ERROR_COUNT ? error_names[error] : "unknown";
@@ -204,6 +229,33 @@ static stun_error_t read_attribute(stun_message_t *m, uint16_t type, const uint8
             m->has |= STUN_HAS_SOFTWARE;
         }
         return STUN_OK;
+    case STUN_ATTR_NATLAB_CONNECT_BACK: { /* stun.h */
+        addr_endpoint_t a;
+        bool v4;
+        if (len != ADDRESS_V4_LEN + 4 || !read_address(v, ADDRESS_V4_LEN, true, &a, &v4) || !v4)
+            return STUN_ERR_BAD_ATTRIBUTE;
+        if (!(m->has & STUN_HAS_CONNECT_BACK)) {
+            m->connect_back = a;
+            m->connect_back_flags = wire_get32(v + ADDRESS_V4_LEN) & STUN_CHANGE_IP;
+            m->has |= STUN_HAS_CONNECT_BACK;
+        }
+        return STUN_OK;
+    }
+    case STUN_ATTR_NATLAB_CONNECT_RESULT: { /* stun.h */
+        addr_endpoint_t a;
+        bool v4;
+        if (len != 8 + ADDRESS_V4_LEN || !read_address(v + 8, ADDRESS_V4_LEN, true, &a, &v4) || !v4 ||
+            v[0] == STUN_CONNECT_NONE || v[0] >= STUN_CONNECT_COUNT)
+            return STUN_ERR_BAD_ATTRIBUTE;
+        if (!(m->has & STUN_HAS_CONNECT_RESULT)) {
+            m->connect_result = (stun_connect_result_t){
+                .outcome = v[0], .icmp_type = v[1], .icmp_code = v[2],
+                .elapsed_ms = wire_get32(v + 4), .source = a,
+            };
+            m->has |= STUN_HAS_CONNECT_RESULT;
+        }
+        return STUN_OK;
+    }
     case STUN_ATTR_MESSAGE_INTEGRITY: /* HMAC-SHA1; unauthenticated Binding ignores it */
         return len == 20 ? STUN_OK : STUN_ERR_BAD_ATTRIBUTE;
     case STUN_ATTR_USERNAME:
@@ -297,14 +349,18 @@ static uint8_t *put_attr(writer_t *w, uint16_t type, size_t len)
     return p + ATTR_HEADER;
 }
 
-static void put_address(writer_t *w, uint16_t type, addr_endpoint_t ep, bool xor)
+static void put_address_value(uint8_t *v, addr_endpoint_t ep, bool xor)
 {
-    uint8_t *v = put_attr(w, type, ADDRESS_V4_LEN);
-    if (!v)
-        return;
     v[1] = FAMILY_IPV4;
     wire_put16(v + 2, xor ? (uint16_t)(ep.port ^ (STUN_MAGIC_COOKIE >> 16)) : ep.port);
     wire_put32(v + 4, xor ? ep.ip ^ STUN_MAGIC_COOKIE : ep.ip);
+}
+
+static void put_address(writer_t *w, uint16_t type, addr_endpoint_t ep, bool xor)
+{
+    uint8_t *v = put_attr(w, type, ADDRESS_V4_LEN);
+    if (v)
+        put_address_value(v, ep, xor);
 }
 
 static void put_text(writer_t *w, uint16_t type, const char *text)
@@ -381,6 +437,24 @@ size_t stun_write(const stun_message_t *msg, bool fingerprint, uint8_t *buf, siz
         uint8_t *v = put_attr(&w, STUN_ATTR_UNKNOWN_ATTRIBUTES, 2 * (size_t)slots);
         for (unsigned i = 0; v && i < slots; i++)
             wire_put16(v + 2 * i, msg->unknown[i < n ? i : 0]);
+    }
+    if (has & STUN_HAS_CONNECT_BACK) {
+        uint8_t *v = put_attr(&w, STUN_ATTR_NATLAB_CONNECT_BACK, ADDRESS_V4_LEN + 4);
+        if (v) {
+            put_address_value(v, msg->connect_back, true);
+            wire_put32(v + ADDRESS_V4_LEN, msg->connect_back_flags & STUN_CHANGE_IP);
+        }
+    }
+    if (has & STUN_HAS_CONNECT_RESULT) {
+        const stun_connect_result_t *r = &msg->connect_result;
+        uint8_t *v = put_attr(&w, STUN_ATTR_NATLAB_CONNECT_RESULT, 8 + ADDRESS_V4_LEN);
+        if (v) {
+            v[0] = r->outcome;
+            v[1] = r->icmp_type;
+            v[2] = r->icmp_code;
+            wire_put32(v + 4, r->elapsed_ms);
+            put_address_value(v + 8, r->source, true);
+        }
     }
     if (has & STUN_HAS_SOFTWARE)
         put_text(&w, STUN_ATTR_SOFTWARE, msg->software);

@@ -52,7 +52,50 @@ enum stun_attr_type {
     STUN_ATTR_FINGERPRINT = 0x8028,
     STUN_ATTR_RESPONSE_ORIGIN = 0x802B,  /* RFC 5780 */
     STUN_ATTR_OTHER_ADDRESS = 0x802C,    /* RFC 5780 */
+    /* natlab's own, comprehension-optional (RFC 8489 section 14: a server
+     * that does not know them answers the Binding without them), so a
+     * client tells "no connect-back here" from a plain success. */
+    STUN_ATTR_NATLAB_CONNECT_BACK = 0xC4A0,
+    STUN_ATTR_NATLAB_CONNECT_RESULT = 0xC4A1,
 };
+
+/* NATLAB-CONNECT-BACK (request, over TCP): "open a TCP connection to this
+ * endpoint from your primary address (flags 0) or your other address
+ * (STUN_CHANGE_IP), and tell me what happened". The endpoint is XORed like
+ * XOR-MAPPED-ADDRESS so that no ALG rewrites it.
+ *   0                   1                   2                   3
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |0 0 0 0 0 0 0 0|    Family     |         X-Port                |
+ *  |                X-Address (32 bits, IPv4 only)                 |
+ *  |                 Flags (STUN_CHANGE_IP or 0)                   |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * NATLAB-CONNECT-RESULT (success response): the outcome, and for ICMP the
+ * type and code; the time from the first SYN to the outcome; the source
+ * endpoint the server connected from (XORed).
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |    Outcome    |   ICMP type   |   ICMP code   |   Reserved    |
+ *  |                     Elapsed (milliseconds)                    |
+ *  |0 0 0 0 0 0 0 0|    Family     |         X-Port                |
+ *  |                X-Address (32 bits)                            |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ */
+typedef enum stun_connect_outcome {
+    STUN_CONNECT_NONE = 0,
+    STUN_CONNECT_CONNECTED = 1, /* the handshake completed */
+    STUN_CONNECT_RESET = 2,     /* a TCP RST answered the SYN */
+    STUN_CONNECT_ICMP = 3,      /* an ICMP destination unreachable did */
+    STUN_CONNECT_TIMEOUT = 4,   /* nothing within the server's bound */
+    STUN_CONNECT_FAILED = 5,    /* the server could not try (local error) */
+    STUN_CONNECT_COUNT
+} stun_connect_outcome_t;
+
+const char *stun_connect_outcome_name(stun_connect_outcome_t outcome);
+
+typedef struct stun_connect_result {
+    uint8_t outcome; /* stun_connect_outcome_t */
+    uint8_t icmp_type, icmp_code;
+    uint32_t elapsed_ms;
+    addr_endpoint_t source;
+} stun_connect_result_t;
 
 /* RFC 5780 section 7.2 CHANGE-REQUEST flags. */
 #define STUN_CHANGE_IP 0x4u
@@ -73,6 +116,8 @@ enum stun_has {
     STUN_HAS_UNKNOWN = 1 << 10, /* UNKNOWN-ATTRIBUTES (in an error response) */
     STUN_HAS_FINGERPRINT = 1 << 11,
     STUN_HAS_SOFTWARE = 1 << 12,
+    STUN_HAS_CONNECT_BACK = 1 << 13,
+    STUN_HAS_CONNECT_RESULT = 1 << 14,
 };
 
 typedef struct stun_message {
@@ -88,6 +133,9 @@ typedef struct stun_message {
     uint16_t error_code;       /* 300..699 */
     char error_reason[128];
     char software[128];
+    addr_endpoint_t connect_back;   /* NATLAB-CONNECT-BACK */
+    uint32_t connect_back_flags;
+    stun_connect_result_t connect_result;
     /* Comprehension-required attributes this codec does not know (0x0000-0x7FFF):
      * a server answers a request carrying any with 420 listing them. */
     uint16_t unknown[STUN_MAX_UNKNOWN];
@@ -133,6 +181,14 @@ void stun_binding_request(stun_message_t *msg, const uint8_t id[STUN_TRANSACTION
                           uint32_t change, uint16_t response_port, uint16_t padding);
 /* Same generation (classic or not) and the same 12 (or 16 classic) id bytes. */
 bool stun_transaction_equal(const stun_message_t *a, const stun_message_t *b);
+
+/* RFC 8489 section 6.2.2: over TCP, STUN messages follow each other with
+ * no framing of their own; each is as long as its header says. Given the
+ * first `len` bytes of a stream: the length of the message at its head
+ * (20 + the header's length), 0 when more bytes are needed, or -1 as soon
+ * as the head cannot be a STUN header (top bits set, a length that is not a
+ * multiple of 4, or a message longer than `max`): the stream is lost. */
+long stun_frame_length(const uint8_t *data, size_t len, size_t max);
 
 /* CRC-32 as zlib computes it, and the FINGERPRINT value of the first `len`
  * bytes of a message (RFC 8489 section 14.7: the CRC XOR 0x5354554E; the

@@ -11,7 +11,9 @@
 static int usage(FILE *out, int status)
 {
     fprintf(out, "usage: natlab bench engine [--mappings N] [--lookups N] [--seed N]\n"
-                 "  prints JSON: inserts_per_s, lookups_per_s, bytes_per_mapping, expiry cost\n"
+                 "  prints JSON: inserts_per_s, lookups_per_s, bytes_per_mapping, expiry cost,\n"
+                 "  and for TCP connections tcp_connections_per_s, tcp_lookups_per_s,\n"
+                 "  tcp_bytes_per_connection\n"
                  "       natlab bench forward [--seconds N] [--repeat N]\n"
                  "  (root) natsim against the kernel's MASQUERADE and plain routing in one\n"
                  "  topology: UDP packets/s at 64 bytes, Mbit/s at 1400, added round trip;\n"

@@ -32,6 +32,7 @@ static int usage(FILE *out, int status)
             "  --json              the result as JSON (profile keys + evidence) on stdout\n"
             "  --profile-out FILE  write the result as a natsim profile ([nat] key file)\n"
             "  --gateway IP|none   ask this gateway for NAT-PMP/PCP (default: the default route's)\n"
+            "  --no-tcp            skip the TCP tests (STUN over TCP and the server's connect-back)\n"
             "Exit status: 0 measured; 1 error; 2 no answer at all (UDP blocked or server down;\n"
             "the outputs still say type = blocked); 3 mapping or filtering not measurable with\n"
             "this server; 64 bad arguments. The PORT defaults to 3478.\n");
@@ -54,6 +55,10 @@ int cmd_netcheck_main(int argc, char **argv)
             return usage(stdout, 0);
         if (strcmp(a, "--json") == 0) {
             json = true;
+            continue;
+        }
+        if (strcmp(a, "--no-tcp") == 0) {
+            o.no_tcp = true;
             continue;
         }
         if (i + 1 >= argc) {

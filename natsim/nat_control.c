@@ -40,13 +40,24 @@ static char *mappings_json(nat_engine_t *engine)
 char *nat_control_stats_json(const nat_control_target_t *t)
 {
     char *router = nat_router_stats_json(t->router);
-    if (!t->queue_stats)
+    if (!t->queue_stats && !t->more_stats)
         return router;
-    nat_nfqstat_t queue = { 0 };
-    t->queue_stats(t->ctx, &queue);
     g_autoptr(JsonNode) root = json_from_string(router, NULL);
     g_free(router);
-    json_object_set_member(json_node_get_object(root), "nfqueue", nat_nfqstat_json(&queue));
+    JsonObject *o = json_node_get_object(root);
+    if (t->queue_stats) {
+        nat_nfqstat_t queue = { 0 };
+        t->queue_stats(t->ctx, &queue);
+        json_object_set_member(o, "nfqueue", nat_nfqstat_json(&queue));
+    }
+    g_autofree char *more = t->more_stats ? t->more_stats(t->ctx) : NULL;
+    g_autoptr(JsonNode) extra = more ? json_from_string(more, NULL) : NULL;
+    if (extra && JSON_NODE_HOLDS_OBJECT(extra)) {
+        JsonObject *e = json_node_get_object(extra);
+        g_autoptr(GList) names = json_object_get_members(e);
+        for (GList *n = names; n; n = n->next)
+            json_object_set_member(o, n->data, json_object_dup_member(e, n->data));
+    }
     return json_to_string(root, FALSE);
 }
 

@@ -27,6 +27,9 @@ typedef struct nat_control_target {
     void (*rebooted)(void *ctx); /* e.g. reset PCP nonces */
     void *ctx;
     void (*queue_stats)(void *ctx, nat_nfqstat_t *out); /* NULL: no packet queue */
+    /* NULL, or more members for `stats` (e.g. "upnp"): a JSON object text
+     * whose members are added to the answer. */
+    char *(*more_stats)(void *ctx);
 } nat_control_target_t;
 
 /* What `stats` answers: the router's counters, with "nfqueue" added. */

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
@@ -20,6 +21,7 @@
 #include "nat_pcap.h"
 #include "nat_pcp.h"
 #include "nat_pmp.h"
+#include "nat_upnp.h"
 #include "nat_router.h"
 #include "nat_kernel.h"
 #include "nat_rules.h"
@@ -28,6 +30,8 @@
 
 #define RECEIVE_BUDGET 256
 #define PORT_MAPPING_BUFFER 1100 /* RFC 6887: PCP messages are at most 1100 bytes */
+#define UPNP_CONNECTIONS_MAX 32  /* HTTP connections at once; more are closed at once */
+#define UPNP_CONNECTION_TIMEOUT (10 * USEC_PER_SEC) /* a request must be in by then */
 
 /* A packet held for impairment: nfqueue keeps it until our verdict. */
 typedef struct held_packet {
@@ -48,6 +52,10 @@ typedef struct daemon {
     nat_pcap_t *pcap;
     int timer_fd;
     int port_mapping_fd;
+    nat_upnp_t *upnp; /* UPnP IGD: NULL unless the profile offers it */
+    int ssdp_fd, upnp_http_fd;
+    GList *upnp_conns;
+    guint upnp_tick;
     int raw_fd;        /* for ICMP errors natsim itself sends */
     uint32_t inside_ip;
     GSocketService *control;
@@ -259,12 +267,217 @@ static bool open_port_mapping(daemon_t *d, GError **error)
     return true;
 }
 
+/* ---- UPnP IGD: SSDP and HTTP on the inside ------------------------------ */
+
+typedef struct upnp_conn {
+    daemon_t *d;
+    int fd;
+    guint source;
+    addr_endpoint_t client;
+    usec_t started;
+    bool eof;
+    GByteArray *in;
+    GString *out; /* non-NULL once the response is ready */
+    size_t sent;
+} upnp_conn_t;
+
+static void upnp_conn_close(upnp_conn_t *c)
+{
+    c->d->upnp_conns = g_list_remove(c->d->upnp_conns, c);
+    if (c->source)
+        g_source_remove(c->source);
+    close(c->fd);
+    g_byte_array_unref(c->in);
+    if (c->out)
+        g_string_free(c->out, TRUE);
+    g_free(c);
+}
+
+static gboolean on_upnp_writable(gint fd, GIOCondition cond, gpointer ctx)
+{
+    upnp_conn_t *c = ctx;
+    while (c->sent < c->out->len) {
+        ssize_t n = send(fd, c->out->str + c->sent, c->out->len - c->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return G_SOURCE_CONTINUE;
+        if (n <= 0)
+            break;
+        c->sent += (size_t)n;
+    }
+    c->source = 0;
+    shutdown(fd, SHUT_WR);
+    upnp_conn_close(c);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_upnp_readable(gint fd, GIOCondition cond, gpointer ctx)
+{
+    upnp_conn_t *c = ctx;
+    uint8_t buf[4096];
+    /* Read at most one byte past the limit: enough for the core to say 413. */
+    size_t room = NAT_UPNP_HTTP_MAX + 1 - MIN(c->in->len, (guint)NAT_UPNP_HTTP_MAX + 1);
+    ssize_t n = room ? recv(fd, buf, MIN(sizeof buf, room), MSG_DONTWAIT) : 0;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    if (n < 0) {
+        c->source = 0;
+        upnp_conn_close(c);
+        return G_SOURCE_REMOVE;
+    }
+    if (n == 0 && room)
+        c->eof = true;
+    g_byte_array_append(c->in, buf, (guint)n);
+    GString *out = g_string_new(NULL);
+    nat_upnp_http_result_t r = nat_upnp_http(c->d->upnp, c->d->engine, c->client, c->in->data,
+                                             c->in->len, c->eof || !room, clock_now_usec(), out);
+    if (r == NAT_UPNP_HTTP_MORE && !c->eof) {
+        g_string_free(out, TRUE);
+        return G_SOURCE_CONTINUE;
+    }
+    c->out = out;
+    c->source = g_unix_fd_add(fd, G_IO_OUT, on_upnp_writable, c);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_upnp_accept(gint fd, GIOCondition cond, gpointer ctx)
+{
+    daemon_t *d = ctx;
+    struct sockaddr_in from;
+    socklen_t from_len = sizeof from;
+    int cfd = accept(fd, (struct sockaddr *)&from, &from_len);
+    if (cfd < 0)
+        return G_SOURCE_CONTINUE;
+    if (fcntl(cfd, F_SETFL, O_NONBLOCK) < 0 || fcntl(cfd, F_SETFD, FD_CLOEXEC) < 0) {
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
+    if (g_list_length(d->upnp_conns) >= UPNP_CONNECTIONS_MAX) {
+        close(cfd);
+        return G_SOURCE_CONTINUE;
+    }
+    upnp_conn_t *c = g_new0(upnp_conn_t, 1);
+    *c = (upnp_conn_t){ .d = d, .fd = cfd, .client = sockaddr_to_endpoint(&from),
+                        .started = clock_now_usec(), .in = g_byte_array_new() };
+    c->source = g_unix_fd_add(cfd, G_IO_IN, on_upnp_readable, c);
+    d->upnp_conns = g_list_prepend(d->upnp_conns, c);
+    return G_SOURCE_CONTINUE;
+}
+
+/* A client that never finishes its request loses the connection. */
+static gboolean on_upnp_tick(gpointer ctx)
+{
+    daemon_t *d = ctx;
+    usec_t now = clock_now_usec();
+    for (GList *l = d->upnp_conns; l;) {
+        upnp_conn_t *c = l->data;
+        l = l->next;
+        if (now - c->started > UPNP_CONNECTION_TIMEOUT)
+            upnp_conn_close(c);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* M-SEARCH arrives by multicast (or unicast) on the inside interface; the
+ * answers go back unicast to the sender (UDA 1.1 section 1.3.3). */
+static gboolean on_ssdp(gint fd, GIOCondition cond, gpointer ctx)
+{
+    daemon_t *d = ctx;
+    uint8_t req[NAT_UPNP_SSDP_MAX + 1];
+    char control[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    struct sockaddr_in from;
+    struct iovec iov = { req, sizeof req };
+    struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov,
+                          .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control };
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n <= 0)
+        return G_SOURCE_CONTINUE;
+    unsigned ifindex = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO)
+            ifindex = (unsigned)((struct in_pktinfo *)CMSG_DATA(cm))->ipi_ifindex;
+    if (ifindex != if_nametoindex(d->opt->inside))
+        return G_SOURCE_CONTINUE; /* the gateway answers its LAN only */
+    g_autoptr(GPtrArray) answers = nat_upnp_ssdp(d->upnp, d->engine, req, (size_t)n);
+    for (guint i = 0; answers && i < answers->len; i++) {
+        const char *a = answers->pdata[i];
+        sendto(fd, a, strlen(a), 0, (struct sockaddr *)&from, sizeof from);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static bool upnp_fail(GError **error, const char *what, int fd)
+{
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "UPnP: cannot %s: %s", what,
+                g_strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return false;
+}
+
+static bool open_upnp(daemon_t *d, GError **error)
+{
+    if (d->inside_ip == 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                    "UPnP needs an IPv4 address on %s (or --inside-ip)", d->opt->inside);
+        return false;
+    }
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(NAT_UPNP_SSDP_PORT) };
+    struct ip_mreqn group = { .imr_multiaddr.s_addr = htonl(NAT_UPNP_SSDP_GROUP),
+                              .imr_ifindex = (int)if_nametoindex(d->opt->inside) };
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        return upnp_fail(error, "listen for SSDP on port 1900", fd);
+    if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &group, sizeof group) < 0)
+        return upnp_fail(error, "join the SSDP group 239.255.255.250", fd);
+    d->ssdp_fd = fd;
+    g_unix_fd_add(fd, G_IO_IN, on_ssdp, d);
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(NAT_UPNP_HTTP_PORT),
+                               .sin_addr.s_addr = htonl(d->inside_ip) };
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0)
+        return upnp_fail(error, "listen for HTTP on port 5000", fd);
+    d->upnp_http_fd = fd;
+    g_unix_fd_add(fd, G_IO_IN, on_upnp_accept, d);
+    d->upnp_tick = g_timeout_add_seconds(1, on_upnp_tick, d);
+    d->upnp = nat_upnp_new(d->inside_ip, NAT_UPNP_HTTP_PORT);
+    return true;
+}
+
+static void close_upnp(daemon_t *d)
+{
+    while (d->upnp_conns)
+        upnp_conn_close(d->upnp_conns->data);
+    if (d->upnp_tick)
+        g_source_remove(d->upnp_tick);
+    if (d->ssdp_fd >= 0)
+        close(d->ssdp_fd);
+    if (d->upnp_http_fd >= 0)
+        close(d->upnp_http_fd);
+    nat_upnp_free(d->upnp);
+}
+
 /* ---- control socket --------------------------------------------------- */
 
 static void on_pcp_reboot(void *ctx)
 {
     daemon_t *d = ctx;
     nat_pcp_reset(d->pcp);
+    if (d->upnp)
+        nat_upnp_reset(d->upnp);
+}
+
+static char *more_stats(void *ctx)
+{
+    daemon_t *d = ctx;
+    if (!d->upnp)
+        return NULL;
+    g_autofree char *upnp = nat_upnp_stats_json(d->upnp);
+    return g_strdup_printf("{\"upnp\":%s}", upnp);
 }
 
 static void on_queue_stats(void *ctx, nat_nfqstat_t *out)
@@ -276,7 +489,8 @@ static void on_queue_stats(void *ctx, nat_nfqstat_t *out)
 static nat_control_target_t control_target(daemon_t *d)
 {
     return (nat_control_target_t){ d->engine, d->router, d->spare_ips, d->opt->n_spare_ips,
-                                   on_pcp_reboot, d, d->nfq ? on_queue_stats : NULL };
+                                   on_pcp_reboot, d, d->nfq ? on_queue_stats : NULL,
+                                   more_stats };
 }
 
 static void on_control_line(GObject *source, GAsyncResult *res, gpointer user)
@@ -373,6 +587,7 @@ static void daemon_cleanup(daemon_t *d)
         g_unlink(d->opt->ready_file);
     if (d->port_mapping_fd >= 0)
         close(d->port_mapping_fd);
+    close_upnp(d);
     if (d->timer_fd >= 0)
         close(d->timer_fd);
     if (d->raw_fd >= 0)
@@ -445,7 +660,12 @@ static bool daemon_setup(daemon_t *d, GError **error)
     int mark = NAT_RULES_OWN_MARK; /* its packets skip our outbound queue */
     if (d->raw_fd >= 0)
         setsockopt(d->raw_fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
-    if (o->profile->type == NAT_TYPE_NAT && o->profile->port_mapping && !open_port_mapping(d, error))
+    unsigned udp_mapping = NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP;
+    if (o->profile->type == NAT_TYPE_NAT && (o->profile->port_mapping & udp_mapping) &&
+        !open_port_mapping(d, error))
+        return false;
+    if (o->profile->type == NAT_TYPE_NAT && (o->profile->port_mapping & NAT_PORT_MAPPING_UPNP) &&
+        !open_upnp(d, error))
         return false;
     if (o->control_path && !open_control(d, error))
         return false;
@@ -471,7 +691,7 @@ static bool daemon_setup(daemon_t *d, GError **error)
 int nat_daemon_run(const nat_daemon_options_t *options, GError **error)
 {
     daemon_t d = { .opt = options, .timer_fd = -1, .port_mapping_fd = -1, .raw_fd = -1,
-                   .armed_for = NAT_IMPAIR_NEVER };
+                   .ssdp_fd = -1, .upnp_http_fd = -1, .armed_for = NAT_IMPAIR_NEVER };
     int status = 1;
     if (daemon_setup(&d, error)) {
         g_main_loop_run(d.loop);

@@ -52,6 +52,10 @@ struct nat_engine {
     rng_t rng;
     nat_table_t table;
     nat_sessions_t sessions; /* TCP */
+    /* (internal, remote) -> mapping, for TCP connections admitted inbound on
+     * a mapping whose key does not name that remote (APDM or ADM behind a
+     * laxer filter): their replies find their session here. Validated on use. */
+    GHashTable *reverse;
     nat_timer_t timer;
     GHashTable *subscribers; /* int_ip -> nat_subscriber_t */
     bool track_subscribers;
@@ -64,6 +68,24 @@ struct nat_engine {
     nat_portalloc_policy_t policy[2]; /* [0] UDP and ICMP, [1] TCP */
     nat_engine_stats_t stats;
 };
+
+typedef struct reverse_key {
+    uint32_t int_ip, rem_ip;
+    uint16_t int_port, rem_port;
+} reverse_key_t;
+
+static guint reverse_hash(gconstpointer p)
+{
+    const reverse_key_t *k = p;
+    return k->int_ip * 2654435761u ^ k->rem_ip * 40503u ^ ((guint)k->int_port << 16 | k->rem_port);
+}
+
+static gboolean reverse_equal(gconstpointer a, gconstpointer b)
+{
+    const reverse_key_t *x = a, *y = b;
+    return x->int_ip == y->int_ip && x->rem_ip == y->rem_ip && x->int_port == y->int_port &&
+           x->rem_port == y->rem_port;
+}
 
 /* The profile of the protocol of the call in progress. */
 static inline const nat_profile_t *pp(const nat_engine_t *e)
@@ -126,6 +148,7 @@ static void table_reset(nat_engine_t *e)
     nat_table_destroy(&e->table);
     nat_table_init(&e->table, scope);
     nat_sessions_destroy(&e->sessions);
+    g_hash_table_remove_all(e->reverse);
 }
 
 static void state_reset(nat_engine_t *e)
@@ -217,6 +240,7 @@ nat_engine_t *nat_engine_new(const nat_profile_t *profile, const uint32_t *publi
     e->profile = nat_profile_copy(profile);
     e->subscribers = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, subscriber_free);
     nat_sessions_init(&e->sessions);
+    e->reverse = g_hash_table_new_full(reverse_hash, reverse_equal, g_free, NULL);
     rng_seed(&e->rng, seed);
     nat_timer_init(&e->timer);
     if (!engine_set_addresses(e, public_ips, n_public_ips, error)) {
@@ -235,6 +259,8 @@ void nat_engine_free(nat_engine_t *e)
         return;
     nat_table_destroy(&e->table);
     nat_sessions_destroy(&e->sessions);
+    if (e->reverse)
+        g_hash_table_destroy(e->reverse);
     nat_timer_destroy(&e->timer);
     g_free(e->tcp_view);
     if (e->subscribers)
@@ -641,6 +667,56 @@ static uint32_t session_find(nat_engine_t *e, uint32_t idx, addr_endpoint_t remo
     return si;
 }
 
+/* The mapping idx still holds a live session of internal with remote. */
+static bool reverse_valid(nat_engine_t *e, uint32_t idx, addr_endpoint_t internal,
+                          addr_endpoint_t remote, usec_t now, uint32_t *si)
+{
+    if (idx >= e->table.slab_used)
+        return false;
+    const nat_mapping_t *m = nat_table_get(&e->table, idx);
+    if (m->state != NAT_MAPPING_ACTIVE || m->proto != NAT_PROTO_TCP || m->int_ip != internal.ip ||
+        m->int_port != internal.port || now >= m->expires_at)
+        return false;
+    *si = session_find(e, idx, remote, now);
+    return *si != NAT_SESSION_NIL;
+}
+
+static uint32_t reverse_find(nat_engine_t *e, addr_endpoint_t internal, addr_endpoint_t remote,
+                             usec_t now, uint32_t *si)
+{
+    reverse_key_t key = { internal.ip, remote.ip, internal.port, remote.port };
+    gpointer value;
+    if (!g_hash_table_lookup_extended(e->reverse, &key, NULL, &value))
+        return NAT_TABLE_NIL;
+    uint32_t idx = GPOINTER_TO_UINT(value);
+    if (reverse_valid(e, idx, internal, remote, now, si))
+        return idx;
+    g_hash_table_remove(e->reverse, &key);
+    return NAT_TABLE_NIL;
+}
+
+/* Entries are dropped when found stale; before the index outgrows the live
+ * sessions, a sweep drops every stale one (amortised O(1) per insert). */
+static void reverse_add(nat_engine_t *e, uint32_t idx, addr_endpoint_t internal,
+                        addr_endpoint_t remote, usec_t now)
+{
+    if (g_hash_table_size(e->reverse) >= 2 * e->sessions.count + 64) {
+        GHashTableIter it;
+        gpointer k, v;
+        g_hash_table_iter_init(&it, e->reverse);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            const reverse_key_t *rk = k;
+            uint32_t si;
+            if (!reverse_valid(e, GPOINTER_TO_UINT(v), addr_endpoint(rk->int_ip, rk->int_port),
+                               addr_endpoint(rk->rem_ip, rk->rem_port), now, &si))
+                g_hash_table_iter_remove(&it);
+        }
+    }
+    reverse_key_t *key = g_new(reverse_key_t, 1);
+    *key = (reverse_key_t){ internal.ip, remote.ip, internal.port, remote.port };
+    g_hash_table_replace(e->reverse, key, GUINT_TO_POINTER(idx));
+}
+
 /* One segment moves its session along the RFC 6146 state machine. An RST
  * leaves the session for the transitory time and never extends it (RFC
  * 7857 section 2.2: a reset, even one an inside host sends in reply to an
@@ -777,6 +853,14 @@ static nat_verdict_t translate_outbound(nat_engine_t *e, addr_endpoint_t interna
     if (is_tcp) {
         if (idx != NAT_TABLE_NIL)
             si = session_find(e, idx, remote, now);
+        /* A reply on a connection admitted inbound by a laxer filter. */
+        if (si == NAT_SESSION_NIL && g_hash_table_size(e->reverse) > 0) {
+            uint32_t rsi, ridx = reverse_find(e, internal, remote, now, &rsi);
+            if (ridx != NAT_TABLE_NIL) {
+                idx = ridx;
+                si = rsi;
+            }
+        }
         if (si == NAT_SESSION_NIL && !is_opening(tcp)) {
             if ((tcp & NAT_TCP_RST) || p->tcp_no_session == NAT_TCP_NO_SESSION_DROP)
                 return drop(NAT_DROP_TCP_NO_SESSION);
@@ -864,8 +948,14 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
         if (p->refresh == NAT_REFRESH_BOTH && !is_tcp)
             m->expires_at = now + idle_timeout(e, m);
     }
-    if (is_tcp)
+    if (is_tcp) {
         session_add(e, idx, remote, NAT_SESSION_SYN_IN, now);
+        nat_key_scope_t scope = e->table.scope[NAT_PROTO_TCP];
+        bool keyed = explicit_mapping || scope == NAT_KEY_ENDPOINT ||
+                     (remote.ip == m->rem_ip && (scope == NAT_KEY_ADDRESS || remote.port == m->rem_port));
+        if (!keyed)
+            reverse_add(e, idx, addr_endpoint(m->int_ip, m->int_port), remote, now);
+    }
 forward:
     return (nat_verdict_t){
         .action = NAT_ACTION_FORWARD,

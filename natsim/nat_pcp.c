@@ -10,7 +10,8 @@
  * mapping as the engine last granted it. If the engine's mapping no longer
  * matches (expired, deleted, or renewed by NAT-PMP), the record is stale. */
 typedef struct pcp_owner {
-    addr_endpoint_t internal; /* the hash key */
+    nat_proto_t proto;
+    addr_endpoint_t internal; /* with proto, the hash key */
     addr_endpoint_t external;
     usec_t expires_at;
     uint8_t nonce[PCP_NONCE_SIZE];
@@ -38,13 +39,13 @@ typedef struct pcp_request {
 static guint owner_hash(gconstpointer p)
 {
     const pcp_owner_t *o = p;
-    return (o->internal.ip * 2654435761u) ^ o->internal.port;
+    return (o->internal.ip * 2654435761u) ^ o->internal.port ^ ((guint)o->proto << 17);
 }
 
 static gboolean owner_equal(gconstpointer a, gconstpointer b)
 {
-    return addr_endpoint_equal(((const pcp_owner_t *)a)->internal,
-                               ((const pcp_owner_t *)b)->internal);
+    const pcp_owner_t *x = a, *y = b;
+    return x->proto == y->proto && addr_endpoint_equal(x->internal, y->internal);
 }
 
 nat_pcp_t *nat_pcp_new(void)
@@ -72,15 +73,15 @@ void nat_pcp_reset(nat_pcp_t *pcp)
 static bool owner_live(const nat_engine_t *engine, const pcp_owner_t *o, usec_t now)
 {
     nat_mapping_info_t info;
-    return nat_engine_find_explicit(engine, NAT_PROTO_UDP, o->internal, now, &info) &&
+    return nat_engine_find_explicit(engine, o->proto, o->internal, now, &info) &&
            addr_endpoint_equal(info.external, o->external) && info.expires_at == o->expires_at;
 }
 
 /* The record of a live PCP mapping of `internal`; a stale one is dropped. */
-static pcp_owner_t *owner_find(nat_pcp_t *pcp, const nat_engine_t *engine,
+static pcp_owner_t *owner_find(nat_pcp_t *pcp, const nat_engine_t *engine, nat_proto_t proto,
                                addr_endpoint_t internal, usec_t now)
 {
-    pcp_owner_t key = { .internal = internal };
+    pcp_owner_t key = { .proto = proto, .internal = internal };
     pcp_owner_t *o = g_hash_table_lookup(pcp->owners, &key);
     if (o && !owner_live(engine, o, now)) {
         g_hash_table_remove(pcp->owners, o);
@@ -102,14 +103,15 @@ static void owners_prune(nat_pcp_t *pcp, const nat_engine_t *engine, usec_t now)
     pcp->prune_at = MAX(PCP_PRUNE_MIN, 2 * g_hash_table_size(pcp->owners));
 }
 
-static void owner_set(nat_pcp_t *pcp, const nat_engine_t *engine, addr_endpoint_t internal,
-                      addr_endpoint_t external, usec_t expires_at, const uint8_t *nonce,
-                      usec_t now)
+static void owner_set(nat_pcp_t *pcp, const nat_engine_t *engine, nat_proto_t proto,
+                      addr_endpoint_t internal, addr_endpoint_t external, usec_t expires_at,
+                      const uint8_t *nonce, usec_t now)
 {
-    pcp_owner_t key = { .internal = internal };
+    pcp_owner_t key = { .proto = proto, .internal = internal };
     pcp_owner_t *o = g_hash_table_lookup(pcp->owners, &key);
     if (!o) {
         o = g_new0(pcp_owner_t, 1);
+        o->proto = proto;
         o->internal = internal;
         g_hash_table_add(pcp->owners, o);
     }
@@ -243,35 +245,36 @@ static uint8_t map_result(nat_map_result_t r)
 
 /* Section 15: lifetime 0 deletes; deleting what does not exist succeeds. A
  * mapping whose nonce is another's stays. */
-static uint8_t delete_one(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t internal,
-                          const uint8_t *nonce, usec_t now)
+static uint8_t delete_one(nat_pcp_t *pcp, nat_engine_t *engine, nat_proto_t proto,
+                          addr_endpoint_t internal, const uint8_t *nonce, usec_t now)
 {
-    pcp_owner_t *o = owner_find(pcp, engine, internal, now);
+    pcp_owner_t *o = owner_find(pcp, engine, proto, internal, now);
     if (o && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
         return PCP_RESULT_NOT_AUTHORIZED;
     if (o)
         g_hash_table_remove(pcp->owners, o);
-    nat_engine_unmap(engine, NAT_PROTO_UDP, internal, now);
+    nat_engine_unmap(engine, proto, internal, now);
     return PCP_RESULT_SUCCESS;
 }
 
-/* Internal port 0 (or protocol 0, "all"): every mapping of the client that
- * PCP made under this nonce. Mappings without a nonce are left alone. */
-static void delete_all(nat_pcp_t *pcp, nat_engine_t *engine, uint32_t client_ip,
-                       const uint8_t *nonce, usec_t now)
+/* Internal port 0: every mapping of the client of that protocol (all
+ * protocols for protocol 0) that PCP made under this nonce. Mappings
+ * without a nonce are left alone. */
+static void delete_all(nat_pcp_t *pcp, nat_engine_t *engine, uint32_t client_ip, bool any_proto,
+                       nat_proto_t proto, const uint8_t *nonce, usec_t now)
 {
     GHashTableIter it;
     gpointer key;
     g_hash_table_iter_init(&it, pcp->owners);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         pcp_owner_t *o = key;
-        if (o->internal.ip != client_ip)
+        if (o->internal.ip != client_ip || (!any_proto && o->proto != proto))
             continue;
         bool live = owner_live(engine, o, now);
         if (live && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
             continue;
         if (live)
-            nat_engine_unmap(engine, NAT_PROTO_UDP, o->internal, now);
+            nat_engine_unmap(engine, o->proto, o->internal, now);
         g_hash_table_iter_remove(&it);
     }
 }
@@ -286,15 +289,16 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
     uint8_t protocol = m.protocol;
     addr_endpoint_t internal = addr_endpoint(client.ip, m.internal_port);
 
-    /* natsim translates UDP only. */
-    if (protocol != PCP_PROTOCOL_UDP && protocol != PCP_PROTOCOL_ALL)
+    /* natsim maps UDP and TCP. */
+    if (protocol != PCP_PROTOCOL_UDP && protocol != PCP_PROTOCOL_TCP && protocol != PCP_PROTOCOL_ALL)
         return error_response(rq, PCP_RESULT_UNSUPP_PROTOCOL, out, out_size);
+    nat_proto_t proto = protocol == PCP_PROTOCOL_TCP ? NAT_PROTO_TCP : NAT_PROTO_UDP;
     if (rq->lifetime == 0) {
         /* With protocol 0 the internal port is ignored (section 11.1). */
         if (protocol == PCP_PROTOCOL_ALL || internal.port == 0) {
-            delete_all(pcp, engine, client.ip, nonce, now);
+            delete_all(pcp, engine, client.ip, protocol == PCP_PROTOCOL_ALL, proto, nonce, now);
         } else {
-            uint8_t result = delete_one(pcp, engine, internal, nonce, now);
+            uint8_t result = delete_one(pcp, engine, proto, internal, nonce, now);
             if (result != PCP_RESULT_SUCCESS)
                 return error_response(rq, result, out, out_size);
         }
@@ -315,11 +319,12 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
         suggested_ip = 0;
     }
 
-    pcp_owner_t *o = owner_find(pcp, engine, internal, now);
+    pcp_owner_t *o = owner_find(pcp, engine, proto, internal, now);
     if (o && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
         return error_response(rq, PCP_RESULT_NOT_AUTHORIZED, out, out_size);
 
     nat_map_request_t request = {
+        .proto = proto,
         .internal = internal,
         .suggested_port = m.external_port,
         .suggested_ip = suggested_ip,
@@ -331,7 +336,7 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
     nat_map_result_t r = nat_engine_map(engine, &request, now, &external, &granted);
     if (r != NAT_MAP_OK)
         return error_response(rq, map_result(r), out, out_size);
-    owner_set(pcp, engine, internal, external, now + granted, nonce, now);
+    owner_set(pcp, engine, proto, internal, external, now + granted, nonce, now);
     uint32_t seconds = (uint32_t)MIN(granted / USEC_PER_SEC, (usec_t)UINT32_MAX);
     return map_response(rq, seconds ? seconds : 1, &external, out, out_size);
 }

@@ -1,5 +1,5 @@
 /* PCP server logic (RFC 6887): a pure core on top of the NAT engine. MAP
- * creates, renews and deletes explicit UDP mappings; ANNOUNCE is answered;
+ * creates, renews and deletes explicit UDP and TCP mappings; ANNOUNCE is answered;
  * PEER and every other opcode get UNSUPP_OPCODE.
  *
  * Dispatch: nat_pcp_handle() is the single entry point for port 5351. It

@@ -31,22 +31,23 @@ static uint16_t map(nat_engine_t *engine, addr_endpoint_t client, const pmp_requ
                     usec_t now, pmp_response_t *answer)
 {
     /* Section 3.4: lifetime 0 deletes (the suggested port is ignored);
-     * internal port 0 as well deletes all of the client's mappings. Deleting
-     * what does not exist succeeds, so a retransmission gets the same answer.
-     * natsim never creates TCP mappings, so a TCP delete has nothing to do. */
+     * internal port 0 as well deletes all of the client's mappings of the
+     * opcode's protocol. Deleting what does not exist succeeds, so a
+     * retransmission gets the same answer. */
+    nat_proto_t proto = rq->opcode == PMP_OP_MAP_TCP ? NAT_PROTO_TCP : NAT_PROTO_UDP;
     if (rq->lifetime_s == 0) {
-        if (rq->opcode == PMP_OP_MAP_UDP && rq->internal_port == 0)
-            nat_engine_unmap_host(engine, NAT_PROTO_UDP, client.ip, now);
-        else if (rq->opcode == PMP_OP_MAP_UDP)
-            nat_engine_unmap(engine, NAT_PROTO_UDP, addr_endpoint(client.ip, rq->internal_port), now);
+        if (rq->internal_port == 0)
+            nat_engine_unmap_host(engine, proto, client.ip, now);
+        else
+            nat_engine_unmap(engine, proto, addr_endpoint(client.ip, rq->internal_port), now);
         return PMP_RESULT_SUCCESS;
     }
-    /* natsim translates UDP only: a TCP mapping is refused outright rather
-     * than pretended. Internal port 0 only means "all" when deleting. */
-    if (rq->opcode == PMP_OP_MAP_TCP || rq->internal_port == 0)
+    /* Internal port 0 only means "all" when deleting. */
+    if (rq->internal_port == 0)
         return PMP_RESULT_NOT_AUTHORIZED;
 
     nat_map_request_t request = {
+        .proto = proto,
         .internal = addr_endpoint(client.ip, rq->internal_port),
         .suggested_port = rq->suggested_port,
         .lifetime = (usec_t)rq->lifetime_s * USEC_PER_SEC,

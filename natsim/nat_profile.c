@@ -137,6 +137,13 @@ static const nat_preset_t presets[] = {
        * is 432000 s, time_wait and fin_wait 120 s; nf_conntrack_tcp_loose = 1. */
       "tcp-unsolicited-syn = rst\ntcp-established-timeout = 120h\n"
       "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\n" },
+    { "openwrt", "home-router's NAT with miniupnpd, as OpenWrt ships it: "
+                 "UPnP IGD, NAT-PMP and PCP answer on the inside address",
+      "mapping = endpoint-independent\nfiltering = address-and-port-dependent\n"
+      "allocation = preserve\npreserve-fallback = random\nhairpin = on\n"
+      "timeout = 180s\ntimeout-unreplied = 30s\nport-mapping = nat-pmp,pcp,upnp\n"
+      "tcp-unsolicited-syn = rst\ntcp-established-timeout = 120h\n"
+      "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\n" },
     { "cgnat", "carrier-grade NAT (RFC 6888): EIM + EIF, two paired public addresses, "
                "random ports in per-subscriber blocks of 512 (at most 4), 2 min hold-down",
       "mapping = endpoint-independent\nfiltering = endpoint-independent\n"
@@ -453,11 +460,14 @@ static bool parse_port_mapping(nat_profile_t *p, const char *v, size_t off, GStr
                 flags |= NAT_PORT_MAPPING_NATPMP;
             else if (strcmp(parts[i], "pcp") == 0)
                 flags |= NAT_PORT_MAPPING_PCP;
+            else if (strcmp(parts[i], "upnp") == 0)
+                flags |= NAT_PORT_MAPPING_UPNP;
             else
                 flags = ~0u;
         }
         if (flags == 0 || flags == ~0u) {
-            g_string_append(why, "allowed: none, nat-pmp, pcp, nat-pmp,pcp");
+            g_string_append(why, "allowed: none, or a comma list of nat-pmp, pcp, upnp "
+                                 "(e.g. nat-pmp,pcp,upnp)");
             return false;
         }
     }
@@ -468,6 +478,22 @@ static bool parse_port_mapping(nat_profile_t *p, const char *v, size_t off, GStr
 static bool parse_tcp_quota(nat_profile_t *p, const char *v, size_t off, GString *why)
 {
     return parse_quota(p, v, off, why);
+}
+
+char *nat_profile_port_mapping_text(unsigned flags)
+{
+    static const struct { unsigned flag; const char *name; } names[] = {
+        { NAT_PORT_MAPPING_NATPMP, "nat-pmp" },
+        { NAT_PORT_MAPPING_PCP, "pcp" },
+        { NAT_PORT_MAPPING_UPNP, "upnp" },
+    };
+    GString *s = g_string_new(NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
+        if (flags & names[i].flag)
+            g_string_append_printf(s, "%s%s", s->len ? "," : "", names[i].name);
+    if (s->len == 0)
+        g_string_append(s, "none");
+    return g_string_free(s, FALSE);
 }
 
 /* ---- the key table ---------------------------------------------------- */
@@ -984,11 +1010,7 @@ static void profile_emit(const nat_profile_t *p, emit_fn emit, void *ctx)
         if (p->port_block)
             emit_uint(emit, ctx, "port-blocks-max", p->port_blocks_max);
         emit_uint(emit, ctx, "port-quota", p->port_quota);
-        const char *pm = p->port_mapping == (NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP)
-                             ? "nat-pmp,pcp"
-                         : p->port_mapping == NAT_PORT_MAPPING_NATPMP ? "nat-pmp"
-                         : p->port_mapping == NAT_PORT_MAPPING_PCP    ? "pcp"
-                                                                      : "none";
+        g_autofree char *pm = nat_profile_port_mapping_text(p->port_mapping);
         emit(ctx, "port-mapping", pm, EMIT_STRING);
         if (p->port_mapping)
             emit_duration(emit, ctx, "port-mapping-lifetime-max", p->port_mapping_lifetime_max);
@@ -1071,5 +1093,20 @@ char *nat_profile_summary(const nat_profile_t *p)
         g_string_append_printf(s, ", %u IPs %s", p->public_ip_count, nat_pooling_name(p->pooling));
     if (p->port_block)
         g_string_append_printf(s, ", blocks %ux%u", p->port_block, p->port_blocks_max);
+    if (p->port_mapping) {
+        g_autofree char *pm = nat_profile_port_mapping_text(p->port_mapping);
+        g_string_append_printf(s, ", port mapping %s", pm);
+    }
+    duration_format(p->tcp_established_timeout, t, sizeof t);
+    g_string_append_printf(s, ", tcp %s %s SYN", t, unsolicited_names[p->tcp_unsolicited_syn]);
+    if (p->tcp.set)
+        g_string_append(s, " (own behaviour)");
+    for (int k = 0; k < 2; k++) {
+        const nat_allow_t *a = k ? &p->allow_out_udp : &p->allow_out_tcp;
+        if (a->all)
+            continue;
+        g_autofree char *v = allow_format(a);
+        g_string_append_printf(s, ", %s out: %s", k ? "udp" : "tcp", v);
+    }
     return g_string_free(s, FALSE);
 }

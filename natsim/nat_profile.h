@@ -42,6 +42,7 @@ typedef enum nat_hairpin {
 enum nat_port_mapping_flags {
     NAT_PORT_MAPPING_NATPMP = 1 << 0,
     NAT_PORT_MAPPING_PCP = 1 << 1,
+    NAT_PORT_MAPPING_UPNP = 1 << 2, /* UPnP IGD:1 (SSDP + SOAP) */
 };
 
 #define NAT_PROFILE_MAX_PUBLIC_IPS 256
@@ -159,6 +160,8 @@ typedef struct nat_preset_info {
 } nat_preset_info_t;
 
 const nat_preset_info_t *nat_profile_presets(size_t *count);
+/* Port-mapping flags as the profile key writes them: "none", "nat-pmp,pcp,upnp". */
+char *nat_profile_port_mapping_text(unsigned flags);
 
 /* A preset by name; NULL with an error listing the presets if unknown. */
 nat_profile_t *nat_profile_new_preset(const char *name, GError **error);

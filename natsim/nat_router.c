@@ -353,7 +353,8 @@ static bool admit(nat_router_t *r, uint8_t *data, size_t len, packet_t *pkt, nat
     case PACKET_KIND_ICMP_ERROR:
         return true;
     case PACKET_KIND_FRAGMENT:
-        if (pkt->protocol == PACKET_IPPROTO_UDP)
+        /* UDP (RFC 4787 REQ-14) and echo queries (ping -s 3000) */
+        if (pkt->protocol == PACKET_IPPROTO_UDP || pkt->protocol == PACKET_IPPROTO_ICMP)
             return true;
         break;
     case PACKET_KIND_ICMP:
@@ -412,18 +413,19 @@ static nat_router_decision_t frag_follow(nat_router_t *r, nat_router_path_t path
 
 static inline bool is_follower(const packet_t *pkt)
 {
-    return pkt->kind == PACKET_KIND_FRAGMENT && !pkt->has_udp;
+    return pkt->kind == PACKET_KIND_FRAGMENT && !pkt->has_udp && !pkt->has_icmp_id;
 }
 
 static inline bool is_first_fragment(const packet_t *pkt)
 {
-    return pkt->kind == PACKET_KIND_FRAGMENT && pkt->has_udp;
+    return pkt->kind == PACKET_KIND_FRAGMENT && (pkt->has_udp || pkt->has_icmp_id);
 }
 
 /* An echo request or reply (RFC 5508 section 3): the engine maps its
  * identifier as a port of its own protocol; the remote has no port. */
 static nat_router_decision_t echo(nat_router_t *r, nat_router_path_t path, packet_t *pkt, usec_t now)
 {
+    frag_key_t key = frag_key_of(pkt, path);
     nat_verdict_t v;
     if (path == NAT_ROUTER_INBOUND)
         v = nat_engine_inbound(r->engine, NAT_PROTO_ICMP, addr_endpoint(pkt->src, 0),
@@ -443,6 +445,8 @@ static nat_router_decision_t echo(nat_router_t *r, nat_router_path_t path, packe
         packet_set_dst(pkt, v.dst.ip, 0);
     if (id != pkt->icmp_id)
         packet_set_icmp_id(pkt, id);
+    if (is_first_fragment(pkt))
+        frag_remember(r, &key, pkt, now);
     r->stats.echo_translated++;
     return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite,
                                     .to_inside = path == NAT_ROUTER_INBOUND || v.hairpin };
@@ -487,7 +491,7 @@ static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, u
         return tcp(r, NAT_ROUTER_INBOUND, pkt, now);
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, true, now);
-    if (pkt->kind == PACKET_KIND_ICMP)
+    if (pkt->has_icmp_id)
         return echo(r, NAT_ROUTER_INBOUND, pkt, now);
     if (is_follower(pkt))
         return frag_follow(r, NAT_ROUTER_INBOUND, pkt, now);
@@ -509,7 +513,7 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
 {
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
         return icmp_error(r, pkt, false, now);
-    if (pkt->kind == PACKET_KIND_ICMP)
+    if (pkt->has_icmp_id)
         return echo(r, path, pkt, now);
     if (pkt->kind == PACKET_KIND_TCP)
         return tcp(r, path, pkt, now);

@@ -27,6 +27,8 @@
 #include "common/duration.h"
 #include "common/stun.h"
 #include "natsim/nat_profile.h"
+#include "netcheck_alloc.h"
+#include "netcheck_tcp.h"
 
 /* RFC 8489 section 6.2.1: RTO starts at 500 ms and doubles; Rc = 7 sends. */
 #define NETCHECK_RTO_INITIAL (500 * USEC_PER_MSEC)
@@ -78,12 +80,6 @@ enum netcheck_known {
     NETCHECK_KNOWN_ALG = 1 << 11,
 };
 
-/* One mapping the NAT created during the serial chain, in creation order. */
-typedef struct netcheck_sample {
-    unsigned socket;
-    addr_endpoint_t local, to, mapped;
-    bool preserved; /* mapped port == local port */
-} netcheck_sample_t;
 
 /* A probe kind's tally, for the evidence. */
 typedef struct netcheck_tally {
@@ -92,7 +88,6 @@ typedef struct netcheck_tally {
     addr_endpoint_t answer_from;    /* the datagram's source */
 } netcheck_tally_t;
 
-#define NETCHECK_MAX_SAMPLES 64
 #define NETCHECK_MAX_LIFE_POINTS (3 * NETCHECK_LIFETIME_MAX_CHECKS)
 
 /* One lifetime check: was the mapping alive `after` its last refresh? */
@@ -134,6 +129,9 @@ typedef struct netcheck_result {
     addr_endpoint_t hairpin_source, hairpin_sender_local, hairpin_sender_mapped;
     uint32_t natpmp_external, pcp_external; /* 0: none */
     uint32_t natpmp_epoch, pcp_epoch;
+    netcheck_tally_t upnp;   /* SSDP searches sent to the gateway, answers (the shell's) */
+    bool upnp_igd;           /* the answer's description is an IGD (fetched over HTTP) */
+    char upnp_location[160]; /* the answer's LOCATION, "" without one */
     netcheck_sample_t samples[NETCHECK_MAX_SAMPLES];
     unsigned n_samples;
     netcheck_life_point_t life[NETCHECK_MAX_LIFE_POINTS];
@@ -141,6 +139,8 @@ typedef struct netcheck_result {
     unsigned probes_sent, probes_answered; /* datagrams sent / answers received */
     usec_t rtt;       /* smoothed round-trip time to the server */
     usec_t duration;  /* from start to the verdict */
+
+    netcheck_tcp_result_t tcp; /* the TCP tests (netcheck_tcp.h), run by the shell after these */
 } netcheck_result_t;
 
 typedef struct netcheck netcheck_t;

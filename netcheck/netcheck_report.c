@@ -9,23 +9,56 @@ typedef enum emit_kind { EMIT_STRING, EMIT_INT } emit_kind_t;
 typedef void (*emit_fn)(void *ctx, const char *key, const char *value, emit_kind_t kind);
 typedef void (*skip_fn)(void *ctx, const char *key, const char *why);
 
-static const char *port_mapping_name(unsigned flags)
-{
-    switch (flags) {
-    case NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP:
-        return "nat-pmp,pcp";
-    case NAT_PORT_MAPPING_NATPMP:
-        return "nat-pmp";
-    case NAT_PORT_MAPPING_PCP:
-        return "pcp";
-    default:
-        return "none";
-    }
-}
-
 static bool known(const netcheck_result_t *r, uint32_t what)
 {
     return (r->known & what) == what;
+}
+
+static bool tcp_known(const netcheck_tcp_result_t *t, uint32_t what)
+{
+    return (t->known & what) == what;
+}
+
+/* The TCP keys (netcheck_tcp.h); none when the TCP tests did not run. */
+static void tcp_emit(const netcheck_result_t *r, emit_fn emit, skip_fn skip, void *ctx)
+{
+    const netcheck_tcp_result_t *t = &r->tcp;
+    if (!t->ran)
+        return;
+    bool nat = r->type == NAT_TYPE_NAT, filters = nat || r->type == NAT_TYPE_FIREWALL;
+    /* open and blocked have no other key (natsim refuses allow-out-tcp
+     * there); the text and the evidence still say what TCP did. */
+    if (!filters)
+        return;
+    bool tcp_ok = tcp_known(t, NETCHECK_TCP_KNOWN_ALLOWED) && t->allowed;
+    if (nat && tcp_ok) {
+        if (tcp_known(t, NETCHECK_TCP_KNOWN_MAPPING))
+            emit(ctx, "tcp-mapping", nat_dependence_name(t->mapping), EMIT_STRING);
+        else
+            skip(ctx, "tcp-mapping", "the server gave no usable OTHER-ADDRESS over TCP");
+    }
+    if (filters && tcp_ok) {
+        if (tcp_known(t, NETCHECK_TCP_KNOWN_FILTERING))
+            emit(ctx, "tcp-filtering", nat_dependence_name(t->filtering), EMIT_STRING);
+        else
+            skip(ctx, "tcp-filtering", "the server did not connect back");
+    }
+    if (nat && tcp_ok) {
+        if (tcp_known(t, NETCHECK_TCP_KNOWN_ALLOCATION))
+            emit(ctx, "tcp-allocation", nat_allocation_name(t->allocation), EMIT_STRING);
+        else
+            skip(ctx, "tcp-allocation", "too few TCP mappings answered");
+    }
+    if (filters && tcp_ok) {
+        if (tcp_known(t, NETCHECK_TCP_KNOWN_UNSOLICITED))
+            emit(ctx, "tcp-unsolicited-syn", netcheck_tcp_syn_name(t->unsolicited), EMIT_STRING);
+        else
+            skip(ctx, "tcp-unsolicited-syn", "the server did not connect back, or the SYN got in");
+    }
+    if (tcp_known(t, NETCHECK_TCP_KNOWN_ALLOWED))
+        emit(ctx, "allow-out-tcp", t->allowed ? "all" : "none", EMIT_STRING);
+    else
+        skip(ctx, "allow-out-tcp", "no answer over TCP, and none over UDP to compare");
 }
 
 /* Every key in the order nat_profile_to_keyfile() writes them; `skip`
@@ -97,11 +130,13 @@ static void result_emit(const netcheck_result_t *r, emit_fn emit, skip_fn skip, 
         } else {
             skip(ctx, "pooling", "too few mappings answered");
         }
+        g_autofree char *pm = nat_profile_port_mapping_text(r->port_mapping);
         if (known(r, NETCHECK_KNOWN_PORT_MAPPING))
-            emit(ctx, "port-mapping", port_mapping_name(r->port_mapping), EMIT_STRING);
+            emit(ctx, "port-mapping", pm, EMIT_STRING);
         else
             skip(ctx, "port-mapping", "no default gateway to ask");
     }
+    tcp_emit(r, emit, skip, ctx);
 }
 
 /* ---- profile ------------------------------------------------------------ */
@@ -197,6 +232,75 @@ static void add_tally(JsonBuilder *b, const char *name, const netcheck_tally_t *
     json_builder_end_object(b);
 }
 
+static const char *const tcp_fail_names[] = { "none", "refused", "unreachable", "timeout", "closed" };
+static const char *const cb_names[] = { "from-other-address", "from-primary-address", "unsolicited" };
+
+static void add_tcp_evidence(JsonBuilder *b, const netcheck_tcp_result_t *t)
+{
+    json_builder_set_member_name(b, "tcp");
+    if (!t->ran) {
+        json_builder_add_null_value(b);
+        return;
+    }
+    json_builder_begin_object(b);
+    add_endpoint(b, "local", t->local);
+    add_endpoint(b, "other-address", t->other_address);
+    json_builder_set_member_name(b, "first-connection");
+    json_builder_add_string_value(b, t->mapped_count ? "answered" : tcp_fail_names[t->fail]);
+    json_builder_set_member_name(b, "mapping-tests");
+    json_builder_begin_array(b);
+    for (unsigned i = 0; i < t->mapped_count; i++) {
+        char ep[ADDR_ENDPOINT_STRLEN];
+        json_builder_add_string_value(b, addr_endpoint_format(t->mapped[i], ep));
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "allocation-samples");
+    json_builder_begin_array(b);
+    for (unsigned i = 0; i < t->n_samples; i++) {
+        json_builder_begin_object(b);
+        add_endpoint(b, "local", t->samples[i].local);
+        add_endpoint(b, "to", t->samples[i].to);
+        add_endpoint(b, "mapped", t->samples[i].mapped);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "connect-backs");
+    json_builder_begin_object(b);
+    for (int i = 0; i < NETCHECK_TCP_CB_COUNT; i++) {
+        const netcheck_tcp_cb_t *cb = &t->cb[i];
+        json_builder_set_member_name(b, cb_names[i]);
+        if (!cb->sent) {
+            json_builder_add_null_value(b);
+            continue;
+        }
+        json_builder_begin_object(b);
+        add_endpoint(b, "to", cb->to);
+        json_builder_set_member_name(b, "outcome");
+        json_builder_add_string_value(b, cb->answered ? stun_connect_outcome_name(cb->result.outcome)
+                                                      : "no-answer");
+        if (cb->result.outcome == STUN_CONNECT_ICMP) {
+            json_builder_set_member_name(b, "icmp");
+            char text[16];
+            g_snprintf(text, sizeof text, "%u/%u", cb->result.icmp_type, cb->result.icmp_code);
+            json_builder_add_string_value(b, text);
+        }
+        json_builder_set_member_name(b, "elapsed-ms");
+        json_builder_add_int_value(b, cb->result.elapsed_ms);
+        add_endpoint(b, "from", cb->result.source);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "connections");
+    json_builder_add_int_value(b, t->connections);
+    add_us(b, "duration-us", t->duration);
+    json_builder_set_member_name(b, "error");
+    if (t->error[0])
+        json_builder_add_string_value(b, t->error);
+    else
+        json_builder_add_null_value(b);
+    json_builder_end_object(b);
+}
+
 static void add_evidence(JsonBuilder *b, const netcheck_result_t *r)
 {
     char buf[32];
@@ -280,6 +384,8 @@ static void add_evidence(JsonBuilder *b, const netcheck_result_t *r)
         json_builder_end_object(b);
     }
 
+    add_tcp_evidence(b, &r->tcp);
+
     json_builder_set_member_name(b, "port-mapping");
     json_builder_begin_object(b);
     add_ip(b, "gateway", r->gateway);
@@ -291,6 +397,14 @@ static void add_evidence(JsonBuilder *b, const netcheck_result_t *r)
     add_ip(b, "pcp-external-address", r->pcp_external);
     json_builder_set_member_name(b, "pcp-epoch");
     json_builder_add_int_value(b, r->pcp_epoch);
+    add_tally(b, "upnp", &r->upnp);
+    json_builder_set_member_name(b, "upnp-location");
+    if (r->upnp_location[0])
+        json_builder_add_string_value(b, r->upnp_location);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "upnp-igd");
+    json_builder_add_boolean_value(b, r->upnp_igd);
     json_builder_end_object(b);
     json_builder_end_object(b);
 }
@@ -367,6 +481,53 @@ static void tally_text(GString *s, const netcheck_tally_t *t)
 }
 
 #define LINE(s, label) g_string_append_printf(s, "  %-14s", label)
+
+static void tcp_text(GString *s, const netcheck_result_t *r)
+{
+    const netcheck_tcp_result_t *t = &r->tcp;
+    char a[ADDR_ENDPOINT_STRLEN];
+    if (!t->ran)
+        return;
+    LINE(s, "TCP:");
+    if (!tcp_known(t, NETCHECK_TCP_KNOWN_ALLOWED)) {
+        g_string_append_printf(s, "not measured (%s)\n", t->error[0] ? t->error : "no answer");
+        return;
+    }
+    if (!t->allowed) {
+        g_string_append_printf(s, "blocked (%s)\n", t->error);
+        return;
+    }
+    if (t->no_nat)
+        g_string_append(s, "works, not translated\n");
+    else
+        g_string_append_printf(s, "works, mapped address %s\n", addr_endpoint_format(t->mapped[0], a));
+    if (!t->no_nat) {
+        LINE(s, "TCP mapping:");
+        g_string_append_printf(s, "%s\n", tcp_known(t, NETCHECK_TCP_KNOWN_MAPPING)
+                                               ? nat_dependence_name(t->mapping) : "not measured");
+        LINE(s, "TCP alloc.:");
+        if (tcp_known(t, NETCHECK_TCP_KNOWN_ALLOCATION) && t->allocation == NAT_ALLOC_SEQUENTIAL)
+            g_string_append_printf(s, "sequential, step %u\n", t->sequential_step);
+        else
+            g_string_append_printf(s, "%s\n", tcp_known(t, NETCHECK_TCP_KNOWN_ALLOCATION)
+                                                   ? nat_allocation_name(t->allocation) : "not measured");
+    }
+    LINE(s, "TCP filter:");
+    g_string_append_printf(s, "%s\n", tcp_known(t, NETCHECK_TCP_KNOWN_FILTERING)
+                                           ? nat_dependence_name(t->filtering) : "not measured");
+    LINE(s, "TCP SYN in:");
+    const stun_connect_result_t *u = &t->cb[NETCHECK_TCP_CB_UNSOLICITED].result;
+    if (tcp_known(t, NETCHECK_TCP_KNOWN_UNSOLICITED))
+        g_string_append_printf(s, "%s (the server's SYN to a port that never sent: %s after %u ms)\n",
+                               netcheck_tcp_syn_name(t->unsolicited), stun_connect_outcome_name(u->outcome),
+                               u->elapsed_ms);
+    else if (t->unsolicited_ok)
+        g_string_append(s, "admitted (a SYN to a port that never sent got in)\n");
+    else
+        g_string_append(s, "not measured\n");
+    if (t->error[0])
+        g_string_append_printf(s, "  TCP note:     %s\n", t->error);
+}
 
 char *netcheck_report_text(const netcheck_result_t *r)
 {
@@ -479,13 +640,18 @@ char *netcheck_report_text(const netcheck_result_t *r)
         if (!known(r, NETCHECK_KNOWN_PORT_MAPPING)) {
             g_string_append(s, "not asked (no default gateway)\n");
         } else {
-            g_string_append_printf(s, "%s", port_mapping_name(r->port_mapping));
+            g_autofree char *pm = nat_profile_port_mapping_text(r->port_mapping);
+            g_string_append_printf(s, "%s", pm);
             if (r->natpmp_external)
                 g_string_append_printf(s, ", NAT-PMP external %s epoch %u",
                                        addr_ip_format(r->natpmp_external, ip), r->natpmp_epoch);
             if (r->pcp_external)
                 g_string_append_printf(s, ", PCP external %s epoch %u",
                                        addr_ip_format(r->pcp_external, ip), r->pcp_epoch);
+            if (r->upnp_igd)
+                g_string_append_printf(s, ", UPnP IGD at %s", r->upnp_location);
+            else if (r->upnp_location[0])
+                g_string_append_printf(s, ", UPnP answer without an IGD at %s", r->upnp_location);
             g_string_append(s, "\n");
             if (r->double_nat)
                 g_string_append(s, "  double NAT:   likely: the gateway's external address is not "
@@ -496,6 +662,7 @@ char *netcheck_report_text(const netcheck_result_t *r)
                            : r->alg ? "yes: MAPPED-ADDRESS was rewritten\n"
                                     : "none seen\n");
     }
+    tcp_text(s, r);
     if (r->origin_mismatch)
         g_string_append(s, "  note:         RESPONSE-ORIGIN differs from the address asked: a "
                            "middlebox near the server\n");

@@ -1,6 +1,7 @@
 /* The shell of `natlab netcheck`: as many UDP sockets as the core asks for,
  * a poll loop that feeds it datagrams, ICMP errors (IP_RECVERR) and the
- * monotonic clock. */
+ * monotonic clock; then the TCP tests (netcheck_tcp.h): the connections and
+ * listeners that core asks for, their streams framed into STUN messages. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@ typedef struct netcheck_shell_options {
     bool ask_gateway;    /* NAT-PMP and PCP on the default gateway */
     uint32_t gateway;    /* with ask_gateway: 0 = read /proc/net/route */
     uint64_t seed;       /* 0: a random one */
+    bool no_tcp;         /* skip the TCP tests (netcheck_tcp.h) */
 } netcheck_shell_options_t;
 
 #define NETCHECK_SHELL_ERROR (netcheck_shell_error_quark())

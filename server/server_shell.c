@@ -15,6 +15,7 @@
 
 #include "common/duration.h"
 #include "common/sockaddr.h"
+#include "server_tcp.h"
 
 #define RECEIVE_BUDGET 64        /* datagrams per wake-up, so no socket starves the others */
 #define RECEIVE_BUFFER 65536     /* any UDP payload fits: nothing arrives truncated */
@@ -43,6 +44,7 @@ struct server_shell {
     const server_shell_options_t *opt;
     GMainLoop *loop;
     stun_server_t *stun;
+    server_tcp_t *tcp; /* STUN over TCP on the same endpoints */
     rendezvous_t *rendezvous;
     rendezvous_out_t *rendezvous_out; /* RENDEZVOUS_OUT_MAX, on the heap: 12 KB */
     guint expire_source;
@@ -216,7 +218,33 @@ static char *stats_json(const server_shell_t *sh)
         g_string_append_printf(s, "%s\"%s\": %" G_GUINT64_FORMAT, e > STUN_OK + 1 ? ", " : " ",
                                stun_error_name(e), st->dropped[e]);
     g_string_append_printf(s,
+                           " },\n"
+                           "    \"stream_requests\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"connect_backs\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"connect_back_refused\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"connect_back_outcomes\": {",
+                           st->stream_requests, st->connect_backs, st->connect_back_refused);
+    for (int o = STUN_CONNECT_NONE + 1; o < STUN_CONNECT_COUNT; o++)
+        g_string_append_printf(s, "%s\"%s\": %" G_GUINT64_FORMAT, o > STUN_CONNECT_NONE + 1 ? ", " : " ",
+                               stun_connect_outcome_name(o), st->connect_back_outcomes[o]);
+    const server_tcp_stats_t *ts = server_tcp_stats(sh->tcp);
+    g_string_append_printf(s,
                            " }\n  },\n"
+                           "  \"tcp\": {\n"
+                           "    \"accepted\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"refused_full\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"messages\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"sent\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"send_errors\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"closed_by_peer\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"closed_idle\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"closed_malformed\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"closed_oversized\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"open\": %u\n  },\n",
+                           ts->accepted, ts->refused_full, ts->messages, ts->sent, ts->send_errors,
+                           ts->closed_by_peer, ts->closed_idle, ts->closed_malformed,
+                           ts->closed_oversized, ts->open);
+    g_string_append_printf(s,
                            "  \"datagrams_received\": %" G_GUINT64_FORMAT ",\n"
                            "  \"datagrams_sent\": %" G_GUINT64_FORMAT ",\n"
                            "  \"send_errors\": %" G_GUINT64_FORMAT "\n}\n",
@@ -249,6 +277,14 @@ static void print_summary(const server_shell_t *sh)
             rs->registrations, rs->endpoint_changes, rs->sessions, rs->relayed_packets,
             rs->relayed_bytes, rs->errors_sent, drops->len ? drops->str : " none");
     g_string_free(drops, TRUE);
+    const server_tcp_stats_t *ts = server_tcp_stats(sh->tcp);
+    fprintf(stderr,
+            "natlab server: tcp: %" G_GUINT64_FORMAT " connections (%" G_GUINT64_FORMAT
+            " refused: full), %" G_GUINT64_FORMAT " messages, %" G_GUINT64_FORMAT
+            " connect-backs (%" G_GUINT64_FORMAT " refused), closed: %" G_GUINT64_FORMAT
+            " malformed, %" G_GUINT64_FORMAT " oversized, %" G_GUINT64_FORMAT " idle\n",
+            ts->accepted, ts->refused_full, ts->messages, st->connect_backs,
+            st->connect_back_refused, ts->closed_malformed, ts->closed_oversized, ts->closed_idle);
 }
 
 static void shell_cleanup(server_shell_t *sh)
@@ -266,7 +302,7 @@ static void shell_cleanup(server_shell_t *sh)
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    if (sh->ran) {
+    if (sh->ran && sh->tcp) {
         print_summary(sh);
         if (sh->opt->stats_out) {
             g_autofree char *text = stats_json(sh);
@@ -287,6 +323,7 @@ static void shell_cleanup(server_shell_t *sh)
             g_source_remove(sh->signals[i]);
     if (sh->expire_source)
         g_source_remove(sh->expire_source);
+    server_tcp_free(sh->tcp);
     stun_server_free(sh->stun);
     rendezvous_free(sh->rendezvous);
     g_free(sh->rendezvous_out);
@@ -325,7 +362,12 @@ static bool shell_setup(server_shell_t *sh, GError **error)
         char text[ADDR_ENDPOINT_STRLEN];
         g_string_append_printf(where, " %s", addr_endpoint_format(stun_server_socket_endpoint(sh->stun, i), text));
     }
-    fprintf(stderr, "natlab server: STUN (RFC 8489, RFC 5780, RFC 3489 clients), rendezvous and relay (%s) on%s\n",
+    sh->tcp = server_tcp_new(sh->stun, error);
+    if (!sh->tcp) {
+        g_string_free(where, TRUE);
+        return false;
+    }
+    fprintf(stderr, "natlab server: STUN (RFC 8489 over UDP and TCP, RFC 5780, RFC 3489 clients), rendezvous and relay (%s) on%s\n",
             o->rendezvous.secret_len ? "with a secret" : "no secret", where->str);
     sh->expire_source = g_timeout_add_seconds(EXPIRE_PERIOD_S, on_expire, sh);
     g_string_free(where, TRUE);

@@ -47,6 +47,10 @@ typedef struct stun_server_stats {
     uint64_t requests, responses, classic_requests, errors_sent;
     uint64_t dropped[STUN_ERROR_COUNT]; /* by parse failure */
     uint64_t dropped_not_request;       /* responses, indications, other methods */
+    /* Over TCP: requests (counted in `requests` too), connect-backs started,
+     * their outcomes, and those refused (403, 508). */
+    uint64_t stream_requests, connect_backs, connect_back_refused;
+    uint64_t connect_back_outcomes[STUN_CONNECT_COUNT];
 } stun_server_stats_t;
 
 typedef struct stun_server stun_server_t;
@@ -84,3 +88,42 @@ stun_server_reply_t stun_server_handle(stun_server_t *server, unsigned arrived_o
                                        addr_endpoint_t from, const uint8_t *req, size_t len,
                                        uint8_t *out, size_t cap);
 const stun_server_stats_t *stun_server_stats(const stun_server_t *server);
+
+/* STUN over TCP (RFC 8489 section 6.2.2) on the same four endpoints: the
+ * shell frames the stream (stun_frame_length) and hands in one whole
+ * message at a time; the answer goes back on the same connection, so
+ * `reply.socket` and `reply.to` mean nothing here. The same answers as over
+ * UDP, with these differences: CHANGE-REQUEST with a flag set,
+ * RESPONSE-PORT and PADDING get 400 (they are defined for UDP: an answer
+ * on a connection cannot come from another address or go to another port;
+ * coturn answers the same); no amplification bound (TCP's handshake proves
+ * the source); and NATLAB-CONNECT-BACK (stun.h) is honoured: the answer
+ * waits while the shell tries to connect, and *pending says so.
+ * A connect-back is refused with 403 unless it aims at the requester's own
+ * address (any port: no scanning of third parties), with 400 when it asks
+ * for the other address of a one-address server, and with 508 while
+ * STUN_SERVER_CONNECT_BACK_MAX are under way. Over UDP the attribute is
+ * ignored: a datagram's source can be forged. */
+#define STUN_SERVER_CONNECT_BACK_MAX 32
+/* RFC 5382 REQ-4 lets a NAT hold an unsolicited SYN 6 s before its ICMP:
+ * the connect-back must outwait that to tell "hold" from "drop". */
+#define STUN_SERVER_CONNECT_BACK_TIMEOUT_MS 9000
+
+typedef struct stun_server_connect_back {
+    addr_endpoint_t to;       /* connect to this */
+    uint32_t from_ip;         /* from this address of ours, an ephemeral port */
+    unsigned arrived_on;      /* for the answer */
+    addr_endpoint_t client;
+    uint8_t transaction_id[STUN_TRANSACTION_ID_SIZE];
+} stun_server_connect_back_t;
+
+stun_server_reply_t stun_server_handle_stream(stun_server_t *server, unsigned arrived_on,
+                                              addr_endpoint_t from, const uint8_t *req, size_t len,
+                                              uint8_t *out, size_t cap,
+                                              stun_server_connect_back_t *connect_back, bool *pending);
+/* The answer to a connect-back once the shell knows how it went (every
+ * started one must end here, even when its client has gone: it frees the
+ * slot). Returns the length written to out, 0 if it does not fit. */
+size_t stun_server_connect_back_answer(stun_server_t *server, const stun_server_connect_back_t *connect_back,
+                                       const stun_connect_result_t *result, uint8_t *out, size_t cap);
+unsigned stun_server_connect_back_pending(const stun_server_t *server);

@@ -63,7 +63,7 @@ $script" "$tmp/out" 2>"$tmp/py"; then
 }
 
 presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequential
-home-router cgnat no-nat firewall udp-blocked corporate"
+home-router openwrt cgnat no-nat firewall udp-blocked corporate"
 
 # ---- help, version, usage errors ----------------------------------------
 
@@ -125,10 +125,10 @@ done
 
 run presets --json
 expect_rc 0 "natlab presets --json"
-json_check "presets --json: 11 entries with name, description, profile" "
+json_check "presets --json: 12 entries with name, description, profile" "
 names = '''$presets'''.split()
 assert isinstance(d, list), 'not a list'
-assert len(d) == 11, '%d entries' % len(d)
+assert len(d) == 12, '%d entries' % len(d)
 assert [e['name'] for e in d] == names, [e['name'] for e in d]
 for e in d:
     assert set(e) >= {'name', 'description', 'profile'}, e.keys()
@@ -234,7 +234,7 @@ expect_in "$tmp/err" "no-such-profile.ini" "missing file: names the file"
 run bench engine --mappings 20000 --lookups 100000
 expect_rc 0 "bench engine --mappings 20000 --lookups 100000"
 json_check "bench engine: JSON with positive rates and memory" "
-for k in ('lookups_per_s', 'inserts_per_s', 'bytes_per_mapping'):
+for k in ('lookups_per_s', 'inserts_per_s', 'bytes_per_mapping', 'tcp_lookups_per_s', 'tcp_connections_per_s', 'tcp_bytes_per_connection'):
     assert isinstance(d.get(k), (int, float)) and d[k] > 0, (k, d.get(k))
 assert d['mappings'] == 20000 and d['lookups'] == 100000, d
 "

@@ -10,6 +10,18 @@ the two check each other. Run inside namespaces by natlab exec.
   junk IP PORT  malformed datagrams, responses and indications; exit 0 if
                 nothing answers within 1 s
   wait IP PORT  until a plain request is answered (at most 5 s)
+  tcp IP PORT [probe's options] [--count N] [--connect-back IP:PORT]
+                [--from-other] [--listen]
+        over one TCP connection (RFC 8489 6.2.2): N requests written at once
+        (default 1, so the server must split the stream), N answers read
+        (each within 12 s); prints the last one as key=value lines plus
+        answers=N. --connect-back adds NATLAB-CONNECT-BACK (from the other
+        address with --from-other); --listen accepts on the local port
+        meanwhile (as a host behind a NAT must, to tell a SYN that got in)
+  tcpjunk IP PORT garbage|oversized|split
+        garbage/oversized: a broken stream; exit 0 if the server closes the
+        connection within 2 s without answering. split: one request
+        written a byte at a time, exit 0 if it is answered
 """
 import os
 import select
@@ -41,6 +53,11 @@ def build(args, tid):
         attrs += attr(int(args["unknown"], 16), b"\x00\x01\x02\x03")
     if "software" in args:
         attrs += attr(0x8022, args["software"].encode())
+    if "connect-back" in args:
+        ip, port = args["connect-back"].rsplit(":", 1)
+        x = struct.unpack("!I", socket.inet_aton(ip))[0] ^ COOKIE
+        attrs += attr(0xC4A0, struct.pack("!BBHII", 0, 1, int(port) ^ (COOKIE >> 16), x,
+                                          4 if args.get("from-other") else 0))
     head = struct.pack("!HH", 0x0001, len(attrs) + (8 if args.get("fingerprint") else 0)) + tid
     msg = head + attrs
     if args.get("fingerprint"):
@@ -81,6 +98,12 @@ def parse(data, tid):
             out["reason"] = v[4:].decode(errors="replace").rstrip()
         elif t == 0x000A:
             out["unknown"] = ",".join("0x%04x" % struct.unpack("!H", v[i:i + 2])[0] for i in range(0, ln, 2))
+        elif t == 0xC4A1 and ln == 16:
+            out["connect_outcome"] = {1: "connected", 2: "reset", 3: "icmp", 4: "timeout",
+                                      5: "failed"}.get(v[0], "?%d" % v[0])
+            out["connect_icmp"] = "%d/%d" % (v[1], v[2])
+            out["connect_elapsed_ms"] = struct.unpack("!I", v[4:8])[0]
+            out["connect_source"] = address(v[8:16], True)
         elif t == 0x8028:
             want = (zlib.crc32(data[:off]) ^ 0x5354554E) & 0xFFFFFFFF
             fp = "ok" if struct.unpack("!I", v)[0] == want and off + 8 == len(data) else "bad"
@@ -122,6 +145,104 @@ def probe(ip, port, args):
                 return 0
     print("no_reply")
     return 1
+
+
+class Stream:
+    """STUN messages off a TCP stream, each as long as its header says."""
+
+    def __init__(self, c):
+        self.c, self.buf = c, b""
+
+    def next(self, deadline):
+        while True:
+            if len(self.buf) >= 20:
+                n = 20 + struct.unpack("!H", self.buf[2:4])[0]
+                if len(self.buf) >= n:
+                    msg, self.buf = self.buf[:n], self.buf[n:]
+                    return msg
+            self.c.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.c.recv(4096)
+            if not chunk:
+                raise EOFError("closed by the server")
+            self.buf += chunk
+
+
+def tcp(ip, port, args):
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    c.bind(("0.0.0.0", int(args.get("lport", 0))))
+    listener = None
+    if args.get("listen"):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind(c.getsockname())
+        listener.listen(4)
+    c.settimeout(3)
+    try:
+        c.connect((ip, port))
+    except OSError as e:
+        print("connect_error=%s" % e.__class__.__name__)
+        return 1
+    count = int(args.get("count", 1))
+    tids = [struct.pack("!I", COOKIE) + os.urandom(12) for _ in range(count)]
+    c.sendall(b"".join(build(args, t) for t in tids))
+    stream, out, accepted = Stream(c), {}, 0
+    deadline = time.monotonic() + 12
+    try:
+        for tid in tids:
+            msg = stream.next(deadline)
+            if msg[4:20] != tid:
+                print("wrong_transaction=yes")
+                return 1
+            out = parse(msg, tid)
+    except (OSError, EOFError) as e:
+        print("stream_error=%s" % e)
+        return 1
+    if listener is not None:
+        listener.setblocking(False)
+        try:
+            while True:
+                listener.accept()[0].close()
+                accepted += 1
+        except BlockingIOError:
+            pass
+    out["answers"] = count
+    out["local"] = "%s:%d" % c.getsockname()
+    out["accepted"] = accepted
+    for k, v in out.items():
+        print("%s=%s" % (k, v))
+    return 0
+
+
+def tcpjunk(ip, port, kind):
+    c = socket.create_connection((ip, port), timeout=3)
+    tid = struct.pack("!I", COOKIE) + os.urandom(12)
+    if kind == "split":
+        msg = build({}, tid)
+        for b in msg:
+            c.send(bytes([b]))
+            time.sleep(0.001)  # pacing the bytes apart is the point here
+        c.settimeout(3)
+        data = c.recv(4096)
+        return 0 if data[8:20] == tid[4:] else 1
+    if kind == "garbage":
+        c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    else:  # a STUN header announcing 60000 bytes
+        c.sendall(struct.pack("!HH", 1, 60000) + tid + b"\0" * 100)
+    c.settimeout(2)
+    try:
+        data = c.recv(4096)
+    except ConnectionResetError:
+        data = b""
+    except socket.timeout:
+        print("still open after 2 s")
+        return 1
+    if data:
+        print("answered: %s" % data[:24].hex())
+        return 1
+    return 0
 
 
 def junk(ip, port):
@@ -171,10 +292,10 @@ def main(argv):
         print(__doc__)
         return 64
     cmd, ip, port = argv[1], argv[2], int(argv[3])
-    args, rest = {}, argv[4:]
+    args, rest = {}, argv[4:] if argv[1] != "tcpjunk" else []
     while rest:
         key = rest.pop(0)[2:]
-        if key in ("fingerprint", "classic"):
+        if key in ("fingerprint", "classic", "from-other", "listen"):
             args[key] = True
         else:
             args[key] = rest.pop(0)
@@ -184,6 +305,10 @@ def main(argv):
         return junk(ip, port)
     if cmd == "wait":
         return wait(ip, port)
+    if cmd == "tcp":
+        return tcp(ip, port, args)
+    if cmd == "tcpjunk":
+        return tcpjunk(ip, port, argv[4])
     print(__doc__)
     return 64
 

@@ -292,6 +292,9 @@ if scenario_up "$sc"; then
             fail "$n: $got"
         fi
     done
+    # An echo larger than the MTU crosses in fragments through both NATs.
+    check "ping -s 3000 (fragmented) from carol through the double NAT" \
+        "$NATLAB" exec "$sc" carol -- ping -c 2 -W 2 -q -s 3000 "$pub"
     check "ping from alice to her NAT's public address $single_public hairpins" \
         "$NATLAB" exec "$sc" alice -- ping -c 1 -W 2 -q "$single_public"
     [ "$(nstat single 's["engine"]["hairpinned"]')" -ge 2 ] && pass "hairpinned echo counted" ||

@@ -7,6 +7,12 @@
 # the mapping, filtering and hairpin verdicts must be the ones it gives
 # against natlab server. Behind the kernel's own MASQUERADE it must report
 # EIM by port preservation, APDF, no hairpin and conntrack's UDP timeout.
+# The TCP keys too (tcp-mapping, tcp-filtering, tcp-allocation,
+# tcp-unsolicited-syn, allow-out-tcp, as natsim's TCP view of the profile
+# has them), for every preset and random profile, and explicit TCP cases:
+# each answer to an unsolicited SYN, TCP refused, a TCP mapping unlike the
+# UDP one, the corporate preset (UDP refused) with the server on its usual
+# ports and on 443/80.
 # Also: bad arguments, an unreachable server, UDP blocked.
 # usage: test_netcheck.sh NATLAB   (root; exit 77 = skipped)
 set -u
@@ -44,14 +50,17 @@ scenario() { # scenario NAME COTURN < NAT-KEYS
     printf '[scenario]\nname = %s\nseed = 7\n\n[nat gw]\n' "$1"
     cat
     printf '\n[host alice]\nnat = gw\n\n[host stun]\naddresses = 2\n'
-    printf 'run = exec %s server --address $NATLAB_ADDRESS_1 --alt-address $NATLAB_ADDRESS_2 --ready-file %s/$NATLAB_SCENARIO.ready\n' \
-        "$NATLAB" "$tmp"
+    printf 'run = exec %s server --address $NATLAB_ADDRESS_1 --alt-address $NATLAB_ADDRESS_2 %s--ready-file %s/$NATLAB_SCENARIO.ready\n' \
+        "$NATLAB" "${server_args:+$server_args }" "$tmp"
     if [ "$2" = 1 ]; then
         printf '\n[host turn]\naddresses = 2\n'
         printf 'run = exec turnserver -c %s/empty.conf -L $NATLAB_ADDRESS_1 -L $NATLAB_ADDRESS_2 --no-cli --no-tls --no-dtls --log-file stdout --simple-log --pidfile %s/turn-$NATLAB_SCENARIO.pid\n' \
             "$tmp" "$tmp"
     fi
 }
+
+# natlab server's extra arguments (ports) for the next scenario().
+server_args=
 
 # Brings a scenario up; waits (bounded) for natlab server's ready file and
 # coturn's sockets on both addresses.
@@ -110,14 +119,17 @@ round_trip() { # round_trip NAME COTURN LIFETIME < NAT-KEYS
     configured "$name" <"$tmp/$name.keys" || { fail "$name: natlab profile check"; return; }
     scenario "$name" "$coturn" <"$tmp/$name.keys" >"$tmp/$name.scn"
     up "$name" "$coturn" || { down; return; }
+    # The lifetime search runs without the TCP tests: the other cases
+    # cover TCP, and a held or dropped SYN costs 6-9 s a run.
     largs=
-    [ -n "$lifetime" ] && largs="--lifetime-max $lifetime"
-    # shellcheck disable=SC2086 # largs is two words or none
+    [ -n "$lifetime" ] && largs="--lifetime-max $lifetime --no-tcp"
+    # shellcheck disable=SC2086 # largs is words or none
     netcheck "$name" stun "$tmp/$name.a" $largs
     rc=$?
     total=$((total + 1))
     flags=
-    [ -n "$lifetime" ] && flags=--lifetime
+    [ -n "$lifetime" ] && flags="--lifetime --no-tcp"
+    # shellcheck disable=SC2086 # flags is words or none
     if out=$(python3 "$cmp" check "$tmp/$name.conf.json" "$tmp/$name.a.json" $flags); then
         right=$((right + 1))
         pass "$name ($(grep -v '^$' "$tmp/$name.keys" | tr '\n' ' ')): measured as configured (exit $rc$([ -n "$lifetime" ] && echo ", timeout $(python3 -c 'import json,sys;print(json.load(open(sys.argv[1])).get("timeout"))' "$tmp/$name.a.json")"))"
@@ -180,6 +192,58 @@ round_trip nckl2 0 20s <"$tmp/keys"
 printf 'preset = firewall\ntimeout = 6s\n' >"$tmp/keys"
 round_trip nckl3 0 20s <"$tmp/keys"
 
+# ---- TCP ------------------------------------------------------------------
+# Each answer to an unsolicited SYN (hold: an ICMP after RFC 5382's 6 s),
+# TCP refused (an allow-list without the server's ports reads as none), a
+# TCP mapping and filtering unlike UDP's. The round trip compares the TCP
+# keys; the evidence must show the answer itself.
+syn_case() { # syn_case NAME ANSWER < NAT-KEYS
+    round_trip "$1" 0 ""
+    if out=$(python3 "$cmp" syn-evidence "$tmp/$1.a.json" "$2"); then
+        pass "$1: the unsolicited SYN met $2 ($out)"
+    else
+        fail "$1: the unsolicited SYN's evidence is not $2: $out"
+    fi
+}
+printf 'preset = port-restricted-cone\ntcp-unsolicited-syn = hold\n' >"$tmp/keys"
+syn_case nckt1 hold <"$tmp/keys"
+printf 'preset = full-cone\ntcp-unsolicited-syn = drop\n' >"$tmp/keys"
+syn_case nckt2 drop <"$tmp/keys"
+printf 'preset = restricted-cone\ntcp-unsolicited-syn = rst\n' >"$tmp/keys"
+syn_case nckt3 rst <"$tmp/keys"
+printf 'preset = symmetric\ntcp-unsolicited-syn = icmp\n' >"$tmp/keys"
+syn_case nckt4 icmp <"$tmp/keys"
+printf 'preset = port-restricted-cone\nallow-out-tcp = none\n' >"$tmp/keys"
+round_trip nckt5 0 "" <"$tmp/keys"
+printf 'preset = full-cone\nallow-out-tcp = 80,443\nrefused = reject\n' >"$tmp/keys"
+round_trip nckt6 0 "" <"$tmp/keys"
+printf 'mapping = endpoint-independent\nfiltering = address-and-port-dependent\ntcp-mapping = address-and-port-dependent\ntcp-allocation = sequential\n' >"$tmp/keys"
+round_trip nckt7 0 "" <"$tmp/keys"
+printf 'mapping = address-dependent\nfiltering = address-dependent\nallocation = random\ntcp-mapping = endpoint-independent\ntcp-filtering = endpoint-independent\ntcp-allocation = preserve\n' >"$tmp/keys"
+round_trip nckt8 0 "" <"$tmp/keys"
+
+# corporate: UDP out only to 53, TCP only to 80 and 443, the rest dropped.
+# Against the server on 3478/3479 (the preset round trip above) netcheck says
+# UDP blocked and claims nothing about TCP: a silent TCP next to a silent UDP
+# could be a server that is down. With the server on 443 and 80, TCP gets
+# through: the profile still says blocked (UDP is), the TCP evidence shows
+# the NAT behind it.
+server_args="--port 443 --alt-port 80"
+printf 'preset = corporate\n' | scenario nckc 0 >"$tmp/nckc.scn"
+server_args=
+if up nckc 0; then
+    "$NATLAB" exec nckc alice -- "$NATLAB" netcheck --server "$(host_ip nckc stun):443" \
+        --json --profile-out "$tmp/c.ini" >"$tmp/c.json" 2>"$tmp/c.err"
+    rc=$?
+    check "corporate, server on 443/80: exit 2, UDP blocked ($(cat "$tmp/c.err"))" test $rc -eq 2
+    if out=$(python3 "$cmp" corporate "$tmp/c.json" "$tmp/c.ini"); then
+        pass "corporate, server on 443/80: $out"
+    else
+        fail "corporate, server on 443/80: $out"
+    fi
+    down
+fi
+
 # ---- seeded random profiles ----------------------------------------------
 n=${NCK_PROFILES:-50}
 seed=1
@@ -219,6 +283,7 @@ fi
 
 # ---- the kernel's own NAT ----------------------------------------------------
 # No natsim daemon: the router namespace forwards, and MASQUERADE translates.
+# A SYN to a port no connection uses meets the router's own stack: a reset.
 export NATLAB_NO_NAT_DAEMON=1
 printf 'preset = port-restricted-cone\n' | scenario nckm 1 >"$tmp/nckm.scn"
 if up nckm 1; then
@@ -236,7 +301,7 @@ print(n.get("namespace", ""))' "$tmp/nckm.json" 2>/dev/null)
 {"type": "nat", "mapping": "endpoint-independent", "filtering": "address-and-port-dependent",
  "allocation": "preserve", "preserve-fallback": "random", "port-parity": "ignore",
  "hairpin": "off", "timeout": "${conntrack_timeout}s", "refresh": "both", "public-ips": 1,
- "pooling": "paired", "port-mapping": "none"}
+ "pooling": "paired", "port-mapping": "none", "tcp-unsolicited-syn": "rst"}
 EOF
     if out=$(python3 "$cmp" check "$tmp/m.conf.json" "$tmp/m.json" --lifetime); then
         pass "MASQUERADE: EIM by preservation, APDF, no hairpin, timeout ${conntrack_timeout}s (exit $rc)"

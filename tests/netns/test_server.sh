@@ -230,14 +230,54 @@ else
     ask solo-classic "$S1" 3478 --classic
     check "one-address server, RFC 3489: no CHANGED-ADDRESS" has solo-classic "types=0x0001,0x0004"
 
+    # ---- STUN over TCP (RFC 8489 section 6.2.2) on the same four pairs ----
+    tcp() { # tcp NAME IP PORT ARGS...
+        o=$1
+        shift
+        "$NATLAB" exec srvproto client -- python3 "$probe" tcp "$@" >"$tmp/$o.out" 2>&1
+    }
+    for ep in "$A1:3478" "$A1:3479" "$A2:3478" "$A2:3479"; do
+        tcp "tcp-$ep" "${ep%:*}" "${ep#*:}" --count 3
+        check "TCP $ep: three pipelined requests, three answers" has "tcp-$ep" "answers=3"
+        check "TCP $ep: RESPONSE-ORIGIN $ep" has "tcp-$ep" "response_origin=$ep"
+        check "TCP $ep: XOR-MAPPED-ADDRESS is the connection's source" \
+            sh -c "grep -qx \"xor_mapped=\$(sed -n 's/^local=//p' '$tmp/tcp-$ep.out')\" '$tmp/tcp-$ep.out'"
+    done
+    check "TCP: OTHER-ADDRESS A2:P2" has "tcp-$A1:3478" "other_address=$A2:3479"
+    tcp tcp-change "$A1" 3478 --change ip
+    check "TCP: CHANGE-REQUEST -> 400 (UDP only, as coturn)" has tcp-change "error=400"
+    tcp tcp-split "$A1" 3478 --padding 8
+    check "TCP: PADDING -> 400" has tcp-split "error=400"
+    tcp tcp-cb-open "$A1" 3478 --lport 42000 --listen --connect-back "$C:42000" --from-other
+    check "TCP connect-back from A2 to a listening port: connected" has tcp-cb-open "connect_outcome=connected"
+    check "TCP connect-back: from A2" sh -c "grep -q '^connect_source=$A2:' '$tmp/tcp-cb-open.out'"
+    check "TCP connect-back: the client accepted it" has tcp-cb-open "accepted=1"
+    tcp tcp-cb-rst "$A1" 3478 --connect-back "$C:42001"
+    check "TCP connect-back to a closed port: reset" has tcp-cb-rst "connect_outcome=reset"
+    "$NATLAB" exec srvproto client -- iptables -w -A INPUT -p tcp --dport 42002 -j REJECT --reject-with icmp-port-unreachable
+    tcp tcp-cb-icmp "$A1" 3478 --connect-back "$C:42002"
+    check "TCP connect-back answered by ICMP port unreachable: icmp 3/3 (told from a RST)" \
+        sh -c "grep -qx connect_outcome=icmp '$tmp/tcp-cb-icmp.out' && grep -qx connect_icmp=3/3 '$tmp/tcp-cb-icmp.out'"
+    tcp tcp-cb-other "$A1" 3478 --connect-back "$A2:80"
+    check "TCP connect-back to another host: 403" has tcp-cb-other "error=403"
+    for kind in garbage oversized split; do
+        "$NATLAB" exec srvproto client -- python3 "$probe" tcpjunk "$A1" 3478 $kind >"$tmp/tcpjunk-$kind.out" 2>&1
+        check "TCP $kind stream: $([ $kind = split ] && echo answered || echo closed without an answer)" test $? -eq 0
+    done
+
     down
     stats=$tmp/srvproto-stun.stats.json
+    tcp_stat() { python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))["tcp"][sys.argv[2]])' "$stats" "$1" 2>/dev/null || echo missing; }
+    check "TCP counters: a malformed stream closed and counted (1)" test "$(tcp_stat closed_malformed)" = 1
+    check "TCP counters: an oversized message closed and counted (1)" test "$(tcp_stat closed_oversized)" = 1
+    check "TCP counters: 3 connect-backs started, 1 refused" \
+        test "$(stat_of "$stats" connect_backs)/$(stat_of "$stats" connect_back_refused)" = 3/1
     check "SIGTERM: clean exit, the ready file removed" test ! -e "$tmp/srvproto-stun.ready"
     check "counters: malformed datagrams dropped and counted (7)" test "$(stat_of "$stats" dropped)" = 7
     check "counters: a response, an indication, another method dropped (3)" \
         test "$(stat_of "$stats" dropped_not_request)" = 3
-    check "counters: 2 error answers (400 for PADDING+RESPONSE-PORT, 420 for 0x0024)" \
-        test "$(stat_of "$stats" errors_sent)" = 2
+    check "counters: 5 error answers (400 for PADDING+RESPONSE-PORT, 420 for 0x0024; TCP: 400 twice, 403)" \
+        test "$(stat_of "$stats" errors_sent)" = 5
     check "counters: 2 RFC 3489 requests" test "$(stat_of "$stats" classic_requests)" = 2
     check "counters: no send errors" test "$(stat_of "$stats" send_errors)" = 0
 fi

@@ -77,7 +77,7 @@ static void test_control_stats(void)
     g_autoptr(nat_engine_t) e = nat_engine_new(p, &ip, 1, 1, 0, NULL);
     g_autoptr(nat_router_t) r = nat_router_new(e, 1);
     int calls = 0;
-    nat_control_target_t t = { e, r, NULL, 0, NULL, &calls, fake_queue };
+    nat_control_target_t t = { e, r, NULL, 0, NULL, &calls, fake_queue, NULL };
     g_autofree char *reply = nat_control_execute(&t, "stats", 1);
     CU_ASSERT_EQUAL(calls, 1);
     g_autoptr(JsonParser) parser = json_parser_new();

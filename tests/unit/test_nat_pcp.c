@@ -216,7 +216,7 @@ static void test_map_success(void)
     check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 8);
     check_map(out, N1, UDP, 5001, 5001, PUBLIC_IP);
     /* Errors too. */
-    map_req(&p, N1, TCP, 5001, 0, 0, 3600, HOST_A);
+    map_req(&p, N1, 132, 5001, 0, 0, 3600, HOST_A); /* SCTP */
     p.b[37] = p.b[38] = p.b[39] = 0xaa;
     expect_error(&lab, HOST_A, &p, SEC(8), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     lab_free(&lab);
@@ -677,13 +677,40 @@ static void test_protocols(void)
 {
     lab_t lab = lab_new();
     pkt_t p;
-    /* natsim translates UDP only. */
-    map_req(&p, N1, TCP, 80, 0, 0, 3600, HOST_A);
-    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
+    /* TCP maps in its own space: the same internal port as UDP, apart. */
+    map_req(&p, N1, TCP, 5080, 0, 0, 3600, HOST_A);
+    uint8_t out[NAT_PCP_MAX_SIZE];
+    CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
+    check_header(out, PCP_OP_MAP, PCP_RESULT_SUCCESS, 3600, 1);
+    check_map(out, N1, TCP, 5080, 5080, PUBLIC_IP);
+    nat_mapping_info_t info;
+    CU_ASSERT_TRUE(nat_engine_find_explicit(lab.engine, NAT_PROTO_TCP, addr_endpoint(HOST_A, 5080), SEC(1), &info));
+    CU_ASSERT_FALSE(nat_engine_find_explicit(lab.engine, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5080), SEC(1), &info));
+    map_req(&p, N1, UDP, 5080, 0, 0, 3600, HOST_A);
+    CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(1), out), 60);
+    check_map(out, N1, UDP, 5080, 5080, PUBLIC_IP);
+    /* The TCP mapping's nonce guards it alone. */
+    map_req(&p, N2, TCP, 5080, 0, 0, 3600, HOST_A);
+    expect_error(&lab, HOST_A, &p, SEC(2), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
+    /* Deleting TCP 5080 leaves UDP 5080. */
+    map_req(&p, N1, TCP, 5080, 0, 0, 0, HOST_A);
+    CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(3), out), 60);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
+    CU_ASSERT_FALSE(nat_engine_find_explicit(lab.engine, NAT_PROTO_TCP, addr_endpoint(HOST_A, 5080), SEC(3), &info));
+    CU_ASSERT_TRUE(nat_engine_find_explicit(lab.engine, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5080), SEC(3), &info));
+    /* Protocol 0 with lifetime 0 deletes both protocols under the nonce. */
+    map_req(&p, N1, TCP, 5081, 0, 0, 3600, HOST_A);
+    CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(4), out), 60);
+    map_req(&p, N1, 0, 0, 0, 0, 0, HOST_A);
+    CU_ASSERT_EQUAL_FATAL(ask(&lab, HOST_A, &p, SEC(5), out), 60);
+    CU_ASSERT_EQUAL(out[3], PCP_RESULT_SUCCESS);
+    CU_ASSERT_FALSE(nat_engine_find_explicit(lab.engine, NAT_PROTO_TCP, addr_endpoint(HOST_A, 5081), SEC(5), &info));
+    CU_ASSERT_FALSE(nat_engine_find_explicit(lab.engine, NAT_PROTO_UDP, addr_endpoint(HOST_A, 5080), SEC(5), &info));
+    /* Other protocols stay unsupported; protocol 0 cannot create. */
     map_req(&p, N1, 132, 80, 0, 0, 3600, HOST_A); /* SCTP */
-    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(6), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     map_req(&p, N1, 0, 0, 0, 0, 3600, HOST_A); /* all protocols */
-    expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
+    expect_error(&lab, HOST_A, &p, SEC(6), PCP_RESULT_UNSUPP_PROTOCOL, PCP_MAP_SIZE);
     /* All ports of the host. */
     map_req(&p, N1, UDP, 0, 0, 0, 3600, HOST_A);
     expect_error(&lab, HOST_A, &p, SEC(1), PCP_RESULT_NOT_AUTHORIZED, PCP_MAP_SIZE);
@@ -837,7 +864,7 @@ int main(void)
         { "responses and short datagrams dropped", test_dropped },
         { "MALFORMED_REQUEST", test_malformed },
         { "ANNOUNCE answered, PEER and others refused", test_opcodes },
-        { "UDP only", test_protocols },
+        { "UDP and TCP, each on its own", test_protocols },
         { "not translating: NETWORK_FAILURE", test_network_failure },
         { "epoch from creation, back after reboot", test_epoch_and_reboot },
         { "mapping reachable from any remote", test_reachable_from_any_remote },

@@ -304,34 +304,53 @@ static void test_no_resources(void)
     map_udp(e, HOST_B, 5000, 0, 3600, SEC(1), PMP_RESULT_OUT_OF_RESOURCES, 0);
 }
 
-static void test_tcp_refused(void)
+static bool has_tcp_mapping(nat_engine_t *e, uint32_t host, uint16_t port, usec_t now)
+{
+    nat_mapping_info_t info;
+    return nat_engine_find_explicit(e, NAT_PROTO_TCP, addr_endpoint(host, port), now, &info);
+}
+
+static void test_tcp(void)
 {
     g_autoptr(nat_engine_t) e = engine_new(NAT_PORT_MAPPING_NATPMP);
     uint8_t req[12], out[1500];
-    map_request(req, PMP_OP_MAP_TCP, 80, 80, 3600);
+    map_request(req, PMP_OP_MAP_TCP, 80, 8080, 3600);
     CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(7), out), 16);
-    const uint8_t refused[16] = {
-        0, 130, 0, 2,  /* 128 + 2, result 2: Not Authorized/Refused */
-        0, 0, 0, 7,    /* epoch */
-        0, 80, 0, 0,   /* internal 80, external 0 */
-        0, 0, 0, 0,    /* lifetime 0 */
+    const uint8_t mapped[16] = {
+        0, 130, 0, 0,        /* 128 + 2 (TCP), result 0 */
+        0, 0, 0, 7,          /* epoch */
+        0, 80, 0x1f, 0x90,   /* internal 80, external 8080 (the suggestion) */
+        0, 0, 0x0e, 0x10,    /* lifetime 3600 */
     };
-    CU_ASSERT_EQUAL(memcmp(out, refused, sizeof refused), 0);
+    CU_ASSERT_EQUAL(memcmp(out, mapped, sizeof mapped), 0);
+    nat_mapping_info_t info;
+    CU_ASSERT_TRUE_FATAL(nat_engine_find_explicit(e, NAT_PROTO_TCP, addr_endpoint(HOST_A, 80), SEC(7), &info));
+    CU_ASSERT_EQUAL(info.proto, NAT_PROTO_TCP);
+    CU_ASSERT_TRUE(addr_endpoint_equal(info.external, addr_endpoint(PUBLIC_IP, 8080)));
+    /* The TCP mapping is not a UDP one, and UDP port 80 maps on its own. */
     CU_ASSERT_FALSE(has_mapping(e, HOST_A, 80, SEC(7)));
-    CU_ASSERT_EQUAL(nat_engine_stats(e)->explicit_created, 0);
-    /* Deleting a TCP mapping that cannot exist succeeds (section 3.4), and
-     * leaves the UDP mapping of the same port alone. */
-    map_udp(e, HOST_A, 80, 0, 3600, SEC(7), 0, 3600);
+    map_udp(e, HOST_A, 80, 8080, 3600, SEC(7), 0, 3600);
+    CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(7)));
+    /* Deleting TCP 80 (section 3.4) leaves UDP 80 alone. */
     map_request(req, PMP_OP_MAP_TCP, 80, 0, 0);
-    CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(7), out), 16);
-    const uint8_t deleted[16] = { 0, 130, 0, 0, 0, 0, 0, 7, 0, 80, 0, 0, 0, 0, 0, 0 };
+    CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(8), out), 16);
+    const uint8_t deleted[16] = { 0, 130, 0, 0, 0, 0, 0, 8, 0, 80, 0, 0, 0, 0, 0, 0 };
     CU_ASSERT_EQUAL(memcmp(out, deleted, sizeof deleted), 0);
-    CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(7)));
+    CU_ASSERT_FALSE(has_tcp_mapping(e, HOST_A, 80, SEC(8)));
+    CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(8)));
+    /* Internal port 0 with lifetime 0: every TCP mapping of the host, no UDP one. */
+    map_request(req, PMP_OP_MAP_TCP, 81, 0, 3600);
+    CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(9), out), 16);
+    CU_ASSERT_TRUE(has_tcp_mapping(e, HOST_A, 81, SEC(9)));
     map_request(req, PMP_OP_MAP_TCP, 0, 0, 0);
-    CU_ASSERT_EQUAL(ask(e, HOST_A, req, sizeof req, SEC(7), out), 16);
-    CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(7)));
+    CU_ASSERT_EQUAL(ask(e, HOST_A, req, sizeof req, SEC(9), out), 16);
+    CU_ASSERT_FALSE(has_tcp_mapping(e, HOST_A, 81, SEC(9)));
+    CU_ASSERT_TRUE(has_mapping(e, HOST_A, 80, SEC(9)));
     /* Internal port 0 means "all" only when deleting. */
-    map_udp(e, HOST_A, 0, 0, 3600, SEC(8), PMP_RESULT_NOT_AUTHORIZED, 0);
+    map_udp(e, HOST_A, 0, 0, 3600, SEC(10), PMP_RESULT_NOT_AUTHORIZED, 0);
+    map_request(req, PMP_OP_MAP_TCP, 0, 0, 3600);
+    CU_ASSERT_EQUAL_FATAL(ask(e, HOST_A, req, sizeof req, SEC(10), out), 16);
+    CU_ASSERT_EQUAL(out[3], PMP_RESULT_NOT_AUTHORIZED);
 }
 
 static void test_unsupported_version(void)
@@ -461,7 +480,7 @@ int main(void)
         { "suggested port", test_suggested_port },
         { "quota: out of resources", test_quota },
         { "port range exhausted", test_no_resources },
-        { "TCP refused, internal port 0 refused", test_tcp_refused },
+        { "TCP mapped on its own, internal port 0 refused", test_tcp },
         { "unsupported version", test_unsupported_version },
         { "responses dropped", test_responses_dropped },
         { "unsupported opcode echoed", test_unsupported_opcode },

@@ -18,7 +18,7 @@
 
 static const char *const preset_names[] = {
     "full-cone", "restricted-cone", "port-restricted-cone", "symmetric", "symmetric-sequential",
-    "home-router", "cgnat", "no-nat", "firewall", "udp-blocked", "corporate",
+    "home-router", "openwrt", "cgnat", "no-nat", "firewall", "udp-blocked", "corporate",
 };
 
 /* Loads PREAMBLE + keys; NULL (with the reason on stderr) when it fails. */
@@ -234,6 +234,13 @@ static void test_preset_summaries(void)
     g_autofree char *s = nat_profile_summary(cgn);
     ASSERT_CONTAINS(s, "2 IPs paired");
     ASSERT_CONTAINS(s, "blocks 512x4");
+    ASSERT_CONTAINS(s, "tcp 124min hold SYN");
+    g_autoptr(nat_profile_t) home = preset("home-router");
+    g_autofree char *hs = nat_profile_summary(home);
+    ASSERT_CONTAINS(hs, "tcp 120h rst SYN");
+    g_autoptr(nat_profile_t) corp = preset("corporate");
+    g_autofree char *cs = nat_profile_summary(corp);
+    ASSERT_CONTAINS(cs, "tcp out: 80,443, udp out: 53");
 }
 
 static void test_unknown_preset(void)
@@ -479,6 +486,8 @@ static void test_port_mapping_key(void)
         { "pcp", NAT_PORT_MAPPING_PCP },
         { "nat-pmp,pcp", NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP },
         { "pcp, nat-pmp", NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP },
+        { "upnp", NAT_PORT_MAPPING_UPNP },
+        { "upnp,nat-pmp,pcp", NAT_PORT_MAPPING_NATPMP | NAT_PORT_MAPPING_PCP | NAT_PORT_MAPPING_UPNP },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(nat_profile_t) p = load_kv("port-mapping", cases[i].text);
@@ -573,8 +582,8 @@ static void test_bad_values(void)
         { "port-blocks-max", "0", { "1", "65535" } },
         { "port-quota", "65536", { "0", "65535" } },
         { "port-quota", "lots", { "65535" } },
-        { "port-mapping", "upnp", { "none", "nat-pmp", "pcp" } },
-        { "port-mapping", "nat-pmp,upnp", { "nat-pmp,pcp" } },
+        { "port-mapping", "igd", { "none", "nat-pmp", "pcp", "upnp" } },
+        { "port-mapping", "nat-pmp,upnpd", { "nat-pmp,pcp,upnp" } },
         { "port-mapping", ",", { "none" } },
         { "port-mapping-lifetime-max", "0s", { "positive duration" } },
         { "latency", "50", { "duration" } },

@@ -109,6 +109,79 @@ static void test_icmp_errors_translated(void)
     nat_engine_free(e);
 }
 
+static unsigned fragment(const frame_t *whole, size_t mtu, frame_t *parts, unsigned max)
+{
+    size_t payload = whole->len - 20, chunk = (mtu - 20) & ~(size_t)7, off = 0;
+    unsigned n = 0;
+    while (off < payload && n < max) {
+        size_t len = MIN(chunk, payload - off);
+        frame_t *f = &parts[n++];
+        memcpy(f->data, whole->data, 20);
+        memcpy(f->data + 20, whole->data + 20 + off, len);
+        f->len = 20 + len;
+        uint16_t frag = (uint16_t)((off / 8) | (off + len < payload ? 0x2000 : 0));
+        f->data[2] = (uint8_t)(f->len >> 8);
+        f->data[3] = (uint8_t)f->len;
+        f->data[4] = 0x12; /* an IP ID of its own */
+        f->data[5] = 0x34;
+        f->data[6] = (uint8_t)(frag >> 8);
+        f->data[7] = (uint8_t)frag;
+        f->data[10] = f->data[11] = 0;
+        uint16_t sum = packet_ipv4_checksum(f->data, 20);
+        f->data[10] = (uint8_t)(sum >> 8);
+        f->data[11] = (uint8_t)sum;
+        off += len;
+    }
+    return n;
+}
+
+/* A 3000-byte ping crosses in fragments: the first carries the identifier,
+ * the others follow its translation; reassembled, the ICMP checksum holds. */
+static void test_fragmented_echo(void)
+{
+    nat_engine_t *e = engine_from("preset = symmetric\n", 34);
+    nat_router_t *r = nat_router_new(e, 34);
+    uint8_t big[3000];
+    memset(big, 'p', sizeof big);
+    frame_t whole;
+    whole.len = packet_build_icmp_echo(whole.data, sizeof whole.data, HOST_A, REMOTE_Y,
+                                       PACKET_ICMP_ECHO_REQUEST, 0x4242, 1, big, sizeof big, 64);
+    frame_t parts[4];
+    unsigned n = fragment(&whole, 1500, parts, 4);
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    uint8_t icmp[3008];
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_OUTBOUND, parts[i].data, parts[i].len, i);
+        CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+        packet_t p = parsed(&parts[i]);
+        CU_ASSERT_EQUAL(p.src, PUB1);
+        memcpy(icmp + off, parts[i].data + 20, parts[i].len - 20);
+        off += parts[i].len - 20;
+    }
+    CU_ASSERT_EQUAL(off, 8 + sizeof big);
+    CU_ASSERT_EQUAL(packet_checksum(icmp, off), 0);
+    uint16_t ext_id = (uint16_t)(icmp[4] << 8 | icmp[5]);
+    CU_ASSERT_NOT_EQUAL(ext_id, 0x4242); /* symmetric: a random identifier */
+
+    frame_t reply;
+    reply.len = packet_build_icmp_echo(reply.data, sizeof reply.data, REMOTE_Y, PUB1,
+                                       PACKET_ICMP_ECHO_REPLY, ext_id, 1, big, sizeof big, 64);
+    n = fragment(&reply, 1500, parts, 4);
+    off = 0;
+    for (unsigned i = 0; i < n; i++) {
+        nat_router_decision_t d = nat_router_process(r, NAT_ROUTER_INBOUND, parts[i].data, parts[i].len, 10 + i);
+        CU_ASSERT_EQUAL(d.action, NAT_ROUTER_ACCEPT);
+        CU_ASSERT_EQUAL(parsed(&parts[i]).dst, HOST_A);
+        memcpy(icmp + off, parts[i].data + 20, parts[i].len - 20);
+        off += parts[i].len - 20;
+    }
+    CU_ASSERT_EQUAL(packet_checksum(icmp, off), 0);
+    CU_ASSERT_EQUAL(icmp[4] << 8 | icmp[5], 0x4242);
+    nat_router_free(r);
+    nat_engine_free(e);
+}
+
 /* ---- TCP ---------------------------------------------------------------- */
 
 static frame_t tcp_seg(addr_endpoint_t src, addr_endpoint_t dst, uint32_t seq, uint32_t ack,
@@ -567,31 +640,6 @@ static void test_impairments_hold_and_release(void)
 }
 
 /* Splits a built UDP datagram into IPv4 fragments of at most `mtu` bytes. */
-static unsigned fragment(const frame_t *whole, size_t mtu, frame_t *parts, unsigned max)
-{
-    size_t payload = whole->len - 20, chunk = (mtu - 20) & ~(size_t)7, off = 0;
-    unsigned n = 0;
-    while (off < payload && n < max) {
-        size_t len = MIN(chunk, payload - off);
-        frame_t *f = &parts[n++];
-        memcpy(f->data, whole->data, 20);
-        memcpy(f->data + 20, whole->data + 20 + off, len);
-        f->len = 20 + len;
-        uint16_t frag = (uint16_t)((off / 8) | (off + len < payload ? 0x2000 : 0));
-        f->data[2] = (uint8_t)(f->len >> 8);
-        f->data[3] = (uint8_t)f->len;
-        f->data[4] = 0x12; /* an IP ID of its own */
-        f->data[5] = 0x34;
-        f->data[6] = (uint8_t)(frag >> 8);
-        f->data[7] = (uint8_t)frag;
-        f->data[10] = f->data[11] = 0;
-        uint16_t sum = packet_ipv4_checksum(f->data, 20);
-        f->data[10] = (uint8_t)(sum >> 8);
-        f->data[11] = (uint8_t)sum;
-        off += len;
-    }
-    return n;
-}
 
 static void test_fragments_follow_their_first(void)
 {
@@ -682,7 +730,7 @@ static void test_control_commands(void)
     nat_engine_t *e = engine_from("preset = full-cone\n", 7);
     nat_router_t *r = nat_router_new(e, 7);
     uint32_t spare[1] = { ADDR_IP(198, 18, 0, 9) };
-    nat_control_target_t t = { e, r, spare, 1, NULL, NULL, NULL };
+    nat_control_target_t t = { e, r, spare, 1, NULL, NULL, NULL, NULL };
     nat_engine_outbound(e, NAT_PROTO_UDP, ep(HOST_A, 5000), ep(REMOTE_Y, 1), 0);
     char *reply = nat_control_execute(&t, "mappings", 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(reply, "\"internal\":\"192.168.1.10:5000\""));
@@ -764,6 +812,7 @@ int main(void)
         { "impairments hold and release", test_impairments_hold_and_release },
         { "fragments follow their first fragment (REQ-13/14)", test_fragments_follow_their_first },
         { "port exhaustion answered with ICMP 3/1, rate-limited", test_exhaustion_answers_icmp },
+        { "a fragmented echo crosses both ways", test_fragmented_echo },
         { "TCP rewritten both ways, its ICMP errors too", test_tcp_rewritten_both_ways },
         { "unsolicited SYN answered with RST or ICMP", test_tcp_unsolicited_answers },
         { "unsolicited SYN held 6 s (RFC 5382 REQ-4)", test_tcp_hold },

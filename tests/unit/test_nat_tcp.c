@@ -408,6 +408,39 @@ static void test_sessions_swept(void)
     nat_engine_free(e);
 }
 
+/* A mapping stricter than the filter (APDM or ADM behind EIF or ADF): the
+ * filter admits a connection from a remote the mapping's key does not name,
+ * and the inside host's replies leave through that same mapping, as a
+ * connection-tracking NAT translates them (found by netcheck's TCP filter test). */
+static void test_reply_to_admitted_connection(void)
+{
+    static const char *const profiles[] = {
+        "mapping = address-and-port-dependent\nfiltering = endpoint-independent\n",
+        "mapping = address-and-port-dependent\nfiltering = address-dependent\n",
+        "mapping = address-dependent\nfiltering = endpoint-independent\n",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(profiles); i++) {
+        nat_engine_t *e = engine_from(profiles[i], 80 + i);
+        addr_endpoint_t ext = handshake(e, ep(HOST_A, 40000), ep(REMOTE_Y, 3478), 0);
+        addr_endpoint_t from = i == 1 ? ep(REMOTE_Y, 50000) : ep(REMOTE_Z, 50000);
+        ASSERT_FORWARD(tin(e, from, ext, SYN, 1 * S));
+        nat_verdict_t v = tout(e, ep(HOST_A, 40000), from, SYN | ACK, 1 * S);
+        ASSERT_FORWARD(v);
+        ASSERT_EP(v.src, ext);
+        ASSERT_FORWARD(tin(e, from, ext, ACK, 2 * S));
+        nat_verdict_t data = tout(e, ep(HOST_A, 40000), from, ACK, 3 * S);
+        ASSERT_EP(data.src, ext);
+        CU_ASSERT_EQUAL(nat_engine_stats(e)->active, 1);
+        /* once the connection is gone, a new SYN to that remote gets its own mapping */
+        ASSERT_FORWARD(tout(e, ep(HOST_A, 40000), from, RST | ACK, 4 * S));
+        nat_engine_expire(e, 4 * S + 4 * MIN_);
+        nat_verdict_t fresh = tout(e, ep(HOST_A, 40000), from, SYN, 5 * S + 4 * MIN_);
+        ASSERT_FORWARD(fresh);
+        CU_ASSERT_TRUE(fresh.created);
+        nat_engine_free(e);
+    }
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -430,6 +463,7 @@ int main(void)
         { "explicit TCP mappings", test_explicit_tcp_mapping },
         { "set-profile clamps live sessions", test_set_profile_clamps_sessions },
         { "expired sessions are swept", test_sessions_swept },
+        { "replies to a connection a laxer filter admitted", test_reply_to_admitted_connection },
         { NULL, NULL },
     };
     return test_run_suite("nat_tcp", cases);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/packet.h"
+#include "common/wire.h"
 #include "common/rng.h"
 #include "testutil.h"
 
@@ -532,6 +533,25 @@ static void test_fragments_and_others(void)
 }
 
 /* RFC 792 echo: the identifier is parsed for requests and replies only. */
+/* An empty echo reply with id and sequence 0 sums to +0 without its
+ * checksum: the checksum must be 0xFFFF, which RFC 1624's incremental
+ * update alone would turn into 0x0000 (found by fuzz_packet). */
+static void test_set_icmp_id_all_zero_reply(void)
+{
+    uint8_t buf[64];
+    size_t n = packet_build_icmp_echo(buf, sizeof buf, ADDR_IP(0, 0, 0, 0) + 1, ADDR_IP(192, 0, 2, 10),
+                                      PACKET_ICMP_ECHO_REPLY, 0, 0, NULL, 0, 64);
+    CU_ASSERT_TRUE_FATAL(n > 0);
+    packet_t p;
+    CU_ASSERT_TRUE_FATAL(packet_parse(buf, n, &p));
+    CU_ASSERT_EQUAL(wire_get16(buf + 20 + PACKET_ICMP_OFF_CHECKSUM), 0xffff);
+    CU_ASSERT_TRUE(packet_set_icmp_id(&p, 0x1234));
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    CU_ASSERT_TRUE(packet_set_icmp_id(&p, 0));
+    CU_ASSERT_TRUE(packet_verify_checksums(&p));
+    CU_ASSERT_EQUAL(wire_get16(buf + 20 + PACKET_ICMP_OFF_CHECKSUM), 0xffff);
+}
+
 static void test_parse_echo(void)
 {
     uint8_t b[64];
@@ -1707,6 +1727,7 @@ int main(void)
         { "error names", test_error_names },
         { "fragments, TCP, echo", test_fragments_and_others },
         { "parse echo identifier", test_parse_echo },
+        { "echo id rewrite of an all-zero reply keeps 0xFFFF", test_set_icmp_id_all_zero_reply },
         { "echo identifier rewrite == full checksum (property)", test_set_icmp_id_property },
         { "decrement TTL", test_decrement_ttl },
         { "may send ICMP error", test_may_send_icmp_error },

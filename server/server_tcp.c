@@ -1,0 +1,354 @@
+#define _GNU_SOURCE
+#define G_LOG_DOMAIN "server"
+#include "server_tcp.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/sockaddr.h"
+
+#define LISTEN_BACKLOG 128
+#define SWEEP_PERIOD_S 1
+
+typedef struct tcp_listener {
+    server_tcp_t *tcp;
+    unsigned socket;
+    int fd;
+    guint source;
+} tcp_listener_t;
+
+typedef struct tcp_conn {
+    server_tcp_t *tcp;
+    int fd;
+    guint source;
+    unsigned socket;
+    addr_endpoint_t peer;
+    usec_t last_active;
+    unsigned pending; /* connect-backs under way for it */
+    size_t used;
+    uint8_t buf[SERVER_TCP_MAX_MESSAGE];
+} tcp_conn_t;
+
+typedef struct connect_back {
+    server_tcp_t *tcp;
+    tcp_conn_t *conn; /* NULL once its client has gone */
+    stun_server_connect_back_t req;
+    int fd;
+    guint io_source, timer_source;
+    usec_t started;
+} connect_back_t;
+
+struct server_tcp {
+    stun_server_t *stun;
+    tcp_listener_t listeners[STUN_SOCKET_COUNT];
+    unsigned n_listeners;
+    GList *conns;          /* tcp_conn_t */
+    GList *connect_backs;  /* connect_back_t */
+    guint sweep_source;
+    server_tcp_stats_t stats;
+};
+
+/* Also from c's own callback: removing a source while it dispatches is
+ * allowed, and the callback then returns G_SOURCE_REMOVE. */
+static void conn_close(tcp_conn_t *c)
+{
+    server_tcp_t *t = c->tcp;
+    for (GList *l = t->connect_backs; l; l = l->next) {
+        connect_back_t *cb = l->data;
+        if (cb->conn == c)
+            cb->conn = NULL;
+    }
+    t->conns = g_list_remove(t->conns, c);
+    g_source_remove(c->source);
+    close(c->fd);
+    t->stats.open--;
+    g_free(c);
+}
+
+static void conn_send(tcp_conn_t *c, const uint8_t *data, size_t len)
+{
+    if (len == 0)
+        return;
+    /* Answers are small and one at a time: a socket buffer that cannot take
+     * one means a client that does not read. */
+    ssize_t n = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == (ssize_t)len)
+        c->tcp->stats.sent++;
+    else
+        c->tcp->stats.send_errors++;
+}
+
+/* ---- connect-back ---------------------------------------------------------- */
+
+static void connect_back_finish(connect_back_t *cb, stun_connect_result_t *result)
+{
+    server_tcp_t *t = cb->tcp;
+    result->elapsed_ms = (uint32_t)((g_get_monotonic_time() - cb->started) / USEC_PER_MSEC);
+    uint8_t out[STUN_MAX_MESSAGE];
+    size_t n = stun_server_connect_back_answer(t->stun, &cb->req, result, out, sizeof out);
+    if (cb->conn) {
+        cb->conn->pending--;
+        cb->conn->last_active = g_get_monotonic_time();
+        conn_send(cb->conn, out, n);
+    }
+    if (cb->io_source)
+        g_source_remove(cb->io_source);
+    if (cb->timer_source)
+        g_source_remove(cb->timer_source);
+    if (cb->fd >= 0)
+        close(cb->fd);
+    t->connect_backs = g_list_remove(t->connect_backs, cb);
+    g_free(cb);
+}
+
+/* After a failed connect: an ICMP error on the queue, or else a RST. */
+static void classify_failure(int fd, int err, stun_connect_result_t *r)
+{
+    r->outcome = err == ECONNREFUSED ? STUN_CONNECT_RESET : STUN_CONNECT_FAILED;
+    for (;;) {
+        uint8_t data[64], control[512];
+        struct iovec iov = { data, sizeof data };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                              .msg_controllen = sizeof control };
+        if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR)
+                continue;
+            struct sock_extended_err ee;
+            memcpy(&ee, CMSG_DATA(c), sizeof ee);
+            if (ee.ee_origin == SO_EE_ORIGIN_ICMP) {
+                r->outcome = STUN_CONNECT_ICMP;
+                r->icmp_type = ee.ee_type;
+                r->icmp_code = ee.ee_code;
+            }
+        }
+    }
+}
+
+static gboolean on_connect_event(gint fd, GIOCondition cond, gpointer user)
+{
+    connect_back_t *cb = user;
+    cb->io_source = 0;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    stun_connect_result_t r = { .outcome = STUN_CONNECT_CONNECTED };
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        r.source = sockaddr_to_endpoint(&sa);
+    if (err)
+        classify_failure(fd, err, &r);
+    connect_back_finish(cb, &r);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_connect_timeout(gpointer user)
+{
+    connect_back_t *cb = user;
+    cb->timer_source = 0;
+    stun_connect_result_t r = { .outcome = STUN_CONNECT_TIMEOUT };
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    if (getsockname(cb->fd, (struct sockaddr *)&sa, &sl) == 0)
+        r.source = sockaddr_to_endpoint(&sa);
+    connect_back_finish(cb, &r);
+    return G_SOURCE_REMOVE;
+}
+
+static void connect_back_start(tcp_conn_t *c, const stun_server_connect_back_t *req)
+{
+    server_tcp_t *t = c->tcp;
+    connect_back_t *cb = g_new0(connect_back_t, 1);
+    cb->tcp = t;
+    cb->conn = c;
+    cb->req = *req;
+    cb->started = g_get_monotonic_time();
+    c->pending++;
+    t->connect_backs = g_list_prepend(t->connect_backs, cb);
+    int one = 1;
+    struct sockaddr_in from = sockaddr_from_endpoint(addr_endpoint(req->from_ip, 0));
+    struct sockaddr_in to = sockaddr_from_endpoint(req->to);
+    cb->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (cb->fd < 0 || setsockopt(cb->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0 ||
+        bind(cb->fd, (struct sockaddr *)&from, sizeof from) < 0 ||
+        (connect(cb->fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
+        stun_connect_result_t r = { .outcome = STUN_CONNECT_FAILED };
+        if (cb->fd >= 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH))
+            classify_failure(cb->fd, errno, &r);
+        connect_back_finish(cb, &r);
+        return;
+    }
+    cb->io_source = g_unix_fd_add(cb->fd, G_IO_OUT | G_IO_ERR | G_IO_HUP, on_connect_event, cb);
+    cb->timer_source = g_timeout_add(STUN_SERVER_CONNECT_BACK_TIMEOUT_MS, on_connect_timeout, cb);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static void conn_message(tcp_conn_t *c, const uint8_t *msg, size_t len)
+{
+    server_tcp_t *t = c->tcp;
+    t->stats.messages++;
+    uint8_t out[STUN_MAX_MESSAGE];
+    stun_server_connect_back_t req;
+    bool pending;
+    stun_server_reply_t r = stun_server_handle_stream(t->stun, c->socket, c->peer, msg, len, out,
+                                                      sizeof out, &req, &pending);
+    if (pending)
+        connect_back_start(c, &req);
+    else
+        conn_send(c, out, r.len);
+}
+
+static gboolean on_conn_readable(gint fd, GIOCondition cond, gpointer user)
+{
+    tcp_conn_t *c = user;
+    server_tcp_t *t = c->tcp;
+    ssize_t n = recv(fd, c->buf + c->used, sizeof c->buf - c->used, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    if (n <= 0) {
+        t->stats.closed_by_peer++;
+        conn_close(c);
+        return G_SOURCE_REMOVE;
+    }
+    c->used += (size_t)n;
+    c->last_active = g_get_monotonic_time();
+    size_t off = 0;
+    for (;;) {
+        long frame = stun_frame_length(c->buf + off, c->used - off, sizeof c->buf);
+        if (frame < 0) {
+            /* Not a STUN header, or longer than we take: the framing is lost. */
+            if (c->used - off >= 4 && (c->buf[off] & 0xC0) == 0 &&
+                (c->buf[off + 3] & 3) == 0)
+                t->stats.closed_oversized++;
+            else
+                t->stats.closed_malformed++;
+            conn_close(c);
+            return G_SOURCE_REMOVE;
+        }
+        if (frame == 0 || (size_t)frame > c->used - off)
+            break;
+        conn_message(c, c->buf + off, (size_t)frame);
+        off += (size_t)frame;
+    }
+    memmove(c->buf, c->buf + off, c->used - off);
+    c->used -= off;
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer user)
+{
+    tcp_listener_t *l = user;
+    server_tcp_t *t = l->tcp;
+    for (int i = 0; i < 16; i++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof sa;
+        int cfd = accept4(fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0)
+            break;
+        if (t->stats.open >= SERVER_TCP_MAX_CONNECTIONS || sa.sin_family != AF_INET) {
+            t->stats.refused_full++;
+            close(cfd);
+            continue;
+        }
+        tcp_conn_t *c = g_new0(tcp_conn_t, 1);
+        c->tcp = t;
+        c->fd = cfd;
+        c->socket = l->socket;
+        c->peer = sockaddr_to_endpoint(&sa);
+        c->last_active = g_get_monotonic_time();
+        c->source = g_unix_fd_add(cfd, G_IO_IN, on_conn_readable, c);
+        t->conns = g_list_prepend(t->conns, c);
+        t->stats.accepted++;
+        t->stats.open++;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_sweep(gpointer user)
+{
+    server_tcp_t *t = user;
+    usec_t now = g_get_monotonic_time();
+    for (GList *l = t->conns; l;) {
+        tcp_conn_t *c = l->data;
+        l = l->next;
+        if (c->pending == 0 && now - c->last_active > SERVER_TCP_IDLE_S * USEC_PER_SEC) {
+            t->stats.closed_idle++;
+            conn_close(c);
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static bool listen_on(server_tcp_t *t, unsigned index, GError **error)
+{
+    addr_endpoint_t ep = stun_server_socket_endpoint(t->stun, index);
+    char text[ADDR_ENDPOINT_STRLEN];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    struct sockaddr_in sa = sockaddr_from_endpoint(ep);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        int err = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err), "cannot listen on TCP %s: %s",
+                    addr_endpoint_format(ep, text), g_strerror(err));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    tcp_listener_t *l = &t->listeners[index];
+    *l = (tcp_listener_t){ t, index, fd, 0 };
+    l->source = g_unix_fd_add(fd, G_IO_IN, on_accept, l);
+    t->n_listeners = index + 1;
+    return true;
+}
+
+server_tcp_t *server_tcp_new(stun_server_t *stun, GError **error)
+{
+    server_tcp_t *t = g_new0(server_tcp_t, 1);
+    t->stun = stun;
+    for (unsigned i = 0; i < stun_server_socket_count(stun); i++) {
+        if (!listen_on(t, i, error)) {
+            server_tcp_free(t);
+            return NULL;
+        }
+    }
+    t->sweep_source = g_timeout_add_seconds(SWEEP_PERIOD_S, on_sweep, t);
+    return t;
+}
+
+void server_tcp_free(server_tcp_t *t)
+{
+    if (!t)
+        return;
+    while (t->connect_backs) {
+        connect_back_t *cb = t->connect_backs->data;
+        cb->conn = NULL;
+        stun_connect_result_t r = { .outcome = STUN_CONNECT_FAILED };
+        connect_back_finish(cb, &r);
+    }
+    while (t->conns)
+        conn_close(t->conns->data);
+    for (unsigned i = 0; i < t->n_listeners; i++) {
+        g_source_remove(t->listeners[i].source);
+        close(t->listeners[i].fd);
+    }
+    if (t->sweep_source)
+        g_source_remove(t->sweep_source);
+    g_free(t);
+}
+
+const server_tcp_stats_t *server_tcp_stats(const server_tcp_t *t)
+{
+    return &t->stats;
+}
