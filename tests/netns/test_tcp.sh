@@ -1,7 +1,8 @@
 #!/bin/sh
 # TCP through natsim (RFC 5382, RFC 7857) with third-party programs: curl
 # fetches a page from python3's http.server and iperf3 moves data, from
-# behind every translating preset and a double NAT; an idle session outlives
+# behind every translating preset and a double NAT (corporate: only port 80
+# of the two gets out); an idle session outlives
 # a gap shorter than tcp-established-timeout and dies after a longer one as
 # tcp-no-session says (rst: a reset at once; drop: silence until
 # TCP_USER_TIMEOUT); an unsolicited SYN gets exactly the configured answer
@@ -22,12 +23,13 @@ sc=nstcp
 owns_scenario "$sc"
 x() { "$NATLAB" exec "$sc" "$@"; }
 
-presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequential home-router cgnat"
+presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequential home-router openwrt cgnat"
 {
     printf '[scenario]\nname = %s\nseed = 31\n\n' "$sc"
     for p in $presets; do printf '[nat %s]\npreset = %s\n\n[host h-%s]\nnat = %s\n\n' "$p" "$p" "$p" "$p"; done
     printf '[nat isp]\npreset = cgnat\n\n[nat dbl]\npreset = home-router\nbehind = isp\n\n'
     printf '[host h-dbl]\nnat = dbl\n\n'
+    printf '[nat corporate]\npreset = corporate\n\n[host h-corporate]\nnat = corporate\n\n'
     # Idle sessions: established sessions time out after 3 s.
     for m in rst drop; do
         printf '[nat ses-%s]\npreset = port-restricted-cone\ntcp-established-timeout = 3s\n' "$m"
@@ -43,6 +45,7 @@ presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequ
     for m in rst hold; do printf '[nat sk-%s]\npreset = port-restricted-cone\ntcp-unsolicited-syn = %s\n\n' "$m" "$m"; done
     for n in so-a so-b sk-a sk-b sk-rst sk-hold; do printf '[host h-%s]\nnat = %s\n\n' "$n" "$n"; done
     printf '[host web]\naddresses = 1\nrun = exec python3 -m http.server --bind $NATLAB_ADDRESS_1 8080\n\n'
+    printf '[host web80]\naddresses = 1\nrun = exec python3 -m http.server --bind $NATLAB_ADDRESS_1 80\n\n'
     printf '[host perf]\naddresses = 1\nrun = exec iperf3 -s -p 5201\n\n'
     printf '[host echo]\naddresses = 1\nrun = exec python3 %s serve $NATLAB_ADDRESS_1 7000\n\n' "$tool"
     printf '[host prober]\naddresses = 1\n'
@@ -66,7 +69,7 @@ nat_stat() { # nat_stat NAT PYTHON-EXPRESSION-ON-s
 }
 on_fail() { [ -n "${failed_nat:-}" ] && nat_stat "$failed_nat" 's["engine"]' 2>/dev/null | sed 's/^/    stats: /'; }
 listening() { x "$1" -- ss -Hltn "sport = :$2" | grep -q LISTEN; }
-for srv in "web 8080" "perf 5201" "echo 7000"; do
+for srv in "web 8080" "web80 80" "perf 5201" "echo 7000"; do
     # shellcheck disable=SC2086 # host and port
     wait_for 10 listening $srv || fail "$srv never listened"
 done
@@ -93,6 +96,20 @@ failed_nat=
 isp_tcp=$(nat_stat isp 's["engine"]["tcp"]["outbound"]')
 [ "${isp_tcp:-0}" -gt 0 ] && pass "the CGN beneath the home router translated TCP ($isp_tcp outbound)" ||
     fail "isp translated no TCP: $(nat_stat isp 's["engine"]')"
+
+# The corporate preset lets TCP out to ports 80 and 443 only (allow-out-tcp).
+web80=$(host_ip web80)
+if x h-corporate -- curl -sS --max-time 10 -o "$tmp/got-corporate" "http://$web80/page.bin" 2>"$tmp/curl-corporate" &&
+    [ "$(md5sum <"$tmp/got-corporate")" = "$want" ]; then
+    pass "corporate: curl to port 80 passes"
+else
+    fail "corporate: curl to port 80: $(cat "$tmp/curl-corporate")"
+fi
+if x h-corporate -- curl -sS --max-time 2 -o /dev/null "http://$web:8080/page.bin" 2>"$tmp/curl-corporate"; then
+    fail "corporate: curl to port 8080 got through"
+else
+    pass "corporate: curl to port 8080 is stopped ($(cut -c1-60 "$tmp/curl-corporate"))"
+fi
 
 # Idle sessions (tcp-established-timeout = 3s): a 1 s gap is survived, after
 # a 5 s gap the session is gone: rst answers the next segment with a reset,
