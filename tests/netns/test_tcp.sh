@@ -44,9 +44,12 @@ presets="full-cone restricted-cone port-restricted-cone symmetric symmetric-sequ
     for n in so-a so-b sk-a sk-b; do printf '[nat %s]\npreset = port-restricted-cone\n\n' "$n"; done
     for m in rst hold; do printf '[nat sk-%s]\npreset = port-restricted-cone\ntcp-unsolicited-syn = %s\n\n' "$m" "$m"; done
     for n in so-a so-b sk-a sk-b sk-rst sk-hold; do printf '[host h-%s]\nnat = %s\n\n' "$n" "$n"; done
+    # shellcheck disable=SC2016 # $NATLAB_ADDRESS_1 is the run command's to expand
     printf '[host web]\naddresses = 1\nrun = exec python3 -m http.server --bind $NATLAB_ADDRESS_1 8080\n\n'
+    # shellcheck disable=SC2016
     printf '[host web80]\naddresses = 1\nrun = exec python3 -m http.server --bind $NATLAB_ADDRESS_1 80\n\n'
     printf '[host perf]\naddresses = 1\nrun = exec iperf3 -s -p 5201\n\n'
+    # shellcheck disable=SC2016
     printf '[host echo]\naddresses = 1\nrun = exec python3 %s serve $NATLAB_ADDRESS_1 7000\n\n' "$tool"
     printf '[host prober]\naddresses = 1\n'
 } >"$tmp/$sc.scn"
@@ -68,6 +71,7 @@ nat_stat() { # nat_stat NAT PYTHON-EXPRESSION-ON-s
     "$NATLAB" control "$sc" "$1" stats | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
 }
 on_fail() { [ -n "${failed_nat:-}" ] && nat_stat "$failed_nat" 's["engine"]' 2>/dev/null | sed 's/^/    stats: /'; }
+# shellcheck disable=SC2317 # called through wait_for
 listening() { x "$1" -- ss -Hltn "sport = :$2" | grep -q LISTEN; }
 for srv in "web 8080" "web80 80" "perf 5201" "echo 7000"; do
     # shellcheck disable=SC2086 # host and port
@@ -94,8 +98,11 @@ for p in $presets dbl; do
 done
 failed_nat=
 isp_tcp=$(nat_stat isp 's["engine"]["tcp"]["outbound"]')
-[ "${isp_tcp:-0}" -gt 0 ] && pass "the CGN beneath the home router translated TCP ($isp_tcp outbound)" ||
+if [ "${isp_tcp:-0}" -gt 0 ]; then
+    pass "the CGN beneath the home router translated TCP ($isp_tcp outbound)"
+else
     fail "isp translated no TCP: $(nat_stat isp 's["engine"]')"
+fi
 
 # The corporate preset lets TCP out to ports 80 and 443 only (allow-out-tcp).
 web80=$(host_ip web80)

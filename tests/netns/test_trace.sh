@@ -94,7 +94,7 @@ trace() {
 }
 
 for h in alice carol; do
-    eval "path=\$path_$h"
+    if [ $h = alice ]; then path=$path_alice; else path=$path_carol; fi
     trace "$h" "$path" "traceroute -I (ICMP echo)" traceroute -n -I -q 2 -w 2 -m 6 "$pub"
     trace "$h" "$path" "traceroute (UDP)" traceroute -n -q 2 -w 2 -m 6 "$pub"
     trace "$h" "$path" "traceroute -T (TCP SYN to port 80)" traceroute -n -T -p 80 -q 2 -w 2 -m 6 "$pub"
