@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "common/packet.h"
+#include "common/wire.h"
 
 /* A verdict message is headers plus the packet: keep room for many. */
 #define NFQ_SEND_BUFFER (512 * 1024)
@@ -127,28 +128,6 @@ void nat_nfq_stats(const nat_nfq_t *q, nat_nfqstat_t *out)
  * no offload at all, so the full checksum is computed here, as the kernel
  * does itself without the flag (skb_checksum_help); a GSO packet is cut
  * into segments, each with a fresh checksum, on its way out. */
-/* RFC 1071 section 2 (B, C): the sum may be taken in wider words and in the
- * host's byte order, then folded and swapped; 4 bytes a step instead of 2
- * (this runs over every byte of every offloaded packet, 64 KB for GSO). */
-static uint32_t sum_host_order(const uint8_t *p, size_t len)
-{
-    uint64_t sum = 0;
-    uint32_t w;
-    for (; len >= 4; p += 4, len -= 4) {
-        memcpy(&w, p, 4);
-        sum += w;
-    }
-    uint8_t tail[4] = { 0 };
-    memcpy(tail, p, len);
-    memcpy(&w, tail, 4);
-    sum += w;
-    sum = (sum & 0xffffffff) + (sum >> 32);
-    sum = (sum & 0xffffffff) + (sum >> 32);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    return ntohs((uint16_t)((sum & 0xffff) + (sum >> 16)));
-}
-
 static void complete_checksum(uint8_t *p, size_t len)
 {
     if (len < PACKET_IPV4_HEADER_MIN || (p[0] >> 4) != 4)
@@ -167,15 +146,9 @@ static void complete_checksum(uint8_t *p, size_t len)
         off = PACKET_UDP_OFF_CHECKSUM;
     else
         return;
-    l4[off] = l4[off + 1] = 0;
-    /* The pseudo-header: addresses, protocol, length (RFC 793, RFC 768). */
-    uint64_t sum = (uint64_t)sum_host_order(p + PACKET_IPV4_OFF_SRC, 8) + proto + l4_len +
-                   sum_host_order(l4, l4_len);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    uint16_t check = (uint16_t)~sum;
-    if (check == 0 && proto == PACKET_IPPROTO_UDP)
-        check = 0xffff; /* RFC 768: 0 means no checksum */
+    uint32_t src = wire_get32(p + PACKET_IPV4_OFF_SRC), dst = wire_get32(p + PACKET_IPV4_OFF_DST);
+    uint16_t check = proto == PACKET_IPPROTO_TCP ? packet_tcp_checksum(src, dst, l4, l4_len)
+                                                 : packet_udp_checksum(src, dst, l4, l4_len);
     l4[off] = (uint8_t)(check >> 8);
     l4[off + 1] = (uint8_t)check;
 }
