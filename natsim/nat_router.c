@@ -452,6 +452,22 @@ static nat_router_decision_t echo(nat_router_t *r, nat_router_path_t path, packe
                                     .to_inside = path == NAT_ROUTER_INBOUND || v.hairpin };
 }
 
+/* Writes the verdict's source and destination into the packet; true if
+ * anything changed. */
+static bool rewrite_endpoints(packet_t *pkt, const nat_verdict_t *v)
+{
+    bool rewrite = false;
+    if (v->src.ip != pkt->src || v->src.port != pkt->sport) {
+        packet_set_src(pkt, v->src.ip, v->src.port);
+        rewrite = true;
+    }
+    if (v->dst.ip != pkt->dst || v->dst.port != pkt->dport) {
+        packet_set_dst(pkt, v->dst.ip, v->dst.port);
+        rewrite = true;
+    }
+    return rewrite;
+}
+
 /* A TCP segment (RFC 5382): the engine keeps the sessions, the router
  * rewrites and, for tcp-unsolicited-syn = hold, keeps the SYN. */
 static nat_router_decision_t tcp(nat_router_t *r, nat_router_path_t path, packet_t *pkt, usec_t now)
@@ -471,15 +487,7 @@ static nat_router_decision_t tcp(nat_router_t *r, nat_router_path_t path, packet
     }
     if (!inbound && !v.hairpin && (flags & NAT_TCP_SYN))
         syn_supersede(r, v.src, v.dst);
-    bool rewrite = false;
-    if (v.src.ip != pkt->src || v.src.port != pkt->sport) {
-        packet_set_src(pkt, v.src.ip, v.src.port);
-        rewrite = true;
-    }
-    if (v.dst.ip != pkt->dst || v.dst.port != pkt->dport) {
-        packet_set_dst(pkt, v.dst.ip, v.dst.port);
-        rewrite = true;
-    }
+    bool rewrite = rewrite_endpoints(pkt, &v);
     r->stats.tcp_translated++;
     return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite,
                                     .to_inside = inbound || v.hairpin };
@@ -530,15 +538,7 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
             d.icmp_unreachable = true;
         return d;
     }
-    bool rewrite = false;
-    if (v.src.ip != pkt->src || v.src.port != pkt->sport) {
-        packet_set_src(pkt, v.src.ip, v.src.port);
-        rewrite = true;
-    }
-    if (v.dst.ip != pkt->dst || v.dst.port != pkt->dport) {
-        packet_set_dst(pkt, v.dst.ip, v.dst.port);
-        rewrite = true;
-    }
+    bool rewrite = rewrite_endpoints(pkt, &v);
     if (is_first_fragment(pkt))
         frag_remember(r, &key, pkt, now);
     return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = rewrite, .to_inside = v.hairpin };

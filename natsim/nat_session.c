@@ -1,4 +1,5 @@
 #include "nat_session.h"
+#include "nat_table.h"
 
 #include <glib.h>
 #include <string.h>
@@ -19,13 +20,8 @@ const char *nat_session_state_name(nat_session_state_t state)
 
 static inline uint32_t session_hash(uint32_t mapping, uint32_t ip, uint16_t port)
 {
-    uint64_t x = ((uint64_t)mapping << 32) ^ ((uint64_t)ip << 16) ^ port ^ ((uint64_t)port << 48);
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return (uint32_t)x;
+    return nat_hash_mix64(((uint64_t)mapping << 32) ^ ((uint64_t)ip << 16) ^ port ^
+                          ((uint64_t)port << 48));
 }
 
 static uint32_t *nil_array(uint32_t n)

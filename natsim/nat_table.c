@@ -5,15 +5,6 @@
 
 #define NAT_TABLE_MIN_BUCKETS 64u
 
-static inline uint32_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return (uint32_t)x;
-}
 
 /* The protocol goes into bits 48 and up, which the address and port leave
  * zero: UDP (0) hashes exactly as it did before protocols existed. */
@@ -22,17 +13,17 @@ static inline uint32_t hash_internal(uint8_t proto, uint32_t int_ip, uint16_t in
 {
     uint64_t a = ((uint64_t)proto << 48) | ((uint64_t)int_ip << 16) | int_port;
     uint64_t b = ((uint64_t)rem_ip << 16) | rem_port;
-    return mix64(a ^ (b * 0x9E3779B97F4A7C15ull));
+    return nat_hash_mix64(a ^ (b * 0x9E3779B97F4A7C15ull));
 }
 
 static inline uint32_t hash_external(uint8_t proto, uint32_t ext_ip, uint16_t ext_port)
 {
-    return mix64(((uint64_t)proto << 48) | ((uint64_t)ext_ip << 16) | ext_port);
+    return nat_hash_mix64(((uint64_t)proto << 48) | ((uint64_t)ext_ip << 16) | ext_port);
 }
 
 static inline uint32_t hash_perm(uint32_t mapping, uint32_t ip, uint16_t port)
 {
-    return mix64(((uint64_t)mapping << 32) ^ ((uint64_t)ip << 16) ^ port ^
+    return nat_hash_mix64(((uint64_t)mapping << 32) ^ ((uint64_t)ip << 16) ^ port ^
                  ((uint64_t)port << 48));
 }
 

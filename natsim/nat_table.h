@@ -13,6 +13,18 @@
 
 #define NAT_TABLE_NIL UINT32_MAX
 
+/* The 64-bit finaliser of MurmurHash3: every bit of the key moves every bit
+ * of the hash, so masked low bits index the buckets well. */
+static inline uint32_t nat_hash_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
 typedef enum nat_mapping_state {
     NAT_MAPPING_FREE,
     NAT_MAPPING_ACTIVE,
