@@ -3,23 +3,12 @@
 #include <string.h>
 
 #include "nat_pmp.h"
-
-#define PCP_PRUNE_MIN 64 /* owner records before the first sweep */
-
-/* Who made a mapping through PCP: the nonce that controls it, and the
- * mapping as the engine last granted it. If the engine's mapping no longer
- * matches (expired, deleted, or renewed by NAT-PMP), the record is stale. */
-typedef struct pcp_owner {
-    nat_proto_t proto;
-    addr_endpoint_t internal; /* with proto, the hash key */
-    addr_endpoint_t external;
-    usec_t expires_at;
-    uint8_t nonce[PCP_NONCE_SIZE];
-} pcp_owner_t;
+#include "nat_records.h"
 
 struct nat_pcp {
-    GHashTable *owners; /* pcp_owner_t, each its own key */
-    guint prune_at;     /* sweep stale records beyond this many */
+    /* Who made a mapping through PCP: the nonce that controls it (a record
+     * goes stale when the mapping expired, was deleted or renewed by NAT-PMP). */
+    nat_records_t *owners; /* data: the nonce (PCP_NONCE_SIZE bytes) */
 };
 
 /* A request as far as it has been understood. */
@@ -36,23 +25,10 @@ typedef struct pcp_request {
 
 /* ---- nonce records ------------------------------------------------------- */
 
-static guint owner_hash(gconstpointer p)
-{
-    const pcp_owner_t *o = p;
-    return (o->internal.ip * 2654435761u) ^ o->internal.port ^ ((guint)o->proto << 17);
-}
-
-static gboolean owner_equal(gconstpointer a, gconstpointer b)
-{
-    const pcp_owner_t *x = a, *y = b;
-    return x->proto == y->proto && addr_endpoint_equal(x->internal, y->internal);
-}
-
 nat_pcp_t *nat_pcp_new(void)
 {
     nat_pcp_t *pcp = g_new0(nat_pcp_t, 1);
-    pcp->owners = g_hash_table_new_full(owner_hash, owner_equal, g_free, NULL);
-    pcp->prune_at = PCP_PRUNE_MIN;
+    pcp->owners = nat_records_new(g_free);
     return pcp;
 }
 
@@ -60,67 +36,15 @@ void nat_pcp_free(nat_pcp_t *pcp)
 {
     if (!pcp)
         return;
-    g_hash_table_destroy(pcp->owners);
+    nat_records_free(pcp->owners);
     g_free(pcp);
 }
 
 void nat_pcp_reset(nat_pcp_t *pcp)
 {
-    g_hash_table_remove_all(pcp->owners);
-    pcp->prune_at = PCP_PRUNE_MIN;
+    nat_records_clear(pcp->owners);
 }
 
-static bool owner_live(const nat_engine_t *engine, const pcp_owner_t *o, usec_t now)
-{
-    nat_mapping_info_t info;
-    return nat_engine_find_explicit(engine, o->proto, o->internal, now, &info) &&
-           addr_endpoint_equal(info.external, o->external) && info.expires_at == o->expires_at;
-}
-
-/* The record of a live PCP mapping of `internal`; a stale one is dropped. */
-static pcp_owner_t *owner_find(nat_pcp_t *pcp, const nat_engine_t *engine, nat_proto_t proto,
-                               addr_endpoint_t internal, usec_t now)
-{
-    pcp_owner_t key = { .proto = proto, .internal = internal };
-    pcp_owner_t *o = g_hash_table_lookup(pcp->owners, &key);
-    if (o && !owner_live(engine, o, now)) {
-        g_hash_table_remove(pcp->owners, o);
-        o = NULL;
-    }
-    return o;
-}
-
-/* Records only go stale lazily, so a sweep runs whenever the table has
- * doubled since the last one: amortised O(1) per record. */
-static void owners_prune(nat_pcp_t *pcp, const nat_engine_t *engine, usec_t now)
-{
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, pcp->owners);
-    while (g_hash_table_iter_next(&it, &key, NULL))
-        if (!owner_live(engine, key, now))
-            g_hash_table_iter_remove(&it);
-    pcp->prune_at = MAX(PCP_PRUNE_MIN, 2 * g_hash_table_size(pcp->owners));
-}
-
-static void owner_set(nat_pcp_t *pcp, const nat_engine_t *engine, nat_proto_t proto,
-                      addr_endpoint_t internal, addr_endpoint_t external, usec_t expires_at,
-                      const uint8_t *nonce, usec_t now)
-{
-    pcp_owner_t key = { .proto = proto, .internal = internal };
-    pcp_owner_t *o = g_hash_table_lookup(pcp->owners, &key);
-    if (!o) {
-        o = g_new0(pcp_owner_t, 1);
-        o->proto = proto;
-        o->internal = internal;
-        g_hash_table_add(pcp->owners, o);
-    }
-    o->external = external;
-    o->expires_at = expires_at;
-    memcpy(o->nonce, nonce, PCP_NONCE_SIZE);
-    if (g_hash_table_size(pcp->owners) > pcp->prune_at)
-        owners_prune(pcp, engine, now);
-}
 
 /* ---- responses ----------------------------------------------------------- */
 
@@ -248,11 +172,11 @@ static uint8_t map_result(nat_map_result_t r)
 static uint8_t delete_one(nat_pcp_t *pcp, nat_engine_t *engine, nat_proto_t proto,
                           addr_endpoint_t internal, const uint8_t *nonce, usec_t now)
 {
-    pcp_owner_t *o = owner_find(pcp, engine, proto, internal, now);
-    if (o && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
+    nat_record_t *o = nat_records_find(pcp->owners, engine, proto, internal, now);
+    if (o && memcmp(o->data, nonce, PCP_NONCE_SIZE) != 0)
         return PCP_RESULT_NOT_AUTHORIZED;
     if (o)
-        g_hash_table_remove(pcp->owners, o);
+        nat_records_remove(pcp->owners, proto, internal);
     nat_engine_unmap(engine, proto, internal, now);
     return PCP_RESULT_SUCCESS;
 }
@@ -260,23 +184,33 @@ static uint8_t delete_one(nat_pcp_t *pcp, nat_engine_t *engine, nat_proto_t prot
 /* Internal port 0: every mapping of the client of that protocol (all
  * protocols for protocol 0) that PCP made under this nonce. Mappings
  * without a nonce are left alone. */
+typedef struct delete_all_ctx {
+    nat_engine_t *engine;
+    uint32_t client_ip;
+    bool any_proto;
+    nat_proto_t proto;
+    const uint8_t *nonce;
+    usec_t now;
+} delete_all_ctx_t;
+
+static bool delete_if_ours(nat_record_t *o, void *ctx)
+{
+    delete_all_ctx_t *c = ctx;
+    if (o->internal.ip != c->client_ip || (!c->any_proto && o->proto != c->proto))
+        return false;
+    bool live = nat_records_live(c->engine, o, c->now);
+    if (live && memcmp(o->data, c->nonce, PCP_NONCE_SIZE) != 0)
+        return false;
+    if (live)
+        nat_engine_unmap(c->engine, o->proto, o->internal, c->now);
+    return true;
+}
+
 static void delete_all(nat_pcp_t *pcp, nat_engine_t *engine, uint32_t client_ip, bool any_proto,
                        nat_proto_t proto, const uint8_t *nonce, usec_t now)
 {
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, pcp->owners);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        pcp_owner_t *o = key;
-        if (o->internal.ip != client_ip || (!any_proto && o->proto != proto))
-            continue;
-        bool live = owner_live(engine, o, now);
-        if (live && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
-            continue;
-        if (live)
-            nat_engine_unmap(engine, o->proto, o->internal, now);
-        g_hash_table_iter_remove(&it);
-    }
+    delete_all_ctx_t ctx = { engine, client_ip, any_proto, proto, nonce, now };
+    nat_records_filter(pcp->owners, delete_if_ours, &ctx);
 }
 
 /* Section 11.3, processing a MAP request. */
@@ -319,8 +253,8 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
         suggested_ip = 0;
     }
 
-    pcp_owner_t *o = owner_find(pcp, engine, proto, internal, now);
-    if (o && memcmp(o->nonce, nonce, PCP_NONCE_SIZE) != 0)
+    nat_record_t *o = nat_records_find(pcp->owners, engine, proto, internal, now);
+    if (o && memcmp(o->data, nonce, PCP_NONCE_SIZE) != 0)
         return error_response(rq, PCP_RESULT_NOT_AUTHORIZED, out, out_size);
 
     nat_map_request_t request = {
@@ -336,7 +270,8 @@ static size_t map(nat_pcp_t *pcp, nat_engine_t *engine, addr_endpoint_t client,
     nat_map_result_t r = nat_engine_map(engine, &request, now, &external, &granted);
     if (r != NAT_MAP_OK)
         return error_response(rq, map_result(r), out, out_size);
-    owner_set(pcp, engine, proto, internal, external, now + granted, nonce, now);
+    nat_records_set(pcp->owners, engine, proto, internal, external, now + granted,
+                    g_memdup2(nonce, PCP_NONCE_SIZE), now);
     uint32_t seconds = (uint32_t)MIN(granted / USEC_PER_SEC, (usec_t)UINT32_MAX);
     return map_response(rq, seconds ? seconds : 1, &external, out, out_size);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nat_pmp.h"
+#include "nat_records.h"
 
 #define UPNP_SERVER "Linux UPnP/1.1 natsim/1.0"
 #define URN_DEVICE "urn:schemas-upnp-org:device:"
@@ -18,31 +19,20 @@
 #define IPCONN_CONTROL "/ctl/IPConn"
 #define CIF_CONTROL "/ctl/CmnIfCfg"
 #define UPNP_ARG_MAX 256       /* one argument's text, bytes */
-#define UPNP_PRUNE_MIN 64      /* description records before the first sweep */
 /* WANIPConnection:2 section 2.3.18: a lease longer than a week is cut to one. */
 #define UPNP_LEASE_MAX_S 604800u
 
 /* The three devices of the tree (UDA 1.1 section 2.3: one UDN each). */
 enum { DEV_ROOT, DEV_WAN, DEV_CONN, DEV_COUNT };
 
-/* What UPnP knows of a mapping it made: the description, and the mapping as
- * the engine last granted it. When the engine's mapping no longer matches
- * (expired, deleted, renewed by NAT-PMP or PCP) the record is stale. */
-typedef struct upnp_record {
-    nat_proto_t proto;
-    addr_endpoint_t internal; /* with proto, the key */
-    addr_endpoint_t external;
-    usec_t expires_at;
-    char *description;
-} upnp_record_t;
-
 struct nat_upnp {
     uint32_t inside_ip;
     uint16_t http_port;
     uint32_t boot_id; /* BOOTID.UPNP.ORG: changes when state is lost */
     char uuid[DEV_COUNT][48];
-    GHashTable *records; /* upnp_record_t, each its own key */
-    guint prune_at;
+    /* The description of each mapping UPnP made (stale when the mapping
+     * expired, was deleted or renewed by NAT-PMP or PCP). */
+    nat_records_t *records; /* data: the description, a string */
     nat_upnp_stats_t stats;
 };
 
@@ -53,79 +43,6 @@ static const uint16_t fault_codes[] = {
     NAT_UPNP_NO_PORT_MAPS,
 };
 G_STATIC_ASSERT(G_N_ELEMENTS(fault_codes) == G_N_ELEMENTS(((nat_upnp_stats_t *)0)->faults));
-
-/* ---- records ------------------------------------------------------------- */
-
-static guint record_hash(gconstpointer p)
-{
-    const upnp_record_t *r = p;
-    return (r->internal.ip * 2654435761u) ^ r->internal.port ^ ((guint)r->proto << 17);
-}
-
-static gboolean record_equal(gconstpointer a, gconstpointer b)
-{
-    const upnp_record_t *x = a, *y = b;
-    return x->proto == y->proto && addr_endpoint_equal(x->internal, y->internal);
-}
-
-static void record_free(gpointer p)
-{
-    upnp_record_t *r = p;
-    g_free(r->description);
-    g_free(r);
-}
-
-static bool record_live(const nat_engine_t *engine, const upnp_record_t *r, usec_t now)
-{
-    nat_mapping_info_t info;
-    return nat_engine_find_explicit(engine, r->proto, r->internal, now, &info) &&
-           addr_endpoint_equal(info.external, r->external) && info.expires_at == r->expires_at;
-}
-
-static upnp_record_t *record_find(nat_upnp_t *u, const nat_engine_t *engine, nat_proto_t proto,
-                                  addr_endpoint_t internal, usec_t now)
-{
-    upnp_record_t key = { .proto = proto, .internal = internal };
-    upnp_record_t *r = g_hash_table_lookup(u->records, &key);
-    if (r && !record_live(engine, r, now)) {
-        g_hash_table_remove(u->records, r);
-        r = NULL;
-    }
-    return r;
-}
-
-/* Records go stale lazily; a sweep whenever the table doubled keeps it
- * amortised O(1) per record (as nat_pcp's nonce records). */
-static void records_prune(nat_upnp_t *u, const nat_engine_t *engine, usec_t now)
-{
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, u->records);
-    while (g_hash_table_iter_next(&it, &key, NULL))
-        if (!record_live(engine, key, now))
-            g_hash_table_iter_remove(&it);
-    u->prune_at = MAX(UPNP_PRUNE_MIN, 2 * g_hash_table_size(u->records));
-}
-
-static void record_set(nat_upnp_t *u, const nat_engine_t *engine, nat_proto_t proto,
-                       addr_endpoint_t internal, addr_endpoint_t external, usec_t expires_at,
-                       const char *description, usec_t now)
-{
-    upnp_record_t key = { .proto = proto, .internal = internal };
-    upnp_record_t *r = g_hash_table_lookup(u->records, &key);
-    if (!r) {
-        r = g_new0(upnp_record_t, 1);
-        r->proto = proto;
-        r->internal = internal;
-        g_hash_table_add(u->records, r);
-    }
-    r->external = external;
-    r->expires_at = expires_at;
-    g_free(r->description);
-    r->description = g_strdup(description);
-    if (g_hash_table_size(u->records) > u->prune_at)
-        records_prune(u, engine, now);
-}
 
 /* ---- life ---------------------------------------------------------------- */
 
@@ -144,8 +61,7 @@ nat_upnp_t *nat_upnp_new(uint32_t inside_ip, uint16_t http_port)
     u->inside_ip = inside_ip;
     u->http_port = http_port;
     u->boot_id = 1;
-    u->records = g_hash_table_new_full(record_hash, record_equal, record_free, NULL);
-    u->prune_at = UPNP_PRUNE_MIN;
+    u->records = nat_records_new(g_free);
     make_uuids(u);
     return u;
 }
@@ -154,14 +70,13 @@ void nat_upnp_free(nat_upnp_t *u)
 {
     if (!u)
         return;
-    g_hash_table_destroy(u->records);
+    nat_records_free(u->records);
     g_free(u);
 }
 
 void nat_upnp_reset(nat_upnp_t *u)
 {
-    g_hash_table_remove_all(u->records);
-    u->prune_at = UPNP_PRUNE_MIN;
+    nat_records_clear(u->records);
     u->boot_id++;
 }
 
@@ -748,7 +663,7 @@ static bool entry_find(soap_call_t *c, nat_proto_t proto, uint16_t port, upnp_en
 static void out_entry(soap_call_t *c, const upnp_entry_t *e, bool with_key)
 {
     char ip[ADDR_IP_STRLEN];
-    upnp_record_t *r = record_find(c->u, c->engine, e->proto, e->internal, c->now);
+    nat_record_t *r = nat_records_find(c->u->records, c->engine, e->proto, e->internal, c->now);
     if (with_key) {
         out_arg(c, "NewRemoteHost", "");
         out_uint(c, "NewExternalPort", e->external.port);
@@ -757,7 +672,7 @@ static void out_entry(soap_call_t *c, const upnp_entry_t *e, bool with_key)
     out_uint(c, "NewInternalPort", e->internal.port);
     out_arg(c, "NewInternalClient", addr_ip_format(e->internal.ip, ip));
     out_uint(c, "NewEnabled", 1);
-    out_arg(c, "NewPortMappingDescription", r && r->description ? r->description : "");
+    out_arg(c, "NewPortMappingDescription", r && r->data ? r->data : "");
     /* The lease left, rounded up: a live mapping never reads as 0, which
      * would mean "permanent". */
     out_uint(c, "NewLeaseDuration", (uint64_t)((e->expires_at - c->now + USEC_PER_SEC - 1) / USEC_PER_SEC));
@@ -845,7 +760,8 @@ static int add_mapping(soap_call_t *c, bool any)
     nat_map_result_t r = nat_engine_map(c->engine, &rq, c->now, &external, &granted);
     if (r != NAT_MAP_OK)
         return map_error(r);
-    record_set(c->u, c->engine, proto, internal, external, c->now + granted, desc, c->now);
+    nat_records_set(c->u->records, c->engine, proto, internal, external, c->now + granted,
+                    g_strdup(desc), c->now);
     c->u->stats.mappings_added++;
     if (any)
         out_uint(c, "NewReservedPort", external.port);
@@ -864,8 +780,7 @@ static int delete_mapping(soap_call_t *c)
         return NAT_UPNP_NO_SUCH_ENTRY;
     if (e.internal.ip != c->client.ip)
         return NAT_UPNP_NOT_AUTHORIZED;
-    upnp_record_t key = { .proto = proto, .internal = e.internal };
-    g_hash_table_remove(c->u->records, &key);
+    nat_records_remove(c->u->records, proto, e.internal);
     nat_engine_unmap(c->engine, proto, e.internal, c->now);
     c->u->stats.mappings_deleted++;
     return 0;
