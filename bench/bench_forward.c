@@ -107,7 +107,7 @@ static bool blast(const bench_setup_t *s, size_t payload, double seconds, double
         return false;
     pid_t src_pid = bench_udp_start(&src, &src_fd);
     if (src_pid < 0) {
-        bench_udp_stop(sink_pid, sink_fd);
+        bench_job_stop(sink_pid, sink_fd);
         return false;
     }
     bench_udp_result_t sent, got;
@@ -134,7 +134,7 @@ static bool latency(const bench_setup_t *s, unsigned count, mode_figures_t *f)
     pid_t ping_pid = bench_udp_start(&ping, &ping_fd);
     bench_udp_result_t r = { 0 };
     bool ok = ping_pid > 0 && bench_udp_finish(ping_pid, ping_fd, &r) && r.packets > count / 2;
-    bench_udp_stop(echo_pid, echo_fd);
+    bench_job_stop(echo_pid, echo_fd);
     f->rtt_p50 = r.rtt_p50_us;
     f->rtt_p90 = r.rtt_p90_us;
     f->rtt_min = r.rtt_min_us;
@@ -155,7 +155,7 @@ static bool tcp_bulk(const bench_setup_t *s, double seconds, double *mbps, uint6
         return false;
     pid_t bulk_pid = bench_tcp_start(&bulk, &bulk_fd);
     if (bulk_pid < 0) {
-        bench_tcp_stop(sink_pid, sink_fd);
+        bench_job_stop(sink_pid, sink_fd);
         return false;
     }
     bench_tcp_result_t sent = { 0 }, got = { 0 };
@@ -184,7 +184,7 @@ static bool tcp_setups(const bench_setup_t *s, double seconds, double *rate, uin
     pid_t cli_pid = bench_tcp_start(&client, &cli_fd);
     bench_tcp_result_t r = { 0 };
     bool ok = cli_pid > 0 && bench_tcp_finish(cli_pid, cli_fd, &r);
-    bench_tcp_stop(acc_pid, acc_fd);
+    bench_job_stop(acc_pid, acc_fd);
     *errors += r.errors;
     if (!ok || r.connections == 0 || r.seconds <= 0)
         return false;

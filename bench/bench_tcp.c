@@ -180,57 +180,33 @@ static void run_connect(const bench_tcp_job_t *job, bench_tcp_result_t *r)
     r->seconds = bench_mono_seconds() - start;
 }
 
+static void run_role(int fd, const void *job_, void *result)
+{
+    const bench_tcp_job_t *job = job_;
+    bench_tcp_result_t *r = result;
+    switch (job->role) {
+    case BENCH_TCP_SINK: run_sink(fd, job, r); break;
+    case BENCH_TCP_BULK: run_bulk(job, r); break;
+    case BENCH_TCP_ACCEPTOR: run_acceptor(fd); break;
+    case BENCH_TCP_CONNECT: run_connect(job, r); break;
+    }
+}
+
+/* The listening roles bind first; the others make their sockets as they go. */
+static int setup_role(const void *job_)
+{
+    const bench_tcp_job_t *job = job_;
+    bool listens = job->role == BENCH_TCP_SINK || job->role == BENCH_TCP_ACCEPTOR;
+    return listens ? listener(job->local) : 0;
+}
+
 pid_t bench_tcp_start(const bench_tcp_job_t *job, int *result_fd)
 {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return -errno;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        close(pipefd[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        bench_tcp_result_t r = { 0 };
-        int fd = bench_netns_enter(job->netns);
-        bool listens = job->role == BENCH_TCP_SINK || job->role == BENCH_TCP_ACCEPTOR;
-        if (fd == 0 && listens)
-            fd = listener(job->local);
-        if (fd < 0)
-            _exit(2);
-        if (write(pipefd[1], "R", 1) != 1)
-            _exit(2);
-        switch (job->role) {
-        case BENCH_TCP_SINK: run_sink(fd, job, &r); break;
-        case BENCH_TCP_BULK: run_bulk(job, &r); break;
-        case BENCH_TCP_ACCEPTOR: run_acceptor(fd); break;
-        case BENCH_TCP_CONNECT: run_connect(job, &r); break;
-        }
-        _exit(write(pipefd[1], &r, sizeof r) == sizeof r ? 0 : 2);
-    }
-    close(pipefd[1]);
-    char ready;
-    if (read(pipefd[0], &ready, 1) != 1) {
-        close(pipefd[0]);
-        waitpid(pid, NULL, 0);
-        return -EIO;
-    }
-    *result_fd = pipefd[0];
-    return pid;
+    return bench_job_start(job->netns, setup_role, run_role, job, sizeof(bench_tcp_result_t),
+                           result_fd);
 }
 
 bool bench_tcp_finish(pid_t pid, int fd, bench_tcp_result_t *out)
 {
-    ssize_t n = read(fd, out, sizeof *out);
-    close(fd);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return n == sizeof *out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-void bench_tcp_stop(pid_t pid, int fd)
-{
-    kill(pid, SIGKILL);
-    close(fd);
-    waitpid(pid, NULL, 0);
+    return bench_job_finish(pid, fd, out, sizeof *out);
 }

@@ -35,5 +35,4 @@ typedef struct bench_tcp_job {
 pid_t bench_tcp_start(const bench_tcp_job_t *job, int *result_fd);
 /* Reads the child's result and reaps it; false on failure. */
 bool bench_tcp_finish(pid_t pid, int result_fd, bench_tcp_result_t *out);
-/* Stops a child that runs until killed (ACCEPTOR). */
-void bench_tcp_stop(pid_t pid, int result_fd);
+/* A child that runs until killed (ACCEPTOR) stops with bench_job_stop. */

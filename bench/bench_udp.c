@@ -21,23 +21,6 @@
 #define BATCH 64
 #define MAX_PAYLOAD 1472
 
-double bench_mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-int bench_netns_enter(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 static int open_socket(const bench_udp_job_t *job)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -113,12 +96,6 @@ static void run_echo(int fd)
     }
 }
 
-int bench_compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void run_pinger(int fd, const bench_udp_job_t *job, bench_udp_result_t *r)
 {
     double *samples = g_new(double, job->count);
@@ -148,56 +125,30 @@ static void run_pinger(int fd, const bench_udp_job_t *job, bench_udp_result_t *r
     g_free(samples);
 }
 
+static void run_role(int fd, const void *job_, void *result)
+{
+    const bench_udp_job_t *job = job_;
+    bench_udp_result_t *r = result;
+    switch (job->role) {
+    case BENCH_UDP_SINK: run_sink(fd, job, r); break;
+    case BENCH_UDP_BLAST: run_blast(fd, job, r); break;
+    case BENCH_UDP_ECHO: run_echo(fd); break;
+    case BENCH_UDP_PINGER: run_pinger(fd, job, r); break;
+    }
+}
+
+static int setup_role(const void *job)
+{
+    return open_socket(job);
+}
+
 pid_t bench_udp_start(const bench_udp_job_t *job, int *result_fd)
 {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return -errno;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        close(pipefd[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        bench_udp_result_t r = { 0 };
-        int fd = bench_netns_enter(job->netns);
-        if (fd == 0)
-            fd = open_socket(job);
-        if (fd < 0)
-            _exit(2);
-        if (write(pipefd[1], "R", 1) != 1)
-            _exit(2);
-        switch (job->role) {
-        case BENCH_UDP_SINK: run_sink(fd, job, &r); break;
-        case BENCH_UDP_BLAST: run_blast(fd, job, &r); break;
-        case BENCH_UDP_ECHO: run_echo(fd); break;
-        case BENCH_UDP_PINGER: run_pinger(fd, job, &r); break;
-        }
-        _exit(write(pipefd[1], &r, sizeof r) == sizeof r ? 0 : 2);
-    }
-    close(pipefd[1]);
-    char ready;
-    if (read(pipefd[0], &ready, 1) != 1) {
-        close(pipefd[0]);
-        waitpid(pid, NULL, 0);
-        return -EIO;
-    }
-    *result_fd = pipefd[0];
-    return pid;
+    return bench_job_start(job->netns, setup_role, run_role, job, sizeof(bench_udp_result_t),
+                           result_fd);
 }
 
 bool bench_udp_finish(pid_t pid, int fd, bench_udp_result_t *out)
 {
-    ssize_t n = read(fd, out, sizeof *out);
-    close(fd);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return n == sizeof *out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
-void bench_udp_stop(pid_t pid, int fd)
-{
-    kill(pid, SIGKILL);
-    close(fd);
-    waitpid(pid, NULL, 0);
+    return bench_job_finish(pid, fd, out, sizeof *out);
 }

@@ -2,6 +2,7 @@
  * in a child process that has entered a network namespace; results come
  * back through a pipe. */
 #pragma once
+#include "bench/bench_job.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,10 +38,5 @@ typedef struct bench_udp_job {
 pid_t bench_udp_start(const bench_udp_job_t *job, int *result_fd);
 /* Reads the child's result and reaps it; false on failure. */
 bool bench_udp_finish(pid_t pid, int result_fd, bench_udp_result_t *out);
-/* Stops a child that runs until killed (SINK with seconds 0, ECHO). */
-void bench_udp_stop(pid_t pid, int result_fd);
-/* CLOCK_MONOTONIC in seconds, and a qsort comparator for doubles. */
-double bench_mono_seconds(void);
-int bench_compare_double(const void *a, const void *b);
-/* Enters a network namespace by path (for the caller's own children). */
-int bench_netns_enter(const char *path);
+/* A child that runs until killed (SINK with seconds 0, ECHO) stops with
+ * bench_job_stop. */
