@@ -4,7 +4,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -18,6 +17,7 @@
 #include "common/clock.h"
 #include "common/route.h"
 #include "common/sockaddr.h"
+#include "common/sockerr.h"
 #include "netcheck_upnp.h"
 
 G_DEFINE_QUARK(natlab-netcheck-shell-error-quark, netcheck_shell_error)
@@ -30,11 +30,10 @@ static int open_socket(uint32_t ip, addr_endpoint_t *local)
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    int one = 1;
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
     socklen_t len = sizeof sa;
     /* ICMP errors (port unreachable) come back on the error queue. */
-    if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0 ||
+    if (!sockerr_enable(fd) ||
         bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
         getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
         int e = -errno;
@@ -47,25 +46,10 @@ static int open_socket(uint32_t ip, addr_endpoint_t *local)
 
 static void read_errors(netcheck_t *nc, int fd, unsigned socket)
 {
-    for (;;) {
-        uint8_t data[64], control[512];
-        struct sockaddr_in to;
-        struct iovec iov = { data, sizeof data };
-        struct msghdr msg = { .msg_name = &to, .msg_namelen = sizeof to, .msg_iov = &iov,
-                              .msg_iovlen = 1, .msg_control = control,
-                              .msg_controllen = sizeof control };
-        if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-            return;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR)
-                continue;
-            struct sock_extended_err ee;
-            memcpy(&ee, CMSG_DATA(c), sizeof ee);
-            /* msg_name is where the datagram that failed was going. */
-            if (ee.ee_origin == SO_EE_ORIGIN_ICMP && ee.ee_type == 3 /* unreachable */)
-                netcheck_unreachable(nc, socket, sockaddr_to_endpoint(&to), clock_now_usec());
-        }
-    }
+    sockerr_icmp_t e;
+    while (sockerr_next_icmp(fd, &e))
+        if (e.type == 3 /* unreachable */)
+            netcheck_unreachable(nc, socket, e.to, clock_now_usec());
 }
 
 static void read_datagrams(netcheck_t *nc, int fd, unsigned socket)

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
-#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +12,7 @@
 
 #include "common/duration.h"
 #include "common/sockaddr.h"
+#include "common/sockerr.h"
 
 #define LISTEN_BACKLOG 128
 #define SWEEP_PERIOD_S 1
@@ -112,24 +112,11 @@ static void connect_back_finish(connect_back_t *cb, stun_connect_result_t *resul
 static void classify_failure(int fd, int err, stun_connect_result_t *r)
 {
     r->outcome = err == ECONNREFUSED ? STUN_CONNECT_RESET : STUN_CONNECT_FAILED;
-    for (;;) {
-        uint8_t data[64], control[512];
-        struct iovec iov = { data, sizeof data };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-                              .msg_controllen = sizeof control };
-        if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-            return;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_RECVERR)
-                continue;
-            struct sock_extended_err ee;
-            memcpy(&ee, CMSG_DATA(c), sizeof ee);
-            if (ee.ee_origin == SO_EE_ORIGIN_ICMP) {
-                r->outcome = STUN_CONNECT_ICMP;
-                r->icmp_type = ee.ee_type;
-                r->icmp_code = ee.ee_code;
-            }
-        }
+    sockerr_icmp_t e;
+    while (sockerr_next_icmp(fd, &e)) {
+        r->outcome = STUN_CONNECT_ICMP;
+        r->icmp_type = e.type;
+        r->icmp_code = e.code;
     }
 }
 
@@ -175,11 +162,10 @@ static void connect_back_start(tcp_conn_t *c, const stun_server_connect_back_t *
     cb->started = g_get_monotonic_time();
     c->pending++;
     t->connect_backs = g_list_prepend(t->connect_backs, cb);
-    int one = 1;
     struct sockaddr_in from = sockaddr_from_endpoint(addr_endpoint(req->from_ip, 0));
     struct sockaddr_in to = sockaddr_from_endpoint(req->to);
     cb->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (cb->fd < 0 || setsockopt(cb->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one) < 0 ||
+    if (cb->fd < 0 || !sockerr_enable(cb->fd) ||
         bind(cb->fd, (struct sockaddr *)&from, sizeof from) < 0 ||
         (connect(cb->fd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS)) {
         stun_connect_result_t r = { .outcome = STUN_CONNECT_FAILED };
