@@ -302,8 +302,10 @@ static bool translating(const nat_router_t *r)
 /* RFC 4787 REQ-12 / RFC 5508 REQ-3: an ICMP error about a mapped UDP flow
  * or echo is translated like it (an echo's identifier stands for both
  * ports); errors never refresh the mapping. */
-static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inbound, usec_t now)
+static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, nat_router_path_t path,
+                                        usec_t now)
 {
+    bool inbound = path == NAT_ROUTER_INBOUND;
     const packet_inner_t *inner = &pkt->inner;
     nat_proto_t proto = NAT_PROTO_UDP;
     uint16_t sport = inner->sport, dport = inner->dport;
@@ -332,7 +334,18 @@ static nat_router_decision_t icmp_error(nat_router_t *r, packet_t *pkt, bool inb
                                         addr_endpoint(inner->src, proto == NAT_PROTO_ICMP ? 0 : sport),
                                         now, &m))
             return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
+        addr_endpoint_t quoted_src = addr_endpoint(inner->src, sport);
         packet_icmp_rewrite_inner(pkt, PACKET_SIDE_DST, m.external.ip, m.external.port);
+        /* RFC 5508 section 7 (hairpinning): an error about a hairpinned
+         * packet, now from our public address, turns back in towards the
+         * host whose external endpoint sent the quoted packet. */
+        if (path == NAT_ROUTER_HAIRPIN) {
+            nat_mapping_info_t back;
+            if (!nat_engine_lookup_external(r->engine, proto, quoted_src, now, &back))
+                return dropped(r, NAT_ROUTER_DROP_ICMP_UNKNOWN);
+            packet_icmp_rewrite_inner(pkt, PACKET_SIDE_SRC, back.internal.ip, back.internal.port);
+            inbound = true;
+        }
     }
     r->stats.icmp_translated++;
     return (nat_router_decision_t){ .action = NAT_ROUTER_ACCEPT, .rewritten = true, .to_inside = inbound };
@@ -498,7 +511,7 @@ static nat_router_decision_t translate_inbound(nat_router_t *r, packet_t *pkt, u
     if (pkt->kind == PACKET_KIND_TCP)
         return tcp(r, NAT_ROUTER_INBOUND, pkt, now);
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
-        return icmp_error(r, pkt, true, now);
+        return icmp_error(r, pkt, NAT_ROUTER_INBOUND, now);
     if (pkt->has_icmp_id)
         return echo(r, NAT_ROUTER_INBOUND, pkt, now);
     if (is_follower(pkt))
@@ -520,7 +533,7 @@ static nat_router_decision_t translate_outbound(nat_router_t *r, nat_router_path
                                                 packet_t *pkt, usec_t now)
 {
     if (pkt->kind == PACKET_KIND_ICMP_ERROR)
-        return icmp_error(r, pkt, false, now);
+        return icmp_error(r, pkt, path, now);
     if (pkt->has_icmp_id)
         return echo(r, path, pkt, now);
     if (pkt->kind == PACKET_KIND_TCP)

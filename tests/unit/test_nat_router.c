@@ -392,6 +392,23 @@ static void test_hairpin_path(void)
     CU_ASSERT_EQUAL(p.sport, 5000);
     CU_ASSERT_EQUAL(p.dst, HOST_B);
     CU_ASSERT_EQUAL(p.dport, 6000);
+
+    /* B answers the hairpinned datagram with port unreachable: the error,
+     * sent to A's external address, turns back in to A with the quoted
+     * datagram as A sent it (RFC 5508 section 7). */
+    frame_t err;
+    err.len = packet_build_icmp_error(err.data, sizeof err.data, HOST_B, PACKET_ICMP_DEST_UNREACH,
+                                      PACKET_ICMP_CODE_PORT_UNREACH, 0, h.data, h.len, 0, 64);
+    d = nat_router_process(r, NAT_ROUTER_HAIRPIN, err.data, err.len, 2);
+    CU_ASSERT_EQUAL_FATAL(d.action, NAT_ROUTER_ACCEPT);
+    CU_ASSERT_TRUE(d.to_inside);
+    p = parsed(&err);
+    CU_ASSERT_EQUAL(p.src, PUB1);      /* from B's external address */
+    CU_ASSERT_EQUAL(p.dst, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.src, HOST_A);
+    CU_ASSERT_EQUAL(p.inner.sport, 5000);
+    CU_ASSERT_EQUAL(p.inner.dst, PUB1);
+    CU_ASSERT_EQUAL(p.inner.dport, 6000);
     nat_router_free(r);
     nat_engine_free(e);
 }
