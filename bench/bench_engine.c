@@ -112,7 +112,7 @@ static bool bench_tcp(JsonBuilder *b, const nat_profile_t *profile, uint32_t n, 
     size_t after = heap_in_use();
     add_double(b, "tcp_connections_per_s", n / (t1 - t0));
     add_double(b, "tcp_bytes_per_connection", (double)(after - before) / n);
-    add_int(b, "tcp_sessions", nat_engine_stats(e)->sessions);
+    add_int(b, "tcp_sessions", nat_engine_sessions(e));
     usec_t now = n;
     uint64_t forwarded = 0;
     t0 = bench_mono_seconds();

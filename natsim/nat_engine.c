@@ -167,7 +167,7 @@ static void state_reset(nat_engine_t *e)
     /* One draw for all: a new protocol must not shift UDP's random stream. */
     for (int proto = 1; proto < NAT_PROTO_COUNT; proto++)
         e->counter[proto] = e->counter[NAT_PROTO_UDP];
-    e->stats.active = e->stats.held = e->stats.sessions = 0;
+    e->stats.active = e->stats.held = 0;
 }
 
 static void engine_configure(nat_engine_t *e)
@@ -407,11 +407,8 @@ static void mapping_free(nat_engine_t *e, uint32_t idx)
     if ((m->flags & NAT_MAPPING_EXPLICIT) && m->state == NAT_MAPPING_ACTIVE)
         e->explicit_count--;
     nat_timer_cancel(&e->timer, &e->table, idx);
-    if (proto == NAT_PROTO_TCP) {
-        uint32_t before = e->sessions.count;
+    if (proto == NAT_PROTO_TCP)
         nat_sessions_remove_mapping(&e->sessions, idx);
-        e->stats.sessions -= before - e->sessions.count;
-    }
     nat_table_release(&e->table, idx);
     subscriber_unref(e, int_ip, proto);
 }
@@ -427,11 +424,8 @@ static void mapping_expire(nat_engine_t *e, uint32_t idx, usec_t now)
         mapping_free(e, idx);
         return;
     }
-    if (m->proto == NAT_PROTO_TCP) {
-        uint32_t before = e->sessions.count;
+    if (m->proto == NAT_PROTO_TCP)
         nat_sessions_remove_mapping(&e->sessions, idx);
-        e->stats.sessions -= before - e->sessions.count;
-    }
     if (m->flags & NAT_MAPPING_EXPLICIT)
         e->explicit_count--;
     nat_table_unlink_internal(&e->table, idx);
@@ -661,7 +655,6 @@ static uint32_t session_find(nat_engine_t *e, uint32_t idx, addr_endpoint_t remo
     uint32_t si = nat_sessions_find(&e->sessions, idx, remote.ip, remote.port);
     if (si != NAT_SESSION_NIL && now >= nat_sessions_get(&e->sessions, si)->expires_at) {
         nat_sessions_remove(&e->sessions, si);
-        e->stats.sessions--;
         si = NAT_SESSION_NIL;
     }
     return si;
@@ -782,9 +775,7 @@ static void mapping_follow_session(nat_engine_t *e, uint32_t idx, usec_t session
     }
     if (session_was < m->expires_at)
         return; /* another session holds the mapping longer anyway */
-    uint32_t before = e->sessions.count;
     usec_t latest = nat_sessions_sweep(&e->sessions, idx, now);
-    e->stats.sessions -= before - e->sessions.count;
     m->expires_at = MAX(latest, now); /* none left: the mapping ends now */
     nat_timer_set(&e->timer, &e->table, idx, m->expires_at);
 }
@@ -793,11 +784,8 @@ static void session_add(nat_engine_t *e, uint32_t idx, addr_endpoint_t remote,
                         nat_session_state_t state, usec_t now)
 {
     usec_t expires = now + session_timeout(pp(e), state);
-    uint32_t before = e->sessions.count;
     nat_sessions_sweep(&e->sessions, idx, now); /* expired sessions do not pile up */
-    e->stats.sessions -= before - e->sessions.count;
     nat_sessions_add(&e->sessions, idx, remote.ip, remote.port, state, expires);
-    e->stats.sessions++;
     mapping_follow_session(e, idx, 0, expires, now);
 }
 
@@ -1218,6 +1206,11 @@ const nat_engine_stats_t *nat_engine_stats(const nat_engine_t *e)
     return &e->stats;
 }
 
+uint32_t nat_engine_sessions(const nat_engine_t *e)
+{
+    return e->sessions.count;
+}
+
 char *nat_engine_stats_json(const nat_engine_t *e)
 {
     const nat_engine_stats_t *s = &e->stats;
@@ -1242,7 +1235,7 @@ char *nat_engine_stats_json(const nat_engine_t *e)
         MEMBER("outbound", s->forwarded[proto][0]);
         MEMBER("inbound", s->forwarded[proto][1]);
         if (proto == NAT_PROTO_TCP) {
-            MEMBER("sessions", s->sessions);
+            MEMBER("sessions", e->sessions.count);
         }
         json_builder_end_object(b);
     }

@@ -58,7 +58,7 @@ typedef struct nat_engine_stats {
     uint64_t outbound, inbound, hairpinned;
     uint64_t mappings_created, mappings_expired, explicit_created;
     uint64_t drops[NAT_DROP_REASON_COUNT];
-    uint32_t active, held, sessions; /* current gauges; sessions: TCP */
+    uint32_t active, held; /* current gauges */
     uint64_t forwarded[NAT_PROTO_COUNT][2]; /* per protocol: [0] outbound, [1] inbound */
 } nat_engine_stats_t;
 
@@ -121,6 +121,8 @@ bool nat_engine_set_profile(nat_engine_t *engine, const nat_profile_t *profile, 
                             GError **error);
 
 const nat_engine_stats_t *nat_engine_stats(const nat_engine_t *engine);
+/* TCP sessions held now. */
+uint32_t nat_engine_sessions(const nat_engine_t *engine);
 char *nat_engine_stats_json(const nat_engine_t *engine);
 bool nat_engine_is_public(const nat_engine_t *engine, uint32_t ip);
 unsigned nat_engine_public_ips(const nat_engine_t *engine, const uint32_t **ips);

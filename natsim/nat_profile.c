@@ -944,9 +944,9 @@ static void emit_tcp(const nat_profile_t *p, emit_fn emit, void *ctx, bool only_
     if (!only_changed || p->tcp_transitory_timeout != NAT_DEFAULT_TCP_TRANSITORY)
         emit_duration(emit, ctx, "tcp-transitory-timeout", p->tcp_transitory_timeout);
     if (!only_changed || p->tcp_unsolicited_syn != NAT_TCP_UNSOLICITED_HOLD)
-        emit(ctx, "tcp-unsolicited-syn", unsolicited_names[p->tcp_unsolicited_syn], EMIT_STRING);
+        emit(ctx, "tcp-unsolicited-syn", nat_tcp_unsolicited_name(p->tcp_unsolicited_syn), EMIT_STRING);
     if (!only_changed || p->tcp_no_session != NAT_TCP_NO_SESSION_DROP)
-        emit(ctx, "tcp-no-session", no_session_names[p->tcp_no_session], EMIT_STRING);
+        emit(ctx, "tcp-no-session", nat_tcp_no_session_name(p->tcp_no_session), EMIT_STRING);
     if (nat && (!only_changed || p->tcp_ports != NAT_PORT_SPACE_SEPARATE))
         emit(ctx, "tcp-ports", port_space_names[p->tcp_ports], EMIT_STRING);
     bool all = p->allow_out_udp.all && p->allow_out_tcp.all;
@@ -1098,7 +1098,7 @@ char *nat_profile_summary(const nat_profile_t *p)
         g_string_append_printf(s, ", port mapping %s", pm);
     }
     duration_format(p->tcp_established_timeout, t, sizeof t);
-    g_string_append_printf(s, ", tcp %s %s SYN", t, unsolicited_names[p->tcp_unsolicited_syn]);
+    g_string_append_printf(s, ", tcp %s %s SYN", t, nat_tcp_unsolicited_name(p->tcp_unsolicited_syn));
     if (p->tcp.set)
         g_string_append(s, " (own behaviour)");
     for (int k = 0; k < 2; k++) {

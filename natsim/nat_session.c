@@ -6,18 +6,6 @@
 
 #define NAT_SESSIONS_MIN_BUCKETS 64u
 
-static const char *const state_names[NAT_SESSION_STATE_COUNT] = {
-    [NAT_SESSION_SYN_OUT] = "syn-out",   [NAT_SESSION_SYN_IN] = "syn-in",
-    [NAT_SESSION_ESTABLISHED] = "established", [NAT_SESSION_FIN_OUT] = "fin-out",
-    [NAT_SESSION_FIN_IN] = "fin-in",     [NAT_SESSION_CLOSING] = "closing",
-    [NAT_SESSION_TRANS] = "transitory",
-};
-
-const char *nat_session_state_name(nat_session_state_t state)
-{
-    return state < NAT_SESSION_STATE_COUNT ? state_names[state] : "unknown";
-}
-
 static inline uint32_t session_hash(uint32_t mapping, uint32_t ip, uint16_t port)
 {
     return nat_hash_mix64(((uint64_t)mapping << 32) ^ ((uint64_t)ip << 16) ^ port ^

@@ -25,7 +25,6 @@ typedef enum nat_session_state {
     NAT_SESSION_STATE_COUNT
 } nat_session_state_t;
 
-const char *nat_session_state_name(nat_session_state_t state);
 
 typedef struct nat_session {
     uint32_t mapping, rem_ip;
