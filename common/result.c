@@ -29,6 +29,11 @@ const char *result_nat_name(const char *nat)
     return nat ? nat : "public";
 }
 
+const char *result_kind_name(const result_t *r)
+{
+    return r->kind ? r->kind : "natlab";
+}
+
 result_t *result_new(void)
 {
     result_t *r = g_new0(result_t, 1);
@@ -57,6 +62,8 @@ void result_free(result_t *r)
     g_free(r->path);
     g_free(r->technique);
     g_free(r->started);
+    g_free(r->kind);
+    g_free(r->kind_version);
     g_free(r->pcap);
     g_free(r->error);
     g_free(r);
@@ -83,6 +90,11 @@ JsonNode *result_to_json(const result_t *r)
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
     jsontidy_add_string(b, "scenario", r->scenario);
+    /* natlab's own rows leave the kind out: they read as they always did. */
+    if (r->kind) {
+        jsontidy_add_string(b, "kind", r->kind);
+        jsontidy_add_string(b, "kind_version", r->kind_version);
+    }
     jsontidy_add_int(b, "attempt", r->attempt);
     /* Seeds stay below 2^63 (scenario.c), so they fit JSON integers. */
     jsontidy_add_int(b, "seed", (int64_t)r->seed);
@@ -298,7 +310,7 @@ static bool parse_outcome(row_ctx_t *c, const char *s, result_outcome_t *out)
 
 static bool parse_row(row_ctx_t *c, JsonObject *o, result_t *r)
 {
-    const char *scenario, *pair, *outcome, *technique, *pcap, *error;
+    const char *scenario, *pair, *outcome, *technique, *pcap, *error, *kind, *kind_version;
     int64_t attempt = 0, seed = 0;
     bool has_attempt, has_seed;
     if (!get_string(c, o, "scenario", true, false, &scenario) ||
@@ -313,8 +325,12 @@ static bool parse_row(row_ctx_t *c, JsonObject *o, result_t *r)
         !get_int(c, o, "attempt", &attempt, &has_attempt) ||
         !get_int(c, o, "seed", &seed, &has_seed) ||
         !get_string(c, o, "pcap", false, true, &pcap) ||
-        !get_string(c, o, "error", false, true, &error))
+        !get_string(c, o, "error", false, true, &error) ||
+        !get_string(c, o, "kind", false, true, &kind) ||
+        !get_string(c, o, "kind_version", false, true, &kind_version))
         return false;
+    if (kind && !*kind)
+        return fail(c, "\"kind\" is empty; want an agent kind's name, or no \"kind\" for natlab");
     loose_string(o, "path", &r->path);
     loose_string(o, "expected", &r->expected);
     loose_string(o, "started", &r->started);
@@ -348,6 +364,9 @@ static bool parse_row(row_ctx_t *c, JsonObject *o, result_t *r)
     r->technique = g_strdup(r->outcome == RESULT_DIRECT ? technique : "none");
     r->pcap = g_strdup(pcap);
     r->error = g_strdup(error);
+    /* "natlab" said out loud is the same as saying nothing. */
+    r->kind = kind && strcmp(kind, "natlab") != 0 ? g_strdup(kind) : NULL;
+    r->kind_version = g_strdup(kind_version);
     return true;
 }
 

@@ -24,6 +24,8 @@ enum { RESULT_HAS_ATTEMPT = 1 << 0, RESULT_HAS_SEED = 1 << 1 };
 
 typedef struct result {
     char *scenario;
+    char *kind;             /* the agent kind (docs/agents.md); NULL: natlab's own agent */
+    char *kind_version;     /* the stack's version as its kind reports it; NULL: none */
     unsigned attempt; /* 1-based */
     uint64_t seed;
     unsigned has;           /* RESULT_HAS_*; the runner's rows have all */
@@ -46,6 +48,9 @@ typedef struct result {
 result_t *result_new(void);
 void result_free(result_t *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(result_t, result_free)
+
+/* The kind as shown: "natlab" for rows without one. */
+const char *result_kind_name(const result_t *result);
 
 /* nat_a or nat_b as shown: "public" for a host without a NAT. */
 const char *result_nat_name(const char *nat);

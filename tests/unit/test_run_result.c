@@ -145,6 +145,49 @@ static void test_row_round_trip(void)
     g_free(line);
 }
 
+/* natlab's rows read as before; another kind's carry its name and version. */
+static void test_row_kind(void)
+{
+    result_t *r = feed(direct_run);
+    run_result_finish(r, &events, EXITED(0), NULL);
+    r->scenario = g_strdup("mx-nice-fc-sym");
+    r->pair = g_strdup("public/public");
+    g_autofree char *natlab = result_to_line(r);
+    CU_ASSERT_PTR_NULL(strstr(natlab, "kind"));
+    CU_ASSERT_STRING_EQUAL(result_kind_name(r), "natlab");
+    r->kind = g_strdup("libnice");
+    r->kind_version = g_strdup("0.1.21");
+    g_autofree char *line = result_to_line(r);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(line, "\"scenario\":\"mx-nice-fc-sym\",\"kind\":\"libnice\",\"kind_version\":\"0.1.21\""));
+    JsonNode *node = json_from_string(line, NULL);
+    GError *error = NULL;
+    result_t *back = result_from_json(node, "row", 1, &error);
+    CU_ASSERT_PTR_NULL(error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_STRING_EQUAL(result_kind_name(back), "libnice");
+    CU_ASSERT_STRING_EQUAL(back->kind_version, "0.1.21");
+    result_free(back);
+    json_node_unref(node);
+    GString *said = g_string_new(line);
+    g_string_replace(said, "\"libnice\"", "\"natlab\"", 1);
+    node = json_from_string(said->str, NULL);
+    back = result_from_json(node, "row", 1, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_PTR_NULL(back->kind);
+    result_free(back);
+    json_node_unref(node);
+    g_string_replace(said, "\"natlab\"", "\"\"", 1);
+    node = json_from_string(said->str, NULL);
+    g_string_free(said, TRUE);
+    CU_ASSERT_PTR_NULL(result_from_json(node, "row", 7, &error));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(error);
+    CU_ASSERT_PTR_NOT_NULL(strstr(error->message, "row:7: \"kind\" is empty"));
+    g_clear_error(&error);
+    json_node_unref(node);
+    result_free(r);
+}
+
 static void test_listener_registered(void)
 {
     CU_ASSERT_TRUE(run_result_listener_registered(direct_run[0]));
@@ -160,6 +203,7 @@ int main(void)
         { "relayed, failed, partly delivered", test_relayed_and_failed },
         { "crash, no done event, deadline", test_crash_and_deadline },
         { "results row and back", test_row_round_trip },
+        { "results row: the agent kind", test_row_kind },
         { "listener registered", test_listener_registered },
         { NULL, NULL },
     };
