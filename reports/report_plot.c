@@ -136,9 +136,11 @@ static void heatmap_body(GString *g, const report_stats_t *s, const char *data_d
         quote(g, title);
         g_string_append_c(g, '\n');
     } else {
-        g_string_append(g, "set title 'Direct-connection rate per NAT pair (grey: pair not run)'\n");
+        g_string_append(g, "set title 'Direct-connection rate per NAT pair (grey: pair not "
+                           "run)'\n");
     }
-    g_string_append(g, "set xlabel 'NAT in front of peer B'\nset ylabel 'NAT in front of peer A'\n");
+    g_string_append(g, "set xlabel 'NAT in front of peer B'\n"
+                       "set ylabel 'NAT in front of peer A'\n");
     g_string_append_printf(g, "set xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\n", n - 1, n - 1);
     GString *tics = g_string_new(NULL);
     for (int i = 0; i < n; i++) {

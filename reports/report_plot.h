@@ -1,8 +1,8 @@
 /* The report's figures, drawn by gnuplot: heatmap (direct rate per pair),
  * ttd-cdf (time to direct by pair class), techniques (how attempts ended),
- * each as PNG and SVG; with several agent kinds one heatmap per kind. The data and the script are plain text made here
- * (pure); report_gnuplot_run writes them to a temporary directory and runs
- * gnuplot once for all six files. */
+ * each as PNG and SVG; with several agent kinds, one heatmap per kind. The
+ * data and the script are plain text made here (pure); report_gnuplot_run
+ * writes them to a temporary directory and runs gnuplot once for every file. */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>

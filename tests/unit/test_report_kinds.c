@@ -567,7 +567,8 @@ static void test_same_attempt_two_kinds(void)
 static void test_odd_kind_names(void)
 {
     static const kind_pair_t odd[] = {
-        { "My Stack", "it's 1.0", { "a", "full-cone", FX_EIM, "symmetric", FX_APDM, 1, 1, 0, 10, 1 } },
+        { "My Stack", "it's 1.0",
+          { "a", "full-cone", FX_EIM, "symmetric", FX_APDM, 1, 1, 0, 10, 1 } },
         { "my_stack", "<2>", { "b", "full-cone", FX_EIM, "symmetric", FX_APDM, 1, 1, 0, 10, 1 } },
     };
     built_t b = build(odd, 2);
