@@ -91,6 +91,9 @@ check "two kinds: each kind's pairs, versions, heatmap titles, the differing pai
 check "two kinds: every pair over both kinds as the generator made them" \
     py expected "$tmp/kreport" "$tmp/kinds/expected.json"
 check "two kinds: every local link and image exists" py links "$tmp/kreport"
+run report "$tmp/kinds/shard-2" "$tmp/kinds/shard-1" --out "$tmp/kagain"
+check "two kinds: shards in the other order give the same numbers" \
+    py same "$tmp/kreport" "$tmp/kagain"
 
 # A population file of one's own.
 printf '[about]\nname = all symmetric\n[weights]\nsymmetric = 1\n' >"$tmp/sym.pop"
