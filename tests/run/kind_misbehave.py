@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """A peer of an agent kind (docs/agents.md) that misbehaves on purpose, for
 tests/run/test_kinds.sh. MODE: crash, hang, garbage, malformed, linger,
-detach (leaves a daemon holding a TUN device), deaf (ignores SIGTERM), or
-good. Each attempt first checks that the previous one left nothing in this
+detach (leaves a daemon holding a TUN device), detach-hang (the same, then
+hangs), deaf (ignores SIGTERM), or good. Each attempt first checks that the previous one left nothing in this
 host's namespace: no daemon, no TUN device; if it did, it reports failed."""
 import fcntl, json, os, signal, struct, sys
 
@@ -55,7 +55,7 @@ elif mode == "garbage":
     sys.exit(0)
 elif mode == "malformed":
     result = {"outcome": "sideways"}
-elif mode == "detach":
+elif mode in ("detach", "detach-hang"):
     ready, told = os.pipe()
     if os.fork() == 0:
         os.setsid()
@@ -66,6 +66,9 @@ elif mode == "detach":
     os.close(told)
     os.wait()
     os.read(ready, 3)
+    print("daemon up", flush=True)
+    while mode == "detach-hang":
+        signal.pause()
 print(json.dumps(result), flush=True)
 if mode == "linger":
     while True:

@@ -110,6 +110,24 @@ check "garbage: what the peer printed is in the attempt log" \
 check "no peer process left" sh -c "! pgrep -f 'kind_[m]isbehave.py'"
 check "no namespace left" sh -c "! ip netns list | grep -q '^natlab-kmis'"
 
+# ---- Ctrl-C mid-attempt: the peers, what they left, the namespaces all go
+sed -e 's/kmis-hang/kmis-sigint/' -e 's/deadline = 4s/deadline = 60s/' -e 's/hang.kind/detach.kind/' \
+    "$tmp/kmis-hang.scn" >"$tmp/kmis-sigint.scn"
+sed -i 's/^repeat = 2$/repeat = 1/' "$tmp/kmis-sigint.scn"
+# The detaching peer, but one that then hangs: its daemon and TUN device are up.
+sed -e 's/name = mis-detach/name = mis-sigint/' -e 's/misbehave.py detach/misbehave.py detach-hang/g' \
+    "$tmp/detach.kind" >"$tmp/detach-hang.kind"
+sed -i 's/detach.kind/detach-hang.kind/' "$tmp/kmis-sigint.scn"
+"$NATLAB" run --out "$tmp/sigint" "$tmp/kmis-sigint.scn" >"$tmp/sigint.out" 2>&1 &
+pid=$!
+check "Ctrl-C: the peer's daemon is up" wait_for 20 grep -qs "daemon up" \
+    "$tmp/sigint/logs/kmis-sigint/attempt-1.log"
+kill -INT $pid
+wait $pid
+check "Ctrl-C: exit status 130" test $? -eq 130
+check "Ctrl-C: no peer or daemon left" sh -c "! pgrep -f 'kind_[m]isbehave.py'"
+check "Ctrl-C: no namespace left" sh -c "! ip netns list | grep -q '^natlab-kmis'"
+
 # ---- a kind that is not installed: its scenario errors, naming the install command
 cat >"$tmp/ghost.kind" <<'KIND'
 [kind]
