@@ -29,6 +29,7 @@
 #define NICE_PEER_RESEND_MS 500
 /* The connecting peer reports this long before the runner's deadline. */
 #define NICE_PEER_REPORT_MARGIN_MS 1500
+#define NICE_PEER_CLOSE_MS 500
 #define NICE_PEER_MSG_PREFIX "natlab "
 #define NICE_PEER_BYE "natlab bye"
 
@@ -352,6 +353,30 @@ static gboolean nice_peer_deadline(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* TURN allocations are released (Refresh, lifetime 0) before the agent goes;
+ * at most NICE_PEER_CLOSE_MS, since the runner allows 2 s after the result. */
+static void nice_peer_closed(GObject *agent, GAsyncResult *res, gpointer data)
+{
+    g_main_loop_quit(data);
+}
+
+static gboolean nice_peer_close_timeout(gpointer data)
+{
+    g_main_loop_quit(data);
+    return G_SOURCE_REMOVE;
+}
+
+static void nice_peer_close(NicePeer *p)
+{
+    if (!p->agent)
+        return;
+    nice_agent_close_async(p->agent, nice_peer_closed, p->loop);
+    guint t = g_timeout_add(NICE_PEER_CLOSE_MS, nice_peer_close_timeout, p->loop);
+    g_main_loop_run(p->loop);
+    if (g_main_context_find_source_by_id(NULL, t))
+        g_source_remove(t);
+}
+
 static gboolean nice_peer_signal(gpointer data)
 {
     NicePeer *p = data;
@@ -562,6 +587,7 @@ int main(int argc, char **argv)
     if (p.deadline_timer)
         g_source_remove(p.deadline_timer);
     g_clear_object(&p.monitor);
+    nice_peer_close(&p);
     g_clear_object(&p.agent);
     g_main_loop_unref(p.loop);
     g_free(p.sent_at);
