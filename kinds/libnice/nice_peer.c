@@ -38,6 +38,7 @@ typedef struct {
     NiceAgent *agent;
     guint stream;
     gboolean connect; /* the connect role, ICE's controlling agent */
+    gboolean regular; /* regular nomination (else aggressive) */
     const char *role;
     gint64 start_us;
     char *local_path;  /* our SDP */
@@ -481,10 +482,14 @@ static gboolean nice_peer_setup(NicePeer *p, GError **err)
     p->local_path = g_strdup_printf("%s/%s.sdp", dir, p->role);
     p->remote_path = g_strdup_printf("%s/%s.sdp", dir, p->connect ? "listen" : "connect");
 
-    p->agent = nice_agent_new(NULL, NICE_COMPATIBILITY_RFC5245);
+    p->agent = nice_agent_new_full(NULL, NICE_COMPATIBILITY_RFC5245,
+                                   p->regular ? NICE_AGENT_OPTION_REGULAR_NOMINATION
+                                              : NICE_AGENT_OPTION_NONE);
     /* The natsim presets of the default matrix offer no UPnP IGD; ICE-TCP
-     * stays off: the matrix predicts UDP traversal. Nomination stays
-     * libnice's default, aggressive (README: why). */
+     * stays off: the matrix predicts UDP traversal. Regular nomination by
+     * default: with libnice's default, aggressive, a relayed pair whose
+     * triggered check succeeds first is nominated and the Frozen direct
+     * pairs are pruned unchecked (RFC 5245 8.1.2), README.md has the case. */
     g_object_set(p->agent, "controlling-mode", p->connect, "upnp", FALSE, "ice-tcp", FALSE,
                  NULL);
     /* With TURN, the server reflexive candidate comes from the Allocate
@@ -554,22 +559,28 @@ int main(int argc, char **argv)
                NICE_VERSION_MICRO);
         return 0;
     }
-    if (argc != 1) {
-        fprintf(stderr, "usage: natlab-nice [--version]\n"
+    gboolean regular = TRUE;
+    if (argc == 3 && strcmp(argv[1], "--nomination") == 0 &&
+        (strcmp(argv[2], "regular") == 0 || strcmp(argv[2], "aggressive") == 0)) {
+        regular = strcmp(argv[2], "regular") == 0;
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: natlab-nice [--version] [--nomination regular|aggressive]\n"
                         "  one peer of the libnice agent kind; everything else comes from the\n"
                         "  NATLAB_* environment of docs/agents.md\n");
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 64;
     }
 
-    NicePeer p = {.start_us = g_get_monotonic_time(), .role = "?", .ttfb_ms = -1, .ttd_ms = -1,
+    NicePeer p = {.regular = regular, .start_us = g_get_monotonic_time(), .role = "?", .ttfb_ms = -1, .ttd_ms = -1,
                   .state = NICE_COMPONENT_STATE_DISCONNECTED};
     p.loop = g_main_loop_new(NULL, FALSE);
     guint sigterm = g_unix_signal_add(SIGTERM, nice_peer_signal, &p);
     guint sigint = g_unix_signal_add(SIGINT, nice_peer_signal, &p);
     g_autoptr(GError) err = NULL;
     if (nice_peer_setup(&p, &err)) {
-        nice_peer_log(&p, "libnice %d.%d.%d, %s", NICE_VERSION_MAJOR, NICE_VERSION_MINOR,
-                      NICE_VERSION_MICRO, p.connect ? "controlling" : "controlled");
+        nice_peer_log(&p, "libnice %d.%d.%d, %s, %s nomination", NICE_VERSION_MAJOR,
+                      NICE_VERSION_MINOR, NICE_VERSION_MICRO,
+                      p.connect ? "controlling" : "controlled",
+                      p.regular ? "regular" : "aggressive");
         g_main_loop_run(p.loop);
     } else {
         fprintf(stderr, "natlab-nice: %s\n", err->message);
