@@ -115,8 +115,21 @@ def lighthouse():
     cfg["tun"] = {"disabled": True}
     path = os.path.join(shared, "lighthouse.yml")
     replace_file(path, json.dumps(cfg, indent=1) + "\n")
-    sys.stdout.flush()
-    os.execvp("nebula", ["nebula", "-config", path])
+    neb = subprocess.Popen(["nebula", "-config", path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=pdeathsig)
+    signal.signal(signal.SIGTERM, lambda *_: neb.terminate())
+    marker = None
+    for line in neb.stdout:
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+        if marker is None and b"Nebula interface is active" in line:
+            # nebula's UDP socket is AF_INET6 (v4-mapped), listed in
+            # /proc/net/udp6, which the runner's server-ready check does not
+            # read yet: an IPv4 socket on the same port, on loopback, says
+            # "bound" once nebula's is (kinds/nebula/README.md).
+            marker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            marker.bind(("127.0.0.1", LIGHTHOUSE_PORT))
+    return neb.wait()
 
 
 class Inotify:
@@ -507,8 +520,7 @@ def connect(nebula, sel, stop, signal_dir, shared, peer_ip, deadline_ms):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "lighthouse":
-        lighthouse()
-        return 0
+        return lighthouse()
     if len(sys.argv) > 1:
         raise SystemExit("usage: peer.py [lighthouse]")
     try:
