@@ -84,7 +84,7 @@ def base_config(shared, crt, key, listen_host, listen_port):
 
 def lighthouse():
     """Made once per topology: a fresh CA, the lighthouse's certificate, the
-    sshd keys every peer uses; then nebula itself replaces this process."""
+    sshd keys every peer uses; then nebula, its log copied to stdout."""
     shared = env("NATLAB_SHARED_DIR")
     server_ip = env("NATLAB_SERVER_IP")
     os.makedirs(shared, exist_ok=True)
@@ -299,7 +299,8 @@ def peer():
     # nebula's fixed 5 s). delay 0: punch as soon as the lighthouse says so;
     # with the default 1 s the relay wins the race before the punch opens
     # an address-and-port-dependent filter (README).
-    cfg["punchy"] = {"punch": True, "respond": True, "delay": os.environ.get("NEBULA_PUNCH_DELAY", "0s")}
+    cfg["punchy"] = {"punch": True, "respond": True,
+                     "delay": os.environ.get("NEBULA_PUNCH_DELAY", "0s")}
     cfg["relay"] = {"relays": [LIGHTHOUSE_IP], "am_relay": False, "use_relays": True}
     # 100 ms, then 200, 300, ...: 10 tries span 5.5 s; the relay is ready by the second.
     cfg["handshakes"] = {"try_interval": "100ms", "retries": 10}
