@@ -379,7 +379,8 @@ def listen(nebula, sel, stop, signal_dir, my_ip):
         if state["lighthouse"] and not ready_written:
             # The host update rode on the finished handshake: the lighthouse
             # knows where this listener is before the connector asks.
-            replace_file(os.path.join(signal_dir, READY_FILE), my_ip + "\n")
+            replace_file(os.path.join(signal_dir, READY_FILE), json.dumps(
+                {"overlay_ip": my_ip, "local_ip": os.environ.get("NATLAB_LOCAL_IP")}) + "\n")
             log("tunnel to the lighthouse is up; ready written at %.0f ms" % now_ms())
             ready_written = True
     if stop["signal"] is None:
@@ -507,11 +508,15 @@ def connect(nebula, sel, stop, signal_dir, shared, peer_ip, deadline_ms):
         return result("failed", reason="%d of %d messages echoed over the tunnel" % (len(echoed), nxt),
                       **common)
     if entry.get("currentRemote"):
+        with open(os.path.join(signal_dir, READY_FILE)) as f:
+            listener_local = json.load(f).get("local_ip")
+        # The listener's own address (a LAN both share), not a NAT's mapping.
+        lan = listener_local is not None and entry["currentRemote"].get("ip") == listener_local
         direct_ms = watch.direct_ms
         if direct_ms is None:
             log("host map says direct, no log line said when: time of the host map read")
             direct_ms = t_map
-        return result("direct", path="direct", technique="punch",
+        return result("direct", path="lan" if lan else "direct", technique="lan" if lan else "punch",
                       time_to_direct_ms=round(direct_ms, 1), **common)
     if entry.get("currentRelaysToMe"):
         return result("relayed", path="relay", technique="none", time_to_direct_ms=None, **common)

@@ -3,9 +3,10 @@
 # pairs through natlab matrix, direct where nebula's handshake gets through
 # the punched filter and relayed through the lighthouse where it cannot,
 # every message echoed over the overlay, rows carrying the kind and its
-# version; then one peer by hand behind a NAT, killed by SIGKILL and stopped
-# by SIGTERM with its tunnel up: no nebula process and no TUN device outlive
-# it. About 30 s. Root.
+# version; two hosts on one LAN, direct over it; then one peer by hand behind
+# a NAT, killed by SIGKILL and stopped by SIGTERM with its tunnel up: no
+# nebula process and no TUN device outlive it. About 10 s (30 on a busy
+# machine). Root.
 # usage: test_kind_nebula.sh NATLAB SOURCE_DIR
 set -u
 NATLAB=$(realpath "$1")
@@ -17,6 +18,7 @@ need_or_exit python3 nebula nebula-cert ssh ssh-keygen ip setsid
 
 scratch kind-nebula
 owns_prefix mx-nebula-
+owns_prefix knebula-lan
 owns_scenario knebula
 
 # rows FILE PYTHON: the rows of FILE as `rows` (a list of dicts) satisfy PYTHON.
@@ -49,6 +51,28 @@ check "attempt log: nebula's host map read over its sshd (currentRemote for the 
     grep -q 'hostmap: .*"currentRemote": {"ip": "198.18.2.1"' "$tmp/mx/logs/mx-nebula-prc-prc/attempt-1.log"
 check "attempt log: the relayed pair's handshake came through the lighthouse" \
     grep -q 'Send handshake via relay' "$tmp/mx/logs/mx-nebula-sym-sym/attempt-1.log"
+
+# ---- two hosts on one LAN: nebula's handshake to the listener's reported LAN address wins
+cat >"$tmp/knebula-lan.scn" <<EOF
+[scenario]
+name = knebula-lan
+[nat home]
+preset = port-restricted-cone
+[host alice]
+nat = home
+[host bob]
+nat = home
+[agent]
+kind = nebula
+[expect]
+outcome = direct
+technique = lan
+EOF
+interruptible "$NATLAB" run --out "$tmp/lan" "$tmp/knebula-lan.scn" >"$tmp/lan.out" 2>&1
+check "one LAN: direct over the LAN (nebula's remote is the listener's own address)" test $? -eq 0
+check "one LAN: the row says path lan, every message echoed" rows "$tmp/lan/results.jsonl" "
+assert len(rows) == 1 and rows[0]['path'] == 'lan' and rows[0]['delivered'] == 10, rows
+"
 
 # ---- a peer killed with its tunnel up leaves nothing behind
 cat >"$tmp/knebula.scn" <<EOF
