@@ -211,6 +211,12 @@ bool turnmsg_read(const uint8_t *d, size_t len, const uint8_t *key, turnmsg_t *m
                 m->lifetime_s = wire_get32(v);
                 m->has |= TURNMSG_HAS_LIFETIME;
                 break;
+            case ATTR_REQUESTED_TRANSPORT:
+                if (alen != 4)
+                    FAIL("REQUESTED-TRANSPORT is not 4 bytes");
+                if (v[0] == TURN_TRANSPORT_UDP)
+                    m->has |= TURNMSG_HAS_TRANSPORT;
+                break;
             case ATTR_CHANNEL_NUMBER:
                 if (alen != 4)
                     FAIL("CHANNEL-NUMBER is not 4 bytes");
