@@ -13,6 +13,7 @@ const { performance } = require('perf_hooks')
 
 const KEY_FILE = 'listener.json'
 const SHARED_FILE = 'hyperdht.json'
+const CONN_FILE = 'listener-connection.json'
 // hyperswarm/index.js shouldForceRelaying()
 const FORCE_RELAY_CODES = ['HOLEPUNCH_ABORTED', 'HOLEPUNCH_DOUBLE_RANDOMIZED_NATS', 'REMOTE_NOT_HOLEPUNCHABLE']
 
@@ -135,6 +136,18 @@ async function listen() {
   const server = dht.createServer({ relayThrough: () => (dht.randomized ? relayKey : null) }, (socket) => {
     const raw = socket.rawStream
     log(`connection from ${raw ? raw.remoteHost + ':' + raw.remotePort : '?'} at ${now()} ms`)
+    const report = () => {
+      const remote = `${raw.remoteHost}:${raw.remotePort}`
+      const onRelay = raw.remoteHost === shared.relayAddress.host && raw.remotePort === shared.relayAddress.port
+      writeAtomically(signalDir, CONN_FILE, { path: onRelay ? 'relay' : 'direct', remote, at: now() })
+    }
+    if (raw) {
+      report()
+      raw.on('remote-changed', () => {
+        log(`stream moved to ${raw.remoteHost}:${raw.remotePort} at ${now()} ms`)
+        report()
+      })
+    }
     socket.on('data', (data) => socket.write(data))
     socket.on('end', () => socket.end())
     socket.on('error', (err) => log('stream error:', err.code || err.message))
@@ -219,7 +232,14 @@ async function connect() {
     if (!isRelay()) upgraded()
   })
   log(`open at ${opened} ms via ${raw.remoteHost}:${raw.remotePort} (${pathNow()})`)
-  socket.on('error', (e) => log('stream error:', e.code || e.message))
+  let streamError = null
+  let closed = null
+  const closedP = new Promise((resolve) => (closed = resolve))
+  socket.on('error', (e) => {
+    streamError = e.code || e.message
+    log('stream error:', streamError)
+  })
+  socket.on('close', () => closed())
 
   let delivered = 0
   let sent = 0
@@ -240,7 +260,27 @@ async function connect() {
     if (i < nsend) await new Promise((resolve) => setTimeout(resolve, interval))
   }
   const echoWait = Math.max(deadline - 4000 - now(), 1000)
-  await Promise.race([allEchoedP, new Promise((resolve) => setTimeout(resolve, echoWait).unref())])
+  await Promise.race([allEchoedP, closedP, new Promise((resolve) => setTimeout(resolve, echoWait).unref())])
+  if (delivered < sent) {
+    // The listener's own view of its end, for the reason (README: the fast-open/relay race).
+    let theirs = ''
+    try {
+      const l = JSON.parse(fs.readFileSync(path.join(env('NATLAB_SIGNAL_DIR'), CONN_FILE), 'utf8'))
+      theirs = `, the listener's end ${l.path === 'relay' ? 'through the relay' : 'direct'} (${l.remote})`
+    } catch {}
+    return finish({
+      outcome: 'failed',
+      path: 'none',
+      technique: 'none',
+      time_to_first_byte_ms: ttfb,
+      sent,
+      delivered,
+      reason:
+        `stream opened at ${opened} ms, ${pathNow()} to ${raw.remoteHost}:${raw.remotePort}${theirs}; ` +
+        `${delivered} of ${sent} messages came back` +
+        (streamError ? `; stream error ${streamError}` : `; none after ${echoWait} ms`)
+    })
+  }
 
   // Relayed while hyperdht still punches: its outcome is the punch's.
   if (isRelay() && punchers.size > 0) {
