@@ -3,7 +3,7 @@
 # restricted cones punch each other, a port-restricted cone and a symmetric
 # NAT meet by hyperdht's birthday punching, two symmetric NATs go through the
 # blind relay on the public host. Rows carry the kind and its version; the
-# peers exit by themselves and leave nothing behind. About 30 s.
+# peers exit by themselves and leave nothing behind. About 10 s.
 # usage: test_kind_hyperdht.sh NATLAB SOURCE_DIR   (root; exit 77 = skipped)
 set -u
 NATLAB=$(readlink -f "$1")
