@@ -547,7 +547,8 @@ bool turn_pop_data(turn_t *t, addr_endpoint_t *peer, uint8_t *buf, size_t cap, s
     const uint8_t *b = g_bytes_get_data(d->bytes, &n);
     *peer = d->peer;
     *len = MIN(n, cap);
-    memcpy(buf, b, *len);
+    if (*len) /* an empty DATA is a datagram too, with no bytes to copy */
+        memcpy(buf, b, *len);
     datagram_free(d);
     return true;
 }

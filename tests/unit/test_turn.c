@@ -186,6 +186,12 @@ static void test_permission_channel_data(void)
     CU_ASSERT(n == 4 && memcmp(buf, "pang", 4) == 0);
     CU_ASSERT_FALSE(turn_pop_data(t, &from, buf, sizeof buf, &n));
     CU_ASSERT_EQUAL(turn_dropped(t), 1); /* the unbound channel */
+    /* An empty DATA (fuzz_turn found it copied from NULL) is an empty datagram. */
+    data.data_len = 0;
+    n = turnmsg_write(&data, NULL, buf, sizeof buf);
+    turn_receive(t, buf, n, 70);
+    CU_ASSERT_TRUE(turn_pop_data(t, &from, buf, sizeof buf, &n));
+    CU_ASSERT_EQUAL(n, 0);
     /* Permissions every 240 s, bindings every 540 s. */
     turn_bookkeeping(t, 20 + TURN_PERMISSION_REFRESH);
     CU_ASSERT_TRUE_FATAL(next_request(t, &m, NULL));
