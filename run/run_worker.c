@@ -185,7 +185,11 @@ static char *kind_server_script(const run_spec_t *spec, const char *natlab_cmd,
                                   "NATLAB_NATLAB_SERVER=\"$NATLAB_ADDRESS_1:%d\"; %s & ",
                                RUN_SERVER_PORT, RUN_SERVER_PORT, natlab_cmd);
     if (k->servers & RUN_KIND_SERVER_TURN)
-        /* An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off. */
+        /* An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off.
+         * Peers only on the lab's internet (198.18.0.0/15), as a deployed
+         * coturn denies private ones: coturn closes a whole allocation when
+         * one send fails, and ICE stacks pair their relay with the peer's
+         * 10.x host candidate, which the public host cannot route to. */
         g_string_append_printf(
             s,
             "export NATLAB_STUN=\"$NATLAB_ADDRESS_1:%d\" NATLAB_TURN=\"$NATLAB_ADDRESS_1:%d\" "
@@ -193,7 +197,8 @@ static char *kind_server_script(const run_spec_t *spec, const char *natlab_cmd,
             ": > \"$NATLAB_STATE_DIR/turnserver.conf\"; "
             "turnserver -c \"$NATLAB_STATE_DIR/turnserver.conf\" -L \"$NATLAB_ADDRESS_1\"%s%s "
             "--relay-ip \"$NATLAB_ADDRESS_1\" -p %d -a -u %s:%s -r %s --no-cli --no-tls "
-            "--no-dtls --log-file stdout --simple-log "
+            "--no-dtls --denied-peer-ip=0.0.0.0-255.255.255.255 "
+            "--allowed-peer-ip=198.18.0.0-198.19.255.255 --log-file stdout --simple-log "
             "--pidfile \"$NATLAB_STATE_DIR/turnserver.pid\" & ",
             KIND_TURN_PORT, KIND_TURN_PORT, KIND_TURN_USER, qpass, KIND_TURN_REALM,
             two_addresses ? " -L " : "", two_addresses ? "\"$NATLAB_ADDRESS_2\"" : "",
