@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "run/run_kind_file.h"
 #include "run/run_matrix.h"
 #include "run/run_spec.h"
 
@@ -17,13 +18,16 @@ static int usage(FILE *out, int status)
     g_autofree char *nats = g_strjoinv(",", (char **)run_matrix_default_nats);
     fprintf(out,
             "usage: natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--junit FILE]\n"
-            "                     [--shard K/N] [--seed S] [--agent KEY=VALUE]... [--list] [--sim]\n"
+            "                     [--shard K/N] [--seed S] [--agent KEY=VALUE]... [--agent-kind a,b,...]\n"
+            "                     [--list] [--sim]\n"
             "  Every pair of the presets (default: %s),\n"
             "  N attempts each (default %d), each pair expected to do what theory predicts\n"
             "  (direct, relayed, or any where it is fragile; rates for probabilistic\n"
             "  techniques), then 'natlab report DIR'. Exit status 0 when every pair holds.\n"
             "  --out DIR          results (default: results/matrix)\n"
             "  --agent KEY=VALUE  an [agent] key for every pair (e.g. punch-timeout=5s)\n"
+            "  --agent-kind a,b   the whole matrix once per agent kind (docs/agents.md):\n"
+            "                     natlab (default), a built-in kind, or a kind file's path\n"
             "  --list             print each pair's generated scenario and exit\n"
             "  --sim              every attempt in memory on a virtual clock: no root, no\n"
             "                     namespaces, thousands of attempts a second, the same\n"
@@ -31,6 +35,69 @@ static int usage(FILE *out, int status)
             "  Other options as in natlab run.\n",
             nats, MATRIX_REPEAT_DEFAULT);
     return status;
+}
+
+typedef struct matrix_kind {
+    run_kind_t *kind; /* NULL: natlab */
+    char *ref;        /* as [agent] kind says it: a name, or an absolute path */
+} matrix_kind_t;
+
+static void matrix_kind_free(matrix_kind_t *m)
+{
+    run_kind_free(m->kind);
+    g_free(m->ref);
+    g_free(m);
+}
+
+/* "natlab,libnice,./mine.kind" -> the kinds, each found and read once. */
+static GPtrArray *parse_kinds(const char *list, char **why)
+{
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)matrix_kind_free);
+    g_auto(GStrv) refs = g_strsplit(list ? list : RUN_KIND_NATLAB, ",", -1);
+    g_autofree char *cwd = g_get_current_dir();
+    for (int i = 0; refs[i]; i++) {
+        const char *ref = g_strstrip(refs[i]);
+        g_autoptr(GError) error = NULL;
+        matrix_kind_t *m = g_new0(matrix_kind_t, 1);
+        g_ptr_array_add(out, m);
+        if (!*ref) {
+            *why = g_strdup("an empty name; allowed: kind names or kind files, separated by "
+                            "commas");
+            g_ptr_array_free(out, TRUE);
+            return NULL;
+        }
+        m->kind = run_kind_find(ref, cwd, &error);
+        if (error) {
+            *why = g_strdup(error->message);
+            g_ptr_array_free(out, TRUE);
+            return NULL;
+        }
+        m->ref = !m->kind || !run_kind_ref_is_path(ref)
+                     ? g_strdup(ref)
+                     : g_canonicalize_filename(ref, cwd);
+        for (guint k = 0; k + 1 < out->len; k++) {
+            const matrix_kind_t *o = g_ptr_array_index(out, k);
+            const char *a = m->kind ? m->kind->name : RUN_KIND_NATLAB;
+            const char *b = o->kind ? o->kind->name : RUN_KIND_NATLAB;
+            if (strcmp(a, b) == 0) {
+                *why = g_strdup_printf("kind %s is named twice", a);
+                g_ptr_array_free(out, TRUE);
+                return NULL;
+            }
+        }
+    }
+    return out;
+}
+
+/* Of the --agent keys, those every kind's peers take (send, interval). */
+static char *kind_agent_keys(const char *keys)
+{
+    GString *out = g_string_new(NULL);
+    g_auto(GStrv) lines = g_strsplit(keys, "\n", -1);
+    for (int i = 0; lines[i]; i++)
+        if (g_str_has_prefix(lines[i], "send = ") || g_str_has_prefix(lines[i], "interval = "))
+            g_string_append_printf(out, "%s\n", lines[i]);
+    return g_string_free(out, FALSE);
 }
 
 /* Runs `natlab report DIR` from this binary; its absence is no error here
@@ -62,7 +129,7 @@ static void report(const char *dir)
 int cmd_matrix_main(int argc, char **argv)
 {
     cmd_run_options_t o = { .out_dir = "results/matrix", .shard = RUN_SHARD_ALL };
-    const char *nat_list = NULL;
+    const char *nat_list = NULL, *kind_list = NULL;
     bool list = false;
     g_autoptr(GString) agent_keys = g_string_new(NULL);
     run_matrix_options_t mo = { .agent = RUN_PREDICT_AGENT_DEFAULTS };
@@ -87,6 +154,8 @@ int cmd_matrix_main(int argc, char **argv)
                 mo.agent.birthday_sockets = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
             else if (strcmp(kv[0], "birthday-probes") == 0)
                 mo.agent.birthday_probes = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
+        } else if (strcmp(argv[i], "--agent-kind") == 0 && i + 1 < argc) {
+            kind_list = argv[++i];
         } else if (strcmp(argv[i], "--list") == 0) {
             list = true;
         } else {
@@ -106,20 +175,47 @@ int cmd_matrix_main(int argc, char **argv)
     mo.seed = o.seed_set ? o.seed : (((uint64_t)g_random_int() << 32 | g_random_int()) >> 1);
     o.seed_set = false; /* each pair has its own, derived from this one */
     mo.agent_keys = agent_keys->str;
+    g_autoptr(GPtrArray) kinds = parse_kinds(kind_list, &why);
+    if (!kinds) {
+        fprintf(stderr, "natlab matrix: --agent-kind %s: %s\n", kind_list, why);
+        return NATLAB_EXIT_USAGE;
+    }
+    if (o.sim && (kinds->len > 1 || ((matrix_kind_t *)g_ptr_array_index(kinds, 0))->kind)) {
+        fprintf(stderr, "natlab matrix: --sim runs natlab's own agent's core; run other agent "
+                        "kinds without --sim\n");
+        return NATLAB_EXIT_USAGE;
+    }
     printf("natlab matrix: seed %" G_GUINT64_FORMAT "\n", mo.seed);
     unsigned pairs = run_matrix_pairs(g_strv_length(nats));
     g_autoptr(GPtrArray) specs = g_ptr_array_new_with_free_func((GDestroyNotify)run_spec_free);
-    for (unsigned k = 0; k < pairs; k++) {
-        g_autofree char *text = run_matrix_scenario_text(nats, k, &mo, &why);
-        g_autoptr(GError) error = NULL;
-        run_spec_t *spec = text ? run_spec_load_data(text, strlen(text), "matrix", &error) : NULL;
-        if (!spec) {
-            fprintf(stderr, "natlab matrix: %s\n", error ? error->message : why);
-            return NATLAB_EXIT_USAGE;
+    for (guint q = 0; q < kinds->len; q++) {
+        const matrix_kind_t *mk = g_ptr_array_index(kinds, q);
+        const run_kind_t *kind = mk->kind;
+        run_matrix_options_t ko = mo;
+        /* Another kind takes only the keys every kind's peers take. */
+        g_autofree char *keys = kind ? kind_agent_keys(agent_keys->str) : NULL;
+        if (kind) {
+            ko.agent = run_kind_predict_agent(kind);
+            ko.kind_name = kind->name;
+            ko.kind_ref = mk->ref;
+            ko.agent_keys = keys;
         }
-        if (list)
-            printf("# ---- pair %u\n%s\n", k + 1, text);
-        g_ptr_array_add(specs, spec);
+        for (unsigned k = 0; k < pairs; k++) {
+            g_autofree char *text = run_matrix_scenario_text(nats, k, &ko, &why);
+            g_autoptr(GError) error = NULL;
+            run_spec_t *spec =
+                text ? run_spec_load_data(text, strlen(text), "matrix", &error) : NULL;
+            if (spec && !run_spec_attach_kind(spec, "matrix", &error))
+                g_clear_pointer(&spec, run_spec_free);
+            if (!spec) {
+                fprintf(stderr, "natlab matrix: %s\n", error ? error->message : why);
+                return NATLAB_EXIT_USAGE;
+            }
+            if (list)
+                printf("# ---- pair %u%s%s\n%s\n", k + 1, kind ? ", kind " : "",
+                       kind ? kind->name : "", text);
+            g_ptr_array_add(specs, spec);
+        }
     }
     if (list)
         return 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,13 +13,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "netns/netns.h"
+#include "netns/proc.h"
+#include "run_kind_file.h"
 
 #define CONTROL_TIMEOUT_MS 2000
 /* After the connecting agent is done, how long the listener may take to see
  * its session end and exit by itself before it is stopped. */
 #define LISTENER_GRACE (500 * USEC_PER_MSEC)
 #define STOP_GRACE (1 * USEC_PER_SEC)
+/* How long another kind's connecting peer may linger after its result. */
+#define RESULT_EXIT_GRACE (2 * USEC_PER_SEC)
 
 typedef struct child {
     const char *role;
@@ -38,6 +44,7 @@ typedef struct attempt {
     bool registered;
     result_t *result;
     run_events_t events; /* the connector's */
+    const run_kind_t *kind; /* NULL: natlab's agent */
 } attempt_t;
 
 static usec_t now_us(void)
@@ -99,8 +106,9 @@ static char **agent_env(const attempt_t *a, const char *host, const char *role, 
     return g_environ_setenv(env, "NATLAB_ATTEMPT", n, TRUE);
 }
 
-static bool child_start(attempt_t *a, child_t *c, int host, char **argv, unsigned attempt,
-                        char **error)
+/* argv[0] names the program as the log shows it; `path` is what runs. */
+static bool child_start(attempt_t *a, child_t *c, int host, const char *path, char **argv,
+                        char **envp, const char *cwd, char **error)
 {
     const plan_host_t *h = plan_host(a->env->plan, (unsigned)host);
     int out[2], err[2];
@@ -114,38 +122,47 @@ static bool child_start(attempt_t *a, child_t *c, int host, char **argv, unsigne
         close(out[1]);
         return false;
     }
+    netns_spawn_t spec = {
+        .ns = h->ns,
+        .argv = argv,
+        .envp = envp,
+        .path = path,
+        .cwd = cwd,
+        .stdin_fd = -1,
+        .stdout_fd = out[1],
+        .stderr_fd = err[1],
+        .new_session = true,
+    };
+    g_autofree char *cmdline = g_strjoinv(" ", argv);
+    log_line(a, c->role, "$ %s (on %s)", cmdline, h->name);
+    pid_t pid = netns_spawn(&spec);
+    close(out[1]);
+    close(err[1]);
+    c->fd[0] = out[0];
+    c->fd[1] = err[0];
+    if (pid < 0) {
+        *error = g_strdup_printf("cannot start the %sing %s %s on %s: %s", c->role,
+                                 a->kind ? "peer" : "agent", path, h->name, g_strerror((int)-pid));
+        return false;
+    }
+    c->pid = pid;
+    c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    return true;
+}
+
+static bool agent_start(attempt_t *a, child_t *c, int host, char **argv, unsigned attempt,
+                        char **error)
+{
+    const plan_host_t *h = plan_host(a->env->plan, (unsigned)host);
     g_auto(GStrv) env = agent_env(a, h->name, c->role, attempt);
     GPtrArray *full = g_ptr_array_new();
     g_ptr_array_add(full, (gpointer) "natlab");
     for (int i = 0; argv[i]; i++)
         g_ptr_array_add(full, argv[i]);
     g_ptr_array_add(full, NULL);
-    netns_spawn_t spec = {
-        .ns = h->ns,
-        .argv = (char **)full->pdata,
-        .envp = env,
-        .path = a->env->agent_exe,
-        .stdin_fd = -1,
-        .stdout_fd = out[1],
-        .stderr_fd = err[1],
-        .new_session = true,
-    };
-    g_autofree char *cmdline = g_strjoinv(" ", (char **)full->pdata);
-    log_line(a, c->role, "$ %s (on %s)", cmdline, h->name);
-    pid_t pid = netns_spawn(&spec);
+    bool ok = child_start(a, c, host, a->env->agent_exe, (char **)full->pdata, env, NULL, error);
     g_ptr_array_free(full, TRUE);
-    close(out[1]);
-    close(err[1]);
-    c->fd[0] = out[0];
-    c->fd[1] = err[0];
-    if (pid < 0) {
-        *error = g_strdup_printf("cannot start the %sing agent %s on %s: %s", c->role,
-                                 a->env->agent_exe, h->name, g_strerror((int)-pid));
-        return false;
-    }
-    c->pid = pid;
-    c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    return true;
+    return ok;
 }
 
 static void child_reap(child_t *c, bool block)
@@ -174,7 +191,10 @@ static void on_line(attempt_t *a, child_t *c, int stream, const char *line)
     log_line(a, c->role, "%s%s", stream ? "! " : "", line);
     if (stream != 0)
         return;
-    if (c == &a->listener) {
+    if (a->kind) {
+        if (c == &a->connector)
+            run_result_feed_kind(a->result, &a->events, line);
+    } else if (c == &a->listener) {
         if (!a->registered && run_result_listener_registered(line))
             a->registered = true;
     } else {
@@ -330,6 +350,195 @@ static char *iso_now(void)
     return g_date_time_format(t, "%Y-%m-%dT%H:%M:%SZ");
 }
 
+/* ---- another agent kind (docs/agents.md) ---------------------------------- */
+
+static char **kind_env(const attempt_t *a, int host, const char *role, const char *name,
+                       const char *peer, unsigned attempt, uint64_t seed, const char *signal_dir,
+                       const char *shared_dir)
+{
+    const run_spec_t *spec = a->env->spec;
+    const plan_t *plan = a->env->plan;
+    const run_kind_t *k = a->kind;
+    const plan_host_t *h = plan_host(plan, (unsigned)host);
+    const plan_host_t *srv = plan_host(plan, (unsigned)spec->server);
+    char ip[ADDR_IP_STRLEN], sip[ADDR_IP_STRLEN], sip2[ADDR_IP_STRLEN];
+    addr_ip_format(h->addrs[0], ip);
+    addr_ip_format(srv->addrs[0], sip);
+    addr_ip_format(srv->addrs[srv->n_addrs > 1 ? 1 : 0], sip2);
+    char **env = run_kind_environ(k);
+    struct {
+        const char *name;
+        char *value;
+    } vars[] = {
+        { "NATLAB_SCENARIO", g_strdup(spec->scenario->name) },
+        { "NATLAB_HOST", g_strdup(h->name) },
+        { "NATLAB_ROLE", g_strdup(role) },
+        { "NATLAB_ATTEMPT", g_strdup_printf("%u", attempt) },
+        { "NATLAB_NAME", g_strdup(name) },
+        { "NATLAB_PEER", g_strdup(peer) },
+        { "NATLAB_LOCAL_IP", g_strdup(ip) },
+        { "NATLAB_SEED", g_strdup_printf("%" G_GUINT64_FORMAT, seed) },
+        { "NATLAB_DEADLINE_MS", g_strdup_printf("%" G_GINT64_FORMAT, spec->deadline / USEC_PER_MSEC) },
+        { "NATLAB_SEND", g_strdup_printf("%u", spec->send) },
+        { "NATLAB_INTERVAL_MS", g_strdup_printf("%" G_GINT64_FORMAT, spec->interval / USEC_PER_MSEC) },
+        { "NATLAB_SERVER_IP", g_strdup(sip) },
+        { "NATLAB_SERVER_IP2", g_strdup(sip2) },
+        { "NATLAB_SIGNAL_DIR", g_strdup(signal_dir) },
+        { "NATLAB_SHARED_DIR", g_strdup(shared_dir) },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(vars); i++) {
+        env = g_environ_setenv(env, vars[i].name, vars[i].value, TRUE);
+        g_free(vars[i].value);
+    }
+    g_autofree char *stun = g_strdup_printf("%s:%d", sip, RUN_SERVER_PORT);
+    if (k->servers & (RUN_KIND_SERVER_NATLAB | RUN_KIND_SERVER_TURN))
+        env = g_environ_setenv(env, "NATLAB_STUN", stun, TRUE);
+    if (k->servers & RUN_KIND_SERVER_NATLAB)
+        env = g_environ_setenv(env, "NATLAB_NATLAB_SERVER", stun, TRUE);
+    if (k->servers & RUN_KIND_SERVER_TURN) {
+        env = g_environ_setenv(env, "NATLAB_TURN", stun, TRUE);
+        env = g_environ_setenv(env, "NATLAB_TURN_USER", "natlab", TRUE);
+        env = g_environ_setenv(env, "NATLAB_TURN_PASSWORD", a->env->turn_password, TRUE);
+        env = g_environ_setenv(env, "NATLAB_TURN_REALM", "natlab", TRUE);
+    }
+    return env;
+}
+
+static bool kind_start(attempt_t *a, child_t *c, int host, const char *command, char **env,
+                       char **error)
+{
+    char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
+    return child_start(a, c, host, "/bin/sh", argv, env, a->kind->dir, error);
+}
+
+static int pid_cmp(gconstpointer x, gconstpointer y)
+{
+    pid_t a = *(const pid_t *)x, b = *(const pid_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Whatever runs in the namespace now and did not before the attempt: what a
+ * peer left behind, a detached daemon included. */
+static unsigned sweep(attempt_t *a, const char *ns, GArray *before)
+{
+    g_autoptr(GArray) now = netns_pids(ns);
+    g_autoptr(GArray) left = g_array_new(FALSE, FALSE, sizeof(proc_ref_t));
+    for (guint i = 0; i < now->len; i++) {
+        pid_t pid = g_array_index(now, pid_t, i);
+        if (!bsearch(&pid, before->data, before->len, sizeof(pid_t), pid_cmp)) {
+            proc_ref_t ref = proc_ref_of(pid, false);
+            g_array_append_val(left, ref);
+        }
+    }
+    if (left->len == 0)
+        return 0;
+    log_line(a, "runner", "%u process%s left in %s after the peers: stopping them", left->len,
+             left->len == 1 ? "" : "es", ns);
+    proc_terminate((proc_ref_t *)(void *)left->data, left->len, STOP_GRACE);
+    return left->len;
+}
+
+static GArray *pids_sorted(const char *ns)
+{
+    GArray *pids = netns_pids(ns);
+    g_array_sort(pids, pid_cmp);
+    return pids;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static result_t *attempt_kind(attempt_t *a, unsigned attempt, uint64_t seed)
+{
+    const run_attempt_env_t *env = a->env;
+    const run_spec_t *spec = env->spec;
+    const plan_t *plan = env->plan;
+    const char *lhost = plan_host(plan, (unsigned)spec->listen)->id;
+    const char *chost = plan_host(plan, (unsigned)spec->connect)->id;
+    g_autofree char *lname = g_strdup_printf("%s-%u", lhost, attempt);
+    g_autofree char *cname = g_strdup_printf("%s-%u", chost, attempt);
+    g_autofree char *signal_dir = g_strdup_printf("%s/signal/attempt-%u", env->state_dir, attempt);
+    g_autofree char *shared_dir = g_strdup_printf("%s/shared", env->state_dir);
+    const char *lns = plan_host(plan, (unsigned)spec->listen)->ns;
+    const char *cns = plan_host(plan, (unsigned)spec->connect)->ns;
+    g_autoptr(GArray) lbefore = pids_sorted(lns);
+    g_autoptr(GArray) cbefore = pids_sorted(cns);
+    usec_t start = now_us(), deadline = start + spec->deadline;
+    g_autofree char *runner_error = NULL;
+    bool stopped_after_result = false;
+    usec_t t_connect = 0, linger_until = 0;
+    unsigned next_event = 0;
+    g_auto(GStrv) lenv = NULL; /* before any goto: cleaned up on every path */
+    g_auto(GStrv) cenv = NULL;
+    log_line(a, "runner", "attempt %u, kind %s, seed %" G_GUINT64_FORMAT ", deadline %.1f s",
+             attempt, a->kind->name, seed, (double)spec->deadline / USEC_PER_SEC);
+    nftw(signal_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (g_mkdir_with_parents(signal_dir, 0755) < 0) {
+        runner_error = g_strdup_printf("cannot create %s: %s", signal_dir, g_strerror(errno));
+        goto finish;
+    }
+    lenv = kind_env(a, spec->listen, "listen", lname, cname, attempt,
+                                  run_spec_attempt_seed(seed, 1), signal_dir, shared_dir);
+    cenv = kind_env(a, spec->connect, "connect", cname, lname, attempt,
+                                  run_spec_attempt_seed(seed, 2), signal_dir, shared_dir);
+    if (!kind_start(a, &a->listener, spec->listen, a->kind->listen, lenv, &runner_error) ||
+        !kind_start(a, &a->connector, spec->connect, a->kind->connect, cenv, &runner_error))
+        goto finish;
+    t_connect = now_us();
+    while ((child_running(&a->connector) || child_output_open(&a->connector)) &&
+           !*env->interrupted) {
+        usec_t now = now_us();
+        while (next_event < spec->events->len &&
+               t_connect + run_spec_event(spec, next_event)->at <= now) {
+            char *why = fire(a, run_spec_event(spec, next_event++));
+            if (why && !runner_error)
+                runner_error = why;
+            else
+                g_free(why);
+        }
+        if (a->events.reported && !linger_until)
+            linger_until = now + RESULT_EXIT_GRACE;
+        if (linger_until && now >= linger_until && child_running(&a->connector)) {
+            log_line(a, "runner", "the connecting peer is still running %.0f s after its result: "
+                                  "stopping it",
+                     (double)RESULT_EXIT_GRACE / USEC_PER_SEC);
+            stopped_after_result = true;
+            child_stop(a, &a->connector, SIGTERM);
+            break;
+        }
+        if (now >= deadline) {
+            g_free(runner_error);
+            runner_error = g_strdup_printf("deadline %.0f s passed: stopped the peers",
+                                           (double)spec->deadline / USEC_PER_SEC);
+            child_stop(a, &a->connector, SIGTERM);
+            break;
+        }
+        usec_t until = linger_until ? MIN(deadline, linger_until) : deadline;
+        if (next_event < spec->events->len)
+            until = MIN(until, t_connect + run_spec_event(spec, next_event)->at);
+        pump(a, until);
+    }
+finish:
+    child_stop(a, &a->connector, SIGTERM);
+    child_stop(a, &a->listener, SIGTERM);
+    sweep(a, cns, cbefore);
+    sweep(a, lns, lbefore);
+    nftw(signal_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (*env->interrupted) {
+        log_line(a, "runner", "interrupted");
+        return NULL;
+    }
+    run_result_finish_kind(a->result, &a->events, a->connector.status, runner_error,
+                           stopped_after_result);
+    a->result->duration_ms = (double)(now_us() - start) / USEC_PER_MSEC;
+    log_line(a, "runner", "outcome %s%s%s", result_outcome_name(a->result->outcome),
+             a->result->error ? ": " : "", a->result->error ? a->result->error : "");
+    return g_steal_pointer(&a->result);
+}
+
 result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed)
 {
     const run_spec_t *spec = env->spec;
@@ -342,6 +551,17 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
     a.result->started = iso_now();
     child_init(&a.listener, "listen");
     child_init(&a.connector, "connect");
+    a.kind = spec->kind;
+    if (a.kind) {
+        result_t *r = attempt_kind(&a, attempt, seed);
+        child_close(&a.listener);
+        child_close(&a.connector);
+        if (a.log)
+            fclose(a.log);
+        result_free(a.result);
+        run_events_clear(&a.events);
+        return r;
+    }
     /* Agent names have at most AGENTMSG_NAME_MAX characters: the hosts' short names. */
     const char *lhost = plan_host(plan, (unsigned)spec->listen)->id;
     const char *chost = plan_host(plan, (unsigned)spec->connect)->id;
@@ -355,7 +575,7 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
 
     g_auto(GStrv) largv = run_spec_agent_argv(spec, false, env->server, lname, NULL,
                                               run_spec_attempt_seed(seed, 1));
-    if (!child_start(&a, &a.listener, spec->listen, largv, attempt, &runner_error))
+    if (!agent_start(&a, &a.listener, spec->listen, largv, attempt, &runner_error))
         goto finish;
     /* Readiness, not a sleep: the listener says `registered` once the server has it. */
     while (!a.registered && child_running(&a.listener) && !*env->interrupted && now_us() < deadline)
@@ -375,7 +595,7 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
     }
     cargv = run_spec_agent_argv(spec, true, env->server, cname, lname,
                                               run_spec_attempt_seed(seed, 2));
-    if (!child_start(&a, &a.connector, spec->connect, cargv, attempt, &runner_error))
+    if (!agent_start(&a, &a.connector, spec->connect, cargv, attempt, &runner_error))
         goto finish;
     usec_t t_connect = now_us();
     unsigned next_event = 0;

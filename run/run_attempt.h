@@ -19,11 +19,13 @@ typedef struct run_attempt_env {
     const char *agent_exe;   /* runs `AGENT_EXE agent ...` */
     const char *server;      /* "IP:PORT" */
     const char *log_path;    /* this attempt's log */
+    const char *turn_password; /* coturn's, for kinds with servers = turn */
     volatile sig_atomic_t *interrupted;
 } run_attempt_env_t;
 
 /* The result (outcome, error when failed); NULL when interrupted. Nothing it
- * started is left running either way. */
+ * started is left running either way. With another agent kind (spec->kind)
+ * the two peers are its listen and connect commands (docs/agents.md). */
 result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed);
 
 /* One line to a NAT's control socket, its one-line reply back (2 s at most). */

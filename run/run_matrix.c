@@ -84,7 +84,9 @@ found:;
     run_prediction_t p = run_predict(a, b, &o->agent);
     double rate = run_predict_min_rate(&p, o->repeat);
     GString *s = g_string_new(NULL);
-    g_autofree char *name = g_strdup_printf("mx-%s-%s", abbrev(nats[i]), abbrev(nats[j]));
+    g_autofree char *name =
+        o->kind_name ? g_strdup_printf("mx-%s-%s-%s", o->kind_name, abbrev(nats[i]), abbrev(nats[j]))
+                     : g_strdup_printf("mx-%s-%s", abbrev(nats[i]), abbrev(nats[j]));
     if (strlen(name) > SCENARIO_NAME_MAX)
         name[SCENARIO_NAME_MAX] = '\0';
     g_string_append_printf(s,
@@ -94,8 +96,10 @@ found:;
                            run_spec_attempt_seed(o->seed, 1000 + index));
     g_string_append_printf(s, "[nat a]\npreset = %s\n\n[nat b]\npreset = %s\n\n", nats[i], nats[j]);
     g_string_append(s, "[host alice]\nnat = a\n\n[host bob]\nnat = b\n\n");
-    g_string_append_printf(s, "[agent]\nconnect = alice\nlisten = bob\n%s\n",
-                           o->agent_keys ? o->agent_keys : "");
+    g_string_append(s, "[agent]\nconnect = alice\nlisten = bob\n");
+    if (o->kind_ref)
+        g_string_append_printf(s, "kind = %s\n", o->kind_ref);
+    g_string_append_printf(s, "%s\n", o->agent_keys ? o->agent_keys : "");
     g_string_append_printf(s, "[expect]\noutcome = %s\n", run_expect_outcome_name(p.outcome));
     if (rate < 1) {
         char r[G_ASCII_DTOSTR_BUF_SIZE], pd[G_ASCII_DTOSTR_BUF_SIZE];

@@ -23,11 +23,14 @@ typedef struct run_matrix_options {
     uint64_t seed;             /* each pair's seed derives from it */
     const char *agent_keys;    /* extra [agent] lines, e.g. "punch-timeout = 5s\n"; NULL */
     run_predict_agent_t agent; /* what the agents may use, for the prediction */
+    const char *kind_name;     /* another agent kind: its name (in scenario names); NULL: natlab */
+    const char *kind_ref;      /* and how [agent] kind names it (name or absolute path) */
 } run_matrix_options_t;
 
 /* The scenario of pair `index` (0-based, row by row over the upper triangle
  * of `nats`): NATs "a" and "b", hosts alice (connects, behind a) and bob
  * (listens, behind b), the predicted expectation, and the reasoning as
- * its description. NULL with *why if a name is no preset. */
+ * its description. Another kind's pairs are named mx-KIND-A-B and say
+ * `[agent] kind`. NULL with *why if a name is no preset. */
 char *run_matrix_scenario_text(char *const *nats, unsigned index,
                                const run_matrix_options_t *options, char **why);

@@ -92,8 +92,8 @@ static run_prediction_t stable_vs_moving(const nat_profile_t *s, const nat_profi
                 "P = 1 - exp(-n m / R)");
 }
 
-run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,
-                             const run_predict_agent_t *agent)
+static run_prediction_t predict_paths(const nat_profile_t *a, const nat_profile_t *b,
+                                      const run_predict_agent_t *agent)
 {
     if (blocks_udp(a) || blocks_udp(b))
         return make(RUN_EXPECT_FAILED, NULL, 0,
@@ -122,6 +122,21 @@ run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,
     return make(RUN_EXPECT_RELAYED, NULL, 0,
                 "both map per destination and one allocates at random: no direct path, the "
                 "relay carries it");
+}
+
+run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,
+                             const run_predict_agent_t *agent)
+{
+    run_prediction_t p = predict_paths(a, b, agent);
+    if (p.outcome == RUN_EXPECT_FAILED)
+        return p;
+    if (!agent->punch)
+        p = make(RUN_EXPECT_RELAYED, NULL, 0, "the stack does not punch: the relay carries it");
+    if (!agent->relay && p.outcome == RUN_EXPECT_RELAYED)
+        return make(RUN_EXPECT_FAILED, NULL, 0,
+                    agent->punch ? "no direct path by the stack's techniques, and it has no relay"
+                                 : "the stack neither punches nor relays");
+    return p;
 }
 
 double run_predict_min_rate(const run_prediction_t *p, unsigned attempts)

@@ -14,9 +14,13 @@ typedef struct run_predict_agent {
     bool birthday;              /* birthday probing */
     unsigned birthday_sockets;  /* n: sockets the symmetric side opens */
     unsigned birthday_probes;   /* m: ports the other side tries */
+    bool punch;                 /* simultaneous punching to the endpoints the server saw */
+    bool relay;                 /* a relay when no direct path opens */
 } run_predict_agent_t;
 
-#define RUN_PREDICT_AGENT_DEFAULTS { true, true, 256, 1024 }
+#define RUN_PREDICT_AGENT_DEFAULTS                                                                 \
+    { .predict = true, .birthday = true, .birthday_sockets = 256, .birthday_probes = 1024,        \
+      .punch = true, .relay = true }
 
 typedef struct run_prediction {
     run_expect_outcome_t outcome; /* direct, relayed, failed, or any (fragile) */

@@ -37,6 +37,10 @@ static const char *origin(const run_spec_t *spec)
 char *run_simworker_check(const run_spec_t *spec)
 {
     const scenario_t *s = spec->scenario;
+    if (spec->kind_ref)
+        return g_strdup_printf("%s:%d: [agent] kind = %s: sim mode runs natlab's own agent's core; "
+                               "run other kinds without --sim",
+                               origin(spec), spec->kind_line, spec->kind_ref);
     if (s->pcap)
         return g_strdup_printf("%s: [scenario] pcap = on: sim mode has no packets to capture; "
                                "run it without --sim, or pcap = off",

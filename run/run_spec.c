@@ -28,7 +28,10 @@ static const struct {
     { "send", ARG_COUNT, "--send", true },
     { "interval", ARG_DURATION, "--interval", true },
 };
-static const char *const runner_agent_keys[] = { "connect", "listen", "server", "hold", NULL };
+static const char *const runner_agent_keys[] = { "connect", "listen", "server", "hold", "kind",
+                                                 NULL };
+/* What every kind's peers take (docs/agents.md: NATLAB_SEND, NATLAB_INTERVAL_MS). */
+static const char *const all_kinds_keys[] = { "send", "interval", NULL };
 
 typedef struct parse {
     const keyfile_t *kf;
@@ -114,11 +117,30 @@ static bool agent_host(parse_t *ps, const char *key, int *out, GError **error)
     return true;
 }
 
+static bool parse_kind(parse_t *ps, GError **error)
+{
+    run_spec_t *spec = ps->spec;
+    g_autofree char *v = keyfile_get(ps->kf, "agent", "kind");
+    if (!v || strcmp(v, RUN_KIND_NATLAB) == 0)
+        return true;
+    if (!run_kind_ref_is_path(v) && !run_kind_name_valid(v)) {
+        keyfile_set_error(error, ps->kf, "agent", "kind", v,
+                          "allowed: a kind's name (natlab, or kinds/NAME.kind) or the path of a "
+                          "kind file (docs/agents.md)");
+        return false;
+    }
+    spec->kind_ref = g_steal_pointer(&v);
+    spec->kind_line = keyfile_line(ps->kf, "agent", "kind");
+    return true;
+}
+
 static bool parse_agent_flags(parse_t *ps, GError **error)
 {
     run_spec_t *spec = ps->spec;
     gsize n = 0;
     g_auto(GStrv) keys = keyfile_keys(ps->kf, "agent", &n);
+    if (!parse_kind(ps, error))
+        return false;
     for (gsize i = 0; i < n; i++) {
         const char *key = keys[i];
         g_autofree char *v = keyfile_get(ps->kf, "agent", key);
@@ -128,12 +150,19 @@ static bool parse_agent_flags(parse_t *ps, GError **error)
         while (k < G_N_ELEMENTS(agent_keys) && strcmp(agent_keys[k].key, key) != 0)
             k++;
         if (k == G_N_ELEMENTS(agent_keys)) {
-            GString *list = g_string_new("connect, listen, server, hold");
+            GString *list = g_string_new("connect, listen, server, hold, kind");
             for (unsigned j = 0; j < G_N_ELEMENTS(agent_keys); j++)
                 g_string_append_printf(list, ", %s", agent_keys[j].key);
             keyfile_set_error(error, ps->kf, "agent", key, v, "unknown key; allowed keys: %s",
                               list->str);
             g_string_free(list, TRUE);
+            return false;
+        }
+        if (spec->kind_ref && !g_strv_contains(all_kinds_keys, key)) {
+            keyfile_set_error(error, ps->kf, "agent", key, v,
+                              "a flag of natlab's own agent; kind %s takes send, interval and "
+                              "hold",
+                              spec->kind_ref);
             return false;
         }
         GPtrArray *args = agent_keys[k].connect_only ? spec->connect_args : spec->agent_args;
@@ -148,6 +177,8 @@ static bool parse_agent_flags(parse_t *ps, GError **error)
             }
             g_ptr_array_add(args, g_strdup(agent_keys[k].flag));
             g_ptr_array_add(args, g_strdup(v));
+            if (strcmp(key, "interval") == 0)
+                spec->interval = us;
             break;
         case ARG_COUNT:
             if (!g_ascii_string_to_unsigned(v, 10, 1, 1000000, &count, NULL)) {
@@ -156,6 +187,8 @@ static bool parse_agent_flags(parse_t *ps, GError **error)
             }
             g_ptr_array_add(args, g_strdup(agent_keys[k].flag));
             g_ptr_array_add(args, g_strdup(v));
+            if (strcmp(key, "send") == 0)
+                spec->send = (unsigned)count;
             break;
         case ARG_OFF_FLAG:
         case ARG_ON_FLAG:
@@ -404,6 +437,8 @@ static run_spec_t *load(const char *data, size_t len, const char *origin, keyfil
     run_spec_t *spec = g_new0(run_spec_t, 1);
     spec->scenario = g_steal_pointer(&scenario);
     spec->repeat = 1;
+    spec->send = RUN_SEND_DEFAULT;
+    spec->interval = RUN_INTERVAL_DEFAULT;
     spec->agent_args = g_ptr_array_new_with_free_func(g_free);
     spec->connect_args = g_ptr_array_new_with_free_func(g_free);
     spec->expect = run_expectations_new();
@@ -447,6 +482,8 @@ void run_spec_free(run_spec_t *spec)
     if (!spec)
         return;
     scenario_free(spec->scenario);
+    g_free(spec->kind_ref);
+    run_kind_free(spec->kind);
     if (spec->agent_args)
         g_ptr_array_free(spec->agent_args, TRUE);
     if (spec->connect_args)

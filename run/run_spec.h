@@ -13,6 +13,7 @@
 #include "common/duration.h"
 #include "netns/scenario.h"
 #include "run_expect.h"
+#include "run_kind.h"
 
 #define RUN_SERVER_HOST "server"         /* the public host the runner adds */
 #define RUN_SERVER_PORT 3478
@@ -41,7 +42,15 @@ typedef struct run_spec {
     run_expectations_t *expect;
     GPtrArray *events;       /* run_event_t *, by time */
     bool mutates;            /* set or change-ip events: a fresh topology per attempt */
+    char *kind_ref;          /* [agent] kind as written; NULL: natlab's own agent */
+    int kind_line;           /* its line, for errors */
+    run_kind_t *kind;        /* the kind it names, once run_spec_attach_kind found it */
+    unsigned send;           /* messages the connecting peer sends (default 10) */
+    usec_t interval;         /* their spacing (default 100 ms) */
 } run_spec_t;
+
+#define RUN_SEND_DEFAULT 10
+#define RUN_INTERVAL_DEFAULT (100 * USEC_PER_MSEC)
 
 /* `read`: as for scenario_load (profile = FILE); NULL: no profile files. */
 run_spec_t *run_spec_load(const char *data, size_t len, const char *origin, keyfile_read_fn *read,
@@ -58,6 +67,10 @@ scenario_t *run_spec_load_scenario(const char *data, size_t len, const char *ori
 run_spec_t *run_spec_load_file(const char *path, GError **error);
 scenario_t *run_spec_load_scenario_file(const char *path, GError **error);
 void run_spec_free(run_spec_t *spec);
+/* Shell (run_kind_file.c): finds and reads the kind [agent] kind names: a
+ * built-in name (kinds/NAME.kind) or a path relative to the scenario file's
+ * directory (`origin`'s). Errors name ORIGIN:LINE. Nothing to do for natlab. */
+bool run_spec_attach_kind(run_spec_t *spec, const char *origin, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(run_spec_t, run_spec_free)
 
 static inline const run_event_t *run_spec_event(const run_spec_t *spec, unsigned i)

@@ -9,8 +9,11 @@ static bool load_file(const char *path, run_spec_t **spec, scenario_t **scenario
     gsize len = 0;
     if (!keyfile_read_file(path, &data, &len, error))
         return false;
-    if (spec)
+    if (spec) {
         *spec = run_spec_load(data, len, path, keyfile_read_file, error);
+        if (*spec && !run_spec_attach_kind(*spec, path, error))
+            g_clear_pointer(spec, run_spec_free);
+    }
     else
         *scenario = run_spec_load_scenario(data, len, path, keyfile_read_file, error);
     return true;

@@ -10,10 +10,15 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "netns/netns.h"
 #include "netns/topology.h"
 #include "run_attempt.h"
+#include "run_kind_file.h"
 
 #define SERVER_READY_TIMEOUT (5 * USEC_PER_SEC)
+#define KIND_TURN_PORT 3478
+#define KIND_TURN_USER "natlab"
+#define KIND_TURN_REALM "natlab"
 
 static bool report(const run_worker_env_t *env, JsonNode *msg)
 {
@@ -80,6 +85,8 @@ static void describe_nat(const run_spec_t *spec, int host, char **name, JsonNode
 void run_worker_fill_row(const run_spec_t *spec, result_t *r)
 {
     r->scenario = g_strdup(spec->scenario->name);
+    if (spec->kind)
+        r->kind = g_strdup(spec->kind->name);
     describe_nat(spec, spec->connect, &r->nat_a, &r->profile_a);
     describe_nat(spec, spec->listen, &r->nat_b, &r->profile_b);
     r->pair = g_strdup_printf("%s/%s", r->nat_a ? r->nat_a : "public",
@@ -89,19 +96,63 @@ void run_worker_fill_row(const run_spec_t *spec, result_t *r)
         r->pcap = g_strdup_printf("pcap/%s", spec->scenario->name);
 }
 
-/* The server's ready file, polled: readiness, not a guess. */
-static bool wait_server(const char *state_dir, const run_worker_env_t *env, char **why)
+/* A socket bound in the namespace of `pid`: UDP bound, TCP listening. */
+static bool socket_bound(pid_t pid, const run_kind_socket_t *sock)
 {
-    g_autofree char *ready = g_strdup_printf("%s/server.ready", state_dir);
+    g_autofree char *path = g_strdup_printf("/proc/%d/net/%s", (int)pid, sock->tcp ? "tcp" : "udp");
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return false;
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (int i = 1; lines[i]; i++) {
+        unsigned port = 0, state = 0;
+        char local[64];
+        if (sscanf(lines[i], " %*u: %63[0-9A-Fa-f]:%x %*s %x", local, &port, &state) == 3 &&
+            port == sock->port && (!sock->tcp || state == 0x0A))
+            return true;
+    }
+    return false;
+}
+
+/* What the servers of this scenario must have done before the first
+ * attempt: natlab server's ready file, coturn's and the kind's sockets. */
+static bool servers_ready(const run_spec_t *spec, const plan_t *plan, const char *state_dir)
+{
+    const run_kind_t *k = spec->kind;
+    if (!k || (k->servers & RUN_KIND_SERVER_NATLAB)) {
+        g_autofree char *ready = g_strdup_printf("%s/server.ready", state_dir);
+        if (!g_file_test(ready, G_FILE_TEST_EXISTS))
+            return false;
+    }
+    if (!k)
+        return true;
+    g_autoptr(GArray) pids = netns_pids(plan_host(plan, (unsigned)spec->server)->ns);
+    if (pids->len == 0)
+        return false;
+    pid_t pid = g_array_index(pids, pid_t, 0);
+    run_kind_socket_t turn = { .tcp = false, .port = KIND_TURN_PORT };
+    if ((k->servers & RUN_KIND_SERVER_TURN) && !socket_bound(pid, &turn))
+        return false;
+    for (guint i = 0; i < k->server_ready->len; i++)
+        if (!socket_bound(pid, &g_array_index(k->server_ready, run_kind_socket_t, i)))
+            return false;
+    return true;
+}
+
+/* The servers' readiness, polled: readiness, not a guess. */
+static bool wait_server(const run_spec_t *spec, const plan_t *plan, const char *state_dir,
+                        const run_worker_env_t *env, char **why)
+{
     usec_t until = g_get_monotonic_time() + SERVER_READY_TIMEOUT;
-    while (!g_file_test(ready, G_FILE_TEST_EXISTS)) {
+    while (!servers_ready(spec, plan, state_dir)) {
         if (*env->interrupted)
             return false;
         if (g_get_monotonic_time() > until) {
             g_autofree char *log = g_strdup_printf("%s/%s.log", state_dir, RUN_SERVER_HOST);
             g_autofree char *text = NULL;
             g_file_get_contents(log, &text, NULL, NULL);
-            *why = g_strdup_printf("the server was not ready within %.0f s; its log: %s",
+            *why = g_strdup_printf("the server%s not ready within %.0f s; its log: %s",
+                                   spec->kind ? "s of the public host were" : " was",
                                    (double)SERVER_READY_TIMEOUT / USEC_PER_SEC,
                                    text && *text ? g_strstrip(text) : "(empty)");
             return false;
@@ -112,16 +163,63 @@ static bool wait_server(const char *state_dir, const run_worker_env_t *env, char
     return true;
 }
 
-static void prepare_server(run_spec_t *spec, const run_worker_env_t *env)
+/* The public host of another kind: what the kind asks for, started by one
+ * shell whose process group the topology stops (docs/agents.md). */
+static char *kind_server_script(const run_spec_t *spec, const char *natlab_cmd,
+                                const char *turn_password, bool two_addresses)
+{
+    const run_kind_t *k = spec->kind;
+    g_autofree char *bin = run_kind_bin_dir();
+    g_autofree char *qkind = g_shell_quote(k->name), *qdir = g_shell_quote(k->dir),
+                    *qbin = g_shell_quote(bin), *qpass = g_shell_quote(turn_password);
+    const char *ip2 = two_addresses ? "$NATLAB_ADDRESS_2" : "$NATLAB_ADDRESS_1";
+    GString *s = g_string_new(NULL);
+    g_string_append_printf(s,
+                           "export NATLAB_KIND=%s NATLAB_KIND_DIR=%s NATLAB_BIN_DIR=%s "
+                           "NATLAB_SERVER_IP=\"$NATLAB_ADDRESS_1\" NATLAB_SERVER_IP2=\"%s\" "
+                           "NATLAB_SHARED_DIR=\"$NATLAB_STATE_DIR/shared\"; "
+                           "mkdir -p \"$NATLAB_SHARED_DIR\" && cd %s || exit 1; ",
+                           qkind, qdir, qbin, ip2, qdir);
+    if (k->servers & RUN_KIND_SERVER_NATLAB)
+        g_string_append_printf(s, "export NATLAB_STUN=\"$NATLAB_ADDRESS_1:%d\" "
+                                  "NATLAB_NATLAB_SERVER=\"$NATLAB_ADDRESS_1:%d\"; %s & ",
+                               RUN_SERVER_PORT, RUN_SERVER_PORT, natlab_cmd);
+    if (k->servers & RUN_KIND_SERVER_TURN)
+        /* An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off. */
+        g_string_append_printf(
+            s,
+            "export NATLAB_STUN=\"$NATLAB_ADDRESS_1:%d\" NATLAB_TURN=\"$NATLAB_ADDRESS_1:%d\" "
+            "NATLAB_TURN_USER=%s NATLAB_TURN_PASSWORD=%s NATLAB_TURN_REALM=%s; "
+            ": > \"$NATLAB_STATE_DIR/turnserver.conf\"; "
+            "turnserver -c \"$NATLAB_STATE_DIR/turnserver.conf\" -L \"$NATLAB_ADDRESS_1\"%s%s "
+            "--relay-ip \"$NATLAB_ADDRESS_1\" -p %d -a -u %s:%s -r %s --no-cli --no-tls "
+            "--no-dtls --log-file stdout --simple-log "
+            "--pidfile \"$NATLAB_STATE_DIR/turnserver.pid\" & ",
+            KIND_TURN_PORT, KIND_TURN_PORT, KIND_TURN_USER, qpass, KIND_TURN_REALM,
+            two_addresses ? " -L " : "", two_addresses ? "\"$NATLAB_ADDRESS_2\"" : "",
+            KIND_TURN_PORT, KIND_TURN_USER, qpass, KIND_TURN_REALM);
+    if (k->server) {
+        g_autofree char *q = g_shell_quote(k->server);
+        g_string_append_printf(s, "/bin/sh -c %s & ", q);
+    }
+    g_string_append(s, "wait");
+    return g_string_free(s, FALSE);
+}
+
+static void prepare_server(run_spec_t *spec, const run_worker_env_t *env,
+                           const char *turn_password)
 {
     if (!spec->start_server)
         return;
     scenario_host_t *h = g_ptr_array_index(spec->scenario->hosts, (guint)spec->server);
     g_autofree char *exe = g_shell_quote(env->natlab_exe);
+    g_autofree char *natlab = g_strdup_printf(
+        "%s server --address \"$NATLAB_ADDRESS_1\"%s "
+        "--ready-file \"$NATLAB_STATE_DIR/server.ready\"",
+        exe, h->addresses >= 2 ? " --alt-address \"$NATLAB_ADDRESS_2\"" : "");
     g_free(h->run);
-    h->run = g_strdup_printf("exec %s server --address \"$NATLAB_ADDRESS_1\"%s "
-                             "--ready-file \"$NATLAB_STATE_DIR/server.ready\"",
-                             exe, h->addresses >= 2 ? " --alt-address \"$NATLAB_ADDRESS_2\"" : "");
+    h->run = spec->kind ? kind_server_script(spec, natlab, turn_password, h->addresses >= 2)
+                        : g_strdup_printf("exec %s", natlab);
 }
 
 typedef struct live {
@@ -157,7 +255,8 @@ static bool live_up(live_t *l, const run_spec_t *spec, const run_worker_env_t *e
     const plan_t *plan = topology_plan(l->topology);
     l->prefix = g_strdup(plan->prefix);
     l->namespaces = plan_namespaces(plan);
-    return !spec->start_server || wait_server(topology_state_dir(l->topology), env, why);
+    return !spec->start_server ||
+           wait_server(spec, plan, topology_state_dir(l->topology), env, why);
 }
 
 static bool flush_nats(const live_t *l, char **why)
@@ -187,7 +286,19 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
         run_worker_report_error(env, why);
         return 1;
     }
-    prepare_server(spec, env);
+    g_autofree char *kind_version = NULL;
+    /* Per scenario, from its seed: a rerun gives the same TURN password. */
+    g_autofree char *turn_password =
+        g_strdup_printf("%016" G_GINT64_MODIFIER "x", run_spec_attempt_seed(s->seed, 0));
+    if (spec->kind) {
+        g_autofree char *missing = NULL;
+        if (!run_kind_installed(spec->kind, &missing)) {
+            run_worker_report_error(env, missing);
+            return 1;
+        }
+        kind_version = run_kind_version(spec->kind);
+    }
+    prepare_server(spec, env, turn_password);
     topology_options_t o = {
         .run_id = env->run_id,
         .pcap_dir = s->pcap ? pcaps : NULL,
@@ -219,11 +330,14 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
             .server = server,
             .log_path = log,
             .interrupted = env->interrupted,
+            .turn_password = turn_password,
         };
         g_autoptr(result_t) r = run_attempt(&aenv, k, run_spec_attempt_seed(s->seed, k));
         if (!r)
             break;
         run_worker_fill_row(spec, r);
+        if (kind_version)
+            r->kind_version = g_strdup(kind_version);
         run_worker_report_row(env, r);
     }
     live_down(&live);

@@ -68,7 +68,8 @@ static void test_birthday_probability(void)
     CU_ASSERT_DOUBLE_EQUAL(run_predict_min_rate(&p, 5), 0.8, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(run_predict_min_rate(&p, 100), 0.96, 1e-9);
     /* n = m = 256 (the digest's example): about 64%. */
-    run_predict_agent_t small = { true, true, 256, 256 };
+    run_predict_agent_t small = RUN_PREDICT_AGENT_DEFAULTS;
+    small.birthday_probes = 256;
     p = predict("port-restricted-cone", "symmetric", &small);
     CU_ASSERT_DOUBLE_EQUAL(p.p_direct, 0.637, 0.001);
     run_prediction_t sure = predict("full-cone", "symmetric", &defaults);
@@ -77,12 +78,35 @@ static void test_birthday_probability(void)
 
 static void test_what_the_agent_may_use(void)
 {
-    run_predict_agent_t no_tricks = { false, false, 256, 1024 };
+    run_predict_agent_t no_tricks = RUN_PREDICT_AGENT_DEFAULTS;
+    no_tricks.predict = no_tricks.birthday = false;
     CU_ASSERT_EQUAL(predict("port-restricted-cone", "symmetric", &no_tricks).outcome, RUN_EXPECT_RELAYED);
     CU_ASSERT_EQUAL(predict("port-restricted-cone", "symmetric-sequential", &no_tricks).outcome,
                     RUN_EXPECT_RELAYED);
     CU_ASSERT_EQUAL(predict("symmetric-sequential", "symmetric-sequential", &no_tricks).outcome,
                     RUN_EXPECT_RELAYED);
+}
+
+/* A stack without a relay fails where natlab's agent would be relayed; one
+ * that does not punch is relayed everywhere UDP passes. */
+static void test_relay_and_punch(void)
+{
+    run_predict_agent_t ice = RUN_PREDICT_AGENT_DEFAULTS;
+    ice.predict = ice.birthday = false;
+    CU_ASSERT_EQUAL(predict("full-cone", "symmetric", &ice).outcome, RUN_EXPECT_DIRECT);
+    CU_ASSERT_EQUAL(predict("port-restricted-cone", "symmetric", &ice).outcome, RUN_EXPECT_RELAYED);
+    run_predict_agent_t no_relay = ice;
+    no_relay.relay = false;
+    CU_ASSERT_EQUAL(predict("full-cone", "symmetric", &no_relay).outcome, RUN_EXPECT_DIRECT);
+    run_prediction_t p = predict("port-restricted-cone", "symmetric", &no_relay);
+    CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_FAILED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.reason, "no relay"));
+    run_predict_agent_t relay_only = ice;
+    relay_only.punch = false;
+    CU_ASSERT_EQUAL(predict("full-cone", "full-cone", &relay_only).outcome, RUN_EXPECT_RELAYED);
+    CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &relay_only).outcome, RUN_EXPECT_FAILED);
+    relay_only.relay = false;
+    CU_ASSERT_EQUAL(predict("full-cone", "full-cone", &relay_only).outcome, RUN_EXPECT_FAILED);
 }
 
 static void test_profiles_not_presets(void)
@@ -160,6 +184,7 @@ int main(void)
         { "the digest's table, pair by pair", test_the_table },
         { "birthday probability and the rate to expect", test_birthday_probability },
         { "what the agent may use", test_what_the_agent_may_use },
+        { "a stack without relay, or without punching", test_relay_and_punch },
         { "profiles, not only presets", test_profiles_not_presets },
         { "the matrix's scenarios", test_matrix_scenarios },
         { NULL, NULL },

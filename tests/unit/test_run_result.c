@@ -2,6 +2,7 @@
  * outcome and its results.jsonl row, and back. */
 #include <math.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "run/run_result.h"
@@ -188,6 +189,103 @@ static void test_row_kind(void)
     result_free(r);
 }
 
+/* Another kind's peer: one result line (docs/agents.md), checked. */
+static result_t *kind_run(const char *const *lines, int status, const char *runner_error,
+                          bool stopped_after_result)
+{
+    result_t *r = result_new();
+    run_events_clear(&events);
+    for (int i = 0; lines[i]; i++)
+        run_result_feed_kind(r, &events, lines[i]);
+    run_result_finish_kind(r, &events, status, runner_error, stopped_after_result);
+    return r;
+}
+
+static void test_kind_results(void)
+{
+    const char *direct[] = { "nice: gathering", "{\"log\":\"no outcome here\"}",
+                             "{\"outcome\":\"direct\",\"technique\":\"srflx\","
+                             "\"time_to_first_byte_ms\":41.5,\"time_to_direct_ms\":63,"
+                             "\"sent\":10,\"delivered\":10}",
+                             "{\"outcome\":\"failed\",\"reason\":\"a second line is ignored\"}", NULL };
+    result_t *r = kind_run(direct, EXITED(0), NULL, false);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_DIRECT);
+    CU_ASSERT_STRING_EQUAL(r->path, "direct");
+    CU_ASSERT_STRING_EQUAL(r->technique, "srflx");
+    CU_ASSERT_DOUBLE_EQUAL(r->time_to_direct_ms, 63, 1e-9);
+    CU_ASSERT_EQUAL(r->delivered, 10);
+    CU_ASSERT_PTR_NULL(r->error);
+    result_free(r);
+    /* Lingering after the result and stopped by the runner: still direct. */
+    r = kind_run(direct, SIGTERM, NULL, true);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_DIRECT);
+    result_free(r);
+    r = kind_run(direct, EXITED(3), NULL, false);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
+    ASSERT_CONTAINS(r->error, "exited with status 3 after reporting direct");
+    CU_ASSERT_STRING_EQUAL(r->technique, "none");
+    result_free(r);
+
+    const char *relayed[] = { "{\"outcome\":\"relayed\",\"sent\":5,\"delivered\":5}", NULL };
+    r = kind_run(relayed, EXITED(0), NULL, false);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_RELAYED);
+    CU_ASSERT_STRING_EQUAL(r->path, "relay");
+    CU_ASSERT_STRING_EQUAL(r->technique, "none");
+    CU_ASSERT_TRUE(isnan(r->time_to_direct_ms));
+    result_free(r);
+
+    const char *failed[] = { "{\"outcome\":\"failed\",\"reason\":\"ICE failed\"}", NULL };
+    r = kind_run(failed, EXITED(1), NULL, false);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
+    CU_ASSERT_STRING_EQUAL(r->error, "the stack failed: ICE failed");
+    result_free(r);
+
+    const char *short_of[] = { "{\"outcome\":\"relayed\",\"sent\":10,\"delivered\":7}", NULL };
+    r = kind_run(short_of, EXITED(0), NULL, false);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
+    CU_ASSERT_STRING_EQUAL(r->error, "7 of 10 messages delivered");
+    result_free(r);
+}
+
+static void test_kind_no_or_bad_result(void)
+{
+    const char *nothing[] = { "starting", "{\"event\":\"done\",\"path\":\"direct\"}", NULL };
+    result_t *r = kind_run(nothing, SIGKILL, "deadline 60 s passed: stopped the peers", false);
+    CU_ASSERT_STRING_EQUAL(r->error, "no result: deadline 60 s passed: stopped the peers");
+    result_free(r);
+    r = kind_run(nothing, SIGSEGV, NULL, false);
+    ASSERT_CONTAINS(r->error, "no result: the connecting peer was killed by signal 11");
+    result_free(r);
+    r = kind_run(nothing, EXITED(0), NULL, false);
+    CU_ASSERT_STRING_EQUAL(r->error, "no result: the connecting peer exited with status 0 without one");
+    result_free(r);
+    static const struct {
+        const char *line, *why;
+    } bad[] = {
+        { "{\"outcome\":\"sideways\"}", "\"outcome\" is \"sideways\"; allowed: direct, relayed, failed" },
+        { "{\"outcome\":null}", "\"outcome\" is null" },
+        { "{\"outcome\":7}", "\"outcome\" is not a string" },
+        { "{\"outcome\":\"relayed\",\"sent\":3,\"delivered\":4}", "\"delivered\" (4) is more than \"sent\" (3)" },
+        { "{\"outcome\":\"relayed\",\"time_to_first_byte_ms\":-1}", "\"time_to_first_byte_ms\" is negative" },
+        { "{\"outcome\":\"relayed\",\"sent\":\"ten\"}", "\"sent\" is not a number" },
+        { "{\"outcome\":\"relayed\",\"path\":\"direct\"}", "\"path\" \"direct\" does not go with outcome relayed" },
+        { "{\"outcome\":\"direct\",\"path\":\"wormhole\"}", "allowed: direct, lan, relay, none" },
+        { "{\"outcome\":\"direct\",\"time_to_direct_ms\":5}", "outcome direct needs \"technique\"" },
+        { "{\"outcome\":\"direct\",\"technique\":\"punch\"}", "outcome direct needs \"time_to_direct_ms\"" },
+        { "{\"outcome\":\"relayed\",\"sent\":2.5}", "whole numbers" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        const char *lines[] = { bad[i].line, NULL };
+        r = kind_run(lines, EXITED(0), NULL, false);
+        CU_ASSERT_EQUAL(r->outcome, RESULT_FAILED);
+        ASSERT_CONTAINS(r->error, "malformed result from the connecting peer: ");
+        ASSERT_CONTAINS(r->error, bad[i].why);
+        ASSERT_CONTAINS(r->error, bad[i].line);
+        result_free(r);
+    }
+    run_events_clear(&events);
+}
+
 static void test_listener_registered(void)
 {
     CU_ASSERT_TRUE(run_result_listener_registered(direct_run[0]));
@@ -204,6 +302,8 @@ int main(void)
         { "crash, no done event, deadline", test_crash_and_deadline },
         { "results row and back", test_row_round_trip },
         { "results row: the agent kind", test_row_kind },
+        { "another kind's result line", test_kind_results },
+        { "another kind: no result, a malformed one", test_kind_no_or_bad_result },
         { "listener registered", test_listener_registered },
         { NULL, NULL },
     };

@@ -107,7 +107,7 @@ static void test_errors(void)
     } bad[] = {
         { "[agent]\nconnect = carol\n", "s.scn:12: [agent] connect = carol: no such host; allowed: alice, bob" },
         { "[agent]\nkeepalive = often\n", "s.scn:12: [agent] keepalive = often: allowed: a duration above 0" },
-        { "[agent]\nwarp = 9\n", "s.scn:12: [agent] warp = 9: unknown key; allowed keys: connect, listen, server, hold, keepalive" },
+        { "[agent]\nwarp = 9\n", "s.scn:12: [agent] warp = 9: unknown key; allowed keys: connect, listen, server, hold, kind, keepalive" },
         { "[agent]\npredict = yes\n", "s.scn:12: [agent] predict = yes: allowed: on, off" },
         { "[agent]\nconnect = alice\nlisten = alice\n", "[agent] listen = alice: the listening host must differ" },
         { "[agent]\nserver = alice\n", "s.scn:12: [agent] server = alice: the server must be a public host" },
