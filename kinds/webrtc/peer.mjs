@@ -359,7 +359,7 @@ async function main() {
       time_to_direct_ms: c.path === 'relay' ? null : ms(firstDirect),
       sent,
       delivered,
-      ...(pair ? {} : { reason: 'no selected candidate pair' }),
+      ...(pair ? { pair: describe(pair) } : { reason: 'no selected candidate pair' }),
     });
   };
 
