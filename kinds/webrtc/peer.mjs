@@ -381,6 +381,7 @@ async function main() {
     error: (msg) => fail(msg),
   });
   signal.start();
+  log(`${role}: ${stack.pkg} peer ${me}, signalling with ${peerName} through ${dir}`);
   if (role === 'connect') {
     drive(peer.offer());
     // Path changes (libwebrtc may switch from a relay pair to a direct one).
