@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -242,6 +243,22 @@ const describe = (pair) =>
     ? `${pair.local.type} ${pair.local.address}:${pair.local.port} -> ${pair.remote.type} ${pair.remote.address}:${pair.remote.port}`
     : 'none';
 
+// A stack can wedge the JavaScript thread: libdatachannel 0.24.5 (node-datachannel
+// 0.33.4) deadlocks between its DTLS start on libjuice's thread and a DTLS
+// handshake step sending through libjuice (libdatachannel PR #1630), and the
+// next call into libjuice blocks for good. Then a worker thread, whose timers
+// still run, reports the failure once the main thread has not reported by
+// `at` ms; whichever flips `claim` first prints the one result line.
+function watchdog(claim, at, line) {
+  const code = `
+    const { workerData: w } = require('node:worker_threads');
+    const fs = require('node:fs');
+    setTimeout(() => {
+      if (Atomics.compareExchange(w.claim, 0, 0, 1) === 0) fs.writeSync(1, w.line + '\\n');
+    }, w.at);`;
+  new Worker(code, { eval: true, workerData: { claim, at, line } }).unref();
+}
+
 async function main() {
   const argv = process.argv.slice(2);
   let stackName = null;
@@ -278,10 +295,11 @@ async function main() {
   let firstByte = null;
   let firstDirect = null;
   let lastPair = null;
+  const claim = new Int32Array(new SharedArrayBuffer(4));
   const finish = (result) => {
     if (done) return;
     done = true;
-    if (result) process.stdout.write(JSON.stringify(result) + '\n');
+    if (result && Atomics.compareExchange(claim, 0, 0, 1) === 0) process.stdout.write(JSON.stringify(result) + '\n');
     if (signal) signal.stop();
     try {
       if (peer) peer.close();
@@ -388,6 +406,8 @@ async function main() {
     setInterval(watchPair, 100).unref();
     // Leave time to report before the runner's deadline; fewer echoes than sent is a failure the runner names.
     setTimeout(() => (delivered > 0 ? report() : fail(`no echo within ${deadline - 1500} ms`)), Math.max(deadline - 1500, 500));
+    const wedged = { outcome: 'failed', reason: `the ${stack.pkg} stack blocked the peer's JavaScript thread (no result from it ${deadline - 1000} ms after start)` };
+    watchdog(claim, Math.max(deadline - 1000, 1000) - now(), JSON.stringify(wedged));
   } else {
     setTimeout(() => finish(null), deadline);
   }
