@@ -16,6 +16,7 @@ int cmd_run_main(int argc, char **argv);
 int cmd_matrix_main(int argc, char **argv);
 int cmd_agent_main(int argc, char **argv);
 int cmd_report_main(int argc, char **argv);
+int cmd_kinds_main(int argc, char **argv);
 
 /* Prints a JSON document, indented, with a final newline. */
 typedef struct _JsonNode JsonNode;

@@ -22,6 +22,7 @@ static const struct {
     { "agent", cmd_agent_main, "--server HOST:PORT --name NAME listen | connect PEER: the punching agent" },
     { "server", cmd_server_main, "--address IP1 [--alt-address IP2]: STUN server (RFC 5780, RFC 3489 clients)" },
     { "run", cmd_run_main, "SCENARIO...: run scenarios with agents, judge their expectations" },
+    { "kinds", cmd_kinds_main, "[--json] [FILE...]: the agent kinds, installed or not, versions, techniques" },
     { "matrix", cmd_matrix_main, "[--nats a,b,...]: every pair of NAT presets, predicted vs measured" },
     { "report", cmd_report_main, "DIR...: report.html, figures and summary.json from results.jsonl (shards merge)" },
     { "bench", cmd_bench_main, "engine: measure the NAT engine (lookups, inserts, memory, expiry)" },

@@ -1,12 +1,14 @@
 #include "report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reports/population.h"
 #include "reports/report_html.h"
+#include "reports/report_kinds.h"
 #include "reports/report_gnuplot.h"
 #include "reports/report_path.h"
 #include "reports/report_stats.h"
@@ -121,13 +123,21 @@ int report_build(const char *const *dirs, size_t n_dirs, const char *out_dir,
     link_pcaps(results, out_real);
 
     g_autoptr(report_stats_t) stats = report_stats_new(results);
+    g_autoptr(report_kinds_t) kinds = report_kinds_new(results, stats, pop);
+    /* summary.json's population estimate is natlab's own agent's; each kind
+     * has its own under "kinds" (docs/report.md). */
+    const report_kind_t *own = report_kinds_find(kinds, "natlab");
     population_estimate_t est;
-    population_estimate(pop, stats, &est);
+    population_estimate(pop, kinds->by_kind && own ? own->stats : stats, &est);
+    if (kinds->by_kind && !own) {
+        memset(&est, 0, sizeof est);
+        est.direct = est.relayed = est.failed = est.direct_se = NAN;
+    }
 
-    if (!report_gnuplot_run(stats, out_real, error))
+    if (!report_gnuplot_run(stats, kinds, out_real, error))
         return -1;
-    g_autofree char *summary = report_summary_json(stats, results, pop, &est);
-    g_autofree char *page = report_html_page(stats, results, pop, &est);
+    g_autofree char *summary = report_summary_json_kinds(stats, kinds, results, pop, &est);
+    g_autofree char *page = report_html_page_kinds(stats, kinds, results, pop, &est);
     /* The page last: once it is there, everything it refers to is too. */
     if (!write_out(out_real, "summary.json", summary, error) ||
         !write_out(out_real, "report.html", page, error))

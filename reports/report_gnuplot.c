@@ -23,12 +23,19 @@ static void remove_tree(const char *dir)
 }
 
 /* Data, script and gnuplot in TMP; *keep when TMP should stay for a reader. */
-static bool plot_in(const report_stats_t *s, const char *gnuplot, const char *tmp,
-                    const char *out_dir, bool *keep, GError **error)
+static bool plot_in(const report_stats_t *s, const report_kinds_t *k, const char *gnuplot,
+                    const char *tmp, const char *out_dir, bool *keep, GError **error)
 {
     g_autofree char *heat = report_plot_heatmap_data(s);
     g_autofree char *tech = report_plot_techniques_data(s);
-    g_autofree char *script = report_plot_script(s, tmp, out_dir);
+    g_autofree char *script = report_plot_script_kinds(s, k, tmp, out_dir);
+    for (guint i = 0; k && k->by_kind && i < k->kinds->len; i++) {
+        const report_kind_t *kind = k->kinds->pdata[i];
+        g_autofree char *data = report_plot_heatmap_data(kind->stats);
+        g_autofree char *name = report_plot_heatmap_file(i);
+        if (!write_file(tmp, name, data, error))
+            return false;
+    }
     if (!write_file(tmp, "heatmap.dat", heat, error) ||
         !write_file(tmp, "techniques.dat", tech, error) ||
         !write_file(tmp, "figures.gp", script, error))
@@ -56,7 +63,8 @@ static bool plot_in(const report_stats_t *s, const char *gnuplot, const char *tm
     return true;
 }
 
-bool report_gnuplot_run(const report_stats_t *s, const char *out_dir, GError **error)
+bool report_gnuplot_run(const report_stats_t *s, const report_kinds_t *k, const char *out_dir,
+                        GError **error)
 {
     g_autofree char *gnuplot = g_find_program_in_path("gnuplot");
     if (!gnuplot) {
@@ -69,7 +77,7 @@ bool report_gnuplot_run(const report_stats_t *s, const char *out_dir, GError **e
     if (!tmp)
         return false;
     bool keep = false;
-    bool ok = plot_in(s, gnuplot, tmp, out_dir, &keep, error);
+    bool ok = plot_in(s, k, gnuplot, tmp, out_dir, &keep, error);
     if (!keep)
         remove_tree(tmp);
     return ok;

@@ -6,5 +6,7 @@
 
 #include "report_plot.h"
 
-/* Shell: data and script into a temporary directory, gnuplot over them. */
-bool report_gnuplot_run(const report_stats_t *s, const char *out_dir, GError **error);
+/* Shell: data and script into a temporary directory, gnuplot over them.
+ * k: the kinds (report_plot_script_kinds); NULL: one heatmap of every row. */
+bool report_gnuplot_run(const report_stats_t *s, const report_kinds_t *k, const char *out_dir,
+                        GError **error);

@@ -124,6 +124,8 @@ static void bar(GString *o, double low, double high, const char *cls)
                            report_stats_fmt(b, sizeof b, "%.2f", width));
 }
 
+static void comparison_tail(GString *o, const report_stats_t *s, const population_t *p);
+
 static void comparison(GString *o, const report_stats_t *s, const population_t *p,
                        const population_estimate_t *e)
 {
@@ -174,6 +176,12 @@ static void comparison(GString *o, const report_stats_t *s, const population_t *
         bar(o, raw - 0.004, raw + 0.004, "ours");
     g_string_append(o, "</div></td><td class=\"l\">every attempt in this report counted "
                        "once</td></tr>\n");
+    comparison_tail(o, s, p);
+}
+
+/* The published figures, the note and the weights: the same for every kind. */
+static void comparison_tail(GString *o, const report_stats_t *s, const population_t *p)
+{
     size_t n;
     const population_published_t *pub = population_published(&n);
     for (size_t i = 0; i < n; i++) {
@@ -241,6 +249,41 @@ static const struct {
       "Labels give the count and the share of all attempts." },
 };
 
+static void figure(GString *o, const char *name, const char *title, const char *caption)
+{
+    g_autofree char *t = report_html_escape(title);
+    g_autofree char *n = report_html_escape(name);
+    g_string_append_printf(o, "<figure id=\"fig-%s\">\n<h3>%s</h3>\n<img src=\"%s.svg\" "
+                              "width=\"960\" height=\"760\" alt=\"%s\" "
+                              "onerror=\"this.setAttribute('data-loaded','no')\">\n"
+                              "<figcaption>%s (<a href=\"%s.png\">PNG</a>, <a href=\"%s.svg\">"
+                              "SVG</a>)</figcaption>\n</figure>\n",
+                           n, t, n, t, caption, n, n);
+}
+
+static const char kinds_note[] = " Every agent kind together: each kind's own numbers are in "
+                                 "the section Agent kinds.";
+
+/* One heatmap per kind, then the figures of every row. */
+static void figures_kinds(GString *o, const report_kinds_t *k)
+{
+    g_string_append(o, "<section id=\"figures\">\n<h2>Figures</h2>\n");
+    for (guint i = 0; i < k->kinds->len; i++) {
+        const report_kind_t *kind = k->kinds->pdata[i];
+        g_autofree char *title = g_strdup_printf("Success-rate heatmap: %s", kind->title);
+        g_autofree char *esc = report_html_escape(kind->title);
+        g_autofree char *caption = g_strdup_printf(
+            "%s Only the attempts of the agent kind <b>%s</b>; every kind's heatmap has the same "
+            "axes.", figure_text[0].caption, esc);
+        figure(o, kind->figure, title, caption);
+    }
+    for (int f = 1; f < REPORT_PLOT_N; f++) {
+        g_autofree char *caption = g_strconcat(figure_text[f].caption, kinds_note, NULL);
+        figure(o, report_plot_names[f], figure_text[f].title, caption);
+    }
+    g_string_append(o, "</section>\n");
+}
+
 static void figures(GString *o)
 {
     g_string_append(o, "<section id=\"figures\">\n<h2>Figures</h2>\n");
@@ -303,9 +346,237 @@ static void attempts_table(GString *o, const GPtrArray *attempts)
     g_string_append(o, "</table>\n");
 }
 
+static void comparison_kinds(GString *o, const report_stats_t *s, const report_kinds_t *k,
+                             const population_t *p)
+{
+    g_string_append(o, "<section id=\"comparison\">\n<h2>Expected in the field, next to "
+                       "published figures</h2>\n<p>The population model <b>");
+    text(o, p->name);
+    g_string_append(o, "</b> (");
+    text(o, p->origin);
+    g_string_append(o, ") gives the share of peers behind each NAT type. Drawing both peers of a "
+                       "connection from it, each agent kind's pairs predict the direct share "
+                       "below. Kinds are estimated apart, never pooled: each is one stack "
+                       "deployed in that population, over the pairs it ran (its coverage); a "
+                       "pair a kind did not run is left out, not guessed.</p>\n");
+    g_string_append(o, "<table>\n<tr><th class=\"l\">source</th><th class=\"l\">figure</th>"
+                       "<th class=\"l\">direct share, 0 to 100%</th><th class=\"l\">what was "
+                       "measured</th></tr>\n");
+    for (guint i = 0; i < k->kinds->len; i++) {
+        const report_kind_t *kind = k->kinds->pdata[i];
+        const population_estimate_t *e = &kind->est;
+        g_string_append(o, "<tr><td class=\"l\"><b>");
+        text(o, kind->title);
+        g_string_append(o, "</b> under the model</td><td class=\"l\">");
+        percent(o, e->direct);
+        if (isfinite(e->direct)) {
+            g_string_append(o, " (");
+            percent(o, fmax(e->direct - 1.96 * e->direct_se, 0));
+            g_string_append(o, " to ");
+            percent(o, fmin(e->direct + 1.96 * e->direct_se, 1));
+            g_string_append(o, ")");
+        }
+        g_string_append(o, "</td><td class=\"l\"><div class=\"bar\">");
+        if (isfinite(e->direct)) {
+            bar(o, e->direct - 1.96 * e->direct_se, fmin(e->direct + 1.96 * e->direct_se, 1),
+                "ci");
+            bar(o, e->direct - 0.004, e->direct + 0.004, "ours");
+        }
+        g_string_append(o, "</div></td><td class=\"l\">");
+        if (isfinite(e->direct)) {
+            g_string_append_printf(o, "its %zu attempts, weighted by the population model; "
+                                      "covers ",
+                                   kind->stats->total.attempts);
+            percent(o, e->coverage);
+            g_string_append_printf(o, " of the model's peer pairs (%zu pairs of NATs)", e->cells);
+        } else {
+            g_string_append(o, "no pair it ran involves a NAT the model gives a share");
+        }
+        g_string_append(o, "</td></tr>\n");
+    }
+    comparison_tail(o, s, p);
+}
+
+static void kind_cells(GString *o, const report_kind_t *kind, const report_pair_t *p)
+{
+    g_autofree char *name = report_html_escape(kind->name);
+    if (!p) {
+        g_string_append_printf(o, "<td colspan=\"2\" class=\"note\" data-kind=\"%s\">not "
+                                  "run</td>", name);
+        return;
+    }
+    /* Two cells a kind, so that six kinds still fit: the direct rate is its heatmap's. */
+    const report_agg_t *a = &p->agg;
+    g_string_append_printf(o, "<td class=\"nw\" data-kind=\"%s\"><span class=\"direct\">%zu"
+                              "</span> / <span class=\"relayed\">%zu</span> / <span class=\""
+                              "failed\">%zu</span></td><td class=\"nw\">",
+                           name, a->outcomes[RESULT_DIRECT], a->outcomes[RESULT_RELAYED],
+                           a->outcomes[RESULT_FAILED]);
+    ms(o, a->p50);
+    g_string_append(o, "</td>");
+}
+
+static const report_kind_pair_t *differ_of(const report_kinds_t *k, const char *pair)
+{
+    for (guint i = 0; i < k->differ->len; i++) {
+        const report_kind_pair_t *kp = k->differ->pdata[i];
+        if (strcmp(kp->pair->pair, pair) == 0)
+            return kp;
+    }
+    return NULL;
+}
+
+static void diff_text(GString *o, const report_kinds_t *k, const report_kind_pair_t *kp,
+                      const report_kind_diff_t *d)
+{
+    const report_kind_t *ka = k->kinds->pdata[d->a], *kb = k->kinds->pdata[d->b];
+    const report_pair_t *pa = report_kind_pair(ka, kp->pair->pair);
+    const report_pair_t *pb = report_kind_pair(kb, kp->pair->pair);
+    text(o, ka->name);
+    g_string_append(o, " and ");
+    text(o, kb->name);
+    g_string_append(o, ": ");
+    if (d->by_outcome)
+        g_string_append_printf(o, "mostly %s against mostly %s",
+                               report_kinds_dominant_name(report_kinds_dominant(&pa->agg)),
+                               report_kinds_dominant_name(report_kinds_dominant(&pb->agg)));
+    if (d->by_outcome && d->by_rate)
+        g_string_append(o, "; ");
+    if (d->by_rate) {
+        char buf[G_ASCII_DTOSTR_BUF_SIZE];
+        g_string_append(o, "direct ");
+        percent(o, report_agg_rate(&pa->agg, RESULT_DIRECT));
+        g_string_append(o, " against ");
+        percent(o, report_agg_rate(&pb->agg, RESULT_DIRECT));
+        g_string_append_printf(o, ", beyond noise (z = %s)",
+                               report_stats_fmt(buf, sizeof buf, "%.2f", d->z));
+    }
+}
+
+static void kinds_section(GString *o, const report_stats_t *s, const report_kinds_t *k)
+{
+    g_string_append_printf(o, "<section id=\"kinds\">\n<h2>Agent kinds</h2>\n<p>The same "
+                              "pairs of NATs, run by %u agent kinds (docs/agents.md): natlab's "
+                              "own agent and third-party stacks. Each kind counted on its "
+                              "own.</p>\n<table>\n<tr><th class=\"l\">kind</th><th class=\"l\">"
+                              "version</th>%s<th class=\"l\">heatmap</th></tr>\n",
+                           k->kinds->len, agg_head);
+    for (guint i = 0; i < k->kinds->len; i++) {
+        const report_kind_t *kind = k->kinds->pdata[i];
+        g_string_append(o, "<tr><td class=\"l\">");
+        text(o, kind->name);
+        g_string_append(o, "</td><td class=\"l\">");
+        if (kind->version)
+            text(o, kind->version);
+        else
+            g_string_append(o, "&ndash;");
+        g_string_append(o, "</td>");
+        agg_cells(o, &kind->stats->total);
+        g_string_append(o, "<td class=\"l\"><a href=\"#fig-");
+        text(o, kind->figure);
+        g_string_append(o, "\">");
+        text(o, kind->figure);
+        g_string_append(o, "</a></td></tr>\n");
+    }
+    g_string_append(o, "</table>\n");
+
+    g_string_append(o, "<h3 id=\"pairs-by-kind\">Pairs by kind</h3>\n<p>Each kind's attempts "
+                       "on each pair: how they ended (direct / relayed / failed) and the median "
+                       "time to direct (p50) of the direct ones. Each kind's direct rates are "
+                       "its heatmap.</p>\n<div class=\"wide\">\n<table>\n<tr><th "
+                       "class=\"l\" rowspan=\"2\">pair (A/B)</th><th class=\"l\" rowspan="
+                       "\"2\">class</th>");
+    for (guint i = 0; i < k->kinds->len; i++) {
+        g_string_append(o, "<th colspan=\"2\">");
+        text(o, ((const report_kind_t *)k->kinds->pdata[i])->title);
+        g_string_append(o, "</th>");
+    }
+    g_string_append(o, "<th class=\"l\" rowspan=\"2\">kinds differ</th></tr>\n<tr>");
+    for (guint i = 0; i < k->kinds->len; i++)
+        g_string_append(o, "<th>direct / relayed / failed</th><th>p50</th>");
+    g_string_append(o, "</tr>\n");
+    for (guint i = 0; i < s->pairs->len; i++) {
+        const report_pair_t *p = s->pairs->pdata[i];
+        g_string_append(o, "<tr data-pair=\"");
+        text(o, p->pair);
+        g_string_append(o, "\"><td class=\"l\">");
+        text(o, p->pair);
+        g_string_append_printf(o, "</td><td class=\"l\">%s</td>",
+                               report_stats_class_name(p->cls));
+        for (guint j = 0; j < k->kinds->len; j++) {
+            const report_kind_t *kind = k->kinds->pdata[j];
+            kind_cells(o, kind, report_kind_pair(kind, p->pair));
+        }
+        g_string_append(o, "<td class=\"l\">");
+        if (differ_of(k, p->pair))
+            g_string_append(o, "<a href=\"#kinds-differ\" class=\"failed\">yes</a>");
+        g_string_append(o, "</td></tr>\n");
+    }
+    g_string_append(o, "</table>\n</div>\n");
+
+    size_t compared = 0;
+    for (guint i = 0; i < s->pairs->len; i++) {
+        const report_pair_t *p = s->pairs->pdata[i];
+        guint ran = 0;
+        for (guint j = 0; j < k->kinds->len; j++)
+            ran += report_kind_pair(k->kinds->pdata[j], p->pair) != NULL;
+        compared += ran >= 2;
+    }
+    g_string_append_printf(
+        o, "<h3 id=\"kinds-differ\">Where the kinds differ</h3>\n<p>Two kinds differ on a pair "
+           "when both ran it and (1) each has a dominant outcome (direct, relayed or failed: the "
+           "one most of its attempts had, no tie) and these differ, or (2) their direct rates "
+           "differ beyond noise: a two-proportion z-test with the pooled rate, |z| &gt; %.2f "
+           "(5%%, two-sided). With few attempts (1) can flag chance, so the counts are shown. "
+           "%u of %zu pairs that two or more kinds ran differ.</p>\n",
+        REPORT_KINDS_Z, k->differ->len, compared);
+    if (k->differ->len) {
+        g_string_append(o, "<table>\n<tr><th class=\"l\">pair (A/B)</th><th class=\"l\">"
+                           "each kind: direct / relayed / failed</th><th class=\"l\">how they "
+                           "differ</th></tr>\n");
+        for (guint i = 0; i < k->differ->len; i++) {
+            const report_kind_pair_t *kp = k->differ->pdata[i];
+            g_string_append(o, "<tr data-differ=\"");
+            text(o, kp->pair->pair);
+            g_string_append(o, "\"><td class=\"l\">");
+            text(o, kp->pair->pair);
+            g_string_append(o, "</td><td class=\"l\">");
+            bool first = true;
+            for (guint j = 0; j < k->kinds->len; j++) {
+                const report_kind_t *kind = k->kinds->pdata[j];
+                const report_pair_t *p = report_kind_pair(kind, kp->pair->pair);
+                if (!p)
+                    continue;
+                g_string_append(o, first ? "" : "<br>");
+                first = false;
+                text(o, kind->name);
+                g_string_append_printf(o, " %zu / %zu / %zu", p->agg.outcomes[RESULT_DIRECT],
+                                       p->agg.outcomes[RESULT_RELAYED],
+                                       p->agg.outcomes[RESULT_FAILED]);
+            }
+            g_string_append(o, "</td><td class=\"l\">");
+            for (guint j = 0; j < kp->diffs->len; j++) {
+                g_string_append(o, j ? "<br>" : "");
+                diff_text(o, k, kp, &g_array_index(kp->diffs, report_kind_diff_t, j));
+            }
+            g_string_append(o, "</td></tr>\n");
+        }
+        g_string_append(o, "</table>\n");
+    }
+    g_string_append(o, "</section>\n");
+}
+
 char *report_html_page(const report_stats_t *s, const results_t *r, const population_t *p,
                        const population_estimate_t *e)
 {
+    return report_html_page_kinds(s, NULL, r, p, e);
+}
+
+char *report_html_page_kinds(const report_stats_t *s, const report_kinds_t *k,
+                             const results_t *r, const population_t *p,
+                             const population_estimate_t *e)
+{
+    bool by_kind = k && k->by_kind;
     GString *o = g_string_new(NULL);
     g_string_append_printf(o, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8"
                               "\">\n<meta name=\"viewport\" content=\"width=device-width\">\n"
@@ -313,6 +584,9 @@ char *report_html_page(const report_stats_t *s, const results_t *r, const popula
                               "<title>natlab report</title>\n<style>\n%s</style>\n</head>\n"
                               "<body>\n<header>\n<h1>natlab report</h1>\n<p>",
                            NATLAB_VERSION, style);
+    if (by_kind) /* the page of natlab's rows alone keeps its bytes */
+        g_string_insert(o, strstr(o->str, "</head>") - o->str,
+                        "<style>\n.wide{overflow-x:auto}.nw{white-space:nowrap}\n</style>\n");
     g_string_append_printf(o, "%zu attempts, %u NAT pairs, %u scenarios, from %u results "
                               "file%s:</p>\n<ul>\n",
                            s->total.attempts, s->pairs->len, s->scenarios->len, r->origins->len,
@@ -322,7 +596,21 @@ char *report_html_page(const report_stats_t *s, const results_t *r, const popula
         text(o, r->origins->pdata[i]);
         g_string_append(o, "</code></li>\n");
     }
-    g_string_append(o, "</ul>\n<nav><a href=\"#overview\">overview</a><a href=\"#comparison\">"
+    g_string_append(o, "</ul>\n");
+    if (by_kind) {
+        g_string_append(o, "<p>Agent kinds: ");
+        for (guint i = 0; i < k->kinds->len; i++) {
+            g_string_append(o, i ? ", " : "");
+            g_string_append(o, "<b>");
+            text(o, ((const report_kind_t *)k->kinds->pdata[i])->title);
+            g_string_append(o, "</b>");
+        }
+        g_string_append(o, ".</p>\n<nav><a href=\"#overview\">overview</a><a href=\"#kinds\">"
+                           "kinds</a>");
+    } else {
+        g_string_append(o, "<nav><a href=\"#overview\">overview</a>");
+    }
+    g_string_append(o, "<a href=\"#comparison\">"
                        "field estimate</a><a href=\"#figures\">figures</a><a href=\"#pairs\">"
                        "pairs</a><a href=\"#scenarios\">scenarios</a><a href=\"summary.json\">"
                        "summary.json</a></nav>\n</header>\n");
@@ -356,12 +644,22 @@ char *report_html_page(const report_stats_t *s, const results_t *r, const popula
         percent(o, (double)c->count / (double)s->total.attempts);
         g_string_append(o, "</td></tr>\n");
     }
-    g_string_append(o, "</table>\n</section>\n");
+    g_string_append(o, "</table>\n");
+    if (by_kind)
+        g_string_append_printf(o, "<p class=\"note\">%s</p>\n", kinds_note + 1);
+    g_string_append(o, "</section>\n");
 
-    comparison(o, s, p, e);
-    figures(o);
+    if (by_kind) {
+        kinds_section(o, s, k);
+        comparison_kinds(o, s, k, p);
+        figures_kinds(o, k);
+    } else {
+        comparison(o, s, p, e);
+        figures(o);
+    }
 
-    g_string_append(o, "<section id=\"pairs\">\n<h2>Every pair, all scenarios</h2>\n");
+    g_string_append_printf(o, "<section id=\"pairs\">\n<h2>Every pair, all scenarios%s</h2>\n",
+                           by_kind ? ", every kind together" : "");
     pairs_table(o, s->pairs);
     g_string_append(o, "</section>\n<section id=\"scenarios\">\n<h2>Scenarios</h2>\n");
     for (guint i = 0; i < s->scenarios->len; i++) {
@@ -369,6 +667,11 @@ char *report_html_page(const report_stats_t *s, const results_t *r, const popula
         g_autofree char *id = g_strdup_printf("scenario-%u", i);
         g_string_append_printf(o, "<h3 id=\"%s\">", id);
         text(o, sc->name);
+        if (by_kind) {
+            g_string_append(o, " <span class=\"note\">(");
+            text(o, sc->kind);
+            g_string_append(o, ")</span>");
+        }
         g_string_append_printf(o, "</h3>\n<table>\n<tr>%s</tr>\n<tr>", agg_head);
         agg_cells(o, &sc->agg);
         g_string_append(o, "</tr>\n</table>\n");

@@ -124,11 +124,23 @@ static void path_in(GString *out, const char *dir, const char *file)
     quote(out, path);
 }
 
-static void heatmap_body(GString *g, const report_stats_t *s, const char *data_dir)
+/* kind: the kind's title for its own heatmap, NULL for the one of every row. */
+static void heatmap_body(GString *g, const report_stats_t *s, const char *data_dir,
+                         const char *data_file, const char *kind)
 {
     int n = (int)s->nats->len;
-    g_string_append(g, "set title 'Direct-connection rate per NAT pair (grey: pair not run)'\n"
-                       "set xlabel 'NAT in front of peer B'\nset ylabel 'NAT in front of peer A'\n");
+    if (kind) {
+        g_autofree char *title = g_strdup_printf("%s: direct-connection rate per NAT pair "
+                                                 "(grey: pair not run)", kind);
+        g_string_append(g, "set title ");
+        quote(g, title);
+        g_string_append_c(g, '\n');
+    } else {
+        g_string_append(g, "set title 'Direct-connection rate per NAT pair (grey: pair not "
+                           "run)'\n");
+    }
+    g_string_append(g, "set xlabel 'NAT in front of peer B'\n"
+                       "set ylabel 'NAT in front of peer A'\n");
     g_string_append_printf(g, "set xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\n", n - 1, n - 1);
     GString *tics = g_string_new(NULL);
     for (int i = 0; i < n; i++) {
@@ -145,7 +157,7 @@ static void heatmap_body(GString *g, const report_stats_t *s, const char *data_d
                        "fillcolor rgb '#e6e6e6' fillstyle solid noborder\n"
                        "unset key\nset size ratio -1\n");
     g_string_append(g, "plot ");
-    path_in(g, data_dir, "heatmap.dat");
+    path_in(g, data_dir, data_file);
     g_string_append(g, " using 1:2:(0.5):(0.5):3 with boxxyerror fillstyle solid 1.0 noborder "
                        "fillcolor palette, \\\n  '' using 1:($2-0.1):5 with labels font ',9', \\\n"
                        "  '' using 1:($2+0.25):6 with labels font ',7' textcolor rgb '#333333'\n");
@@ -209,7 +221,27 @@ static void techniques_body(GString *g, const report_stats_t *s, const char *dat
                        "set xtics\n");
 }
 
+char *report_plot_heatmap_file(guint kind)
+{
+    return g_strdup_printf("heatmap-%u.dat", kind);
+}
+
+static void figure_head(GString *g, const char *terminal, const char *out_dir, const char *name,
+                        const char *ext)
+{
+    g_autofree char *file = g_strdup_printf("%s.%s", name, ext);
+    g_string_append_printf(g, "reset\nset terminal %s\nset output ", terminal);
+    path_in(g, out_dir, file);
+    g_string_append_c(g, '\n');
+}
+
 char *report_plot_script(const report_stats_t *s, const char *data_dir, const char *out_dir)
+{
+    return report_plot_script_kinds(s, NULL, data_dir, out_dir);
+}
+
+char *report_plot_script_kinds(const report_stats_t *s, const report_kinds_t *k,
+                               const char *data_dir, const char *out_dir)
 {
     static const struct {
         const char *ext, *terminal;
@@ -221,12 +253,19 @@ char *report_plot_script(const report_stats_t *s, const char *data_dir, const ch
                               "set encoding utf8\n");
     for (guint t = 0; t < G_N_ELEMENTS(terms); t++) {
         for (int f = 0; f < REPORT_PLOT_N; f++) {
-            g_autofree char *file = g_strdup_printf("%s.%s", report_plot_names[f], terms[t].ext);
-            g_string_append_printf(g, "reset\nset terminal %s\nset output ", terms[t].terminal);
-            path_in(g, out_dir, file);
-            g_string_append_c(g, '\n');
+            if (f == 0 && k && k->by_kind) {
+                for (guint i = 0; i < k->kinds->len; i++) {
+                    const report_kind_t *kind = k->kinds->pdata[i];
+                    g_autofree char *data = report_plot_heatmap_file(i);
+                    figure_head(g, terms[t].terminal, out_dir, kind->figure, terms[t].ext);
+                    heatmap_body(g, kind->stats, data_dir, data, kind->title);
+                    g_string_append(g, "set output\n");
+                }
+                continue;
+            }
+            figure_head(g, terms[t].terminal, out_dir, report_plot_names[f], terms[t].ext);
             if (f == 0)
-                heatmap_body(g, s, data_dir);
+                heatmap_body(g, s, data_dir, "heatmap.dat", NULL);
             else if (f == 1)
                 cdf_body(g, s, data_dir);
             else

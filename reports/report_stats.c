@@ -83,6 +83,8 @@ static void scenario_free(gpointer p)
     if (!sc)
         return;
     g_free(sc->name);
+    g_free(sc->kind);
+    g_free(sc->key);
     agg_clear(&sc->agg);
     if (sc->pairs)
         g_ptr_array_free(sc->pairs, TRUE);
@@ -163,7 +165,8 @@ static gint cmp_scenario(gconstpointer x, gconstpointer y)
 {
     const report_scenario_t *a = *(report_scenario_t *const *)x;
     const report_scenario_t *b = *(report_scenario_t *const *)y;
-    return strcmp(a->name, b->name);
+    int d = strcmp(a->name, b->name);
+    return d ? d : strcmp(a->kind, b->kind);
 }
 
 /* Techniques the agent names (docs/agent.md), in that order; others by name. */
@@ -184,7 +187,9 @@ static gint cmp_technique(gconstpointer x, gconstpointer y)
     return ia != ib ? ia - ib : strcmp(a->name, b->name);
 }
 
-report_stats_t *report_stats_new(const results_t *r)
+/* kind NULL: every row; otherwise the rows of that kind (result_kind_name),
+ * on the axes of every row so that each kind's heatmap has the same cells. */
+static report_stats_t *stats_new(const results_t *r, const char *kind)
 {
     report_stats_t *s = g_new0(report_stats_t, 1);
     agg_init(&s->total);
@@ -204,29 +209,7 @@ report_stats_t *report_stats_new(const results_t *r)
     g_autoptr(GHashTable) technique_index = g_hash_table_new(g_str_hash, g_str_equal);
 
     for (guint i = 0; i < r->attempts->len; i++) {
-        const result_attempt_t *located = r->attempts->pdata[i];
-        const result_t *at = located->row;
-        agg_add(&s->total, at);
-        report_pair_t *p = pair_get(s->pairs, pair_index, at);
-        agg_add(&p->agg, at);
-        agg_add(&s->classes[p->cls], at);
-
-        report_scenario_t *sc = g_hash_table_lookup(scenario_index, at->scenario);
-        if (!sc) {
-            sc = g_new0(report_scenario_t, 1);
-            sc->name = g_strdup(at->scenario);
-            agg_init(&sc->agg);
-            sc->pairs = g_ptr_array_new_with_free_func(pair_free);
-            sc->attempts = g_ptr_array_new();
-            g_ptr_array_add(s->scenarios, sc);
-            g_hash_table_insert(scenario_index, sc->name, sc);
-            g_hash_table_insert(scenario_pairs, sc, g_hash_table_new(g_str_hash, g_str_equal));
-        }
-        agg_add(&sc->agg, at);
-        g_ptr_array_add(sc->attempts, (gpointer)located);
-        report_pair_t *sp = pair_get(sc->pairs, g_hash_table_lookup(scenario_pairs, sc), at);
-        agg_add(&sp->agg, at);
-
+        const result_t *at = ((const result_attempt_t *)r->attempts->pdata[i])->row;
         const char *names[2] = { result_nat_name(at->nat_a), result_nat_name(at->nat_b) };
         for (int k = 0; k < 2; k++) {
             if (!g_hash_table_contains(nat_seen, names[k])) {
@@ -235,6 +218,41 @@ report_stats_t *report_stats_new(const results_t *r)
                 g_hash_table_add(nat_seen, copy);
             }
         }
+    }
+
+    for (guint i = 0; i < r->attempts->len; i++) {
+        const result_attempt_t *located = r->attempts->pdata[i];
+        const result_t *at = located->row;
+        if (kind && strcmp(result_kind_name(at), kind) != 0)
+            continue;
+        agg_add(&s->total, at);
+        report_pair_t *p = pair_get(s->pairs, pair_index, at);
+        agg_add(&p->agg, at);
+        agg_add(&s->classes[p->cls], at);
+
+        /* A scenario's verdict is one kind's: the same name run by two kinds is two. */
+        g_autofree char *scenario_key = at->kind ? g_strdup_printf("%s\x1f%s", at->scenario,
+                                                                   at->kind)
+                                                 : NULL;
+        const char *key = scenario_key ? scenario_key : at->scenario;
+        report_scenario_t *sc = g_hash_table_lookup(scenario_index, key);
+        if (!sc) {
+            sc = g_new0(report_scenario_t, 1);
+            sc->name = g_strdup(at->scenario);
+            sc->kind = g_strdup(result_kind_name(at));
+            sc->key = g_strdup(key);
+            agg_init(&sc->agg);
+            sc->pairs = g_ptr_array_new_with_free_func(pair_free);
+            sc->attempts = g_ptr_array_new();
+            g_ptr_array_add(s->scenarios, sc);
+            g_hash_table_insert(scenario_index, sc->key, sc);
+            g_hash_table_insert(scenario_pairs, sc, g_hash_table_new(g_str_hash, g_str_equal));
+        }
+        agg_add(&sc->agg, at);
+        g_ptr_array_add(sc->attempts, (gpointer)located);
+        report_pair_t *sp = pair_get(sc->pairs, g_hash_table_lookup(scenario_pairs, sc), at);
+        agg_add(&sp->agg, at);
+
         if (at->outcome == RESULT_DIRECT) {
             gpointer idx;
             if (g_hash_table_lookup_extended(technique_index, at->technique, NULL, &idx)) {
@@ -268,6 +286,26 @@ report_stats_t *report_stats_new(const results_t *r)
             agg_finish(&((report_pair_t *)sc->pairs->pdata[j])->agg);
     }
     return s;
+}
+
+report_stats_t *report_stats_new(const results_t *r)
+{
+    return stats_new(r, NULL);
+}
+
+report_stats_t *report_stats_new_kind(const results_t *r, const char *kind)
+{
+    return stats_new(r, kind);
+}
+
+const report_pair_t *report_stats_find_pair(const report_stats_t *s, const char *pair)
+{
+    for (guint i = 0; i < s->pairs->len; i++) {
+        const report_pair_t *p = s->pairs->pdata[i];
+        if (strcmp(p->pair, pair) == 0)
+            return p;
+    }
+    return NULL;
 }
 
 const report_pair_t *report_stats_find(const report_stats_t *s, const char *nat_a,

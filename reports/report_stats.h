@@ -40,6 +40,8 @@ typedef struct report_pair {
 
 typedef struct report_scenario {
     char *name;
+    char *kind;          /* result_kind_name of its rows: scenarios are per kind */
+    char *key;           /* name, or name and kind for a kind other than natlab */
     report_agg_t agg;
     GPtrArray *pairs;    /* report_pair_t (owned), in the stats' pair order */
     GPtrArray *attempts; /* result_attempt_t (borrowed), in input order */
@@ -55,7 +57,7 @@ typedef struct report_stats {
     report_agg_t classes[PAIR_N_CLASSES];
     GPtrArray *pairs;     /* report_pair_t over every scenario */
     GPtrArray *nats;      /* char *: the matrix axes, easiest first */
-    GPtrArray *scenarios; /* report_scenario_t, by name */
+    GPtrArray *scenarios; /* report_scenario_t, by name, then kind */
     GArray *techniques;   /* report_count_t over direct attempts */
 } report_stats_t;
 
@@ -63,6 +65,13 @@ typedef struct report_stats {
 report_stats_t *report_stats_new(const results_t *r);
 void report_stats_free(report_stats_t *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(report_stats_t, report_stats_free)
+
+/* The rows of one agent kind (result_kind_name), on the axes (nats) of
+ * every row, so that kinds' heatmaps have the same cells. */
+report_stats_t *report_stats_new_kind(const results_t *r, const char *kind);
+
+/* The pair by its "pair" name, or NULL. */
+const report_pair_t *report_stats_find_pair(const report_stats_t *s, const char *pair);
 
 /* The pair a_name/b_name in that order, or NULL. */
 const report_pair_t *report_stats_find(const report_stats_t *s, const char *nat_a,

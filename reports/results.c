@@ -47,8 +47,10 @@ static char *attempt_identity(const result_t *row)
     if (!(row->has & RESULT_HAS_ATTEMPT))
         return NULL;
     int64_t seed = row->has & RESULT_HAS_SEED ? (int64_t)row->seed : -1;
-    return g_strdup_printf("%s\x1f%s\x1f%u\x1f%" G_GINT64_FORMAT "\x1f%s", row->scenario,
-                           row->pair, row->attempt, seed, row->started ? row->started : "");
+    /* Two kinds' attempts are two attempts, whatever else they share. */
+    return g_strdup_printf("%s\x1f%s\x1f%s\x1f%u\x1f%" G_GINT64_FORMAT "\x1f%s",
+                           result_kind_name(row), row->scenario, row->pair, row->attempt, seed,
+                           row->started ? row->started : "");
 }
 
 bool results_add_data(results_t *r, const char *data, size_t len, const char *origin,

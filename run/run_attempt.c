@@ -545,6 +545,8 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
     const plan_t *plan = env->plan;
     attempt_t a = { .env = env, .t0 = now_us() };
     a.log = fopen(env->log_path, "we");
+    if (a.log)
+        setvbuf(a.log, NULL, _IOLBF, 0); /* `tail -f` and tests see each line as it comes */
     a.result = result_new();
     a.result->attempt = attempt;
     a.result->seed = seed;

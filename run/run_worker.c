@@ -124,7 +124,7 @@ static bool servers_ready(const run_spec_t *spec, const plan_t *plan, const char
         if (!g_file_test(ready, G_FILE_TEST_EXISTS))
             return false;
     }
-    if (!k)
+    if (!k || (!(k->servers & RUN_KIND_SERVER_TURN) && k->server_ready->len == 0))
         return true;
     g_autoptr(GArray) pids = netns_pids(plan_host(plan, (unsigned)spec->server)->ns);
     if (pids->len == 0)

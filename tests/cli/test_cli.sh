@@ -409,5 +409,68 @@ check "up: [agent] connect = carol (no such host) refused (exit $rc)" test "$rc"
 expect_in "$tmp/err" "bad-agent.scn:7: [agent] connect = carol: no such host; allowed: alice, bob" \
     "up: the runner's [agent] error, FILE:LINE"
 
+# ---- agent kinds (docs/agents.md): listing, choosing, and every mistake named
+src=$(cd "$data/../../.." && pwd)
+example="$src/docs/examples/udp-punch.kind"
+run kinds
+expect_rc 0 "kinds: the table"
+expect_in "$tmp/out" "natlab " "kinds: natlab is always there"
+run kinds --json "$example"
+expect_rc 0 "kinds --json FILE"
+json_check "kinds --json: the example kind, installed, its version and techniques" "
+k = d[0]
+assert k['name'] == 'udp-punch' and k['installed'] and k['version'] == 'udp-punch 1.0', k
+assert k['techniques'] == 'punch' and k['servers'] == 'natlab server', k"
+run matrix --agent-kind "natlab,$example" --nats full-cone,symmetric --repeat 2 --seed 3 --list
+expect_rc 0 "matrix --agent-kind natlab,FILE --list"
+check "matrix --agent-kind: each kind's pairs, named by kind" \
+    test "$(grep -c '^name = mx-' "$tmp/out")" -eq 6
+expect_in "$tmp/out" "name = mx-udp-punch-sym-sym" "matrix --agent-kind: mx-KIND-A-B"
+expect_in "$tmp/out" "kind = $example" "matrix --agent-kind: [agent] kind = the file, absolute"
+check "matrix --agent-kind: the kind's prediction follows its techniques (no relay: failed)" \
+    sh -c "grep -A40 'name = mx-udp-punch-sym-sym' '$tmp/out' | grep -m1 '^outcome' | grep -q failed"
+check "matrix --agent-kind: natlab's pairs unchanged (relayed for sym-sym)" \
+    sh -c "grep -A40 'name = mx-sym-sym' '$tmp/out' | grep -m1 '^outcome' | grep -q relayed"
+run matrix --agent-kind nosuch --list
+expect_rc 64 "matrix --agent-kind nosuch"
+expect_in "$tmp/err" "--agent-kind nosuch: no agent kind 'nosuch'; built in: natlab" \
+    "matrix --agent-kind: an unknown kind lists the built-in ones"
+run matrix --agent-kind natlab,natlab --list
+expect_rc 64 "matrix --agent-kind natlab,natlab"
+expect_in "$tmp/err" "kind natlab is named twice" "matrix --agent-kind: a kind twice"
+run matrix --agent-kind "$example" --sim
+expect_rc 64 "matrix --sim --agent-kind FILE"
+expect_in "$tmp/err" "--sim runs natlab's own agent's core" "matrix --sim: other kinds refused"
+printf '[kind]\nname = bad\ntechniques = punch, teleport\nlisten = x\nconnect = x\n' >"$tmp/bad.kind"
+run matrix --agent-kind "$tmp/bad.kind" --list
+expect_rc 64 "matrix --agent-kind BAD.kind"
+expect_in "$tmp/err" "bad.kind:3: [kind] techniques = punch, teleport: unknown 'teleport'; allowed: punch, predict, birthday, port-mapping, relay" \
+    "a bad kind file: FILE:LINE, the value and what is allowed"
+cat >"$tmp/kind-flag.scn" <<EOF2
+[scenario]
+name = kind-flag
+[nat a]
+preset = full-cone
+[host alice]
+nat = a
+[host bob]
+[agent]
+kind = $example
+keepalive = 5s
+EOF2
+run run --check "$tmp/kind-flag.scn"
+check "run --check: natlab's agent flags refused for another kind (exit $rc)" test "$rc" -ne 0
+expect_in "$tmp/err" "kind-flag.scn:10: [agent] keepalive = 5s: a flag of natlab's own agent; kind $example takes send, interval and hold" \
+    "run --check: the refusal names FILE:LINE"
+sed -e 's/^keepalive = 5s$/send = 3/' -e "s|^kind = .*|kind = nosuch|" "$tmp/kind-flag.scn" >"$tmp/kind-none.scn"
+run run --check "$tmp/kind-none.scn"
+expect_in "$tmp/err" "kind-none.scn:9: [agent] kind = nosuch: no agent kind 'nosuch'" \
+    "run --check: an unknown kind, FILE:LINE"
+sed -e 's/^keepalive = 5s$/send = 3/' "$tmp/kind-flag.scn" >"$tmp/kind-sim.scn"
+run run --sim --out "$tmp/ksim" "$tmp/kind-sim.scn"
+expect_rc 64 "run --sim: another kind refused"
+expect_in "$tmp/err" "kind-sim.scn:9: [agent] kind = $example: sim mode runs natlab's own agent's core" \
+    "run --sim: the refusal names FILE:LINE"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Checks on a report directory for tests/report/test_report.sh.
 
-check_report.py files OUT           every output there, PNG magic, SVG parses
+check_report.py files OUT [FIG...]  every output there, PNG magic, SVG parses (FIGs: the
+                                    figures' names, default heatmap ttd-cdf techniques)
+check_report.py kinds OUT EXP       summary.json by kind agrees with expected-kinds.json
 check_report.py expected OUT EXP    summary.json agrees with gen_results.py's expected.json
 check_report.py same OUT1 OUT2      same numbers in both summaries (sources aside)
 check_report.py links OUT           every local href/src of report.html exists
@@ -32,12 +34,13 @@ def png_ok(path, min_bytes=2000):
     return data[:8] == PNG_MAGIC and len(data) >= min_bytes
 
 
-def files(out):
-    for name in ["report.html", "summary.json"] + [f"{f}.{e}" for f in FIGURES
+def files(out, *figures):
+    figures = list(figures) or FIGURES
+    for name in ["report.html", "summary.json"] + [f"{f}.{e}" for f in figures
                                                   for e in ("png", "svg")]:
         if not os.path.isfile(os.path.join(out, name)):
             fail(f"{name} missing")
-    for f in FIGURES:
+    for f in figures:
         if not png_ok(os.path.join(out, f + ".png")):
             fail(f"{f}.png: not a PNG (magic) or nearly empty")
         root = ET.parse(os.path.join(out, f + ".svg")).getroot()
@@ -67,6 +70,52 @@ def expected(out, exp_path):
     total = sum(e["attempts"] for e in exp.values())
     if summary["total"]["attempts"] != total:
         fail(f"total attempts {summary['total']['attempts']}, want {total}")
+
+
+def kinds(out, exp_path):
+    summary = json.load(open(os.path.join(out, "summary.json")))
+    exp = json.load(open(exp_path))
+    got = {k["kind"]: k for k in summary.get("kinds", [])}
+    want = exp["kinds"]
+    if list(got) != ["natlab"] + sorted(k for k in want if k != "natlab"):
+        fail(f"kinds {list(got)}, want natlab first, then {sorted(want)} by name")
+    if os.path.exists(os.path.join(out, "heatmap.png")):
+        fail("heatmap.png: one heatmap of every kind pooled, want one per kind")
+    page = open(os.path.join(out, "report.html"), encoding="utf-8").read()
+    for name, pairs in want.items():
+        k = got[name]
+        version = exp["versions"].get(name)
+        if k["version"] != version:
+            fail(f"{name}: version {k['version']}, want {version}")
+        if k["heatmap"] != f"heatmap-{name}":
+            fail(f"{name}: heatmap {k['heatmap']}")
+        title = f"{name} {version}" if version else name
+        if f"<h3>Success-rate heatmap: {title}</h3>" not in page:
+            fail(f"report.html: no heatmap titled {title}")
+        if k["attempts"] != sum(e["attempts"] for e in pairs.values()):
+            fail(f"{name}: {k['attempts']} attempts")
+        gp = {p["pair"]: p for p in k["pairs"]}
+        if set(gp) != set(pairs):
+            fail(f"{name}: pairs differ: {sorted(set(gp) ^ set(pairs))}")
+        for pair, e in pairs.items():
+            for f in ("attempts", "direct", "relayed", "failed"):
+                if gp[pair][f] != e[f]:
+                    fail(f"{name} {pair}: {f} {gp[pair][f]}, want {e[f]}")
+            if (e["p50"] is None) != (gp[pair]["time_to_direct_p50_ms"] is None) or \
+                    (e["p50"] is not None and abs(e["p50"] - gp[pair]["time_to_direct_p50_ms"]) > 5e-4):
+                fail(f"{name} {pair}: p50 {gp[pair]['time_to_direct_p50_ms']}, want {e['p50']}")
+            if f'<tr data-pair="{pair}">' not in page:
+                fail(f"report.html: {pair} missing from the pairs by kind")
+    differ = {d["pair"]: [x["kinds"] for x in d["differences"]] for d in summary["differing_pairs"]}
+    if differ != exp["differing"]:
+        fail(f"differing pairs {differ}, want {exp['differing']}")
+    for pair in differ:
+        if f'<tr data-differ="{pair}">' not in page:
+            fail(f"report.html: {pair} not listed where the kinds differ")
+    own = {k: v for k, v in got["natlab"]["population"].items()}
+    top = {k: v for k, v in summary["population"].items() if k in own}
+    if own != top:
+        fail(f"population estimate {top}, want natlab's own {own}")
 
 
 def same(a, b):
@@ -135,7 +184,7 @@ def dom(path, want):
 
 def main():
     what = sys.argv[1]
-    {"files": files, "expected": expected, "same": same, "links": links, "dom": dom,
+    {"files": files, "kinds": kinds, "expected": expected, "same": same, "links": links, "dom": dom,
      "png": lambda p: png_ok(p, 10000) or fail(f"{p}: not a PNG or nearly empty")}[what](*sys.argv[2:])
 
 

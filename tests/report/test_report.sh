@@ -76,6 +76,25 @@ check "the same input gives the same summary.json and report.html" \
     sh -c "cmp '$tmp/report/summary.json' '$tmp/again/summary.json' &&
            cmp '$tmp/report/report.html' '$tmp/again/report.html'"
 
+check "natlab's rows alone: summary.json has no kinds, the page no kinds section" \
+    sh -c "! grep -q '\"kinds\"' '$tmp/report/summary.json' &&
+           ! grep -q 'id=\"kinds\"' '$tmp/report/report.html'"
+
+# Two agent kinds in two shards: a heatmap each, the pairs by kind, where they differ.
+python3 "$here/gen_results.py" "$tmp/kinds" 2 8 7 natlab,libnice || fail "generator (kinds)"
+run report "$tmp/kinds/shard-1" "$tmp/kinds/shard-2" --out "$tmp/kreport"
+if [ "$rc" -eq 0 ]; then pass "report of two kinds (exit 0)"; else fail "report of two kinds: exit $rc"; fi
+check "two kinds: a heatmap per kind, the other figures; PNGs are PNG, SVGs parse" \
+    py files "$tmp/kreport" heatmap-natlab heatmap-libnice ttd-cdf techniques
+check "two kinds: each kind's pairs, versions, heatmap titles, the differing pairs" \
+    py kinds "$tmp/kreport" "$tmp/kinds/expected-kinds.json"
+check "two kinds: every pair over both kinds as the generator made them" \
+    py expected "$tmp/kreport" "$tmp/kinds/expected.json"
+check "two kinds: every local link and image exists" py links "$tmp/kreport"
+run report "$tmp/kinds/shard-2" "$tmp/kinds/shard-1" --out "$tmp/kagain"
+check "two kinds: shards in the other order give the same numbers" \
+    py same "$tmp/kreport" "$tmp/kagain"
+
 # A population file of one's own.
 printf '[about]\nname = all symmetric\n[weights]\nsymmetric = 1\n' >"$tmp/sym.pop"
 run report "$s1" "$s2" --out "$tmp/sym" --population "$tmp/sym.pop"
@@ -139,6 +158,9 @@ check "chromium: the page's script ran, 3 figures loaded, nothing broken" \
     py dom "$tmp/dom.html" 3
 browse --screenshot="$tmp/shot.png" --window-size=1280,3000 "$url" >/dev/null 2>"$tmp/err.txt"
 check "chromium: a screenshot of the page" py png "$tmp/shot.png"
+browse --dump-dom "file://$tmp/kreport/report.html" >"$tmp/dom-kinds.html" 2>"$tmp/err.txt"
+check "chromium: two kinds' page, 4 figures loaded (a heatmap per kind), nothing broken" \
+    py dom "$tmp/dom-kinds.html" 4
 # The check itself must be able to fail: a figure taken away is seen.
 cp -r "$tmp/report" "$tmp/broken"
 rm "$tmp/broken/ttd-cdf.svg"
