@@ -33,6 +33,9 @@ got=$(peer --version 2>"$tmp/version.err")
 check "--version: '$got' is the pinned $pkg $pinned (else: scripts/install-deps; $(cat "$tmp/version.err"))" \
     test "$got" = "$pkg $pinned"
 
+"$NATLAB" kinds >"$tmp/kinds.out" 2>&1
+check "natlab kinds: $kind installed, version $pkg $pinned" grep -q "^$kind  *yes  *$pkg $pinned" "$tmp/kinds.out"
+
 node "$kinds/webrtc/peer.mjs" --stack nope >/dev/null 2>"$tmp/usage.err"
 check "--stack nope: usage error (64) naming the stacks" \
     sh -c "[ $? -eq 64 ] && grep -q 'expected one of libdatachannel, libwebrtc' '$tmp/usage.err'"
