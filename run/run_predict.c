@@ -77,8 +77,12 @@ static run_prediction_t stable_vs_moving(const nat_profile_t *s, const nat_profi
             return make(RUN_EXPECT_DIRECT, "predicted", 1,
                         "port-dependent filter vs sequential allocation: the peer's next port is "
                         "predicted");
-        return make(RUN_EXPECT_RELAYED, NULL, 0,
-                    "port-dependent filter vs sequential allocation, prediction off");
+        /* Without prediction, birthday probing finds a sequential NAT's new
+         * ports as it finds a random one's (hyperdht does just that). */
+        if (!agent->birthday)
+            return make(RUN_EXPECT_RELAYED, NULL, 0,
+                        "port-dependent filter vs sequential allocation, prediction and birthday "
+                        "probing off");
     }
     if (!agent->birthday)
         return make(RUN_EXPECT_RELAYED, NULL, 0,

@@ -228,10 +228,37 @@ typedef struct live {
     char **namespaces;
 } live_t;
 
-static void live_down(live_t *l)
+/* What the hosts' `run` programs printed (the servers: natlab server,
+ * coturn, a kind's own) lives in the topology's state directory, which goes
+ * with it: keep it beside the attempt logs, appended per topology. */
+static void keep_host_logs(const live_t *l, const char *logs_dir)
+{
+    const char *state = topology_state_dir(l->topology);
+    g_autoptr(GDir) dir = g_dir_open(state, 0, NULL);
+    const char *f;
+    while (dir && (f = g_dir_read_name(dir))) {
+        if (!g_str_has_suffix(f, ".log"))
+            continue;
+        g_autofree char *from = g_build_filename(state, f, NULL);
+        g_autofree char *to = g_build_filename(logs_dir, f, NULL);
+        g_autofree char *text = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(from, &text, &len, NULL) || len == 0)
+            continue;
+        FILE *out = fopen(to, "ae");
+        if (out) {
+            fwrite(text, 1, len, out);
+            fclose(out);
+        }
+    }
+}
+
+static void live_down(live_t *l, const char *logs_dir)
 {
     if (!l->prefix)
         return;
+    if (logs_dir && l->topology)
+        keep_host_logs(l, logs_dir);
     bool was_up = false;
     g_autoptr(GError) error = NULL;
     if (!topology_down(l->prefix, l->namespaces, 0, &was_up, &error))
@@ -311,7 +338,7 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
     for (unsigned k = 1; k <= spec->repeat && !*env->interrupted; k++) {
         bool fresh = k == 1 || spec->mutates;
         if (fresh && k > 1)
-            live_down(&live);
+            live_down(&live, logs);
         if (fresh ? !live_up(&live, spec, env, &o, &why) : !flush_nats(&live, &why)) {
             status = 1;
             break;
@@ -340,7 +367,7 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
             r->kind_version = g_strdup(kind_version);
         run_worker_report_row(env, r);
     }
-    live_down(&live);
+    live_down(&live, logs);
     if (why)
         run_worker_report_error(env, why);
     return status;

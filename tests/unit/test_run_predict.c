@@ -85,6 +85,12 @@ static void test_what_the_agent_may_use(void)
                     RUN_EXPECT_RELAYED);
     CU_ASSERT_EQUAL(predict("symmetric-sequential", "symmetric-sequential", &no_tricks).outcome,
                     RUN_EXPECT_RELAYED);
+    /* Birthday probing alone finds a sequential NAT's ports too. */
+    run_predict_agent_t birthday_only = no_tricks;
+    birthday_only.birthday = true;
+    run_prediction_t p = predict("port-restricted-cone", "symmetric-sequential", &birthday_only);
+    CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_DIRECT);
+    CU_ASSERT_STRING_EQUAL(p.technique, "birthday");
 }
 
 /* A stack without a relay fails where natlab's agent would be relayed; one
