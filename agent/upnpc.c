@@ -11,6 +11,7 @@
 #define PERMANENT_CHECK (60 * USEC_PER_SEC)   /* a permanent lease is still checked for reboots */
 #define RENEW_MIN USEC_PER_SEC
 #define RETRY_LATER (10 * USEC_PER_SEC)       /* a mapping lost and not re-created: search again */
+#define RESEARCH_MAX 2                        /* searches after failed exchanges, then give up */
 #define URN_SERVICE "urn:schemas-upnp-org:service:"
 
 /* ---- text helpers ------------------------------------------------------- */
@@ -428,6 +429,7 @@ struct upnpc {
     uint32_t lease_s, granted_s;
     bool mapped, any_unsupported, recreate, renewing;
     unsigned port_tries;
+    unsigned researches;      /* searches since the last mapping made */
     usec_t renew_at;
 };
 
@@ -602,6 +604,7 @@ void upnpc_start(upnpc_t *u, usec_t now)
 {
     if (busy(u))
         return;
+    u->researches = 0;
     if (u->state == S_MAPPED) {
         go(u, S_CHECKING, now);
         return;
@@ -660,6 +663,10 @@ static void http_failed(upnpc_t *u, usec_t now)
     if (u->mapped)
         u->recreate = true;
     u->mapped = false;
+    if (++u->researches > RESEARCH_MAX) {
+        fail(u, "the UPnP gateway does not answer its control requests", now);
+        return;
+    }
     search(u, now);
 }
 
@@ -674,6 +681,7 @@ static uint32_t arg_uint(const GString *body, const char *name, uint32_t lo, uin
 static void mapped(upnpc_t *u, uint32_t granted_s, usec_t now)
 {
     bool recreated = u->recreate;
+    u->researches = 0;
     u->mapped = true;
     u->recreate = false;
     u->granted_s = granted_s;
