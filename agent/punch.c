@@ -860,7 +860,11 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
             return;
         p->reg = REG_REGISTERED;
         p->stats.registrations++;
-        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint);
+        /* Our port mapping now carries the primary socket's traffic to the
+         * server too (a symmetric NAT's explicit mapping is used toward every
+         * destination): a move, but no sign of a NAT forgetting us. */
+        bool to_mapping = p->pm.mapped && addr_endpoint_equal(m->endpoint, p->pm.external);
+        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping;
         p->mapped = m->endpoint;
         p->reg_refresh = now + p->keepalive;
         if (!p->registered_once) {
