@@ -53,6 +53,8 @@ port-mapping = pcp
 [nat upnp]
 preset = symmetric
 port-mapping = upnp
+[nat owrt]
+preset = openwrt
 [nat cgn]
 preset = cgnat
 [nat blk]
@@ -83,6 +85,8 @@ nat = sym2
 nat = pcp
 [host a-upnp]
 nat = upnp
+[host a-owrt]
+nat = owrt
 [host a-cgn]
 nat = cgn
 [host a-blk]
@@ -222,6 +226,20 @@ check "symmetric with UPnP only: the listener's mapping came by UPnP ($proto $ex
 check "the connector reached the listener through it" grep -q "\"remote\":\"$ext\"" "$tmp/upnp.c"
 check "the listener deleted its UPnP mapping when it left" sh -c \
     "! '$NATLAB' control agtest upnp mappings | grep -q '\"external\":\"$ext\"'"
+
+# A gateway offering NAT-PMP, PCP and UPnP (openwrt): the agent asks all
+# three at once and keeps the first mapping; NAT-PMP and PCP answer in one
+# round trip, UPnP needs several, so no UPnP mapping is ever made.
+attempt owrt a-owrt a-prc
+expect_path owrt direct ""
+proto=$(python3 "$events" "$tmp/owrt.l" first port-mapping protocol)
+check "openwrt: one mapping, by $proto" sh -c \
+    "[ '$proto' = pcp ] || [ '$proto' = nat-pmp ] && [ \"\$(python3 '$events' '$tmp/owrt.l' count port-mapping)\" = 1 ]"
+upnp_stats=$("$NATLAB" control agtest owrt stats | python3 -c 'import json, sys
+u = json.load(sys.stdin)["upnp"]
+print(u["ssdp"]["answered"], u["soap"]["mappings-added"])')
+check "openwrt: the gateway answered the agents' searches, no UPnP mapping made ($upnp_stats)" \
+    sh -c "set -- $upnp_stats; [ \$1 -ge 1 ] && [ \$2 -eq 0 ]"
 
 # ---- one NAT, two hosts ------------------------------------------------------
 fi
