@@ -219,18 +219,16 @@ bool upnpc_url_parse(const char *text, size_t len, const upnpc_url_t *base, upnp
     }
     if (!base || a == b || memchr(a, ':', (size_t)(b - a)))
         return false; /* another scheme, or nothing to resolve against */
-    upnpc_url_t u = { .ip = base->ip, .port = base->port };
-    size_t dir = 1;
+    upnpc_url_t u = { .ip = base->ip, .port = base->port, .path = "/" };
+    size_t dir = 0;
     if (*a != '/') { /* relative to the base's directory */
-        const char *last = strrchr(base->path, '/');
+        const char *last = base->path[0] == '/' ? strrchr(base->path, '/') : NULL;
         dir = last ? (size_t)(last - base->path) + 1 : 1;
-    } else {
-        dir = 0;
+        if (last)
+            memcpy(u.path, base->path, dir);
     }
     if (dir + (size_t)(b - a) >= UPNPC_PATH_MAX)
         return false;
-    if (dir)
-        memcpy(u.path, base->path[0] == '/' ? base->path : "/", dir);
     memcpy(u.path + dir, a, (size_t)(b - a));
     u.path[dir + (size_t)(b - a)] = '\0';
     *out = u;
@@ -706,6 +704,7 @@ static void mapped(upnpc_t *u, uint32_t granted_s, usec_t now)
 /* Our port is taken, or the gateway does not like it: another port. */
 static void conflict(upnpc_t *u, usec_t now)
 {
+    u->renewing = false;
     if (!u->any_unsupported && u->state != S_ADDING_ANY) {
         go(u, S_ADDING_ANY, now);
         return;
@@ -736,7 +735,7 @@ static void answer(upnpc_t *u, int status, const GString *body, usec_t now)
         http_failed(u, now); /* an HTTP error, not a UPnP one */
         return;
     }
-    bool ok;
+    bool ok = false;
     switch (u->state) {
     case S_DESCRIBING:
         if (!upnpc_description_read(body->str, body->len, &u->location, &u->svc)) {

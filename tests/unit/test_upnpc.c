@@ -39,6 +39,9 @@ static void test_url(void)
     CU_ASSERT_STRING_EQUAL(u.path, "/ctl/IPConn");
     CU_ASSERT(upnpc_url_parse("ctl", 3, &base, &u));
     CU_ASSERT_STRING_EQUAL(u.path, "/desc/ctl");
+    upnpc_url_t root = { ADDR_IP(10, 0, 0, 1), 5000, "/rootDesc.xml" };
+    CU_ASSERT(upnpc_url_parse("ctl/IPConn", 10, &root, &u));
+    CU_ASSERT_STRING_EQUAL(u.path, "/ctl/IPConn");
     static const char *const bad[] = {
         "http://router.lan/", "http://10.0.0.1:0/", "http://10.0.0.1:65536/", "https://10.0.0.1/",
         "http://10.0.0.1/a b", "http://10.0.0.1/a\r\nX: y", "ftp://10.0.0.1/", "http://:80/",
