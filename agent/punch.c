@@ -8,6 +8,7 @@
 #include "common/rng.h"
 #include "common/stun.h"
 #include "portmap.h"
+#include "upnpc.h"
 
 #define SERVER_RETRY (250 * USEC_PER_MSEC)
 #define SERVER_TRIES 20                       /* 5 s without an answer: no UDP path */
@@ -83,7 +84,11 @@ typedef struct portmap_state {
     usec_t epoch_at;
     addr_endpoint_t external;
     uint32_t natpmp_address;
+    upnpc_t *upnpc;     /* UPnP IGD, raced against NAT-PMP and PCP; NULL: no gateway */
+    bool upnp;          /* the mapping held is UPnP's (renewed by upnpc, not by pm.next) */
 } portmap_state_t;
+
+G_STATIC_ASSERT(UPNPC_REQUEST_MAX <= AGENTMSG_MAX_SIZE);
 
 struct punch {
     punch_config_t cfg;
@@ -855,7 +860,11 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
             return;
         p->reg = REG_REGISTERED;
         p->stats.registrations++;
-        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint);
+        /* Our port mapping now carries the primary socket's traffic to the
+         * server too (a symmetric NAT's explicit mapping is used toward every
+         * destination): a move, but no sign of a NAT forgetting us. */
+        bool to_mapping = p->pm.mapped && addr_endpoint_equal(m->endpoint, p->pm.external);
+        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping;
         p->mapped = m->endpoint;
         p->reg_refresh = now + p->keepalive;
         if (!p->registered_once) {
@@ -932,7 +941,7 @@ static void portmap_answer(punch_t *p, const uint8_t *data, size_t len, usec_t n
         p->stats.dropped[PUNCH_DROP_MALFORMED]++;
         return;
     }
-    if (a.result != 0 || (a.opcode == 1 && a.internal_port != p->cfg.local.port))
+    if (a.result != 0 || (a.opcode == 1 && a.internal_port != p->cfg.local.port) || p->pm.upnp)
         return;
     if (a.pcp && (a.opcode != 1 || memcmp(a.nonce, p->pm.nonce, sizeof a.nonce)))
         return;
@@ -955,6 +964,8 @@ static void portmap_answer(punch_t *p, const uint8_t *data, size_t len, usec_t n
     p->pm.epoch = a.epoch;
     p->pm.epoch_at = now;
     p->pm.mapped = true;
+    if (p->pm.upnpc)
+        upnpc_stop(p->pm.upnpc); /* the gateway answered NAT-PMP or PCP first */
     p->pm.active = false;
     p->pm.next = now + (usec_t)(a.lifetime_s ? a.lifetime_s : PORTMAP_LIFETIME_S) * USEC_PER_SEC / 2;
     if (changed) {
@@ -984,10 +995,18 @@ static void portmap_send(punch_t *p, usec_t now)
     p->pm.next = now + PORTMAP_RETRY;
 }
 
+static void upnp_drain(punch_t *p, usec_t now);
+
 static void portmap_start(punch_t *p, usec_t now)
 {
     if (!p->cfg.portmap || !p->cfg.gateway || !p->cfg.local.port)
         return;
+    if (p->pm.upnpc && (!p->pm.mapped || p->pm.upnp)) {
+        upnpc_start(p->pm.upnpc, now); /* checks (and re-creates) a UPnP mapping held */
+        upnp_drain(p, now);
+        if (p->pm.upnp)
+            return;
+    }
     p->pm.active = true;
     p->pm.tries = 0;
     if (!p->pm.nonce[0] && !p->pm.nonce[1])
@@ -996,12 +1015,74 @@ static void portmap_start(punch_t *p, usec_t now)
     portmap_send(p, now);
 }
 
+/* What upnpc wants sent, and what it got: a UPnP mapping is a candidate as
+ * a NAT-PMP or PCP one; the first protocol to map wins the race. */
+static void upnp_drain(punch_t *p, usec_t now)
+{
+    upnpc_output_t *o = g_new(upnpc_output_t, 1); /* large: not on the stack */
+    while (upnpc_pop_output(p->pm.upnpc, o)) {
+        switch (o->kind) {
+        case UPNPC_OUT_DATAGRAM:
+            send_raw(p, PUNCH_SOCKET_PRIMARY, o->to, o->data, o->len);
+            break;
+        case UPNPC_OUT_HTTP: {
+            punch_output_t *h = out_push(p, PUNCH_OUT_HTTP);
+            h->id = o->id;
+            h->to = o->to;
+            h->len = o->len;
+            memcpy(h->data, o->data, o->len);
+            break;
+        }
+        case UPNPC_OUT_MAPPED: {
+            if (p->pm.mapped && !p->pm.upnp)
+                break; /* NAT-PMP or PCP got there first */
+            bool changed = !p->pm.mapped || o->recreated || !addr_endpoint_equal(p->pm.external, o->external);
+            p->pm.external = o->external;
+            p->pm.mapped = p->pm.upnp = true;
+            p->pm.active = false; /* NAT-PMP and PCP lost the race */
+            p->pm.pcp = false;
+            if (!changed)
+                break;
+            punch_event_t *e = event_push(p, PUNCH_EVENT_PORT_MAPPING, now);
+            e->upnp = true;
+            e->remote = o->external;
+            e->lifetime_s = o->lease_s;
+            e->reason = o->reason;
+            if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+                register_again(p, now);
+            break;
+        }
+        case UPNPC_OUT_FAILED:
+            if (p->pm.upnp) { /* the mapping is gone and could not be made again */
+                p->pm.mapped = p->pm.upnp = false;
+                if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+                    register_again(p, now);
+            }
+            break;
+        }
+    }
+    g_free(o);
+}
+
+void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now)
+{
+    if (!p->pm.upnpc)
+        return;
+    upnpc_http(p->pm.upnpc, id, data, len, now);
+    upnp_drain(p, now);
+}
+
 void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
                    size_t len, usec_t now)
 {
     if (socket == PUNCH_SOCKET_PRIMARY && from.port == PUNCH_PORTMAP_PORT &&
         from.ip == p->cfg.gateway && p->cfg.gateway) {
         portmap_answer(p, data, len, now);
+        return;
+    }
+    if (socket == PUNCH_SOCKET_PRIMARY && from.port == UPNPC_SSDP_PORT && p->pm.upnpc) {
+        upnpc_ssdp(p->pm.upnpc, from, data, len, now);
+        upnp_drain(p, now);
         return;
     }
     if (len >= STUN_HEADER_SIZE && data[0] < 4 && socket == PUNCH_SOCKET_PRIMARY) {
@@ -1103,10 +1184,15 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
         }
         if (p->pm.active)
             next = soonest(next, p->pm.next);
-    } else if (p->pm.mapped) {
+    } else if (p->pm.mapped && !p->pm.upnp) {
         if (now >= p->pm.next)
             portmap_start(p, now);
         next = soonest(next, p->pm.next);
+    }
+    if (p->pm.upnpc) {
+        usec_t u = upnpc_bookkeeping(p->pm.upnpc, now);
+        upnp_drain(p, now);
+        next = soonest(next, u);
     }
     return next;
 }
@@ -1303,6 +1389,12 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
     p->received = g_hash_table_new(g_direct_hash, g_direct_equal);
     p->reg = REG_BINDING;
     binding_start(p, &p->bind[0], config->server, now);
+    if (p->cfg.portmap && p->cfg.gateway && p->cfg.local.port) {
+        g_autofree char *desc = g_strdup_printf("natlab agent %s", p->name);
+        upnpc_config_t uc = { .gateway = p->cfg.gateway, .internal = p->cfg.local,
+                              .lease_s = PORTMAP_LIFETIME_S, .description = desc };
+        p->pm.upnpc = upnpc_new(&uc);
+    }
     portmap_start(p, now);
     return p;
 }
@@ -1316,6 +1408,7 @@ void punch_free(punch_t *p)
     g_ptr_array_free(p->unacked, TRUE);
     g_hash_table_destroy(p->received);
     g_free(p->bday_ports);
+    upnpc_free(p->pm.upnpc);
     g_free(p->name);
     g_free(p->peer);
     g_free(p->secret);
@@ -1342,6 +1435,10 @@ void punch_close(punch_t *p, usec_t now)
             send_peer(p, p->current, &bye);
         bye = (agentmsg_t){ .type = AGENTMSG_BYE };
         send_peer(p, -1, &bye);
+    }
+    if (p->pm.upnpc && p->pm.upnp) {
+        upnpc_release(p->pm.upnpc, now); /* a UPnP lease would outlive us */
+        upnp_drain(p, now);
     }
     /* The server ends our sessions and forgets our name now, so nobody
      * connects to an agent that is gone. */

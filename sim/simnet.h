@@ -1,6 +1,7 @@
 /* Sim mode: one attempt in memory on a virtual clock. Two agents (punch
  * cores; host 0 connects, host 1 listens and echoes) behind natsim engines,
- * the STUN and rendezvous cores as the server, NAT-PMP/PCP on the gateways,
+ * the STUN and rendezvous cores as the server, NAT-PMP/PCP and UPnP IGD
+ * (SSDP, and HTTP as one exchange per request) on the gateways,
  * seeded loss on the internet hops. Pure: no sockets, clocks or randomness
  * of its own; everything follows from the options and their seed, so the
  * same options give the same result, bit for bit.
