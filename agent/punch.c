@@ -527,6 +527,35 @@ static void birthday_prepare(punch_t *p, usec_t now)
     }
 }
 
+/* Both NATs allocate a new port per destination, in sequence (rfc-digest
+ * section 4, "SYM-seq prediction"): our j-th new mapping will be
+ * q + j*dq and the peer's p + j*dp, q and p the last ports the server saw.
+ * If each side's j-th new destination is the other's j-th predicted port,
+ * A's mapping q+j*dq points at B's p+j*dp and B's p+j*dp at A's q+j*dq:
+ * both filters hold the exact permission. So the predicted probes must be
+ * the first new destinations either side sends to after its classification:
+ * any other new destination before them (the peer's server-facing endpoint,
+ * a LAN candidate) takes a port of our own sequence and shifts every pair. */
+static bool sequential_pair(const punch_t *p)
+{
+    return p->cfg.predict_window && p->nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL &&
+           p->peer_nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL;
+}
+
+static void add_predicted(punch_t *p, usec_t now)
+{
+    /* rfc-digest section 4: the next port of a sequential symmetric NAT is
+     * p_S + k*d for small k, p_S the last one the server saw. */
+    if (p->peer_nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL || !p->cfg.predict_window)
+        return;
+    for (unsigned k = 1; k <= p->cfg.predict_window; k++) {
+        long port = (long)p->peer_nat.last_port + (long)k * p->peer_nat.step;
+        if (port > 0 && port <= 65535)
+            pair_add(p, PUNCH_SOCKET_PRIMARY, addr_endpoint(p->peer_mapped.ip, (uint16_t)port),
+                     AGENTMSG_TECHNIQUE_PREDICTED, true, now);
+    }
+}
+
 static void punching_start(punch_t *p, usec_t now)
 {
     p->punching = true;
@@ -535,6 +564,10 @@ static void punching_start(punch_t *p, usec_t now)
     p->first_valid = 0;
     p->next_announce = now;
     p->announces = 0;
+    /* Pairs are probed first in the order they are added. */
+    bool sequential = sequential_pair(p);
+    if (sequential)
+        add_predicted(p, now);
     bool same_nat = p->mapped.ip && p->mapped.ip == p->peer_mapped.ip;
     pair_add(p, PUNCH_SOCKET_PRIMARY, p->peer_mapped,
              same_nat ? AGENTMSG_TECHNIQUE_HAIRPIN : AGENTMSG_TECHNIQUE_PUNCH, true, now);
@@ -545,26 +578,81 @@ static void punching_start(punch_t *p, usec_t now)
                                                             : AGENTMSG_TECHNIQUE_PUNCH;
         pair_add(p, PUNCH_SOCKET_PRIMARY, c->endpoint, t, true, now);
     }
-    /* rfc-digest section 4: the next port of a sequential symmetric NAT is
-     * p_S + k*d for small k, p_S the last one the server saw. */
-    if (p->peer_nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL && p->cfg.predict_window) {
-        for (unsigned k = 1; k <= p->cfg.predict_window; k++) {
-            long port = (long)p->peer_nat.last_port + (long)k * p->peer_nat.step;
-            if (port > 0 && port <= 65535)
-                pair_add(p, PUNCH_SOCKET_PRIMARY,
-                         addr_endpoint(p->peer_mapped.ip, (uint16_t)port),
-                         AGENTMSG_TECHNIQUE_PREDICTED, true, now);
-        }
-    }
+    if (!sequential)
+        add_predicted(p, now);
     birthday_prepare(p, now);
+}
+
+/* Why no technique has a real chance, from both classifications, or NULL.
+ * Two mappings per destination meet only where both sides' mappings point
+ * at each other; R = PUNCH_BIRTHDAY_RANGE ports. */
+static const char *hopeless(const punch_t *p)
+{
+    uint8_t a = p->nat.mapping, b = p->peer_nat.mapping;
+    if (a == AGENTMSG_MAPPING_UNKNOWN || b == AGENTMSG_MAPPING_UNKNOWN ||
+        a == AGENTMSG_MAPPING_INDEPENDENT || b == AGENTMSG_MAPPING_INDEPENDENT)
+        return NULL;
+    if (p->mapped.ip && p->mapped.ip == p->peer_mapped.ip)
+        return NULL; /* one NAT: hairpin and LAN candidates */
+    if (p->pm.mapped || p->pm.active)
+        return NULL;
+    for (unsigned i = 0; i < p->n_peer_candidates; i++)
+        if (p->peer_candidates[i].type == AGENTMSG_CANDIDATE_PORTMAP)
+            return NULL;
+    if (a == AGENTMSG_MAPPING_RANDOM && b == AGENTMSG_MAPPING_RANDOM)
+        /* n random mappings a side, each pair of them a match with
+         * probability 1/R^2: 1 - exp(-n^2/R^2) = 1/2 at n = R sqrt(ln 2). */
+        return "both NATs map per destination at random ports: a pair needs each side's mapping "
+               "to point at the other's, P = 1 - exp(-n^2/R^2) for n probes a side, so a 50% "
+               "chance takes n = R sqrt(ln 2) = 53,710 probes a side (R = 64,512): relayed";
+    if (a == AGENTMSG_MAPPING_RANDOM || b == AGENTMSG_MAPPING_RANDOM)
+        /* Each port of the sequential side points at one remote port, so
+         * each random-side mapping aimed at it matches with probability 1/R,
+         * however the probes are spread: no birthday product n*m. */
+        return "one NAT maps per destination at random ports, the other in sequence: each "
+               "sequential port admits one remote port, so n random-side probes find a pair "
+               "with P = 1 - exp(-n/R), and a 50% chance takes n = R ln 2 = 44,716 probes "
+               "(R = 64,512): relayed";
+    if (!p->cfg.predict_window)
+        return "both NATs map per destination in sequence, and prediction is off: relayed";
+    return NULL;
+}
+
+/* Punching ends early when the classifications leave no chance (after a
+ * grace that lets an unclassified filter, EIF, show itself), or when both
+ * sides predicted in sequence and no pair answered: then something else took
+ * ports of a sequence. A relayed pair costs seconds, not the punch timeout. */
+#define HOPELESS_GRACE (2 * USEC_PER_SEC)
+#define SEQUENTIAL_GRACE (3 * USEC_PER_SEC)
+
+static usec_t punch_deadline(const punch_t *p, const char **reason)
+{
+    usec_t timeout = p->cfg.punch_timeout;
+    const char *why = "no direct path within the punch timeout";
+    usec_t rtts = 8 * p->relay_srtt; /* slow links get as many probe rounds */
+    const char *h = hopeless(p);
+    if (h && MAX(HOPELESS_GRACE, rtts) < timeout) {
+        timeout = MAX(HOPELESS_GRACE, rtts);
+        why = h;
+    } else if (sequential_pair(p) && MAX(SEQUENTIAL_GRACE, rtts) < timeout) {
+        timeout = MAX(SEQUENTIAL_GRACE, rtts);
+        why = "both NATs map per destination in sequence and no predicted pair answered: "
+              "other traffic through a NAT took ports of its sequence between the server's "
+              "observation and the probes (cross-traffic): relayed";
+    }
+    if (reason)
+        *reason = why;
+    return p->punch_started + timeout;
 }
 
 static void punching_give_up(punch_t *p, usec_t now)
 {
+    const char *reason;
+    punch_deadline(p, &reason);
     p->punching = false;
     p->gave_up = true;
     punching_stop_birthday(p);
-    event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason = "no direct path within the punch timeout";
+    event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason = reason;
 }
 
 static void pairs_reset(punch_t *p)
@@ -1166,7 +1254,7 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
         return 0;
     if (p->punching && p->current >= 0 && !p->first_valid)
         p->first_valid = now; /* punching again beside a working path (new candidates) */
-    if (p->punching && now - p->punch_started >= p->cfg.punch_timeout && p->current < 0)
+    if (p->punching && now >= punch_deadline(p, NULL) && p->current < 0)
         punching_give_up(p, now);
     if (p->punching && p->first_valid && now - p->first_valid >= NOMINATION_WINDOW) {
         p->punching = false; /* the chosen path keeps its keepalives */
@@ -1197,7 +1285,7 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
         }
         if (p->cfg.broadcast)
             next = soonest(next, p->next_announce);
-        next = soonest(next, p->punch_started + p->cfg.punch_timeout);
+        next = soonest(next, punch_deadline(p, NULL));
         if (p->first_valid)
             next = soonest(next, p->first_valid + NOMINATION_WINDOW);
         next = soonest(next, birthday_bookkeeping(p, now));
