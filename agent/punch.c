@@ -30,6 +30,7 @@
 #define DATA_RTO_MIN (100 * USEC_PER_MSEC)
 #define DATA_RTO_MAX USEC_PER_SEC
 #define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
+#define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
 #define PROBE_RING 4096
 #define PAIRS_MAX 512
 
@@ -141,6 +142,23 @@ struct punch {
     uint16_t *bday_ports;
     unsigned bday_sent, bday_round;
 
+    /* Our own sequential NAT's counter: the last port seen allocated, and
+     * the new destinations we sent to since (each took the next port). */
+    uint16_t seq_last;
+    unsigned seq_allocs;
+    unsigned fresh_base;    /* seq_allocs once the fresh binding had gone out */
+    GHashTable *destinations; /* uint64 ip << 16 | port -> the same, from the primary socket */
+    /* sequential against sequential: a fresh look at our own counter just
+     * before punching, told to the peer through the relay */
+    binding_t fresh;        /* to the server's fourth address:port (once: then mapped) */
+    bool fresh_used;
+    bool predict_waiting;   /* the pairs wait for both words */
+    usec_t predict_wait_until;
+    bool peer_word;         /* the peer's word came */
+    bool told, tell_acked;  /* our word went out; the peer acknowledged it */
+    uint16_t told_port;     /* what it said, fixed: our probes may go out after it */
+    usec_t next_tell;
+
     sent_probe_t ring[PROBE_RING];
 
     /* data */
@@ -151,6 +169,8 @@ struct punch {
     usec_t first_byte, direct_at;
     uint8_t technique;
     bool peer_left;
+    bool peer_heard;        /* anything from the peer in this session, by any path */
+    usec_t reconnect_next;
 };
 
 /* ---- output ---- */
@@ -174,11 +194,38 @@ static punch_event_t *event_push(punch_t *p, enum punch_event_kind kind, usec_t 
     return &o->event;
 }
 
+/* Each new destination of the primary socket takes the next port of a
+ * sequential NAT that maps per destination (RFC 4787 section 4.1: APDM); the
+ * gateway, broadcasts and our own LAN do not cross it. */
+static void count_destination(punch_t *p, addr_endpoint_t to)
+{
+    if (p->reg != REG_BINDING && p->nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL)
+        return;
+    if (to.ip == p->cfg.gateway || to.ip == 0xffffffffu || to.ip == p->cfg.broadcast_address ||
+        (p->cfg.local.ip && (to.ip >> 8) == (p->cfg.local.ip >> 8)))
+        return;
+    uint64_t key = (uint64_t)to.ip << 16 | to.port;
+    if (g_hash_table_contains(p->destinations, &key))
+        return;
+    g_hash_table_add(p->destinations, g_memdup2(&key, sizeof key));
+    if (p->reg != REG_BINDING)
+        p->seq_allocs++;
+}
+
+/* Where our NAT's counter stands: the port its last new mapping got. */
+static uint16_t seq_now(const punch_t *p)
+{
+    long port = (long)p->seq_last + (long)p->seq_allocs * p->nat.step;
+    return port > 0 && port <= 65535 ? (uint16_t)port : p->seq_last;
+}
+
 static void send_raw(punch_t *p, unsigned socket, addr_endpoint_t to, const uint8_t *data,
                      size_t len)
 {
     if (!len)
         return;
+    if (socket == PUNCH_SOCKET_PRIMARY)
+        count_destination(p, to);
     punch_output_t *o = out_push(p, PUNCH_OUT_SEND);
     o->socket = socket;
     o->to = to;
@@ -268,6 +315,8 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
 static void register_send(punch_t *p, usec_t now)
 {
     agentmsg_t m = { .type = AGENTMSG_REGISTER, .nat = p->nat };
+    if (p->nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL)
+        m.nat.last_port = seq_now(p); /* for the peers of later sessions */
     g_strlcpy(m.name, p->name, sizeof m.name);
     candidates_fill(p, &m);
     send_server(p, &m);
@@ -345,6 +394,8 @@ static void bindings_progress(punch_t *p, usec_t now)
     if (!b[0].answered || pending)
         return;
     classify_nat(p);
+    p->seq_last = p->nat.last_port;
+    p->seq_allocs = 0;
     p->reg = REG_REGISTERING;
     p->reg_tries = 0;
     register_send(p, now);
@@ -556,6 +607,87 @@ static void add_predicted(punch_t *p, usec_t now)
     }
 }
 
+/* The peer's counter moves with its other hosts' traffic while it waits
+ * for us (a listener may have registered hours ago), so the last port the
+ * server saw at registration goes stale: both sides look again just before
+ * punching, with a binding to the one server address:port they have not
+ * used (RFC 5780 servers answer on all four), and tell each other the port
+ * it got through the relay (rfc-digest section 4: "do the S probe
+ * immediately before punching"). Nothing new goes out meanwhile: every
+ * other destination would take a port of our own sequence. */
+#define FRESH_WAIT USEC_PER_SEC       /* then predict from the registration's ports */
+#define FRESH_TRIES 4
+
+static void pairs_add_all(punch_t *p, usec_t now);
+
+/* Our word: a relayed probe marked PREDICTED whose endpoint is our public
+ * address and the port our NAT's last new mapping got before our first
+ * predicted probe. Said once per round, repeated as it was. */
+static void tell_send(punch_t *p, usec_t now)
+{
+    if (!p->told) {
+        p->told = true;
+        p->told_port = seq_now(p);
+    }
+    agentmsg_t m = { .type = AGENTMSG_PROBE, .technique = AGENTMSG_TECHNIQUE_PREDICTED,
+                     .endpoint = addr_endpoint(p->mapped.ip, p->told_port),
+                     .timestamp = (uint64_t)now };
+    send_peer(p, -1, &m);
+    p->ring[m.counter % PROBE_RING] = (sent_probe_t){ .counter = m.counter, .socket = RELAYED,
+                                                      .technique = AGENTMSG_TECHNIQUE_PREDICTED,
+                                                      .sent_at = now };
+    p->next_tell = now + p->cfg.probe_interval;
+}
+
+/* The first probes leave once we told our port and heard the peer's. */
+static void predict_go(punch_t *p, bool anyway, usec_t now)
+{
+    if (!p->predict_waiting || (!anyway && !(p->told && p->peer_word)))
+        return;
+    if (!p->told)
+        tell_send(p, now); /* late, but the peer may still be waiting */
+    p->predict_waiting = false;
+    pairs_add_all(p, now);
+}
+
+/* Both sequential: look at our counter afresh once (a later session counts
+ * from it), tell the peer, and wait for its word before the first probe. */
+static void predict_begin(punch_t *p, usec_t now)
+{
+    p->predict_waiting = true;
+    p->predict_wait_until = now + FRESH_WAIT;
+    p->peer_word = p->told = p->tell_acked = false;
+    addr_endpoint_t other = p->bind[0].other;
+    if (!p->fresh_used && other.ip && other.ip != p->cfg.server.ip) {
+        p->fresh_used = true;
+        binding_start(p, &p->fresh, addr_endpoint(other.ip, p->cfg.server.port), now);
+        p->fresh_base = p->seq_allocs;
+        return; /* the word goes out with its answer */
+    }
+    tell_send(p, now);
+}
+
+static void fresh_answered(punch_t *p, addr_endpoint_t mapped, usec_t now)
+{
+    if (!mapped.port || p->nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL)
+        return;
+    p->seq_last = mapped.port;
+    p->seq_allocs -= MIN(p->seq_allocs, p->fresh_base);
+    if (p->session && p->predict_waiting && !p->told) {
+        tell_send(p, now);
+        predict_go(p, false, now);
+    }
+}
+
+static void peer_told(punch_t *p, addr_endpoint_t said, usec_t now)
+{
+    if (!said.port || p->peer_nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL || !p->predict_waiting)
+        return; /* the pairs went out already: new ones would take ports of our sequence */
+    p->peer_nat.last_port = said.port;
+    p->peer_word = true;
+    predict_go(p, false, now);
+}
+
 static void punching_start(punch_t *p, usec_t now)
 {
     p->punching = true;
@@ -564,6 +696,18 @@ static void punching_start(punch_t *p, usec_t now)
     p->first_valid = 0;
     p->next_announce = now;
     p->announces = 0;
+    birthday_prepare(p, now);
+    if (sequential_pair(p)) {
+        predict_begin(p, now);
+        return;
+    }
+    p->predict_waiting = false;
+    p->told = false;
+    pairs_add_all(p, now);
+}
+
+static void pairs_add_all(punch_t *p, usec_t now)
+{
     /* Pairs are probed first in the order they are added. */
     bool sequential = sequential_pair(p);
     if (sequential)
@@ -580,7 +724,6 @@ static void punching_start(punch_t *p, usec_t now)
     }
     if (!sequential)
         add_predicted(p, now);
-    birthday_prepare(p, now);
 }
 
 /* Why no technique has a real chance, from both classifications, or NULL.
@@ -698,6 +841,7 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
             punching_start(p, now);
         return;
     }
+    bool had_session = p->session;
     p->session = true;
     p->session_id = m->session;
     p->controlling = m->role == 1;
@@ -709,12 +853,22 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
     p->peer_replay = (agentmsg_replay_t){ 0 };
     p->session_started = now;
     p->connecting = false;
+    /* A connector whose peer never answered the old session (its PEER was
+     * lost) keeps its data for the new one: none of it arrived. */
+    bool keep_data = p->cfg.peer && had_session && !p->peer_heard;
     p->peer_left = false;
+    p->peer_heard = false;
+    p->reconnect_next = now + PEER_SILENCE;
     /* A new peer counts its messages from 1 again: forget the old session's
      * data (a listener serves one session after another). */
     g_hash_table_remove_all(p->received);
-    g_ptr_array_set_size(p->unacked, 0);
-    p->next_seq = 0;
+    if (!keep_data) {
+        g_ptr_array_set_size(p->unacked, 0);
+        p->next_seq = 0;
+    }
+    for (unsigned i = 0; i < p->unacked->len; i++)
+        ((outgoing_t *)g_ptr_array_index(p->unacked, i))->last_sent = 0; /* due at once */
+    p->last_ack = now;
     p->first_byte = p->direct_at = 0;
     p->technique = AGENTMSG_TECHNIQUE_NONE;
     p->relay_samples = 0;
@@ -830,6 +984,7 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
                          bool relayed, usec_t now)
 {
     int pair = -1;
+    p->peer_heard = true;
     if (!relayed && m->type != AGENTMSG_ANNOUNCE) {
         pair = pair_find(p, socket, from);
         if (pair < 0) /* RFC 8445 section 7.3.1.3: a source we did not aim at: peer-reflexive */
@@ -841,6 +996,8 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
     switch (m->type) {
     case AGENTMSG_PROBE: {
         p->stats.probes_received++;
+        if (relayed && m->technique == AGENTMSG_TECHNIQUE_PREDICTED)
+            peer_told(p, m->endpoint, now);
         agentmsg_t ack = { .type = AGENTMSG_PROBE_ACK, .echo_counter = m->counter,
                            .timestamp = m->timestamp, .endpoint = from };
         pair_t *pr = pair_at(p, pair);
@@ -865,6 +1022,8 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
         }
         p->stats.acks_received++;
         if (relayed) {
+            if (s->technique == AGENTMSG_TECHNIQUE_PREDICTED)
+                p->tell_acked = true;
             rtt_sample(&p->relay_srtt, &p->relay_samples, now - s->sent_at);
             break;
         }
@@ -997,6 +1156,12 @@ static void stun_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
     stun_message_t m;
     if (stun_read(data, len, &m) != STUN_OK || m.msg_class != STUN_CLASS_SUCCESS) {
         p->stats.dropped[PUNCH_DROP_MALFORMED]++;
+        return;
+    }
+    binding_t *f = &p->fresh;
+    if (f->active && !f->answered && !memcmp(f->id, m.transaction_id, sizeof f->id)) {
+        f->answered = true;
+        fresh_answered(p, m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped, now);
         return;
     }
     for (unsigned i = 0; i < 3; i++) {
@@ -1247,15 +1412,69 @@ static usec_t birthday_bookkeeping(punch_t *p, usec_t now)
     return p->bday_next;
 }
 
+/* The fresh binding's retries, our word until the peer acknowledges it,
+ * and the wait for both. */
+static usec_t predict_bookkeeping(punch_t *p, usec_t now)
+{
+    usec_t next = 0;
+    binding_t *f = &p->fresh;
+    if (f->active && !f->answered) {
+        if (now >= f->next) {
+            if (f->tries >= FRESH_TRIES) {
+                f->active = false; /* no answer: tell the counted port */
+                if (p->predict_waiting && !p->told) {
+                    tell_send(p, now);
+                    predict_go(p, false, now);
+                }
+            } else {
+                binding_send(p, f, now);
+            }
+        }
+        if (f->active && !f->answered)
+            next = soonest(next, f->next);
+    }
+    if (p->predict_waiting) {
+        /* An older peer, or its word was lost: predict from what the server
+         * said. Not while the peer said nothing at all: it may not know of
+         * the session yet (its PEER lost), and probes now would leave
+         * mappings on our NAT that the next session's ports would reuse. */
+        if (now >= p->predict_wait_until && !p->peer_heard)
+            p->predict_wait_until = now + p->cfg.probe_interval;
+        if (now >= p->predict_wait_until)
+            predict_go(p, true, now);
+        else
+            next = soonest(next, p->predict_wait_until);
+    }
+    if (p->told && !p->tell_acked && now - p->punch_started < p->cfg.punch_timeout) {
+        if (now >= p->next_tell)
+            tell_send(p, now);
+        next = soonest(next, p->next_tell);
+    }
+    return next;
+}
+
 static usec_t session_bookkeeping(punch_t *p, usec_t now)
 {
     usec_t next = 0;
     if (!p->session)
         return 0;
+    if (p->cfg.peer && !p->peer_heard && !p->peer_left) {
+        /* The server tells both members once; when the peer's PEER is lost,
+         * it never joins and the relay forwards into nothing. A CONNECT
+         * again makes a new session and tells both. */
+        if (now >= p->reconnect_next) {
+            agentmsg_t m = { .type = AGENTMSG_CONNECT };
+            g_strlcpy(m.name, p->peer, sizeof m.name);
+            send_server(p, &m);
+            p->reconnect_next = now + PEER_SILENCE;
+        }
+        next = soonest(next, p->reconnect_next);
+    }
     if (p->punching && p->current >= 0 && !p->first_valid)
         p->first_valid = now; /* punching again beside a working path (new candidates) */
     if (p->punching && now >= punch_deadline(p, NULL) && p->current < 0)
         punching_give_up(p, now);
+    next = soonest(next, predict_bookkeeping(p, now));
     if (p->punching && p->first_valid && now - p->first_valid >= NOMINATION_WINDOW) {
         p->punching = false; /* the chosen path keeps its keepalives */
         punching_stop_birthday(p);
@@ -1389,6 +1608,7 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
     p->current = -1;
     p->unacked = g_ptr_array_new_with_free_func(g_free);
     p->received = g_hash_table_new(g_direct_hash, g_direct_equal);
+    p->destinations = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     p->reg = REG_BINDING;
     binding_start(p, &p->bind[0], config->server, now);
     portmap_start(p, now);
@@ -1403,6 +1623,7 @@ void punch_free(punch_t *p)
     g_array_free(p->pairs, TRUE);
     g_ptr_array_free(p->unacked, TRUE);
     g_hash_table_destroy(p->received);
+    g_hash_table_destroy(p->destinations);
     g_free(p->bday_ports);
     g_free(p->name);
     g_free(p->peer);
