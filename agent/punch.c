@@ -171,6 +171,7 @@ struct punch {
     bool peer_left;
     bool peer_heard;        /* anything from the peer in this session, by any path */
     usec_t reconnect_next;
+    usec_t server_rtt;      /* the first Binding's round trip */
 };
 
 /* ---- output ---- */
@@ -207,6 +208,8 @@ static void count_destination(punch_t *p, addr_endpoint_t to)
     uint64_t key = (uint64_t)to.ip << 16 | to.port;
     if (g_hash_table_contains(p->destinations, &key))
         return;
+    if (g_hash_table_size(p->destinations) >= PAIRS_MAX * 8)
+        g_hash_table_remove_all(p->destinations); /* a long listener's: those mappings timed out */
     g_hash_table_add(p->destinations, g_memdup2(&key, sizeof key));
     if (p->reg != REG_BINDING)
         p->seq_allocs++;
@@ -818,6 +821,13 @@ static void fall_back(punch_t *p, const char *reason, usec_t now)
     punching_start(p, now);
 }
 
+/* A relayed round trip to the peer crosses both sides' paths to the server:
+ * wait for several before calling the peer silent. */
+static usec_t peer_silence(const punch_t *p)
+{
+    return MAX(PEER_SILENCE, 8 * p->server_rtt);
+}
+
 static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
 {
     bool same = p->session && p->session_id == m->session;
@@ -858,7 +868,7 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
     bool keep_data = p->cfg.peer && had_session && !p->peer_heard;
     p->peer_left = false;
     p->peer_heard = false;
-    p->reconnect_next = now + PEER_SILENCE;
+    p->reconnect_next = now + peer_silence(p);
     /* A new peer counts its messages from 1 again: forget the old session's
      * data (a listener serves one session after another). */
     g_hash_table_remove_all(p->received);
@@ -1169,6 +1179,8 @@ static void stun_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
         if (!b->active || b->answered || memcmp(b->id, m.transaction_id, sizeof b->id))
             continue;
         b->answered = true;
+        if (i == 0 && b->tries == 1)
+            p->server_rtt = now - (b->next - SERVER_RETRY);
         b->mapped = m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped;
         if (m.has & STUN_HAS_OTHER_ADDRESS)
             b->other = m.other_address;
@@ -1466,7 +1478,7 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
             agentmsg_t m = { .type = AGENTMSG_CONNECT };
             g_strlcpy(m.name, p->peer, sizeof m.name);
             send_server(p, &m);
-            p->reconnect_next = now + PEER_SILENCE;
+            p->reconnect_next = now + peer_silence(p);
         }
         next = soonest(next, p->reconnect_next);
     }
