@@ -596,14 +596,22 @@ static bool sequential_pair(const punch_t *p)
            p->peer_nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL;
 }
 
+/* Other hosts' new mappings between a side's look at its counter and its
+ * probes (cA on the controlling side's NAT, cB on the other's) shift its
+ * sequence. The controlling side's k-th probe (port X+cA+k) aims at
+ * Y+(k+s_k)d, the other's k'-th (port Y+cB+k') at X+k'; they meet when
+ * k' = k + s_k - cB and s_k = cA + cB. With s_k = k - 1 some k matches
+ * every cA + cB up to the window - 1 (while k' = 2cA + cB + 1 fits in it
+ * too), and without cross-traffic the first probes meet, as before. */
 static void add_predicted(punch_t *p, usec_t now)
 {
     /* rfc-digest section 4: the next port of a sequential symmetric NAT is
      * p_S + k*d for small k, p_S the last one the server saw. */
     if (p->peer_nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL || !p->cfg.predict_window)
         return;
+    bool shift = sequential_pair(p) && p->controlling;
     for (unsigned k = 1; k <= p->cfg.predict_window; k++) {
-        long port = (long)p->peer_nat.last_port + (long)k * p->peer_nat.step;
+        long port = (long)p->peer_nat.last_port + (long)(shift ? 2 * k - 1 : k) * p->peer_nat.step;
         if (port > 0 && port <= 65535)
             pair_add(p, PUNCH_SOCKET_PRIMARY, addr_endpoint(p->peer_mapped.ip, (uint16_t)port),
                      AGENTMSG_TECHNIQUE_PREDICTED, true, now);
