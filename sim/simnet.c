@@ -572,3 +572,16 @@ const uint8_t *simnet_captured_probe(const simnet_t *s, addr_endpoint_t *src,
     *len = s->captured_len;
     return s->captured;
 }
+
+void simnet_cross_traffic(simnet_t *s, unsigned host, unsigned n)
+{
+    int nat = host < HOSTS ? s->host[host].nat : -1;
+    if (nat < 0)
+        return;
+    /* A neighbour on the same LAN (host index 200) sends one datagram each
+     * to n public endpoints nobody answers from: n new mappings. */
+    addr_endpoint_t src = addr_endpoint(LAN_IP(nat, 200), 40000);
+    for (unsigned i = 0; i < n; i++)
+        nat_engine_outbound(s->nat[nat], NAT_PROTO_UDP, src,
+                            addr_endpoint(PUBLIC_HOST_IP(200), (uint16_t)(20000 + i)), s->now);
+}
