@@ -96,20 +96,24 @@ void run_worker_fill_row(const run_spec_t *spec, result_t *r)
         r->pcap = g_strdup_printf("pcap/%s", spec->scenario->name);
 }
 
-/* A socket bound in the namespace of `pid`: UDP bound, TCP listening. */
+/* A socket bound in the namespace of `pid`: UDP bound, TCP listening, on
+ * IPv4 or IPv6 (a dual-stack socket shows only in udp6/tcp6). */
 static bool socket_bound(pid_t pid, const run_kind_socket_t *sock)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/net/%s", (int)pid, sock->tcp ? "tcp" : "udp");
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents(path, &text, NULL, NULL))
-        return false;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-    for (int i = 1; lines[i]; i++) {
-        unsigned port = 0, state = 0;
-        char local[64];
-        if (sscanf(lines[i], " %*u: %63[0-9A-Fa-f]:%x %*s %x", local, &port, &state) == 3 &&
-            port == sock->port && (!sock->tcp || state == 0x0A))
-            return true;
+    for (int v6 = 0; v6 < 2; v6++) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/net/%s%s", (int)pid,
+                                                sock->tcp ? "tcp" : "udp", v6 ? "6" : "");
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+            continue;
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (int i = 1; lines[i]; i++) {
+            unsigned port = 0, state = 0;
+            char local[64];
+            if (sscanf(lines[i], " %*u: %63[0-9A-Fa-f]:%x %*s %x", local, &port, &state) == 3 &&
+                port == sock->port && (!sock->tcp || state == 0x0A))
+                return true;
+        }
     }
     return false;
 }
