@@ -84,7 +84,7 @@ def base_config(shared, crt, key, listen_host, listen_port):
 
 def lighthouse():
     """Made once per topology: a fresh CA, the lighthouse's certificate, the
-    sshd keys every peer uses; then nebula, its log copied to stdout."""
+    sshd keys every peer uses; then nebula itself replaces this process."""
     shared = env("NATLAB_SHARED_DIR")
     server_ip = env("NATLAB_SERVER_IP")
     os.makedirs(shared, exist_ok=True)
@@ -115,21 +115,8 @@ def lighthouse():
     cfg["tun"] = {"disabled": True}
     path = os.path.join(shared, "lighthouse.yml")
     replace_file(path, json.dumps(cfg, indent=1) + "\n")
-    neb = subprocess.Popen(["nebula", "-config", path], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=pdeathsig)
-    signal.signal(signal.SIGTERM, lambda *_: neb.terminate())
-    marker = None
-    for line in neb.stdout:
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
-        if marker is None and b"Nebula interface is active" in line:
-            # nebula's UDP socket is AF_INET6 (v4-mapped), listed in
-            # /proc/net/udp6, which the runner's server-ready check does not
-            # read yet: an IPv4 socket on the same port, on loopback, says
-            # "bound" once nebula's is (kinds/nebula/README.md).
-            marker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            marker.bind(("127.0.0.1", LIGHTHOUSE_PORT))
-    return neb.wait()
+    sys.stdout.flush()
+    os.execvp("nebula", ["nebula", "-config", path])
 
 
 class Inotify:
