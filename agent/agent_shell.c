@@ -9,6 +9,7 @@
 #include <math.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +22,9 @@
 
 #define SOCKETS_MAX (PUNCH_SOCKET_BIRTHDAY + 1024)
 #define RECEIVE_BUDGET 64
+#define HTTP_TIMEOUT (3 * USEC_PER_SEC)      /* the core gives up after 2 s; this frees the socket */
+#define HTTP_RESPONSE_MAX 65536
+#define HTTP_LAST_WORD_MS 300                /* DeletePortMapping on the way out */
 
 typedef struct agent_shell agent_shell_t;
 
@@ -42,6 +46,7 @@ struct agent_shell {
     usec_t started, last_send, deadline;
     unsigned sent;
     bool session_seen, closing, finished;
+    GList *http;          /* http_t: UPnP exchanges with the gateway */
     int status;
     const char *failure;
     uint64_t send_errors;
@@ -232,10 +237,11 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_fixed(b, "expected_p", "%.4f", e->expected_p);
         break;
     case PUNCH_EVENT_PORT_MAPPING:
-        add_string(b, "protocol", e->pcp ? "pcp" : "nat-pmp");
+        add_string(b, "protocol", e->upnp ? "upnp" : e->pcp ? "pcp" : "nat-pmp");
         add_endpoint(b, "external", e->remote);
         add_int(b, "lifetime_s", e->lifetime_s);
-        add_int(b, "epoch", e->epoch);
+        if (!e->upnp)
+            add_int(b, "epoch", e->epoch); /* UPnP has none */
         if (e->reason)
             add_string(b, "reason", e->reason);
         break;
@@ -284,10 +290,133 @@ static void emit_done(agent_shell_t *sh, usec_t now)
     emit(b);
 }
 
+/* ---- UPnP over TCP: one connection per request, read until it closes ---- */
+
+typedef struct http {
+    agent_shell_t *sh;
+    unsigned id;
+    int fd;
+    guint source, timeout;
+    bool sent_all;
+    size_t sent;
+    GByteArray *req, *resp;
+} http_t;
+
+static void run_core(agent_shell_t *sh, usec_t now);
+
+static void http_end(http_t *h, bool ok)
+{
+    agent_shell_t *sh = h->sh;
+    sh->http = g_list_remove(sh->http, h);
+    if (h->source)
+        g_source_remove(h->source);
+    if (h->timeout)
+        g_source_remove(h->timeout);
+    close(h->fd);
+    if (!sh->finished) {
+        usec_t now = clock_now_usec();
+        punch_http_response(sh->core, h->id, h->resp->data, ok ? h->resp->len : 0, now);
+        run_core(sh, now);
+    }
+    g_byte_array_unref(h->req);
+    g_byte_array_unref(h->resp);
+    g_free(h);
+}
+
+static gboolean on_http(int fd, GIOCondition cond, gpointer data)
+{
+    http_t *h = data;
+    if (!h->sent_all) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+            h->source = 0;
+            http_end(h, false); /* refused, unreachable */
+            return G_SOURCE_REMOVE;
+        }
+        ssize_t n = send(fd, h->req->data + h->sent, h->req->len - h->sent, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return G_SOURCE_CONTINUE;
+        if (n < 0) {
+            h->source = 0;
+            http_end(h, false);
+            return G_SOURCE_REMOVE;
+        }
+        h->sent += (size_t)n;
+        if (h->sent < h->req->len)
+            return G_SOURCE_CONTINUE;
+        h->sent_all = true;
+        h->source = g_unix_fd_add(fd, G_IO_IN, on_http, h);
+        return G_SOURCE_REMOVE;
+    }
+    uint8_t buf[8192];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    if (n > 0 && h->resp->len + (size_t)n <= HTTP_RESPONSE_MAX) {
+        g_byte_array_append(h->resp, buf, (guint)n);
+        return G_SOURCE_CONTINUE;
+    }
+    h->source = 0;
+    http_end(h, n == 0); /* the server closed: the response is whole */
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_http_timeout(gpointer data)
+{
+    http_t *h = data;
+    h->timeout = 0;
+    http_end(h, false);
+    return G_SOURCE_REMOVE;
+}
+
+static int http_connect(addr_endpoint_t to)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = sockaddr_from_endpoint(to);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void http_start(agent_shell_t *sh, const punch_output_t *o)
+{
+    int fd = http_connect(o->to);
+    if (fd < 0) {
+        punch_http_response(sh->core, o->id, NULL, 0, clock_now_usec());
+        return; /* the caller flushes what the core says next */
+    }
+    http_t *h = g_new0(http_t, 1);
+    *h = (http_t){ .sh = sh, .id = o->id, .fd = fd, .req = g_byte_array_new(), .resp = g_byte_array_new() };
+    g_byte_array_append(h->req, o->data, (guint)o->len);
+    h->source = g_unix_fd_add(fd, G_IO_OUT, on_http, h);
+    h->timeout = g_timeout_add((guint)(HTTP_TIMEOUT / 1000), on_http_timeout, h);
+    sh->http = g_list_prepend(sh->http, h);
+}
+
+/* On the way out the loop no longer runs: the request (a DeletePortMapping)
+ * goes out within a short bound, its answer is not waited for. */
+static void http_last_word(const punch_output_t *o)
+{
+    int fd = http_connect(o->to);
+    if (fd < 0)
+        return;
+    struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+    if (poll(&pfd, 1, HTTP_LAST_WORD_MS) == 1 && send(fd, o->data, o->len, MSG_NOSIGNAL) == (ssize_t)o->len) {
+        shutdown(fd, SHUT_WR);
+        pfd.events = POLLIN;
+        poll(&pfd, 1, HTTP_LAST_WORD_MS); /* the server acts before it answers */
+    }
+    close(fd);
+}
+
 /* ---- sockets ---- */
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data);
-static void run_core(agent_shell_t *sh, usec_t now);
 
 static int socket_open(agent_shell_t *sh, uint16_t port, bool reuse, GError **error)
 {
@@ -346,6 +475,12 @@ static void flush_outputs(agent_shell_t *sh)
                 sh->failure = o->event.reason;
             break;
         case PUNCH_OUT_DELIVER:
+            break;
+        case PUNCH_OUT_HTTP:
+            if (sh->finished)
+                http_last_word(o);
+            else
+                http_start(sh, o);
             break;
         }
     }
@@ -556,6 +691,8 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
         g_main_loop_run(sh->loop);
     ret = sh->status;
 out:
+    while (sh->http)
+        http_end(sh->http->data, false);
     for (unsigned i = 0; i < sh->n_fds; i++) {
         if (sh->sources[i])
             g_source_remove(sh->sources[i]);

@@ -8,6 +8,7 @@
 #include "common/rng.h"
 #include "common/stun.h"
 #include "portmap.h"
+#include "upnpc.h"
 
 #define SERVER_RETRY (250 * USEC_PER_MSEC)
 #define SERVER_TRIES 20                       /* 5 s without an answer: no UDP path */
@@ -30,6 +31,7 @@
 #define DATA_RTO_MIN (100 * USEC_PER_MSEC)
 #define DATA_RTO_MAX USEC_PER_SEC
 #define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
+#define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
 #define PROBE_RING 4096
 #define PAIRS_MAX 512
 
@@ -83,7 +85,11 @@ typedef struct portmap_state {
     usec_t epoch_at;
     addr_endpoint_t external;
     uint32_t natpmp_address;
+    upnpc_t *upnpc;     /* UPnP IGD, raced against NAT-PMP and PCP; NULL: no gateway */
+    bool upnp;          /* the mapping held is UPnP's (renewed by upnpc, not by pm.next) */
 } portmap_state_t;
+
+G_STATIC_ASSERT(UPNPC_REQUEST_MAX <= AGENTMSG_MAX_SIZE);
 
 struct punch {
     punch_config_t cfg;
@@ -141,6 +147,23 @@ struct punch {
     uint16_t *bday_ports;
     unsigned bday_sent, bday_round;
 
+    /* Our own sequential NAT's counter: the last port seen allocated, and
+     * the new destinations we sent to since (each took the next port). */
+    uint16_t seq_last;
+    unsigned seq_allocs;
+    unsigned fresh_base;    /* seq_allocs once the fresh binding had gone out */
+    GHashTable *destinations; /* uint64 ip << 16 | port -> the same, from the primary socket */
+    /* sequential against sequential: a fresh look at our own counter just
+     * before punching, told to the peer through the relay */
+    binding_t fresh;        /* to the server's fourth address:port (once: then mapped) */
+    bool fresh_used;
+    bool predict_waiting;   /* the pairs wait for both words */
+    usec_t predict_wait_until;
+    bool peer_word;         /* the peer's word came */
+    bool told, tell_acked;  /* our word went out; the peer acknowledged it */
+    uint16_t told_port;     /* what it said, fixed: our probes may go out after it */
+    usec_t next_tell;
+
     sent_probe_t ring[PROBE_RING];
 
     /* data */
@@ -151,6 +174,9 @@ struct punch {
     usec_t first_byte, direct_at;
     uint8_t technique;
     bool peer_left;
+    bool peer_heard;        /* anything from the peer in this session, by any path */
+    usec_t reconnect_next;
+    usec_t server_rtt;      /* the first Binding's round trip */
 };
 
 /* ---- output ---- */
@@ -174,11 +200,40 @@ static punch_event_t *event_push(punch_t *p, enum punch_event_kind kind, usec_t 
     return &o->event;
 }
 
+/* Each new destination of the primary socket takes the next port of a
+ * sequential NAT that maps per destination (RFC 4787 section 4.1: APDM); the
+ * gateway, broadcasts and our own LAN do not cross it. */
+static void count_destination(punch_t *p, addr_endpoint_t to)
+{
+    if (p->reg != REG_BINDING && p->nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL)
+        return;
+    if (to.ip == p->cfg.gateway || to.ip == 0xffffffffu || to.ip == p->cfg.broadcast_address ||
+        (p->cfg.local.ip && (to.ip >> 8) == (p->cfg.local.ip >> 8)))
+        return;
+    uint64_t key = (uint64_t)to.ip << 16 | to.port;
+    if (g_hash_table_contains(p->destinations, &key))
+        return;
+    if (g_hash_table_size(p->destinations) >= PAIRS_MAX * 8)
+        g_hash_table_remove_all(p->destinations); /* a long listener's: those mappings timed out */
+    g_hash_table_add(p->destinations, g_memdup2(&key, sizeof key));
+    if (p->reg != REG_BINDING)
+        p->seq_allocs++;
+}
+
+/* Where our NAT's counter stands: the port its last new mapping got. */
+static uint16_t seq_now(const punch_t *p)
+{
+    long port = (long)p->seq_last + (long)p->seq_allocs * p->nat.step;
+    return port > 0 && port <= 65535 ? (uint16_t)port : p->seq_last;
+}
+
 static void send_raw(punch_t *p, unsigned socket, addr_endpoint_t to, const uint8_t *data,
                      size_t len)
 {
     if (!len)
         return;
+    if (socket == PUNCH_SOCKET_PRIMARY)
+        count_destination(p, to);
     punch_output_t *o = out_push(p, PUNCH_OUT_SEND);
     o->socket = socket;
     o->to = to;
@@ -268,6 +323,8 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
 static void register_send(punch_t *p, usec_t now)
 {
     agentmsg_t m = { .type = AGENTMSG_REGISTER, .nat = p->nat };
+    if (p->nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL)
+        m.nat.last_port = seq_now(p); /* for the peers of later sessions */
     g_strlcpy(m.name, p->name, sizeof m.name);
     candidates_fill(p, &m);
     send_server(p, &m);
@@ -345,6 +402,8 @@ static void bindings_progress(punch_t *p, usec_t now)
     if (!b[0].answered || pending)
         return;
     classify_nat(p);
+    p->seq_last = p->nat.last_port;
+    p->seq_allocs = 0;
     p->reg = REG_REGISTERING;
     p->reg_tries = 0;
     register_send(p, now);
@@ -527,6 +586,124 @@ static void birthday_prepare(punch_t *p, usec_t now)
     }
 }
 
+/* Both NATs allocate a new port per destination, in sequence (rfc-digest
+ * section 4, "SYM-seq prediction"): our j-th new mapping will be
+ * q + j*dq and the peer's p + j*dp, q and p the last ports the server saw.
+ * If each side's j-th new destination is the other's j-th predicted port,
+ * A's mapping q+j*dq points at B's p+j*dp and B's p+j*dp at A's q+j*dq:
+ * both filters hold the exact permission. So the predicted probes must be
+ * the first new destinations either side sends to after its classification:
+ * any other new destination before them (the peer's server-facing endpoint,
+ * a LAN candidate) takes a port of our own sequence and shifts every pair. */
+static bool sequential_pair(const punch_t *p)
+{
+    return p->cfg.predict_window && p->nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL &&
+           p->peer_nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL;
+}
+
+/* Other hosts' new mappings between a side's look at its counter and its
+ * probes (cA on the controlling side's NAT, cB on the other's) shift its
+ * sequence. The controlling side's k-th probe (port X+cA+k) aims at
+ * Y+(k+s_k)d, the other's k'-th (port Y+cB+k') at X+k'; they meet when
+ * k' = k + s_k - cB and s_k = cA + cB. With s_k = k - 1 some k matches
+ * every cA + cB up to the window - 1 (while k' = 2cA + cB + 1 fits in it
+ * too), and without cross-traffic the first probes meet, as before. */
+static void add_predicted(punch_t *p, usec_t now)
+{
+    /* rfc-digest section 4: the next port of a sequential symmetric NAT is
+     * p_S + k*d for small k, p_S the last one the server saw. */
+    if (p->peer_nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL || !p->cfg.predict_window)
+        return;
+    bool shift = sequential_pair(p) && p->controlling;
+    for (unsigned k = 1; k <= p->cfg.predict_window; k++) {
+        long port = (long)p->peer_nat.last_port + (long)(shift ? 2 * k - 1 : k) * p->peer_nat.step;
+        if (port > 0 && port <= 65535)
+            pair_add(p, PUNCH_SOCKET_PRIMARY, addr_endpoint(p->peer_mapped.ip, (uint16_t)port),
+                     AGENTMSG_TECHNIQUE_PREDICTED, true, now);
+    }
+}
+
+/* The peer's counter moves with its other hosts' traffic while it waits
+ * for us (a listener may have registered hours ago), so the last port the
+ * server saw at registration goes stale: both sides look again just before
+ * punching, with a binding to the one server address:port they have not
+ * used (RFC 5780 servers answer on all four), and tell each other the port
+ * it got through the relay (rfc-digest section 4: "do the S probe
+ * immediately before punching"). Nothing new goes out meanwhile: every
+ * other destination would take a port of our own sequence. */
+#define FRESH_WAIT USEC_PER_SEC       /* then predict from the registration's ports */
+#define FRESH_TRIES 4
+
+static void pairs_add_all(punch_t *p, usec_t now);
+
+/* Our word: a relayed probe marked PREDICTED whose endpoint is our public
+ * address and the port our NAT's last new mapping got before our first
+ * predicted probe. Said once per round, repeated as it was. */
+static void tell_send(punch_t *p, usec_t now)
+{
+    if (!p->told) {
+        p->told = true;
+        p->told_port = seq_now(p);
+    }
+    agentmsg_t m = { .type = AGENTMSG_PROBE, .technique = AGENTMSG_TECHNIQUE_PREDICTED,
+                     .endpoint = addr_endpoint(p->mapped.ip, p->told_port),
+                     .timestamp = (uint64_t)now };
+    send_peer(p, -1, &m);
+    p->ring[m.counter % PROBE_RING] = (sent_probe_t){ .counter = m.counter, .socket = RELAYED,
+                                                      .technique = AGENTMSG_TECHNIQUE_PREDICTED,
+                                                      .sent_at = now };
+    p->next_tell = now + p->cfg.probe_interval;
+}
+
+/* The first probes leave once we told our port and heard the peer's. */
+static void predict_go(punch_t *p, bool anyway, usec_t now)
+{
+    if (!p->predict_waiting || (!anyway && !(p->told && p->peer_word)))
+        return;
+    if (!p->told)
+        tell_send(p, now); /* late, but the peer may still be waiting */
+    p->predict_waiting = false;
+    pairs_add_all(p, now);
+}
+
+/* Both sequential: look at our counter afresh once (a later session counts
+ * from it), tell the peer, and wait for its word before the first probe. */
+static void predict_begin(punch_t *p, usec_t now)
+{
+    p->predict_waiting = true;
+    p->predict_wait_until = now + FRESH_WAIT;
+    p->peer_word = p->told = p->tell_acked = false;
+    addr_endpoint_t other = p->bind[0].other;
+    if (!p->fresh_used && other.ip && other.ip != p->cfg.server.ip) {
+        p->fresh_used = true;
+        binding_start(p, &p->fresh, addr_endpoint(other.ip, p->cfg.server.port), now);
+        p->fresh_base = p->seq_allocs;
+        return; /* the word goes out with its answer */
+    }
+    tell_send(p, now);
+}
+
+static void fresh_answered(punch_t *p, addr_endpoint_t mapped, usec_t now)
+{
+    if (!mapped.port || p->nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL)
+        return;
+    p->seq_last = mapped.port;
+    p->seq_allocs -= MIN(p->seq_allocs, p->fresh_base);
+    if (p->session && p->predict_waiting && !p->told) {
+        tell_send(p, now);
+        predict_go(p, false, now);
+    }
+}
+
+static void peer_told(punch_t *p, addr_endpoint_t said, usec_t now)
+{
+    if (!said.port || p->peer_nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL || !p->predict_waiting)
+        return; /* the pairs went out already: new ones would take ports of our sequence */
+    p->peer_nat.last_port = said.port;
+    p->peer_word = true;
+    predict_go(p, false, now);
+}
+
 static void punching_start(punch_t *p, usec_t now)
 {
     p->punching = true;
@@ -535,6 +712,22 @@ static void punching_start(punch_t *p, usec_t now)
     p->first_valid = 0;
     p->next_announce = now;
     p->announces = 0;
+    birthday_prepare(p, now);
+    if (sequential_pair(p)) {
+        predict_begin(p, now);
+        return;
+    }
+    p->predict_waiting = false;
+    p->told = false;
+    pairs_add_all(p, now);
+}
+
+static void pairs_add_all(punch_t *p, usec_t now)
+{
+    /* Pairs are probed first in the order they are added. */
+    bool sequential = sequential_pair(p);
+    if (sequential)
+        add_predicted(p, now);
     bool same_nat = p->mapped.ip && p->mapped.ip == p->peer_mapped.ip;
     pair_add(p, PUNCH_SOCKET_PRIMARY, p->peer_mapped,
              same_nat ? AGENTMSG_TECHNIQUE_HAIRPIN : AGENTMSG_TECHNIQUE_PUNCH, true, now);
@@ -545,26 +738,80 @@ static void punching_start(punch_t *p, usec_t now)
                                                             : AGENTMSG_TECHNIQUE_PUNCH;
         pair_add(p, PUNCH_SOCKET_PRIMARY, c->endpoint, t, true, now);
     }
-    /* rfc-digest section 4: the next port of a sequential symmetric NAT is
-     * p_S + k*d for small k, p_S the last one the server saw. */
-    if (p->peer_nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL && p->cfg.predict_window) {
-        for (unsigned k = 1; k <= p->cfg.predict_window; k++) {
-            long port = (long)p->peer_nat.last_port + (long)k * p->peer_nat.step;
-            if (port > 0 && port <= 65535)
-                pair_add(p, PUNCH_SOCKET_PRIMARY,
-                         addr_endpoint(p->peer_mapped.ip, (uint16_t)port),
-                         AGENTMSG_TECHNIQUE_PREDICTED, true, now);
-        }
+    if (!sequential)
+        add_predicted(p, now);
+}
+
+/* Why no technique has a real chance, from both classifications, or NULL.
+ * Two mappings per destination meet only where both sides' mappings point
+ * at each other; R = PUNCH_BIRTHDAY_RANGE ports. */
+static const char *hopeless(const punch_t *p)
+{
+    uint8_t a = p->nat.mapping, b = p->peer_nat.mapping;
+    if (a == AGENTMSG_MAPPING_UNKNOWN || b == AGENTMSG_MAPPING_UNKNOWN ||
+        a == AGENTMSG_MAPPING_INDEPENDENT || b == AGENTMSG_MAPPING_INDEPENDENT)
+        return NULL;
+    if (p->mapped.ip && p->mapped.ip == p->peer_mapped.ip)
+        return NULL; /* one NAT: hairpin and LAN candidates */
+    if (p->pm.mapped || p->pm.active)
+        return NULL;
+    for (unsigned i = 0; i < p->n_peer_candidates; i++)
+        if (p->peer_candidates[i].type == AGENTMSG_CANDIDATE_PORTMAP)
+            return NULL;
+    if (a == AGENTMSG_MAPPING_RANDOM && b == AGENTMSG_MAPPING_RANDOM)
+        /* n random mappings a side, each pair of them a match with
+         * probability 1/R^2: 1 - exp(-n^2/R^2) = 1/2 at n = R sqrt(ln 2). */
+        return "both NATs map per destination at random ports: a pair needs each side's mapping "
+               "to point at the other's, P = 1 - exp(-n^2/R^2) for n probes a side, so a 50% "
+               "chance takes n = R sqrt(ln 2) = 53,710 probes a side (R = 64,512): relayed";
+    if (a == AGENTMSG_MAPPING_RANDOM || b == AGENTMSG_MAPPING_RANDOM)
+        /* Each port of the sequential side points at one remote port, so
+         * each random-side mapping aimed at it matches with probability 1/R,
+         * however the probes are spread: no birthday product n*m. */
+        return "one NAT maps per destination at random ports, the other in sequence: each "
+               "sequential port admits one remote port, so n random-side probes find a pair "
+               "with P = 1 - exp(-n/R), and a 50% chance takes n = R ln 2 = 44,716 probes "
+               "(R = 64,512): relayed";
+    if (!p->cfg.predict_window)
+        return "both NATs map per destination in sequence, and prediction is off: relayed";
+    return NULL;
+}
+
+/* Punching ends early when the classifications leave no chance (after a
+ * grace that lets an unclassified filter, EIF, show itself), or when both
+ * sides predicted in sequence and no pair answered: then something else took
+ * ports of a sequence. A relayed pair costs seconds, not the punch timeout. */
+#define HOPELESS_GRACE (2 * USEC_PER_SEC)
+#define SEQUENTIAL_GRACE (3 * USEC_PER_SEC)
+
+static usec_t punch_deadline(const punch_t *p, const char **reason)
+{
+    usec_t timeout = p->cfg.punch_timeout;
+    const char *why = "no direct path within the punch timeout";
+    usec_t rtts = 8 * p->relay_srtt; /* slow links get as many probe rounds */
+    const char *h = hopeless(p);
+    if (h && MAX(HOPELESS_GRACE, rtts) < timeout) {
+        timeout = MAX(HOPELESS_GRACE, rtts);
+        why = h;
+    } else if (sequential_pair(p) && MAX(SEQUENTIAL_GRACE, rtts) < timeout) {
+        timeout = MAX(SEQUENTIAL_GRACE, rtts);
+        why = "both NATs map per destination in sequence and no predicted pair answered: "
+              "other traffic through a NAT took ports of its sequence between the server's "
+              "observation and the probes (cross-traffic): relayed";
     }
-    birthday_prepare(p, now);
+    if (reason)
+        *reason = why;
+    return p->punch_started + timeout;
 }
 
 static void punching_give_up(punch_t *p, usec_t now)
 {
+    const char *reason;
+    punch_deadline(p, &reason);
     p->punching = false;
     p->gave_up = true;
     punching_stop_birthday(p);
-    event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason = "no direct path within the punch timeout";
+    event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason = reason;
 }
 
 static void pairs_reset(punch_t *p)
@@ -585,6 +832,13 @@ static void fall_back(punch_t *p, const char *reason, usec_t now)
     if (p->pm.mapped || p->pm.active)
         portmap_start(p, now);
     punching_start(p, now);
+}
+
+/* A relayed round trip to the peer crosses both sides' paths to the server:
+ * wait for several before calling the peer silent. */
+static usec_t peer_silence(const punch_t *p)
+{
+    return MAX(PEER_SILENCE, 8 * p->server_rtt);
 }
 
 static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
@@ -610,6 +864,7 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
             punching_start(p, now);
         return;
     }
+    bool had_session = p->session;
     p->session = true;
     p->session_id = m->session;
     p->controlling = m->role == 1;
@@ -621,12 +876,22 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
     p->peer_replay = (agentmsg_replay_t){ 0 };
     p->session_started = now;
     p->connecting = false;
+    /* A connector whose peer never answered the old session (its PEER was
+     * lost) keeps its data for the new one: none of it arrived. */
+    bool keep_data = p->cfg.peer && had_session && !p->peer_heard;
     p->peer_left = false;
+    p->peer_heard = false;
+    p->reconnect_next = now + peer_silence(p);
     /* A new peer counts its messages from 1 again: forget the old session's
      * data (a listener serves one session after another). */
     g_hash_table_remove_all(p->received);
-    g_ptr_array_set_size(p->unacked, 0);
-    p->next_seq = 0;
+    if (!keep_data) {
+        g_ptr_array_set_size(p->unacked, 0);
+        p->next_seq = 0;
+    }
+    for (unsigned i = 0; i < p->unacked->len; i++)
+        ((outgoing_t *)g_ptr_array_index(p->unacked, i))->last_sent = 0; /* due at once */
+    p->last_ack = now;
     p->first_byte = p->direct_at = 0;
     p->technique = AGENTMSG_TECHNIQUE_NONE;
     p->relay_samples = 0;
@@ -742,6 +1007,7 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
                          bool relayed, usec_t now)
 {
     int pair = -1;
+    p->peer_heard = true;
     if (!relayed && m->type != AGENTMSG_ANNOUNCE) {
         pair = pair_find(p, socket, from);
         if (pair < 0) /* RFC 8445 section 7.3.1.3: a source we did not aim at: peer-reflexive */
@@ -753,6 +1019,8 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
     switch (m->type) {
     case AGENTMSG_PROBE: {
         p->stats.probes_received++;
+        if (relayed && m->technique == AGENTMSG_TECHNIQUE_PREDICTED)
+            peer_told(p, m->endpoint, now);
         agentmsg_t ack = { .type = AGENTMSG_PROBE_ACK, .echo_counter = m->counter,
                            .timestamp = m->timestamp, .endpoint = from };
         pair_t *pr = pair_at(p, pair);
@@ -777,6 +1045,8 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
         }
         p->stats.acks_received++;
         if (relayed) {
+            if (s->technique == AGENTMSG_TECHNIQUE_PREDICTED)
+                p->tell_acked = true;
             rtt_sample(&p->relay_srtt, &p->relay_samples, now - s->sent_at);
             break;
         }
@@ -855,7 +1125,11 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
             return;
         p->reg = REG_REGISTERED;
         p->stats.registrations++;
-        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint);
+        /* Our port mapping now carries the primary socket's traffic to the
+         * server too (a symmetric NAT's explicit mapping is used toward every
+         * destination): a move, but no sign of a NAT forgetting us. */
+        bool to_mapping = p->pm.mapped && addr_endpoint_equal(m->endpoint, p->pm.external);
+        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping;
         p->mapped = m->endpoint;
         p->reg_refresh = now + p->keepalive;
         if (!p->registered_once) {
@@ -911,11 +1185,19 @@ static void stun_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
         p->stats.dropped[PUNCH_DROP_MALFORMED]++;
         return;
     }
+    binding_t *f = &p->fresh;
+    if (f->active && !f->answered && !memcmp(f->id, m.transaction_id, sizeof f->id)) {
+        f->answered = true;
+        fresh_answered(p, m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped, now);
+        return;
+    }
     for (unsigned i = 0; i < 3; i++) {
         binding_t *b = &p->bind[i];
         if (!b->active || b->answered || memcmp(b->id, m.transaction_id, sizeof b->id))
             continue;
         b->answered = true;
+        if (i == 0 && b->tries == 1)
+            p->server_rtt = now - (b->next - SERVER_RETRY);
         b->mapped = m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped;
         if (m.has & STUN_HAS_OTHER_ADDRESS)
             b->other = m.other_address;
@@ -932,7 +1214,7 @@ static void portmap_answer(punch_t *p, const uint8_t *data, size_t len, usec_t n
         p->stats.dropped[PUNCH_DROP_MALFORMED]++;
         return;
     }
-    if (a.result != 0 || (a.opcode == 1 && a.internal_port != p->cfg.local.port))
+    if (a.result != 0 || (a.opcode == 1 && a.internal_port != p->cfg.local.port) || p->pm.upnp)
         return;
     if (a.pcp && (a.opcode != 1 || memcmp(a.nonce, p->pm.nonce, sizeof a.nonce)))
         return;
@@ -955,6 +1237,8 @@ static void portmap_answer(punch_t *p, const uint8_t *data, size_t len, usec_t n
     p->pm.epoch = a.epoch;
     p->pm.epoch_at = now;
     p->pm.mapped = true;
+    if (p->pm.upnpc)
+        upnpc_stop(p->pm.upnpc); /* the gateway answered NAT-PMP or PCP first */
     p->pm.active = false;
     p->pm.next = now + (usec_t)(a.lifetime_s ? a.lifetime_s : PORTMAP_LIFETIME_S) * USEC_PER_SEC / 2;
     if (changed) {
@@ -984,10 +1268,18 @@ static void portmap_send(punch_t *p, usec_t now)
     p->pm.next = now + PORTMAP_RETRY;
 }
 
+static void upnp_drain(punch_t *p, usec_t now);
+
 static void portmap_start(punch_t *p, usec_t now)
 {
     if (!p->cfg.portmap || !p->cfg.gateway || !p->cfg.local.port)
         return;
+    if (p->pm.upnpc && (!p->pm.mapped || p->pm.upnp)) {
+        upnpc_start(p->pm.upnpc, now); /* checks (and re-creates) a UPnP mapping held */
+        upnp_drain(p, now);
+        if (p->pm.upnp)
+            return;
+    }
     p->pm.active = true;
     p->pm.tries = 0;
     if (!p->pm.nonce[0] && !p->pm.nonce[1])
@@ -996,12 +1288,74 @@ static void portmap_start(punch_t *p, usec_t now)
     portmap_send(p, now);
 }
 
+/* What upnpc wants sent, and what it got: a UPnP mapping is a candidate as
+ * a NAT-PMP or PCP one; the first protocol to map wins the race. */
+static void upnp_drain(punch_t *p, usec_t now)
+{
+    upnpc_output_t *o = g_new(upnpc_output_t, 1); /* large: not on the stack */
+    while (upnpc_pop_output(p->pm.upnpc, o)) {
+        switch (o->kind) {
+        case UPNPC_OUT_DATAGRAM:
+            send_raw(p, PUNCH_SOCKET_PRIMARY, o->to, o->data, o->len);
+            break;
+        case UPNPC_OUT_HTTP: {
+            punch_output_t *h = out_push(p, PUNCH_OUT_HTTP);
+            h->id = o->id;
+            h->to = o->to;
+            h->len = o->len;
+            memcpy(h->data, o->data, o->len);
+            break;
+        }
+        case UPNPC_OUT_MAPPED: {
+            if (p->pm.mapped && !p->pm.upnp)
+                break; /* NAT-PMP or PCP got there first */
+            bool changed = !p->pm.mapped || o->recreated || !addr_endpoint_equal(p->pm.external, o->external);
+            p->pm.external = o->external;
+            p->pm.mapped = p->pm.upnp = true;
+            p->pm.active = false; /* NAT-PMP and PCP lost the race */
+            p->pm.pcp = false;
+            if (!changed)
+                break;
+            punch_event_t *e = event_push(p, PUNCH_EVENT_PORT_MAPPING, now);
+            e->upnp = true;
+            e->remote = o->external;
+            e->lifetime_s = o->lease_s;
+            e->reason = o->reason;
+            if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+                register_again(p, now);
+            break;
+        }
+        case UPNPC_OUT_FAILED:
+            if (p->pm.upnp) { /* the mapping is gone and could not be made again */
+                p->pm.mapped = p->pm.upnp = false;
+                if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+                    register_again(p, now);
+            }
+            break;
+        }
+    }
+    g_free(o);
+}
+
+void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now)
+{
+    if (!p->pm.upnpc)
+        return;
+    upnpc_http(p->pm.upnpc, id, data, len, now);
+    upnp_drain(p, now);
+}
+
 void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
                    size_t len, usec_t now)
 {
     if (socket == PUNCH_SOCKET_PRIMARY && from.port == PUNCH_PORTMAP_PORT &&
         from.ip == p->cfg.gateway && p->cfg.gateway) {
         portmap_answer(p, data, len, now);
+        return;
+    }
+    if (socket == PUNCH_SOCKET_PRIMARY && from.port == UPNPC_SSDP_PORT && p->pm.upnpc) {
+        upnpc_ssdp(p->pm.upnpc, from, data, len, now);
+        upnp_drain(p, now);
         return;
     }
     if (len >= STUN_HEADER_SIZE && data[0] < 4 && socket == PUNCH_SOCKET_PRIMARY) {
@@ -1103,10 +1457,15 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
         }
         if (p->pm.active)
             next = soonest(next, p->pm.next);
-    } else if (p->pm.mapped) {
+    } else if (p->pm.mapped && !p->pm.upnp) {
         if (now >= p->pm.next)
             portmap_start(p, now);
         next = soonest(next, p->pm.next);
+    }
+    if (p->pm.upnpc) {
+        usec_t u = upnpc_bookkeeping(p->pm.upnpc, now);
+        upnp_drain(p, now);
+        next = soonest(next, u);
     }
     return next;
 }
@@ -1159,15 +1518,69 @@ static usec_t birthday_bookkeeping(punch_t *p, usec_t now)
     return p->bday_next;
 }
 
+/* The fresh binding's retries, our word until the peer acknowledges it,
+ * and the wait for both. */
+static usec_t predict_bookkeeping(punch_t *p, usec_t now)
+{
+    usec_t next = 0;
+    binding_t *f = &p->fresh;
+    if (f->active && !f->answered) {
+        if (now >= f->next) {
+            if (f->tries >= FRESH_TRIES) {
+                f->active = false; /* no answer: tell the counted port */
+                if (p->predict_waiting && !p->told) {
+                    tell_send(p, now);
+                    predict_go(p, false, now);
+                }
+            } else {
+                binding_send(p, f, now);
+            }
+        }
+        if (f->active && !f->answered)
+            next = soonest(next, f->next);
+    }
+    if (p->predict_waiting) {
+        /* An older peer, or its word was lost: predict from what the server
+         * said. Not while the peer said nothing at all: it may not know of
+         * the session yet (its PEER lost), and probes now would leave
+         * mappings on our NAT that the next session's ports would reuse. */
+        if (now >= p->predict_wait_until && !p->peer_heard)
+            p->predict_wait_until = now + p->cfg.probe_interval;
+        if (now >= p->predict_wait_until)
+            predict_go(p, true, now);
+        else
+            next = soonest(next, p->predict_wait_until);
+    }
+    if (p->told && !p->tell_acked && now - p->punch_started < p->cfg.punch_timeout) {
+        if (now >= p->next_tell)
+            tell_send(p, now);
+        next = soonest(next, p->next_tell);
+    }
+    return next;
+}
+
 static usec_t session_bookkeeping(punch_t *p, usec_t now)
 {
     usec_t next = 0;
     if (!p->session)
         return 0;
+    if (p->cfg.peer && !p->peer_heard && !p->peer_left) {
+        /* The server tells both members once; when the peer's PEER is lost,
+         * it never joins and the relay forwards into nothing. A CONNECT
+         * again makes a new session and tells both. */
+        if (now >= p->reconnect_next) {
+            agentmsg_t m = { .type = AGENTMSG_CONNECT };
+            g_strlcpy(m.name, p->peer, sizeof m.name);
+            send_server(p, &m);
+            p->reconnect_next = now + peer_silence(p);
+        }
+        next = soonest(next, p->reconnect_next);
+    }
     if (p->punching && p->current >= 0 && !p->first_valid)
         p->first_valid = now; /* punching again beside a working path (new candidates) */
-    if (p->punching && now - p->punch_started >= p->cfg.punch_timeout && p->current < 0)
+    if (p->punching && now >= punch_deadline(p, NULL) && p->current < 0)
         punching_give_up(p, now);
+    next = soonest(next, predict_bookkeeping(p, now));
     if (p->punching && p->first_valid && now - p->first_valid >= NOMINATION_WINDOW) {
         p->punching = false; /* the chosen path keeps its keepalives */
         punching_stop_birthday(p);
@@ -1197,7 +1610,7 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
         }
         if (p->cfg.broadcast)
             next = soonest(next, p->next_announce);
-        next = soonest(next, p->punch_started + p->cfg.punch_timeout);
+        next = soonest(next, punch_deadline(p, NULL));
         if (p->first_valid)
             next = soonest(next, p->first_valid + NOMINATION_WINDOW);
         next = soonest(next, birthday_bookkeeping(p, now));
@@ -1301,8 +1714,15 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
     p->current = -1;
     p->unacked = g_ptr_array_new_with_free_func(g_free);
     p->received = g_hash_table_new(g_direct_hash, g_direct_equal);
+    p->destinations = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     p->reg = REG_BINDING;
     binding_start(p, &p->bind[0], config->server, now);
+    if (p->cfg.portmap && p->cfg.gateway && p->cfg.local.port) {
+        g_autofree char *desc = g_strdup_printf("natlab agent %s", p->name);
+        upnpc_config_t uc = { .gateway = p->cfg.gateway, .internal = p->cfg.local,
+                              .lease_s = PORTMAP_LIFETIME_S, .description = desc };
+        p->pm.upnpc = upnpc_new(&uc);
+    }
     portmap_start(p, now);
     return p;
 }
@@ -1315,7 +1735,9 @@ void punch_free(punch_t *p)
     g_array_free(p->pairs, TRUE);
     g_ptr_array_free(p->unacked, TRUE);
     g_hash_table_destroy(p->received);
+    g_hash_table_destroy(p->destinations);
     g_free(p->bday_ports);
+    upnpc_free(p->pm.upnpc);
     g_free(p->name);
     g_free(p->peer);
     g_free(p->secret);
@@ -1342,6 +1764,10 @@ void punch_close(punch_t *p, usec_t now)
             send_peer(p, p->current, &bye);
         bye = (agentmsg_t){ .type = AGENTMSG_BYE };
         send_peer(p, -1, &bye);
+    }
+    if (p->pm.upnpc && p->pm.upnp) {
+        upnpc_release(p->pm.upnpc, now); /* a UPnP lease would outlive us */
+        upnp_drain(p, now);
     }
     /* The server ends our sessions and forgets our name now, so nobody
      * connects to an agent that is gone. */

@@ -1,6 +1,6 @@
 /* The punching agent's core: registration with the server, one session
  * with a peer, and every way to a direct path (simultaneous punching with
- * peer-reflexive learning, port prediction, birthday probing, NAT-PMP/PCP
+ * peer-reflexive learning, port prediction, birthday probing, NAT-PMP/PCP/UPnP
  * port mappings, LAN candidates and broadcast discovery, hairpin), the relay
  * as the first and the last resort, keepalives, reliable data. Pure:
  * datagrams and `now` in (punch_receive, punch_bookkeeping), datagrams to
@@ -52,7 +52,7 @@ typedef struct punch_config {
     unsigned birthday_rate;           /* probes and socket openings per second; default 1000 */
     bool share_local;                 /* LAN candidates to the server */
     bool broadcast;                   /* LAN discovery by authenticated broadcast */
-    bool portmap;                     /* ask the gateway for a NAT-PMP/PCP mapping */
+    bool portmap;                     /* ask the gateway for a NAT-PMP, PCP or UPnP IGD mapping */
     uint32_t gateway;                 /* with portmap; 0: none known */
     uint32_t broadcast_address;       /* where ANNOUNCE goes; 0: 255.255.255.255 */
     addr_endpoint_t local;            /* the primary socket's own address (host candidate) */
@@ -93,7 +93,7 @@ typedef struct punch_event {
     unsigned sockets, probes;         /* BIRTHDAY */
     double expected_p;                /* BIRTHDAY */
     uint32_t lifetime_s, epoch;       /* PORT_MAPPING */
-    bool pcp;                         /* PORT_MAPPING */
+    bool pcp, upnp;                   /* PORT_MAPPING: the protocol (neither: NAT-PMP) */
     usec_t keepalive;                 /* KEEPALIVE */
 } punch_event_t;
 
@@ -102,11 +102,15 @@ enum punch_output_kind {
     PUNCH_OUT_OPEN_SOCKETS, /* count: sockets PUNCH_SOCKET_BIRTHDAY .. + count - 1 */
     PUNCH_OUT_EVENT,        /* event */
     PUNCH_OUT_DELIVER,      /* data: a message from the peer, delivered once */
+    PUNCH_OUT_HTTP,         /* id, to, data: a UPnP request over TCP to the gateway; the whole
+                               response (read until the server closes) goes to
+                               punch_http_response */
 };
 
 typedef struct punch_output {
     enum punch_output_kind kind;
     unsigned socket, count;
+    unsigned id;            /* HTTP */
     addr_endpoint_t to;
     size_t len;
     uint8_t data[AGENTMSG_MAX_SIZE];
@@ -137,6 +141,8 @@ void punch_free(punch_t *p);
 /* A datagram on `socket` from `from`. */
 void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
                    size_t len, usec_t now);
+/* The response to PUNCH_OUT_HTTP `id`, whole; len 0: the exchange failed. */
+void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now);
 /* Retransmissions, probes, keepalives, timeouts; returns the next deadline. */
 usec_t punch_bookkeeping(punch_t *p, usec_t now);
 bool punch_pop_output(punch_t *p, punch_output_t *out);

@@ -17,6 +17,7 @@ int cmd_matrix_main(int argc, char **argv);
 int cmd_agent_main(int argc, char **argv);
 int cmd_report_main(int argc, char **argv);
 int cmd_kinds_main(int argc, char **argv);
+int cmd_turn_main(int argc, char **argv);
 
 /* Prints a JSON document, indented, with a final newline. */
 typedef struct _JsonNode JsonNode;

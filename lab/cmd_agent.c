@@ -32,7 +32,7 @@ static int usage(FILE *out, int status)
             "  --birthday-probes N    random ports probed per round by the other side (default 1024)\n"
             "  --birthday-rate N      birthday probes per second (default 1000)\n"
             "  --no-birthday          no birthday probing\n"
-            "  --no-portmap           do not ask the gateway for a NAT-PMP/PCP mapping\n"
+            "  --no-portmap           no NAT-PMP, PCP or UPnP mapping from the gateway\n"
             "  --no-broadcast         no LAN discovery by broadcast\n"
             "  --seed S               seed of the agent's random choices\n"
             "  --timeout D            give up after D (connect default: 60s + hold)\n"

@@ -94,7 +94,7 @@ int cmd_kinds_main(int argc, char **argv)
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_array(b);
     if (!json)
-        printf("%-16s %-10s %-16s %-46s %s\n", "KIND", "INSTALLED", "VERSION", "TECHNIQUES",
+        printf("%-16s %-10s %-24s %-46s %s\n", "KIND", "INSTALLED", "VERSION", "TECHNIQUES",
                "SERVERS");
     for (guint i = 0; i < kinds->len; i++) {
         row_t r;
@@ -116,7 +116,7 @@ int cmd_kinds_main(int argc, char **argv)
             json_builder_add_boolean_value(b, !r.missing);
             json_builder_end_object(b);
         } else {
-            printf("%-16s %-10s %-16s %-46s %s\n", r.name, r.missing ? "no" : "yes",
+            printf("%-16s %-10s %-24s %-46s %s\n", r.name, r.missing ? "no" : "yes",
                    r.version ? r.version : "-", r.techniques, r.servers);
             if (r.missing)
                 printf("  %s\n", r.missing);

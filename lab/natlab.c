@@ -20,6 +20,7 @@ static const struct {
     { "control", cmd_control_main, "SCENARIO NAT COMMAND: reboot, flush, set KEY VALUE, stats, mappings" },
     { "netcheck", cmd_netcheck_main, "--server HOST[:PORT]: classify the NAT in front of this host [--json]" },
     { "agent", cmd_agent_main, "--server HOST:PORT --name NAME listen | connect PEER: the punching agent" },
+    { "turn", cmd_turn_main, "--server HOST:PORT --user U --password-file F: allocate on a TURN server, data through it" },
     { "server", cmd_server_main, "--address IP1 [--alt-address IP2]: STUN server (RFC 5780, RFC 3489 clients)" },
     { "run", cmd_run_main, "SCENARIO...: run scenarios with agents, judge their expectations" },
     { "kinds", cmd_kinds_main, "[--json] [FILE...]: the agent kinds, installed or not, versions, techniques" },

@@ -539,6 +539,18 @@ finish:
     return g_steal_pointer(&a->result);
 }
 
+/* Every way out: descriptors and the log closed, what was not returned freed. */
+static result_t *attempt_end(attempt_t *a, result_t *r)
+{
+    child_close(&a->listener);
+    child_close(&a->connector);
+    if (a->log)
+        fclose(a->log);
+    result_free(a->result);
+    run_events_clear(&a->events);
+    return r;
+}
+
 result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t seed)
 {
     const run_spec_t *spec = env->spec;
@@ -556,13 +568,7 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
     a.kind = spec->kind;
     if (a.kind) {
         result_t *r = attempt_kind(&a, attempt, seed);
-        child_close(&a.listener);
-        child_close(&a.connector);
-        if (a.log)
-            fclose(a.log);
-        result_free(a.result);
-        run_events_clear(&a.events);
-        return r;
+        return attempt_end(&a, r);
     }
     /* Agent names have at most AGENTMSG_NAME_MAX characters: the hosts' short names. */
     const char *lhost = plan_host(plan, (unsigned)spec->listen)->id;
@@ -630,13 +636,7 @@ finish:
         child_stop(&a, &a.connector, SIGTERM);
         child_stop(&a, &a.listener, SIGTERM);
         log_line(&a, "runner", "interrupted");
-        child_close(&a.listener);
-        child_close(&a.connector);
-        if (a.log)
-            fclose(a.log);
-        result_free(a.result);
-        run_events_clear(&a.events);
-        return NULL;
+        return attempt_end(&a, NULL);
     }
     /* The listener's session ends with the connector's; give it a moment. */
     usec_t grace = now_us() + LISTENER_GRACE;
@@ -645,13 +645,8 @@ finish:
     child_stop(&a, &a.listener, SIGTERM);
     child_stop(&a, &a.connector, SIGKILL);
     run_result_finish(a.result, &a.events, a.connector.status, runner_error);
-    run_events_clear(&a.events);
     a.result->duration_ms = (double)(now_us() - start) / USEC_PER_MSEC;
     log_line(&a, "runner", "outcome %s%s%s", result_outcome_name(a.result->outcome),
              a.result->error ? ": " : "", a.result->error ? a.result->error : "");
-    child_close(&a.listener);
-    child_close(&a.connector);
-    if (a.log)
-        fclose(a.log);
-    return a.result;
+    return attempt_end(&a, g_steal_pointer(&a.result));
 }

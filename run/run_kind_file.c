@@ -20,6 +20,11 @@ char *run_kind_bin_dir(void)
     return self ? g_path_get_dirname(self) : g_get_current_dir();
 }
 
+static int name_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 char *run_kind_builtin_names(void)
 {
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -28,7 +33,7 @@ char *run_kind_builtin_names(void)
     while (dir && (f = g_dir_read_name(dir)))
         if (g_str_has_suffix(f, ".kind"))
             g_ptr_array_add(names, g_strndup(f, strlen(f) - 5));
-    g_ptr_array_sort(names, (GCompareFunc)g_ascii_strcasecmp);
+    g_ptr_array_sort(names, name_cmp);
     GString *s = g_string_new(RUN_KIND_NATLAB);
     for (guint i = 0; i < names->len; i++) {
         const char *n = g_ptr_array_index(names, i);

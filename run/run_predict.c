@@ -77,8 +77,12 @@ static run_prediction_t stable_vs_moving(const nat_profile_t *s, const nat_profi
             return make(RUN_EXPECT_DIRECT, "predicted", 1,
                         "port-dependent filter vs sequential allocation: the peer's next port is "
                         "predicted");
-        return make(RUN_EXPECT_RELAYED, NULL, 0,
-                    "port-dependent filter vs sequential allocation, prediction off");
+        /* Without prediction, birthday probing finds a sequential NAT's new
+         * ports as it finds a random one's (hyperdht does just that). */
+        if (!agent->birthday)
+            return make(RUN_EXPECT_RELAYED, NULL, 0,
+                        "port-dependent filter vs sequential allocation, prediction and birthday "
+                        "probing off");
     }
     if (!agent->birthday)
         return make(RUN_EXPECT_RELAYED, NULL, 0,
@@ -114,14 +118,33 @@ static run_prediction_t predict_paths(const nat_profile_t *a, const nat_profile_
     if (filtering(a) == NAT_ENDPOINT_INDEPENDENT && filtering(b) == NAT_ENDPOINT_INDEPENDENT)
         return make(RUN_EXPECT_DIRECT, "punch", 1,
                     "both map per destination but filter endpoint-independently");
-    if (a->allocation == NAT_ALLOC_SEQUENTIAL && b->allocation == NAT_ALLOC_SEQUENTIAL &&
-        agent->predict)
-        /* Works only with tight timing and both windows guessed: fragile. */
-        return make(RUN_EXPECT_ANY, NULL, 0.5,
-                    "both symmetric and sequential: prediction on both sides, fragile");
+    bool seq_a = a->allocation == NAT_ALLOC_SEQUENTIAL, seq_b = b->allocation == NAT_ALLOC_SEQUENTIAL;
+    if (seq_a && seq_b) {
+        /* Each side's j-th new mapping is q + j*d: when each side's first
+         * new destinations are the other's predicted ports in order, the
+         * j-th mappings point at each other. Other traffic through either
+         * NAT in between shifts one sequence: the relay then (a scenario,
+         * not the matrix, shows it). */
+        if (agent->predict)
+            return make(RUN_EXPECT_DIRECT, "predicted", 1,
+                        "both sequential: each side probes the other's next ports in the order "
+                        "its own NAT allocates, so the j-th mappings point at each other");
+        return make(RUN_EXPECT_RELAYED, NULL, 0,
+                    "both map per destination in sequence, prediction off");
+    }
+    if (seq_a || seq_b)
+        /* A port of the sequential side admits the one remote port it was
+         * opened toward, so each random-side mapping aimed at it matches with
+         * probability 1/R: P = 1 - exp(-n/R) for n probes, no birthday
+         * product; 50% takes n = R ln 2. */
+        return make(RUN_EXPECT_RELAYED, NULL, 0,
+                    "both map per destination, one at random: each sequential port admits one "
+                    "remote port, so n probes find a pair with P = 1 - exp(-n/R); 50% takes "
+                    "n = R ln 2 (44,716 for R = 64,512)");
+    /* Each pair of random mappings matches with probability 1/R^2. */
     return make(RUN_EXPECT_RELAYED, NULL, 0,
-                "both map per destination and one allocates at random: no direct path, the "
-                "relay carries it");
+                "both map per destination at random: n probes a side find a pair with "
+                "P = 1 - exp(-n^2/R^2); 50% takes n = R sqrt(ln 2) (53,710 for R = 64,512)");
 }
 
 run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,

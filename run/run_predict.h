@@ -23,7 +23,7 @@ typedef struct run_predict_agent {
       .punch = true, .relay = true }
 
 typedef struct run_prediction {
-    run_expect_outcome_t outcome; /* direct, relayed, failed, or any (fragile) */
+    run_expect_outcome_t outcome; /* direct, relayed or failed (any: none of the presets) */
     const char *technique;        /* the one expected to win; NULL: none or not known */
     double p_direct;              /* chance of a direct path per attempt (1 unless probabilistic) */
     const char *reason;           /* one line, static */

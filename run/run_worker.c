@@ -96,20 +96,24 @@ void run_worker_fill_row(const run_spec_t *spec, result_t *r)
         r->pcap = g_strdup_printf("pcap/%s", spec->scenario->name);
 }
 
-/* A socket bound in the namespace of `pid`: UDP bound, TCP listening. */
+/* A socket bound in the namespace of `pid`: UDP bound, TCP listening, on
+ * IPv4 or IPv6 (a dual-stack socket shows only in udp6/tcp6). */
 static bool socket_bound(pid_t pid, const run_kind_socket_t *sock)
 {
-    g_autofree char *path = g_strdup_printf("/proc/%d/net/%s", (int)pid, sock->tcp ? "tcp" : "udp");
-    g_autofree char *text = NULL;
-    if (!g_file_get_contents(path, &text, NULL, NULL))
-        return false;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-    for (int i = 1; lines[i]; i++) {
-        unsigned port = 0, state = 0;
-        char local[64];
-        if (sscanf(lines[i], " %*u: %63[0-9A-Fa-f]:%x %*s %x", local, &port, &state) == 3 &&
-            port == sock->port && (!sock->tcp || state == 0x0A))
-            return true;
+    for (int v6 = 0; v6 < 2; v6++) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/net/%s%s", (int)pid,
+                                                sock->tcp ? "tcp" : "udp", v6 ? "6" : "");
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+            continue;
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (int i = 1; lines[i]; i++) {
+            unsigned port = 0, state = 0;
+            char local[64];
+            if (sscanf(lines[i], " %*u: %63[0-9A-Fa-f]:%x %*s %x", local, &port, &state) == 3 &&
+                port == sock->port && (!sock->tcp || state == 0x0A))
+                return true;
+        }
     }
     return false;
 }
@@ -185,7 +189,11 @@ static char *kind_server_script(const run_spec_t *spec, const char *natlab_cmd,
                                   "NATLAB_NATLAB_SERVER=\"$NATLAB_ADDRESS_1:%d\"; %s & ",
                                RUN_SERVER_PORT, RUN_SERVER_PORT, natlab_cmd);
     if (k->servers & RUN_KIND_SERVER_TURN)
-        /* An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off. */
+        /* An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off.
+         * Peers only on the lab's internet (198.18.0.0/15), as a deployed
+         * coturn denies private ones: coturn closes a whole allocation when
+         * one send fails, and ICE stacks pair their relay with the peer's
+         * 10.x host candidate, which the public host cannot route to. */
         g_string_append_printf(
             s,
             "export NATLAB_STUN=\"$NATLAB_ADDRESS_1:%d\" NATLAB_TURN=\"$NATLAB_ADDRESS_1:%d\" "
@@ -193,7 +201,8 @@ static char *kind_server_script(const run_spec_t *spec, const char *natlab_cmd,
             ": > \"$NATLAB_STATE_DIR/turnserver.conf\"; "
             "turnserver -c \"$NATLAB_STATE_DIR/turnserver.conf\" -L \"$NATLAB_ADDRESS_1\"%s%s "
             "--relay-ip \"$NATLAB_ADDRESS_1\" -p %d -a -u %s:%s -r %s --no-cli --no-tls "
-            "--no-dtls --log-file stdout --simple-log "
+            "--no-dtls --denied-peer-ip=0.0.0.0-255.255.255.255 "
+            "--allowed-peer-ip=198.18.0.0-198.19.255.255 --log-file stdout --simple-log "
             "--pidfile \"$NATLAB_STATE_DIR/turnserver.pid\" & ",
             KIND_TURN_PORT, KIND_TURN_PORT, KIND_TURN_USER, qpass, KIND_TURN_REALM,
             two_addresses ? " -L " : "", two_addresses ? "\"$NATLAB_ADDRESS_2\"" : "",
@@ -228,10 +237,37 @@ typedef struct live {
     char **namespaces;
 } live_t;
 
-static void live_down(live_t *l)
+/* What the hosts' `run` programs printed (the servers: natlab server,
+ * coturn, a kind's own) lives in the topology's state directory, which goes
+ * with it: keep it beside the attempt logs, appended per topology. */
+static void keep_host_logs(const live_t *l, const char *logs_dir)
+{
+    const char *state = topology_state_dir(l->topology);
+    g_autoptr(GDir) dir = g_dir_open(state, 0, NULL);
+    const char *f;
+    while (dir && (f = g_dir_read_name(dir))) {
+        if (!g_str_has_suffix(f, ".log"))
+            continue;
+        g_autofree char *from = g_build_filename(state, f, NULL);
+        g_autofree char *to = g_build_filename(logs_dir, f, NULL);
+        g_autofree char *text = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(from, &text, &len, NULL) || len == 0)
+            continue;
+        FILE *out = fopen(to, "ae");
+        if (out) {
+            fwrite(text, 1, len, out);
+            fclose(out);
+        }
+    }
+}
+
+static void live_down(live_t *l, const char *logs_dir)
 {
     if (!l->prefix)
         return;
+    if (logs_dir && l->topology)
+        keep_host_logs(l, logs_dir);
     bool was_up = false;
     g_autoptr(GError) error = NULL;
     if (!topology_down(l->prefix, l->namespaces, 0, &was_up, &error))
@@ -311,7 +347,7 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
     for (unsigned k = 1; k <= spec->repeat && !*env->interrupted; k++) {
         bool fresh = k == 1 || spec->mutates;
         if (fresh && k > 1)
-            live_down(&live);
+            live_down(&live, logs);
         if (fresh ? !live_up(&live, spec, env, &o, &why) : !flush_nats(&live, &why)) {
             status = 1;
             break;
@@ -340,7 +376,7 @@ int run_worker(run_spec_t *spec, const run_worker_env_t *env)
             r->kind_version = g_strdup(kind_version);
         run_worker_report_row(env, r);
     }
-    live_down(&live);
+    live_down(&live, logs);
     if (why)
         run_worker_report_error(env, why);
     return status;

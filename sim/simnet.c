@@ -9,6 +9,7 @@
 #include "sim/simqueue.h"
 #include "natsim/nat_engine.h"
 #include "natsim/nat_pcp.h"
+#include "natsim/nat_upnp.h"
 
 #define SERVER_IP ADDR_IP(198, 19, 1, 1)
 #define SERVER_ALT_IP ADDR_IP(198, 19, 1, 2)
@@ -23,7 +24,9 @@
 #define NATS 2
 #define PUBLIC_IPS_MAX 4
 
-typedef enum hop { HOP_OUT, HOP_WAN, HOP_HOST, HOP_GATEWAY } hop_t;
+/* HOP_HTTP: a UPnP request reaching the gateway ([id:4][request]);
+ * HOP_HTTP_BACK: its response reaching the host ([id:4][index in http]). */
+typedef enum hop { HOP_OUT, HOP_WAN, HOP_HOST, HOP_GATEWAY, HOP_HTTP, HOP_HTTP_BACK } hop_t;
 
 /* A simqueue packet's `nat`: HOP_GATEWAY: which; HOP_HOST: the LAN (-1: public). */
 typedef simqueue_packet_t packet_t;
@@ -42,6 +45,8 @@ struct simnet {
     const simnet_options_t *o;
     nat_engine_t *nat[NATS];
     nat_pcp_t *pcp[NATS];
+    nat_upnp_t *upnp[NATS];
+    GPtrArray *http;  /* GString: HTTP responses on their way back */
     uint32_t spare_ip[NATS];
     unsigned n_nat;
     stun_server_t *stun;
@@ -59,6 +64,12 @@ struct simnet {
     usec_t last_keepalive[HOSTS];
     const char *last_event, *failure, *event_error;
 };
+
+static void string_free(gpointer string)
+{
+    if (string)
+        g_string_free(string, TRUE);
+}
 
 static void emit(simnet_t *s, hop_t hop, int nat, usec_t delay, addr_endpoint_t src,
                  addr_endpoint_t dst, const uint8_t *data, size_t len, bool lossy)
@@ -157,12 +168,63 @@ static void host_send(simnet_t *s, unsigned h, unsigned socket, addr_endpoint_t 
     hop_t hop = HOP_OUT;
     if (to.ip == BROADCAST_IP(nat) || to.ip == 0xffffffffu)
         hop = HOP_HOST;
-    else if (to.ip == GATEWAY_IP(nat))
+    else if (to.ip == GATEWAY_IP(nat) || to.ip == NAT_UPNP_SSDP_GROUP)
         hop = HOP_GATEWAY;
     else if ((to.ip & 0xffffff00u) == (GATEWAY_IP(nat) & 0xffffff00u))
         hop = HOP_HOST;
     usec_t delay = hop == HOP_HOST && s->o->neighbour_delay ? s->o->neighbour_delay : SIMNET_LAN_DELAY;
     emit(s, hop, nat, delay, src, to, d, len, false);
+}
+
+/* UPnP over TCP, modelled as one exchange: the handshake and the request
+ * take three LAN crossings, the response one more. A request to anything
+ * but the gateway's HTTP port is refused (an empty response). */
+static void http_request(simnet_t *s, unsigned h, const punch_output_t *o)
+{
+    const sim_host_t *host = &s->host[h];
+    uint8_t buf[SIMQUEUE_DATAGRAM_MAX];
+    memcpy(buf, &o->id, 4);
+    addr_endpoint_t src = addr_endpoint(host->ip, 50000);
+    if (host->nat < 0 || o->to.ip != GATEWAY_IP(host->nat) || o->to.port != NAT_UPNP_HTTP_PORT ||
+        o->len > sizeof buf - 4) {
+        uint32_t none = UINT32_MAX;
+        memcpy(buf + 4, &none, 4);
+        emit(s, HOP_HTTP_BACK, host->nat, 2 * SIMNET_LAN_DELAY, o->to, src, buf, 8, false);
+        return;
+    }
+    memcpy(buf + 4, o->data, o->len);
+    emit(s, HOP_HTTP, host->nat, 3 * SIMNET_LAN_DELAY, src, o->to, buf, o->len + 4, false);
+}
+
+static void http_serve(simnet_t *s, const packet_t *p)
+{
+    GString *out = g_string_new(NULL);
+    nat_upnp_http(s->upnp[p->nat], s->nat[p->nat], p->src, p->data + 4, p->len - 4, true, s->now, out);
+    uint8_t buf[8];
+    uint32_t index = s->http->len;
+    g_ptr_array_add(s->http, out);
+    memcpy(buf, p->data, 4);
+    memcpy(buf + 4, &index, 4);
+    emit(s, HOP_HTTP_BACK, p->nat, SIMNET_LAN_DELAY, p->dst, p->src, buf, sizeof buf, false);
+}
+
+static void http_deliver(simnet_t *s, const packet_t *p)
+{
+    unsigned id;
+    uint32_t index;
+    memcpy(&id, p->data, 4);
+    memcpy(&index, p->data + 4, 4);
+    GString *resp = index < s->http->len ? s->http->pdata[index] : NULL;
+    for (unsigned h = 0; h < HOSTS; h++) {
+        sim_host_t *host = &s->host[h];
+        if (host->core && host->nat == p->nat && host->ip == p->dst.ip)
+            punch_http_response(host->core, id, resp ? (const uint8_t *)resp->str : NULL,
+                                resp ? resp->len : 0, s->now);
+    }
+    if (resp) {
+        g_string_free(resp, TRUE);
+        s->http->pdata[index] = NULL;
+    }
 }
 
 static void process(simnet_t *s, packet_t *p)
@@ -193,6 +255,16 @@ static void process(simnet_t *s, packet_t *p)
         wan_arrive(s, p);
         break;
     case HOP_GATEWAY: {
+        if (p->dst.port == NAT_UPNP_SSDP_PORT) {
+            g_autoptr(GPtrArray) answers = nat_upnp_ssdp(s->upnp[p->nat], s->nat[p->nat], p->data, p->len);
+            for (guint i = 0; answers && i < answers->len; i++)
+                emit(s, HOP_HOST, p->nat, SIMNET_LAN_DELAY,
+                     addr_endpoint(GATEWAY_IP(p->nat), NAT_UPNP_SSDP_PORT), p->src,
+                     answers->pdata[i], strlen(answers->pdata[i]), false);
+            break;
+        }
+        if (p->dst.port != PUNCH_PORTMAP_PORT)
+            break;
         uint8_t out[NAT_PCP_MAX_SIZE + 64];
         size_t n = nat_pcp_handle(s->pcp[p->nat], s->nat[p->nat], p->src, p->data, p->len, s->now,
                                   out, sizeof out);
@@ -201,6 +273,12 @@ static void process(simnet_t *s, packet_t *p)
                  addr_endpoint(GATEWAY_IP(p->nat), PUNCH_PORTMAP_PORT), p->src, out, n, false);
         break;
     }
+    case HOP_HTTP:
+        http_serve(s, p);
+        break;
+    case HOP_HTTP_BACK:
+        http_deliver(s, p);
+        break;
     case HOP_HOST:
         for (unsigned h = 0; h < HOSTS; h++) {
             sim_host_t *host = &s->host[h];
@@ -223,6 +301,8 @@ static void take_outputs(simnet_t *s, unsigned h, punch_output_t *o)
     while (punch_pop_output(host->core, o)) {
         if (o->kind == PUNCH_OUT_SEND)
             host_send(s, h, o->socket, o->to, o->data, o->len);
+        else if (o->kind == PUNCH_OUT_HTTP)
+            http_request(s, h, o);
         else if (o->kind == PUNCH_OUT_OPEN_SOCKETS)
             host->open_sockets = MAX(host->open_sockets, PUNCH_SOCKET_BIRTHDAY + o->count);
         if (o->kind != PUNCH_OUT_EVENT)
@@ -257,6 +337,7 @@ static void fire(simnet_t *s, const simnet_event_t *e)
     case SIMNET_REBOOT:
         nat_engine_reboot(engine, s->now);
         nat_pcp_reset(s->pcp[nat]);
+        nat_upnp_reset(s->upnp[nat]);
         break;
     case SIMNET_FLUSH:
         nat_engine_flush(engine, s->now);
@@ -291,7 +372,10 @@ static void teardown(simnet_t *s)
     for (unsigned i = 0; i < s->n_nat; i++) {
         nat_engine_free(s->nat[i]);
         nat_pcp_free(s->pcp[i]);
+        nat_upnp_free(s->upnp[i]);
     }
+    if (s->http)
+        g_ptr_array_unref(s->http);
     stun_server_free(s->stun);
     rendezvous_free(s->rdv);
 }
@@ -303,6 +387,7 @@ static bool setup(simnet_t *s, const simnet_options_t *o)
     rng_seed(&s->rng, o->seed ^ 0xabcdef);
     s->now = T0;
     simqueue_init(&s->queue);
+    s->http = g_ptr_array_new_with_free_func(string_free);
     int host_nat[HOSTS] = { -1, -1 };
     for (unsigned h = 0; h < HOSTS; h++) {
         const nat_profile_t *prof = o->same_nat ? o->nat[0] : o->nat[h];
@@ -321,6 +406,7 @@ static bool setup(simnet_t *s, const simnet_options_t *o)
         if (!s->nat[i])
             return false;
         s->pcp[i] = nat_pcp_new();
+        s->upnp[i] = nat_upnp_new(GATEWAY_IP(i), NAT_UPNP_HTTP_PORT);
         s->spare_ip[i] = NAT_SPARE(i);
         host_nat[h] = (int)i;
         s->n_nat++;
@@ -485,4 +571,17 @@ const uint8_t *simnet_captured_probe(const simnet_t *s, addr_endpoint_t *src,
     *dst = s->captured_dst;
     *len = s->captured_len;
     return s->captured;
+}
+
+void simnet_cross_traffic(simnet_t *s, unsigned host, unsigned n)
+{
+    int nat = host < HOSTS ? s->host[host].nat : -1;
+    if (nat < 0)
+        return;
+    /* A neighbour on the same LAN (host index 200) sends one datagram each
+     * to n public endpoints nobody answers from: n new mappings. */
+    addr_endpoint_t src = addr_endpoint(LAN_IP(nat, 200), 40000);
+    for (unsigned i = 0; i < n; i++)
+        nat_engine_outbound(s->nat[nat], NAT_PROTO_UDP, src,
+                            addr_endpoint(PUBLIC_HOST_IP(200), (uint16_t)(20000 + i)), s->now);
 }

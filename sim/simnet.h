@@ -1,6 +1,7 @@
 /* Sim mode: one attempt in memory on a virtual clock. Two agents (punch
  * cores; host 0 connects, host 1 listens and echoes) behind natsim engines,
- * the STUN and rendezvous cores as the server, NAT-PMP/PCP on the gateways,
+ * the STUN and rendezvous cores as the server, NAT-PMP/PCP and UPnP IGD
+ * (SSDP, and HTTP as one exchange per request) on the gateways,
  * seeded loss on the internet hops. Pure: no sockets, clocks or randomness
  * of its own; everything follows from the options and their seed, so the
  * same options give the same result, bit for bit.
@@ -91,5 +92,8 @@ bool simnet_attempt(const simnet_options_t *options, simnet_result_t *out);
  * probe seen there between the two hosts (NULL: none yet). */
 void simnet_inject(simnet_t *sim, addr_endpoint_t src, addr_endpoint_t dst, const uint8_t *data,
                     size_t len);
+/* For hooks: a busy neighbour of `host` on its LAN opens n new mappings on
+ * the NAT in front of it now (one datagram to each of n public endpoints). */
+void simnet_cross_traffic(simnet_t *sim, unsigned host, unsigned n);
 const uint8_t *simnet_captured_probe(const simnet_t *sim, addr_endpoint_t *src,
                                       addr_endpoint_t *dst, size_t *len);

@@ -1,9 +1,9 @@
 #!/bin/sh
 # The punching agent in real namespaces behind natsim, against `natlab
 # server` on a public host: the path each pair of NATs allows (punching,
-# prediction, birthday probing, port mapping, LAN discovery, hairpin, the
-# relay), UDP blocked, a NAT reboot mid-session with and without a port
-# mapping, a mapping timeout shorter than the keepalive, 5% loss, a shared
+# prediction, birthday probing, port mapping by PCP and by UPnP IGD, LAN
+# discovery, hairpin, the relay), UDP blocked, a NAT reboot mid-session with
+# and without a port mapping (PCP, UPnP), a mapping timeout shorter than the keepalive, 5% loss, a shared
 # secret, and forged datagrams. Every attempt must deliver all its data.
 # usage: test_agent.sh NATLAB   (root; exit 77 = skipped)
 # NATLAB_TEST_QUICK=1: one attempt of each technique, UDP blocked, one reboot and the
@@ -50,6 +50,11 @@ preset = symmetric
 [nat pcp]
 preset = symmetric
 port-mapping = pcp
+[nat upnp]
+preset = symmetric
+port-mapping = upnp
+[nat owrt]
+preset = openwrt
 [nat cgn]
 preset = cgnat
 [nat blk]
@@ -78,6 +83,10 @@ nat = sym
 nat = sym2
 [host a-pcp]
 nat = pcp
+[host a-upnp]
+nat = upnp
+[host a-owrt]
+nat = owrt
 [host a-cgn]
 nat = cgn
 [host a-blk]
@@ -207,6 +216,31 @@ attempt pcp a-pcp a-sym
 expect_path pcp direct port-mapped
 check "symmetric with PCP: the agent reported its mapping" python3 "$events" "$tmp/pcp.l" has port-mapping
 
+# A symmetric NAT offering only UPnP IGD: the listener maps its port with
+# AddAnyPortMapping, and deletes the mapping when it leaves.
+attempt upnp a-upnp a-sym
+expect_path upnp direct port-mapped
+proto=$(python3 "$events" "$tmp/upnp.l" first port-mapping protocol)
+ext=$(python3 "$events" "$tmp/upnp.l" first port-mapping external)
+check "symmetric with UPnP only: the listener's mapping came by UPnP ($proto $ext)" test "$proto" = upnp
+check "the connector reached the listener through it" grep -q "\"remote\":\"$ext\"" "$tmp/upnp.c"
+check "the listener deleted its UPnP mapping when it left" sh -c \
+    "! '$NATLAB' control agtest upnp mappings | grep -q '\"external\":\"$ext\"'"
+
+# A gateway offering NAT-PMP, PCP and UPnP (openwrt): the agent asks all
+# three at once and keeps the first mapping; NAT-PMP and PCP answer in one
+# round trip, UPnP needs several, so no UPnP mapping is ever made.
+attempt owrt a-owrt a-prc
+expect_path owrt direct ""
+proto=$(python3 "$events" "$tmp/owrt.l" first port-mapping protocol)
+check "openwrt: one mapping, by $proto" sh -c \
+    "[ '$proto' = pcp ] || [ '$proto' = nat-pmp ] && [ \"\$(python3 '$events' '$tmp/owrt.l' count port-mapping)\" = 1 ]"
+upnp_stats=$("$NATLAB" control agtest owrt stats | python3 -c 'import json, sys
+u = json.load(sys.stdin)["upnp"]
+print(u["ssdp"]["answered"], u["soap"]["mappings-added"])')
+check "openwrt: the gateway answered the agents' searches, no UPnP mapping made ($upnp_stats)" \
+    sh -c "set -- $upnp_stats; [ \$1 -ge 1 ] && [ \$2 -eq 0 ]"
+
 # ---- one NAT, two hosts ------------------------------------------------------
 fi
 attempt lan h1 h2
@@ -281,6 +315,12 @@ reboot_during reboot-pcp a-pcp a-prc pcp
 expect_path reboot-pcp direct port-mapped
 check "reboot with PCP: the listener re-created its mapping" \
     test "$(python3 "$events" "$tmp/reboot-pcp.l" count port-mapping)" -ge 2
+# UPnP has no epoch: the agent finds its mapping gone (714) when the path
+# dies, and re-creates it.
+reboot_during reboot-upnp a-upnp a-prc upnp
+expect_path reboot-upnp direct port-mapped
+check "reboot with UPnP: the listener found its mapping gone and re-created it" \
+    sh -c "grep '\"port-mapping\"' '$tmp/reboot-upnp.l' | grep -q 're-created'"
 
 # ---- a mapping timeout (3 s) shorter than the keepalive (10 s) -------------------
 attempt short a-short a-short2 --keepalive 10s -- --send 4 --interval 5s

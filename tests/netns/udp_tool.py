@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Small UDP probes for the daemon tests, run inside namespaces by natlab exec.
 
+  echo IP PORT                 send every datagram back to where it came from
   reflect IP PORT              answer every datagram with "ip:port" of its source
                                (and, for datagrams over 1000 bytes, the datagram too)
   ask IP PORT LPORT [SIZE]     send SIZE bytes from LPORT, print the reply's "ip:port"
@@ -33,6 +34,14 @@ def reflect(ip, port):
     while True:
         d, a = s.recvfrom(65536)
         s.sendto(("%s:%d" % a).encode() + (b" " + d if len(d) > 1000 else b""), a)
+
+
+def echo(ip, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, int(port)))
+    while True:
+        data, src = s.recvfrom(65535)
+        s.sendto(data, src)
 
 
 def ask(ip, port, lport, size=1):
@@ -158,6 +167,8 @@ def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "reflect":
         return reflect(args[0], int(args[1]))
+    if cmd == "echo":
+        return echo(args[0], int(args[1]))
     if cmd == "ask":
         return ask(args[0], int(args[1]), int(args[2]), int(args[3]) if len(args) > 3 else 1)
     if cmd == "rtt":

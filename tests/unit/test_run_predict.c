@@ -56,7 +56,12 @@ static void test_the_table(void)
     /* Neither side can aim. */
     EXPECT("symmetric", "symmetric", RUN_EXPECT_RELAYED, none);
     EXPECT("symmetric", "symmetric-sequential", RUN_EXPECT_RELAYED, none);
-    EXPECT("symmetric-sequential", "symmetric-sequential", RUN_EXPECT_ANY, none);
+    /* Both sequential: each side predicts the other in its own NAT's order. */
+    EXPECT("symmetric-sequential", "symmetric-sequential", RUN_EXPECT_DIRECT, "predicted");
+    /* Random against anything per destination: the arithmetic says why. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(predict("symmetric", "symmetric", &defaults).reason, "53,710"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(predict("symmetric", "symmetric-sequential", &defaults).reason, "44,716"));
     EXPECT("udp-blocked", "full-cone", RUN_EXPECT_FAILED, none);
 }
 
@@ -85,6 +90,12 @@ static void test_what_the_agent_may_use(void)
                     RUN_EXPECT_RELAYED);
     CU_ASSERT_EQUAL(predict("symmetric-sequential", "symmetric-sequential", &no_tricks).outcome,
                     RUN_EXPECT_RELAYED);
+    /* Birthday probing alone finds a sequential NAT's ports too. */
+    run_predict_agent_t birthday_only = no_tricks;
+    birthday_only.birthday = true;
+    run_prediction_t p = predict("port-restricted-cone", "symmetric-sequential", &birthday_only);
+    CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_DIRECT);
+    CU_ASSERT_STRING_EQUAL(p.technique, "birthday");
 }
 
 /* A stack without a relay fails where natlab's agent would be relayed; one
@@ -164,8 +175,12 @@ static void test_matrix_scenarios(void)
         }
         if (strcmp(spec->scenario->name, "mx-sym-sym") == 0)
             CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_RELAYED);
-        if (strcmp(spec->scenario->name, "mx-seq-seq") == 0)
-            CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_ANY);
+        if (strcmp(spec->scenario->name, "mx-seq-seq") == 0) {
+            CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_DIRECT);
+            CU_ASSERT_PTR_NULL(strstr(text, "success-rate")); /* every attempt */
+        }
+        if (strcmp(spec->scenario->name, "mx-sym-seq") == 0)
+            CU_ASSERT_EQUAL(spec->expect->outcome, RUN_EXPECT_RELAYED);
         run_spec_free(spec);
         g_free(text);
     }
