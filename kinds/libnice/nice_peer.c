@@ -3,7 +3,7 @@
  * A NiceAgent (RFC 5245 compatibility, UDP only) gathers host, server
  * reflexive (NATLAB_STUN) and relayed (NATLAB_TURN) candidates, writes its
  * SDP to $NATLAB_SIGNAL_DIR/ROLE.sdp, reads the peer's when it appears
- * (GFileMonitor) and runs ICE checks; the connect role is the controlling
+ * (inotify) and runs ICE checks; the connect role is the controlling
  * agent. From the first selected pair on, the connecting peer sends
  * NATLAB_SEND messages and the listener echoes each back; once all came back
  * and the component is READY, the connecting peer prints the one result line
@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #define NICE_PEER_COMPONENT 1
 #define NICE_PEER_STREAM_NAME "application"
@@ -43,7 +45,8 @@ typedef struct {
     gint64 start_us;
     char *local_path;  /* our SDP */
     char *remote_path; /* the peer's */
-    GFileMonitor *monitor;
+    int inotify;   /* on NATLAB_SIGNAL_DIR, -1 when closed */
+    guint inotify_source;
     gboolean gathered, remote_parsed, reported;
     NiceComponentState state;
     guint send_total, interval_ms, deadline_ms;
@@ -304,10 +307,17 @@ static void nice_peer_try_remote(NicePeer *p)
     nice_peer_log(p, "peer's SDP: %d candidates", n);
 }
 
-static void nice_peer_dir_changed(GFileMonitor *monitor, GFile *file, GFile *other,
-                                  GFileMonitorEvent event, gpointer data)
+/* Any event in the signal directory: drain them, then look for the file.
+ * Plain inotify rather than GFileMonitor: GLib's inotify backend, busy with
+ * our own SDP's write and rename a moment before, held the peer's rename for
+ * 100 ms, and that head start let the peer's relayed checks win (README). */
+static gboolean nice_peer_dir_changed(gint fd, GIOCondition cond, gpointer data)
 {
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
     nice_peer_try_remote(data);
+    return G_SOURCE_CONTINUE;
 }
 
 static void nice_peer_gathered(NiceAgent *agent, guint stream, gpointer data)
@@ -486,10 +496,9 @@ static gboolean nice_peer_setup(NicePeer *p, GError **err)
                                    p->regular ? NICE_AGENT_OPTION_REGULAR_NOMINATION
                                               : NICE_AGENT_OPTION_NONE);
     /* The natsim presets of the default matrix offer no UPnP IGD; ICE-TCP
-     * stays off: the matrix predicts UDP traversal. Regular nomination by
-     * default: with libnice's default, aggressive, a relayed pair whose
-     * triggered check succeeds first is nominated and the Frozen direct
-     * pairs are pruned unchecked (RFC 5245 8.1.2), README.md has the case. */
+     * stays off: the matrix predicts UDP traversal. Nomination: libnice's
+     * default, aggressive; regular stops at two valid pairs, before the
+     * retransmission a punch through a restricted cone needs (README.md). */
     g_object_set(p->agent, "controlling-mode", p->connect, "upnp", FALSE, "ice-tcp", FALSE,
                  NULL);
     /* With TURN, the server reflexive candidate comes from the Allocate
@@ -530,11 +539,14 @@ static gboolean nice_peer_setup(NicePeer *p, GError **err)
     }
     nice_agent_attach_recv(p->agent, p->stream, NICE_PEER_COMPONENT, NULL, nice_peer_recv, p);
 
-    g_autoptr(GFile) gdir = g_file_new_for_path(dir);
-    p->monitor = g_file_monitor_directory(gdir, G_FILE_MONITOR_WATCH_MOVES, NULL, err);
-    if (!p->monitor)
+    p->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (p->inotify < 0 ||
+        inotify_add_watch(p->inotify, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "NATLAB_SIGNAL_DIR = %s: inotify: %s", dir, g_strerror(errno));
         return FALSE;
-    g_signal_connect(p->monitor, "changed", G_CALLBACK(nice_peer_dir_changed), p);
+    }
+    p->inotify_source = g_unix_fd_add(p->inotify, G_IO_IN, nice_peer_dir_changed, p);
 
     p->sent_at = g_new0(gint64, p->send_total ? p->send_total : 1);
     guint report_ms = p->deadline_ms;
@@ -559,7 +571,7 @@ int main(int argc, char **argv)
                NICE_VERSION_MICRO);
         return 0;
     }
-    gboolean regular = TRUE;
+    gboolean regular = FALSE;
     if (argc == 3 && strcmp(argv[1], "--nomination") == 0 &&
         (strcmp(argv[2], "regular") == 0 || strcmp(argv[2], "aggressive") == 0)) {
         regular = strcmp(argv[2], "regular") == 0;
@@ -570,7 +582,7 @@ int main(int argc, char **argv)
         return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 64;
     }
 
-    NicePeer p = {.regular = regular, .start_us = g_get_monotonic_time(), .role = "?", .ttfb_ms = -1, .ttd_ms = -1,
+    NicePeer p = {.regular = regular, .inotify = -1, .start_us = g_get_monotonic_time(), .role = "?", .ttfb_ms = -1, .ttd_ms = -1,
                   .state = NICE_COMPONENT_STATE_DISCONNECTED};
     p.loop = g_main_loop_new(NULL, FALSE);
     guint sigterm = g_unix_signal_add(SIGTERM, nice_peer_signal, &p);
@@ -597,7 +609,10 @@ int main(int argc, char **argv)
         g_source_remove(p.send_timer);
     if (p.deadline_timer)
         g_source_remove(p.deadline_timer);
-    g_clear_object(&p.monitor);
+    if (p.inotify_source)
+        g_source_remove(p.inotify_source);
+    if (p.inotify >= 0)
+        close(p.inotify);
     nice_peer_close(&p);
     g_clear_object(&p.agent);
     g_main_loop_unref(p.loop);

@@ -2,9 +2,10 @@
 # The libnice agent kind (kinds/libnice.kind, kinds/libnice/nice_peer.c):
 # natlab-nice's bad input without root; then six pairs of the matrix behind
 # natsim with coturn on the public host: direct where plain punching works
-# (restricted cones included: the case aggressive nomination lost to the
-# relay), relayed (TURN) where it cannot, every message echoed, rows that
-# carry the kind and its version. About 10 s.
+# (restricted cones included, where the relay can validate first: a
+# libnice with a late SDP nominated it), relayed (TURN) where punching
+# cannot, every message echoed, rows that carry the kind and its version.
+# About 10 s.
 # usage: test_kind_libnice.sh NATLAB   (root; exit 77 = skipped)
 set -u
 NATLAB=$(readlink -f "$1")
@@ -70,8 +71,8 @@ EOF
 check "rows: kind libnice with its version; direct (srflx/prflx) where punching works, relayed elsewhere, 10 of 10 echoed" \
     test ! -s "$tmp/py"
 [ -s "$tmp/py" ] && sed 's/^/    /' "$tmp/py"
-check "attempt logs: libnice's own account (regular nomination, the selected pair)" \
-    sh -c "grep -q 'regular nomination' '$tmp'/mx/logs/mx-libnice-rc-prc/attempt-1.log &&
+check "attempt logs: libnice's own account (aggressive nomination, the selected pair)" \
+    sh -c "grep -q 'aggressive nomination' '$tmp'/mx/logs/mx-libnice-rc-prc/attempt-1.log &&
            grep -q 'selected pair: relay ' '$tmp'/mx/logs/mx-libnice-sym-sym/attempt-1.log"
 check "no namespace left" sh -c "! ip netns list | grep -q '^natlab-mx-libnice-'"
 finish
