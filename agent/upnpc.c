@@ -1,5 +1,7 @@
 #include "upnpc.h"
 
+#include "common/httptext.h"
+
 #include <string.h>
 
 #define SEARCH_RETRY (250 * USEC_PER_MSEC)
@@ -48,81 +50,6 @@ static bool parse_uint(const char *a, const char *b, uint32_t lo, uint32_t hi, u
     if (v < lo || v > hi)
         return false;
     *out = (uint32_t)v;
-    return true;
-}
-
-/* The header block ends at the first empty line; the offset of the body,
- * 0 when there is none. Bare LF is accepted. */
-static size_t head_end(const char *t, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (t[i] != '\n')
-            continue;
-        if (t[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < len && t[i + 1] == '\r' && t[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
-
-/* The value of header `name` in [head, end), trimmed, into [*v, *ve). */
-static bool header_get(const char *head, const char *end, const char *name, const char **v,
-                       const char **ve)
-{
-    size_t n = strlen(name);
-    for (const char *line = head; line < end;) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        if ((size_t)(eol - line) > n && g_ascii_strncasecmp(line, name, n) == 0 && line[n] == ':') {
-            *v = line + n + 1;
-            *ve = eol;
-            trim(v, ve);
-            return true;
-        }
-        line = eol + 1;
-    }
-    return false;
-}
-
-static void xml_escape_append(GString *s, const char *text)
-{
-    for (const char *c = text; *c; c++) {
-        switch (*c) {
-        case '&': g_string_append(s, "&amp;"); break;
-        case '<': g_string_append(s, "&lt;"); break;
-        case '>': g_string_append(s, "&gt;"); break;
-        case '"': g_string_append(s, "&quot;"); break;
-        case '\'': g_string_append(s, "&apos;"); break;
-        default: g_string_append_c(s, *c);
-        }
-    }
-}
-
-/* The five predefined entities; anything else is copied as it is. False
- * when the result does not fit size - 1. */
-static bool xml_unescape(const char *a, const char *b, char *out, size_t size)
-{
-    static const struct { const char *ent; char c; } ents[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-    };
-    size_t n = 0;
-    for (const char *p = a; p < b; p++) {
-        char c = *p;
-        for (size_t k = 0; c == '&' && k < G_N_ELEMENTS(ents); k++) {
-            size_t el = strlen(ents[k].ent);
-            if ((size_t)(b - p) >= el && memcmp(p, ents[k].ent, el) == 0) {
-                c = ents[k].c;
-                p += el - 1;
-                break;
-            }
-        }
-        if (n + 1 >= size)
-            return false;
-        out[n++] = c;
-    }
-    out[n] = '\0';
     return true;
 }
 
@@ -249,9 +176,9 @@ bool upnpc_ssdp_location(const uint8_t *answer, size_t len, upnpc_url_t *locatio
     const char *t = (const char *)answer;
     if (len < 12 || (memcmp(t, "HTTP/1.1 200", 12) != 0 && memcmp(t, "HTTP/1.0 200", 12) != 0))
         return false;
-    size_t body = head_end(t, len);
+    size_t body = httptext_head_end(t, len);
     const char *v, *ve;
-    if (!header_get(t, t + (body ? body : len), "LOCATION", &v, &ve))
+    if (!httptext_header(t, t + (body ? body : len), "LOCATION", &v, &ve))
         return false;
     return upnpc_url_parse(v, (size_t)(ve - v), NULL, location);
 }
@@ -292,14 +219,14 @@ int upnpc_http_read(const uint8_t *data, size_t len, GString *body)
     uint32_t status;
     if (!parse_uint(t + 9, t + 12, 100, 599, &status) || (len > 12 && t[12] != ' ' && t[12] != '\r' && t[12] != '\n'))
         return -1;
-    size_t at = head_end(t, len);
+    size_t at = httptext_head_end(t, len);
     if (!at)
         return -1;
     const char *v, *ve;
-    if (header_get(t, t + at, "Transfer-Encoding", &v, &ve) && find_ci(v, ve, "chunked"))
+    if (httptext_header(t, t + at, "Transfer-Encoding", &v, &ve) && find_ci(v, ve, "chunked"))
         return chunked_read(t + at, t + len, body) ? (int)status : -1;
     uint32_t clen;
-    if (header_get(t, t + at, "Content-Length", &v, &ve)) {
+    if (httptext_header(t, t + at, "Content-Length", &v, &ve)) {
         if (!parse_uint(v, ve, 0, UPNPC_RESPONSE_MAX, &clen) || at + clen > len)
             return -1;
     } else {
@@ -359,7 +286,7 @@ size_t upnpc_soap_request(char *out, size_t size, const upnpc_service_t *svc, co
     g_string_append_printf(body, "<u:%s xmlns:u=\"%s\">", action, svc->type);
     for (unsigned i = 0; i < n_args; i++) {
         g_string_append_printf(body, "<%s>", args[i].name);
-        xml_escape_append(body, args[i].value);
+        httptext_xml_escape(body, args[i].value);
         g_string_append_printf(body, "</%s>", args[i].name);
     }
     g_string_append_printf(body, "</u:%s></s:Body></s:Envelope>\r\n", action);
@@ -379,7 +306,11 @@ bool upnpc_soap_arg(const char *body, size_t len, const char *name, char *out, s
     if (!xml_element(body, body + len, name, &a, &b, NULL))
         return false;
     trim(&a, &b);
-    return xml_unescape(a, b, out, size);
+    g_autofree char *text = httptext_xml_unescape(a, (size_t)(b - a));
+    if (strlen(text) >= size)
+        return false;
+    strcpy(out, text);
+    return true;
 }
 
 int upnpc_soap_fault(const char *body, size_t len)

@@ -1,5 +1,7 @@
 #include "nat_upnp.h"
 
+#include "common/httptext.h"
+
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,92 +95,6 @@ static bool offered(const nat_engine_t *engine)
 
 /* ---- text helpers -------------------------------------------------------- */
 
-/* The value of header `name` (case-insensitive) in the header block
- * [head, end), trimmed; NULL if absent. */
-static char *header_get(const char *head, const char *end, const char *name)
-{
-    size_t n = strlen(name);
-    const char *line = head;
-    while (line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (!eol)
-            eol = end;
-        if ((size_t)(eol - line) > n && g_ascii_strncasecmp(line, name, n) == 0 && line[n] == ':') {
-            const char *v = line + n + 1;
-            const char *ve = eol;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            return g_strndup(v, (gsize)(ve - v));
-        }
-        line = eol + 1;
-    }
-    return NULL;
-}
-
-/* Where the header block ends: the first empty line. Returns the offset of
- * the body, or 0 if the block is not complete. Bare LF is accepted. */
-static size_t head_end(const char *req, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (req[i] != '\n')
-            continue;
-        if (req[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < len && req[i + 1] == '\r' && req[i + 2] == '\n')
-            return i + 3;
-    }
-    return 0;
-}
-
-static void xml_escape_append(GString *s, const char *text)
-{
-    for (const char *c = text; *c; c++) {
-        switch (*c) {
-        case '&': g_string_append(s, "&amp;"); break;
-        case '<': g_string_append(s, "&lt;"); break;
-        case '>': g_string_append(s, "&gt;"); break;
-        case '"': g_string_append(s, "&quot;"); break;
-        case '\'': g_string_append(s, "&apos;"); break;
-        default: g_string_append_c(s, *c);
-        }
-    }
-}
-
-/* The five predefined entities and numeric references below 128; anything
- * else is left as it is. */
-static char *xml_unescape(const char *text, size_t len)
-{
-    static const struct { const char *ent; char c; } ents[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' },
-    };
-    GString *s = g_string_sized_new(len);
-    for (size_t i = 0; i < len; i++) {
-        bool done = false;
-        for (size_t k = 0; text[i] == '&' && k < G_N_ELEMENTS(ents) && !done; k++) {
-            size_t n = strlen(ents[k].ent);
-            if (i + n <= len && memcmp(text + i, ents[k].ent, n) == 0) {
-                g_string_append_c(s, ents[k].c);
-                i += n - 1;
-                done = true;
-            }
-        }
-        if (!done && text[i] == '&' && i + 3 < len && text[i + 1] == '#') {
-            char *endp = NULL;
-            unsigned long v = strtoul(text + i + 2, &endp, 10);
-            if (endp && (size_t)(endp - text) < len && *endp == ';' && v > 0 && v < 128) {
-                g_string_append_c(s, (char)v);
-                i = (size_t)(endp - text);
-                done = true;
-            }
-        }
-        if (!done)
-            g_string_append_c(s, text[i]);
-    }
-    return g_string_free(s, FALSE);
-}
-
 /* The text of the first element named `name` (any namespace prefix) in the
  * body; "" for <name/>; NULL if absent, unterminated or too long. */
 static char *xml_arg(const char *body, size_t len, const char *name)
@@ -213,7 +129,7 @@ static char *xml_arg(const char *body, size_t len, const char *name)
             return NULL;
         if ((size_t)(close - value) > UPNP_ARG_MAX)
             return NULL;
-        return xml_unescape(value, (size_t)(close - value));
+        return httptext_xml_unescape(value, (size_t)(close - value));
     }
     return NULL;
 }
@@ -307,9 +223,9 @@ GPtrArray *nat_upnp_ssdp(nat_upnp_t *u, const nat_engine_t *engine, const uint8_
         return NULL;
     }
     u->stats.ssdp_searches++;
-    size_t body = len > NAT_UPNP_SSDP_MAX ? 0 : head_end(text, len);
-    g_autofree char *man = body ? header_get(text, text + body, "MAN") : NULL;
-    g_autofree char *st = body ? header_get(text, text + body, "ST") : NULL;
+    size_t body = len > NAT_UPNP_SSDP_MAX ? 0 : httptext_head_end(text, len);
+    g_autofree char *man = body ? httptext_header_dup(text, text + body, "MAN") : NULL;
+    g_autofree char *st = body ? httptext_header_dup(text, text + body, "ST") : NULL;
     if (!man || strcmp(man, "\"ssdp:discover\"") != 0 || !st || !*st) {
         u->stats.ssdp_malformed++;
         return NULL;
@@ -468,7 +384,7 @@ static void root_description(const nat_upnp_t *u, const nat_engine_t *engine, GS
         "<?xml version=\"1.0\"?>\r\n<root xmlns=\"urn:schemas-upnp-org:device-1-0\">"
         "<specVersion><major>1</major><minor>0</minor></specVersion>"
         "<device><deviceType>" IGD_TYPE "</deviceType><friendlyName>natsim NAT (");
-    xml_escape_append(s, name ? name : "profile");
+    httptext_xml_escape(s, name ? name : "profile");
     g_string_append_printf(
         s,
         ")</friendlyName><manufacturer>natlab</manufacturer><modelDescription>natsim userspace "
@@ -586,7 +502,7 @@ typedef struct soap_call {
 static void out_arg(soap_call_t *c, const char *name, const char *value)
 {
     g_string_append_printf(c->args, "<%s>", name);
-    xml_escape_append(c->args, value);
+    httptext_xml_escape(c->args, value);
     g_string_append_printf(c->args, "</%s>", name);
 }
 
@@ -935,7 +851,7 @@ nat_upnp_http_result_t nat_upnp_http(nat_upnp_t *u, nat_engine_t *engine, addr_e
                                      GString *out)
 {
     const char *text = (const char *)req;
-    size_t body_at = head_end(text, MIN(len, (size_t)NAT_UPNP_HTTP_MAX));
+    size_t body_at = httptext_head_end(text, MIN(len, (size_t)NAT_UPNP_HTTP_MAX));
     if (!body_at) {
         if (len > NAT_UPNP_HTTP_MAX) {
             u->stats.http_requests++;
@@ -952,8 +868,8 @@ nat_upnp_http_result_t nat_upnp_http(nat_upnp_t *u, nat_engine_t *engine, addr_e
     g_strchomp(line);
     g_auto(GStrv) parts = g_strsplit(line, " ", -1);
     const char *head_end_p = text + body_at;
-    g_autofree char *clen = header_get(eol + 1, head_end_p, "Content-Length");
-    g_autofree char *chunked = header_get(eol + 1, head_end_p, "Transfer-Encoding");
+    g_autofree char *clen = httptext_header_dup(eol + 1, head_end_p, "Content-Length");
+    g_autofree char *chunked = httptext_header_dup(eol + 1, head_end_p, "Transfer-Encoding");
     uint32_t body_len = 0;
     bool has_len = clen != NULL;
     bool valid = g_strv_length(parts) == 3 && g_str_has_prefix(parts[2], "HTTP/1.") &&
@@ -1014,7 +930,7 @@ nat_upnp_http_result_t nat_upnp_http(nat_upnp_t *u, nat_engine_t *engine, addr_e
     if (post) {
         if (strcmp(path, IPCONN_CONTROL) != 0 && strcmp(path, CIF_CONTROL) != 0)
             return bad(u, out, 404);
-        g_autofree char *soap_action = header_get(eol + 1, head_end_p, "SOAPAction");
+        g_autofree char *soap_action = httptext_header_dup(eol + 1, head_end_p, "SOAPAction");
         g_autofree char *body = g_strndup(text + body_at, body_len);
         soap_control(u, engine, client, path, soap_action, body, body_len, now, out);
         return NAT_UPNP_HTTP_RESPOND;
