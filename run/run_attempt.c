@@ -425,7 +425,8 @@ static unsigned sweep(attempt_t *a, const char *ns, GArray *before)
     g_autoptr(GArray) left = g_array_new(FALSE, FALSE, sizeof(proc_ref_t));
     for (guint i = 0; i < now->len; i++) {
         pid_t pid = g_array_index(now, pid_t, i);
-        if (!bsearch(&pid, before->data, before->len, sizeof(pid_t), pid_cmp)) {
+        /* An empty array has no data pointer to search (UBSan: bsearch of NULL). */
+        if (before->len == 0 || !bsearch(&pid, before->data, before->len, sizeof(pid_t), pid_cmp)) {
             proc_ref_t ref = proc_ref_of(pid, false);
             g_array_append_val(left, ref);
         }
