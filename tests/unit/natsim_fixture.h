@@ -13,6 +13,19 @@
 #define REMOTE_Y ADDR_IP(198, 19, 0, 7)
 #define REMOTE_Z ADDR_IP(198, 19, 0, 8)
 
+/* A preset by name, or profile text ("[nat]\n..."). */
+static inline nat_profile_t *profile_of(const char *spec)
+{
+    GError *err = NULL;
+    nat_profile_t *p = strncmp(spec, "[nat]", 5) == 0
+                           ? nat_profile_load_data(spec, strlen(spec), "test", &err)
+                           : nat_profile_new_preset(spec, &err);
+    if (!p)
+        fprintf(stderr, "profile %s: %s\n", spec, err->message);
+    g_assert(p);
+    return p;
+}
+
 static inline addr_endpoint_t ep(uint32_t ip, uint16_t port)
 {
     return addr_endpoint(ip, port);

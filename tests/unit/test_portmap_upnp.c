@@ -12,21 +12,10 @@
 #include "agent/punch.h"
 #include "natsim/nat_profile.h"
 #include "sim/simnet.h"
+#include "natsim_fixture.h"
 #include "testutil.h"
 
 #define SYM_UPNP "[nat]\npreset = symmetric\nport-mapping = upnp\n"
-
-static nat_profile_t *profile_of(const char *spec)
-{
-    GError *err = NULL;
-    nat_profile_t *p = strncmp(spec, "[nat]", 5) == 0
-                           ? nat_profile_load_data(spec, strlen(spec), "test", &err)
-                           : nat_profile_new_preset(spec, &err);
-    if (!p)
-        fprintf(stderr, "profile %s: %s\n", spec, err->message);
-    g_assert(p);
-    return p;
-}
 
 /* What the agents said about port mappings. */
 typedef struct mapping_log {

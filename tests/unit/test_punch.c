@@ -13,20 +13,8 @@
 #include "agent/punch.h"
 #include "natsim/nat_profile.h"
 #include "sim/simnet.h"
+#include "natsim_fixture.h"
 #include "testutil.h"
-
-/* Presets by name, or profile text ("[nat]\n..."). */
-static nat_profile_t *profile_of(const char *spec)
-{
-    GError *err = NULL;
-    nat_profile_t *p = strncmp(spec, "[nat]", 5) == 0
-                           ? nat_profile_load_data(spec, strlen(spec), "test", &err)
-                           : nat_profile_new_preset(spec, &err);
-    if (!p)
-        fprintf(stderr, "profile %s: %s\n", spec, err->message);
-    g_assert(p);
-    return p;
-}
 
 static void trace(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
 {
