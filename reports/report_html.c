@@ -126,8 +126,8 @@ static void bar(GString *o, double low, double high, const char *cls)
 
 static void comparison_tail(GString *o, const report_stats_t *s, const population_t *p);
 
-static void comparison(GString *o, const report_stats_t *s, const population_t *p,
-                       const population_estimate_t *e)
+/* The section's heading and the model's name: one text for one kind or several. */
+static void comparison_intro(GString *o, const population_t *p)
 {
     g_string_append(o, "<section id=\"comparison\">\n<h2>Expected in the field, next to "
                        "published figures</h2>\n<p>The population model <b>");
@@ -135,7 +135,14 @@ static void comparison(GString *o, const report_stats_t *s, const population_t *
     g_string_append(o, "</b> (");
     text(o, p->origin);
     g_string_append(o, ") gives the share of peers behind each NAT type. Drawing both peers of a "
-                       "connection from it, the pairs measured here predict ");
+                       "connection from it, ");
+}
+
+static void comparison(GString *o, const report_stats_t *s, const population_t *p,
+                       const population_estimate_t *e)
+{
+    comparison_intro(o, p);
+    g_string_append(o, "the pairs measured here predict ");
     if (isfinite(e->direct)) {
         g_string_append(o, "<b class=\"direct\">");
         percent(o, e->direct);
@@ -349,13 +356,8 @@ static void attempts_table(GString *o, const GPtrArray *attempts)
 static void comparison_kinds(GString *o, const report_stats_t *s, const report_kinds_t *k,
                              const population_t *p)
 {
-    g_string_append(o, "<section id=\"comparison\">\n<h2>Expected in the field, next to "
-                       "published figures</h2>\n<p>The population model <b>");
-    text(o, p->name);
-    g_string_append(o, "</b> (");
-    text(o, p->origin);
-    g_string_append(o, ") gives the share of peers behind each NAT type. Drawing both peers of a "
-                       "connection from it, each agent kind's pairs predict the direct share "
+    comparison_intro(o, p);
+    g_string_append(o, "each agent kind's pairs predict the direct share "
                        "below. Kinds are estimated apart, never pooled: each is one stack "
                        "deployed in that population, over the pairs it ran (its coverage); a "
                        "pair a kind did not run is left out, not guessed.</p>\n");
