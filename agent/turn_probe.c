@@ -1,6 +1,7 @@
 #include "turn_probe.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include <netinet/in.h>
@@ -121,11 +122,28 @@ int turn_probe_run(const turn_probe_options_t *o)
 {
     probe_t p = { .o = o, .fd = -1, .start = clock_now_usec() };
     struct sockaddr_in sa = sockaddr_from_endpoint(o->server);
-    p.fd = socket(AF_INET, (o->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
-    if (p.fd < 0 || connect(p.fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    /* Non-blocking, so --timeout holds while a firewall drops the SYNs
+     * (a blocking connect() waits out the kernel's 2 min of retries). */
+    p.fd = socket(AF_INET, (o->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    const char *why = p.fd < 0 ? g_strerror(errno) : NULL;
+    if (!why && connect(p.fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (errno != EINPROGRESS) {
+            why = g_strerror(errno);
+        } else {
+            struct pollfd pfd = { .fd = p.fd, .events = POLLOUT };
+            int err = 0;
+            socklen_t elen = sizeof err;
+            int ms = (int)MIN(o->timeout / USEC_PER_MSEC, INT_MAX);
+            if (poll(&pfd, 1, ms) <= 0)
+                why = "no answer to the TCP connection (SYN) within the timeout";
+            else if (getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err)
+                why = g_strerror(err ? err : errno);
+        }
+    }
+    if (why) {
         char server[ADDR_ENDPOINT_STRLEN];
         fprintf(stderr, "natlab turn: %s over %s: %s\n", addr_endpoint_format(o->server, server),
-                o->tcp ? "TCP" : "UDP", g_strerror(errno));
+                o->tcp ? "TCP" : "UDP", why);
         if (p.fd >= 0)
             close(p.fd);
         return 1;
@@ -162,10 +180,12 @@ int turn_probe_run(const turn_probe_options_t *o)
         uint8_t buf[4096];
         ssize_t n = recv(p.fd, buf, sizeof buf, 0);
         now = clock_now_usec();
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
         if (n > 0) {
             turn_receive(p.turn, buf, (size_t)n, now);
             on_data(&p, now);
-        } else if (o->tcp || (n < 0 && errno != ECONNREFUSED && errno != EAGAIN)) {
+        } else if (o->tcp || errno != ECONNREFUSED) {
             p.error = g_strdup_printf("the connection to the TURN server %s",
                                       n == 0 ? "was closed" : g_strerror(errno));
         } else if (n < 0 && errno == ECONNREFUSED) {

@@ -71,6 +71,8 @@ for p in $presets; do
     if [ "$p" = corporate ]; then
         probe h-$p --server "$turn_ip:3478" --tcp --timeout 3s
         check "$p: TCP 3478 kept in by the allow-list (exit $rc)" test "$rc" -eq 1
+        check "$p: the dropped SYNs end at --timeout, not the kernel's 2 min" \
+            grep -q "no answer to the TCP connection (SYN) within the timeout" "$tmp/err"
         probe h-$p --server "$turn_ip:443" --tcp
     else
         probe h-$p --server "$turn_ip:3478" --tcp
