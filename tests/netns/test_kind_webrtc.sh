@@ -62,7 +62,12 @@ check "a waiting listener: SIGTERM ends it with status 0 in ${took} ms ($(tail -
 need_root "the $kind matrix"
 need_or_exit turnserver
 owns_prefix "$(printf %.13s "mx-$kind")"
-interruptible "$NATLAB" matrix --agent-kind "$kind" --nats full-cone,symmetric --repeat 1 \
+# libdatachannel's DTLS start can deadlock on a relayed pair (libdatachannel PR #1630, ~1 in
+# 70 relayed attempts here; kinds/webrtc/README.md): its CI sample stays on direct pairs, and
+# the shared peer's relayed path is checked through libwebrtc.
+nats=full-cone,symmetric
+[ "$kind" = libdatachannel ] && nats=full-cone,port-restricted-cone
+interruptible "$NATLAB" matrix --agent-kind "$kind" --nats "$nats" --repeat 1 \
     --out "$tmp/mx" -j 3 >"$tmp/mx.out" 2>&1
 check_log="$tmp/check.log" check "matrix: every prediction met, exit 0 ($(grep -c . "$tmp/mx/results.jsonl" 2>/dev/null) rows)" \
     sh -c "[ $? -eq 0 ] || { tail -20 '$tmp/mx.out'; exit 1; }"
@@ -88,8 +93,13 @@ expect_row() {
     fi
 }
 expect_row fc-fc direct punch
-expect_row fc-sym direct prflx
-expect_row sym-sym relayed none
+if [ "$kind" = libdatachannel ]; then
+    expect_row fc-prc direct punch
+    expect_row prc-prc direct punch
+else
+    expect_row fc-sym direct prflx
+    expect_row sym-sym relayed none
+fi
 check "every row carries \"kind\":\"$kind\" and a kind_version" python3 -c 'import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 sys.exit(not (len(rows) == 3 and all(r.get("kind") == sys.argv[2] and r.get("kind_version") for r in rows)))' \
