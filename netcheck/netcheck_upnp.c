@@ -3,50 +3,33 @@
 #include <glib.h>
 #include <string.h>
 
+#include "agent/upnpc.h"
 #include "common/addr.h"
+#include "common/httptext.h"
 
+/* The agent's control point already speaks SSDP: one search, one reader. */
 size_t netcheck_upnp_search(char *out, size_t size)
 {
-    int n = g_snprintf(out, size,
-                       "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
-                       "ST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
-                       "MAN: \"ssdp:discover\"\r\nMX: 1\r\n\r\n");
-    return n > 0 && (size_t)n < size ? (size_t)n : 0;
+    return upnpc_search(out, size);
 }
 
 bool netcheck_upnp_location(const uint8_t *answer, size_t len, char url[NETCHECK_UPNP_LOCATION_MAX],
                             uint32_t *ip, uint16_t *port, char path[NETCHECK_UPNP_LOCATION_MAX])
 {
-    g_autofree char *text = g_strndup((const char *)answer, len);
-    if (!g_str_has_prefix(text, "HTTP/1.1 200"))
+    upnpc_url_t u;
+    if (!upnpc_ssdp_location(answer, len, &u))
         return false;
-    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-    for (int i = 0; lines[i]; i++) {
-        char *l = g_strstrip(lines[i]);
-        if (g_ascii_strncasecmp(l, "LOCATION:", 9) != 0)
-            continue;
-        char *v = g_strstrip(l + 9);
-        if (strlen(v) >= NETCHECK_UPNP_LOCATION_MAX || !g_str_has_prefix(v, "http://"))
-            return false;
-        g_strlcpy(url, v, NETCHECK_UPNP_LOCATION_MAX);
-        char *host = v + 7;
-        char *slash = strchr(host, '/');
-        g_strlcpy(path, slash ? slash : "/", NETCHECK_UPNP_LOCATION_MAX);
-        if (slash)
-            *slash = '\0';
-        char *colon = strchr(host, ':');
-        unsigned long p = 80;
-        if (colon) {
-            *colon = '\0';
-            char *end = NULL;
-            p = strtoul(colon + 1, &end, 10);
-            if (!end || *end || p == 0 || p > 65535)
-                return false;
-        }
-        *port = (uint16_t)p;
-        return addr_ip_parse(host, ip);
-    }
-    return false;
+    const char *t = (const char *)answer, *v, *ve;
+    size_t body = httptext_head_end(t, len);
+    if (!httptext_header(t, t + (body ? body : len), "LOCATION", &v, &ve) ||
+        (size_t)(ve - v) >= NETCHECK_UPNP_LOCATION_MAX || strlen(u.path) >= NETCHECK_UPNP_LOCATION_MAX)
+        return false;
+    memcpy(url, v, (size_t)(ve - v));
+    url[ve - v] = '\0';
+    g_strlcpy(path, u.path, NETCHECK_UPNP_LOCATION_MAX);
+    *ip = u.ip;
+    *port = u.port;
+    return true;
 }
 
 bool netcheck_upnp_is_igd(const char *response, size_t len)
