@@ -108,7 +108,16 @@ check "linger: stopped 2 s after its result" \
 check "garbage: what the peer printed is in the attempt log" \
     grep -q "connect  \[1,2\]" "$tmp/mis/logs/kmis-garbage/attempt-1.log"
 check "no peer process left" sh -c "! pgrep -f 'kind_[m]isbehave.py'"
-check "no namespace left" sh -c "! ip netns list | grep -q '^natlab-kmis'"
+# no_kmis_namespace RUN_OUTPUT: none of the runs' namespaces is left; if one
+# is, what is left and what the run said about removing it.
+no_kmis_namespace() {
+    left=$(ip netns list | grep '^natlab-kmis') || return 0
+    echo "    left:" $left
+    grep -i "remov\|cannot\|reap" "$1" | sed 's/^/    run: /'
+    findmnt -rno TARGET,PROPAGATION | grep -E '^/run/netns |natlab-kmis' | sed 's/^/    mount: /'
+    return 1
+}
+check "no namespace left" no_kmis_namespace "$tmp/mis.out"
 
 # ---- Ctrl-C mid-attempt: the peers, what they left, the namespaces all go
 sed -e 's/kmis-hang/kmis-sigint/' -e 's/deadline = 4s/deadline = 60s/' -e 's/hang.kind/detach.kind/' \
@@ -126,7 +135,7 @@ kill -INT $pid
 wait $pid
 check "Ctrl-C: exit status 130" test $? -eq 130
 check "Ctrl-C: no peer or daemon left" sh -c "! pgrep -f 'kind_[m]isbehave.py'"
-check "Ctrl-C: no namespace left" sh -c "! ip netns list | grep -q '^natlab-kmis'"
+check "Ctrl-C: no namespace left" no_kmis_namespace "$tmp/sigint.out"
 
 # ---- a kind that is not installed: its scenario errors, naming the install command
 cat >"$tmp/ghost.kind" <<'KIND'
