@@ -1489,6 +1489,11 @@ static void turn_drain(punch_t *p, usec_t now)
         punch_event_t *e = event_push(p, PUNCH_EVENT_TURN_ALLOCATED, now);
         e->local = turn_mapped(p->turn);
         e->remote = turn_relayed(p->turn);
+        /* A peer on the same TURN server sends from that server's relay
+         * address: permitting it now, before any session, means its first
+         * messages are not dropped while our permission is on its way. */
+        turn_permit(p->turn, turn_relayed(p->turn).ip, now);
+        turn_output(p);
         if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
             register_again(p, now); /* with the RELAY candidate */
     } else if (st == TURN_FAILED) {
