@@ -52,6 +52,7 @@ turn_cmd() { # PORT MIN MAX
     printf '[host echo]\nrun = exec python3 %s/tests/netns/udp_tool.py echo 0.0.0.0 7000\n' "$SRC"
     for p in $presets; do printf '[nat %s]\npreset = %s\n[host %s]\nnat = %s\n' "n-$p" "$p" "h-$p" "n-$p"; done
     printf '[nat n-sym2]\npreset = symmetric\n[host h-sym2]\nnat = n-sym2\n'
+    # shellcheck disable=SC2016 # natlab up expands $NATLAB_ADDRESS_*
     printf '[host srv]\naddresses = 2\nrun = exec %s server --address $NATLAB_ADDRESS_1 --alt-address $NATLAB_ADDRESS_2 --ready-file %s/srv.ready\n' "$NATLAB" "$tmp"
 } >"$tmp/$scn.scn"
 if ! "$NATLAB" up "$tmp/$scn.scn" --json >"$tmp/up.json" 2>"$tmp/up.err"; then
@@ -136,7 +137,7 @@ agent() {
     wait_for 5 sh -c "! kill -0 $lpid 2>/dev/null" || kill "$lpid" 2>/dev/null
     wait "$lpid" 2>/dev/null
 }
-field() { python3 "$events" "$tmp/$1" done "$2"; }
+field() { python3 "$events" "$tmp/$1" "done" "$2"; }
 first() { python3 "$events" "$tmp/$1" first "$2" "$3"; }
 # peer_usage LOG MAPPED: coturn's relay counters ("peer usage": packets to and
 # from peers) of the allocation made from MAPPED, once it was deallocated.
