@@ -262,7 +262,8 @@ static void send_server(punch_t *p, agentmsg_t *m)
     send_raw(p, PUNCH_SOCKET_PRIMARY, p->cfg.server, buf, n);
 }
 
-/* A peer message over a pair (pair >= 0) or the relay (pair < 0). */
+/* The relay path runs through TURN: both sides have an allocation, and it
+ * has not gone silent on us. */
 static bool relay_is_turn(const punch_t *p)
 {
     return p->turn && !p->turn_down && turn_state(p->turn) == TURN_READY && p->peer_relayed.port &&
@@ -272,6 +273,7 @@ static bool relay_is_turn(const punch_t *p)
 static void turn_output(punch_t *p);
 static void turn_drain(punch_t *p, usec_t now);
 
+/* A peer message over a pair (pair >= 0) or the relay (pair < 0). */
 static void send_peer(punch_t *p, int pair, agentmsg_t *m)
 {
     uint8_t inner[AGENTMSG_MAX_SIZE];
@@ -523,6 +525,8 @@ static void set_path(punch_t *p, int next, const char *reason, usec_t now)
     enum punch_path_kind from = p->current < 0 ? PUNCH_PATH_RELAY : pair_kind(pair_at(p, p->current));
     p->current = next;
     p->path_since = now;
+    if (next < 0)
+        p->turn_heard = now; /* TURN's silence counts from its return */
     pair_t *pr = pair_at(p, next);
     enum punch_path_kind to = pr ? pair_kind(pr) : PUNCH_PATH_RELAY;
     p->technique = pr ? technique_combine(pr->local_technique, pr->remote_technique)
@@ -1835,8 +1839,10 @@ usec_t punch_bookkeeping(punch_t *p, usec_t now)
         turn_drain(p, now);
         if (p->session)
             turn_check_relay(p, now);
-        if (relay_is_turn(p) && p->current < 0 && p->unacked->len)
-            next = soonest(next, MAX(p->turn_heard, ((outgoing_t *)g_ptr_array_index(p->unacked, 0))->first_sent) + TURN_SILENCE);
+        if (relay_is_turn(p) && p->current < 0 && p->unacked->len) {
+            const outgoing_t *oldest = g_ptr_array_index(p->unacked, 0);
+            next = soonest(next, MAX(p->turn_heard, oldest->first_sent) + TURN_SILENCE);
+        }
     }
     next = soonest(next, registration_bookkeeping(p, now));
     if (p->failed)

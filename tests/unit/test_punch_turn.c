@@ -22,6 +22,7 @@ typedef struct record {
     enum punch_path_kind first_byte_path[SIMNET_HOSTS];
     bool relay_candidate[SIMNET_HOSTS]; /* the peer's RELAY candidate came with the session */
     addr_endpoint_t relayed[SIMNET_HOSTS];
+    unsigned to_turn[SIMNET_HOSTS], to_natlab[SIMNET_HOSTS]; /* path-changed to the relay */
 } record_t;
 
 static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
@@ -43,6 +44,12 @@ static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
         r->first_byte_seen[host] = true;
         r->first_byte_path[host] = e->path;
         r->first_byte_turn[host] = e->turn;
+        break;
+    case PUNCH_EVENT_PATH_CHANGED:
+        if (e->path == PUNCH_PATH_RELAY) {
+            r->to_turn[host] += e->turn;
+            r->to_natlab[host] += !e->turn;
+        }
         break;
     case PUNCH_EVENT_SESSION:
         for (unsigned i = 0; i < e->n_candidates; i++)
@@ -113,6 +120,30 @@ static void test_cone_pair_goes_direct(void)
     CU_ASSERT(r.turn.relayed_out > 0);
     CU_ASSERT_EQUAL(r.server_relayed, 0);
     CU_ASSERT(r.ttd > 0 && r.ttd < USEC_PER_SEC);
+}
+
+/* A NAT reboot kills the direct path: relay-fallback goes back to the
+ * TURN relay (path-changed says so), not to natlab's, and punching finds
+ * the direct path again. (The reboot cut the TURN socket's mapping too,
+ * so TURN itself carries nothing here: the allocation is not re-made
+ * after a 5-tuple change yet.) */
+static void test_fallback_to_turn(void)
+{
+    record_t ev;
+    punch_config_t agent;
+    punch_config_init(&agent);
+    agent.keepalive = 2 * USEC_PER_SEC;
+    simnet_event_t reboot = { .at = 5 * USEC_PER_SEC, .host = 0, .action = SIMNET_REBOOT };
+    simnet_options_t o = { .seed = 40, .hold = 20 * USEC_PER_SEC, .events = &reboot, .n_events = 1,
+                           .agent = &agent };
+    simnet_result_t r = run(o, "cgnat", "home-router", &ev);
+    CU_ASSERT(r.done);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_DIRECT);
+    CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+    CU_ASSERT(r.stats[0].fallbacks + r.stats[1].fallbacks >= 1);
+    CU_ASSERT(ev.to_turn[0] + ev.to_turn[1] >= 1);
+    CU_ASSERT_EQUAL(ev.to_natlab[0] + ev.to_natlab[1], 0);
+    CU_ASSERT_EQUAL(r.server_relayed, 0);
 }
 
 /* 5% loss on every internet hop, TURN's requests and relayed data too:
@@ -200,6 +231,7 @@ int main(void)
         { "symmetric pair relayed through TURN", test_symmetric_pair },
         { "cone pair: TURN first, then direct", test_cone_pair_goes_direct },
         { "5% loss with TURN", test_loss },
+        { "relay-fallback goes back to TURN", test_fallback_to_turn },
         { "wrong TURN password: natlab's relay", test_wrong_password },
         { "TURN server dies mid-session", test_turn_server_dies },
         { "no TURN server answers", test_no_turn_answer },
