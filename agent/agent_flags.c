@@ -87,3 +87,47 @@ int agent_flags_parse(punch_config_t *c, const char *flag, const char *value, GE
     }
     return 0;
 }
+
+bool agent_flags_turn_uri(const char *uri, char **host, uint16_t *port, bool *tcp, GError **error)
+{
+    const char *why = NULL;
+    g_autofree char *rest = NULL;
+    *tcp = false;
+    *port = 3478; /* RFC 8656 3.1: the default port of turn: URIs */
+    if (!g_str_has_prefix(uri, "turn:")) {
+        why = g_str_has_prefix(uri, "turns:") ? "TURN over TLS (turns:) is not supported"
+                                              : "it does not start with 'turn:'";
+        goto bad;
+    }
+    rest = g_strdup(uri + 5);
+    char *query = strchr(rest, '?');
+    if (query) {
+        *query++ = '\0';
+        if (strcmp(query, "transport=tcp") == 0)
+            *tcp = true;
+        else if (strcmp(query, "transport=udp") != 0) {
+            why = "the only query is transport=udp or transport=tcp";
+            goto bad;
+        }
+    }
+    char *colon = strrchr(rest, ':');
+    if (colon) {
+        *colon++ = '\0';
+        guint64 n;
+        if (!g_ascii_string_to_unsigned(colon, 10, 1, 65535, &n, NULL)) {
+            why = "the port is not a number from 1 to 65535";
+            goto bad;
+        }
+        *port = (uint16_t)n;
+    }
+    if (!*rest || strchr(rest, '/') || strchr(rest, '@') || strchr(rest, '[')) {
+        why = "no host (an IPv4 address or a name)";
+        goto bad;
+    }
+    *host = g_steal_pointer(&rest);
+    return true;
+bad:
+    g_set_error(error, agent_flags_error_quark(), 0, "--turn '%s': %s; expected %s", uri, why,
+                AGENT_TURN_URI_FORM);
+    return false;
+}

@@ -11,3 +11,10 @@
  * (the message names the flag, the value and what is allowed). */
 int agent_flags_parse(punch_config_t *config, const char *flag, const char *value,
                       GError **error);
+
+#define AGENT_TURN_URI_FORM "turn:HOST:PORT[?transport=udp|tcp]"
+
+/* `--turn` (RFC 7065's URI without TLS): the host (allocated; to be
+ * resolved by the caller), the port (3478 when absent) and the transport.
+ * False with *error naming the flag, the value and AGENT_TURN_URI_FORM. */
+bool agent_flags_turn_uri(const char *uri, char **host, uint16_t *port, bool *tcp, GError **error);

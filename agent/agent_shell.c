@@ -25,6 +25,7 @@
 #define HTTP_TIMEOUT (3 * USEC_PER_SEC)      /* the core gives up after 2 s; this frees the socket */
 #define HTTP_RESPONSE_MAX 65536
 #define HTTP_LAST_WORD_MS 300                /* DeletePortMapping on the way out */
+#define TURN_BACKLOG_MAX (256 * 1024)        /* TCP bytes the TURN server has not taken yet */
 
 typedef struct agent_shell agent_shell_t;
 
@@ -50,6 +51,14 @@ struct agent_shell {
     int status;
     const char *failure;
     uint64_t send_errors;
+    /* TURN: a connected UDP socket or a TCP stream of its own (not the
+     * primary socket: a sequential NAT's ports and the punching's
+     * classification stay as without TURN); -1: none */
+    int turn_fd;
+    guint turn_in, turn_out;
+    bool turn_connected;  /* TCP: the handshake completed */
+    GByteArray *turn_backlog; /* TCP: bytes not yet taken by the kernel */
+    char *turn_broken;    /* why the connection is gone, for the core (after the flush) */
 };
 
 /* ---- events ---- */
@@ -192,6 +201,7 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
             const agentmsg_candidate_t *c = &e->candidates[i];
             const char *type = c->type == AGENTMSG_CANDIDATE_HOST      ? "host"
                                : c->type == AGENTMSG_CANDIDATE_PORTMAP ? "port-mapped"
+                               : c->type == AGENTMSG_CANDIDATE_RELAY   ? "relay"
                                                                        : "srflx";
             char buf[ADDR_ENDPOINT_STRLEN];
             addr_endpoint_format(c->endpoint, buf);
@@ -210,6 +220,8 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
     case PUNCH_EVENT_FIRST_BYTE:
         add_string(b, "path", punch_path_name(e->path));
         add_ms(b, "rtt_ms", e->rtt, true);
+        if (punch_turn_configured(sh->core) && e->path == PUNCH_PATH_RELAY)
+            add_string(b, "relay", e->turn ? "turn" : "natlab");
         break;
     case PUNCH_EVENT_DIRECT:
         add_string(b, "path", punch_path_name(e->path));
@@ -223,6 +235,19 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_string(b, "to", punch_path_name(e->path));
         add_string(b, "technique", agentmsg_technique_name(e->technique));
         add_endpoint(b, "remote", e->remote);
+        add_string(b, "reason", e->reason);
+        if (punch_turn_configured(sh->core) &&
+            (e->path == PUNCH_PATH_RELAY || e->from == PUNCH_PATH_RELAY))
+            add_string(b, "relay", e->turn ? "turn" : "natlab");
+        break;
+    case PUNCH_EVENT_TURN_ALLOCATED:
+        add_string(b, "transport", sh->opt->punch.turn_tcp ? "tcp" : "udp");
+        add_endpoint(b, "server", sh->opt->punch.turn_server);
+        add_endpoint(b, "relayed", e->remote);
+        add_endpoint(b, "mapped", e->local);
+        break;
+    case PUNCH_EVENT_TURN_FAILED:
+        add_string(b, "transport", sh->opt->punch.turn_tcp ? "tcp" : "udp");
         add_string(b, "reason", e->reason);
         break;
     case PUNCH_EVENT_RELAY_FALLBACK:
@@ -285,6 +310,11 @@ static void emit_done(agent_shell_t *sh, usec_t now)
     if (b->json)
         json_builder_end_object(b->json);
     add_int(b, "send_errors", (int64_t)sh->send_errors);
+    if (punch_turn_configured(sh->core)) {
+        add_string(b, "relay", punch_relay_is_turn(sh->core) ? "turn" : "natlab");
+        add_int(b, "turn_sent", (int64_t)st->turn_sent);
+        add_int(b, "turn_received", (int64_t)st->turn_received);
+    }
     if (sh->failure)
         add_string(b, "failure", sh->failure);
     emit(b);
@@ -414,6 +444,164 @@ static void http_last_word(const punch_output_t *o)
     close(fd);
 }
 
+/* ---- TURN: the connection to the TURN server ---- */
+
+static void turn_disconnect(agent_shell_t *sh)
+{
+    if (sh->turn_in)
+        g_source_remove(sh->turn_in);
+    if (sh->turn_out)
+        g_source_remove(sh->turn_out);
+    sh->turn_in = sh->turn_out = 0;
+    if (sh->turn_fd >= 0)
+        close(sh->turn_fd);
+    sh->turn_fd = -1;
+    if (sh->turn_backlog)
+        g_byte_array_set_size(sh->turn_backlog, 0);
+}
+
+/* Told to the core after the current flush (not from inside it). */
+static void turn_fail(agent_shell_t *sh, const char *what, int err)
+{
+    if (sh->turn_broken || sh->turn_fd < 0)
+        return;
+    const char *transport = sh->opt->punch.turn_tcp ? "TCP" : "UDP";
+    if (err == ECONNREFUSED && !sh->opt->punch.turn_tcp)
+        sh->turn_broken = g_strdup("the TURN server's port is closed (ICMP port unreachable)");
+    else
+        sh->turn_broken = g_strdup_printf("the %s connection to the TURN server: %s%s%s", transport,
+                                          what, err ? ": " : "", err ? g_strerror(err) : "");
+    turn_disconnect(sh);
+}
+
+static gboolean on_turn_writable(int fd, GIOCondition cond, gpointer data);
+
+static void turn_push(agent_shell_t *sh)
+{
+    GByteArray *q = sh->turn_backlog;
+    while (q->len && sh->turn_connected) {
+        ssize_t n = send(sh->turn_fd, q->data, q->len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < 0) {
+            turn_fail(sh, "send", errno);
+            return;
+        }
+        g_byte_array_remove_range(q, 0, (guint)n);
+    }
+    if ((q->len || !sh->turn_connected) && !sh->turn_out)
+        sh->turn_out = g_unix_fd_add(sh->turn_fd, G_IO_OUT, on_turn_writable, sh);
+}
+
+static void turn_write(agent_shell_t *sh, const uint8_t *data, size_t len)
+{
+    if (sh->turn_fd < 0)
+        return;
+    if (!sh->opt->punch.turn_tcp) {
+        if (send(sh->turn_fd, data, len, 0) < 0) {
+            if (errno == ECONNREFUSED)
+                turn_fail(sh, "send", errno);
+            else
+                sh->send_errors++;
+        }
+        return;
+    }
+    if (sh->turn_backlog->len + len > TURN_BACKLOG_MAX) {
+        turn_fail(sh, "the server stopped reading (backlog full)", 0);
+        return;
+    }
+    g_byte_array_append(sh->turn_backlog, data, (guint)len);
+    turn_push(sh);
+}
+
+static void tell_turn_broken(agent_shell_t *sh)
+{
+    g_autofree char *why = g_steal_pointer(&sh->turn_broken);
+    punch_turn_broken(sh->core, why, clock_now_usec());
+}
+
+static gboolean on_turn_writable(int fd, GIOCondition cond, gpointer data)
+{
+    agent_shell_t *sh = data;
+    if (!sh->turn_connected) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+            sh->turn_out = 0;
+            turn_fail(sh, "connect", err ? err : errno);
+            tell_turn_broken(sh);
+            if (!sh->finished)
+                run_core(sh, clock_now_usec());
+            return G_SOURCE_REMOVE;
+        }
+        sh->turn_connected = true;
+    }
+    sh->turn_out = 0;
+    turn_push(sh);
+    if (sh->turn_broken) {
+        tell_turn_broken(sh);
+        if (!sh->finished)
+            run_core(sh, clock_now_usec());
+    }
+    return G_SOURCE_REMOVE; /* turn_push adds it again while bytes wait */
+}
+
+static gboolean on_turn_readable(int fd, GIOCondition cond, gpointer data)
+{
+    agent_shell_t *sh = data;
+    uint8_t buf[65536];
+    for (unsigned i = 0; i < RECEIVE_BUDGET; i++) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n < 0 && errno == ENOTCONN)
+            break; /* TCP: still connecting */
+        if (n <= 0) {
+            sh->turn_in = 0; /* turn_fail removes the source: this callback returns REMOVE */
+            turn_fail(sh, n == 0 ? "closed by the server" : "recv", n == 0 ? 0 : errno);
+            tell_turn_broken(sh);
+            if (!sh->finished)
+                run_core(sh, clock_now_usec());
+            return G_SOURCE_REMOVE;
+        }
+        punch_turn_receive(sh->core, buf, (size_t)n, clock_now_usec());
+        if (sh->opt->punch.turn_tcp)
+            break; /* the next bytes on the next wakeup: fair to the other sockets */
+    }
+    if (!sh->finished)
+        run_core(sh, clock_now_usec());
+    return G_SOURCE_CONTINUE;
+}
+
+/* A connected UDP socket (ICMP errors come back on it) or a non-blocking
+ * TCP connect; bytes for the server wait in the backlog until it is up. */
+static bool turn_connect(agent_shell_t *sh, GError **error)
+{
+    const punch_config_t *c = &sh->opt->punch;
+    int fd = socket(AF_INET, (c->turn_tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "TURN socket: %s", g_strerror(errno));
+        return false;
+    }
+    struct sockaddr_in sa = sockaddr_from_endpoint(c->turn_server);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+        char buf[ADDR_ENDPOINT_STRLEN];
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "TURN server %s: %s",
+                    addr_endpoint_format(c->turn_server, buf), g_strerror(errno));
+        close(fd);
+        return false;
+    }
+    sh->turn_fd = fd;
+    sh->turn_connected = !c->turn_tcp;
+    sh->turn_backlog = g_byte_array_new();
+    sh->turn_in = g_unix_fd_add(fd, G_IO_IN, on_turn_readable, sh);
+    if (c->turn_tcp)
+        sh->turn_out = g_unix_fd_add(fd, G_IO_OUT, on_turn_writable, sh);
+    return true;
+}
+
 /* ---- sockets ---- */
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data);
@@ -450,6 +638,7 @@ static int socket_open(agent_shell_t *sh, uint16_t port, bool reuse, GError **er
 static void flush_outputs(agent_shell_t *sh)
 {
     punch_output_t *o = g_new(punch_output_t, 1);
+again:
     while (punch_pop_output(sh->core, o)) {
         switch (o->kind) {
         case PUNCH_OUT_SEND: {
@@ -482,7 +671,14 @@ static void flush_outputs(agent_shell_t *sh)
             else
                 http_start(sh, o);
             break;
+        case PUNCH_OUT_TURN:
+            turn_write(sh, o->data, o->len);
+            break;
         }
+    }
+    if (sh->turn_broken && !sh->finished) {
+        tell_turn_broken(sh);
+        goto again;
     }
     g_free(o);
 }
@@ -640,6 +836,7 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
 {
     agent_shell_t *sh = g_new0(agent_shell_t, 1);
     sh->opt = options;
+    sh->turn_fd = -1;
     for (unsigned i = 0; i < SOCKETS_MAX; i++)
         sh->fds[i] = -1;
     int ret = -1;
@@ -668,6 +865,8 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     if (sh->n_fds == PUNCH_SOCKET_DISCOVERY) { /* keep the numbering: a closed placeholder */
         sh->fds[sh->n_fds++] = -1;
     }
+    if (cfg.turn_server.port && !turn_connect(sh, error))
+        goto out;
     if (cfg.portmap && !cfg.gateway)
         cfg.gateway = route_default_gateway("/proc/net/route");
     sh->loop = g_main_loop_new(NULL, FALSE);
@@ -693,6 +892,13 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
 out:
     while (sh->http)
         http_end(sh->http->data, false);
+    if (sh->turn_fd >= 0 && sh->opt->punch.turn_tcp && sh->turn_connected && sh->turn_backlog->len)
+        (void)!send(sh->turn_fd, sh->turn_backlog->data, sh->turn_backlog->len,
+                    MSG_NOSIGNAL | MSG_DONTWAIT); /* the deallocation, if the kernel takes it */
+    turn_disconnect(sh);
+    if (sh->turn_backlog)
+        g_byte_array_unref(sh->turn_backlog);
+    g_free(sh->turn_broken);
     for (unsigned i = 0; i < sh->n_fds; i++) {
         if (sh->sources[i])
             g_source_remove(sh->sources[i]);

@@ -8,6 +8,7 @@
 #include "common/rng.h"
 #include "common/stun.h"
 #include "portmap.h"
+#include "turn.h"
 #include "upnpc.h"
 
 #define SERVER_RETRY (250 * USEC_PER_MSEC)
@@ -32,6 +33,7 @@
 #define DATA_RTO_MAX USEC_PER_SEC
 #define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
 #define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
+#define TURN_SILENCE (2 * USEC_PER_SEC)  /* data unanswered through TURN: natlab's relay */
 #define PROBE_RING 4096
 #define PAIRS_MAX 512
 
@@ -177,6 +179,17 @@ struct punch {
     bool peer_heard;        /* anything from the peer in this session, by any path */
     usec_t reconnect_next;
     usec_t server_rtt;      /* the first Binding's round trip */
+
+    /* TURN (NULL: not configured) */
+    turn_t *turn;
+    char *turn_user, *turn_password, *turn_reason;
+    bool turn_told;         /* turn-allocated went out */
+    bool turn_down;         /* failed or its connection broke: natlab's relay from now on */
+    addr_endpoint_t peer_relayed; /* the peer's RELAY candidate; port 0: none */
+    bool peer_relay_dead;   /* data to it went unanswered */
+    usec_t turn_heard;      /* the last peer message through TURN (or the session's start) */
+    bool rx_turn;           /* the peer message being handled came through TURN */
+    usec_t now;             /* of the public call running: TURN requests are timed by it */
 };
 
 /* ---- output ---- */
@@ -249,6 +262,17 @@ static void send_server(punch_t *p, agentmsg_t *m)
     send_raw(p, PUNCH_SOCKET_PRIMARY, p->cfg.server, buf, n);
 }
 
+/* The relay path runs through TURN: both sides have an allocation, and it
+ * has not gone silent on us. */
+static bool relay_is_turn(const punch_t *p)
+{
+    return p->turn && !p->turn_down && turn_state(p->turn) == TURN_READY && p->peer_relayed.port &&
+           !p->peer_relay_dead;
+}
+
+static void turn_output(punch_t *p);
+static void turn_drain(punch_t *p, usec_t now);
+
 /* A peer message over a pair (pair >= 0) or the relay (pair < 0). */
 static void send_peer(punch_t *p, int pair, agentmsg_t *m)
 {
@@ -263,9 +287,17 @@ static void send_peer(punch_t *p, int pair, agentmsg_t *m)
         send_raw(p, pr->socket, pr->remote, inner, n);
         return;
     }
+    p->stats.relayed_sent++;
+    if (relay_is_turn(p)) {
+        /* From our allocation to the peer's: each side permits the other's
+         * relayed address, so no NAT filter stands between (RFC 8656 9). */
+        if (turn_send(p->turn, p->peer_relayed, inner, n, p->now))
+            p->stats.turn_sent++;
+        turn_output(p);
+        return;
+    }
     agentmsg_t relay = { .type = AGENTMSG_RELAY, .session = p->session_id, .payload = inner,
                          .payload_len = n };
-    p->stats.relayed_sent++;
     send_server(p, &relay);
 }
 
@@ -318,10 +350,24 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
     if (p->pm.mapped)
         m->candidates[m->n_candidates++] =
             (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_PORTMAP, p->pm.external };
+    if (p->turn && !p->turn_down && turn_state(p->turn) == TURN_READY)
+        m->candidates[m->n_candidates++] =
+            (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_RELAY, turn_relayed(p->turn) };
+}
+
+/* The first REGISTER waits for the allocation (or its failure): the server
+ * hands a peer the candidates of the REGISTER before the session only. */
+static bool turn_pending(const punch_t *p)
+{
+    return p->turn && !p->turn_down && turn_state(p->turn) == TURN_ALLOCATING;
 }
 
 static void register_send(punch_t *p, usec_t now)
 {
+    if (turn_pending(p)) {
+        p->reg_next = now + SERVER_RETRY; /* no try counted: turn_drain sends it when settled */
+        return;
+    }
     agentmsg_t m = { .type = AGENTMSG_REGISTER, .nat = p->nat };
     if (p->nat.mapping == AGENTMSG_MAPPING_SEQUENTIAL)
         m.nat.last_port = seq_now(p); /* for the peers of later sessions */
@@ -479,6 +525,8 @@ static void set_path(punch_t *p, int next, const char *reason, usec_t now)
     enum punch_path_kind from = p->current < 0 ? PUNCH_PATH_RELAY : pair_kind(pair_at(p, p->current));
     p->current = next;
     p->path_since = now;
+    if (next < 0)
+        p->turn_heard = now; /* TURN's silence counts from its return */
     pair_t *pr = pair_at(p, next);
     enum punch_path_kind to = pr ? pair_kind(pr) : PUNCH_PATH_RELAY;
     p->technique = pr ? technique_combine(pr->local_technique, pr->remote_technique)
@@ -497,9 +545,10 @@ static void set_path(punch_t *p, int next, const char *reason, usec_t now)
     e->from = from;
     e->path = to;
     e->technique = p->technique;
-    e->remote = pr ? pr->remote : p->cfg.server;
+    e->remote = pr ? pr->remote : relay_is_turn(p) ? p->peer_relayed : p->cfg.server;
     e->rtt = pr ? pr->srtt : p->relay_srtt;
     e->reason = reason;
+    e->turn = relay_is_turn(p);
 }
 
 /* The structure of a path, before its round trip: a LAN path (one hop, no
@@ -733,6 +782,8 @@ static void pairs_add_all(punch_t *p, usec_t now)
              same_nat ? AGENTMSG_TECHNIQUE_HAIRPIN : AGENTMSG_TECHNIQUE_PUNCH, true, now);
     for (unsigned i = 0; i < p->n_peer_candidates; i++) {
         const agentmsg_candidate_t *c = &p->peer_candidates[i];
+        if (c->type == AGENTMSG_CANDIDATE_RELAY)
+            continue; /* the peer's allocation admits only the relays it permitted */
         uint8_t t = c->type == AGENTMSG_CANDIDATE_HOST    ? AGENTMSG_TECHNIQUE_LAN
                     : c->type == AGENTMSG_CANDIDATE_PORTMAP ? AGENTMSG_TECHNIQUE_PORTMAP
                                                             : AGENTMSG_TECHNIQUE_PUNCH;
@@ -854,6 +905,17 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
     p->peer_nat = m->nat;
     p->n_peer_candidates = m->n_candidates;
     memcpy(p->peer_candidates, m->candidates, sizeof p->peer_candidates);
+    p->peer_relayed = addr_endpoint(0, 0);
+    for (unsigned i = 0; i < m->n_candidates; i++)
+        if (m->candidates[i].type == AGENTMSG_CANDIDATE_RELAY)
+            p->peer_relayed = m->candidates[i].endpoint;
+    p->peer_relay_dead = false;
+    p->turn_heard = now;
+    if (p->turn && p->peer_relayed.port) {
+        /* Its data reaches our relayed address only with a permission. */
+        turn_permit(p->turn, p->peer_relayed.ip, now);
+        turn_output(p);
+    }
     if (same) {
         /* The peer re-registered from elsewhere (its NAT rebooted or moved):
          * what pointed at its old endpoints is dead. */
@@ -952,6 +1014,7 @@ static bool queue_data(punch_t *p, const uint8_t *data, size_t len, bool echo, u
 
 bool punch_send(punch_t *p, const uint8_t *data, size_t len, usec_t now)
 {
+    p->now = now;
     return queue_data(p, data, len, false, now);
 }
 
@@ -968,6 +1031,7 @@ static void data_received(punch_t *p, int pair, const agentmsg_t *m, usec_t now)
         punch_event_t *e = event_push(p, PUNCH_EVENT_FIRST_BYTE, now);
         e->path = pair < 0 ? PUNCH_PATH_RELAY : pair_kind(pair_at(p, pair));
         e->rtt = pair < 0 ? p->relay_srtt : pair_at(p, pair)->srtt;
+        e->turn = pair < 0 && p->rx_turn;
     }
     punch_output_t *o = out_push(p, PUNCH_OUT_DELIVER);
     o->len = MIN(m->payload_len, sizeof o->data);
@@ -1339,6 +1403,7 @@ static void upnp_drain(punch_t *p, usec_t now)
 
 void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now)
 {
+    p->now = now;
     if (!p->pm.upnpc)
         return;
     upnpc_http(p->pm.upnpc, id, data, len, now);
@@ -1348,6 +1413,7 @@ void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t le
 void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
                    size_t len, usec_t now)
 {
+    p->now = now;
     if (socket == PUNCH_SOCKET_PRIMARY && from.port == PUNCH_PORTMAP_PORT &&
         from.ip == p->cfg.gateway && p->cfg.gateway) {
         portmap_answer(p, data, len, now);
@@ -1383,6 +1449,108 @@ void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint
         }
         peer_accept(p, socket, from, &m, false, now);
     }
+}
+
+/* ---- TURN ---- */
+
+static void turn_lost(punch_t *p, const char *reason, usec_t now)
+{
+    if (p->turn_down)
+        return;
+    p->turn_down = true;
+    event_push(p, PUNCH_EVENT_TURN_FAILED, now)->reason = reason;
+    /* Without the RELAY candidate now; the first REGISTER was waiting. */
+    if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+        register_again(p, now);
+}
+
+/* What the TURN client wants sent. */
+static void turn_output(punch_t *p)
+{
+    uint8_t buf[PUNCH_OUTPUT_MAX];
+    size_t n;
+    while (turn_pop_output(p->turn, buf, sizeof buf, &n)) {
+        if (!n)
+            continue; /* larger than any message we make */
+        punch_output_t *o = out_push(p, PUNCH_OUT_TURN);
+        o->len = n;
+        memcpy(o->data, buf, n);
+    }
+}
+
+/* What the TURN client wants sent, what became of the allocation, and what
+ * peers sent us through it. */
+static void turn_drain(punch_t *p, usec_t now)
+{
+    if (!p->turn)
+        return;
+    turn_output(p);
+    uint8_t buf[PUNCH_OUTPUT_MAX];
+    size_t n;
+    turn_state_t st = turn_state(p->turn);
+    if (st == TURN_READY && !p->turn_told && !p->turn_down) {
+        p->turn_told = true;
+        punch_event_t *e = event_push(p, PUNCH_EVENT_TURN_ALLOCATED, now);
+        e->local = turn_mapped(p->turn);
+        e->remote = turn_relayed(p->turn);
+        /* A peer on the same TURN server sends from that server's relay
+         * address: permitting it now, before any session, means its first
+         * messages are not dropped while our permission is on its way. */
+        turn_permit(p->turn, turn_relayed(p->turn).ip, now);
+        turn_output(p);
+        if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
+            register_again(p, now); /* with the RELAY candidate */
+    } else if (st == TURN_FAILED) {
+        turn_lost(p, turn_error(p->turn), now);
+    }
+    addr_endpoint_t from;
+    while (turn_pop_data(p->turn, &from, buf, sizeof buf, &n)) {
+        agentmsg_t m;
+        if (!peer_read(p, buf, n, &m))
+            continue;
+        p->stats.turn_received++;
+        p->turn_heard = now;
+        p->rx_turn = true;
+        peer_accept(p, PUNCH_SOCKET_PRIMARY, from, &m, true, now);
+        p->rx_turn = false;
+    }
+}
+
+void punch_turn_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now)
+{
+    p->now = now;
+    if (!p->turn || p->turn_down)
+        return;
+    turn_receive(p->turn, data, len, now);
+    turn_drain(p, now);
+}
+
+void punch_turn_broken(punch_t *p, const char *reason, usec_t now)
+{
+    p->now = now;
+    if (!p->turn || p->turn_down)
+        return;
+    g_free(p->turn_reason);
+    p->turn_reason = g_strdup(reason);
+    turn_lost(p, p->turn_reason, now);
+}
+
+/* Data unanswered through TURN while nothing came back through it: the
+ * peer's allocation or its permission for ours is gone. natlab's relay
+ * carries the session from then on. */
+static void turn_check_relay(punch_t *p, usec_t now)
+{
+    if (!relay_is_turn(p) || p->current >= 0 || !p->unacked->len)
+        return;
+    outgoing_t *oldest = g_ptr_array_index(p->unacked, 0);
+    if (now - oldest->first_sent < TURN_SILENCE || now - p->turn_heard < TURN_SILENCE)
+        return;
+    p->peer_relay_dead = true;
+    event_push(p, PUNCH_EVENT_TURN_FAILED, now)->reason =
+        "no answer through TURN for 2 s (the peer's allocation or its permission is gone): "
+        "natlab's relay";
+    for (unsigned i = 0; i < p->unacked->len; i++)
+        ((outgoing_t *)g_ptr_array_index(p->unacked, i))->last_sent = 0; /* due at once */
 }
 
 /* ---- time ---- */
@@ -1662,9 +1830,21 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
 
 usec_t punch_bookkeeping(punch_t *p, usec_t now)
 {
+    p->now = now;
     if (p->failed)
         return 0;
-    usec_t next = registration_bookkeeping(p, now);
+    usec_t next = 0;
+    if (p->turn && !p->turn_down) {
+        next = turn_bookkeeping(p->turn, now);
+        turn_drain(p, now);
+        if (p->session)
+            turn_check_relay(p, now);
+        if (relay_is_turn(p) && p->current < 0 && p->unacked->len) {
+            const outgoing_t *oldest = g_ptr_array_index(p->unacked, 0);
+            next = soonest(next, MAX(p->turn_heard, oldest->first_sent) + TURN_SILENCE);
+        }
+    }
+    next = soonest(next, registration_bookkeeping(p, now));
     if (p->failed)
         return 0;
     next = soonest(next, session_bookkeeping(p, now));
@@ -1715,6 +1895,19 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
     p->unacked = g_ptr_array_new_with_free_func(g_free);
     p->received = g_hash_table_new(g_direct_hash, g_direct_equal);
     p->destinations = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    p->now = now;
+    if (config->turn_server.port) {
+        p->turn_user = g_strdup(config->turn_user ? config->turn_user : "");
+        p->turn_password = g_strdup(config->turn_password ? config->turn_password : "");
+        p->cfg.turn_user = p->turn_user;
+        p->cfg.turn_password = p->turn_password;
+        /* Its own seed: the punching's random draws stay as without TURN. */
+        turn_config_t tc = { .server = config->turn_server, .username = p->turn_user,
+                             .password = p->turn_password, .tcp = config->turn_tcp,
+                             .seed = config->seed ^ 0x7475726e7475726eull };
+        p->turn = turn_new(&tc, now);
+        turn_drain(p, now);
+    }
     p->reg = REG_BINDING;
     binding_start(p, &p->bind[0], config->server, now);
     if (p->cfg.portmap && p->cfg.gateway && p->cfg.local.port) {
@@ -1738,6 +1931,10 @@ void punch_free(punch_t *p)
     g_hash_table_destroy(p->destinations);
     g_free(p->bday_ports);
     upnpc_free(p->pm.upnpc);
+    turn_free(p->turn);
+    g_free(p->turn_user);
+    g_free(p->turn_password);
+    g_free(p->turn_reason);
     g_free(p->name);
     g_free(p->peer);
     g_free(p->secret);
@@ -1758,12 +1955,24 @@ bool punch_pop_output(punch_t *p, punch_output_t *out)
 
 void punch_close(punch_t *p, usec_t now)
 {
+    p->now = now;
     if (p->session) {
         agentmsg_t bye = { .type = AGENTMSG_BYE };
         if (p->current >= 0)
             send_peer(p, p->current, &bye);
         bye = (agentmsg_t){ .type = AGENTMSG_BYE };
+        bool turn_relay = relay_is_turn(p);
         send_peer(p, -1, &bye);
+        if (turn_relay) { /* and through natlab's relay, in case TURN's is what failed */
+            p->turn_down = true;
+            bye = (agentmsg_t){ .type = AGENTMSG_BYE };
+            send_peer(p, -1, &bye);
+            p->turn_down = false;
+        }
+    }
+    if (p->turn && turn_state(p->turn) == TURN_READY) {
+        turn_close(p->turn, now); /* deallocate: a Refresh with lifetime 0 */
+        turn_drain(p, now);
     }
     if (p->pm.upnpc && p->pm.upnp) {
         upnpc_release(p->pm.upnpc, now); /* a UPnP lease would outlive us */
@@ -1817,6 +2026,16 @@ enum punch_path_kind punch_path(const punch_t *p)
     return p->current < 0 ? PUNCH_PATH_RELAY : pair_kind(&g_array_index(p->pairs, pair_t, p->current));
 }
 
+bool punch_turn_configured(const punch_t *p)
+{
+    return p->turn != NULL;
+}
+
+bool punch_relay_is_turn(const punch_t *p)
+{
+    return relay_is_turn(p);
+}
+
 uint8_t punch_technique(const punch_t *p)
 {
     return p->technique;
@@ -1856,6 +2075,8 @@ const char *punch_event_name(enum punch_event_kind kind)
         [PUNCH_EVENT_KEEPALIVE] = "keepalive",
         [PUNCH_EVENT_PUNCH_GAVE_UP] = "punch-gave-up",
         [PUNCH_EVENT_FAILED] = "failed",
+        [PUNCH_EVENT_TURN_ALLOCATED] = "turn-allocated",
+        [PUNCH_EVENT_TURN_FAILED] = "turn-failed",
     };
     return (unsigned)kind < G_N_ELEMENTS(names) ? names[kind] : "?";
 }

@@ -12,6 +12,14 @@
  * sockets of birthday probing, which the core asks for with
  * PUNCH_OUT_OPEN_SOCKETS.
  *
+ * TURN (optional, RFC 8656): with `turn_server` set the core owns a TURN
+ * client (agent/turn) on a connection of its own that the shell keeps
+ * (PUNCH_OUT_TURN out, punch_turn_receive in; UDP or a TCP stream), tells
+ * the server its relayed address as a RELAY candidate, and when the peer
+ * did too, the relay path runs from our allocation to the peer's instead of
+ * through the natlab server's RELAY. Without an allocation (failed, or the
+ * peer has none) the relay is natlab's, as without TURN.
+ *
  * Lazy traversal: data goes through the relay as soon as the session
  * exists; punching runs beside it; data moves to a direct path once a probe
  * and its answer crossed on it (both directions proven), and back to the
@@ -56,6 +64,10 @@ typedef struct punch_config {
     uint32_t gateway;                 /* with portmap; 0: none known */
     uint32_t broadcast_address;       /* where ANNOUNCE goes; 0: 255.255.255.255 */
     addr_endpoint_t local;            /* the primary socket's own address (host candidate) */
+    /* TURN: the relay path through a standard TURN server (port 0: none). */
+    addr_endpoint_t turn_server;
+    bool turn_tcp;                    /* a TCP stream to it (RFC 8656 3.1), else UDP */
+    const char *turn_user, *turn_password;
 } punch_config_t;
 
 /* Every knob at its default (the values above), the rest zero. */
@@ -75,6 +87,8 @@ enum punch_event_kind {
     PUNCH_EVENT_KEEPALIVE,  /* the keepalive interval changed (a mapping outlived by it) */
     PUNCH_EVENT_PUNCH_GAVE_UP,
     PUNCH_EVENT_FAILED,
+    PUNCH_EVENT_TURN_ALLOCATED, /* local: mapped, remote: relayed */
+    PUNCH_EVENT_TURN_FAILED,    /* reason; the relay is natlab's from now on */
 };
 
 typedef struct punch_event {
@@ -95,6 +109,7 @@ typedef struct punch_event {
     uint32_t lifetime_s, epoch;       /* PORT_MAPPING */
     bool pcp, upnp;                   /* PORT_MAPPING: the protocol (neither: NAT-PMP) */
     usec_t keepalive;                 /* KEEPALIVE */
+    bool turn;                        /* FIRST_BYTE, PATH_CHANGED: the relay is TURN's */
 } punch_event_t;
 
 enum punch_output_kind {
@@ -105,7 +120,13 @@ enum punch_output_kind {
     PUNCH_OUT_HTTP,         /* id, to, data: a UPnP request over TCP to the gateway; the whole
                                response (read until the server closes) goes to
                                punch_http_response */
+    PUNCH_OUT_TURN,         /* data: bytes for the TURN server (a datagram over UDP, the
+                               stream's next bytes over TCP); its bytes go to
+                               punch_turn_receive, its loss to punch_turn_broken */
 };
+
+/* The largest PUNCH_OUT_* data: a TURN message carrying a peer message. */
+#define PUNCH_OUTPUT_MAX 1600
 
 typedef struct punch_output {
     enum punch_output_kind kind;
@@ -113,7 +134,7 @@ typedef struct punch_output {
     unsigned id;            /* HTTP */
     addr_endpoint_t to;
     size_t len;
-    uint8_t data[AGENTMSG_MAX_SIZE];
+    uint8_t data[PUNCH_OUTPUT_MAX];
     bool echo;              /* DELIVER: an echo of our own data */
     punch_event_t event;
 } punch_output_t;
@@ -130,6 +151,7 @@ typedef struct punch_stats {
     uint64_t probes_sent, probes_received, acks_received;
     uint64_t data_sent, data_retransmitted, delivered, echoed, relayed_sent;
     uint64_t path_changes, fallbacks, registrations;
+    uint64_t turn_sent, turn_received;  /* peer messages through our TURN allocation */
     uint64_t dropped[PUNCH_DROP_COUNT];
 } punch_stats_t;
 
@@ -143,6 +165,13 @@ void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint
                    size_t len, usec_t now);
 /* The response to PUNCH_OUT_HTTP `id`, whole; len 0: the exchange failed. */
 void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now);
+/* Bytes from the TURN server (a datagram over UDP, the stream's next bytes
+ * over TCP). */
+void punch_turn_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now);
+/* The connection to the TURN server is gone (refused, closed, reset):
+ * `reason` (copied) goes into the turn-failed event. */
+void punch_turn_broken(punch_t *p, const char *reason, usec_t now);
+
 /* Retransmissions, probes, keepalives, timeouts; returns the next deadline. */
 usec_t punch_bookkeeping(punch_t *p, usec_t now);
 bool punch_pop_output(punch_t *p, punch_output_t *out);
@@ -164,6 +193,9 @@ bool punch_all_delivered(const punch_t *p);
 bool punch_settled(const punch_t *p);
 bool punch_failed(const punch_t *p);
 enum punch_path_kind punch_path(const punch_t *p);
+/* TURN is configured; the relay path (now) runs through it. */
+bool punch_turn_configured(const punch_t *p);
+bool punch_relay_is_turn(const punch_t *p);
 uint8_t punch_technique(const punch_t *p);
 /* Times from punch_new (0: not yet). */
 usec_t punch_time_to_first_byte(const punch_t *p);

@@ -50,6 +50,7 @@ struct turn {
     addr_endpoint_t relayed, mapped;
     uint32_t lifetime_s;
     usec_t refresh_at;
+    usec_t last_emit;     /* UDP: keepalives when nothing else went out */
     GArray *transactions; /* transaction_t */
     GArray *permissions;  /* permission_t */
     GArray *channels;     /* channel_t */
@@ -80,8 +81,9 @@ static void fail(turn_t *t, const char *fmt, ...)
     g_queue_clear_full(&t->waiting, datagram_free);
 }
 
-static void emit(turn_t *t, const uint8_t *data, size_t len)
+static void emit(turn_t *t, const uint8_t *data, size_t len, usec_t now)
 {
+    t->last_emit = now;
     if (g_queue_get_length(&t->out) < QUEUE_MAX)
         g_queue_push_tail(&t->out, g_bytes_new(data, len));
 }
@@ -115,7 +117,7 @@ static void transmit(turn_t *t, transaction_t *x, usec_t now)
     uint8_t buf[MSG_MAX];
     size_t n = turnmsg_write(m, t->authenticated ? t->key : NULL, buf, sizeof buf);
     if (n)
-        emit(t, buf, n);
+        emit(t, buf, n, now);
     x->with_credentials = t->authenticated;
     x->tries = 1;
     x->rto = TURN_RTO;
@@ -232,7 +234,7 @@ void turn_permit(turn_t *t, uint32_t ip, usec_t now)
         create_permission(t, ip, now);
 }
 
-static void send_now(turn_t *t, addr_endpoint_t peer, const uint8_t *data, size_t len)
+static void send_now(turn_t *t, addr_endpoint_t peer, const uint8_t *data, size_t len, usec_t now)
 {
     uint8_t buf[MSG_MAX];
     size_t n;
@@ -248,7 +250,7 @@ static void send_now(turn_t *t, addr_endpoint_t peer, const uint8_t *data, size_
         n = turnmsg_write(&m, NULL, buf, sizeof buf); /* indications are not authenticated */
     }
     if (n)
-        emit(t, buf, n);
+        emit(t, buf, n, now);
 }
 
 bool turn_send(turn_t *t, addr_endpoint_t peer, const uint8_t *data, size_t len, usec_t now)
@@ -264,7 +266,7 @@ bool turn_send(turn_t *t, addr_endpoint_t peer, const uint8_t *data, size_t len,
     }
     const permission_t *p = permission_find(t, peer.ip);
     if (t->state == TURN_READY && p && p->granted) {
-        send_now(t, peer, data, len);
+        send_now(t, peer, data, len, now);
         return true;
     }
     if (g_queue_get_length(&t->waiting) >= PENDING_DATA_MAX)
@@ -276,7 +278,7 @@ bool turn_send(turn_t *t, addr_endpoint_t peer, const uint8_t *data, size_t len,
 }
 
 /* What waited for a permission that is now there goes out. */
-static void flush_waiting(turn_t *t)
+static void flush_waiting(turn_t *t, usec_t now)
 {
     for (GList *l = t->waiting.head; l;) {
         GList *next = l->next;
@@ -285,7 +287,7 @@ static void flush_waiting(turn_t *t)
         if (p && p->granted) {
             gsize n;
             const uint8_t *b = g_bytes_get_data(d->bytes, &n);
-            send_now(t, d->peer, b, n);
+            send_now(t, d->peer, b, n, now);
             g_queue_delete_link(&t->waiting, l);
             datagram_free(d);
         }
@@ -335,7 +337,7 @@ static void on_success(turn_t *t, transaction_t *x, const turnmsg_t *m, usec_t n
             p->granted = true;
             p->refresh_at = now + TURN_PERMISSION_REFRESH;
         }
-        flush_waiting(t);
+        flush_waiting(t, now);
         break;
     }
     case TURN_METHOD_CHANNEL_BIND: {
@@ -350,7 +352,7 @@ static void on_success(turn_t *t, transaction_t *x, const turnmsg_t *m, usec_t n
             p->granted = true;
             p->refresh_at = now + TURN_PERMISSION_REFRESH;
         }
-        flush_waiting(t);
+        flush_waiting(t, now);
         break;
     }
     }
@@ -585,7 +587,7 @@ usec_t turn_bookkeeping(turn_t *t, usec_t now)
             size_t n = turnmsg_write(&x->request, t->authenticated ? t->key : NULL, buf,
                                      sizeof buf);
             if (n)
-                emit(t, buf, n);
+                emit(t, buf, n, now);
             x->tries++;
             x->rto *= 2;
             x->next = now + x->rto;
@@ -601,6 +603,21 @@ usec_t turn_bookkeeping(turn_t *t, usec_t now)
         t->refresh_at = now + (usec_t)t->lifetime_s * USEC_PER_SEC / 2;
     }
     next = soonest(next, t->refresh_at);
+    if (!t->cfg.tcp) {
+        /* RFC 8656 3.7: a Binding indication keeps the NAT's UDP mapping
+         * toward the server while no data flows (a listener waiting for a
+         * session); without it the allocation's 5-tuple dies with it. */
+        if (now - t->last_emit >= TURN_KEEPALIVE) {
+            turnmsg_t m = { .method = STUN_METHOD_BINDING, .msg_class = STUN_CLASS_INDICATION };
+            for (int i = 0; i < STUN_TRANSACTION_ID_SIZE; i++)
+                m.transaction_id[i] = (uint8_t)rng_next(&t->rng);
+            uint8_t buf[64];
+            size_t n = turnmsg_write(&m, NULL, buf, sizeof buf);
+            if (n)
+                emit(t, buf, n, now);
+        }
+        next = soonest(next, t->last_emit + TURN_KEEPALIVE);
+    }
     for (guint i = 0; i < t->permissions->len; i++) {
         permission_t *p = &g_array_index(t->permissions, permission_t, i);
         if (!p->granted)

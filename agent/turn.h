@@ -22,6 +22,8 @@
 #define TURN_UDP_TRIES 5                /* then it gives up: 15.5 s */
 #define TURN_TCP_TIMEOUT (10 * USEC_PER_SEC)
 #define TURN_STALE_NONCE_MAX 3          /* 438s in a row for one request */
+#define TURN_KEEPALIVE (15 * USEC_PER_SEC) /* UDP: a Binding indication after this much silence
+                                              (RFC 8656 3.7 suggests 15 s) */
 
 typedef enum turn_state { TURN_ALLOCATING, TURN_READY, TURN_FAILED, TURN_CLOSED } turn_state_t;
 

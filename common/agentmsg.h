@@ -75,6 +75,8 @@ enum agentmsg_candidate_type {
     AGENTMSG_CANDIDATE_HOST = 1,    /* a LAN address (only with --share-local) */
     AGENTMSG_CANDIDATE_SRFLX = 2,   /* the mapping the server saw */
     AGENTMSG_CANDIDATE_PORTMAP = 3, /* a NAT-PMP/PCP mapping */
+    AGENTMSG_CANDIDATE_RELAY = 4,   /* a TURN relayed address (RFC 8656), reached through the
+                                       peer's own allocation, never probed directly */
 };
 
 enum agentmsg_mapping {

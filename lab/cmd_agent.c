@@ -23,6 +23,10 @@ static int usage(FILE *out, int status)
             "  --secret FILE          the server's shared secret (authenticates agents and\n"
             "                         derives session keys)\n"
             "  --share-local          offer LAN addresses to the peer through the server\n"
+            "  --turn URI             relay through a TURN server (RFC 8656) instead of natlab's:\n"
+            "                         " AGENT_TURN_URI_FORM " (port 3478 if absent)\n"
+            "  --turn-user U          TURN long-term credentials: the username\n"
+            "  --turn-password-file F ... and a file holding the password (one line)\n"
             "  --keepalive D          keepalive interval (default 25s)\n"
             "  --probe-interval D     between probes to one candidate (default 200ms)\n"
             "  --punch-timeout D      give up punching after D and stay relayed (default 10s)\n"
@@ -64,7 +68,8 @@ int cmd_agent_main(int argc, char **argv)
     };
     punch_config_init(&o.punch);
     const char *server = NULL, *secret_file = NULL, *mode = NULL;
-    g_autofree char *secret = NULL;
+    const char *turn_uri = NULL, *turn_password_file = NULL;
+    g_autofree char *secret = NULL, *turn_host = NULL, *turn_password = NULL;
     bool timeout_set = false;
     int i = 1;
     for (; i < argc; i++) {
@@ -102,6 +107,12 @@ int cmd_agent_main(int argc, char **argv)
             ok = (o.punch.name = v)[0] && strlen(v) <= AGENTMSG_NAME_MAX;
         else if (strcmp(a, "--secret") == 0)
             secret_file = v;
+        else if (strcmp(a, "--turn") == 0)
+            turn_uri = v;
+        else if (strcmp(a, "--turn-user") == 0)
+            o.punch.turn_user = v;
+        else if (strcmp(a, "--turn-password-file") == 0)
+            turn_password_file = v;
         else if (strcmp(a, "--seed") == 0)
             ok = g_ascii_string_to_unsigned(v, 10, 0, G_MAXUINT64, &seed, NULL) &&
                  ((o.punch.seed = seed), true);
@@ -173,6 +184,34 @@ int cmd_agent_main(int argc, char **argv)
         }
         o.punch.secret = (const uint8_t *)secret;
         o.punch.secret_len = len;
+    }
+    if (turn_uri || o.punch.turn_user || turn_password_file) {
+        if (!turn_uri || !o.punch.turn_user || !turn_password_file) {
+            fprintf(stderr, "natlab agent: --turn, --turn-user and --turn-password-file go together\n");
+            return usage(stderr, NATLAB_EXIT_USAGE);
+        }
+        uint16_t port;
+        if (!agent_flags_turn_uri(turn_uri, &turn_host, &port, &o.punch.turn_tcp, &error)) {
+            fprintf(stderr, "natlab agent: %s\n", error->message);
+            return NATLAB_EXIT_USAGE;
+        }
+        if (!sockaddr_resolve(turn_host, port, &o.punch.turn_server, &error)) {
+            fprintf(stderr, "natlab agent: --turn %s: %s\n", turn_uri, error->message);
+            return NATLAB_EXIT_USAGE;
+        }
+        o.punch.turn_server.port = port;
+        if (!g_file_get_contents(turn_password_file, &turn_password, NULL, &error)) {
+            fprintf(stderr, "natlab agent: --turn-password-file %s: %s\n", turn_password_file,
+                    error->message);
+            return NATLAB_EXIT_USAGE;
+        }
+        g_strchomp(turn_password);
+        if (!*turn_password) {
+            fprintf(stderr, "natlab agent: --turn-password-file %s: empty (one line: the password)\n",
+                    turn_password_file);
+            return NATLAB_EXIT_USAGE;
+        }
+        o.punch.turn_password = turn_password;
     }
     if (!o.punch.seed)
         o.punch.seed = g_random_int() | (uint64_t)g_random_int() << 32;

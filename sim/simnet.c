@@ -17,6 +17,9 @@
 #define NAT_SPARE(i) (NAT_PUBLIC(i) + 7)
 #define LAN_IP(nat, host) ADDR_IP(10, (nat) + 1, 0, (host) + 2)
 #define PUBLIC_HOST_IP(h) ADDR_IP(198, 19, 2, (h) + 1)
+#define TURN_SERVER addr_endpoint(ADDR_IP(198, 19, 3, 1), 3478)
+#define TURN_PORT 39999      /* each agent's TURN socket */
+#define TURN_PASSWORD "sim-turn-password"
 #define GATEWAY_IP(nat) ADDR_IP(10, (nat) + 1, 0, 1)
 #define BROADCAST_IP(nat) ADDR_IP(10, (nat) + 1, 0, 255)
 #define T0 ((usec_t)1000 * USEC_PER_SEC)
@@ -51,6 +54,8 @@ struct simnet {
     unsigned n_nat;
     stun_server_t *stun;
     rendezvous_t *rdv;
+    simturn_t *turn;        /* NULL: none */
+    GArray *turn_out;       /* simturn_out_t */
     sim_host_t host[HOSTS];
     rng_t rng;
     usec_t now;
@@ -111,6 +116,17 @@ static void deliver(simnet_t *s, int lan, addr_endpoint_t src, addr_endpoint_t d
 /* A packet on the emulated internet reaches dst. */
 static void wan_arrive(simnet_t *s, const packet_t *p)
 {
+    if (s->turn && simturn_owns(s->turn, p->dst.ip)) {
+        if (s->o->turn_down_at && s->now >= T0 + s->o->turn_down_at)
+            return;
+        g_array_set_size(s->turn_out, 0);
+        simturn_handle(s->turn, p->src, p->dst, p->data, p->len, s->now, s->turn_out);
+        for (guint i = 0; i < s->turn_out->len; i++) {
+            const simturn_out_t *o = &g_array_index(s->turn_out, simturn_out_t, i);
+            emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, o->src, o->dst, o->data, o->len, true);
+        }
+        return;
+    }
     if (p->dst.ip == SERVER_IP || p->dst.ip == SERVER_ALT_IP) {
         if (agentmsg_claims(p->data, p->len)) {
             rendezvous_out_t out[RENDEZVOUS_OUT_MAX];
@@ -154,12 +170,12 @@ static void wan_arrive(simnet_t *s, const packet_t *p)
             deliver(s, -1, p->src, p->dst, p->data, p->len);
 }
 
-/* A datagram a host sends. */
-static void host_send(simnet_t *s, unsigned h, unsigned socket, addr_endpoint_t to,
-                      const uint8_t *d, size_t len)
+/* A datagram a host sends from its port. */
+static void host_send_from(simnet_t *s, unsigned h, uint16_t port, addr_endpoint_t to,
+                           const uint8_t *d, size_t len)
 {
     sim_host_t *host = &s->host[h];
-    addr_endpoint_t src = addr_endpoint(host->ip, socket_port(socket));
+    addr_endpoint_t src = addr_endpoint(host->ip, port);
     if (host->nat < 0) {
         emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, src, to, d, len, true);
         return;
@@ -174,6 +190,12 @@ static void host_send(simnet_t *s, unsigned h, unsigned socket, addr_endpoint_t 
         hop = HOP_HOST;
     usec_t delay = hop == HOP_HOST && s->o->neighbour_delay ? s->o->neighbour_delay : SIMNET_LAN_DELAY;
     emit(s, hop, nat, delay, src, to, d, len, false);
+}
+
+static void host_send(simnet_t *s, unsigned h, unsigned socket, addr_endpoint_t to,
+                      const uint8_t *d, size_t len)
+{
+    host_send_from(s, h, socket_port(socket), to, d, len);
 }
 
 /* UPnP over TCP, modelled as one exchange: the handshake and the request
@@ -287,6 +309,10 @@ static void process(simnet_t *s, packet_t *p)
             bool bcast = p->dst.ip == 0xffffffffu || (p->nat >= 0 && p->dst.ip == BROADCAST_IP(p->nat));
             if (!bcast && host->ip != p->dst.ip)
                 continue;
+            if (s->turn && p->dst.port == TURN_PORT && !bcast) {
+                punch_turn_receive(host->core, p->data, p->len, s->now);
+                continue;
+            }
             int sock = socket_of(host, p->dst.port);
             if (sock >= 0)
                 punch_receive(host->core, (unsigned)sock, p->src, p->data, p->len, s->now);
@@ -303,6 +329,8 @@ static void take_outputs(simnet_t *s, unsigned h, punch_output_t *o)
             host_send(s, h, o->socket, o->to, o->data, o->len);
         else if (o->kind == PUNCH_OUT_HTTP)
             http_request(s, h, o);
+        else if (o->kind == PUNCH_OUT_TURN)
+            host_send_from(s, h, TURN_PORT, TURN_SERVER, o->data, o->len);
         else if (o->kind == PUNCH_OUT_OPEN_SOCKETS)
             host->open_sockets = MAX(host->open_sockets, PUNCH_SOCKET_BIRTHDAY + o->count);
         if (o->kind != PUNCH_OUT_EVENT)
@@ -378,6 +406,9 @@ static void teardown(simnet_t *s)
         g_ptr_array_unref(s->http);
     stun_server_free(s->stun);
     rendezvous_free(s->rdv);
+    simturn_free(s->turn);
+    if (s->turn_out)
+        g_array_unref(s->turn_out);
 }
 
 static bool setup(simnet_t *s, const simnet_options_t *o)
@@ -418,6 +449,12 @@ static bool setup(simnet_t *s, const simnet_options_t *o)
     s->rdv = rendezvous_new(&rc, o->seed * 3 + 1);
     if (!s->stun || !s->rdv)
         return false;
+    if (o->turn) {
+        simturn_config_t tc = { .server = TURN_SERVER, .username = "natlab", .password = TURN_PASSWORD,
+                                .realm = "natlab" };
+        s->turn = simturn_new(&tc);
+        s->turn_out = g_array_new(FALSE, FALSE, sizeof(simturn_out_t));
+    }
     for (unsigned h = 0; h < HOSTS; h++) {
         sim_host_t *host = &s->host[h];
         host->nat = host_nat[h];
@@ -437,6 +474,11 @@ static bool setup(simnet_t *s, const simnet_options_t *o)
         if (host->nat >= 0) {
             c.gateway = GATEWAY_IP(host->nat);
             c.broadcast_address = BROADCAST_IP(host->nat);
+        }
+        if (o->turn) {
+            c.turn_server = TURN_SERVER;
+            c.turn_user = "natlab";
+            c.turn_password = o->turn_password ? o->turn_password : TURN_PASSWORD;
         }
         host->core = punch_new(&c, s->now);
         if (!host->core)
@@ -538,6 +580,9 @@ static void run(simnet_t *s, simnet_result_t *r, punch_output_t *out)
         r->last_keepalive[h] = s->last_keepalive[h];
     }
     r->wan_packets = s->wan_packets;
+    r->server_relayed = rendezvous_stats(s->rdv)->relayed_packets;
+    if (s->turn)
+        r->turn = *simturn_stats(s->turn);
     r->packets = s->queue.sent;
     r->steps = steps;
 }

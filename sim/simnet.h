@@ -8,7 +8,8 @@
  *
  * Addresses: the server 198.19.1.1 and .2 (ports 3478, 3479), NAT i's public
  * addresses 198.18.(i+1).1.., its LAN 10.(i+1).0.0/24 with the gateway at .1,
- * public hosts 198.19.2.(h+1). Delays each way: 0.5 ms on a LAN, 5 ms on
+ * public hosts 198.19.2.(h+1), the TURN server (with `turn`) 198.19.3.1:3478,
+ * reached from each agent's TURN socket (port 39999). Delays each way: 0.5 ms on a LAN, 5 ms on
  * the internet. */
 #pragma once
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #include "common/addr.h"
 #include "common/duration.h"
 #include "natsim/nat_profile.h"
+#include "sim/simturn.h"
 
 #define SIMNET_HOSTS 2
 #define SIMNET_LAN_DELAY 500                    /* µs, each way */
@@ -58,6 +60,9 @@ typedef struct simnet_options {
     unsigned n_events;
     const uint8_t *secret;   /* the server's */
     size_t secret_len;
+    bool turn;               /* a TURN server (sim/simturn), both agents --turn over UDP */
+    const char *turn_password; /* the agents'; NULL: the right one */
+    usec_t turn_down_at;     /* the TURN server drops everything from then on; 0: never */
     /* For tests: called once at hook_at (after the events due then). */
     void (*hook)(simnet_t *sim, void *ctx);
     usec_t hook_at;
@@ -80,6 +85,8 @@ typedef struct simnet_result {
     unsigned sent;           /* messages the connector sent */
     punch_stats_t stats[SIMNET_HOSTS];
     uint64_t wan_packets, packets, steps;
+    uint64_t server_relayed; /* RELAYs the natlab server forwarded */
+    simturn_stats_t turn;
     unsigned keepalive_events[SIMNET_HOSTS];
     usec_t last_keepalive[SIMNET_HOSTS];
 } simnet_result_t;

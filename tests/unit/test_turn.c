@@ -24,15 +24,18 @@ static turn_t *client(bool tcp, const char *realm, usec_t now)
 }
 
 /* The next request the client sent, parsed (and checked with the key when
- * it carries one); the raw bytes in *raw. */
+ * it carries one); the raw bytes in *raw. Keepalives (Binding indications)
+ * are skipped. */
 static bool next_request(turn_t *t, turnmsg_t *m, GBytes **raw)
 {
     static uint8_t buf[2048];
     size_t n;
-    if (!turn_pop_output(t, buf, sizeof buf, &n))
-        return false;
     const char *why;
-    CU_ASSERT_TRUE_FATAL(turnmsg_read(buf, n, key, m, &why));
+    do {
+        if (!turn_pop_output(t, buf, sizeof buf, &n))
+            return false;
+        CU_ASSERT_TRUE_FATAL(turnmsg_read(buf, n, key, m, &why));
+    } while (m->method == STUN_METHOD_BINDING && m->msg_class == STUN_CLASS_INDICATION);
     if (raw)
         *raw = g_bytes_new(buf, n);
     if (m->has & TURNMSG_HAS_INTEGRITY)
@@ -139,6 +142,47 @@ static void test_refresh_and_close(void)
     answer(t, &m, STUN_CLASS_SUCCESS, &bye, true, due + 61 * USEC_PER_SEC);
     CU_ASSERT_EQUAL(turn_state(t), TURN_CLOSED);
     turn_free(t);
+}
+
+/* Over UDP, 15 s without sending anything: a Binding indication keeps the
+ * NAT's mapping toward the server (RFC 8656 3.7); data resets the clock;
+ * over TCP none. */
+static void test_keepalive(void)
+{
+    for (int tcp = 0; tcp <= 1; tcp++) {
+        turn_t *t = ready(tcp, 0);
+        uint8_t buf[256];
+        size_t n;
+        turnmsg_t m;
+        const char *why;
+        usec_t next = turn_bookkeeping(t, TURN_KEEPALIVE - 1);
+        CU_ASSERT_FALSE(turn_pop_output(t, buf, sizeof buf, &n));
+        if (tcp) {
+            CU_ASSERT(next > TURN_KEEPALIVE);
+            turn_bookkeeping(t, 2 * TURN_KEEPALIVE);
+            CU_ASSERT_FALSE(turn_pop_output(t, buf, sizeof buf, &n));
+            turn_free(t);
+            continue;
+        }
+        CU_ASSERT_EQUAL(next, TURN_KEEPALIVE);
+        turn_bookkeeping(t, TURN_KEEPALIVE);
+        CU_ASSERT_TRUE_FATAL(turn_pop_output(t, buf, sizeof buf, &n));
+        CU_ASSERT_TRUE_FATAL(turnmsg_read(buf, n, NULL, &m, &why));
+        CU_ASSERT(m.method == STUN_METHOD_BINDING && m.msg_class == STUN_CLASS_INDICATION);
+        CU_ASSERT_FALSE(turn_pop_output(t, buf, sizeof buf, &n));
+        /* Data at 20 s: the next keepalive is due 15 s after it. */
+        usec_t at = 20 * USEC_PER_SEC;
+        turn_send(t, PEER, (const uint8_t *)"x", 1, at);
+        turnmsg_t perm, bind, ok = { 0 };
+        CU_ASSERT_TRUE_FATAL(next_request(t, &perm, NULL));
+        CU_ASSERT_TRUE_FATAL(next_request(t, &bind, NULL));
+        answer(t, &perm, STUN_CLASS_SUCCESS, &ok, true, at);
+        answer(t, &bind, STUN_CLASS_SUCCESS, &ok, true, at);
+        while (turn_pop_output(t, buf, sizeof buf, &n))
+            ;
+        CU_ASSERT_EQUAL(turn_bookkeeping(t, 21 * USEC_PER_SEC), 20 * USEC_PER_SEC + TURN_KEEPALIVE);
+        turn_free(t);
+    }
 }
 
 static void test_permission_channel_data(void)
@@ -368,6 +412,7 @@ int main(void)
     static const test_case_t cases[] = {
         { "Allocate through the 401 challenge; a forged answer dropped", test_allocate_with_challenge },
         { "Refresh at half the lifetime; close", test_refresh_and_close },
+        { "UDP keepalives after 15 s of silence", test_keepalive },
         { "permission, channel, data both ways", test_permission_channel_data },
         { "438 stale nonces, then a loop", test_stale_nonce },
         { "servers that lie", test_lying_servers },

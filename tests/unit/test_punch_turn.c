@@ -1,0 +1,241 @@
+/* The punch core with TURN (sim/simnet with sim/simturn): the relay path
+ * runs from one allocation to the other when punching cannot work, data
+ * starts there and moves direct when it can, a wrong password or a TURN
+ * server that goes away leaves the session on natlab's relay, and every
+ * message arrives in each case. */
+#include <CUnit/Basic.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/punch.h"
+#include "natsim/nat_profile.h"
+#include "sim/simnet.h"
+#include "natsim_fixture.h"
+#include "testutil.h"
+
+/* What the events said, per host. */
+typedef struct record {
+    unsigned allocated[SIMNET_HOSTS], turn_failed[SIMNET_HOSTS];
+    char turn_reason[SIMNET_HOSTS][256]; /* the last; a copy: the text dies with the core */
+    bool first_byte_seen[SIMNET_HOSTS], first_byte_turn[SIMNET_HOSTS];
+    enum punch_path_kind first_byte_path[SIMNET_HOSTS];
+    bool relay_candidate[SIMNET_HOSTS]; /* the peer's RELAY candidate came with the session */
+    addr_endpoint_t relayed[SIMNET_HOSTS];
+    unsigned to_turn[SIMNET_HOSTS], to_natlab[SIMNET_HOSTS]; /* path-changed to the relay */
+} record_t;
+
+static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
+{
+    record_t *r = ctx;
+    if (g_getenv("PUNCH_TRACE"))
+        fprintf(stderr, "  [%u %.3f] %s %s\n", host, (double)t / 1e6, punch_event_name(e->kind),
+                e->reason ? e->reason : "");
+    switch (e->kind) {
+    case PUNCH_EVENT_TURN_ALLOCATED:
+        r->allocated[host]++;
+        r->relayed[host] = e->remote;
+        break;
+    case PUNCH_EVENT_TURN_FAILED:
+        r->turn_failed[host]++;
+        g_strlcpy(r->turn_reason[host], e->reason ? e->reason : "", sizeof r->turn_reason[host]);
+        break;
+    case PUNCH_EVENT_FIRST_BYTE:
+        r->first_byte_seen[host] = true;
+        r->first_byte_path[host] = e->path;
+        r->first_byte_turn[host] = e->turn;
+        break;
+    case PUNCH_EVENT_PATH_CHANGED:
+        if (e->path == PUNCH_PATH_RELAY) {
+            r->to_turn[host] += e->turn;
+            r->to_natlab[host] += !e->turn;
+        }
+        break;
+    case PUNCH_EVENT_SESSION:
+        for (unsigned i = 0; i < e->n_candidates; i++)
+            if (e->candidates[i].type == AGENTMSG_CANDIDATE_RELAY)
+                r->relay_candidate[host] = true;
+        break;
+    default:
+        break;
+    }
+}
+
+static simnet_result_t run(simnet_options_t o, const char *a, const char *b, record_t *rec)
+{
+    nat_profile_t *pa = profile_of(a), *pb = profile_of(b);
+    o.nat[0] = pa;
+    o.nat[1] = pb;
+    o.turn = true;
+    memset(rec, 0, sizeof *rec);
+    o.trace = on_event;
+    o.trace_ctx = rec;
+    simnet_result_t r;
+    g_assert(simnet_attempt(&o, &r));
+    nat_profile_free(pa);
+    nat_profile_free(pb);
+    return r;
+}
+
+/* Two symmetric NATs: no direct path; every message goes from one
+ * allocation to the other, none through natlab server's RELAY. */
+static void test_symmetric_pair(void)
+{
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        record_t ev;
+        simnet_options_t o = { .seed = seed };
+        simnet_result_t r = run(o, "symmetric", "symmetric", &ev);
+        CU_ASSERT(r.done);
+        CU_ASSERT_FALSE(r.failed);
+        CU_ASSERT_EQUAL(r.path, PUNCH_PATH_RELAY);
+        CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+        CU_ASSERT(r.stats[0].data_sent >= SIMNET_SEND_DEFAULT);
+        for (unsigned h = 0; h < SIMNET_HOSTS; h++) {
+            CU_ASSERT_EQUAL(ev.allocated[h], 1);
+            CU_ASSERT_EQUAL(ev.turn_failed[h], 0);
+            CU_ASSERT(ev.relay_candidate[h]);
+            CU_ASSERT(r.stats[h].turn_sent > 0 && r.stats[h].turn_received > 0);
+            CU_ASSERT(ev.first_byte_seen[h] && ev.first_byte_path[h] == PUNCH_PATH_RELAY &&
+                      ev.first_byte_turn[h]);
+        }
+        CU_ASSERT_EQUAL(ev.relayed[0].ip, ADDR_IP(198, 19, 3, 1));
+        CU_ASSERT_EQUAL(r.server_relayed, 0);
+        CU_ASSERT(r.turn.relayed_out > 0 && r.turn.relayed_in > 0);
+        CU_ASSERT_EQUAL(r.turn.allocations, 2);
+        CU_ASSERT_EQUAL(r.turn.refused, 0);
+    }
+}
+
+/* A cone pair: TURN carries the session's start, punching moves it direct
+ * as without TURN. */
+static void test_cone_pair_goes_direct(void)
+{
+    record_t ev;
+    simnet_options_t o = { .seed = 5 };
+    simnet_result_t r = run(o, "full-cone", "port-restricted-cone", &ev);
+    CU_ASSERT(r.done);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_DIRECT);
+    CU_ASSERT_EQUAL(r.technique, AGENTMSG_TECHNIQUE_PUNCH);
+    CU_ASSERT(r.stats[0].turn_sent > 0);
+    CU_ASSERT(r.turn.relayed_out > 0);
+    CU_ASSERT_EQUAL(r.server_relayed, 0);
+    CU_ASSERT(r.ttd > 0 && r.ttd < USEC_PER_SEC);
+}
+
+/* A NAT reboot kills the direct path: relay-fallback goes back to the
+ * TURN relay (path-changed says so), not to natlab's, and punching finds
+ * the direct path again. (The reboot cut the TURN socket's mapping too,
+ * so TURN itself carries nothing here: the allocation is not re-made
+ * after a 5-tuple change yet.) */
+static void test_fallback_to_turn(void)
+{
+    record_t ev;
+    punch_config_t agent;
+    punch_config_init(&agent);
+    agent.keepalive = 2 * USEC_PER_SEC;
+    simnet_event_t reboot = { .at = 5 * USEC_PER_SEC, .host = 0, .action = SIMNET_REBOOT };
+    simnet_options_t o = { .seed = 40, .hold = 20 * USEC_PER_SEC, .events = &reboot, .n_events = 1,
+                           .agent = &agent };
+    simnet_result_t r = run(o, "cgnat", "home-router", &ev);
+    CU_ASSERT(r.done);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_DIRECT);
+    CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+    CU_ASSERT(r.stats[0].fallbacks + r.stats[1].fallbacks >= 1);
+    CU_ASSERT(ev.to_turn[0] + ev.to_turn[1] >= 1);
+    CU_ASSERT_EQUAL(ev.to_natlab[0] + ev.to_natlab[1], 0);
+    CU_ASSERT_EQUAL(r.server_relayed, 0);
+}
+
+/* 5% loss on every internet hop, TURN's requests and relayed data too:
+ * retransmissions (TURN's and the data's) deliver everything. */
+static void test_loss(void)
+{
+    unsigned done = 0, runs = 8;
+    for (unsigned k = 0; k < runs; k++) {
+        record_t ev;
+        simnet_options_t o = { .seed = 300 + k, .loss = 0.05, .send = 30 };
+        simnet_result_t r = run(o, "symmetric", "home-router", &ev);
+        done += r.done && r.stats[0].delivered == r.stats[0].data_sent;
+        CU_ASSERT(ev.allocated[0] == 1 && ev.allocated[1] == 1);
+    }
+    CU_ASSERT_EQUAL(done, runs);
+}
+
+/* A wrong password: the reason in turn-failed, no RELAY candidate, and
+ * natlab's relay carries the session. */
+static void test_wrong_password(void)
+{
+    record_t ev;
+    simnet_options_t o = { .seed = 7, .turn_password = "not-the-password" };
+    simnet_result_t r = run(o, "symmetric", "symmetric", &ev);
+    CU_ASSERT(r.done);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_RELAY);
+    CU_ASSERT_EQUAL(ev.turn_failed[0], 1);
+    CU_ASSERT_EQUAL(ev.allocated[0], 0);
+    ASSERT_CONTAINS(ev.turn_reason[0], "wrong username or password");
+    CU_ASSERT_FALSE(ev.relay_candidate[0]);
+    CU_ASSERT(ev.first_byte_seen[0] && !ev.first_byte_turn[0]);
+    CU_ASSERT_EQUAL(r.stats[0].turn_sent, 0);
+    CU_ASSERT(r.server_relayed > 0);
+    CU_ASSERT(r.turn.refused > 0);
+}
+
+/* The TURN server goes silent mid-session: data unanswered through TURN
+ * for 2 s moves to natlab's relay, and nothing is lost. */
+static void test_turn_server_dies(void)
+{
+    record_t ev;
+    simnet_options_t o = { .seed = 11, .send = 40, .interval = 200 * USEC_PER_MSEC,
+                           .turn_down_at = 3 * USEC_PER_SEC };
+    simnet_result_t r = run(o, "symmetric", "symmetric", &ev);
+    CU_ASSERT(r.done);
+    CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+    CU_ASSERT(ev.turn_failed[0] >= 1);
+    ASSERT_CONTAINS(ev.turn_reason[0], "no answer through TURN");
+    CU_ASSERT(r.stats[0].turn_sent > 0);
+    CU_ASSERT(r.server_relayed > 0);
+}
+
+/* A TURN server that never answers: after TURN's retries (15.5 s) both
+ * agents register without a RELAY candidate and natlab's relay carries
+ * the session. */
+static void test_no_turn_answer(void)
+{
+    record_t ev;
+    nat_profile_t *pa = profile_of("symmetric"), *pb = profile_of("symmetric");
+    punch_config_t agent;
+    punch_config_init(&agent);
+    simnet_options_t o = { .seed = 13, .agent = &agent, .turn = false };
+    /* No TURN server in the sim: the agents' TURN bytes go nowhere. */
+    agent.turn_server = addr_endpoint(ADDR_IP(198, 19, 3, 1), 3478);
+    agent.turn_user = "natlab";
+    agent.turn_password = "x";
+    o.nat[0] = pa;
+    o.nat[1] = pb;
+    memset(&ev, 0, sizeof ev);
+    o.trace = on_event;
+    o.trace_ctx = &ev;
+    simnet_result_t r;
+    g_assert(simnet_attempt(&o, &r));
+    nat_profile_free(pa);
+    nat_profile_free(pb);
+    CU_ASSERT(r.done);
+    CU_ASSERT_EQUAL(ev.turn_failed[0], 1);
+    ASSERT_CONTAINS(ev.turn_reason[0], "no answer from the TURN server");
+    CU_ASSERT(r.server_relayed > 0);
+}
+
+int main(void)
+{
+    static const test_case_t cases[] = {
+        { "symmetric pair relayed through TURN", test_symmetric_pair },
+        { "cone pair: TURN first, then direct", test_cone_pair_goes_direct },
+        { "5% loss with TURN", test_loss },
+        { "relay-fallback goes back to TURN", test_fallback_to_turn },
+        { "wrong TURN password: natlab's relay", test_wrong_password },
+        { "TURN server dies mid-session", test_turn_server_dies },
+        { "no TURN server answers", test_no_turn_answer },
+        { NULL, NULL },
+    };
+    return test_run_suite("punch_turn", cases);
+}
