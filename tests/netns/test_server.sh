@@ -41,6 +41,9 @@ chmod 755 "$tmp"
 # are written on the way out, so a second SIGTERM must not cut that short.
 need python3 && check "a second SIGTERM 0.2-3 ms after the first: exit 0, counters written" \
     python3 "$here/server_exit.py" "$NATLAB" "$tmp" 10
+# A TCP client that does not read: whole messages dropped, frames intact.
+need python3 && check "TCP send queue full: whole messages dropped and counted, every frame intact" \
+    python3 "$here/server_backlog.py" "$NATLAB" "$tmp"
 
 need_root "the server tests"
 need_or_exit turnutils_natdiscovery stun python3
