@@ -24,6 +24,7 @@ typedef struct reg {
 
 struct session {
     uint64_t id;
+    uint64_t serial; /* creation order */
     reg_t *member[2]; /* 0: the connecting side (controlling), 1: the one asked for */
     uint8_t flags;    /* of its PEERs: AGENTMSG_FLAG_KEY_DERIVED with a secret */
     uint8_t key[AGENTMSG_KEY_SIZE];
@@ -41,6 +42,7 @@ struct rendezvous {
     uint8_t *secret;
     rng_t rng;
     uint64_t counter; /* ours, on everything we send */
+    uint64_t sessions_created;
     GHashTable *by_name;     /* name -> reg_t (owned) */
     GHashTable *by_endpoint; /* &endpoint_key -> reg_t, attached registrations only */
     GHashTable *sessions;    /* &id -> session_t (owned) */
@@ -348,20 +350,25 @@ static void on_leave(rendezvous_t *r, outbox_t *box, reg_t *reg, gint64 from_key
     r->stats.leaves++;
 }
 
-/* A keepalive from a member that has not shown it knows a session: the
- * PEER may have been lost on the way (UDP), so it goes again. */
+/* A keepalive from a member that has not shown it knows its newest
+ * session: that PEER may have been lost on the way (UDP), so it goes again.
+ * Only the newest: an agent with one session at a time has moved on from
+ * the older ones, and their PEER would take it back. */
 static void repeat_peers(rendezvous_t *r, outbox_t *box, reg_t *reg, usec_t now)
 {
-    for (unsigned i = 0; i < reg->n_sessions; i++) {
-        session_t *s = reg->sessions[i];
-        unsigned self = s->member[0] == reg ? 0 : 1, other = !self;
-        if (s->peer_known[self] || s->peer_repeats[self] >= (unsigned)MAX(r->cfg.peer_repeats, 0) ||
-            !s->member[other]->attached || reg_expired(s->member[other], now))
-            continue;
-        s->peer_repeats[self]++;
-        emit_peer(r, box, s, self);
-        r->stats.peer_repeats++;
-    }
+    session_t *s = NULL;
+    for (unsigned i = 0; i < reg->n_sessions; i++)
+        if (!s || reg->sessions[i]->serial > s->serial)
+            s = reg->sessions[i];
+    if (!s)
+        return;
+    unsigned self = s->member[0] == reg ? 0 : 1, other = !self;
+    if (s->peer_known[self] || s->peer_repeats[self] >= (unsigned)MAX(r->cfg.peer_repeats, 0) ||
+        !s->member[other]->attached || reg_expired(s->member[other], now))
+        return;
+    s->peer_repeats[self]++;
+    emit_peer(r, box, s, self);
+    r->stats.peer_repeats++;
 }
 
 static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_endpoint_t from,
@@ -490,6 +497,7 @@ static void on_connect(rendezvous_t *r, outbox_t *box, unsigned socket, addr_end
             wire_put32(s->key + i + 4, (uint32_t)v);
         }
     }
+    s->serial = ++r->sessions_created;
     s->member[0] = a;
     s->member[1] = b;
     s->last_active = s->refilled = now;

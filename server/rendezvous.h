@@ -46,9 +46,12 @@
  *
  * A PEER lost on its way to the member asked for (UDP) would leave it
  * unaware of the session (the connector re-CONNECTs on its own); so the
- * server repeats the PEER on that member's next `peer_repeats` REGISTERs
- * (its keepalives) until it shows it knows the session by relaying in it.
- * Agents ignore a PEER of a session they have with nothing changed.
+ * server repeats the PEER of the member's newest session on its next
+ * `peer_repeats` REGISTERs (its keepalives) until it shows it knows the
+ * session by relaying in it (older sessions: an agent with one session at
+ * a time has moved on). Agents ignore a PEER of a session they have with
+ * nothing changed. PEERs go only to the REGISTER's own (authenticated)
+ * source, at most `peer_repeats` per session.
  *
  * Expiry is lazy and exact: every lookup compares `now` with the deadline,
  * so rendezvous_expire() only reclaims memory and may run late. */

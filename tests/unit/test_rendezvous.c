@@ -944,6 +944,18 @@ static void test_peer_repeated(void)
         CU_ASSERT_EQUAL(res.n, 1);
     }
     CU_ASSERT_EQUAL(rendezvous_stats(r)->peer_repeats, RENDEZVOUS_DEFAULT_PEER_REPEATS);
+    /* Two sessions unknown to alice: only the newest is repeated. */
+    agent_t c = agent("carol", 3, 60000, true);
+    register_ok(r, &c, 101 * S);
+    do_connect(r, &c, "alice", 101 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    do_connect(r, &b, "alice", 102 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    uint64_t newest = res.msg[1].session;
+    do_register(r, &a, 103 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    CU_ASSERT_EQUAL(res.msg[1].session, newest);
+    CU_ASSERT_STRING_EQUAL(res.msg[1].name, "bob");
     /* A new session; alice relays in it: she has its PEER, none again. */
     do_connect(r, &b, "alice", 110 * S, &res);
     CU_ASSERT_EQUAL_FATAL(res.n, 2);
@@ -953,8 +965,8 @@ static void test_peer_repeated(void)
     CU_ASSERT_EQUAL(res.n, 1);
     rendezvous_free(r);
     /* peer_repeats < 0: never. */
-    rendezvous_config_t c = { .peer_repeats = -1 };
-    r = core(&c, true);
+    rendezvous_config_t none = { .peer_repeats = -1 };
+    r = core(&none, true);
     a.counter = b.counter = 0;
     pair(r, &b, &a, 0);
     do_register(r, &a, 25 * S, &res);
