@@ -22,7 +22,7 @@ static int usage(FILE *out, int status)
             "On the same sockets, `natlab agent`s register, ask for each other by name and\n"
             "relay through the server when no direct path opens (docs/agent.md).\n"
             "TCP: STUN (RFC 8489 section 6.2.2) and the agents' messages, framed\n"
-            "(docs/agent.md), on the same endpoints and on IP1 at --tcp-ports, for hosts\n"
+            "(docs/server.md), on the same endpoints and on IP1 at --tcp-ports, for hosts\n"
             "whose UDP is blocked (default " SERVER_TCP_DEFAULT_PORTS "; LIST: up to 8 comma-separated\n"
             "ports, or none).\n"
             "--secret: the agents' shared secret (the file's bytes, one trailing newline\n"
