@@ -1,6 +1,6 @@
 /* natlab server: STUN (RFC 8489 + RFC 5780, answering RFC 3489 clients too)
  * on two addresses and two ports, and the agents' rendezvous and relay on
- * the same sockets. */
+ * the same sockets, over UDP and TCP (and TCP at --tcp-ports). */
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,19 +14,43 @@ static int usage(FILE *out, int status)
     fprintf(out,
             "usage: natlab server --address IP1 [--alt-address IP2] [--port 3478] [--alt-port 3479]\n"
             "                     [--software TEXT] [--secret FILE] [--ready-file FILE]\n"
-            "                     [--stats-out FILE]\n"
+            "                     [--stats-out FILE] [--tcp-ports LIST]\n"
             "Answers STUN Binding requests (RFC 8489) on IP1 and IP2, each on both ports, with\n"
             "the RFC 5780 attributes (CHANGE-REQUEST, RESPONSE-ORIGIN, OTHER-ADDRESS,\n"
             "RESPONSE-PORT, PADDING) and the way RFC 3489 clients expect. Without --alt-address\n"
             "it serves IP1 on both ports and refuses CHANGE-REQUEST (420).\n"
             "On the same sockets, `natlab agent`s register, ask for each other by name and\n"
             "relay through the server when no direct path opens (docs/agent.md).\n"
+            "TCP: STUN (RFC 8489 section 6.2.2) and the agents' messages, framed\n"
+            "(docs/server.md), on the same endpoints and on IP1 at --tcp-ports, for hosts\n"
+            "whose UDP is blocked (default " SERVER_TCP_DEFAULT_PORTS "; LIST: up to 8 comma-separated\n"
+            "ports, or none).\n"
             "--secret: the agents' shared secret (the file's bytes, one trailing newline\n"
             "stripped); messages are authenticated with it and session keys derived from it.\n"
             "Without it anyone may register (a closed lab only).\n"
             "--ready-file gets the pid once every socket is bound; --stats-out gets the counters\n"
             "(JSON) on exit. Runs until SIGINT, SIGTERM or SIGHUP.\n");
     return status;
+}
+
+/* --tcp-ports: "none", or up to SERVER_TCP_MAX_EXTRA_PORTS distinct ports. */
+static bool parse_tcp_ports(const char *text, server_shell_options_t *o)
+{
+    o->n_tcp_ports = 0;
+    if (strcmp(text, "none") == 0)
+        return true;
+    g_auto(GStrv) parts = g_strsplit(text, ",", -1);
+    for (char **p = parts; *p; p++) {
+        guint64 n;
+        if (o->n_tcp_ports == SERVER_TCP_MAX_EXTRA_PORTS ||
+            !g_ascii_string_to_unsigned(*p, 10, 1, 65535, &n, NULL))
+            return false;
+        for (unsigned i = 0; i < o->n_tcp_ports; i++)
+            if (o->tcp_ports[i] == n)
+                return false;
+        o->tcp_ports[o->n_tcp_ports++] = (uint16_t)n;
+    }
+    return o->n_tcp_ports > 0;
 }
 
 static bool parse_port(const char *text, uint16_t *out)
@@ -42,6 +66,8 @@ int cmd_server_main(int argc, char **argv)
 {
     server_shell_options_t o = { .stun = { .port = STUN_DEFAULT_PORT, .alt_port = STUN_DEFAULT_PORT + 1 } };
     const char *secret_file = NULL;
+    if (!parse_tcp_ports(SERVER_TCP_DEFAULT_PORTS, &o))
+        return 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -68,7 +94,16 @@ int cmd_server_main(int argc, char **argv)
             ok = (o.ready_file = v) != NULL;
         else if (strcmp(a, "--stats-out") == 0)
             ok = (o.stats_out = v) != NULL;
-        else {
+        else if (strcmp(a, "--tcp-ports") == 0) {
+            if (!parse_tcp_ports(v, &o)) {
+                fprintf(stderr,
+                        "natlab server: bad value for --tcp-ports: '%s' (allowed: up to %d distinct "
+                        "ports 1-65535, comma-separated, e.g. " SERVER_TCP_DEFAULT_PORTS ", or none)\n",
+                        v, SERVER_TCP_MAX_EXTRA_PORTS);
+                return usage(stderr, NATLAB_EXIT_USAGE);
+            }
+            ok = true;
+        } else {
             fprintf(stderr, "natlab server: unknown option %s\n", a);
             return usage(stderr, NATLAB_EXIT_USAGE);
         }

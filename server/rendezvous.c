@@ -10,7 +10,7 @@ typedef struct session session_t;
 typedef struct reg {
     char name[AGENTMSG_NAME_MAX + 1];
     addr_endpoint_t endpoint;
-    gint64 endpoint_key; /* the key in by_endpoint while attached */
+    gint64 endpoint_key; /* endpoint and transport: the key in by_endpoint while attached */
     bool attached;       /* false: another name took the endpoint; waits for a REGISTER */
     unsigned socket;     /* the server socket it registered on: everything to it leaves there */
     agentmsg_nat_t nat;
@@ -24,10 +24,13 @@ typedef struct reg {
 
 struct session {
     uint64_t id;
+    uint64_t serial; /* creation order */
     reg_t *member[2]; /* 0: the connecting side (controlling), 1: the one asked for */
     uint8_t flags;    /* of its PEERs: AGENTMSG_FLAG_KEY_DERIVED with a secret */
     uint8_t key[AGENTMSG_KEY_SIZE];
     usec_t last_active;
+    bool peer_known[2];      /* the member relayed in it: it has its PEER */
+    unsigned peer_repeats[2]; /* PEERs sent again to the member */
     /* Token buckets, in units of 1/USEC_PER_SEC packet or byte, so a refill
      * of `elapsed` µs adds exactly elapsed * rate. */
     uint64_t packet_tokens, byte_tokens;
@@ -39,15 +42,24 @@ struct rendezvous {
     uint8_t *secret;
     rng_t rng;
     uint64_t counter; /* ours, on everything we send */
+    uint64_t sessions_created;
     GHashTable *by_name;     /* name -> reg_t (owned) */
     GHashTable *by_endpoint; /* &endpoint_key -> reg_t, attached registrations only */
     GHashTable *sessions;    /* &id -> session_t (owned) */
     rendezvous_stats_t stats;
 };
 
-static gint64 endpoint_key(addr_endpoint_t ep)
+static bool is_stream(const rendezvous_t *r, unsigned socket)
 {
-    return (gint64)((uint64_t)ep.ip << 16 | ep.port);
+    return r->cfg.first_stream_socket && socket >= r->cfg.first_stream_socket;
+}
+
+/* A client is its endpoint on its transport: UDP (every datagram socket,
+ * 0), or one TCP connection (1 + its index past first_stream_socket). */
+static gint64 endpoint_key(const rendezvous_t *r, addr_endpoint_t ep, unsigned socket)
+{
+    uint64_t transport = is_stream(r, socket) ? socket - r->cfg.first_stream_socket + 1 : 0;
+    return (gint64)(transport << 48 | (uint64_t)ep.ip << 16 | ep.port);
 }
 
 rendezvous_t *rendezvous_new(const rendezvous_config_t *config, uint64_t seed)
@@ -72,6 +84,8 @@ rendezvous_t *rendezvous_new(const rendezvous_config_t *config, uint64_t seed)
         r->cfg.relay_bytes_per_s = RENDEZVOUS_DEFAULT_BYTES_PER_S;
     if (!r->cfg.max_registrations)
         r->cfg.max_registrations = RENDEZVOUS_DEFAULT_MAX_REGISTRATIONS;
+    if (!r->cfg.peer_repeats)
+        r->cfg.peer_repeats = RENDEZVOUS_DEFAULT_PEER_REPEATS;
     rng_seed(&r->rng, seed);
     r->by_name = g_hash_table_new(g_str_hash, g_str_equal);
     r->by_endpoint = g_hash_table_new(g_int64_hash, g_int64_equal);
@@ -115,6 +129,19 @@ unsigned rendezvous_session_count(const rendezvous_t *r)
     return g_hash_table_size(r->sessions);
 }
 
+unsigned rendezvous_stream_client_count(const rendezvous_t *r)
+{
+    unsigned n = 0;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, r->by_name);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        const reg_t *reg = value;
+        n += reg->attached && is_stream(r, reg->socket);
+    }
+    return n;
+}
+
 const char *rendezvous_drop_name(enum rendezvous_drop d)
 {
     static const char *const names[RENDEZVOUS_DROP_COUNT] = {
@@ -127,6 +154,7 @@ const char *rendezvous_drop_name(enum rendezvous_drop d)
         [RENDEZVOUS_DROP_PEER_AWAY] = "peer_away",
         [RENDEZVOUS_DROP_RATE] = "rate",
         [RENDEZVOUS_DROP_FULL] = "full",
+        [RENDEZVOUS_DROP_BAD_SOCKET] = "bad_socket",
     };
     return (unsigned)d < RENDEZVOUS_DROP_COUNT ? names[d] : "?";
 }
@@ -191,9 +219,9 @@ static reg_t *reg_by_name(rendezvous_t *r, const char *name, usec_t now)
     return reg_live(r, g_hash_table_lookup(r->by_name, name), now);
 }
 
-static reg_t *reg_by_endpoint(rendezvous_t *r, addr_endpoint_t ep, usec_t now)
+static reg_t *reg_by_endpoint(rendezvous_t *r, addr_endpoint_t ep, unsigned socket, usec_t now)
 {
-    gint64 key = endpoint_key(ep);
+    gint64 key = endpoint_key(r, ep, socket);
     return reg_live(r, g_hash_table_lookup(r->by_endpoint, &key), now);
 }
 
@@ -295,10 +323,10 @@ static void drop(rendezvous_t *r, enum rendezvous_drop why)
 /* An agent going away: only from the endpoint the name holds (nobody else
  * can end its sessions); each other member hears at once that its session
  * is over, instead of relaying into nothing until the registration expires. */
-static void on_leave(rendezvous_t *r, outbox_t *box, reg_t *reg, addr_endpoint_t from,
+static void on_leave(rendezvous_t *r, outbox_t *box, reg_t *reg, gint64 from_key,
                      const agentmsg_t *m)
 {
-    if (!reg || !reg->attached || !addr_endpoint_equal(reg->endpoint, from)) {
+    if (!reg || !reg->attached || reg->endpoint_key != from_key) {
         drop(r, RENDEZVOUS_DROP_NOT_REGISTERED);
         return;
     }
@@ -322,6 +350,27 @@ static void on_leave(rendezvous_t *r, outbox_t *box, reg_t *reg, addr_endpoint_t
     r->stats.leaves++;
 }
 
+/* A keepalive from a member that has not shown it knows its newest
+ * session: that PEER may have been lost on the way (UDP), so it goes again.
+ * Only the newest: an agent with one session at a time has moved on from
+ * the older ones, and their PEER would take it back. */
+static void repeat_peers(rendezvous_t *r, outbox_t *box, reg_t *reg, usec_t now)
+{
+    session_t *s = NULL;
+    for (unsigned i = 0; i < reg->n_sessions; i++)
+        if (!s || reg->sessions[i]->serial > s->serial)
+            s = reg->sessions[i];
+    if (!s)
+        return;
+    unsigned self = s->member[0] == reg ? 0 : 1, other = !self;
+    if (s->peer_known[self] || s->peer_repeats[self] >= (unsigned)MAX(r->cfg.peer_repeats, 0) ||
+        !s->member[other]->attached || reg_expired(s->member[other], now))
+        return;
+    s->peer_repeats[self]++;
+    emit_peer(r, box, s, self);
+    r->stats.peer_repeats++;
+}
+
 static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_endpoint_t from,
                         const agentmsg_t *m, size_t len, usec_t now)
 {
@@ -331,8 +380,9 @@ static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_en
     }
     reg_t *reg = reg_by_name(r, m->name, now);
     bool moved = false;
+    gint64 from_key = endpoint_key(r, from, socket);
     if (m->flags & AGENTMSG_FLAG_LEAVING) {
-        on_leave(r, box, reg, from, m);
+        on_leave(r, box, reg, from_key, m);
         return;
     }
     if (reg) {
@@ -340,7 +390,7 @@ static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_en
             drop(r, RENDEZVOUS_DROP_REPLAY);
             return;
         }
-        moved = !reg->attached || !addr_endpoint_equal(reg->endpoint, from);
+        moved = !reg->attached || reg->endpoint_key != from_key;
     } else {
         agentmsg_replay_t fresh = { 0 };
         if (!agentmsg_replay_accept(&fresh, m->counter)) { /* counter 0 */
@@ -359,13 +409,13 @@ static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_en
         reg->replay = fresh;
         g_hash_table_insert(r->by_name, reg->name, reg);
     }
-    reg_t *holder = reg_by_endpoint(r, from, now);
+    reg_t *holder = reg_by_endpoint(r, from, socket, now);
     if (holder && holder != reg)
         reg_detach(r, holder);
     if (!reg->attached || moved) {
         reg_detach(r, reg);
         reg->endpoint = from;
-        reg->endpoint_key = endpoint_key(from);
+        reg->endpoint_key = from_key;
         reg->attached = true;
         g_hash_table_insert(r->by_endpoint, &reg->endpoint_key, reg);
     }
@@ -375,12 +425,16 @@ static void on_register(rendezvous_t *r, outbox_t *box, unsigned socket, addr_en
     memcpy(reg->candidates, m->candidates, sizeof reg->candidates);
     reg->deadline = now + r->cfg.registration_lifetime;
     r->stats.registrations++;
+    if (is_stream(r, socket))
+        r->stats.stream_registrations++;
 
     agentmsg_t ok = { .type = AGENTMSG_REGISTERED, .endpoint = from,
                       .lifetime_s = (uint16_t)MIN(r->cfg.registration_lifetime / USEC_PER_SEC, 65535) };
     emit(r, box, socket, from, &ok);
-    if (!moved)
+    if (!moved) {
+        repeat_peers(r, box, reg, now);
         return;
+    }
     /* Its NAT gave it a new mapping: the other members must punch again. */
     r->stats.endpoint_changes++;
     for (unsigned i = 0; i < reg->n_sessions; i++) {
@@ -406,7 +460,7 @@ static session_t *session_of_pair(reg_t *a, reg_t *b)
 static void on_connect(rendezvous_t *r, outbox_t *box, unsigned socket, addr_endpoint_t from,
                        const agentmsg_t *m, size_t len, usec_t now)
 {
-    reg_t *a = reg_by_endpoint(r, from, now);
+    reg_t *a = reg_by_endpoint(r, from, socket, now);
     if (!a) {
         drop(r, RENDEZVOUS_DROP_NOT_REGISTERED);
         emit_error(r, box, socket, from, AGENTMSG_ERROR_NOT_REGISTERED, "REGISTER first", len);
@@ -443,6 +497,7 @@ static void on_connect(rendezvous_t *r, outbox_t *box, unsigned socket, addr_end
             wire_put32(s->key + i + 4, (uint32_t)v);
         }
     }
+    s->serial = ++r->sessions_created;
     s->member[0] = a;
     s->member[1] = b;
     s->last_active = s->refilled = now;
@@ -452,15 +507,16 @@ static void on_connect(rendezvous_t *r, outbox_t *box, unsigned socket, addr_end
     b->sessions[b->n_sessions++] = s;
     g_hash_table_insert(r->sessions, &s->id, s);
     r->stats.sessions++;
+    s->peer_known[0] = true; /* it asked: a lost PEER makes it CONNECT again */
     a->socket = socket; /* the reply leaves by the socket the CONNECT came in on */
     emit_peer(r, box, s, 0);
     emit_peer(r, box, s, 1);
 }
 
-static void on_relay(rendezvous_t *r, outbox_t *box, addr_endpoint_t from, const agentmsg_t *m,
-                     size_t len, usec_t now)
+static void on_relay(rendezvous_t *r, outbox_t *box, unsigned socket, addr_endpoint_t from,
+                     const agentmsg_t *m, size_t len, usec_t now)
 {
-    reg_t *sender = reg_by_endpoint(r, from, now);
+    reg_t *sender = reg_by_endpoint(r, from, socket, now);
     if (!sender) {
         drop(r, RENDEZVOUS_DROP_NOT_REGISTERED);
         return;
@@ -474,6 +530,7 @@ static void on_relay(rendezvous_t *r, outbox_t *box, addr_endpoint_t from, const
         drop(r, RENDEZVOUS_DROP_REPLAY);
         return;
     }
+    s->peer_known[s->member[0] == sender ? 0 : 1] = true;
     reg_t *other = s->member[s->member[0] == sender ? 1 : 0];
     if (!reg_live(r, other, now)) { /* took the session with it */
         drop(r, RENDEZVOUS_DROP_NO_SESSION);
@@ -507,6 +564,10 @@ unsigned rendezvous_handle(rendezvous_t *r, unsigned socket, addr_endpoint_t fro
                            rendezvous_out_t out[RENDEZVOUS_OUT_MAX])
 {
     outbox_t box = { .out = out };
+    if (is_stream(r, socket) && socket - r->cfg.first_stream_socket >= RENDEZVOUS_STREAM_SOCKETS_MAX) {
+        drop(r, RENDEZVOUS_DROP_BAD_SOCKET);
+        return 0;
+    }
     agentmsg_t m;
     enum agentmsg_read_result res = agentmsg_read(data, len, r->cfg.secret, r->cfg.secret_len, &m);
     if (res != AGENTMSG_OK) {
@@ -521,13 +582,29 @@ unsigned rendezvous_handle(rendezvous_t *r, unsigned socket, addr_endpoint_t fro
         on_connect(r, &box, socket, from, &m, len, now);
         break;
     case AGENTMSG_RELAY:
-        on_relay(r, &box, from, &m, len, now);
+        on_relay(r, &box, socket, from, &m, len, now);
         break;
     default:
         drop(r, RENDEZVOUS_DROP_UNEXPECTED);
         break;
     }
     return box.n;
+}
+
+void rendezvous_socket_closed(rendezvous_t *r, unsigned socket)
+{
+    if (!is_stream(r, socket))
+        return;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, r->by_name);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        reg_t *reg = value;
+        if (reg->attached && reg->socket == socket) {
+            reg_detach(r, reg);
+            r->stats.streams_closed++;
+        }
+    }
 }
 
 /* O(registrations + sessions): a sweep once a second over a lab's few

@@ -30,6 +30,29 @@
  * keepalive. PEERs are larger than the CONNECT that causes them, but go only
  * to registered endpoints (with a secret: of agents that know it).
  *
+ * Transports: the shell's UDP sockets are one transport (an agent may
+ * register on one and send on another); with `first_stream_socket` set,
+ * every socket index from it up is one TCP connection (common/agentframe.h
+ * frames the messages) and a transport of its own. A client is its
+ * endpoint *and* its transport, so a TCP client and a UDP client with the
+ * same address and port are two clients; everything to a member leaves by
+ * its own connection. When a connection closes (rendezvous_socket_closed)
+ * its registrations are detached, as when another name takes an endpoint:
+ * nothing more goes to them, and they keep their sessions until they expire
+ * like UDP ones, so an agent that reconnects and re-REGISTERs within the
+ * lifetime is a move (its peers get a fresh PEER), not a new session. The
+ * relay forwards between transports; authentication, the replay window and
+ * the session's token bucket are the same on both.
+ *
+ * A PEER lost on its way to the member asked for (UDP) would leave it
+ * unaware of the session (the connector re-CONNECTs on its own); so the
+ * server repeats the PEER of the member's newest session on its next
+ * `peer_repeats` REGISTERs (its keepalives) until it shows it knows the
+ * session by relaying in it (older sessions: an agent with one session at
+ * a time has moved on). Agents ignore a PEER of a session they have with
+ * nothing changed. PEERs go only to the REGISTER's own (authenticated)
+ * source, at most `peer_repeats` per session.
+ *
  * Expiry is lazy and exact: every lookup compares `now` with the deadline,
  * so rendezvous_expire() only reclaims memory and may run late. */
 #pragma once
@@ -47,6 +70,9 @@
 #define RENDEZVOUS_DEFAULT_PACKETS_PER_S 1000
 #define RENDEZVOUS_DEFAULT_BYTES_PER_S 1000000u /* a lab relay, not a bulk transport */
 #define RENDEZVOUS_DEFAULT_MAX_REGISTRATIONS 4096
+#define RENDEZVOUS_DEFAULT_PEER_REPEATS 3 /* keepalives of 25 s: over a minute of loss */
+/* Stream socket indices run from first_stream_socket to below this past it. */
+#define RENDEZVOUS_STREAM_SOCKETS_MAX 65535
 
 /* Sessions one agent may be in at once; a CONNECT beyond it ends that
  * agent's least recently active session. Also bounds the PEER updates one
@@ -65,6 +91,9 @@ typedef struct rendezvous_config {
     uint32_t relay_packets_per_s; /* per session, both directions together; burst 1 s */
     uint32_t relay_bytes_per_s;   /* per session, datagram bytes; burst 1 s */
     unsigned max_registrations;
+    unsigned first_stream_socket; /* 0: every socket is UDP; else sockets from it up are TCP
+                                     connections, each its own transport */
+    int peer_repeats;             /* 0: RENDEZVOUS_DEFAULT_PEER_REPEATS; < 0: none */
 } rendezvous_config_t;
 
 enum rendezvous_drop {
@@ -77,6 +106,7 @@ enum rendezvous_drop {
     RENDEZVOUS_DROP_PEER_AWAY,      /* RELAY to a member whose endpoint another name took */
     RENDEZVOUS_DROP_RATE,           /* over the session's relay budget */
     RENDEZVOUS_DROP_FULL,           /* max_registrations reached */
+    RENDEZVOUS_DROP_BAD_SOCKET,     /* a stream socket index beyond RENDEZVOUS_STREAM_SOCKETS_MAX */
     RENDEZVOUS_DROP_COUNT,
 };
 
@@ -90,6 +120,9 @@ typedef struct rendezvous_stats {
     uint64_t relayed_packets, relayed_bytes; /* forwarded; bytes as sent */
     uint64_t errors_sent;
     uint64_t expired_registrations, expired_sessions, evicted_sessions;
+    uint64_t stream_registrations; /* of registrations, over a TCP connection */
+    uint64_t streams_closed;       /* registrations detached because their connection closed */
+    uint64_t peer_repeats;         /* PEERs sent again on a REGISTER (see above) */
     uint64_t dropped[RENDEZVOUS_DROP_COUNT];
 } rendezvous_stats_t;
 
@@ -117,6 +150,10 @@ void rendezvous_free(rendezvous_t *r);
 unsigned rendezvous_handle(rendezvous_t *r, unsigned socket, addr_endpoint_t from,
                            const uint8_t *data, size_t len, usec_t now,
                            rendezvous_out_t out[RENDEZVOUS_OUT_MAX]);
+/* A stream socket (>= first_stream_socket) closed: detaches what registered
+ * over it (they expire as UDP ones do); the index may then be reused. */
+void rendezvous_socket_closed(rendezvous_t *r, unsigned socket);
+
 /* Forgets expired registrations and sessions; returns the next deadline
  * (RENDEZVOUS_NEVER when nothing is left). */
 #define RENDEZVOUS_NEVER INT64_MAX
@@ -126,4 +163,6 @@ const rendezvous_stats_t *rendezvous_stats(const rendezvous_t *r);
 /* Live entries, including those expired but not yet reclaimed. */
 unsigned rendezvous_registration_count(const rendezvous_t *r);
 unsigned rendezvous_session_count(const rendezvous_t *r);
+/* Registrations attached over a TCP connection now. */
+unsigned rendezvous_stream_client_count(const rendezvous_t *r);
 const char *rendezvous_drop_name(enum rendezvous_drop d);

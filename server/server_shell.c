@@ -15,7 +15,6 @@
 
 #include "common/duration.h"
 #include "common/sockaddr.h"
-#include "server_tcp.h"
 
 #define RECEIVE_BUDGET 64        /* datagrams per wake-up, so no socket starves the others */
 #define RECEIVE_BUFFER 65536     /* any UDP payload fits: nothing arrives truncated */
@@ -44,7 +43,7 @@ struct server_shell {
     const server_shell_options_t *opt;
     GMainLoop *loop;
     stun_server_t *stun;
-    server_tcp_t *tcp; /* STUN over TCP on the same endpoints */
+    server_tcp_t *tcp; /* STUN and agentmsgs over TCP: connections are sockets from SERVER_TCP_FIRST_SOCKET */
     rendezvous_t *rendezvous;
     rendezvous_out_t *rendezvous_out; /* RENDEZVOUS_OUT_MAX, on the heap: 12 KB */
     guint expire_source;
@@ -58,10 +57,15 @@ struct server_shell {
     uint64_t received, sent, send_errors;
 };
 
-/* The one send path of every core. */
+/* The one send path of every core: a UDP socket, or a TCP connection
+ * (framed there; server_tcp counts its own sends). */
 static void shell_send(server_shell_t *sh, unsigned socket, addr_endpoint_t to, const uint8_t *data,
                        size_t len)
 {
+    if (socket >= SERVER_TCP_FIRST_SOCKET && len) {
+        server_tcp_send(sh->tcp, socket, to, data, len);
+        return;
+    }
     if (socket >= sh->n_fds || len == 0)
         return;
     struct sockaddr_in sa = sockaddr_from_endpoint(to);
@@ -87,6 +91,20 @@ static void rendezvous_shell_handle(server_shell_t *sh, unsigned socket, addr_en
         const rendezvous_out_t *o = &sh->rendezvous_out[i];
         shell_send(sh, o->socket, o->to, o->data, o->len);
     }
+}
+
+/* The agentmsgs of TCP connections: the same core, the connection's index
+ * for a socket. */
+static void tcp_agent_message(void *user, unsigned socket, addr_endpoint_t from, const uint8_t *msg,
+                              size_t len)
+{
+    rendezvous_shell_handle(user, socket, from, msg, len, g_get_monotonic_time());
+}
+
+static void tcp_closed(void *user, unsigned socket)
+{
+    server_shell_t *sh = user;
+    rendezvous_socket_closed(sh->rendezvous, socket);
 }
 
 static const shell_protocol_t protocols[] = {
@@ -186,13 +204,19 @@ static void rendezvous_stats_json(GString *s, const rendezvous_t *r)
                            "    \"expired_registrations\": %" G_GUINT64_FORMAT ",\n"
                            "    \"expired_sessions\": %" G_GUINT64_FORMAT ",\n"
                            "    \"evicted_sessions\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"tcp_registrations\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"tcp_closed_detached\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"peer_repeats\": %" G_GUINT64_FORMAT ",\n"
                            "    \"active_registrations\": %u,\n"
+                           "    \"active_tcp_clients\": %u,\n"
                            "    \"active_sessions\": %u,\n"
                            "    \"dropped\": {",
                            st->registrations, st->endpoint_changes, st->peer_updates, st->leaves, st->connects,
                            st->sessions, st->relayed_packets, st->relayed_bytes, st->errors_sent,
                            st->expired_registrations, st->expired_sessions, st->evicted_sessions,
-                           rendezvous_registration_count(r), rendezvous_session_count(r));
+                           st->stream_registrations, st->streams_closed, st->peer_repeats,
+                           rendezvous_registration_count(r), rendezvous_stream_client_count(r),
+                           rendezvous_session_count(r));
     for (int d = 0; d < RENDEZVOUS_DROP_COUNT; d++)
         g_string_append_printf(s, "%s\"%s\": %" G_GUINT64_FORMAT, d ? ", " : " ",
                                rendezvous_drop_name(d), st->dropped[d]);
@@ -240,10 +264,24 @@ static char *stats_json(const server_shell_t *sh)
                            "    \"closed_idle\": %" G_GUINT64_FORMAT ",\n"
                            "    \"closed_malformed\": %" G_GUINT64_FORMAT ",\n"
                            "    \"closed_oversized\": %" G_GUINT64_FORMAT ",\n"
-                           "    \"open\": %u\n  },\n",
+                           "    \"closed_error\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"agent_messages\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"agent_sent\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"dropped_backlog\": %" G_GUINT64_FORMAT ",\n"
+                           "    \"open\": %u,\n"
+                           "    \"agent_connections\": %u,\n"
+                           "    \"listeners\": [",
                            ts->accepted, ts->refused_full, ts->messages, ts->sent, ts->send_errors,
                            ts->closed_by_peer, ts->closed_idle, ts->closed_malformed,
-                           ts->closed_oversized, ts->open);
+                           ts->closed_oversized, ts->closed_error, ts->agent_messages, ts->agent_sent,
+                           ts->dropped_backlog, ts->open, ts->agent_connections);
+    addr_endpoint_t listeners[STUN_SOCKET_COUNT + SERVER_TCP_MAX_EXTRA_PORTS];
+    unsigned n_listeners = server_tcp_listeners(sh->tcp, listeners, G_N_ELEMENTS(listeners));
+    for (unsigned i = 0; i < n_listeners; i++) {
+        char text[ADDR_ENDPOINT_STRLEN];
+        g_string_append_printf(s, "%s\"%s\"", i ? ", " : "", addr_endpoint_format(listeners[i], text));
+    }
+    g_string_append(s, "]\n  },\n");
     g_string_append_printf(s,
                            "  \"datagrams_received\": %" G_GUINT64_FORMAT ",\n"
                            "  \"datagrams_sent\": %" G_GUINT64_FORMAT ",\n"
@@ -281,10 +319,12 @@ static void print_summary(const server_shell_t *sh)
     fprintf(stderr,
             "natlab server: tcp: %" G_GUINT64_FORMAT " connections (%" G_GUINT64_FORMAT
             " refused: full), %" G_GUINT64_FORMAT " messages, %" G_GUINT64_FORMAT
-            " connect-backs (%" G_GUINT64_FORMAT " refused), closed: %" G_GUINT64_FORMAT
+            " connect-backs (%" G_GUINT64_FORMAT " refused), %" G_GUINT64_FORMAT " agent messages in, %"
+            G_GUINT64_FORMAT " out (%" G_GUINT64_FORMAT " dropped: backlog), closed: %" G_GUINT64_FORMAT
             " malformed, %" G_GUINT64_FORMAT " oversized, %" G_GUINT64_FORMAT " idle\n",
             ts->accepted, ts->refused_full, ts->messages, st->connect_backs,
-            st->connect_back_refused, ts->closed_malformed, ts->closed_oversized, ts->closed_idle);
+            st->connect_back_refused, ts->agent_messages, ts->agent_sent, ts->dropped_backlog,
+            ts->closed_malformed, ts->closed_oversized, ts->closed_idle);
 }
 
 static void shell_cleanup(server_shell_t *sh)
@@ -345,7 +385,9 @@ static bool shell_setup(server_shell_t *sh, GError **error)
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
         seed = (uint64_t)g_random_int() << 32 | g_random_int(); /* GLib reads /dev/urandom too */
-    sh->rendezvous = rendezvous_new(&o->rendezvous, seed);
+    rendezvous_config_t rc = o->rendezvous;
+    rc.first_stream_socket = SERVER_TCP_FIRST_SOCKET;
+    sh->rendezvous = rendezvous_new(&rc, seed);
     sh->rendezvous_out = g_new(rendezvous_out_t, RENDEZVOUS_OUT_MAX);
     /* Signals first: a SIGTERM during set-up still ends in the cleanup path. */
     sh->loop = g_main_loop_new(NULL, FALSE);
@@ -362,10 +404,18 @@ static bool shell_setup(server_shell_t *sh, GError **error)
         char text[ADDR_ENDPOINT_STRLEN];
         g_string_append_printf(where, " %s", addr_endpoint_format(stun_server_socket_endpoint(sh->stun, i), text));
     }
-    sh->tcp = server_tcp_new(sh->stun, error);
+    server_tcp_agent_t hooks = { tcp_agent_message, tcp_closed, sh };
+    sh->tcp = server_tcp_new(sh->stun, o->tcp_ports, o->n_tcp_ports, &hooks, error);
     if (!sh->tcp) {
         g_string_free(where, TRUE);
         return false;
+    }
+    addr_endpoint_t listeners[STUN_SOCKET_COUNT + SERVER_TCP_MAX_EXTRA_PORTS];
+    unsigned n_listeners = server_tcp_listeners(sh->tcp, listeners, G_N_ELEMENTS(listeners));
+    g_string_append(where, "; TCP");
+    for (unsigned i = 0; i < n_listeners; i++) {
+        char text[ADDR_ENDPOINT_STRLEN];
+        g_string_append_printf(where, " %s", addr_endpoint_format(listeners[i], text));
     }
     fprintf(stderr, "natlab server: STUN (RFC 8489 over UDP and TCP, RFC 5780, RFC 3489 clients), rendezvous and relay (%s) on%s\n",
             o->rendezvous.secret_len ? "with a secret" : "no secret", where->str);

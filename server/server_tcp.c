@@ -10,16 +10,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/agentframe.h"
 #include "common/duration.h"
 #include "common/sockaddr.h"
 #include "common/sockerr.h"
 
 #define LISTEN_BACKLOG 128
 #define SWEEP_PERIOD_S 1
+#define READ_CHUNK 4096
+#define MAX_LISTENERS (STUN_SOCKET_COUNT + SERVER_TCP_MAX_EXTRA_PORTS)
 
 typedef struct tcp_listener {
     server_tcp_t *tcp;
-    unsigned socket;
+    unsigned socket; /* the STUN core's socket its STUN is answered as */
+    addr_endpoint_t local;
     int fd;
     guint source;
 } tcp_listener_t;
@@ -27,13 +31,16 @@ typedef struct tcp_listener {
 typedef struct tcp_conn {
     server_tcp_t *tcp;
     int fd;
-    guint source;
-    unsigned socket;
+    guint source, out_source;
+    unsigned socket;  /* the STUN core's, of its listener */
+    unsigned index;   /* its own socket index for the agent hooks */
     addr_endpoint_t peer;
     usec_t last_active;
     unsigned pending; /* connect-backs under way for it */
-    size_t used;
-    uint8_t buf[SERVER_TCP_MAX_MESSAGE];
+    bool agent;       /* it carried an agentmsg */
+    bool dead;        /* a send failed: closed by the next read or sweep, never mid-callback */
+    GByteArray *out;  /* what the kernel has not taken yet */
+    agentframe_splitter_t in;
 } tcp_conn_t;
 
 typedef struct connect_back {
@@ -47,9 +54,11 @@ typedef struct connect_back {
 
 struct server_tcp {
     stun_server_t *stun;
-    tcp_listener_t listeners[STUN_SOCKET_COUNT];
+    server_tcp_agent_t agent;
+    tcp_listener_t listeners[MAX_LISTENERS];
     unsigned n_listeners;
     GList *conns;          /* tcp_conn_t */
+    tcp_conn_t *slots[SERVER_TCP_MAX_CONNECTIONS]; /* by index - SERVER_TCP_FIRST_SOCKET */
     GList *connect_backs;  /* connect_back_t */
     guint sweep_source;
     server_tcp_stats_t stats;
@@ -66,23 +75,93 @@ static void conn_close(tcp_conn_t *c)
             cb->conn = NULL;
     }
     t->conns = g_list_remove(t->conns, c);
+    t->slots[c->index - SERVER_TCP_FIRST_SOCKET] = NULL;
     g_source_remove(c->source);
+    if (c->out_source)
+        g_source_remove(c->out_source);
     close(c->fd);
     t->stats.open--;
+    if (c->agent)
+        t->stats.agent_connections--;
+    g_byte_array_unref(c->out);
+    unsigned index = c->index;
     g_free(c);
+    /* After it is gone: the hook may reuse nothing of it. */
+    if (t->agent.closed)
+        t->agent.closed(t->agent.user, index);
+}
+
+static gboolean on_conn_writable(gint fd, GIOCondition cond, gpointer user)
+{
+    tcp_conn_t *c = user;
+    ssize_t n = send(fd, c->out->data, c->out->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return G_SOURCE_CONTINUE;
+    if (n < 0) {
+        c->tcp->stats.closed_error++;
+        c->out_source = 0;
+        conn_close(c);
+        return G_SOURCE_REMOVE;
+    }
+    g_byte_array_remove_range(c->out, 0, (guint)n);
+    if (c->out->len)
+        return G_SOURCE_CONTINUE;
+    c->out_source = 0;
+    return G_SOURCE_REMOVE;
+}
+
+/* One whole message onto the stream, or none of it: what the kernel does
+ * not take now waits in c->out, behind anything already waiting. */
+static bool conn_write(tcp_conn_t *c, const uint8_t *data, size_t len)
+{
+    server_tcp_t *t = c->tcp;
+    if (c->dead)
+        return false;
+    if (c->out->len) {
+        if (c->out->len + len > SERVER_TCP_MAX_BACKLOG) {
+            t->stats.dropped_backlog++; /* a client that does not read */
+            return false;
+        }
+        g_byte_array_append(c->out, data, (guint)len);
+        return true;
+    }
+    ssize_t n = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == (ssize_t)len)
+        return true;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        c->dead = true;
+        return false;
+    }
+    n = MAX(n, 0);
+    g_byte_array_append(c->out, data + n, (guint)(len - (size_t)n));
+    c->out_source = g_unix_fd_add(c->fd, G_IO_OUT, on_conn_writable, c);
+    return true;
 }
 
 static void conn_send(tcp_conn_t *c, const uint8_t *data, size_t len)
 {
     if (len == 0)
         return;
-    /* Answers are small and one at a time: a socket buffer that cannot take
-     * one means a client that does not read. */
-    ssize_t n = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n == (ssize_t)len)
+    if (conn_write(c, data, len))
         c->tcp->stats.sent++;
     else
         c->tcp->stats.send_errors++;
+}
+
+bool server_tcp_send(server_tcp_t *t, unsigned socket, addr_endpoint_t to, const uint8_t *msg,
+                     size_t len)
+{
+    if (socket < SERVER_TCP_FIRST_SOCKET || socket - SERVER_TCP_FIRST_SOCKET >= SERVER_TCP_MAX_CONNECTIONS)
+        return false;
+    tcp_conn_t *c = t->slots[socket - SERVER_TCP_FIRST_SOCKET];
+    uint8_t frame[AGENTFRAME_MAX_SIZE];
+    size_t n = agentframe_write(msg, len, frame, sizeof frame);
+    if (!c || !addr_endpoint_equal(c->peer, to) || n == 0 || !conn_write(c, frame, n)) {
+        t->stats.send_errors++;
+        return false;
+    }
+    t->stats.agent_sent++;
+    return true;
 }
 
 /* ---- connect-back ---------------------------------------------------------- */
@@ -199,7 +278,8 @@ static gboolean on_conn_readable(gint fd, GIOCondition cond, gpointer user)
 {
     tcp_conn_t *c = user;
     server_tcp_t *t = c->tcp;
-    ssize_t n = recv(fd, c->buf + c->used, sizeof c->buf - c->used, MSG_DONTWAIT);
+    uint8_t chunk[READ_CHUNK];
+    ssize_t n = recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return G_SOURCE_CONTINUE;
     if (n <= 0) {
@@ -207,29 +287,43 @@ static gboolean on_conn_readable(gint fd, GIOCondition cond, gpointer user)
         conn_close(c);
         return G_SOURCE_REMOVE;
     }
-    c->used += (size_t)n;
     c->last_active = g_get_monotonic_time();
-    size_t off = 0;
+    size_t at = 0;
     for (;;) {
-        long frame = stun_frame_length(c->buf + off, c->used - off, sizeof c->buf);
-        if (frame < 0) {
-            /* Not a STUN header, or longer than we take: the framing is lost. */
-            if (c->used - off >= 4 && (c->buf[off] & 0xC0) == 0 &&
-                (c->buf[off + 3] & 3) == 0)
+        at += agentframe_splitter_push(&c->in, chunk + at, (size_t)n - at);
+        agentframe_t f;
+        enum agentframe_kind k = AGENTFRAME_MORE;
+        while (!c->dead && ((k = agentframe_splitter_next(&c->in, &f)) == AGENTFRAME_STUN ||
+                            k == AGENTFRAME_AGENTMSG)) {
+            if (k == AGENTFRAME_STUN) {
+                conn_message(c, f.msg, f.len);
+                continue;
+            }
+            t->stats.agent_messages++;
+            if (!c->agent) {
+                c->agent = true;
+                t->stats.agent_connections++;
+            }
+            if (t->agent.message)
+                t->agent.message(t->agent.user, c->index, c->peer, f.msg, f.len);
+        }
+        if (c->dead) {
+            t->stats.closed_error++;
+            conn_close(c);
+            return G_SOURCE_REMOVE;
+        }
+        if (k != AGENTFRAME_MORE) {
+            /* Neither kind of message, or longer than we take: the framing is lost. */
+            if (k == AGENTFRAME_ERR_OVERSIZED)
                 t->stats.closed_oversized++;
             else
                 t->stats.closed_malformed++;
             conn_close(c);
             return G_SOURCE_REMOVE;
         }
-        if (frame == 0 || (size_t)frame > c->used - off)
-            break;
-        conn_message(c, c->buf + off, (size_t)frame);
-        off += (size_t)frame;
+        if (at == (size_t)n)
+            return G_SOURCE_CONTINUE;
     }
-    memmove(c->buf, c->buf + off, c->used - off);
-    c->used -= off;
-    return G_SOURCE_CONTINUE;
 }
 
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer user)
@@ -237,12 +331,15 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer user)
     tcp_listener_t *l = user;
     server_tcp_t *t = l->tcp;
     for (int i = 0; i < 16; i++) {
+        unsigned slot = 0;
         struct sockaddr_in sa;
         socklen_t len = sizeof sa;
         int cfd = accept4(fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
             break;
-        if (t->stats.open >= SERVER_TCP_MAX_CONNECTIONS || sa.sin_family != AF_INET) {
+        while (slot < SERVER_TCP_MAX_CONNECTIONS && t->slots[slot])
+            slot++;
+        if (slot == SERVER_TCP_MAX_CONNECTIONS || sa.sin_family != AF_INET) {
             t->stats.refused_full++;
             close(cfd);
             continue;
@@ -251,6 +348,10 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer user)
         c->tcp = t;
         c->fd = cfd;
         c->socket = l->socket;
+        c->index = SERVER_TCP_FIRST_SOCKET + slot;
+        c->out = g_byte_array_new();
+        agentframe_splitter_init(&c->in);
+        t->slots[slot] = c;
         c->peer = sockaddr_to_endpoint(&sa);
         c->last_active = g_get_monotonic_time();
         c->source = g_unix_fd_add(cfd, G_IO_IN, on_conn_readable, c);
@@ -268,7 +369,11 @@ static gboolean on_sweep(gpointer user)
     for (GList *l = t->conns; l;) {
         tcp_conn_t *c = l->data;
         l = l->next;
-        if (c->pending == 0 && now - c->last_active > SERVER_TCP_IDLE_S * USEC_PER_SEC) {
+        usec_t idle = (c->agent ? SERVER_TCP_AGENT_IDLE_S : SERVER_TCP_IDLE_S) * USEC_PER_SEC;
+        if (c->dead) {
+            t->stats.closed_error++;
+            conn_close(c);
+        } else if (c->pending == 0 && now - c->last_active > idle) {
             t->stats.closed_idle++;
             conn_close(c);
         }
@@ -276,9 +381,8 @@ static gboolean on_sweep(gpointer user)
     return G_SOURCE_CONTINUE;
 }
 
-static bool listen_on(server_tcp_t *t, unsigned index, GError **error)
+static bool listen_on(server_tcp_t *t, unsigned stun_socket, addr_endpoint_t ep, GError **error)
 {
-    addr_endpoint_t ep = stun_server_socket_endpoint(t->stun, index);
     char text[ADDR_ENDPOINT_STRLEN];
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -292,19 +396,37 @@ static bool listen_on(server_tcp_t *t, unsigned index, GError **error)
             close(fd);
         return false;
     }
-    tcp_listener_t *l = &t->listeners[index];
-    *l = (tcp_listener_t){ t, index, fd, 0 };
+    tcp_listener_t *l = &t->listeners[t->n_listeners++];
+    *l = (tcp_listener_t){ t, stun_socket, ep, fd, 0 };
     l->source = g_unix_fd_add(fd, G_IO_IN, on_accept, l);
-    t->n_listeners = index + 1;
     return true;
 }
 
-server_tcp_t *server_tcp_new(stun_server_t *stun, GError **error)
+static bool listening(const server_tcp_t *t, addr_endpoint_t ep)
+{
+    for (unsigned i = 0; i < t->n_listeners; i++)
+        if (addr_endpoint_equal(t->listeners[i].local, ep))
+            return true;
+    return false;
+}
+
+server_tcp_t *server_tcp_new(stun_server_t *stun, const uint16_t *ports, unsigned n_ports,
+                             const server_tcp_agent_t *agent, GError **error)
 {
     server_tcp_t *t = g_new0(server_tcp_t, 1);
     t->stun = stun;
+    if (agent)
+        t->agent = *agent;
     for (unsigned i = 0; i < stun_server_socket_count(stun); i++) {
-        if (!listen_on(t, i, error)) {
+        if (!listen_on(t, i, stun_server_socket_endpoint(stun, i), error)) {
+            server_tcp_free(t);
+            return NULL;
+        }
+    }
+    addr_endpoint_t primary = stun_server_socket_endpoint(stun, 0);
+    for (unsigned i = 0; i < MIN(n_ports, SERVER_TCP_MAX_EXTRA_PORTS); i++) {
+        addr_endpoint_t ep = addr_endpoint(primary.ip, ports[i]);
+        if (!listening(t, ep) && !listen_on(t, 0, ep, error)) {
             server_tcp_free(t);
             return NULL;
         }
@@ -337,4 +459,12 @@ void server_tcp_free(server_tcp_t *t)
 const server_tcp_stats_t *server_tcp_stats(const server_tcp_t *t)
 {
     return &t->stats;
+}
+
+unsigned server_tcp_listeners(const server_tcp_t *t, addr_endpoint_t *out, unsigned cap)
+{
+    unsigned n = MIN(cap, t->n_listeners);
+    for (unsigned i = 0; i < n; i++)
+        out[i] = t->listeners[i].local;
+    return n;
 }

@@ -262,8 +262,9 @@ expect_rc 64 "server --secret ''"
 # SIGTERM: exit 0, counters on stderr and as JSON, the ready file gone.
 printf 'lab secret\n' >"$tmp/secret"
 port=$((20000 + $$ % 20000))
+# --tcp-ports: not 443 in the host's namespace (another run may hold it).
 "$natlab" server --address 127.0.0.1 --port "$port" --alt-port $((port + 1)) --secret "$tmp/secret" \
-    --ready-file "$tmp/ready" --stats-out "$tmp/stats.json" </dev/null >"$tmp/out" 2>"$tmp/err" &
+    --tcp-ports $((port + 2)) --ready-file "$tmp/ready" --stats-out "$tmp/stats.json" </dev/null >"$tmp/out" 2>"$tmp/err" &
 server_pid=$!
 i=0
 while [ ! -s "$tmp/ready" ] && [ $i -lt 200 ] && kill -0 "$server_pid" 2>/dev/null; do
@@ -285,6 +286,8 @@ for k in ('registrations', 'sessions', 'relayed_packets', 'relayed_bytes', 'erro
     assert k in r, k
 assert set(r['dropped']) >= {'malformed', 'auth', 'replay', 'rate', 'no_session'}, r['dropped']
 assert 'stun' in d and d['datagrams_received'] == 0, d
+assert d['tcp']['listeners'][-1] == '127.0.0.1:%d' % ($port + 2), d['tcp']
+assert r['active_tcp_clients'] == 0 and r['tcp_registrations'] == 0, r
 "
 
 # ---- sim mode: the matrix and scenarios in memory, no root -----------------

@@ -6,7 +6,10 @@
  * rose), the session of the last PEER the sender received,
  * and a correct tag. Every answer must parse, go to one of the four, leave
  * by a socket that exists, and never be larger than allowed (a RELAY never
- * larger than what came in); the server's counter only grows.
+ * larger than what came in); the server's counter only grows. Sockets 2
+ * and 3 are TCP connections (first_stream_socket 2), each its own
+ * transport: a sender on one is not the same client as on UDP; an empty
+ * record from the stranger on one of them closes it.
  *
  * Record: op (bits 0-1 sender, 2-3 socket, 4 patch counter, 5 patch
  * session, 6 run rendezvous_expire first, 7 re-tag), dt (time advances by
@@ -24,6 +27,7 @@
 #define OP_PATCH_SESSION 0x20
 #define OP_EXPIRE 0x40
 #define OP_RETAG 0x80
+#define FIRST_STREAM 2
 
 static const uint8_t secret[] = "fuzz secret";
 #define SECRET_LEN (sizeof secret - 1)
@@ -33,6 +37,11 @@ static const addr_endpoint_t senders[SENDERS] = {
     { ADDR_IP(198, 18, 0, 2), 1000 }, { ADDR_IP(203, 0, 113, 9), 7 },
 };
 
+
+static unsigned transport(unsigned socket)
+{
+    return socket >= FIRST_STREAM ? socket : 0;
+}
 
 static void put64(uint8_t *p, uint64_t v)
 {
@@ -45,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rendezvous_config_t c = { .secret = secret, .secret_len = SECRET_LEN,
                               .registration_lifetime = 90 * USEC_PER_SEC,
                               .session_idle = 120 * USEC_PER_SEC, .relay_packets_per_s = 10,
-                              .relay_bytes_per_s = 4000, .max_registrations = 3 };
+                              .relay_bytes_per_s = 4000, .max_registrations = 3,
+                              .first_stream_socket = FIRST_STREAM };
     rendezvous_t *r = rendezvous_new(&c, 1);
     static rendezvous_out_t out[RENDEZVOUS_OUT_MAX];
     uint64_t next_counter = 0, last_session[SENDERS] = { 0 }, server_counter = 0;
@@ -73,6 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if ((op & OP_EXPIRE) && rendezvous_expire(r, now) <= now)
             abort();
+        if (who == 3 && len == 0 && socket >= FIRST_STREAM)
+            rendezvous_socket_closed(r, socket);
         agentmsg_t in;
         bool in_ok = agentmsg_read(dgram, len, secret, SECRET_LEN, &in) == AGENTMSG_OK;
         unsigned n = rendezvous_handle(r, socket, senders[who], dgram, len, now, out);
@@ -93,7 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             switch (m.type) {
             case AGENTMSG_REGISTERED:
-                if (to != who || out[i].len > len || in.type != AGENTMSG_REGISTER)
+                if (to != who || out[i].socket != socket || out[i].len > len ||
+                    in.type != AGENTMSG_REGISTER)
                     abort();
                 break;
             case AGENTMSG_ERROR: {
@@ -108,7 +121,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             }
             case AGENTMSG_RELAY:
-                if (to == who || out[i].len > len || in.type != AGENTMSG_RELAY ||
+                if ((to == who && transport(out[i].socket) == transport(socket)) ||
+                    out[i].len > len || in.type != AGENTMSG_RELAY ||
                     m.session != in.session || m.payload_len != in.payload_len)
                     abort();
                 break;

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of fuzz_agentmsg, fuzz_rendezvous and fuzz_punch from a second,
+"""Writes the seed corpora of fuzz_agentmsg, fuzz_rendezvous, fuzz_punch and fuzz_agentframe
+from a second,
 independent implementation of the wire format in common/agentmsg.h, so the
 seeds also check the C codec (the harnesses and a unit run must accept them).
 
-usage: tests/fuzz/gen_agentmsg_corpus.py   (rewrites corpus/agentmsg, corpus/rendezvous, corpus/punch)
+usage: tests/fuzz/gen_agentmsg_corpus.py   (rewrites corpus/agentmsg, corpus/rendezvous, corpus/punch,
+       corpus/agentframe)
 """
 import hashlib
 import hmac
@@ -170,6 +172,28 @@ PUNCH_SEEDS = {
 }
 
 
+# fuzz_agentframe: one byte seeding the chunk sizes, then a TCP stream of
+# framed agentmsgs (0xE4 0x00 LEN, common/agentframe.h) and STUN messages.
+def frame(m):
+    return struct.pack("!BBH", 0xE4, 0, len(m)) + m
+
+
+def stun_request(attr_bytes=0):
+    return struct.pack("!HHI", 0x0001, attr_bytes, 0x2112A442) + bytes(range(12)) + bytes(attr_bytes)
+
+
+AGENTFRAME_SEEDS = {
+    "stun-and-frames": b"\x01" + stun_request() + frame(AGENTMSG_SEEDS["register"])
+    + frame(AGENTMSG_SEEDS["relay-max"]) + stun_request(8) + frame(AGENTMSG_SEEDS["connect"]),
+    "byte-chunks": b"\x00" + frame(AGENTMSG_SEEDS["relay-data"]) + frame(AGENTMSG_SEEDS["peer"]),
+    "stun-max": b"\x05" + frame(AGENTMSG_SEEDS["bye"]) + stun_request(2028) + stun_request(),
+    "garbage-after": b"\x02" + frame(AGENTMSG_SEEDS["data"]) + b"GET / HTTP/1.1\r\n\r\n",
+    "no-frame-header": b"\x03" + AGENTMSG_SEEDS["connect"],
+    "oversized": b"\x04" + stun_request() + struct.pack("!BBH", 0xE4, 0, 1401) + bytes(8),
+    "partial": b"\x06" + stun_request(4)[:13],
+}
+
+
 def write(directory, seeds):
     path = os.path.join(HERE, "corpus", directory)
     os.makedirs(path, exist_ok=True)
@@ -185,3 +209,4 @@ if __name__ == "__main__":
     write("agentmsg", AGENTMSG_SEEDS)
     write("rendezvous", RENDEZVOUS_SEEDS)
     write("punch", PUNCH_SEEDS)
+    write("agentframe", AGENTFRAME_SEEDS)

@@ -20,7 +20,7 @@ for gap_ms in (0.2, 0.5, 1.0, 3.0):
                 os.unlink(f)
         port = 20000 + (os.getpid() + 2 * k) % 20000
         p = subprocess.Popen([natlab, "server", "--address", "127.0.0.1", "--port", str(port),
-                              "--alt-port", str(port + 1), "--ready-file", ready,
+                              "--alt-port", str(port + 1), "--tcp-ports", "none", "--ready-file", ready,
                               "--stats-out", stats], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)

@@ -8,7 +8,9 @@
 # RESPONSE-ORIGIN, OTHER-ADDRESS, RESPONSE-PORT, PADDING, 400, 420, RFC 3489
 # framing, a one-address server, malformed datagrams dropped and counted,
 # no amplification, and a clean exit on SIGTERM with the counters written
-# (also when a second SIGTERM follows, as from `natlab down`).
+# (also when a second SIGTERM follows, as from `natlab down`). Then the
+# agents' rendezvous and relay over TCP 443 from behind udp-blocked and
+# corporate, with a UDP peer (agent_client.py).
 # usage: test_server.sh NATLAB   (root; exit 77 = skipped)
 set -u
 NATLAB=$(readlink -f "$1")
@@ -23,7 +25,13 @@ probe="$here/stun_probe.py"
 check "natlab server --help: exit 0" test $? -eq 0
 usage_errors server "" "--address" "--address 1.2.3" "--address 0.0.0.0" "--address 10.0.0.1 --port 0" \
     "--address 10.0.0.1 --port 70000" "--address 10.0.0.1 --alt-address 10.0.0.1" \
-    "--address 10.0.0.1 --alt-port 3478" "--address 10.0.0.1 --frob 1"
+    "--address 10.0.0.1 --alt-port 3478" "--address 10.0.0.1 --frob 1" \
+    "--address 10.0.0.1 --tcp-ports 0" "--address 10.0.0.1 --tcp-ports 70000" \
+    "--address 10.0.0.1 --tcp-ports 443,443" "--address 10.0.0.1 --tcp-ports 1,2,3,4,5,6,7,8,9" \
+    "--address 10.0.0.1 --tcp-ports http" "--address 10.0.0.1 --tcp-ports 443,"
+"$NATLAB" server --address 10.0.0.1 --tcp-ports 70000 2>&1 | grep -q \
+    "bad value for --tcp-ports: '70000' (allowed: up to 8 distinct ports 1-65535"
+check "natlab server --tcp-ports 70000: the error names the flag, the value and what is allowed" test $? -eq 0
 "$NATLAB" server --address 192.0.2.77 --port 39999 --alt-port 39998 >/dev/null 2>&1
 check "natlab server on an address this host lacks: exit 1" test $? -eq 1
 
@@ -33,6 +41,9 @@ chmod 755 "$tmp"
 # are written on the way out, so a second SIGTERM must not cut that short.
 need python3 && check "a second SIGTERM 0.2-3 ms after the first: exit 0, counters written" \
     python3 "$here/server_exit.py" "$NATLAB" "$tmp" 10
+# A TCP client that does not read: whole messages dropped, frames intact.
+need python3 && check "TCP send queue full: whole messages dropped and counted, every frame intact" \
+    python3 "$here/server_backlog.py" "$NATLAB" "$tmp"
 
 need_root "the server tests"
 need_or_exit turnutils_natdiscovery stun python3
@@ -280,6 +291,85 @@ else
         test "$(stat_of "$stats" errors_sent)" = 5
     check "counters: 2 RFC 3489 requests" test "$(stat_of "$stats" classic_requests)" = 2
     check "counters: no send errors" test "$(stat_of "$stats" send_errors)" = 0
+fi
+
+# ---- rendezvous and relay over TCP (issue 13) -----------------------------
+# alice behind udp-blocked and carol behind corporate (only TCP 80/443 and
+# UDP 53 out) reach the server on TCP 443 only; bob, public, over UDP. Both
+# meet alice and relay to her and back (UDP <-> TCP and TCP <-> TCP through
+# the relay); a bad tag on a TCP stream is dropped and counted, the stream
+# kept; a garbage stream is closed and counted; the counters show the TCP
+# clients, one of them still connected when the server stops.
+printf 'tcp lab secret\n' >"$tmp/tcp-secret"
+file=$tmp/srvtcp.scn
+{
+    printf '[scenario]\nname = srvtcp\nseed = 13\n\n[nat blk]\npreset = udp-blocked\n\n'
+    printf '[nat corp]\npreset = corporate\n\n[host alice]\nnat = blk\n\n[host carol]\nnat = corp\n\n'
+    printf '[host bob]\naddresses = 1\n\n'
+    server_host stun 2 "--secret $tmp/tcp-secret"
+} >"$file"
+if ! up "$file" srvtcp stun; then
+    [ -n "$up_scenario" ] && down
+else
+    S=$(host_ip srvtcp stun 1)
+    client() { # client HOST OUT COMMAND ARGS...: agent_client.py on HOST into $tmp/OUT.out
+        c_host=$1 c_out=$2
+        shift 2
+        "$NATLAB" exec srvtcp "$c_host" -- python3 "$here/agent_client.py" "$@" \
+            --secret "$tmp/tcp-secret" >"$tmp/$c_out.out" 2>&1
+    }
+    shows() { # shows OUT LINE
+        grep -qx "$2" "$tmp/$1.out" || { echo "    $1: wanted $2, got:"; sed 's/^/      /' "$tmp/$1.out"; return 1; }
+    }
+    client alice udp-blocked register "$S:3478" --udp --name alice --timeout 2
+    check "udp-blocked: a REGISTER over UDP does not get through" test $? -eq 1
+    client alice listen listen "$S:443" --tcp --name alice --expect 2 &
+    alice_pid=$!
+    wait_for 10 grep -q '^registered=' "$tmp/listen.out"
+    check "udp-blocked: alice registers over TCP 443" test $? -eq 0
+    client bob bob connect "$S:3478" --udp --name bob --peer alice
+    check "bob (UDP) meets alice (TCP): relayed to her and back" shows bob "pong=alice"
+    check "bob controls the session" shows bob "peer=alice role=1 peer_endpoint=$(sed -n 's/^registered=//p' "$tmp/listen.out")"
+    client carol carol connect "$S:443" --tcp --name carol --peer alice
+    check "corporate: carol (TCP 443) meets alice (TCP 443): relayed to her and back" shows carol "pong=alice"
+    wait "$alice_pid"
+    check "alice answered both pings on her one connection, each in its session" \
+        sh -c "grep -qx done=2 '$tmp/listen.out' && grep -qx pinged_by=bob '$tmp/listen.out' && grep -qx pinged_by=carol '$tmp/listen.out'"
+    client alice badtag badtag "$S:443" --tcp --name alice2
+    check "a REGISTER with a bad tag on TCP: dropped, the stream kept, the next REGISTER answered" \
+        shows badtag "bad_tag_ignored=1"
+    client carol garbage garbage "$S:443"
+    check "a garbage stream on TCP 443: closed without a byte" shows garbage "closed=1 bytes=0"
+    # One client still connected when the server stops.
+    client carol dave listen "$S:443" --tcp --name dave --timeout 60 &
+    dave_pid=$!
+    wait_for 10 grep -q '^registered=' "$tmp/dave.out"
+    check "dave registered over TCP before the server stops" test $? -eq 0
+    # Stopped before `natlab down` ends dave: the counters see him connected.
+    kill -TERM "$(cat "$tmp/srvtcp-stun.ready")"
+    wait_for 10 test ! -e "$tmp/srvtcp-stun.ready"
+    check "the server stops on SIGTERM with a TCP client connected" test $? -eq 0
+    wait "$dave_pid"
+    down
+    stats=$tmp/srvtcp-stun.stats.json
+    if python3 - "$stats" "$S" >"$tmp/tcp-stats.out" 2>&1 <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r, t, ip = d["rendezvous"], d["tcp"], sys.argv[2]
+assert ip + ":443" in t["listeners"] and ip + ":3478" in t["listeners"], t["listeners"]
+assert r["tcp_registrations"] >= 4, r        # alice, carol, alice2, dave
+assert r["active_tcp_clients"] == 1, r       # dave, connected at the end
+assert r["sessions"] == 2 and r["relayed_packets"] >= 4, r
+assert r["dropped"]["auth"] == 1, r["dropped"]
+assert t["closed_malformed"] == 1 and t["closed_oversized"] == 0, t
+assert t["agent_messages"] >= 9 and t["agent_connections"] == 1, t
+assert t["send_errors"] == 0 and t["dropped_backlog"] == 0, t
+PY
+    then
+        pass "counters: TCP listeners (443), TCP clients (1 still connected), relayed, 1 bad tag, 1 garbage stream"
+    else
+        fail "TCP counters: $(tail -n 1 "$tmp/tcp-stats.out") ($stats)"
+    fi
 fi
 
 echo "$passes passed, $failures failed"

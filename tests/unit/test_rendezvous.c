@@ -590,7 +590,10 @@ static void test_reregister_new_endpoint(void)
     do_relay(r, &old_a, id, 10, 6 * S, &res);
     CU_ASSERT_EQUAL(res.n, 0);
     CU_ASSERT_EQUAL(dropped(r, RENDEZVOUS_DROP_NOT_REGISTERED), 1);
-    /* A refresh from the same endpoint sends nobody anything more. */
+    /* Once alice has relayed in the session (she has its PEER), a refresh
+     * from the same endpoint sends nobody anything more. */
+    do_relay(r, &a, id, 10, 6 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 1);
     do_register(r, &a, 7 * S, &res);
     CU_ASSERT_EQUAL(res.n, 1);
     rendezvous_free(r);
@@ -789,6 +792,188 @@ static void test_random_traffic(void)
     rendezvous_free(r);
 }
 
+/* ---- TCP connections as sockets of their own ------------------------------------ */
+
+#define STREAM0 4 /* first_stream_socket, as the server sets it */
+
+static rendezvous_t *stream_core(void)
+{
+    rendezvous_config_t c = { .first_stream_socket = STREAM0 };
+    return core(&c, true);
+}
+
+/* A UDP client and a TCP client with the same address and port are two
+ * clients: neither takes the other's registration, and everything to each
+ * leaves by its own transport. */
+static void test_transport_in_the_key(void)
+{
+    rendezvous_t *r = stream_core();
+    agent_t u = agent("udp", 5, 40000, true), t = agent("tcp", 5, 40000, true);
+    t.socket = STREAM0 + 1;
+    uint64_t id = pair(r, &u, &t, 0);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 2);
+    CU_ASSERT_EQUAL(rendezvous_stream_client_count(r), 1);
+    CU_ASSERT_EQUAL(rendezvous_stats(r)->stream_registrations, 1);
+    CU_ASSERT_EQUAL(rendezvous_stats(r)->endpoint_changes, 0);
+    result_t res;
+    do_relay(r, &u, id, 50, 1 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_EQUAL(res.out[0].socket, STREAM0 + 1); /* UDP in, TCP out */
+    do_relay(r, &t, id, 50, 1 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_EQUAL(res.out[0].socket, 0); /* TCP in, UDP out */
+    CU_ASSERT_TRUE(addr_endpoint_equal(res.out[0].to, u.ep));
+    /* UDP is one transport: another UDP socket is the same client. */
+    u.socket = 2;
+    do_relay(r, &u, id, 50, 2 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 1);
+    /* Another connection from the same endpoint is nobody. */
+    agent_t other = t;
+    other.socket = STREAM0 + 2;
+    other.counter += 100;
+    do_relay(r, &other, id, 50, 2 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 0);
+    CU_ASSERT_EQUAL(dropped(r, RENDEZVOUS_DROP_NOT_REGISTERED), 1);
+    /* The same name over UDP: a move (the other member hears of it). */
+    agent_t t_udp = t;
+    t_udp.socket = 1;
+    t_udp.ep.port = 40001;
+    do_register(r, &t_udp, 3 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    CU_ASSERT_EQUAL(res.msg[1].type, AGENTMSG_PEER);
+    CU_ASSERT_EQUAL(rendezvous_stats(r)->endpoint_changes, 1);
+    CU_ASSERT_EQUAL(rendezvous_stream_client_count(r), 0);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 2);
+    /* Without first_stream_socket every socket is UDP, as before. */
+    rendezvous_t *plain = core(NULL, true);
+    agent_t p1 = agent("p1", 5, 40000, true), p2 = agent("p2", 5, 40000, true);
+    p2.socket = STREAM0 + 1;
+    register_ok(plain, &p1, 0);
+    register_ok(plain, &p2, 0);
+    CU_ASSERT_EQUAL(rendezvous_stream_client_count(plain), 0);
+    do_connect(plain, &p1, "p2", 0, &res);
+    CU_ASSERT_EQUAL(res.n, 1); /* p2 took the endpoint: p1 is not registered */
+    CU_ASSERT_EQUAL(res.msg[0].type, AGENTMSG_ERROR);
+    rendezvous_free(plain);
+    rendezvous_free(r);
+}
+
+/* A closed connection detaches its registration: nothing goes to it, its
+ * session stays; a reconnect that re-REGISTERs is a move; a new client on
+ * the reused index is nobody; unrefreshed, it expires as UDP ones do. */
+static void test_stream_closed(void)
+{
+    rendezvous_t *r = stream_core();
+    agent_t u = agent("udp", 1, 40000, true), t = agent("tcp", 2, 41000, true);
+    t.socket = STREAM0;
+    uint64_t id = pair(r, &u, &t, 0);
+    rendezvous_socket_closed(r, 0); /* not a stream: nothing happens */
+    rendezvous_socket_closed(r, STREAM0 + 9);
+    CU_ASSERT_EQUAL(rendezvous_stream_client_count(r), 1);
+    rendezvous_socket_closed(r, STREAM0);
+    CU_ASSERT_EQUAL(rendezvous_stream_client_count(r), 0);
+    CU_ASSERT_EQUAL(rendezvous_stats(r)->streams_closed, 1);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 2);
+    result_t res;
+    do_relay(r, &u, id, 20, 1 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 0);
+    CU_ASSERT_EQUAL(dropped(r, RENDEZVOUS_DROP_PEER_AWAY), 1);
+    /* Another client reuses the index, from the old endpoint: not "tcp". */
+    agent_t stranger = agent("stranger", 2, 41000, true);
+    stranger.socket = STREAM0;
+    do_connect(r, &stranger, "udp", 2 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_EQUAL(res.msg[0].code, AGENTMSG_ERROR_NOT_REGISTERED);
+    CU_ASSERT_EQUAL(res.out[0].socket, STREAM0);
+    /* "tcp" reconnects (a new connection, a new port): same session. */
+    t.socket = STREAM0 + 3;
+    t.ep.port = 41001;
+    do_register(r, &t, 3 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    CU_ASSERT_EQUAL(res.out[0].socket, STREAM0 + 3);
+    CU_ASSERT_EQUAL(res.msg[1].type, AGENTMSG_PEER);
+    CU_ASSERT_EQUAL(res.msg[1].session, id);
+    CU_ASSERT_TRUE(addr_endpoint_equal(res.out[1].to, u.ep));
+    do_relay(r, &u, id, 20, 4 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_EQUAL(res.out[0].socket, STREAM0 + 3);
+    /* Closed and never back: gone when its lifetime runs out. */
+    rendezvous_socket_closed(r, STREAM0 + 3);
+    rendezvous_expire(r, 3 * S + RENDEZVOUS_DEFAULT_LIFETIME - 1);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 1); /* u's (from 0 s) ran out */
+    rendezvous_expire(r, 3 * S + RENDEZVOUS_DEFAULT_LIFETIME);
+    CU_ASSERT_EQUAL(rendezvous_registration_count(r), 0);
+    CU_ASSERT_EQUAL(rendezvous_session_count(r), 0);
+    /* An index past what the key can hold is refused. */
+    agent_t far = agent("far", 3, 1, true);
+    far.socket = STREAM0 + RENDEZVOUS_STREAM_SOCKETS_MAX;
+    do_register(r, &far, 0, &res);
+    CU_ASSERT_EQUAL(res.n, 0);
+    CU_ASSERT_EQUAL(dropped(r, RENDEZVOUS_DROP_BAD_SOCKET), 1);
+    rendezvous_free(r);
+}
+
+/* The PEER to the member asked for, lost: its next keepalives bring it
+ * again (at most peer_repeats times), until it relays in the session. */
+static void test_peer_repeated(void)
+{
+    rendezvous_t *r = core(NULL, true);
+    agent_t a = agent("alice", 1, 40000, true), b = agent("bob", 2, 50000, true);
+    b.socket = 1;
+    register_ok(r, &a, 0);
+    register_ok(r, &b, 0);
+    result_t res;
+    do_connect(r, &b, "alice", 0, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    agentmsg_t lost = res.msg[1]; /* to alice */
+    CU_ASSERT_TRUE(addr_endpoint_equal(res.out[1].to, a.ep));
+    for (int k = 1; k <= RENDEZVOUS_DEFAULT_PEER_REPEATS + 1; k++) {
+        do_register(r, &a, k * 25 * S, &res);
+        if (k <= RENDEZVOUS_DEFAULT_PEER_REPEATS) {
+            CU_ASSERT_EQUAL_FATAL(res.n, 2);
+            CU_ASSERT_EQUAL(res.msg[1].type, AGENTMSG_PEER);
+            CU_ASSERT_EQUAL(res.msg[1].session, lost.session);
+            CU_ASSERT_EQUAL(res.msg[1].role, 0);
+            CU_ASSERT_EQUAL(res.msg[1].flags, lost.flags);
+            CU_ASSERT_TRUE(addr_endpoint_equal(res.msg[1].endpoint, b.ep));
+            CU_ASSERT_TRUE(addr_endpoint_equal(res.out[1].to, a.ep));
+        } else {
+            CU_ASSERT_EQUAL(res.n, 1);
+        }
+        do_register(r, &b, k * 25 * S, &res); /* the connector asked: it gets none */
+        CU_ASSERT_EQUAL(res.n, 1);
+    }
+    CU_ASSERT_EQUAL(rendezvous_stats(r)->peer_repeats, RENDEZVOUS_DEFAULT_PEER_REPEATS);
+    /* Two sessions unknown to alice: only the newest is repeated. */
+    agent_t c = agent("carol", 3, 60000, true);
+    register_ok(r, &c, 101 * S);
+    do_connect(r, &c, "alice", 101 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    do_connect(r, &b, "alice", 102 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    uint64_t newest = res.msg[1].session;
+    do_register(r, &a, 103 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    CU_ASSERT_EQUAL(res.msg[1].session, newest);
+    CU_ASSERT_STRING_EQUAL(res.msg[1].name, "bob");
+    /* A new session; alice relays in it: she has its PEER, none again. */
+    do_connect(r, &b, "alice", 110 * S, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 2);
+    do_relay(r, &a, res.msg[1].session, 10, 111 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 1);
+    do_register(r, &a, 112 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 1);
+    rendezvous_free(r);
+    /* peer_repeats < 0: never. */
+    rendezvous_config_t none = { .peer_repeats = -1 };
+    r = core(&none, true);
+    a.counter = b.counter = 0;
+    pair(r, &b, &a, 0);
+    do_register(r, &a, 25 * S, &res);
+    CU_ASSERT_EQUAL(res.n, 1);
+    rendezvous_free(r);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -810,6 +995,9 @@ int main(void)
         { "secret mismatch -> AUTH", test_secret_mismatch },
         { "malformed and unexpected datagrams", test_malformed_and_unexpected },
         { "random traffic: answers parse and never grow", test_random_traffic },
+        { "TCP and UDP clients on one address and port are two clients", test_transport_in_the_key },
+        { "a closed TCP connection detaches; reconnect moves; expiry", test_stream_closed },
+        { "a lost PEER repeated on the listener's keepalives", test_peer_repeated },
         { NULL, NULL },
     };
     return test_run_suite("rendezvous", cases);
