@@ -59,6 +59,12 @@ struct agent_shell {
     bool turn_connected;  /* TCP: the handshake completed */
     GByteArray *turn_backlog; /* TCP: bytes not yet taken by the kernel */
     char *turn_broken;    /* why the connection is gone, for the core (after the flush) */
+    /* natlab server over TCP, when the core asks (PUNCH_OUT_STREAM_CONNECT); -1: none */
+    int srv_fd;
+    guint srv_in, srv_out;
+    bool srv_connected;
+    GByteArray *srv_backlog;  /* bytes not yet taken by the kernel */
+    char *srv_broken;         /* why it failed, for the core (after the flush) */
 };
 
 /* ---- events ---- */
@@ -183,10 +189,18 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_endpoint(b, "mapped", e->local);
         add_string(b, "mapping",
                    e->nat.mapping == AGENTMSG_MAPPING_INDEPENDENT ? "endpoint-independent"
-                   : e->nat.mapping == AGENTMSG_MAPPING_UNKNOWN   ? "unknown"
+                   : e->nat.mapping == AGENTMSG_MAPPING_UNKNOWN ||
+                           e->nat.mapping == AGENTMSG_MAPPING_NO_UDP ? "unknown"
                                                                   : "endpoint-dependent");
         add_string(b, "allocation", allocation_name(e->nat.mapping));
         add_int(b, "step", e->nat.step);
+        if (e->tcp)
+            add_string(b, "transport", "tcp");
+        break;
+    case PUNCH_EVENT_TRANSPORT:
+        add_string(b, "transport", e->tcp ? "tcp" : "udp");
+        add_endpoint(b, "server", e->remote);
+        add_string(b, "reason", e->reason);
         break;
     case PUNCH_EVENT_SESSION:
         add_string(b, "peer", e->peer);
@@ -602,6 +616,136 @@ static bool turn_connect(agent_shell_t *sh, GError **error)
     return true;
 }
 
+/* ---- natlab server over TCP: one stream, connected when the core asks ---- */
+
+static void srv_close(agent_shell_t *sh)
+{
+    if (sh->srv_in)
+        g_source_remove(sh->srv_in);
+    if (sh->srv_out)
+        g_source_remove(sh->srv_out);
+    sh->srv_in = sh->srv_out = 0;
+    if (sh->srv_fd >= 0)
+        close(sh->srv_fd);
+    sh->srv_fd = -1;
+    sh->srv_connected = false;
+    g_byte_array_set_size(sh->srv_backlog, 0);
+}
+
+/* Told to the core after the current flush (not from inside it). */
+static void srv_fail(agent_shell_t *sh, const char *what, int err)
+{
+    if (sh->srv_broken || sh->srv_fd < 0)
+        return;
+    sh->srv_broken = err ? g_strdup(g_strerror(err)) : g_strdup(what);
+    srv_close(sh);
+}
+
+static void tell_srv_broken(agent_shell_t *sh)
+{
+    g_autofree char *why = g_steal_pointer(&sh->srv_broken);
+    punch_stream_broken(sh->core, why, clock_now_usec());
+}
+
+static gboolean on_srv_writable(int fd, GIOCondition cond, gpointer data);
+
+static void srv_push(agent_shell_t *sh)
+{
+    GByteArray *q = sh->srv_backlog;
+    while (q->len && sh->srv_connected) {
+        ssize_t n = send(sh->srv_fd, q->data, q->len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < 0) {
+            srv_fail(sh, "send", errno);
+            return;
+        }
+        g_byte_array_remove_range(q, 0, (guint)n);
+    }
+    if ((q->len || !sh->srv_connected) && !sh->srv_out)
+        sh->srv_out = g_unix_fd_add(sh->srv_fd, G_IO_OUT, on_srv_writable, sh);
+}
+
+static gboolean on_srv_writable(int fd, GIOCondition cond, gpointer data)
+{
+    agent_shell_t *sh = data;
+    sh->srv_out = 0;
+    if (!sh->srv_connected) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+            srv_fail(sh, "connect", err ? err : errno);
+            tell_srv_broken(sh);
+        } else {
+            sh->srv_connected = true;
+            punch_stream_connected(sh->core, clock_now_usec());
+        }
+    }
+    if (sh->srv_fd >= 0)
+        srv_push(sh);
+    if (sh->srv_broken)
+        tell_srv_broken(sh);
+    if (!sh->finished)
+        run_core(sh, clock_now_usec());
+    return G_SOURCE_REMOVE; /* srv_push adds it again while bytes wait */
+}
+
+static gboolean on_srv_readable(int fd, GIOCondition cond, gpointer data)
+{
+    agent_shell_t *sh = data;
+    uint8_t buf[16384];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR || errno == ENOTCONN))
+        return G_SOURCE_CONTINUE; /* ENOTCONN: still connecting */
+    if (n <= 0) {
+        sh->srv_in = 0; /* srv_fail removes the source: this callback returns REMOVE */
+        srv_fail(sh, "closed by the server", n == 0 ? 0 : errno);
+        tell_srv_broken(sh);
+        if (!sh->finished)
+            run_core(sh, clock_now_usec());
+        return G_SOURCE_REMOVE;
+    }
+    punch_stream_receive(sh->core, buf, (size_t)n, clock_now_usec());
+    if (!sh->finished)
+        run_core(sh, clock_now_usec());
+    return G_SOURCE_CONTINUE;
+}
+
+/* A non-blocking connect; the core times it and says when to give up. */
+static void srv_connect(agent_shell_t *sh, addr_endpoint_t to)
+{
+    srv_close(sh);
+    g_clear_pointer(&sh->srv_broken, g_free);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        sh->srv_broken = g_strdup(g_strerror(errno));
+        return;
+    }
+    struct sockaddr_in sa = sockaddr_from_endpoint(to);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
+        sh->srv_broken = g_strdup(g_strerror(errno));
+        close(fd);
+        return;
+    }
+    sh->srv_fd = fd;
+    sh->srv_in = g_unix_fd_add(fd, G_IO_IN, on_srv_readable, sh);
+    sh->srv_out = g_unix_fd_add(fd, G_IO_OUT, on_srv_writable, sh);
+}
+
+static void srv_write(agent_shell_t *sh, const uint8_t *data, size_t len)
+{
+    if (sh->srv_fd < 0)
+        return;
+    if (sh->srv_backlog->len + len > TURN_BACKLOG_MAX) {
+        srv_fail(sh, "the server stopped reading (backlog full)", 0);
+        return;
+    }
+    g_byte_array_append(sh->srv_backlog, data, (guint)len);
+    srv_push(sh);
+}
+
 /* ---- sockets ---- */
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data);
@@ -674,10 +818,24 @@ again:
         case PUNCH_OUT_TURN:
             turn_write(sh, o->data, o->len);
             break;
+        case PUNCH_OUT_STREAM_CONNECT:
+            if (!sh->finished)
+                srv_connect(sh, o->to);
+            break;
+        case PUNCH_OUT_STREAM_SEND:
+            srv_write(sh, o->data, o->len);
+            break;
+        case PUNCH_OUT_STREAM_CLOSE:
+            srv_close(sh);
+            break;
         }
     }
     if (sh->turn_broken && !sh->finished) {
         tell_turn_broken(sh);
+        goto again;
+    }
+    if (sh->srv_broken && !sh->finished) {
+        tell_srv_broken(sh);
         goto again;
     }
     g_free(o);
@@ -837,6 +995,8 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     agent_shell_t *sh = g_new0(agent_shell_t, 1);
     sh->opt = options;
     sh->turn_fd = -1;
+    sh->srv_fd = -1;
+    sh->srv_backlog = g_byte_array_new();
     for (unsigned i = 0; i < SOCKETS_MAX; i++)
         sh->fds[i] = -1;
     int ret = -1;
@@ -896,6 +1056,12 @@ out:
         (void)!send(sh->turn_fd, sh->turn_backlog->data, sh->turn_backlog->len,
                     MSG_NOSIGNAL | MSG_DONTWAIT); /* the deallocation, if the kernel takes it */
     turn_disconnect(sh);
+    if (sh->srv_fd >= 0 && sh->srv_connected && sh->srv_backlog->len)
+        (void)!send(sh->srv_fd, sh->srv_backlog->data, sh->srv_backlog->len,
+                    MSG_NOSIGNAL | MSG_DONTWAIT); /* the BYE and LEAVING, if the kernel takes them */
+    srv_close(sh);
+    g_byte_array_unref(sh->srv_backlog);
+    g_free(sh->srv_broken);
     if (sh->turn_backlog)
         g_byte_array_unref(sh->turn_backlog);
     g_free(sh->turn_broken);

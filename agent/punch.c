@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/agentframe.h"
 #include "common/rng.h"
 #include "common/stun.h"
 #include "portmap.h"
@@ -34,6 +35,8 @@
 #define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
 #define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
 #define TURN_SILENCE (2 * USEC_PER_SEC)  /* data unanswered through TURN: natlab's relay */
+#define STREAM_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* a dropped SYN: the next port */
+#define UDP_PROBE_INTERVAL (5 * USEC_PER_SEC)     /* over TCP: one Binding over UDP this often */
 #define PROBE_RING 4096
 #define PAIRS_MAX 512
 
@@ -190,6 +193,20 @@ struct punch {
     usec_t turn_heard;      /* the last peer message through TURN (or the session's start) */
     bool rx_turn;           /* the peer message being handled came through TURN */
     usec_t now;             /* of the public call running: TURN requests are timed by it */
+
+    /* natlab server over TCP */
+    enum { STREAM_NONE, STREAM_CONNECTING, STREAM_UP } stream;
+    uint16_t tcp_ports[PUNCH_TCP_PORTS_MAX];
+    unsigned n_tcp_ports, tcp_try;  /* tcp_try: the index being tried */
+    usec_t stream_deadline;         /* of the connect */
+    GString *tcp_errors;            /* "TCP 3478: ...; TCP 443: ..." for the failure */
+    bool via_tcp;                   /* send_server uses the stream */
+    bool transport_changed;         /* the next REGISTERED is on a new transport, no NAT move */
+    bool udp_back;                  /* UDP answered again: classifying before a REGISTER over it */
+    binding_t udp_probe;
+    usec_t udp_probe_next;
+    char *fail_reason;
+    agentframe_splitter_t splitter;
 };
 
 /* ---- output ---- */
@@ -218,7 +235,8 @@ static punch_event_t *event_push(punch_t *p, enum punch_event_kind kind, usec_t 
  * gateway, broadcasts and our own LAN do not cross it. */
 static void count_destination(punch_t *p, addr_endpoint_t to)
 {
-    if (p->reg != REG_BINDING && p->nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL)
+    bool classifying = p->reg == REG_BINDING || p->udp_back;
+    if (!classifying && p->nat.mapping != AGENTMSG_MAPPING_SEQUENTIAL)
         return;
     if (to.ip == p->cfg.gateway || to.ip == 0xffffffffu || to.ip == p->cfg.broadcast_address ||
         (p->cfg.local.ip && (to.ip >> 8) == (p->cfg.local.ip >> 8)))
@@ -229,7 +247,7 @@ static void count_destination(punch_t *p, addr_endpoint_t to)
     if (g_hash_table_size(p->destinations) >= PAIRS_MAX * 8)
         g_hash_table_remove_all(p->destinations); /* a long listener's: those mappings timed out */
     g_hash_table_add(p->destinations, g_memdup2(&key, sizeof key));
-    if (p->reg != REG_BINDING)
+    if (!classifying)
         p->seq_allocs++;
 }
 
@@ -259,7 +277,14 @@ static void send_server(punch_t *p, agentmsg_t *m)
     uint8_t buf[AGENTMSG_MAX_SIZE];
     m->counter = ++p->counter;
     size_t n = agentmsg_write(m, p->secret, p->cfg.secret_len, buf, sizeof buf);
-    send_raw(p, PUNCH_SOCKET_PRIMARY, p->cfg.server, buf, n);
+    if (!p->via_tcp) {
+        send_raw(p, PUNCH_SOCKET_PRIMARY, p->cfg.server, buf, n);
+        return;
+    }
+    if (p->stream != STREAM_UP || !n)
+        return; /* lost, as a datagram would be: the sender retries */
+    punch_output_t *o = out_push(p, PUNCH_OUT_STREAM_SEND);
+    o->len = agentframe_write(buf, n, o->data, sizeof o->data);
 }
 
 /* The relay path runs through TURN: both sides have an allocation, and it
@@ -435,6 +460,19 @@ static void fail(punch_t *p, const char *reason, usec_t now)
     event_push(p, PUNCH_EVENT_FAILED, now)->reason = reason;
 }
 
+/* UDP reaches the server again (a Binding while on TCP was answered, and
+ * the NAT classified): register over UDP; the stream closes once the
+ * server confirms. */
+static void udp_register(punch_t *p, usec_t now)
+{
+    p->udp_back = false;
+    p->via_tcp = false;
+    p->transport_changed = true;
+    p->reg = REG_REGISTERING;
+    p->reg_tries = 0;
+    register_send(p, now);
+}
+
 static void bindings_progress(punch_t *p, usec_t now)
 {
     binding_t *b = p->bind;
@@ -450,6 +488,10 @@ static void bindings_progress(punch_t *p, usec_t now)
     classify_nat(p);
     p->seq_last = p->nat.last_port;
     p->seq_allocs = 0;
+    if (p->udp_back) {
+        udp_register(p, now);
+        return;
+    }
     p->reg = REG_REGISTERING;
     p->reg_tries = 0;
     register_send(p, now);
@@ -755,6 +797,19 @@ static void peer_told(punch_t *p, addr_endpoint_t said, usec_t now)
 
 static void punching_start(punch_t *p, usec_t now)
 {
+    if (p->via_tcp || p->peer_nat.mapping == AGENTMSG_MAPPING_NO_UDP) {
+        /* A side without UDP to the server has none to the peer either
+         * (udp-blocked, a firewall's allow-list): no probe can work, and
+         * each side knows it from its own state and the peer's word. */
+        p->punching = false;
+        p->predict_waiting = p->told = false;
+        punching_stop_birthday(p);
+        p->gave_up = true;
+        event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason =
+            p->via_tcp ? "no UDP path: natlab server over TCP, relayed through it"
+                       : "the peer has no UDP path (natlab server over TCP): relayed";
+        return;
+    }
     p->punching = true;
     p->gave_up = false;
     p->punch_started = now;
@@ -1181,19 +1236,35 @@ static void peer_accept(punch_t *p, unsigned socket, addr_endpoint_t from, const
     peer_message(p, socket, from, m, relayed, now);
 }
 
-static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
+/* The server confirmed us over UDP: the stream has done its work. */
+static void transport_to_udp(punch_t *p, usec_t now)
+{
+    out_push(p, PUNCH_OUT_STREAM_CLOSE);
+    p->stream = STREAM_NONE;
+    punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
+    e->remote = p->cfg.server;
+    e->reason = "the server answers over UDP again";
+    if (p->session) {
+        pairs_reset(p);
+        punching_start(p, now);
+    }
+}
+
+static void server_message(punch_t *p, const agentmsg_t *m, bool via_stream, usec_t now)
 {
     switch (m->type) {
     case AGENTMSG_REGISTERED: {
-        if (p->reg != REG_REGISTERING)
-            return;
+        if (p->reg != REG_REGISTERING || via_stream != p->via_tcp)
+            return; /* a late answer on the transport we left */
         p->reg = REG_REGISTERED;
         p->stats.registrations++;
         /* Our port mapping now carries the primary socket's traffic to the
          * server too (a symmetric NAT's explicit mapping is used toward every
          * destination): a move, but no sign of a NAT forgetting us. */
         bool to_mapping = p->pm.mapped && addr_endpoint_equal(m->endpoint, p->pm.external);
-        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping;
+        bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping &&
+                     !p->transport_changed; /* another transport or connection: another endpoint */
+        p->transport_changed = false;
         p->mapped = m->endpoint;
         p->reg_refresh = now + p->keepalive;
         if (!p->registered_once) {
@@ -1201,6 +1272,7 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
             punch_event_t *e = event_push(p, PUNCH_EVENT_REGISTERED, now);
             e->local = m->endpoint;
             e->nat = p->nat;
+            e->tcp = via_stream;
             if (p->cfg.peer) {
                 p->connecting = true;
                 p->connect_next = now;
@@ -1216,6 +1288,8 @@ static void server_message(punch_t *p, const agentmsg_t *m, usec_t now)
             if (p->session)
                 fall_back(p, "our public endpoint changed", now);
         }
+        if (!via_stream && p->stream != STREAM_NONE)
+            transport_to_udp(p, now);
         break;
     }
     case AGENTMSG_PEER:
@@ -1249,6 +1323,21 @@ static void stun_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
         p->stats.dropped[PUNCH_DROP_MALFORMED]++;
         return;
     }
+    binding_t *u = &p->udp_probe;
+    if (u->active && !u->answered && !memcmp(u->id, m.transaction_id, sizeof u->id)) {
+        u->answered = true;
+        if (p->via_tcp && !p->udp_back) {
+            /* UDP is back: classify our NAT again from this answer on. */
+            p->udp_back = true;
+            memset(&p->bind[1], 0, sizeof p->bind[1]);
+            memset(&p->bind[2], 0, sizeof p->bind[2]);
+            p->bind[0] = *u;
+            p->bind[0].mapped = m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped;
+            p->bind[0].other = m.has & STUN_HAS_OTHER_ADDRESS ? m.other_address : addr_endpoint(0, 0);
+            bindings_progress(p, now);
+        }
+        return;
+    }
     binding_t *f = &p->fresh;
     if (f->active && !f->answered && !memcmp(f->id, m.transaction_id, sizeof f->id)) {
         f->answered = true;
@@ -1265,7 +1354,7 @@ static void stun_answer(punch_t *p, const uint8_t *data, size_t len, usec_t now)
         b->mapped = m.has & STUN_HAS_XOR_MAPPED ? m.xor_mapped : m.mapped;
         if (m.has & STUN_HAS_OTHER_ADDRESS)
             b->other = m.other_address;
-        if (p->reg == REG_BINDING)
+        if (p->reg == REG_BINDING || p->udp_back)
             bindings_progress(p, now);
         return;
     }
@@ -1410,6 +1499,22 @@ void punch_http_response(punch_t *p, unsigned id, const uint8_t *data, size_t le
     upnp_drain(p, now);
 }
 
+/* A message from the server, over UDP or the stream. */
+static void server_datagram(punch_t *p, const uint8_t *data, size_t len, bool via_stream, usec_t now)
+{
+    agentmsg_t m;
+    enum agentmsg_read_result r = agentmsg_read(data, len, p->secret, p->cfg.secret_len, &m);
+    if (r != AGENTMSG_OK) {
+        p->stats.dropped[r == AGENTMSG_ERR_AUTH ? PUNCH_DROP_AUTH : PUNCH_DROP_MALFORMED]++;
+        return;
+    }
+    if (!agentmsg_replay_accept(&p->server_replay, m.counter)) {
+        p->stats.dropped[PUNCH_DROP_REPLAY]++;
+        return;
+    }
+    server_message(p, &m, via_stream, now);
+}
+
 void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint8_t *data,
                    size_t len, usec_t now)
 {
@@ -1430,16 +1535,7 @@ void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint
     }
     agentmsg_t m;
     if (socket == PUNCH_SOCKET_PRIMARY && addr_endpoint_equal(from, p->cfg.server)) {
-        enum agentmsg_read_result r = agentmsg_read(data, len, p->secret, p->cfg.secret_len, &m);
-        if (r != AGENTMSG_OK) {
-            p->stats.dropped[r == AGENTMSG_ERR_AUTH ? PUNCH_DROP_AUTH : PUNCH_DROP_MALFORMED]++;
-            return;
-        }
-        if (!agentmsg_replay_accept(&p->server_replay, m.counter)) {
-            p->stats.dropped[PUNCH_DROP_REPLAY]++;
-            return;
-        }
-        server_message(p, &m, now);
+        server_datagram(p, data, len, false, now);
         return;
     }
     if (peer_read(p, data, len, &m)) {
@@ -1449,6 +1545,129 @@ void punch_receive(punch_t *p, unsigned socket, addr_endpoint_t from, const uint
         }
         peer_accept(p, socket, from, &m, false, now);
     }
+}
+
+/* ---- natlab server over TCP ---- */
+
+static void stream_try(punch_t *p, usec_t now)
+{
+    if (p->tcp_try >= p->n_tcp_ports) {
+        char buf[ADDR_ENDPOINT_STRLEN];
+        p->stream = STREAM_NONE;
+        p->via_tcp = false;
+        g_free(p->fail_reason);
+        p->fail_reason = g_strdup_printf("no path to the server: UDP %s does not answer, %s",
+                                         addr_endpoint_format(p->cfg.server, buf), p->tcp_errors->str);
+        fail(p, p->fail_reason, now);
+        return;
+    }
+    punch_output_t *o = out_push(p, PUNCH_OUT_STREAM_CONNECT);
+    o->to = addr_endpoint(p->cfg.server.ip, p->tcp_ports[p->tcp_try]);
+    p->stream = STREAM_CONNECTING;
+    p->stream_deadline = now + STREAM_CONNECT_TIMEOUT;
+    agentframe_splitter_init(&p->splitter);
+}
+
+/* UDP does not reach the server (or the stream we used broke): the TCP
+ * ports in order. */
+static void tcp_start(punch_t *p, usec_t now)
+{
+    g_string_truncate(p->tcp_errors, 0);
+    p->tcp_try = 0;
+    stream_try(p, now);
+}
+
+static void stream_failed(punch_t *p, const char *reason, usec_t now)
+{
+    g_string_append_printf(p->tcp_errors, "%sTCP %u: %s", p->tcp_errors->len ? ", " : "",
+                           p->tcp_ports[p->tcp_try], reason);
+    out_push(p, PUNCH_OUT_STREAM_CLOSE);
+    p->stream = STREAM_NONE;
+    p->tcp_try++;
+    stream_try(p, now);
+}
+
+void punch_stream_connected(punch_t *p, usec_t now)
+{
+    p->now = now;
+    if (p->failed || p->stream != STREAM_CONNECTING)
+        return;
+    p->stream = STREAM_UP;
+    p->via_tcp = true;
+    p->udp_back = false;
+    p->transport_changed = true;
+    p->nat = (agentmsg_nat_t){ .mapping = AGENTMSG_MAPPING_NO_UDP };
+    punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
+    e->tcp = true;
+    e->remote = addr_endpoint(p->cfg.server.ip, p->tcp_ports[p->tcp_try]);
+    e->reason = "the server does not answer over UDP";
+    p->udp_probe_next = now + UDP_PROBE_INTERVAL;
+    p->reg = REG_REGISTERING;
+    p->reg_tries = 0;
+    register_send(p, now);
+}
+
+void punch_stream_broken(punch_t *p, const char *reason, usec_t now)
+{
+    p->now = now;
+    if (p->failed)
+        return;
+    if (p->stream == STREAM_CONNECTING) {
+        stream_failed(p, reason ? reason : "failed", now);
+        return;
+    }
+    if (p->stream != STREAM_UP)
+        return;
+    p->stream = STREAM_NONE;
+    if (p->via_tcp)
+        tcp_start(p, now); /* the server went away or dropped us: connect again */
+}
+
+void punch_stream_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now)
+{
+    p->now = now;
+    while (len && p->stream == STREAM_UP && !p->failed) {
+        size_t n = agentframe_splitter_push(&p->splitter, data, len);
+        data += n;
+        len -= n;
+        agentframe_t f;
+        enum agentframe_kind k;
+        while (p->stream == STREAM_UP && (k = agentframe_splitter_next(&p->splitter, &f)) != AGENTFRAME_MORE) {
+            if (k == AGENTFRAME_AGENTMSG) {
+                server_datagram(p, f.msg, f.len, true, now);
+            } else if (k == AGENTFRAME_STUN) {
+                p->stats.dropped[PUNCH_DROP_UNEXPECTED]++; /* we send no STUN on it */
+            } else {
+                p->stats.dropped[PUNCH_DROP_MALFORMED]++;
+                out_push(p, PUNCH_OUT_STREAM_CLOSE);
+                punch_stream_broken(p, "the server's stream lost its framing", now);
+                return;
+            }
+        }
+    }
+}
+
+/* The connect's timeout (a firewall that drops SYNs answers nothing), and
+ * over TCP a Binding over UDP every UDP_PROBE_INTERVAL. */
+static usec_t stream_bookkeeping(punch_t *p, usec_t now)
+{
+    if (p->stream == STREAM_CONNECTING && now >= p->stream_deadline)
+        stream_failed(p, "no answer within 3 s", now);
+    if (p->stream == STREAM_CONNECTING)
+        return p->stream_deadline;
+    if (p->via_tcp && p->stream == STREAM_UP && !p->udp_back) {
+        if (now >= p->udp_probe_next) {
+            binding_start(p, &p->udp_probe, p->cfg.server, now);
+            p->udp_probe_next = now + UDP_PROBE_INTERVAL;
+        }
+        return p->udp_probe_next;
+    }
+    return 0;
+}
+
+bool punch_over_tcp(const punch_t *p)
+{
+    return p->via_tcp;
 }
 
 /* ---- TURN ---- */
@@ -1560,47 +1779,63 @@ static usec_t soonest(usec_t a, usec_t b)
     return !a ? b : !b ? a : MIN(a, b);
 }
 
+static usec_t bindings_bookkeeping(punch_t *p, usec_t now)
+{
+    usec_t next = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        binding_t *b = &p->bind[i];
+        if (!b->active || b->answered)
+            continue;
+        if (now >= b->next) {
+            if (b->tries >= (i == 0 ? SERVER_TRIES : 8)) {
+                if (i == 0) {
+                    b->active = false; /* no UDP path: natlab server over TCP */
+                    tcp_start(p, now);
+                    return 0;
+                }
+                b->active = false; /* the alternate address is unreachable: mapping unknown */
+                bindings_progress(p, now);
+                continue;
+            }
+            binding_send(p, b, now);
+        }
+        next = soonest(next, b->next);
+    }
+    return next;
+}
+
 static usec_t registration_bookkeeping(punch_t *p, usec_t now)
 {
     usec_t next = 0;
-    if (p->reg == REG_BINDING) {
-        for (unsigned i = 0; i < 3; i++) {
-            binding_t *b = &p->bind[i];
-            if (!b->active || b->answered)
-                continue;
-            if (now >= b->next) {
-                if (b->tries >= (i == 0 ? SERVER_TRIES : 8)) {
-                    if (i == 0) {
-                        fail(p, "no UDP path: the server does not answer", now);
-                        return 0;
-                    }
-                    b->active = false; /* the alternate address is unreachable: mapping unknown */
-                    bindings_progress(p, now);
-                    continue;
-                }
-                binding_send(p, b, now);
-            }
-            next = soonest(next, b->next);
-        }
-        return next;
-    }
+    if (p->reg == REG_BINDING)
+        return bindings_bookkeeping(p, now);
+    if (p->udp_back)
+        next = bindings_bookkeeping(p, now);
     if (p->reg == REG_REGISTERING) {
         if (now >= p->reg_next) {
+            if (p->reg_tries >= SERVER_TRIES && !p->via_tcp && p->stream == STREAM_UP) {
+                /* UDP answered a Binding but not our REGISTER: stay on TCP. */
+                p->via_tcp = p->transport_changed = true;
+                p->nat = (agentmsg_nat_t){ .mapping = AGENTMSG_MAPPING_NO_UDP };
+                p->reg_tries = 0;
+            }
             if (p->reg_tries >= SERVER_TRIES) {
                 if (!p->registered_once) {
-                    fail(p, "the server answers STUN but not our registration "
-                            "(a wrong or missing --secret?)", now);
+                    fail(p, p->via_tcp ? "the server accepts our TCP connection but not our "
+                                         "registration (a wrong or missing --secret?)"
+                                       : "the server answers STUN but not our registration "
+                                         "(a wrong or missing --secret?)", now);
                     return 0;
                 }
                 p->reg_tries = 0; /* the server may be back later: keep trying */
             }
             register_send(p, now);
         }
-        next = p->reg_next;
+        next = soonest(next, p->reg_next);
     } else if (p->reg == REG_REGISTERED) {
         if (now >= p->reg_refresh)
             register_again(p, now);
-        next = p->reg == REG_REGISTERED ? p->reg_refresh : p->reg_next;
+        next = soonest(next, p->reg == REG_REGISTERED ? p->reg_refresh : p->reg_next);
     }
     if (p->connecting && p->reg != REG_BINDING) {
         if (now >= p->connect_deadline) {
@@ -1844,6 +2079,9 @@ usec_t punch_bookkeeping(punch_t *p, usec_t now)
             next = soonest(next, MAX(p->turn_heard, oldest->first_sent) + TURN_SILENCE);
         }
     }
+    next = soonest(next, stream_bookkeeping(p, now));
+    if (p->failed)
+        return 0;
     next = soonest(next, registration_bookkeeping(p, now));
     if (p->failed)
         return 0;
@@ -1908,6 +2146,16 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
         p->turn = turn_new(&tc, now);
         turn_drain(p, now);
     }
+    unsigned n_tcp = MIN(config->n_server_tcp_ports, PUNCH_TCP_PORTS_MAX);
+    for (unsigned i = 0; i < n_tcp; i++)
+        if (config->server_tcp_ports[i])
+            p->tcp_ports[p->n_tcp_ports++] = config->server_tcp_ports[i];
+    if (!p->n_tcp_ports) {
+        p->tcp_ports[p->n_tcp_ports++] = config->server.port;
+        if (config->server.port != PUNCH_TCP_FALLBACK_PORT)
+            p->tcp_ports[p->n_tcp_ports++] = PUNCH_TCP_FALLBACK_PORT;
+    }
+    p->tcp_errors = g_string_new(NULL);
     p->reg = REG_BINDING;
     binding_start(p, &p->bind[0], config->server, now);
     if (p->cfg.portmap && p->cfg.gateway && p->cfg.local.port) {
@@ -1935,6 +2183,8 @@ void punch_free(punch_t *p)
     g_free(p->turn_user);
     g_free(p->turn_password);
     g_free(p->turn_reason);
+    g_string_free(p->tcp_errors, TRUE);
+    g_free(p->fail_reason);
     g_free(p->name);
     g_free(p->peer);
     g_free(p->secret);
@@ -2077,6 +2327,7 @@ const char *punch_event_name(enum punch_event_kind kind)
         [PUNCH_EVENT_FAILED] = "failed",
         [PUNCH_EVENT_TURN_ALLOCATED] = "turn-allocated",
         [PUNCH_EVENT_TURN_FAILED] = "turn-failed",
+        [PUNCH_EVENT_TRANSPORT] = "transport",
     };
     return (unsigned)kind < G_N_ELEMENTS(names) ? names[kind] : "?";
 }

@@ -20,6 +20,15 @@
  * through the natlab server's RELAY. Without an allocation (failed, or the
  * peer has none) the relay is natlab's, as without TURN.
  *
+ * natlab server over TCP (issue 13): when the server's Binding gets no
+ * answer over UDP, the core asks the shell for a TCP stream to the server
+ * (PUNCH_OUT_STREAM_CONNECT, the server's port then 443; connected or
+ * broken come back through punch_stream_connected / punch_stream_broken,
+ * bytes through punch_stream_receive, out as PUNCH_OUT_STREAM_SEND,
+ * common/agentframe framing), registers and relays over it and punches
+ * nothing. A Binding over UDP every 5 s looks for UDP coming back; when one
+ * is answered the agent registers over UDP, closes the stream and punches.
+ *
  * Lazy traversal: data goes through the relay as soon as the session
  * exists; punching runs beside it; data moves to a direct path once a probe
  * and its answer crossed on it (both directions proven), and back to the
@@ -40,6 +49,8 @@
 #define PUNCH_PORTMAP_PORT 5351        /* RFC 6886 / RFC 6887 */
 #define PUNCH_KEEPALIVE_DEFAULT (25 * USEC_PER_SEC) /* under RFC 4787 REQ-5's 2 min; ICE Tr >= 15 s */
 #define PUNCH_BIRTHDAY_RANGE 64512u    /* ports 1024-65535: what a random allocator draws from */
+#define PUNCH_TCP_PORTS_MAX 4
+#define PUNCH_TCP_FALLBACK_PORT 443    /* what a corporate firewall lets out (docs/server.md) */
 
 typedef struct punch_config {
     const char *name;
@@ -68,6 +79,10 @@ typedef struct punch_config {
     addr_endpoint_t turn_server;
     bool turn_tcp;                    /* a TCP stream to it (RFC 8656 3.1), else UDP */
     const char *turn_user, *turn_password;
+    /* natlab server over TCP when UDP does not reach it: the ports to try
+     * in order (n 0: the server's port, then PUNCH_TCP_FALLBACK_PORT). */
+    uint16_t server_tcp_ports[PUNCH_TCP_PORTS_MAX];
+    unsigned n_server_tcp_ports;
 } punch_config_t;
 
 /* Every knob at its default (the values above), the rest zero. */
@@ -89,6 +104,8 @@ enum punch_event_kind {
     PUNCH_EVENT_FAILED,
     PUNCH_EVENT_TURN_ALLOCATED, /* local: mapped, remote: relayed */
     PUNCH_EVENT_TURN_FAILED,    /* reason; the relay is natlab's from now on */
+    PUNCH_EVENT_TRANSPORT,      /* the server is reached over `tcp` (remote: its endpoint) or
+                                   UDP again; reason */
 };
 
 typedef struct punch_event {
@@ -110,6 +127,7 @@ typedef struct punch_event {
     bool pcp, upnp;                   /* PORT_MAPPING: the protocol (neither: NAT-PMP) */
     usec_t keepalive;                 /* KEEPALIVE */
     bool turn;                        /* FIRST_BYTE, PATH_CHANGED: the relay is TURN's */
+    bool tcp;                         /* REGISTERED, TRANSPORT: over the TCP stream */
 } punch_event_t;
 
 enum punch_output_kind {
@@ -123,6 +141,12 @@ enum punch_output_kind {
     PUNCH_OUT_TURN,         /* data: bytes for the TURN server (a datagram over UDP, the
                                stream's next bytes over TCP); its bytes go to
                                punch_turn_receive, its loss to punch_turn_broken */
+    PUNCH_OUT_STREAM_CONNECT, /* to: open a TCP stream to natlab server (the one stream: a
+                               previous one is closed first); punch_stream_connected when up,
+                               punch_stream_broken when refused, reset or closed (the core
+                               times the connect itself) */
+    PUNCH_OUT_STREAM_SEND,  /* data: the stream's next bytes (whole frames) */
+    PUNCH_OUT_STREAM_CLOSE, /* close the stream */
 };
 
 /* The largest PUNCH_OUT_* data: a TURN message carrying a peer message. */
@@ -172,6 +196,13 @@ void punch_turn_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now)
  * `reason` (copied) goes into the turn-failed event. */
 void punch_turn_broken(punch_t *p, const char *reason, usec_t now);
 
+/* natlab server's TCP stream (PUNCH_OUT_STREAM_CONNECT): the handshake
+ * completed; bytes from it, however the network cut them; it failed or
+ * closed (`reason` copied into the failure text). */
+void punch_stream_connected(punch_t *p, usec_t now);
+void punch_stream_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now);
+void punch_stream_broken(punch_t *p, const char *reason, usec_t now);
+
 /* Retransmissions, probes, keepalives, timeouts; returns the next deadline. */
 usec_t punch_bookkeeping(punch_t *p, usec_t now);
 bool punch_pop_output(punch_t *p, punch_output_t *out);
@@ -196,6 +227,8 @@ enum punch_path_kind punch_path(const punch_t *p);
 /* TURN is configured; the relay path (now) runs through it. */
 bool punch_turn_configured(const punch_t *p);
 bool punch_relay_is_turn(const punch_t *p);
+/* natlab server is reached over the TCP stream now. */
+bool punch_over_tcp(const punch_t *p);
 uint8_t punch_technique(const punch_t *p);
 /* Times from punch_new (0: not yet). */
 usec_t punch_time_to_first_byte(const punch_t *p);

@@ -81,7 +81,7 @@ static void put_name(writer_t *w, const char *name)
 
 static void put_nat(writer_t *w, const agentmsg_nat_t *nat)
 {
-    if (nat->mapping > AGENTMSG_MAPPING_RANDOM)
+    if (nat->mapping > AGENTMSG_MAPPING_NO_UDP)
         w->overflow = true;
     put8(w, nat->mapping);
     put16(w, (uint16_t)nat->step);
@@ -173,7 +173,7 @@ static void get_nat(reader_t *r, agentmsg_nat_t *nat)
     nat->mapping = get8(r);
     nat->step = (int16_t)get16(r);
     nat->last_port = get16(r);
-    if (nat->mapping > AGENTMSG_MAPPING_RANDOM)
+    if (nat->mapping > AGENTMSG_MAPPING_NO_UDP)
         r->bad = true;
 }
 
@@ -465,6 +465,7 @@ const char *agentmsg_mapping_name(uint8_t mapping)
     case AGENTMSG_MAPPING_INDEPENDENT: return "endpoint-independent";
     case AGENTMSG_MAPPING_SEQUENTIAL: return "endpoint-dependent-sequential";
     case AGENTMSG_MAPPING_RANDOM: return "endpoint-dependent-random";
+    case AGENTMSG_MAPPING_NO_UDP: return "no-udp";
     default: return "unknown";
     }
 }

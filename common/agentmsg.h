@@ -84,6 +84,7 @@ enum agentmsg_mapping {
     AGENTMSG_MAPPING_INDEPENDENT = 1, /* one external endpoint for every destination */
     AGENTMSG_MAPPING_SEQUENTIAL = 2,  /* endpoint-dependent, ports counted by `step` */
     AGENTMSG_MAPPING_RANDOM = 3,      /* endpoint-dependent, ports unpredictable */
+    AGENTMSG_MAPPING_NO_UDP = 4,      /* no UDP path: registered over TCP, relay only */
 };
 
 /* How a direct path was found, from the aim of the probe that opened it. */

@@ -231,7 +231,9 @@ static void test_write_refuses(void)
     m.n_candidates = AGENTMSG_CANDIDATES_MAX + 1;
     CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
     m = sample(AGENTMSG_REGISTER);
-    m.nat.mapping = AGENTMSG_MAPPING_RANDOM + 1;
+    m.nat.mapping = AGENTMSG_MAPPING_NO_UDP;
+    CU_ASSERT_TRUE(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf) > 0);
+    m.nat.mapping = AGENTMSG_MAPPING_NO_UDP + 1;
     CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
     m = sample(AGENTMSG_PROBE);
     m.technique = AGENTMSG_TECHNIQUE_COUNT;
