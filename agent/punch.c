@@ -2079,10 +2079,10 @@ usec_t punch_bookkeeping(punch_t *p, usec_t now)
             next = soonest(next, MAX(p->turn_heard, oldest->first_sent) + TURN_SILENCE);
         }
     }
-    next = soonest(next, stream_bookkeeping(p, now));
+    next = soonest(next, registration_bookkeeping(p, now));
     if (p->failed)
         return 0;
-    next = soonest(next, registration_bookkeeping(p, now));
+    next = soonest(next, stream_bookkeeping(p, now)); /* after: the UDP Bindings may start it */
     if (p->failed)
         return 0;
     next = soonest(next, session_bookkeeping(p, now));

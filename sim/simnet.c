@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <string.h>
 
+#include "common/agentframe.h"
 #include "server/rendezvous.h"
 #include "server/stun_server.h"
 #include "common/rng.h"
@@ -26,10 +27,17 @@
 #define HOSTS SIMNET_HOSTS
 #define NATS 2
 #define PUBLIC_IPS_MAX 4
+#define STREAM_SOCKET 16     /* the rendezvous core's socket index of host h's stream: + h */
+#define STREAM_RTT (2 * (SIMNET_LAN_DELAY + SIMNET_WAN_DELAY))
 
 /* HOP_HTTP: a UPnP request reaching the gateway ([id:4][request]);
  * HOP_HTTP_BACK: its response reaching the host ([id:4][index in http]). */
-typedef enum hop { HOP_OUT, HOP_WAN, HOP_HOST, HOP_GATEWAY, HOP_HTTP, HOP_HTTP_BACK } hop_t;
+/* HOP_STREAM_*: natlab server over TCP, modelled as a reliable byte pipe
+ * (`nat` = host | generation << 8): the handshake's outcome reaching the
+ * host (data[0] 1: accepted), bytes reaching the server, bytes reaching the
+ * host. */
+typedef enum hop { HOP_OUT, HOP_WAN, HOP_HOST, HOP_GATEWAY, HOP_HTTP, HOP_HTTP_BACK,
+                   HOP_STREAM_ACCEPT, HOP_STREAM_UP, HOP_STREAM_DOWN } hop_t;
 
 /* A simqueue packet's `nat`: HOP_GATEWAY: which; HOP_HOST: the LAN (-1: public). */
 typedef simqueue_packet_t packet_t;
@@ -42,6 +50,11 @@ typedef struct sim_host {
     unsigned sent, to_send;
     usec_t last_send;
     bool done;
+    /* the stream to the server (PUNCH_OUT_STREAM_CONNECT) */
+    unsigned stream_gen;      /* packets of an older stream are ignored */
+    bool stream_up;
+    addr_endpoint_t stream_src; /* the TCP endpoint the server sees */
+    agentframe_splitter_t server_side; /* the server's splitter of this host's bytes */
 } sim_host_t;
 
 struct simnet {
@@ -68,6 +81,7 @@ struct simnet {
     unsigned keepalive_events[HOSTS];
     usec_t last_keepalive[HOSTS];
     const char *last_event, *failure, *event_error;
+    rng_t stream_rng;       /* where the stream's bytes are cut: its own, the loss draws stay */
 };
 
 static void string_free(gpointer string)
@@ -113,6 +127,93 @@ static void deliver(simnet_t *s, int lan, addr_endpoint_t src, addr_endpoint_t d
     emit(s, HOP_HOST, lan, SIMNET_LAN_DELAY, src, dst, d, len, false);
 }
 
+static void stream_emit(simnet_t *s, unsigned h, hop_t hop, const uint8_t *data, size_t len)
+{
+    emit(s, hop, (int)(h | s->host[h].stream_gen << 8), SIMNET_LAN_DELAY + SIMNET_WAN_DELAY,
+         addr_endpoint(0, 0), addr_endpoint(0, 0), data, len, false);
+}
+
+/* What the rendezvous core sends: datagrams from `from`, or frames on a
+ * host's stream, cut at random points (the client must not care). */
+static void server_send(simnet_t *s, addr_endpoint_t from, const rendezvous_out_t *out, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (out[i].socket < STREAM_SOCKET) {
+            emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, from, out[i].to, out[i].data, out[i].len, true);
+            continue;
+        }
+        unsigned h = out[i].socket - STREAM_SOCKET;
+        uint8_t frame[AGENTFRAME_MAX_SIZE];
+        size_t len = agentframe_write(out[i].data, out[i].len, frame, sizeof frame);
+        if (h >= HOSTS || !s->host[h].stream_up || !len)
+            continue;
+        size_t cut = 1 + rng_below(&s->stream_rng, (uint32_t)len);
+        stream_emit(s, h, HOP_STREAM_DOWN, frame, cut);
+        if (cut < len)
+            stream_emit(s, h, HOP_STREAM_DOWN, frame + cut, len - cut);
+    }
+}
+
+/* A connect from host h: the NAT's allow-list first (a refusal is a reset
+ * with `refused = reject`, silence otherwise), then the server listens on
+ * 3478 and 443. */
+static void stream_connect(simnet_t *s, unsigned h, addr_endpoint_t to)
+{
+    sim_host_t *host = &s->host[h];
+    host->stream_gen++;
+    host->stream_up = false;
+    agentframe_splitter_init(&host->server_side);
+    if (host->nat >= 0) {
+        const nat_profile_t *prof = nat_engine_profile(s->nat[host->nat]);
+        if (prof->type != NAT_TYPE_BLOCKED && !nat_allow_has(&prof->allow_out_tcp, to.port)) {
+            if (prof->refused == NAT_REFUSED_REJECT)
+                emit(s, HOP_STREAM_ACCEPT, (int)(h | host->stream_gen << 8), 2 * SIMNET_LAN_DELAY,
+                     to, to, (const uint8_t *)"\0", 1, false);
+            return;
+        }
+    }
+    uint8_t ok = to.ip == SERVER_IP && (to.port == 3478 || to.port == 443);
+    stream_emit(s, h, HOP_STREAM_ACCEPT, &ok, 1);
+    host->stream_src = host->nat >= 0 ? addr_endpoint(NAT_PUBLIC(host->nat), (uint16_t)(20000 + host->stream_gen))
+                                      : addr_endpoint(host->ip, (uint16_t)(20000 + host->stream_gen));
+}
+
+static void stream_close(simnet_t *s, unsigned h)
+{
+    sim_host_t *host = &s->host[h];
+    if (host->stream_up)
+        rendezvous_socket_closed(s->rdv, STREAM_SOCKET + h);
+    host->stream_gen++;
+    host->stream_up = false;
+}
+
+static void stream_arrive(simnet_t *s, const packet_t *p)
+{
+    unsigned h = (unsigned)p->nat & 0xff, gen = (unsigned)p->nat >> 8;
+    sim_host_t *host = &s->host[h];
+    if (h >= HOSTS || gen != host->stream_gen)
+        return; /* an older stream's */
+    if (p->hop == HOP_STREAM_ACCEPT) {
+        host->stream_up = p->data[0] == 1;
+        if (host->stream_up)
+            punch_stream_connected(host->core, s->now);
+        else
+            punch_stream_broken(host->core, "Connection refused", s->now);
+    } else if (p->hop == HOP_STREAM_DOWN) {
+        punch_stream_receive(host->core, p->data, p->len, s->now);
+    } else {
+        /* at the server: whole frames to the rendezvous core */
+        agentframe_splitter_push(&host->server_side, p->data, p->len);
+        agentframe_t f;
+        while (agentframe_splitter_next(&host->server_side, &f) == AGENTFRAME_AGENTMSG) {
+            rendezvous_out_t out[RENDEZVOUS_OUT_MAX];
+            unsigned n = rendezvous_handle(s->rdv, STREAM_SOCKET + h, host->stream_src, f.msg, f.len,
+                                           s->now, out);
+            server_send(s, addr_endpoint(SERVER_IP, 3478), out, n);
+        }
+    }
+}
+
 /* A packet on the emulated internet reaches dst. */
 static void wan_arrive(simnet_t *s, const packet_t *p)
 {
@@ -131,9 +232,7 @@ static void wan_arrive(simnet_t *s, const packet_t *p)
         if (agentmsg_claims(p->data, p->len)) {
             rendezvous_out_t out[RENDEZVOUS_OUT_MAX];
             unsigned n = rendezvous_handle(s->rdv, 0, p->src, p->data, p->len, s->now, out);
-            for (unsigned i = 0; i < n; i++)
-                emit(s, HOP_WAN, -1, SIMNET_WAN_DELAY, p->dst, out[i].to, out[i].data, out[i].len,
-                     true);
+            server_send(s, p->dst, out, n);
             return;
         }
         for (unsigned i = 0; i < stun_server_socket_count(s->stun); i++) {
@@ -301,6 +400,11 @@ static void process(simnet_t *s, packet_t *p)
     case HOP_HTTP_BACK:
         http_deliver(s, p);
         break;
+    case HOP_STREAM_ACCEPT:
+    case HOP_STREAM_UP:
+    case HOP_STREAM_DOWN:
+        stream_arrive(s, p);
+        break;
     case HOP_HOST:
         for (unsigned h = 0; h < HOSTS; h++) {
             sim_host_t *host = &s->host[h];
@@ -331,6 +435,12 @@ static void take_outputs(simnet_t *s, unsigned h, punch_output_t *o)
             http_request(s, h, o);
         else if (o->kind == PUNCH_OUT_TURN)
             host_send_from(s, h, TURN_PORT, TURN_SERVER, o->data, o->len);
+        else if (o->kind == PUNCH_OUT_STREAM_CONNECT)
+            stream_connect(s, h, o->to);
+        else if (o->kind == PUNCH_OUT_STREAM_SEND && host->stream_up)
+            stream_emit(s, h, HOP_STREAM_UP, o->data, o->len);
+        else if (o->kind == PUNCH_OUT_STREAM_CLOSE)
+            stream_close(s, h);
         else if (o->kind == PUNCH_OUT_OPEN_SOCKETS)
             host->open_sockets = MAX(host->open_sockets, PUNCH_SOCKET_BIRTHDAY + o->count);
         if (o->kind != PUNCH_OUT_EVENT)
@@ -341,8 +451,8 @@ static void take_outputs(simnet_t *s, unsigned h, punch_output_t *o)
         }
         if (h == 0) {
             s->last_event = punch_event_name(o->event.kind);
-            if (o->event.kind == PUNCH_EVENT_FAILED)
-                s->failure = o->event.reason;
+            if (o->event.kind == PUNCH_EVENT_FAILED) /* interned: some reasons die with the core */
+                s->failure = g_intern_string(o->event.reason);
         }
         if (s->o->trace)
             s->o->trace(h, s->now - T0, &o->event, s->o->trace_ctx);
@@ -445,7 +555,9 @@ static bool setup(simnet_t *s, const simnet_options_t *o)
     stun_server_config_t sc = { .address = SERVER_IP, .alt_address = SERVER_ALT_IP, .port = 3478,
                                 .alt_port = 3479 };
     s->stun = stun_server_new(&sc);
-    rendezvous_config_t rc = { .secret = o->secret, .secret_len = o->secret_len };
+    rendezvous_config_t rc = { .secret = o->secret, .secret_len = o->secret_len,
+                               .first_stream_socket = STREAM_SOCKET };
+    rng_seed(&s->stream_rng, o->seed ^ 0x73747265616dull);
     s->rdv = rendezvous_new(&rc, o->seed * 3 + 1);
     if (!s->stun || !s->rdv)
         return false;

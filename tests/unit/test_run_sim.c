@@ -70,9 +70,19 @@ static void test_outcomes(void)
     CU_ASSERT(r.done);
     CU_ASSERT_EQUAL(r.path, PUNCH_PATH_DIRECT);
 
-    r = attempt("udp-blocked", "full-cone", o);
+    r = attempt("udp-blocked", "full-cone", o); /* natlab server over TCP */
+    CU_ASSERT(r.done && !r.failed);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_RELAY);
+    CU_ASSERT_EQUAL(r.stats[0].delivered, r.sent);
+
+    g_autoptr(nat_profile_t) walled = nat_profile_new_preset("corporate", NULL);
+    CU_ASSERT_FATAL(nat_profile_set(walled, "allow-out-tcp", "80", NULL));
+    simnet_options_t w = o;
+    w.nat[0] = walled;
+    CU_ASSERT_FATAL(simnet_attempt(&w, &r));
     CU_ASSERT(r.failed && !r.done);
     CU_ASSERT_PTR_NOT_NULL(r.failure);
+    CU_ASSERT(r.failure && strstr(r.failure, "TCP 443"));
     CU_ASSERT_STRING_EQUAL(r.last_event, "failed");
 
     simnet_options_t lan = { .seed = 5, .same_nat = true };
