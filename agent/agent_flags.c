@@ -6,7 +6,7 @@
 
 G_DEFINE_QUARK(natlab-agent-flags-error-quark, agent_flags_error)
 
-typedef enum kind { SWITCH, DURATION, COUNT } kind_t;
+typedef enum kind { SWITCH, DURATION, COUNT, PORTS } kind_t;
 
 typedef struct flag {
     const char *name;
@@ -31,7 +31,30 @@ static const flag_t flags[] = {
     { "--birthday-sockets", COUNT, AT(birthday_sockets), 0, 1024 },
     { "--birthday-probes", COUNT, AT(birthday_probes), 0, PUNCH_BIRTHDAY_RANGE },
     { "--birthday-rate", COUNT, AT(birthday_rate), 1, 100000 },
+    { "--server-tcp-ports", PORTS, 0, 1, 65535 },
 };
+
+/* "3478,443": up to PUNCH_TCP_PORTS_MAX distinct ports, in the order to try. */
+static bool parse_ports(punch_config_t *c, const char *value)
+{
+    g_auto(GStrv) parts = g_strsplit(value, ",", -1);
+    unsigned n = 0;
+    uint16_t ports[PUNCH_TCP_PORTS_MAX];
+    for (unsigned i = 0; parts[i]; i++) {
+        guint64 port;
+        if (n == PUNCH_TCP_PORTS_MAX || !g_ascii_string_to_unsigned(parts[i], 10, 1, 65535, &port, NULL))
+            return false;
+        for (unsigned k = 0; k < n; k++)
+            if (ports[k] == port)
+                return false;
+        ports[n++] = (uint16_t)port;
+    }
+    if (!n)
+        return false;
+    memcpy(c->server_tcp_ports, ports, sizeof ports);
+    c->n_server_tcp_ports = n;
+    return true;
+}
 
 static void apply_switch(punch_config_t *c, const char *name)
 {
@@ -73,6 +96,15 @@ int agent_flags_parse(punch_config_t *c, const char *flag, const char *value, GE
                 return -1;
             }
             *(usec_t *)((char *)c + f->offset) = d;
+            return 2;
+        }
+        if (f->kind == PORTS) {
+            if (!parse_ports(c, value)) {
+                g_set_error(error, agent_flags_error_quark(), 0,
+                            "%s '%s': up to %d distinct ports 1-65535, comma-separated, in the "
+                            "order to try (e.g. 3478,443)", flag, value, PUNCH_TCP_PORTS_MAX);
+                return -1;
+            }
             return 2;
         }
         guint64 n;

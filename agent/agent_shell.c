@@ -9,6 +9,7 @@
 #include <math.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -723,6 +724,8 @@ static void srv_connect(agent_shell_t *sh, addr_endpoint_t to)
         sh->srv_broken = g_strdup(g_strerror(errno));
         return;
     }
+    int one = 1; /* small frames, each wanted now: no Nagle wait behind a delayed ACK */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_in sa = sockaddr_from_endpoint(to);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
         sh->srv_broken = g_strdup(g_strerror(errno));

@@ -2,11 +2,12 @@
 # The punching agent in real namespaces behind natsim, against `natlab
 # server` on a public host: the path each pair of NATs allows (punching,
 # prediction, birthday probing, port mapping by PCP and by UPnP IGD, LAN
-# discovery, hairpin, the relay), UDP blocked, a NAT reboot mid-session with
+# discovery, hairpin, the relay), UDP blocked and a corporate firewall (natlab
+# server over TCP, relayed; UDP coming back mid-session), a NAT reboot mid-session with
 # and without a port mapping (PCP, UPnP), a mapping timeout shorter than the keepalive, 5% loss, a shared
 # secret, and forged datagrams. Every attempt must deliver all its data.
 # usage: test_agent.sh NATLAB   (root; exit 77 = skipped)
-# NATLAB_TEST_QUICK=1: one attempt of each technique, UDP blocked, one reboot and the
+# NATLAB_TEST_QUICK=1: one attempt of each technique, UDP blocked, corporate, one reboot and the
 # forged datagrams (the sanitizer pass of scripts/test). AGENT_LAN_REPEAT=N: the
 # lan-shared attempt N times (default 1; a LAN path must never lose to the hairpin).
 set -u
@@ -59,6 +60,10 @@ preset = openwrt
 preset = cgnat
 [nat blk]
 preset = udp-blocked
+[nat corp]
+preset = corporate
+[nat corp2]
+preset = corporate
 [nat home]
 preset = home-router
 [nat short]
@@ -91,6 +96,10 @@ nat = owrt
 nat = cgn
 [host a-blk]
 nat = blk
+[host a-corp]
+nat = corp
+[host a-corp2]
+nat = corp2
 [host h1]
 nat = home
 [host h2]
@@ -125,10 +134,11 @@ for f in srv srvs; do # readiness: each server writes its ready file once bound
     check "server $f ready" test -s "$state/$f.ready"
 done
 
-# wait_registered FILE: the listener's first event line, within 5 s.
+# wait_registered FILE: the listener's registration, within 15 s (over TCP
+# it follows 5 s of unanswered Bindings and maybe a 3 s connect timeout).
 wait_registered() {
     i=0
-    while ! grep -q '"registered"' "$1" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    while ! grep -q '"registered"' "$1" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.05; i=$((i + 1)); done
     grep -q '"registered"' "$1"
 }
 
@@ -290,14 +300,64 @@ check "the listener left: the connector stops after ${took}s, exit $rc, '$reason
     sh -c "[ $rc -eq 1 ] && [ $took -le 3 ] && [ '$reason' = 'the peer left the session' ]"
 fi
 
-# ---- UDP blocked -------------------------------------------------------------
-start=$(date +%s)
-"$NATLAB" exec agtest a-blk -- "$NATLAB" agent --server "$server" --name blocked --json connect nobody \
-    >"$tmp/blk.c" 2>&1
+# ---- UDP blocked, a corporate firewall: natlab server over TCP -----------------
+# udp-blocked passes TCP: the server's own port 3478. The relay carries every
+# message; nobody punches (the peer hears "no-udp" from the server).
+attempt blk a-prc a-blk
+expect_path blk relay none
+check "udp-blocked: registered over TCP 3478 (transport $(python3 "$events" "$tmp/blk.c" first registered transport))" \
+    sh -c "[ \"\$(python3 '$events' '$tmp/blk.c' first registered transport)\" = tcp ] &&
+           python3 '$events' '$tmp/blk.c' first transport server | grep -q ':3478\$'"
+check "udp-blocked: time to first byte reported ($(done_field blk time_to_first_byte_ms) ms)" \
+    python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 2000)" "$(done_field blk time_to_first_byte_ms)"
+check "udp-blocked: its peer did not punch ($(python3 "$events" "$tmp/blk.l" done probes_sent) probes)" \
+    test "$(python3 "$events" "$tmp/blk.l" done probes_sent)" = 0
+# corporate lets only TCP 80 and 443 (and UDP 53) out, dropping the rest:
+# the SYN to 3478 goes unanswered (3 s), 443 works.
+attempt corp a-corp a-fc
+expect_path corp relay none
+corp_server=$(python3 "$events" "$tmp/corp.l" first transport server)
+check "corporate: the listener reached the server over TCP 443 ($corp_server)" sh -c "echo '$corp_server' | grep -q ':443\$'"
+# Neither UDP nor TCP: the server's second address listens on TCP only at
+# the STUN ports (443 is the first address's), so port 3480 there refuses
+# both; the reason names both transports and ports.
+alt=$(python3 -c 'import json,sys
+t = json.load(open(sys.argv[1]))
+print([h for h in t["hosts"] if h["name"] == "srv"][0]["addresses"][1])' "$tmp/up.json")
+"$NATLAB" exec agtest a-blk -- "$NATLAB" agent --server "$alt:3480" --name nowhere --json \
+    connect nobody >"$tmp/nowhere.c" 2>&1
 rc=$?
-took=$(($(date +%s) - start))
-reason=$(python3 "$events" "$tmp/blk.c" first failed reason)
-check "udp-blocked: exit 1 after ${took}s, '$reason'" sh -c "[ $rc -eq 1 ] && [ $took -le 10 ] && echo '$reason' | grep -q 'no UDP path'"
+reason=$(python3 "$events" "$tmp/nowhere.c" first failed reason)
+check "udp-blocked, no TCP listener: exit $rc, '$reason'" \
+    sh -c "[ $rc -eq 1 ] && echo '$reason' | grep -q 'UDP .*:3480 does not answer, TCP 3480: Connection refused, TCP 443: Connection refused'"
+
+if full; then
+# UDP comes back: corporate opens UDP mid-session; the listener's next
+# Binding over UDP is answered, it registers over UDP and leaves the stream.
+"$NATLAB" exec agtest a-corp2 -- "$NATLAB" agent --server "$server" --name back --json listen --once \
+    >"$tmp/back.l" 2>"$tmp/back.l.err" &
+lpid=$!
+wait_registered "$tmp/back.l" || fail "udp-back: the listener never registered: $(cat "$tmp/back.l.err")"
+"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name back-c --json \
+    connect back --hold 14s --interval 200ms >"$tmp/back.c" 2>&1 &
+cpid=$!
+i=0
+while ! grep -q '"first-byte"' "$tmp/back.c" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+"$NATLAB" control agtest corp2 set allow-out-udp all >/dev/null
+check "udp-back: the firewall let UDP out" test $? -eq 0
+wait "$cpid"
+rc=$?
+i=0
+while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+kill "$lpid" 2>/dev/null
+wait "$lpid" 2>/dev/null
+sent=$(done_field back sent) delivered=$(done_field back delivered)
+check "udp-back: exit $rc, $delivered/$sent delivered, $(done_field back path) at the end" \
+    sh -c "[ $rc -eq 0 ] && [ '$sent' = '$delivered' ] && [ '$sent' -gt 0 ]"
+check "udp-back: the listener moved from TCP to UDP ($(python3 "$events" "$tmp/back.l" count transport) transport events)" \
+    sh -c "grep '\"transport\"' '$tmp/back.l' | tail -1 | grep -q '\"transport\":\"udp\"' &&
+           grep -q '\"event\":\"transport\",\"transport\":\"tcp\"' '$tmp/back.l'"
+fi
 
 # ---- NAT reboot mid-session ----------------------------------------------------
 # reboot_during TAG LISTEN_HOST CONNECT_HOST NAT: the NAT reboots 3 s into an 8 s session.

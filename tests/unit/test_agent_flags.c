@@ -1,6 +1,6 @@
 /* The agent's --turn URI (RFC 7065 without TLS): host, port (3478 when
  * absent) and transport; every bad form named with the flag, the value and
- * the accepted form. */
+ * the accepted form. --server-tcp-ports and its refusals. */
 #include <glib.h>
 #include <string.h>
 
@@ -58,11 +58,33 @@ static void test_turn_uri_bad(void)
     }
 }
 
+/* --server-tcp-ports: the order to try; duplicates, 0, too many refused. */
+static void test_server_tcp_ports(void)
+{
+    punch_config_t c;
+    punch_config_init(&c);
+    CU_ASSERT_EQUAL(agent_flags_parse(&c, "--server-tcp-ports", "443,3478,80", NULL), 2);
+    CU_ASSERT_EQUAL(c.n_server_tcp_ports, 3);
+    CU_ASSERT(c.server_tcp_ports[0] == 443 && c.server_tcp_ports[1] == 3478 && c.server_tcp_ports[2] == 80);
+    static const char *const bad[] = { "", "0", "443,443", "1,2,3,4,5", "70000", "443,", "x" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        GError *error = NULL;
+        CU_ASSERT_EQUAL(agent_flags_parse(&c, "--server-tcp-ports", bad[i], &error), -1);
+        if (error) {
+            ASSERT_CONTAINS(error->message, "--server-tcp-ports");
+            ASSERT_CONTAINS(error->message, "distinct ports 1-65535");
+            g_error_free(error);
+        }
+    }
+    CU_ASSERT_EQUAL(c.n_server_tcp_ports, 3); /* a refused value changes nothing */
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
         { "--turn URIs accepted", test_turn_uri_good },
         { "--turn URIs refused, with the reason", test_turn_uri_bad },
+        { "--server-tcp-ports", test_server_tcp_ports },
         { NULL, NULL },
     };
     return test_run_suite("agent_flags", cases);
