@@ -35,7 +35,8 @@ static void row_fill(row_t *r, const run_kind_t *k)
                       .description = "natlab's own punching agent (docs/agent.md)",
                       .techniques = run_kind_techniques_text(RUN_KIND_PUNCH | RUN_KIND_PREDICT |
                                                              RUN_KIND_BIRTHDAY |
-                                                             RUN_KIND_PORT_MAPPING | RUN_KIND_RELAY),
+                                                             RUN_KIND_PORT_MAPPING | RUN_KIND_RELAY |
+                                                             RUN_KIND_RELAY_TCP),
                       .servers = g_strdup("natlab server"),
                       .version = g_strdup(NATLAB_VERSION) };
         return;

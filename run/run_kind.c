@@ -15,6 +15,7 @@ static const struct {
     { "birthday", RUN_KIND_BIRTHDAY },
     { "port-mapping", RUN_KIND_PORT_MAPPING },
     { "relay", RUN_KIND_RELAY },
+    { "relay-tcp", RUN_KIND_RELAY_TCP },
 }, servers[] = {
     { "natlab", RUN_KIND_SERVER_NATLAB },
     { "turn", RUN_KIND_SERVER_TURN },
@@ -224,5 +225,6 @@ run_predict_agent_t run_kind_predict_agent(const run_kind_t *k)
     a.predict = k->techniques & RUN_KIND_PREDICT;
     a.birthday = k->techniques & RUN_KIND_BIRTHDAY;
     a.relay = k->techniques & RUN_KIND_RELAY;
+    a.relay_tcp = k->techniques & RUN_KIND_RELAY_TCP;
     return a;
 }

@@ -20,6 +20,7 @@ typedef enum run_kind_technique {
     RUN_KIND_BIRTHDAY = 1 << 2,
     RUN_KIND_PORT_MAPPING = 1 << 3,
     RUN_KIND_RELAY = 1 << 4,
+    RUN_KIND_RELAY_TCP = 1 << 5, /* its server reached over TCP when UDP does not leave */
 } run_kind_technique_t;
 
 /* Servers the runner itself starts on the public host. */

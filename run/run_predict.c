@@ -34,9 +34,21 @@ static bool may_change_address(const nat_profile_t *p)
            p->public_ip_count > 1;
 }
 
+/* No UDP to the server's STUN port (udp-blocked, or an allow-list such as
+ * corporate's); the relay may still be reached over TCP, at the server's
+ * port or 443 (docs/agent.md). */
+#define SERVER_PORT 3478
+#define SERVER_TCP_FALLBACK 443
+
 static bool blocks_udp(const nat_profile_t *p)
 {
-    return p && p->type == NAT_TYPE_BLOCKED;
+    return p && (p->type == NAT_TYPE_BLOCKED || !nat_allow_has(&p->allow_out_udp, SERVER_PORT));
+}
+
+static bool tcp_leaves(const nat_profile_t *p)
+{
+    return !p || nat_allow_has(&p->allow_out_tcp, SERVER_PORT) ||
+           nat_allow_has(&p->allow_out_tcp, SERVER_TCP_FALLBACK);
 }
 
 static run_prediction_t make(run_expect_outcome_t o, const char *technique, double p,
@@ -99,9 +111,13 @@ static run_prediction_t stable_vs_moving(const nat_profile_t *s, const nat_profi
 static run_prediction_t predict_paths(const nat_profile_t *a, const nat_profile_t *b,
                                       const run_predict_agent_t *agent)
 {
-    if (blocks_udp(a) || blocks_udp(b))
+    if (blocks_udp(a) || blocks_udp(b)) {
+        if (agent->relay && agent->relay_tcp && tcp_leaves(a) && tcp_leaves(b))
+            return make(RUN_EXPECT_RELAYED, NULL, 0,
+                        "UDP does not leave one side: the server is reached over TCP and relays");
         return make(RUN_EXPECT_FAILED, NULL, 0,
                     "UDP is blocked: neither the server nor the peer can be reached");
+    }
     bool sa = stable_endpoint(a), sb = stable_endpoint(b);
     if (sa && sb)
         /* Both advertised endpoints are exact; once both sides have sent,

@@ -447,7 +447,7 @@ expect_in "$tmp/err" "--sim runs natlab's own agent's core" "matrix --sim: other
 printf '[kind]\nname = bad\ntechniques = punch, teleport\nlisten = x\nconnect = x\n' >"$tmp/bad.kind"
 run matrix --agent-kind "$tmp/bad.kind" --list
 expect_rc 64 "matrix --agent-kind BAD.kind"
-expect_in "$tmp/err" "bad.kind:3: [kind] techniques = punch, teleport: unknown 'teleport'; allowed: punch, predict, birthday, port-mapping, relay" \
+expect_in "$tmp/err" "bad.kind:3: [kind] techniques = punch, teleport: unknown 'teleport'; allowed: punch, predict, birthday, port-mapping, relay, relay-tcp" \
     "a bad kind file: FILE:LINE, the value and what is allowed"
 cat >"$tmp/kind-flag.scn" <<EOF2
 [scenario]

@@ -52,7 +52,8 @@ static void test_predict_agent(void)
     run_predict_agent_t a = run_kind_predict_agent(k);
     CU_ASSERT(a.punch && a.relay && !a.predict && !a.birthday);
     run_predict_agent_t natlab = run_kind_predict_agent(NULL);
-    CU_ASSERT(natlab.punch && natlab.relay && natlab.predict && natlab.birthday);
+    CU_ASSERT(natlab.punch && natlab.relay && natlab.predict && natlab.birthday && natlab.relay_tcp);
+    CU_ASSERT_FALSE(a.relay_tcp);
 }
 
 static void test_errors(void)
@@ -64,7 +65,7 @@ static void test_errors(void)
         { "name = mystack", "name = natlab", "natlab is the built-in kind" },
         { "techniques = punch, relay", "techniques = punch, teleport",
           "my.kind:4: [kind] techniques = punch, teleport: unknown 'teleport'; allowed: punch, "
-          "predict, birthday, port-mapping, relay" },
+          "predict, birthday, port-mapping, relay, relay-tcp" },
         { "techniques = punch, relay", "techniques = punch, punch", "repeated 'punch'" },
         { "servers = turn", "servers = turn, natlab", "both listen on port 3478" },
         { "servers = turn", "servers = stun", "unknown 'stun'; allowed: natlab, turn" },

@@ -62,7 +62,17 @@ static void test_the_table(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(predict("symmetric", "symmetric", &defaults).reason, "53,710"));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(predict("symmetric", "symmetric-sequential", &defaults).reason, "44,716"));
-    EXPECT("udp-blocked", "full-cone", RUN_EXPECT_FAILED, none);
+    /* No UDP out: natlab server over TCP relays (3478, or 443 through corporate). */
+    EXPECT("udp-blocked", "full-cone", RUN_EXPECT_RELAYED, none);
+    EXPECT("corporate", "symmetric", RUN_EXPECT_RELAYED, none);
+    EXPECT("udp-blocked", "corporate", RUN_EXPECT_RELAYED, none);
+    run_predict_agent_t udp_only = defaults;
+    udp_only.relay_tcp = false;
+    CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &udp_only).outcome, RUN_EXPECT_FAILED);
+    nat_profile_t *walled = nat_profile_new_preset("corporate", NULL);
+    CU_ASSERT_FATAL(nat_profile_set(walled, "allow-out-tcp", "80", NULL));
+    CU_ASSERT_EQUAL(run_predict(walled, NULL, &defaults).outcome, RUN_EXPECT_FAILED);
+    nat_profile_free(walled);
 }
 
 static void test_birthday_probability(void)
@@ -115,6 +125,8 @@ static void test_relay_and_punch(void)
     run_predict_agent_t relay_only = ice;
     relay_only.punch = false;
     CU_ASSERT_EQUAL(predict("full-cone", "full-cone", &relay_only).outcome, RUN_EXPECT_RELAYED);
+    CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &relay_only).outcome, RUN_EXPECT_RELAYED);
+    relay_only.relay_tcp = false;
     CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &relay_only).outcome, RUN_EXPECT_FAILED);
     relay_only.relay = false;
     CU_ASSERT_EQUAL(predict("full-cone", "full-cone", &relay_only).outcome, RUN_EXPECT_FAILED);
