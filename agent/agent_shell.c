@@ -19,6 +19,7 @@
 #include "common/jsontidy.h"
 #include "common/route.h"
 #include "common/sockaddr.h"
+#include "common/sockerr.h"
 
 
 #define SOCKETS_MAX (PUNCH_SOCKET_BIRTHDAY + 1024)
@@ -946,6 +947,10 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
         addr_endpoint_t from = sockaddr_to_endpoint(&sa);
         punch_receive(sh->core, ctx->index, from, buf, (size_t)n, clock_now_usec());
     }
+    sockerr_icmp_t e; /* the primary socket's error queue (IP_RECVERR): drained, or it polls forever */
+    while (ctx->index == PUNCH_SOCKET_PRIMARY && sockerr_next_icmp(fd, &e))
+        if (e.type == 3 /* unreachable */)
+            punch_unreachable(sh->core, e.to, clock_now_usec());
     if (!sh->finished)
         run_core(sh, clock_now_usec());
     return G_SOURCE_CONTINUE;
@@ -1013,6 +1018,7 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     }
     if (socket_open(sh, 0, false, error) != PUNCH_SOCKET_PRIMARY)
         goto out;
+    sockerr_enable(sh->fds[0]); /* an ICMP refusal of the server's Binding: TCP at once */
     struct sockaddr_in sa;
     socklen_t sl = sizeof sa;
     getsockname(sh->fds[0], (struct sockaddr *)&sa, &sl);

@@ -206,6 +206,7 @@ struct punch {
     binding_t udp_probe;
     usec_t udp_probe_next;
     char *fail_reason;
+    bool udp_refused;               /* an ICMP error said so, not silence */
     agentframe_splitter_t splitter;
 };
 
@@ -1556,8 +1557,10 @@ static void stream_try(punch_t *p, usec_t now)
         p->stream = STREAM_NONE;
         p->via_tcp = false;
         g_free(p->fail_reason);
-        p->fail_reason = g_strdup_printf("no path to the server: UDP %s does not answer, %s",
-                                         addr_endpoint_format(p->cfg.server, buf), p->tcp_errors->str);
+        p->fail_reason = g_strdup_printf("no path to the server: UDP %s %s, %s",
+                                         addr_endpoint_format(p->cfg.server, buf),
+                                         p->udp_refused ? "refused (ICMP unreachable)" : "does not answer",
+                                         p->tcp_errors->str);
         fail(p, p->fail_reason, now);
         return;
     }
@@ -1663,6 +1666,18 @@ static usec_t stream_bookkeeping(punch_t *p, usec_t now)
         return p->udp_probe_next;
     }
     return 0;
+}
+
+void punch_unreachable(punch_t *p, addr_endpoint_t to, usec_t now)
+{
+    p->now = now;
+    binding_t *b = &p->bind[0];
+    if (p->failed || p->reg != REG_BINDING || !b->active || b->answered ||
+        !addr_endpoint_equal(to, p->cfg.server))
+        return;
+    b->active = false;
+    p->udp_refused = true;
+    tcp_start(p, now);
 }
 
 bool punch_over_tcp(const punch_t *p)

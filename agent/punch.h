@@ -196,6 +196,11 @@ void punch_turn_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now)
  * `reason` (copied) goes into the turn-failed event. */
 void punch_turn_broken(punch_t *p, const char *reason, usec_t now);
 
+/* An ICMP unreachable (port, or administratively prohibited) for a
+ * datagram of ours to `to`: for the server's Binding before any answer, UDP
+ * is refused and the TCP stream is tried at once. */
+void punch_unreachable(punch_t *p, addr_endpoint_t to, usec_t now);
+
 /* natlab server's TCP stream (PUNCH_OUT_STREAM_CONNECT): the handshake
  * completed; bytes from it, however the network cut them; it failed or
  * closed (`reason` copied into the failure text). */

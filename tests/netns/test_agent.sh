@@ -64,6 +64,9 @@ preset = udp-blocked
 preset = corporate
 [nat corp2]
 preset = corporate
+[nat corpr]
+preset = corporate
+refused = reject
 [nat home]
 preset = home-router
 [nat short]
@@ -100,6 +103,8 @@ nat = blk
 nat = corp
 [host a-corp2]
 nat = corp2
+[host a-corpr]
+nat = corpr
 [host h1]
 nat = home
 [host h2]
@@ -310,14 +315,22 @@ check "udp-blocked: registered over TCP 3478 (transport $(python3 "$events" "$tm
            python3 '$events' '$tmp/blk.c' first transport server | grep -q ':3478\$'"
 check "udp-blocked: time to first byte reported ($(done_field blk time_to_first_byte_ms) ms)" \
     python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 2000)" "$(done_field blk time_to_first_byte_ms)"
-check "udp-blocked: its peer did not punch ($(python3 "$events" "$tmp/blk.l" done probes_sent) probes)" \
-    test "$(python3 "$events" "$tmp/blk.l" done probes_sent)" = 0
+check "udp-blocked: its peer did not punch ($(python3 "$events" "$tmp/blk.l" "done" probes_sent) probes)" \
+    test "$(python3 "$events" "$tmp/blk.l" "done" probes_sent)" = 0
 # corporate lets only TCP 80 and 443 (and UDP 53) out, dropping the rest:
 # the SYN to 3478 goes unanswered (3 s), 443 works.
 attempt corp a-corp a-fc
 expect_path corp relay none
 corp_server=$(python3 "$events" "$tmp/corp.l" first transport server)
 check "corporate: the listener reached the server over TCP 443 ($corp_server)" sh -c "echo '$corp_server' | grep -q ':443\$'"
+# A firewall that rejects (ICMP for UDP, a reset for TCP): TCP at once, 443
+# after 3478's reset, registered within a second instead of 8.
+attempt corpr a-corpr a-fc
+expect_path corpr relay none
+reg_ms=$(python3 "$events" "$tmp/corpr.l" first registered t_ms)
+check "corporate, rejecting: registered over TCP $(python3 "$events" "$tmp/corpr.l" first transport server) after $reg_ms ms" \
+    sh -c "python3 '$events' '$tmp/corpr.l' first transport server | grep -q ':443\$' &&
+           python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 2000)' '$reg_ms'"
 # Neither UDP nor TCP: the server's second address listens on TCP only at
 # the STUN ports (443 is the first address's), so port 3480 there refuses
 # both; the reason names both transports and ports.

@@ -287,6 +287,42 @@ static void test_byte_by_byte(void)
     punch_free(p);
 }
 
+/* An ICMP refusal of the server's Binding: TCP at once, not after 5 s;
+ * one for another destination changes nothing. */
+static void test_icmp_refusal(void)
+{
+    punch_config_t c;
+    punch_config_init(&c);
+    c.name = "alice";
+    c.server = addr_endpoint(ADDR_IP(198, 19, 1, 1), 3478);
+    c.portmap = c.broadcast = false;
+    usec_t now = 1000 * USEC_PER_SEC;
+    punch_t *p = punch_new(&c, now);
+    punch_output_t *o = g_new(punch_output_t, 1);
+    while (punch_pop_output(p, o))
+        ;
+    punch_unreachable(p, addr_endpoint(ADDR_IP(198, 19, 1, 9), 3478), now + 10);
+    CU_ASSERT_FALSE(pop_kind(p, PUNCH_OUT_STREAM_CONNECT, o));
+    punch_unreachable(p, c.server, now + 20);
+    CU_ASSERT_TRUE(pop_kind(p, PUNCH_OUT_STREAM_CONNECT, o));
+    CU_ASSERT_TRUE(addr_endpoint_equal(o->to, c.server));
+    punch_stream_broken(p, "Connection refused", now + 30);
+    CU_ASSERT_TRUE(pop_kind(p, PUNCH_OUT_STREAM_CONNECT, o));
+    CU_ASSERT_EQUAL(o->to.port, PUNCH_TCP_FALLBACK_PORT);
+    punch_bookkeeping(p, now + 3 * USEC_PER_SEC + 30); /* 443 silent for 3 s */
+    CU_ASSERT_TRUE(punch_failed(p));
+    bool failed = false;
+    while (punch_pop_output(p, o))
+        if (o->kind == PUNCH_OUT_EVENT && o->event.kind == PUNCH_EVENT_FAILED) {
+            failed = true;
+            ASSERT_CONTAINS(o->event.reason, "UDP 198.19.1.1:3478 refused (ICMP unreachable), "
+                                             "TCP 3478: Connection refused, TCP 443: no answer within 3 s");
+        }
+    CU_ASSERT_TRUE(failed);
+    g_free(o);
+    punch_free(p);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -297,6 +333,7 @@ int main(void)
         { "no UDP, no TCP: the reason names both", test_no_way_out },
         { "UDP comes back: the session moves to it", test_udp_comes_back },
         { "a fake server's stream, one byte at a time", test_byte_by_byte },
+        { "an ICMP refusal: TCP at once", test_icmp_refusal },
         { NULL, NULL },
     };
     return test_run_suite("punch_tcp", cases);
