@@ -207,6 +207,7 @@ struct punch {
     usec_t udp_probe_next;
     char *fail_reason;
     bool udp_refused;               /* an ICMP error said so, not silence */
+    bool tcp_used;                  /* we registered over TCP and have not moved back */
     agentframe_splitter_t splitter;
 };
 
@@ -1240,8 +1241,10 @@ static void peer_accept(punch_t *p, unsigned socket, addr_endpoint_t from, const
 /* The server confirmed us over UDP: the stream has done its work. */
 static void transport_to_udp(punch_t *p, usec_t now)
 {
-    out_push(p, PUNCH_OUT_STREAM_CLOSE);
+    if (p->stream != STREAM_NONE)
+        out_push(p, PUNCH_OUT_STREAM_CLOSE);
     p->stream = STREAM_NONE;
+    p->tcp_used = false;
     punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
     e->remote = p->cfg.server;
     e->reason = "the server answers over UDP again";
@@ -1289,7 +1292,7 @@ static void server_message(punch_t *p, const agentmsg_t *m, bool via_stream, use
             if (p->session)
                 fall_back(p, "our public endpoint changed", now);
         }
-        if (!via_stream && p->stream != STREAM_NONE)
+        if (!via_stream && p->tcp_used)
             transport_to_udp(p, now);
         break;
     }
@@ -1596,7 +1599,7 @@ void punch_stream_connected(punch_t *p, usec_t now)
     if (p->failed || p->stream != STREAM_CONNECTING)
         return;
     p->stream = STREAM_UP;
-    p->via_tcp = true;
+    p->via_tcp = p->tcp_used = true;
     p->udp_back = false;
     p->transport_changed = true;
     p->nat = (agentmsg_nat_t){ .mapping = AGENTMSG_MAPPING_NO_UDP };
