@@ -64,6 +64,8 @@ void result_free(result_t *r)
     g_free(r->started);
     g_free(r->kind);
     g_free(r->kind_version);
+    g_free(r->turn);
+    g_free(r->relay);
     g_free(r->pcap);
     g_free(r->error);
     g_free(r);
@@ -112,6 +114,13 @@ JsonNode *result_to_json(const result_t *r)
     jsontidy_add_int(b, "path_changes", r->path_changes);
     jsontidy_add_int(b, "sent", r->sent);
     jsontidy_add_int(b, "delivered", r->delivered);
+    /* Rows of runs without TURN read as they always did. */
+    if (r->turn) {
+        jsontidy_add_string(b, "turn", r->turn);
+        jsontidy_add_string(b, "relay", r->relay);
+        jsontidy_add_int(b, "turn_sent", r->turn_sent);
+        jsontidy_add_int(b, "turn_received", r->turn_received);
+    }
     jsontidy_add_string(b, "expected", r->expected);
     jsontidy_add_string(b, "started", r->started);
     add_ms(b, "duration_ms", r->duration_ms);
@@ -338,6 +347,10 @@ static bool parse_row(row_ctx_t *c, JsonObject *o, result_t *r)
     r->path_changes = loose_int(o, "path_changes");
     r->sent = loose_int(o, "sent");
     r->delivered = loose_int(o, "delivered");
+    loose_string(o, "turn", &r->turn);
+    loose_string(o, "relay", &r->relay);
+    r->turn_sent = loose_int(o, "turn_sent");
+    r->turn_received = loose_int(o, "turn_received");
     r->duration_ms = loose_double(o, "duration_ms");
     if (!*scenario)
         return fail(c, "\"scenario\" is empty");

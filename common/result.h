@@ -39,6 +39,10 @@ typedef struct result {
     char *technique;        /* as in the direct event; "none" unless direct */
     double time_to_first_byte_ms, time_to_direct_ms; /* NAN: never */
     int64_t probes_sent, path_changes, sent, delivered;
+    /* With [agent] turn (docs/run.md); a row without it has none of these. */
+    char *turn;             /* the transport to the TURN server, udp or tcp; NULL: no TURN */
+    char *relay;            /* the relay path at the end: turn or natlab (done's relay); NULL: unknown */
+    int64_t turn_sent, turn_received; /* peer messages through the connector's allocation */
     char *started;          /* ISO 8601, UTC */
     double duration_ms;
     char *pcap;             /* relative to the results file; NULL */

@@ -1,4 +1,4 @@
-/* natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--sim]: every pair
+/* natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--turn T] [--sim]: every pair
  * of NAT presets against the first-principles prediction, then the report. */
 #include <glib.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@ static int usage(FILE *out, int status)
     fprintf(out,
             "usage: natlab matrix [--nats a,b,...] [--repeat N] [--out DIR] [-j N] [--junit FILE]\n"
             "                     [--shard K/N] [--seed S] [--agent KEY=VALUE]... [--agent-kind a,b,...]\n"
-            "                     [--list] [--sim]\n"
+            "                     [--turn udp|tcp] [--list] [--sim]\n"
             "  Every pair of the presets (default: %s),\n"
             "  N attempts each (default %d), each pair expected to do what theory predicts\n"
             "  (direct or relayed; rates for probabilistic techniques), then\n"
@@ -28,6 +28,8 @@ static int usage(FILE *out, int status)
             "  --agent KEY=VALUE  an [agent] key for every pair (e.g. punch-timeout=5s)\n"
             "  --agent-kind a,b   the whole matrix once per agent kind (docs/agents.md):\n"
             "                     natlab (default), a built-in kind, or a kind file's path\n"
+            "  --turn udp|tcp     natlab's agents relay through coturn on the server host\n"
+            "                     over UDP or TCP ([agent] turn, docs/run.md)\n"
             "  --list             print each pair's generated scenario and exit\n"
             "  --sim              every attempt in memory on a virtual clock: no root, no\n"
             "                     namespaces, thousands of attempts a second, the same\n"
@@ -154,6 +156,13 @@ int cmd_matrix_main(int argc, char **argv)
                 mo.agent.birthday_sockets = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
             else if (strcmp(kv[0], "birthday-probes") == 0)
                 mo.agent.birthday_probes = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
+        } else if (strcmp(argv[i], "--turn") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!run_turn_parse(v, &mo.turn) || mo.turn == RUN_TURN_NONE) {
+                fprintf(stderr, "natlab matrix: --turn '%s': allowed: udp, tcp (the transport "
+                                "to coturn)\n", v);
+                return NATLAB_EXIT_USAGE;
+            }
         } else if (strcmp(argv[i], "--agent-kind") == 0 && i + 1 < argc) {
             kind_list = argv[++i];
         } else if (strcmp(argv[i], "--list") == 0) {
@@ -183,6 +192,11 @@ int cmd_matrix_main(int argc, char **argv)
     if (o.sim && (kinds->len > 1 || ((matrix_kind_t *)g_ptr_array_index(kinds, 0))->kind)) {
         fprintf(stderr, "natlab matrix: --sim runs natlab's own agent's core; run other agent "
                         "kinds without --sim\n");
+        return NATLAB_EXIT_USAGE;
+    }
+    if (o.sim && mo.turn == RUN_TURN_TCP) {
+        fprintf(stderr, "natlab matrix: --sim --turn tcp: sim mode's TURN server (sim/simturn) "
+                        "speaks UDP only; use --turn udp, or run without --sim\n");
         return NATLAB_EXIT_USAGE;
     }
     printf("natlab matrix: seed %" G_GUINT64_FORMAT "\n", mo.seed);
@@ -220,7 +234,7 @@ int cmd_matrix_main(int argc, char **argv)
     if (list)
         return 0;
     int status = cmd_run_specs(specs, "matrix", &o);
-    if (status < 128)
+    if (status < 128 && status != NATLAB_EXIT_USAGE) /* a refusal ran nothing to report */
         report(o.out_dir);
     return status;
 }

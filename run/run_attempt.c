@@ -397,9 +397,9 @@ static char **kind_env(const attempt_t *a, int host, const char *role, const cha
         env = g_environ_setenv(env, "NATLAB_NATLAB_SERVER", stun, TRUE);
     if (k->servers & RUN_KIND_SERVER_TURN) {
         env = g_environ_setenv(env, "NATLAB_TURN", stun, TRUE);
-        env = g_environ_setenv(env, "NATLAB_TURN_USER", "natlab", TRUE);
+        env = g_environ_setenv(env, "NATLAB_TURN_USER", RUN_TURN_USER, TRUE);
         env = g_environ_setenv(env, "NATLAB_TURN_PASSWORD", a->env->turn_password, TRUE);
-        env = g_environ_setenv(env, "NATLAB_TURN_REALM", "natlab", TRUE);
+        env = g_environ_setenv(env, "NATLAB_TURN_REALM", RUN_TURN_REALM, TRUE);
     }
     return env;
 }
@@ -540,6 +540,23 @@ finish:
     return g_steal_pointer(&a->result);
 }
 
+/* [agent] turn: coturn's address on the server host, and its password in a
+ * file of the state directory (the agents take --turn-password-file). */
+static bool turn_credentials(const run_attempt_env_t *env, char *ip, char **password_file,
+                             char **error)
+{
+    const plan_host_t *srv = plan_host(env->plan, (unsigned)env->spec->server);
+    addr_ip_format(srv->addrs[env->spec->turn_address - 1], ip);
+    *password_file = g_strdup_printf("%s/turn-password", env->state_dir);
+    g_autoptr(GError) e = NULL;
+    if (!g_file_set_contents_full(*password_file, env->turn_password, -1,
+                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600, &e)) {
+        *error = g_strdup_printf("writing the TURN password file: %s", e->message);
+        return false;
+    }
+    return true;
+}
+
 /* Every way out: descriptors and the log closed, what was not returned freed. */
 static result_t *attempt_end(attempt_t *a, result_t *r)
 {
@@ -579,11 +596,17 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
     usec_t start = now_us(), deadline = start + spec->deadline;
     g_autofree char *runner_error = NULL;
     g_auto(GStrv) cargv = NULL; /* before any goto: cleaned up on every path */
+    g_auto(GStrv) largv = NULL;
+    g_autofree char *turn_password_file = NULL;
+    char turn_ip[ADDR_IP_STRLEN] = "";
     log_line(&a, "runner", "attempt %u, seed %" G_GUINT64_FORMAT ", deadline %.1f s", attempt,
              seed, (double)spec->deadline / USEC_PER_SEC);
+    if (spec->turn != RUN_TURN_NONE &&
+        !turn_credentials(env, turn_ip, &turn_password_file, &runner_error))
+        goto finish;
 
-    g_auto(GStrv) largv = run_spec_agent_argv(spec, false, env->server, lname, NULL,
-                                              run_spec_attempt_seed(seed, 1));
+    largv = run_spec_agent_argv(spec, false, env->server, lname, NULL,
+                                run_spec_attempt_seed(seed, 1), turn_ip, turn_password_file);
     if (!agent_start(&a, &a.listener, spec->listen, largv, attempt, &runner_error))
         goto finish;
     /* Readiness, not a sleep: the listener says `registered` once the server has it. */
@@ -603,7 +626,7 @@ result_t *run_attempt(const run_attempt_env_t *env, unsigned attempt, uint64_t s
         goto finish;
     }
     cargv = run_spec_agent_argv(spec, true, env->server, cname, lname,
-                                              run_spec_attempt_seed(seed, 2));
+                                run_spec_attempt_seed(seed, 2), turn_ip, turn_password_file);
     if (!agent_start(&a, &a.connector, spec->connect, cargv, attempt, &runner_error))
         goto finish;
     usec_t t_connect = now_us();

@@ -19,7 +19,7 @@ typedef struct run_attempt_env {
     const char *agent_exe;   /* runs `AGENT_EXE agent ...` */
     const char *server;      /* "IP:PORT" */
     const char *log_path;    /* this attempt's log */
-    const char *turn_password; /* coturn's, for kinds with servers = turn */
+    const char *turn_password; /* coturn's: kinds with servers = turn, [agent] turn */
     volatile sig_atomic_t *interrupted;
 } run_attempt_env_t;
 

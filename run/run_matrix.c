@@ -99,6 +99,8 @@ found:;
     g_string_append(s, "[agent]\nconnect = alice\nlisten = bob\n");
     if (o->kind_ref)
         g_string_append_printf(s, "kind = %s\n", o->kind_ref);
+    else if (o->turn != RUN_TURN_NONE)
+        g_string_append_printf(s, "turn = %s\n", run_turn_name(o->turn));
     g_string_append_printf(s, "%s\n", o->agent_keys ? o->agent_keys : "");
     g_string_append_printf(s, "[expect]\noutcome = %s\n", run_expect_outcome_name(p.outcome));
     if (rate < 1) {

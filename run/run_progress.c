@@ -46,6 +46,8 @@ char *run_progress_attempt_line(const result_t *r, unsigned repeat)
                            result_outcome_name(r->outcome));
     if (r->outcome == RESULT_DIRECT)
         g_string_append_printf(s, " (%s)", r->technique);
+    else if (r->outcome == RESULT_RELAYED && r->relay) /* [agent] turn: which relay */
+        g_string_append_printf(s, " (%s)", r->relay);
     if (r->outcome != RESULT_FAILED) {
         append_ms(s, "  first byte", r->time_to_first_byte_ms);
         append_ms(s, ", direct", r->time_to_direct_ms);

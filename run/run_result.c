@@ -103,6 +103,10 @@ bool run_result_feed(result_t *r, run_events_t *e, const char *line)
         r->path_changes = member_int(o, "path_changes", r->path_changes);
         set_str(&r->path, member_str(o, "path"));
         set_str(&r->technique, member_str(o, "technique"));
+        /* With --turn only: which relay the relay path is, and what went through TURN. */
+        set_str(&r->relay, member_str(o, "relay"));
+        r->turn_sent = member_int(o, "turn_sent", r->turn_sent);
+        r->turn_received = member_int(o, "turn_received", r->turn_received);
         r->time_to_first_byte_ms = member_double(o, "time_to_first_byte_ms", r->time_to_first_byte_ms);
         r->time_to_direct_ms = member_double(o, "time_to_direct_ms", r->time_to_direct_ms);
     } else {

@@ -41,6 +41,10 @@ char *run_simworker_check(const run_spec_t *spec)
         return g_strdup_printf("%s:%d: [agent] kind = %s: sim mode runs natlab's own agent's core; "
                                "run other kinds without --sim",
                                origin(spec), spec->kind_line, spec->kind_ref);
+    if (spec->turn == RUN_TURN_TCP)
+        return g_strdup_printf("%s:%d: [agent] turn = tcp: sim mode's TURN server (sim/simturn) "
+                               "speaks UDP only; use turn = udp, or run it without --sim",
+                               origin(spec), spec->turn_line);
     if (s->pcap)
         return g_strdup_printf("%s: [scenario] pcap = on: sim mode has no packets to capture; "
                                "run it without --sim, or pcap = off",
@@ -122,6 +126,12 @@ void run_simworker_result(const simnet_result_t *sim, const run_spec_t *spec, re
     r->technique = g_strdup(agentmsg_technique_name(sim->technique));
     r->time_to_first_byte_ms = sim->ttfb > 0 ? (double)sim->ttfb / USEC_PER_MSEC : NAN;
     r->time_to_direct_ms = sim->ttd > 0 ? (double)sim->ttd / USEC_PER_MSEC : NAN;
+    if (spec->turn != RUN_TURN_NONE) {
+        g_free(r->relay);
+        r->relay = g_strdup(sim->relay_turn ? "turn" : "natlab");
+        r->turn_sent = (int64_t)sim->stats[0].turn_sent;
+        r->turn_received = (int64_t)sim->stats[0].turn_received;
+    }
     if (sim->failed) {
         g_free(r->error);
         r->error = g_strdup(sim->failure ? sim->failure : "failed");
@@ -155,6 +165,7 @@ result_t *run_simworker_attempt(const run_spec_t *spec, unsigned attempt, uint64
         .hold = spec->hold,
         .limit = spec->deadline,
         .agent = &agent,
+        .turn = spec->turn == RUN_TURN_UDP,
     };
     apply_flags(spec->agent_args, &agent, &o.send, &o.interval);
     apply_flags(spec->connect_args, &agent, &o.send, &o.interval);

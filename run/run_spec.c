@@ -29,7 +29,7 @@ static const struct {
     { "interval", ARG_DURATION, "--interval", true },
 };
 static const char *const runner_agent_keys[] = { "connect", "listen", "server", "hold", "kind",
-                                                 NULL };
+                                                 "turn", NULL };
 /* What every kind's peers take (docs/agents.md: NATLAB_SEND, NATLAB_INTERVAL_MS). */
 static const char *const all_kinds_keys[] = { "send", "interval", NULL };
 
@@ -134,12 +134,54 @@ static bool parse_kind(parse_t *ps, GError **error)
     return true;
 }
 
+bool run_turn_parse(const char *text, run_turn_t *out)
+{
+    static const char *const names[] = { "off", "udp", "tcp" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(names); i++)
+        if (text && strcmp(text, names[i]) == 0) {
+            *out = (run_turn_t)i;
+            return true;
+        }
+    return false;
+}
+
+const char *run_turn_name(run_turn_t turn)
+{
+    return turn == RUN_TURN_UDP ? "udp" : turn == RUN_TURN_TCP ? "tcp" : NULL;
+}
+
+/* One key, the transport: the runner starts the TURN server itself, so
+ * the transport is the only choice left (and none can contradict another). */
+static bool parse_turn(parse_t *ps, GError **error)
+{
+    run_spec_t *spec = ps->spec;
+    g_autofree char *v = keyfile_get(ps->kf, "agent", "turn");
+    if (!v)
+        return true;
+    if (!run_turn_parse(v, &spec->turn)) {
+        keyfile_set_error(error, ps->kf, "agent", "turn", v,
+                          "allowed: %s (natlab's agent relays through coturn on the server "
+                          "host over UDP or TCP)",
+                          RUN_TURN_ALLOWED);
+        return false;
+    }
+    if (spec->turn != RUN_TURN_NONE && spec->kind_ref) {
+        keyfile_set_error(error, ps->kf, "agent", "turn", v,
+                          "a flag of natlab's own agent; kind %s gets coturn from its kind "
+                          "file (servers = turn)",
+                          spec->kind_ref);
+        return false;
+    }
+    spec->turn_line = keyfile_line(ps->kf, "agent", "turn");
+    return true;
+}
+
 static bool parse_agent_flags(parse_t *ps, GError **error)
 {
     run_spec_t *spec = ps->spec;
     gsize n = 0;
     g_auto(GStrv) keys = keyfile_keys(ps->kf, "agent", &n);
-    if (!parse_kind(ps, error))
+    if (!parse_kind(ps, error) || !parse_turn(ps, error))
         return false;
     for (gsize i = 0; i < n; i++) {
         const char *key = keys[i];
@@ -150,7 +192,7 @@ static bool parse_agent_flags(parse_t *ps, GError **error)
         while (k < G_N_ELEMENTS(agent_keys) && strcmp(agent_keys[k].key, key) != 0)
             k++;
         if (k == G_N_ELEMENTS(agent_keys)) {
-            GString *list = g_string_new("connect, listen, server, hold, kind");
+            GString *list = g_string_new("connect, listen, server, hold, kind, turn");
             for (unsigned j = 0; j < G_N_ELEMENTS(agent_keys); j++)
                 g_string_append_printf(list, ", %s", agent_keys[j].key);
             keyfile_set_error(error, ps->kf, "agent", key, v, "unknown key; allowed keys: %s",
@@ -204,6 +246,34 @@ static bool parse_agent_flags(parse_t *ps, GError **error)
     return parse_duration_value(ps, "agent", "hold", &spec->hold, error);
 }
 
+/* With turn, coturn runs beside natlab server on the server host, on an
+ * address of its own after natlab server's (which holds UDP and TCP 3478 on
+ * both of its addresses). */
+static bool add_turn_address(parse_t *ps, scenario_host_t *h, GError **error)
+{
+    run_spec_t *spec = ps->spec;
+    if (spec->turn == RUN_TURN_NONE || ps->topology_only)
+        return true;
+    g_autofree char *v = keyfile_get(ps->kf, "agent", "turn");
+    if (!spec->start_server) {
+        keyfile_set_error(error, ps->kf, "agent", "turn", v,
+                          "the runner starts coturn beside natlab server, but server host %s "
+                          "runs a program of its own (run =); allowed: no run key there, or no "
+                          "turn key",
+                          h->name);
+        return false;
+    }
+    if (h->addresses >= SCENARIO_ADDRESSES_MAX) {
+        keyfile_set_error(error, ps->kf, "agent", "turn", v,
+                          "coturn needs an address of its own on server host %s, which has "
+                          "%u already; allowed: at most %d addresses = there with turn",
+                          h->name, h->addresses, SCENARIO_ADDRESSES_MAX - 1);
+        return false;
+    }
+    spec->turn_address = ++h->addresses;
+    return true;
+}
+
 /* The server: [agent] server = HOST (a public host), else a host named
  * RUN_SERVER_HOST, else one the runner adds with two addresses. */
 static bool choose_server(parse_t *ps, GError **error)
@@ -224,7 +294,7 @@ static bool choose_server(parse_t *ps, GError **error)
             return false;
         }
         spec->start_server = h->run == NULL;
-        return true;
+        return add_turn_address(ps, g_ptr_array_index(s->hosts, (guint)spec->server), error);
     }
     for (guint i = 0; i < s->nats->len; i++)
         if (strcmp(scenario_nat(s, i)->name, RUN_SERVER_HOST) == 0) {
@@ -242,7 +312,7 @@ static bool choose_server(parse_t *ps, GError **error)
     spec->server = (int)s->hosts->len - 1;
     spec->server_added = true;
     spec->start_server = true;
-    return true;
+    return add_turn_address(ps, h, error);
 }
 
 /* connect and listen default to the first two hosts that are not the server. */
@@ -503,8 +573,15 @@ uint64_t run_spec_attempt_seed(uint64_t seed, unsigned attempt)
     return (z ^ (z >> 31)) >> 1;
 }
 
+unsigned run_spec_server_addresses(const run_spec_t *spec)
+{
+    const scenario_host_t *h = scenario_host(spec->scenario, (guint)spec->server);
+    return spec->turn_address ? h->addresses - 1 : h->addresses;
+}
+
 char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *server,
-                           const char *name, const char *peer, uint64_t seed)
+                           const char *name, const char *peer, uint64_t seed,
+                           const char *turn_ip, const char *turn_password_file)
 {
     GPtrArray *argv = g_ptr_array_new();
     g_ptr_array_add(argv, g_strdup("agent"));
@@ -517,6 +594,15 @@ char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *s
     g_ptr_array_add(argv, g_strdup("--json"));
     for (guint i = 0; i < spec->agent_args->len; i++)
         g_ptr_array_add(argv, g_strdup(g_ptr_array_index(spec->agent_args, i)));
+    if (spec->turn != RUN_TURN_NONE) {
+        g_ptr_array_add(argv, g_strdup("--turn"));
+        g_ptr_array_add(argv, g_strdup_printf("turn:%s:%d?transport=%s", turn_ip, RUN_TURN_PORT,
+                                              run_turn_name(spec->turn)));
+        g_ptr_array_add(argv, g_strdup("--turn-user"));
+        g_ptr_array_add(argv, g_strdup(RUN_TURN_USER));
+        g_ptr_array_add(argv, g_strdup("--turn-password-file"));
+        g_ptr_array_add(argv, g_strdup(turn_password_file));
+    }
     if (connector) {
         g_ptr_array_add(argv, g_strdup("connect"));
         g_ptr_array_add(argv, g_strdup(peer));

@@ -20,6 +20,20 @@
 #define RUN_REPEAT_MAX 100000
 #define RUN_DEADLINE_DEFAULT (60 * USEC_PER_SEC) /* after the hold, if any */
 #define RUN_HOLD_AFTER_EVENTS (5 * USEC_PER_SEC) /* default hold: last event + this */
+/* The coturn the runner starts (for [agent] turn, and for kinds with
+ * servers = turn): its port, the one user and realm. */
+#define RUN_TURN_PORT 3478
+#define RUN_TURN_USER "natlab"
+#define RUN_TURN_REALM "natlab"
+
+/* [agent] turn: natlab's agent relays through coturn on the server host. */
+typedef enum run_turn { RUN_TURN_NONE, RUN_TURN_UDP, RUN_TURN_TCP } run_turn_t;
+#define RUN_TURN_ALLOWED "udp, tcp, off"
+
+/* "udp", "tcp" or "off" (RUN_TURN_NONE); false for anything else. */
+bool run_turn_parse(const char *text, run_turn_t *out);
+/* "udp", "tcp"; NULL for RUN_TURN_NONE. */
+const char *run_turn_name(run_turn_t turn);
 
 typedef struct run_event {
     char *name;
@@ -47,6 +61,12 @@ typedef struct run_spec {
     run_kind_t *kind;        /* the kind it names, once run_spec_attach_kind found it */
     unsigned send;           /* messages the connecting peer sends (default 10) */
     usec_t interval;         /* their spacing (default 100 ms) */
+    run_turn_t turn;         /* [agent] turn */
+    int turn_line;           /* its line, for errors */
+    /* With turn: the server host's address coturn listens on, 1-based
+     * (NATLAB_ADDRESS_N): one the runner adds after natlab server's, so the
+     * two never share a port. 0: none. */
+    unsigned turn_address;
 } run_spec_t;
 
 #define RUN_SEND_DEFAULT 10
@@ -82,8 +102,15 @@ static inline const run_event_t *run_spec_event(const run_spec_t *spec, unsigned
  * same scenario seed gives the same attempt seeds. Below 2^63. */
 uint64_t run_spec_attempt_seed(uint64_t scenario_seed, unsigned attempt);
 
+/* The addresses natlab server takes on the server host (the TURN address
+ * is not one of them). */
+unsigned run_spec_server_addresses(const run_spec_t *spec);
+
 /* The agent's command line (after the program): `agent FLAGS... listen
  * --once` or `agent FLAGS... connect PEER CONNECT_FLAGS...`, FLAGS with --json.
- * NULL-terminated; free with g_strfreev. */
+ * With spec->turn, FLAGS include --turn turn:TURN_IP:RUN_TURN_PORT?transport=T
+ * --turn-user RUN_TURN_USER --turn-password-file PASSWORD_FILE (both
+ * ignored without it). NULL-terminated; free with g_strfreev. */
 char **run_spec_agent_argv(const run_spec_t *spec, bool connector, const char *server,
-                           const char *name, const char *peer, uint64_t seed);
+                           const char *name, const char *peer, uint64_t seed,
+                           const char *turn_ip, const char *turn_password_file);

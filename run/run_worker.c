@@ -3,6 +3,7 @@
 
 #include "run_simworker.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -16,9 +17,6 @@
 #include "run_kind_file.h"
 
 #define SERVER_READY_TIMEOUT (5 * USEC_PER_SEC)
-#define KIND_TURN_PORT 3478
-#define KIND_TURN_USER "natlab"
-#define KIND_TURN_REALM "natlab"
 
 static bool report(const run_worker_env_t *env, JsonNode *msg)
 {
@@ -92,15 +90,20 @@ void run_worker_fill_row(const run_spec_t *spec, result_t *r)
     r->pair = g_strdup_printf("%s/%s", r->nat_a ? r->nat_a : "public",
                               r->nat_b ? r->nat_b : "public");
     r->expected = g_strdup(run_expect_outcome_name(spec->expect->outcome));
+    r->turn = g_strdup(run_turn_name(spec->turn));
     if (spec->scenario->pcap)
         r->pcap = g_strdup_printf("pcap/%s", spec->scenario->name);
 }
 
 /* A socket bound in the namespace of `pid`: UDP bound, TCP listening, on
- * IPv4 or IPv6 (a dual-stack socket shows only in udp6/tcp6). */
-static bool socket_bound(pid_t pid, const run_kind_socket_t *sock)
+ * IPv4 or IPv6 (a dual-stack socket shows only in udp6/tcp6); on `ip` only
+ * (host order, IPv4) when it is not 0. */
+static bool socket_bound(pid_t pid, const run_kind_socket_t *sock, uint32_t ip)
 {
-    for (int v6 = 0; v6 < 2; v6++) {
+    char want[16];
+    /* /proc/net prints the address as the in-memory 32-bit word, in hex. */
+    g_snprintf(want, sizeof want, "%08X", (unsigned)htonl(ip));
+    for (int v6 = 0; v6 < 2 && !(v6 && ip); v6++) {
         g_autofree char *path = g_strdup_printf("/proc/%d/net/%s%s", (int)pid,
                                                 sock->tcp ? "tcp" : "udp", v6 ? "6" : "");
         g_autofree char *text = NULL;
@@ -111,11 +114,21 @@ static bool socket_bound(pid_t pid, const run_kind_socket_t *sock)
             unsigned port = 0, state = 0;
             char local[64];
             if (sscanf(lines[i], " %*u: %63[0-9A-Fa-f]:%x %*s %x", local, &port, &state) == 3 &&
-                port == sock->port && (!sock->tcp || state == 0x0A))
+                port == sock->port && (!sock->tcp || state == 0x0A) &&
+                (!ip || g_ascii_strcasecmp(local, want) == 0))
                 return true;
         }
     }
     return false;
+}
+
+/* The servers the public host runs: a kind's (its servers key), or natlab
+ * server, and coturn with [agent] turn. */
+static unsigned servers_of(const run_spec_t *spec)
+{
+    if (spec->kind)
+        return spec->kind->servers;
+    return RUN_KIND_SERVER_NATLAB | (spec->turn != RUN_TURN_NONE ? RUN_KIND_SERVER_TURN : 0);
 }
 
 /* What the servers of this scenario must have done before the first
@@ -123,22 +136,29 @@ static bool socket_bound(pid_t pid, const run_kind_socket_t *sock)
 static bool servers_ready(const run_spec_t *spec, const plan_t *plan, const char *state_dir)
 {
     const run_kind_t *k = spec->kind;
-    if (!k || (k->servers & RUN_KIND_SERVER_NATLAB)) {
+    unsigned servers = servers_of(spec);
+    if (servers & RUN_KIND_SERVER_NATLAB) {
         g_autofree char *ready = g_strdup_printf("%s/server.ready", state_dir);
         if (!g_file_test(ready, G_FILE_TEST_EXISTS))
             return false;
     }
-    if (!k || (!(k->servers & RUN_KIND_SERVER_TURN) && k->server_ready->len == 0))
+    if (!(servers & RUN_KIND_SERVER_TURN) && (!k || k->server_ready->len == 0))
         return true;
-    g_autoptr(GArray) pids = netns_pids(plan_host(plan, (unsigned)spec->server)->ns);
+    const plan_host_t *host = plan_host(plan, (unsigned)spec->server);
+    g_autoptr(GArray) pids = netns_pids(host->ns);
     if (pids->len == 0)
         return false;
     pid_t pid = g_array_index(pids, pid_t, 0);
-    run_kind_socket_t turn = { .tcp = false, .port = KIND_TURN_PORT };
-    if ((k->servers & RUN_KIND_SERVER_TURN) && !socket_bound(pid, &turn))
-        return false;
-    for (guint i = 0; i < k->server_ready->len; i++)
-        if (!socket_bound(pid, &g_array_index(k->server_ready, run_kind_socket_t, i)))
+    if (servers & RUN_KIND_SERVER_TURN) {
+        /* Beside natlab server (which has 3478 too), coturn's own address. */
+        uint32_t ip = spec->turn_address ? host->addrs[spec->turn_address - 1] : 0;
+        run_kind_socket_t udp = { .tcp = false, .port = RUN_TURN_PORT };
+        run_kind_socket_t tcp = { .tcp = true, .port = RUN_TURN_PORT };
+        if (!socket_bound(pid, &udp, ip) || (spec->turn == RUN_TURN_TCP && !socket_bound(pid, &tcp, ip)))
+            return false;
+    }
+    for (guint i = 0; k && i < k->server_ready->len; i++)
+        if (!socket_bound(pid, &g_array_index(k->server_ready, run_kind_socket_t, i), 0))
             return false;
     return true;
 }
@@ -156,7 +176,9 @@ static bool wait_server(const run_spec_t *spec, const plan_t *plan, const char *
             g_autofree char *text = NULL;
             g_file_get_contents(log, &text, NULL, NULL);
             *why = g_strdup_printf("the server%s not ready within %.0f s; its log: %s",
-                                   spec->kind ? "s of the public host were" : " was",
+                                   servers_of(spec) != RUN_KIND_SERVER_NATLAB
+                                       ? "s of the public host were"
+                                       : " was",
                                    (double)SERVER_READY_TIMEOUT / USEC_PER_SEC,
                                    text && *text ? g_strstrip(text) : "(empty)");
             return false;
@@ -165,6 +187,28 @@ static bool wait_server(const run_spec_t *spec, const plan_t *plan, const char *
         nanosleep(&ts, NULL);
     }
     return true;
+}
+
+/* coturn in the background, for a kind with servers = turn and for natlab's
+ * agent with [agent] turn: listening on `listen` (shell words, one or two
+ * -L ADDRESS), relaying from `relay`.
+ * An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off.
+ * Peers only on the lab's internet (198.18.0.0/15), as a deployed
+ * coturn denies private ones: coturn closes a whole allocation when
+ * one send fails, and ICE stacks pair their relay with the peer's
+ * 10.x host candidate, which the public host cannot route to. */
+static void append_turnserver(GString *s, const char *listen, const char *relay,
+                              const char *qpass)
+{
+    g_string_append_printf(
+        s,
+        ": > \"$NATLAB_STATE_DIR/turnserver.conf\"; "
+        "turnserver -c \"$NATLAB_STATE_DIR/turnserver.conf\" %s "
+        "--relay-ip %s -p %d -a -u %s:%s -r %s --no-cli --no-tls "
+        "--no-dtls --denied-peer-ip=0.0.0.0-255.255.255.255 "
+        "--allowed-peer-ip=198.18.0.0-198.19.255.255 --log-file stdout --simple-log "
+        "--pidfile \"$NATLAB_STATE_DIR/turnserver.pid\" & ",
+        listen, relay, RUN_TURN_PORT, RUN_TURN_USER, qpass, RUN_TURN_REALM);
 }
 
 /* The public host of another kind: what the kind asks for, started by one
@@ -188,29 +232,36 @@ static char *kind_server_script(const run_spec_t *spec, const char *natlab_cmd,
         g_string_append_printf(s, "export NATLAB_STUN=\"$NATLAB_ADDRESS_1:%d\" "
                                   "NATLAB_NATLAB_SERVER=\"$NATLAB_ADDRESS_1:%d\"; %s & ",
                                RUN_SERVER_PORT, RUN_SERVER_PORT, natlab_cmd);
-    if (k->servers & RUN_KIND_SERVER_TURN)
-        /* An empty config file: Debian's /etc/turnserver.conf turns RFC 5780 off.
-         * Peers only on the lab's internet (198.18.0.0/15), as a deployed
-         * coturn denies private ones: coturn closes a whole allocation when
-         * one send fails, and ICE stacks pair their relay with the peer's
-         * 10.x host candidate, which the public host cannot route to. */
+    if (k->servers & RUN_KIND_SERVER_TURN) {
         g_string_append_printf(
             s,
             "export NATLAB_STUN=\"$NATLAB_ADDRESS_1:%d\" NATLAB_TURN=\"$NATLAB_ADDRESS_1:%d\" "
-            "NATLAB_TURN_USER=%s NATLAB_TURN_PASSWORD=%s NATLAB_TURN_REALM=%s; "
-            ": > \"$NATLAB_STATE_DIR/turnserver.conf\"; "
-            "turnserver -c \"$NATLAB_STATE_DIR/turnserver.conf\" -L \"$NATLAB_ADDRESS_1\"%s%s "
-            "--relay-ip \"$NATLAB_ADDRESS_1\" -p %d -a -u %s:%s -r %s --no-cli --no-tls "
-            "--no-dtls --denied-peer-ip=0.0.0.0-255.255.255.255 "
-            "--allowed-peer-ip=198.18.0.0-198.19.255.255 --log-file stdout --simple-log "
-            "--pidfile \"$NATLAB_STATE_DIR/turnserver.pid\" & ",
-            KIND_TURN_PORT, KIND_TURN_PORT, KIND_TURN_USER, qpass, KIND_TURN_REALM,
-            two_addresses ? " -L " : "", two_addresses ? "\"$NATLAB_ADDRESS_2\"" : "",
-            KIND_TURN_PORT, KIND_TURN_USER, qpass, KIND_TURN_REALM);
+            "NATLAB_TURN_USER=%s NATLAB_TURN_PASSWORD=%s NATLAB_TURN_REALM=%s; ",
+            RUN_TURN_PORT, RUN_TURN_PORT, RUN_TURN_USER, qpass, RUN_TURN_REALM);
+        append_turnserver(s,
+                          two_addresses ? "-L \"$NATLAB_ADDRESS_1\" -L \"$NATLAB_ADDRESS_2\""
+                                        : "-L \"$NATLAB_ADDRESS_1\"",
+                          "\"$NATLAB_ADDRESS_1\"", qpass);
+    }
     if (k->server) {
         g_autofree char *q = g_shell_quote(k->server);
         g_string_append_printf(s, "/bin/sh -c %s & ", q);
     }
+    g_string_append(s, "wait");
+    return g_string_free(s, FALSE);
+}
+
+/* natlab's agent with [agent] turn: natlab server on its addresses, coturn
+ * on the one after them (spec->turn_address), one address each. */
+static char *turn_server_script(const run_spec_t *spec, const char *natlab_cmd,
+                                const char *turn_password)
+{
+    g_autofree char *qpass = g_shell_quote(turn_password);
+    g_autofree char *ip = g_strdup_printf("\"$NATLAB_ADDRESS_%u\"", spec->turn_address);
+    g_autofree char *listen = g_strdup_printf("-L %s", ip);
+    GString *s = g_string_new(NULL);
+    g_string_append_printf(s, "%s & ", natlab_cmd);
+    append_turnserver(s, listen, ip, qpass);
     g_string_append(s, "wait");
     return g_string_free(s, FALSE);
 }
@@ -221,14 +272,17 @@ static void prepare_server(run_spec_t *spec, const run_worker_env_t *env,
     if (!spec->start_server)
         return;
     scenario_host_t *h = g_ptr_array_index(spec->scenario->hosts, (guint)spec->server);
+    unsigned addresses = run_spec_server_addresses(spec);
     g_autofree char *exe = g_shell_quote(env->natlab_exe);
     g_autofree char *natlab = g_strdup_printf(
         "%s server --address \"$NATLAB_ADDRESS_1\"%s "
         "--ready-file \"$NATLAB_STATE_DIR/server.ready\"",
-        exe, h->addresses >= 2 ? " --alt-address \"$NATLAB_ADDRESS_2\"" : "");
+        exe, addresses >= 2 ? " --alt-address \"$NATLAB_ADDRESS_2\"" : "");
     g_free(h->run);
-    h->run = spec->kind ? kind_server_script(spec, natlab, turn_password, h->addresses >= 2)
-                        : g_strdup_printf("exec %s", natlab);
+    h->run = spec->kind                          ? kind_server_script(spec, natlab, turn_password,
+                                                                      addresses >= 2)
+             : spec->turn != RUN_TURN_NONE ? turn_server_script(spec, natlab, turn_password)
+                                           : g_strdup_printf("exec %s", natlab);
 }
 
 typedef struct live {

@@ -681,6 +681,7 @@ static void run(simnet_t *s, simnet_result_t *r, punch_output_t *out)
     r->last_event = s->last_event;
     r->event_error = s->event_error;
     r->path = punch_path(a);
+    r->relay_turn = punch_relay_is_turn(a);
     r->technique = punch_technique(a);
     r->ttfb = punch_time_to_first_byte(a);
     r->ttd = punch_time_to_direct(a);

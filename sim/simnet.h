@@ -79,6 +79,7 @@ typedef struct simnet_result {
     const char *last_event;  /* the connector's last event (static name); NULL: none */
     const char *event_error; /* an event the NAT refused (static); NULL */
     enum punch_path_kind path;
+    bool relay_turn;         /* the connector's relay path runs through TURN (punch_relay_is_turn) */
     uint8_t technique;
     usec_t ttfb, ttd;        /* as punch_time_to_*: 0 never */
     usec_t elapsed;          /* virtual time from the start to the end */

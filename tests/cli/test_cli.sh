@@ -475,5 +475,47 @@ expect_rc 64 "run --sim: another kind refused"
 expect_in "$tmp/err" "kind-sim.scn:9: [agent] kind = $example: sim mode runs natlab's own agent's core" \
     "run --sim: the refusal names FILE:LINE"
 
+# ---- [agent] turn and matrix --turn (docs/run.md): values and refusals named
+run matrix --turn sctp --list
+expect_rc 64 "matrix --turn sctp"
+expect_in "$tmp/err" "natlab matrix: --turn 'sctp': allowed: udp, tcp" "matrix --turn: the value and what is allowed"
+run matrix --turn off --list
+expect_rc 64 "matrix --turn off (the flag asks for TURN)"
+run matrix --turn tcp --nats full-cone,symmetric --list
+expect_rc 0 "matrix --turn tcp --list"
+check "matrix --turn tcp: every pair says turn = tcp in [agent]" \
+    test "$(grep -c '^turn = tcp$' "$tmp/out")" -eq 3
+run matrix --sim --turn tcp --out "$tmp/simtcp"
+expect_rc 64 "matrix --sim --turn tcp"
+expect_in "$tmp/err" "--sim --turn tcp: sim mode's TURN server (sim/simturn) speaks UDP only" \
+    "matrix --sim --turn tcp: why"
+check "matrix --sim --turn tcp: nothing ran, no report" test ! -e "$tmp/simtcp"
+run matrix --sim --turn udp --nats symmetric --repeat 2 --seed 4 --out "$tmp/simturn" -j 1
+expect_rc 0 "matrix --sim --turn udp"
+check "matrix --sim --turn udp: the rows say relayed through TURN" \
+    test "$(grep -c '"outcome":"relayed",.*"turn":"udp","relay":"turn","turn_sent":[1-9]' "$tmp/simturn/results.jsonl")" -eq 2
+cat >"$tmp/turn-bad.scn" <<'EOF2'
+[scenario]
+name = turn-bad
+[nat a]
+preset = symmetric
+[host alice]
+nat = a
+[host bob]
+[agent]
+turn = coturn
+EOF2
+run run --check "$tmp/turn-bad.scn"
+check "run --check: turn = coturn refused (exit $rc)" failed
+expect_in "$tmp/err" "turn-bad.scn:9: [agent] turn = coturn: allowed: udp, tcp, off" \
+    "run --check: turn = coturn, FILE:LINE and what is allowed"
+sed 's/^turn = coturn$/turn = tcp/' "$tmp/turn-bad.scn" >"$tmp/turn-tcp.scn"
+run run --check "$tmp/turn-tcp.scn"
+expect_rc 0 "run --check: turn = tcp"
+run run --sim --out "$tmp/simtcp2" "$tmp/turn-tcp.scn"
+expect_rc 64 "run --sim: turn = tcp refused"
+expect_in "$tmp/err" "turn-tcp.scn:9: [agent] turn = tcp: sim mode's TURN server (sim/simturn) speaks UDP only" \
+    "run --sim: the refusal names FILE:LINE"
+
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -125,6 +125,12 @@ def main():
                 }
                 if kind != "natlab":
                     rec["kind"], rec["kind_version"] = kind, VERSIONS.get(kind, "1.0")
+                elif n % 4 == 1:
+                    # A run with [agent] turn (docs/run.md): its members count
+                    # for no figure, and no random draw, so the numbers stay.
+                    rec.update(turn="udp" if n % 8 == 1 else "tcp",
+                               relay=None if outcome == "failed" else "turn",
+                               turn_sent=0 if outcome == "failed" else 12, turn_received=11)
                 lines[shard].append(json.dumps(rec))
                 for x in (e, ek):
                     x["attempts"] += 1

@@ -65,6 +65,20 @@ static void test_progress(void)
     char *line = run_progress_attempt_line(r, 5);
     CU_ASSERT_STRING_EQUAL(line, "mx-fc-prc #3/5  direct (punch)  first byte 2 ms, direct 410 ms  [1.2 s]");
     g_free(line);
+    /* Relayed: which relay, when the run used TURN; as before otherwise. */
+    result_t *t = result_new();
+    t->scenario = g_strdup("mx-sym-sym");
+    t->attempt = 1;
+    t->outcome = RESULT_RELAYED;
+    t->time_to_first_byte_ms = 2;
+    line = run_progress_attempt_line(t, 1);
+    CU_ASSERT_STRING_EQUAL(line, "mx-sym-sym #1/1  relayed  first byte 2 ms");
+    g_free(line);
+    t->relay = g_strdup("turn");
+    line = run_progress_attempt_line(t, 1);
+    CU_ASSERT_STRING_EQUAL(line, "mx-sym-sym #1/1  relayed (turn)  first byte 2 ms");
+    g_free(line);
+    result_free(t);
     result_t *f = result_new();
     f->scenario = g_strdup("mx-fc-prc");
     f->attempt = 4;

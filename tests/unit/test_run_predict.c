@@ -205,6 +205,45 @@ static void test_matrix_scenarios(void)
     g_strfreev(nats);
 }
 
+/* natlab matrix --turn: every natlab pair says [agent] turn, and loads with
+ * it; the prediction is the same (TURN replaces natlab's relay, punching
+ * runs beside it); another kind's pairs never get it. */
+static void test_matrix_turn(void)
+{
+    char *why = NULL;
+    char **nats = run_matrix_parse_nats("full-cone,symmetric", &why);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nats);
+    for (run_turn_t t = RUN_TURN_UDP; t <= RUN_TURN_TCP; t++) {
+        run_matrix_options_t o = { .repeat = 2, .seed = 7, .agent = RUN_PREDICT_AGENT_DEFAULTS,
+                                   .turn = t };
+        run_matrix_options_t plain = o;
+        plain.turn = RUN_TURN_NONE;
+        for (unsigned k = 0; k < 3; k++) {
+            g_autofree char *text = run_matrix_scenario_text(nats, k, &o, &why);
+            g_autofree char *without = run_matrix_scenario_text(nats, k, &plain, &why);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+            g_autofree char *line = g_strdup_printf("listen = bob\nturn = %s\n", run_turn_name(t));
+            ASSERT_CONTAINS(text, line);
+            CU_ASSERT_PTR_NULL(strstr(without, "turn"));
+            GError *error = NULL;
+            g_autoptr(run_spec_t) spec = run_spec_load_data(text, strlen(text), "matrix", &error);
+            g_autoptr(run_spec_t) spec0 = run_spec_load_data(without, strlen(without), "matrix", &error);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(spec0);
+            CU_ASSERT_EQUAL(spec->turn, t);
+            CU_ASSERT_EQUAL(spec->turn_address, 3);
+            CU_ASSERT_EQUAL(spec->expect->outcome, spec0->expect->outcome);
+            CU_ASSERT_STRING_EQUAL(spec->scenario->name, spec0->scenario->name);
+        }
+        o.kind_name = "libnice";
+        o.kind_ref = "libnice";
+        g_autofree char *kind = run_matrix_scenario_text(nats, 0, &o, &why);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(kind);
+        CU_ASSERT_PTR_NULL(strstr(kind, "turn ="));
+    }
+    g_strfreev(nats);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -214,6 +253,7 @@ int main(void)
         { "a stack without relay, or without punching", test_relay_and_punch },
         { "profiles, not only presets", test_profiles_not_presets },
         { "the matrix's scenarios", test_matrix_scenarios },
+        { "the matrix with --turn", test_matrix_turn },
         { NULL, NULL },
     };
     return test_run_suite("run_predict", cases);

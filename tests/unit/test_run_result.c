@@ -189,6 +189,55 @@ static void test_row_kind(void)
     result_free(r);
 }
 
+/* With [agent] turn: done's relay and TURN counts in the row, beside the
+ * transport; rows without TURN have none of these members. */
+static void test_row_turn(void)
+{
+    const char *turn_run[] = {
+        "{\"t_ms\":3.0,\"event\":\"first-byte\",\"path\":\"relay\",\"relay\":\"turn\"}",
+        "{\"t_ms\":900,\"event\":\"done\",\"sent\":10,\"delivered\":10,\"path\":\"relay\","
+        "\"technique\":\"none\",\"time_to_direct_ms\":null,\"relay\":\"turn\","
+        "\"turn_sent\":12,\"turn_received\":11}",
+        NULL,
+    };
+    result_t *r = feed(turn_run);
+    run_result_finish(r, &events, EXITED(0), NULL);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_RELAYED);
+    CU_ASSERT_STRING_EQUAL(r->relay, "turn");
+    CU_ASSERT_EQUAL(r->turn_sent, 12);
+    CU_ASSERT_EQUAL(r->turn_received, 11);
+    r->scenario = g_strdup("mx-sym-sym");
+    r->pair = g_strdup("symmetric/symmetric");
+    /* The transport comes from the scenario (run_worker_fill_row): without
+     * it the row reads as rows always did. */
+    g_autofree char *plain = result_to_line(r);
+    CU_ASSERT_PTR_NULL(strstr(plain, "turn"));
+    CU_ASSERT_PTR_NULL(strstr(plain, "\"relay\":"));
+    r->turn = g_strdup("tcp");
+    g_autofree char *line = result_to_line(r);
+    ASSERT_CONTAINS(line, "\"delivered\":10,\"turn\":\"tcp\",\"relay\":\"turn\",\"turn_sent\":12,"
+                          "\"turn_received\":11,\"expected\"");
+    JsonNode *node = json_from_string(line, NULL);
+    GError *error = NULL;
+    result_t *back = result_from_json(node, "row", 1, &error);
+    CU_ASSERT_PTR_NULL(error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT_STRING_EQUAL(back->turn, "tcp");
+    CU_ASSERT_STRING_EQUAL(back->relay, "turn");
+    CU_ASSERT_EQUAL(back->turn_received, 11);
+    g_autofree char *again = result_to_line(back);
+    ASSERT_CONTAINS(again, "\"turn\":\"tcp\",\"relay\":\"turn\",\"turn_sent\":12,\"turn_received\":11");
+    result_free(back);
+    json_node_unref(node);
+    /* An attempt that never said done: the transport, relay unknown. */
+    result_t *late = result_new();
+    late->turn = g_strdup("udp");
+    g_autofree char *none = result_to_line(late);
+    ASSERT_CONTAINS(none, "\"turn\":\"udp\",\"relay\":null,\"turn_sent\":0");
+    result_free(late);
+    result_free(r);
+}
+
 /* Another kind's peer: one result line (docs/agents.md), checked. */
 static result_t *kind_run(const char *const *lines, int status, const char *runner_error,
                           bool stopped_after_result)
@@ -300,6 +349,7 @@ int main(void)
         { "direct: events to outcome", test_direct },
         { "relayed, failed, partly delivered", test_relayed_and_failed },
         { "crash, no done event, deadline", test_crash_and_deadline },
+        { "rows with TURN", test_row_turn },
         { "results row and back", test_row_round_trip },
         { "results row: the agent kind", test_row_kind },
         { "another kind's result line", test_kind_results },

@@ -172,6 +172,38 @@ static void test_worker_rows(void)
     CU_ASSERT_DOUBLE_EQUAL(rel->time_to_first_byte_ms, 22.0, 1e-9);
 }
 
+/* [agent] turn = udp: the sim's TURN server (sim/simturn) relays a
+ * symmetric pair; the row says so. turn = tcp is refused (UDP only). */
+static void test_worker_turn(void)
+{
+    static const char text[] = "[scenario]\nname = t\n[nat a]\npreset = symmetric\n"
+                               "[nat b]\npreset = symmetric\n[host alice]\nnat = a\n"
+                               "[host bob]\nnat = b\n[agent]\nturn = udp\n";
+    g_autoptr(run_spec_t) spec = spec_of(text);
+    CU_ASSERT_PTR_NULL(run_simworker_check(spec));
+    usec_t clock = 0;
+    g_autoptr(result_t) r = run_simworker_attempt(spec, 1, 77, &clock);
+    CU_ASSERT_EQUAL(r->outcome, RESULT_RELAYED);
+    CU_ASSERT_EQUAL(r->delivered, r->sent);
+    CU_ASSERT_STRING_EQUAL(r->relay, "turn");
+    CU_ASSERT(r->turn_sent > 0 && r->turn_received > 0);
+    /* Without the key: natlab's relay, and no TURN members. */
+    g_autoptr(run_spec_t) plain = spec_of("[scenario]\nname = t\n[nat a]\npreset = symmetric\n"
+                                          "[nat b]\npreset = symmetric\n[host alice]\nnat = a\n"
+                                          "[host bob]\nnat = b\n");
+    clock = 0;
+    g_autoptr(result_t) p = run_simworker_attempt(plain, 1, 77, &clock);
+    CU_ASSERT_EQUAL(p->outcome, RESULT_RELAYED);
+    CU_ASSERT_PTR_NULL(p->relay);
+    CU_ASSERT_EQUAL(p->turn_sent, 0);
+    g_autofree char *tcp_text = g_strdup(text);
+    memcpy(strstr(tcp_text, "turn = udp") + 7, "tcp", 3);
+    g_autoptr(run_spec_t) tcp = spec_of(tcp_text);
+    g_autofree char *why = run_simworker_check(tcp);
+    ASSERT_CONTAINS(why, "t.scn:12: [agent] turn = tcp: sim mode's TURN server (sim/simturn) "
+                         "speaks UDP only; use turn = udp, or run it without --sim");
+}
+
 static void test_refused(void)
 {
     static const struct { const char *text, *want; } cases[] = {
@@ -206,6 +238,7 @@ int main(void)
         { "same seed, same result", test_determinism },
         { "outcomes and events", test_outcomes },
         { "worker rows", test_worker_rows },
+        { "worker rows with TURN", test_worker_turn },
         { "what the sim refuses", test_refused },
         { NULL, NULL },
     };

@@ -57,12 +57,12 @@ static void test_agent_flags_and_argv(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
     CU_ASSERT_EQUAL(spec->connect, 1);
     CU_ASSERT_EQUAL(spec->listen, 0);
-    char **c = run_spec_agent_argv(spec, true, "198.19.1.1:3478", "bob-1", "alice-1", 9);
+    char **c = run_spec_agent_argv(spec, true, "198.19.1.1:3478", "bob-1", "alice-1", 9, NULL, NULL);
     g_autofree char *cl = g_strjoinv(" ", c);
     CU_ASSERT_STRING_EQUAL(cl, "agent --server 198.19.1.1:3478 --name bob-1 --seed 9 --json "
                                "--keepalive 5s --no-predict --share-local --birthday-probes 64 "
                                "connect alice-1 --send 3 --hold 2s");
-    char **l = run_spec_agent_argv(spec, false, "198.19.1.1:3478", "alice-1", NULL, 8);
+    char **l = run_spec_agent_argv(spec, false, "198.19.1.1:3478", "alice-1", NULL, 8, NULL, NULL);
     g_autofree char *ll = g_strjoinv(" ", l);
     CU_ASSERT_STRING_EQUAL(ll, "agent --server 198.19.1.1:3478 --name alice-1 --seed 8 --json "
                                "--keepalive 5s --no-predict --share-local --birthday-probes 64 "
@@ -70,6 +70,103 @@ static void test_agent_flags_and_argv(void)
     g_strfreev(c);
     g_strfreev(l);
     run_spec_free(spec);
+}
+
+/* [agent] turn: the transport to coturn, which gets an address of its own on
+ * the server host after natlab server's; the agents get --turn and friends. */
+static void test_turn(void)
+{
+    char *msg;
+    run_spec_t *spec = load("[agent]\nturn = udp\nkeepalive = 5s\n", &msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(spec->turn, RUN_TURN_UDP);
+    CU_ASSERT_EQUAL(spec->turn_line, 12);
+    const scenario_host_t *server = scenario_host(spec->scenario, (guint)spec->server);
+    CU_ASSERT_EQUAL(server->addresses, 3);
+    CU_ASSERT_EQUAL(spec->turn_address, 3);
+    CU_ASSERT_EQUAL(run_spec_server_addresses(spec), 2);
+    char **c = run_spec_agent_argv(spec, true, "198.19.1.1:3478", "alice-1", "bob-1", 9,
+                                   "198.19.1.3", "/state/turn-password");
+    g_autofree char *cl = g_strjoinv(" ", c);
+    CU_ASSERT_STRING_EQUAL(cl, "agent --server 198.19.1.1:3478 --name alice-1 --seed 9 --json "
+                               "--keepalive 5s --turn turn:198.19.1.3:3478?transport=udp "
+                               "--turn-user natlab --turn-password-file /state/turn-password "
+                               "connect bob-1");
+    char **l = run_spec_agent_argv(spec, false, "198.19.1.1:3478", "bob-1", NULL, 8,
+                                   "198.19.1.3", "/state/turn-password");
+    g_autofree char *ll = g_strjoinv(" ", l);
+    ASSERT_CONTAINS(ll, "--turn turn:198.19.1.3:3478?transport=udp --turn-user natlab "
+                        "--turn-password-file /state/turn-password listen --once");
+    g_strfreev(c);
+    g_strfreev(l);
+    run_spec_free(spec);
+
+    /* A server host of the scenario's own: coturn after its one address. */
+    spec = load("[host srv]\n[agent]\nserver = srv\nturn = tcp\n", &msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(spec->turn, RUN_TURN_TCP);
+    CU_ASSERT_EQUAL(scenario_host(spec->scenario, (guint)spec->server)->addresses, 2);
+    CU_ASSERT_EQUAL(spec->turn_address, 2);
+    CU_ASSERT_EQUAL(run_spec_server_addresses(spec), 1);
+    c = run_spec_agent_argv(spec, true, "198.19.1.1:3478", "a", "b", 1, "198.19.1.2", "/p");
+    cl = (g_free(cl), g_strjoinv(" ", c));
+    ASSERT_CONTAINS(cl, "--turn turn:198.19.1.2:3478?transport=tcp ");
+    g_strfreev(c);
+    run_spec_free(spec);
+
+    /* off: as without the key, byte for byte. */
+    spec = load("[agent]\nturn = off\n", &msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
+    CU_ASSERT_EQUAL(spec->turn, RUN_TURN_NONE);
+    CU_ASSERT_EQUAL(spec->turn_address, 0);
+    CU_ASSERT_EQUAL(scenario_host(spec->scenario, (guint)spec->server)->addresses, 2);
+    c = run_spec_agent_argv(spec, false, "198.19.1.1:3478", "a", NULL, 1, NULL, NULL);
+    cl = (g_free(cl), g_strjoinv(" ", c));
+    CU_ASSERT_STRING_EQUAL(cl, "agent --server 198.19.1.1:3478 --name a --seed 1 --json listen --once");
+    g_strfreev(c);
+    run_spec_free(spec);
+
+    /* natlab up: the key checked, no address added. */
+    g_autofree char *text = g_strconcat(base, "[host srv]\n[agent]\nserver = srv\nturn = udp\n", NULL);
+    GError *error = NULL;
+    g_autoptr(scenario_t) s = run_spec_load_scenario(text, strlen(text), "s.scn", NULL, &error);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(scenario_host(s, 2)->addresses, 1);
+
+    run_turn_t t;
+    CU_ASSERT_TRUE(run_turn_parse("tcp", &t) && t == RUN_TURN_TCP);
+    CU_ASSERT_FALSE(run_turn_parse("UDP", &t));
+    CU_ASSERT_FALSE(run_turn_parse(NULL, &t));
+    CU_ASSERT_PTR_NULL(run_turn_name(RUN_TURN_NONE));
+    CU_ASSERT_STRING_EQUAL(run_turn_name(RUN_TURN_UDP), "udp");
+}
+
+static void test_turn_errors(void)
+{
+    static const struct {
+        const char *extra, *message;
+    } bad[] = {
+        { "[agent]\nturn = coturn\n",
+          "s.scn:12: [agent] turn = coturn: allowed: udp, tcp, off (natlab's agent relays through coturn" },
+        { "[agent]\nturn = \n", "s.scn:12: [agent] turn = : allowed: udp, tcp, off" },
+        { "[agent]\nkind = libnice\nturn = udp\n",
+          "s.scn:13: [agent] turn = udp: a flag of natlab's own agent; kind libnice gets coturn "
+          "from its kind file (servers = turn)" },
+        { "[host srv]\nrun = sleep 1000\n[agent]\nserver = srv\nturn = tcp\n",
+          "s.scn:15: [agent] turn = tcp: the runner starts coturn beside natlab server, but server "
+          "host srv runs a program of its own (run =); allowed: no run key there, or no turn key" },
+        { "[host srv]\naddresses = 8\n[agent]\nserver = srv\nturn = udp\n",
+          "s.scn:15: [agent] turn = udp: coturn needs an address of its own on server host srv, "
+          "which has 8 already; allowed: at most 7 addresses = there with turn" },
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        char *msg = NULL;
+        run_spec_t *spec = load(bad[i].extra, &msg);
+        CU_ASSERT_PTR_NULL(spec);
+        run_spec_free(spec);
+        ASSERT_CONTAINS(msg, bad[i].message);
+        g_free(msg);
+    }
 }
 
 static void test_events(void)
@@ -107,7 +204,7 @@ static void test_errors(void)
     } bad[] = {
         { "[agent]\nconnect = carol\n", "s.scn:12: [agent] connect = carol: no such host; allowed: alice, bob" },
         { "[agent]\nkeepalive = often\n", "s.scn:12: [agent] keepalive = often: allowed: a duration above 0" },
-        { "[agent]\nwarp = 9\n", "s.scn:12: [agent] warp = 9: unknown key; allowed keys: connect, listen, server, hold, kind, keepalive" },
+        { "[agent]\nwarp = 9\n", "s.scn:12: [agent] warp = 9: unknown key; allowed keys: connect, listen, server, hold, kind, turn, keepalive" },
         { "[agent]\npredict = yes\n", "s.scn:12: [agent] predict = yes: allowed: on, off" },
         { "[agent]\nconnect = alice\nlisten = alice\n", "[agent] listen = alice: the listening host must differ" },
         { "[agent]\nserver = alice\n", "s.scn:12: [agent] server = alice: the server must be a public host" },
@@ -194,6 +291,8 @@ int main(void)
     static const test_case_t cases[] = {
         { "defaults: agents, server, expectation", test_defaults },
         { "[agent] keys become flags", test_agent_flags_and_argv },
+        { "[agent] turn: coturn's address, the agents' flags", test_turn },
+        { "[agent] turn: every refusal", test_turn_errors },
         { "[event] groups", test_events },
         { "attempt seeds", test_attempt_seeds },
         { "errors", test_errors },
