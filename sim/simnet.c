@@ -190,9 +190,9 @@ static void stream_close(simnet_t *s, unsigned h)
 static void stream_arrive(simnet_t *s, const packet_t *p)
 {
     unsigned h = (unsigned)p->nat & 0xff, gen = (unsigned)p->nat >> 8;
-    sim_host_t *host = &s->host[h];
-    if (h >= HOSTS || gen != host->stream_gen)
+    if (h >= HOSTS || gen != s->host[h].stream_gen)
         return; /* an older stream's */
+    sim_host_t *host = &s->host[h];
     if (p->hop == HOP_STREAM_ACCEPT) {
         host->stream_up = p->data[0] == 1;
         if (host->stream_up)
