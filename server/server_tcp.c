@@ -6,6 +6,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -344,6 +345,8 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer user)
             close(cfd);
             continue;
         }
+        int one = 1; /* small frames (PEER, relayed data), each wanted now: no Nagle */
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         tcp_conn_t *c = g_new0(tcp_conn_t, 1);
         c->tcp = t;
         c->fd = cfd;
