@@ -14,8 +14,8 @@ static const char default_text[] =
     "# results.jsonl (preset names; \"public\" for a host without a NAT).\n"
     "[about]\n"
     "name = natlab default field mix (estimate)\n"
-    "description = About 5% of peers without a NAT; of those behind one, about 84% endpoint-independent mapping (Ford et al. found 82% of NATs punchable), a third of mobile carriers symmetric\n"
-    "sources = Ford, Srisuresh, Kegel 2005; Maier, Schneider, Feldmann 2011; Halkes, Pouwelse 2011; Klinec, Matyas 2014; Richter et al. 2016; see docs/report.md\n"
+    "description = About 5% of peers without a NAT; of those behind one, about 82% endpoint-independent mapping (Ford et al. found 82% of NATs punchable), a third of mobile carriers symmetric; about 4% on networks that let no UDP out (RFC 9308: 3 to 5% of networks block UDP), which reach peers only through a relay over TCP\n"
+    "sources = Ford, Srisuresh, Kegel 2005; Maier, Schneider, Feldmann 2011; Halkes, Pouwelse 2011; Klinec, Matyas 2014; Richter et al. 2016; RFC 9308 (2022); see docs/report.md\n"
     "\n"
     "[weights]\n"
     "no-nat = 5\n"
@@ -26,7 +26,9 @@ static const char default_text[] =
     "home-router = 25\n"
     "cgnat = 7\n"
     "symmetric-sequential = 5\n"
-    "symmetric = 10\n";
+    "symmetric = 10\n"
+    "udp-blocked = 2\n"
+    "corporate = 2\n";
 
 const char *population_default_text(void)
 {
@@ -214,7 +216,9 @@ static const population_published_t published[] = {
     { "Trautwein et al. 2025",
       "hole-punching success over 4.4 million libp2p DCUtR attempts in IPFS", "70% \u00b1 7.1%",
       0.629, 0.771, "https://arxiv.org/abs/2510.27500" },
-    { "Tailscale 2025", "connections that end up direct (the rest ride DERP relays)",
+    { "Tailscale 2025",
+      "connections that end up direct; the rest ride DERP relays, over HTTPS where UDP is "
+      "blocked, and count as relayed, not failed",
       "well north of 90%", 0.90, 1.0, "https://tailscale.com/blog/" },
     { "ZeroTier 2014", "traffic that must be relayed: 4% (ZeroTier) to 8% (Google)",
       "4-8% relayed", 0.92, 0.96, "https://www.zerotier.com/blog/the-state-of-nat-traversal/" },

@@ -207,7 +207,11 @@ static void comparison_tail(GString *o, const report_stats_t *s, const populatio
     g_string_append(o, "</table>\n<p class=\"note\">The published figures measure different "
                        "things (NATs, attempts, connections, traffic) in different "
                        "populations; they bound what is plausible, they are not the same "
-                       "quantity.</p>\n<details><summary>Population weights</summary>\n"
+                       "quantity.</p>\n<p class=\"note\">A pair with a peer on a network that "
+                       "lets no UDP out (<code>udp-blocked</code>, <code>corporate</code>) "
+                       "counts as relayed when the agent reaches the relay over TCP, as deployed systems do (Tailscale's DERP over HTTPS, TURN over TCP "
+                       "or TLS): in the relayed share, here as in the published figures, not "
+                       "among the failures.</p>\n<details><summary>Population weights</summary>\n"
                        "<table>\n<tr><th class=\"l\">NAT</th><th>share</th><th>pairs measured "
                        "here</th></tr>\n");
     for (guint i = 0; i < p->nats->len; i++) {

@@ -262,6 +262,91 @@ static void test_population_estimate(void)
     CU_ASSERT_TRUE(close_to(e.coverage, 0));
 }
 
+/* Networks that let no UDP out are peers like any other: their pairs count
+ * whatever the outcome (relayed over TCP is relayed, failed is failed), and
+ * only a pair nobody measured is left out of the coverage. */
+static const fx_pair_t blocked_pairs[] = {
+    { NULL, "home-router", FX_EIM, "home-router", FX_EIM, 9, 1, 0, 30, 2 },
+    { NULL, "home-router", FX_EIM, "udp-blocked", FX_BLOCKED, 0, 6, 0, 1, 1 },
+    { "other", "udp-blocked", FX_BLOCKED, "home-router", FX_EIM, 0, 3, 1, 1, 1 },
+    { NULL, "corporate", FX_APDM, "udp-blocked", FX_BLOCKED, 0, 4, 0, 1, 1 },
+    { NULL, "corporate", FX_APDM, "corporate", FX_APDM, 0, 0, 2, 1, 1 },
+};
+
+static void test_population_blocked(void)
+{
+    g_autoptr(results_t) r = fx_results(blocked_pairs, G_N_ELEMENTS(blocked_pairs), 2, 14);
+    g_autoptr(report_stats_t) s = report_stats_new(r);
+    /* symmetric is in the model but no pair with it was measured. */
+    g_autoptr(population_t) pop = population_from("[weights]\nhome-router = 6\n"
+                                                  "udp-blocked = 2\ncorporate = 2\n"
+                                                  "symmetric = 1\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pop);
+    double h = 6.0 / 11, u = 2.0 / 11, c = 2.0 / 11;
+    CU_ASSERT_TRUE(close_to(population_weight(pop, "udp-blocked"), u));
+    CU_ASSERT_TRUE(close_to(population_weight(pop, "corporate"), c));
+
+    /* Cells {home,home}, {home,udp} (both orders pooled), {corp,udp}, {corp,corp}. */
+    const struct {
+        double w;
+        size_t n, direct, relayed, failed;
+    } cell[] = {
+        { h * h, 10, 9, 1, 0 },
+        { 2 * h * u, 10, 0, 9, 1 },
+        { 2 * c * u, 4, 0, 4, 0 },
+        { c * c, 2, 0, 0, 2 },
+    };
+    double cov = 0, d = 0, rel = 0, f = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(cell); i++) {
+        double n = (double)cell[i].n;
+        cov += cell[i].w;
+        d += cell[i].w * (double)cell[i].direct / n;
+        rel += cell[i].w * (double)cell[i].relayed / n;
+        f += cell[i].w * (double)cell[i].failed / n;
+    }
+    population_estimate_t e;
+    population_estimate(pop, s, &e);
+    CU_ASSERT_EQUAL(e.cells, G_N_ELEMENTS(cell));
+    CU_ASSERT_TRUE(close_to(e.coverage, cov));
+    CU_ASSERT_TRUE(e.coverage < 1); /* the pairs with symmetric */
+    CU_ASSERT_TRUE(close_to(e.direct, d / cov));
+    CU_ASSERT_TRUE(close_to(e.relayed, rel / cov));
+    CU_ASSERT_TRUE(close_to(e.failed, f / cov));
+    CU_ASSERT_TRUE(e.failed > 0); /* corporate/corporate failed: counted, not dropped */
+
+    /* Without symmetric, {home,corp} and {udp,udp} are still missing:
+     * 0.6^2 + 2*0.6*0.2 + 2*0.2*0.2 + 0.2^2 of the pairs measured. */
+    g_autoptr(population_t) three = population_from("[weights]\nhome-router = 6\n"
+                                                    "udp-blocked = 2\ncorporate = 2\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(three);
+    population_estimate(three, s, &e);
+    CU_ASSERT_EQUAL(e.cells, G_N_ELEMENTS(cell));
+    CU_ASSERT_TRUE(close_to(e.coverage, 0.72));
+}
+
+static const fx_pair_t blocked_full[] = {
+    { NULL, "home-router", FX_EIM, "home-router", FX_EIM, 2, 0, 0, 30, 2 },
+    { NULL, "home-router", FX_EIM, "udp-blocked", FX_BLOCKED, 0, 2, 0, 1, 1 },
+    { NULL, "udp-blocked", FX_BLOCKED, "udp-blocked", FX_BLOCKED, 0, 2, 0, 1, 1 },
+};
+
+static void test_population_blocked_full(void)
+{
+    g_autoptr(results_t) r = fx_results(blocked_full, G_N_ELEMENTS(blocked_full), 1, 15);
+    g_autoptr(report_stats_t) s = report_stats_new(r);
+    g_autoptr(population_t) pop = population_from("[weights]\nhome-router = 3\n"
+                                                  "udp-blocked = 1\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pop);
+    population_estimate_t e;
+    population_estimate(pop, s, &e);
+    CU_ASSERT_EQUAL(e.cells, 3);
+    CU_ASSERT_TRUE(close_to(e.coverage, 1));
+    /* Only {home,home} is direct: 9/16 of the pairs; the rest relayed, none failed. */
+    CU_ASSERT_TRUE(close_to(e.direct, 9.0 / 16));
+    CU_ASSERT_TRUE(close_to(e.relayed, 7.0 / 16));
+    CU_ASSERT_TRUE(close_to(e.failed, 0));
+}
+
 static void test_population_default(void)
 {
     g_autoptr(population_t) p = population_new_default();
@@ -280,6 +365,11 @@ static void test_population_default(void)
         CU_ASSERT_TRUE(preset);
     }
     CU_ASSERT_TRUE(close_to(sum, 1));
+    /* Networks that let no UDP out are part of the field (RFC 9308: 3-5%). */
+    double blocked = population_weight(p, "udp-blocked") + population_weight(p, "corporate");
+    CU_ASSERT_TRUE(blocked >= 0.03 && blocked <= 0.05);
+    CU_ASSERT_TRUE(population_weight(p, "udp-blocked") > 0);
+    CU_ASSERT_TRUE(population_weight(p, "corporate") > 0);
     CU_ASSERT_PTR_NOT_NULL(p->sources);
     size_t n;
     const population_published_t *pub = population_published(&n);
@@ -581,6 +671,8 @@ int main(void)
         { "matrix axes: easiest first", test_axes_order },
         { "population estimate by its definition", test_population_estimate },
         { "built-in population: presets, sums to 1", test_population_default },
+        { "population: blocked pairs count, unmeasured ones do not", test_population_blocked },
+        { "population: every pair measured is coverage 1", test_population_blocked_full },
         { "population file errors name FILE:LINE", test_population_errors },
         { "figure data: heatmap and CDF", test_plot_data },
         { "gnuplot script: quoting users' names", test_plot_script_quoting },
