@@ -14,7 +14,7 @@ static const char default_text[] =
     "# results.jsonl (preset names; \"public\" for a host without a NAT).\n"
     "[about]\n"
     "name = natlab default field mix (estimate)\n"
-    "description = About 5% of peers without a NAT; of those behind one, about 82% endpoint-independent mapping (Ford et al. found 82% of NATs punchable), a third of mobile carriers symmetric; about 4% on networks that let no UDP out (RFC 9308: 3 to 5% of networks block UDP), which reach peers only through a relay over TCP\n"
+    "description = About 5% of peers without a NAT; of those behind one, about 82% endpoint-independent mapping (Ford et al. found 82% of NATs punchable), a third of mobile carriers symmetric; about 4% on networks that let no UDP out (RFC 9308: 3 to 5% of networks block UDP), whose pairs go through a relay over TCP\n"
     "sources = Ford, Srisuresh, Kegel 2005; Maier, Schneider, Feldmann 2011; Halkes, Pouwelse 2011; Klinec, Matyas 2014; Richter et al. 2016; RFC 9308 (2022); see docs/report.md\n"
     "\n"
     "[weights]\n"
