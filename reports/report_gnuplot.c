@@ -28,7 +28,11 @@ static bool plot_in(const report_stats_t *s, const report_kinds_t *k, const char
 {
     g_autofree char *heat = report_plot_heatmap_data(s);
     g_autofree char *tech = report_plot_techniques_data(s);
-    g_autofree char *script = report_plot_script_kinds(s, k, tmp, out_dir);
+    /* gnuplot runs in TMP and names its data files relative to it: the SVGs
+     * carry a data file's name in a <title>, and a random directory there
+     * would make two reports of the same rows differ. */
+    g_autofree char *out_abs = g_canonicalize_filename(out_dir, NULL);
+    g_autofree char *script = report_plot_script_kinds(s, k, ".", out_abs);
     for (guint i = 0; k && k->by_kind && i < k->kinds->len; i++) {
         const report_kind_t *kind = k->kinds->pdata[i];
         g_autofree char *data = report_plot_heatmap_data(kind->stats);
@@ -50,7 +54,7 @@ static bool plot_in(const report_stats_t *s, const report_kinds_t *k, const char
     const char *argv[] = { gnuplot, script_path, NULL };
     g_autofree char *out = NULL, *err = NULL;
     int status = 0;
-    if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &out,
+    if (!g_spawn_sync(tmp, (char **)argv, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, &out,
                       &err, &status, error))
         return false;
     if (!g_spawn_check_wait_status(status, NULL)) {

@@ -75,6 +75,10 @@ run report "$s1" "$s2" --out "$tmp/again"
 check "the same input gives the same summary.json and report.html" \
     sh -c "cmp '$tmp/report/summary.json' '$tmp/again/summary.json' &&
            cmp '$tmp/report/report.html' '$tmp/again/report.html'"
+check "the same input gives the same figures (no scratch path in the SVGs)" \
+    sh -c "for f in heatmap ttd-cdf techniques; do
+               cmp '$tmp/report/'\$f.svg '$tmp/again/'\$f.svg || exit 1
+           done"
 
 check "natlab's rows alone: summary.json has no kinds, the page no kinds section" \
     sh -c "! grep -q '\"kinds\"' '$tmp/report/summary.json' &&
