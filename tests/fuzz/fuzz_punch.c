@@ -76,6 +76,16 @@ static void drain(punch_t *p, harness_t *h)
             break;
         case PUNCH_OUT_TURN: /* TURN is off here: fuzz_turn covers the client */
             abort();
+        case PUNCH_OUT_STREAM_CONNECT: /* natlab server over TCP: fuzz_agentframe covers frames */
+            if (!o.to.port)
+                abort();
+            break;
+        case PUNCH_OUT_STREAM_SEND:
+            if (o.len == 0)
+                abort();
+            break;
+        case PUNCH_OUT_STREAM_CLOSE:
+            break;
         case PUNCH_OUT_EVENT:
             break;
         }
