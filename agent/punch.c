@@ -289,12 +289,17 @@ static void send_server(punch_t *p, agentmsg_t *m)
     o->len = agentframe_write(buf, n, o->data, sizeof o->data);
 }
 
+/* Our TURN allocation in `state`, and not given up. */
+static bool turn_in(const punch_t *p, turn_state_t state)
+{
+    return p->turn && !p->turn_down && turn_state(p->turn) == state;
+}
+
 /* The relay path runs through TURN: both sides have an allocation, and it
  * has not gone silent on us. */
 static bool relay_is_turn(const punch_t *p)
 {
-    return p->turn && !p->turn_down && turn_state(p->turn) == TURN_READY && p->peer_relayed.port &&
-           !p->peer_relay_dead;
+    return turn_in(p, TURN_READY) && p->peer_relayed.port && !p->peer_relay_dead;
 }
 
 static void turn_output(punch_t *p);
@@ -377,7 +382,7 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
     if (p->pm.mapped)
         m->candidates[m->n_candidates++] =
             (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_PORTMAP, p->pm.external };
-    if (p->turn && !p->turn_down && turn_state(p->turn) == TURN_READY)
+    if (turn_in(p, TURN_READY))
         m->candidates[m->n_candidates++] =
             (agentmsg_candidate_t){ AGENTMSG_CANDIDATE_RELAY, turn_relayed(p->turn) };
 }
@@ -386,7 +391,7 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
  * hands a peer the candidates of the REGISTER before the session only. */
 static bool turn_pending(const punch_t *p)
 {
-    return p->turn && !p->turn_down && turn_state(p->turn) == TURN_ALLOCATING;
+    return turn_in(p, TURN_ALLOCATING);
 }
 
 static void register_send(punch_t *p, usec_t now)
