@@ -23,6 +23,7 @@ static const flag_t flags[] = {
     { "--no-birthday", SWITCH, 0, 0, 0 },
     { "--no-portmap", SWITCH, 0, 0, 0 },
     { "--no-broadcast", SWITCH, 0, 0, 0 },
+    { "--no-tcp-punch", SWITCH, 0, 0, 0 },
     /* Below a second a keepalive is a flood, not a keepalive. */
     { "--keepalive", DURATION, AT(keepalive), USEC_PER_SEC, 24 * USEC_PER_HOUR },
     { "--probe-interval", DURATION, AT(probe_interval), USEC_PER_MSEC, USEC_PER_MIN },
@@ -68,6 +69,8 @@ static void apply_switch(punch_config_t *c, const char *name)
         c->portmap = false;
     else if (strcmp(name, "--no-broadcast") == 0)
         c->broadcast = false;
+    else if (strcmp(name, "--no-tcp-punch") == 0)
+        c->tcp_punch = false;
 }
 
 int agent_flags_parse(punch_config_t *c, const char *flag, const char *value, GError **error)

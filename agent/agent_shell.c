@@ -20,6 +20,7 @@
 #include "common/route.h"
 #include "common/sockaddr.h"
 #include "common/sockerr.h"
+#include "tcpsock.h"
 
 
 #define SOCKETS_MAX (PUNCH_SOCKET_BIRTHDAY + 1024)
@@ -67,6 +68,7 @@ struct agent_shell {
     bool srv_connected;
     GByteArray *srv_backlog;  /* bytes not yet taken by the kernel */
     char *srv_broken;         /* why it failed, for the core (after the flush) */
+    tcpsock_t *tcp;           /* TCP punching's listener and connections; NULL: off */
 };
 
 /* ---- events ---- */
@@ -243,6 +245,8 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_string(b, "path", punch_path_name(e->path));
         add_string(b, "technique", agentmsg_technique_name(e->technique));
         add_int(b, "socket", e->local.port);
+        if (e->tcp)
+            add_string(b, "transport", "tcp"); /* socket: the TCP port */
         add_endpoint(b, "remote", e->remote);
         add_ms(b, "rtt_ms", e->rtt, true);
         break;
@@ -289,6 +293,17 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
     case PUNCH_EVENT_KEEPALIVE:
         add_ms(b, "keepalive_ms", e->keepalive, true);
         add_string(b, "reason", "our mapping changed between two refreshes");
+        break;
+    case PUNCH_EVENT_TCP_PUNCH:
+        if (e->attempt)
+            add_int(b, "attempt", e->attempt);
+        else
+            add_string(b, "result", "failed");
+        if (e->remote.port)
+            add_endpoint(b, "remote", e->remote);
+        if (e->attempt && e->lead)
+            add_ms(b, "lead_ms", e->lead, true);
+        add_string(b, "reason", e->reason);
         break;
     }
     emit(b);
@@ -750,6 +765,42 @@ static void srv_write(agent_shell_t *sh, const uint8_t *data, size_t len)
     srv_push(sh);
 }
 
+/* ---- TCP punching's sockets (agent/tcpsock) ---- */
+
+static void tcp_connected(void *ctx, unsigned id)
+{
+    agent_shell_t *sh = ctx;
+    punch_tcp_connected(sh->core, id, clock_now_usec());
+}
+
+static void tcp_received(void *ctx, unsigned id, const uint8_t *data, size_t len)
+{
+    agent_shell_t *sh = ctx;
+    punch_tcp_receive(sh->core, id, data, len, clock_now_usec());
+}
+
+static void tcp_broken(void *ctx, unsigned id, const char *reason)
+{
+    agent_shell_t *sh = ctx;
+    punch_tcp_broken(sh->core, id, reason, clock_now_usec());
+}
+
+static unsigned tcp_accepted(void *ctx, addr_endpoint_t from)
+{
+    agent_shell_t *sh = ctx;
+    return sh->finished ? 0 : punch_tcp_accepted(sh->core, from, clock_now_usec());
+}
+
+static void tcp_after(void *ctx)
+{
+    agent_shell_t *sh = ctx;
+    if (!sh->finished)
+        run_core(sh, clock_now_usec());
+}
+
+static const tcpsock_callbacks_t tcp_callbacks = { tcp_connected, tcp_received, tcp_broken,
+                                                   tcp_accepted, tcp_after };
+
 /* ---- sockets ---- */
 
 static gboolean on_readable(int fd, GIOCondition cond, gpointer data);
@@ -832,8 +883,22 @@ again:
         case PUNCH_OUT_STREAM_CLOSE:
             srv_close(sh);
             break;
+        case PUNCH_OUT_TCP_CONNECT:
+            if (sh->tcp && !sh->finished)
+                tcpsock_connect(sh->tcp, o->id, o->to);
+            break;
+        case PUNCH_OUT_TCP_SEND:
+            if (sh->tcp)
+                tcpsock_send(sh->tcp, o->id, o->data, o->len);
+            break;
+        case PUNCH_OUT_TCP_CLOSE:
+            if (sh->tcp)
+                tcpsock_close(sh->tcp, o->id);
+            break;
         }
     }
+    if (sh->tcp && !sh->finished && tcpsock_report(sh->tcp))
+        goto again;
     if (sh->turn_broken && !sh->finished) {
         tell_turn_broken(sh);
         goto again;
@@ -1036,6 +1101,12 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     }
     if (cfg.turn_server.port && !turn_connect(sh, error))
         goto out;
+    if (cfg.tcp_punch) {
+        g_autoptr(GError) err = NULL;
+        sh->tcp = tcpsock_new(&tcp_callbacks, sh, &cfg.tcp_punch_port, &err);
+        if (!sh->tcp)
+            g_warning("TCP punching off: %s", err->message);
+    }
     if (cfg.portmap && !cfg.gateway)
         cfg.gateway = route_default_gateway("/proc/net/route");
     sh->loop = g_main_loop_new(NULL, FALSE);
@@ -1069,6 +1140,7 @@ out:
         (void)!send(sh->srv_fd, sh->srv_backlog->data, sh->srv_backlog->len,
                     MSG_NOSIGNAL | MSG_DONTWAIT); /* the BYE and LEAVING, if the kernel takes them */
     srv_close(sh);
+    tcpsock_free(sh->tcp);
     g_byte_array_unref(sh->srv_backlog);
     g_free(sh->srv_broken);
     if (sh->turn_backlog)

@@ -9,6 +9,7 @@
 #include "common/rng.h"
 #include "common/stun.h"
 #include "portmap.h"
+#include "tcppunch.h"
 #include "turn.h"
 #include "upnpc.h"
 
@@ -38,6 +39,9 @@
 #define STREAM_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* a dropped SYN: the next port */
 #define UDP_PROBE_INTERVAL (5 * USEC_PER_SEC)     /* over TCP: one Binding over UDP this often */
 #define PROBE_RING 4096
+#define SOCKET_TCP 0x10000u /* pairs over TCP-punched connections: + the connection's id */
+#define SOCKET_GONE (UINT_MAX - 1) /* a pair whose TCP connection closed */
+#define TCP_TEXTS 16
 #define PAIRS_MAX 512
 
 typedef enum reg_state { REG_BINDING, REG_REGISTERING, REG_REGISTERED, REG_FAILED } reg_state_t;
@@ -209,6 +213,11 @@ struct punch {
     bool udp_refused;               /* an ICMP error said so, not silence */
     bool tcp_used;                  /* we registered over TCP and have not moved back */
     agentframe_splitter_t splitter;
+
+    /* TCP punching (NULL: no listener, or no session yet) */
+    tcppunch_t *tcpp;
+    char tcp_texts[TCP_TEXTS][256]; /* its event texts, until the shell has read them */
+    unsigned tcp_text_next;
 };
 
 /* ---- output ---- */
@@ -260,11 +269,18 @@ static uint16_t seq_now(const punch_t *p)
     return port > 0 && port <= 65535 ? (uint16_t)port : p->seq_last;
 }
 
+static void tcp_drain(punch_t *p, usec_t now);
+
 static void send_raw(punch_t *p, unsigned socket, addr_endpoint_t to, const uint8_t *data,
                      size_t len)
 {
     if (!len)
         return;
+    if (socket >= SOCKET_TCP) {
+        if (p->tcpp && tcppunch_send(p->tcpp, socket - SOCKET_TCP, data, len))
+            tcp_drain(p, p->now);
+        return;
+    }
     if (socket == PUNCH_SOCKET_PRIMARY)
         count_destination(p, to);
     punch_output_t *o = out_push(p, PUNCH_OUT_SEND);
@@ -515,6 +531,7 @@ static uint8_t technique_combine(uint8_t a, uint8_t b)
         [AGENTMSG_TECHNIQUE_PUNCH] = 2,    [AGENTMSG_TECHNIQUE_HAIRPIN] = 3,
         [AGENTMSG_TECHNIQUE_PREDICTED] = 4, [AGENTMSG_TECHNIQUE_BIRTHDAY] = 5,
         [AGENTMSG_TECHNIQUE_PORTMAP] = 6,  [AGENTMSG_TECHNIQUE_LAN] = 7,
+        [AGENTMSG_TECHNIQUE_TCP_PUNCH] = 8,
     };
     a = a < AGENTMSG_TECHNIQUE_COUNT ? a : 0;
     b = b < AGENTMSG_TECHNIQUE_COUNT ? b : 0;
@@ -581,14 +598,18 @@ static void set_path(punch_t *p, int next, const char *reason, usec_t now)
     p->technique = pr ? technique_combine(pr->local_technique, pr->remote_technique)
                       : AGENTMSG_TECHNIQUE_NONE;
     p->stats.path_changes++;
+    bool tcp = pr && pr->socket >= SOCKET_TCP;
+    if (tcp && p->tcpp)
+        tcppunch_chosen(p->tcpp, pr->socket - SOCKET_TCP, now);
     if (pr && !p->direct_at) {
         p->direct_at = now;
         punch_event_t *e = event_push(p, PUNCH_EVENT_DIRECT, now);
         e->path = to;
         e->technique = p->technique;
-        e->local = addr_endpoint(0, (uint16_t)pr->socket);
+        e->local = addr_endpoint(0, tcp ? p->cfg.tcp_punch_port : (uint16_t)pr->socket);
         e->remote = pr->remote;
         e->rtt = pr->srtt;
+        e->tcp = tcp;
     }
     punch_event_t *e = event_push(p, PUNCH_EVENT_PATH_CHANGED, now);
     e->from = from;
@@ -598,6 +619,9 @@ static void set_path(punch_t *p, int next, const char *reason, usec_t now)
     e->rtt = pr ? pr->srtt : p->relay_srtt;
     e->reason = reason;
     e->turn = relay_is_turn(p);
+    e->tcp = tcp;
+    if (tcp)
+        tcp_drain(p, now);
 }
 
 /* The structure of a path, before its round trip: a LAN path (one hop, no
@@ -802,6 +826,15 @@ static void peer_told(punch_t *p, addr_endpoint_t said, usec_t now)
     predict_go(p, false, now);
 }
 
+/* UDP found no direct path: the controlling side tries TCP (agent/tcppunch). */
+static void tcp_punch_begin(punch_t *p, usec_t now)
+{
+    if (p->tcpp && p->controlling && p->current < 0) {
+        tcppunch_start(p->tcpp, now);
+        tcp_drain(p, now);
+    }
+}
+
 static void punching_start(punch_t *p, usec_t now)
 {
     if (p->via_tcp || p->peer_nat.mapping == AGENTMSG_MAPPING_NO_UDP) {
@@ -815,6 +848,7 @@ static void punching_start(punch_t *p, usec_t now)
         event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason =
             p->via_tcp ? "no UDP path: natlab server over TCP, relayed through it"
                        : "the peer has no UDP path (natlab server over TCP): relayed";
+        tcp_punch_begin(p, now);
         return;
     }
     p->punching = true;
@@ -925,6 +959,7 @@ static void punching_give_up(punch_t *p, usec_t now)
     p->gave_up = true;
     punching_stop_birthday(p);
     event_push(p, PUNCH_EVENT_PUNCH_GAVE_UP, now)->reason = reason;
+    tcp_punch_begin(p, now);
 }
 
 static void pairs_reset(punch_t *p)
@@ -941,6 +976,10 @@ static void fall_back(punch_t *p, const char *reason, usec_t now)
     event_push(p, PUNCH_EVENT_RELAY_FALLBACK, now)->reason = reason;
     set_path(p, -1, reason, now);
     pairs_reset(p);
+    if (p->tcpp) {
+        tcppunch_reset(p->tcpp);
+        tcp_drain(p, now);
+    }
     register_again(p, now);
     if (p->pm.mapped || p->pm.active)
         portmap_start(p, now);
@@ -952,6 +991,27 @@ static void fall_back(punch_t *p, const char *reason, usec_t now)
 static usec_t peer_silence(const punch_t *p)
 {
     return MAX(PEER_SILENCE, 8 * p->server_rtt);
+}
+
+/* A session's TCP punching, with the server's TCP port that works first. */
+static void tcp_punch_new(punch_t *p, usec_t now)
+{
+    if (p->tcpp) {
+        tcppunch_reset(p->tcpp);
+        tcp_drain(p, now);
+        g_clear_pointer(&p->tcpp, tcppunch_free);
+    }
+    if (!p->cfg.tcp_punch_port)
+        return;
+    tcppunch_config_t c = { .controlling = p->controlling, .local_port = p->cfg.tcp_punch_port,
+                            .local_ip = p->cfg.local.ip, .server_ip = p->cfg.server.ip,
+                            .seed = rng_next(&p->rng) };
+    if (p->stream == STREAM_UP)
+        c.server_ports[c.n_server_ports++] = p->tcp_ports[p->tcp_try];
+    for (unsigned i = 0; i < p->n_tcp_ports && c.n_server_ports < TCPPUNCH_PORTS_MAX; i++)
+        if (!c.n_server_ports || p->tcp_ports[i] != c.server_ports[0])
+            c.server_ports[c.n_server_ports++] = p->tcp_ports[i];
+    p->tcpp = tcppunch_new(&c);
 }
 
 static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
@@ -1020,6 +1080,7 @@ static void session_begin(punch_t *p, const agentmsg_t *m, usec_t now)
     p->technique = AGENTMSG_TECHNIQUE_NONE;
     p->relay_samples = 0;
     pairs_reset(p);
+    tcp_punch_new(p, now);
     punch_event_t *e = event_push(p, PUNCH_EVENT_SESSION, now);
     e->peer = p->peer_name;
     e->controlling = p->controlling;
@@ -1205,6 +1266,17 @@ static void peer_message(punch_t *p, unsigned socket, addr_endpoint_t from, cons
         break;
     case AGENTMSG_BYE:
         p->peer_left = true;
+        break;
+    case AGENTMSG_TCP_PUNCH:
+        if (p->tcpp) {
+            tcppunch_message(p->tcpp, m, now);
+            tcp_drain(p, now);
+        } else if (m->phase == AGENTMSG_TCP_OFFER) {
+            /* No listener here: say so at once rather than let the offer time out. */
+            agentmsg_t no = { .type = AGENTMSG_TCP_PUNCH, .phase = AGENTMSG_TCP_ANSWER,
+                              .echo_timestamp = m->timestamp, .timestamp = (uint64_t)now };
+            send_peer(p, -1, &no);
+        }
         break;
     default:
         p->stats.dropped[PUNCH_DROP_UNEXPECTED]++;
@@ -1693,6 +1765,123 @@ bool punch_over_tcp(const punch_t *p)
     return p->via_tcp;
 }
 
+/* ---- TCP punching ---- */
+
+static const char *tcp_text(punch_t *p, const char *text)
+{
+    char *slot = p->tcp_texts[p->tcp_text_next++ % TCP_TEXTS];
+    g_strlcpy(slot, text ? text : "", sizeof p->tcp_texts[0]);
+    return slot;
+}
+
+static int tcp_pair(const punch_t *p, unsigned id)
+{
+    for (unsigned i = 0; i < p->pairs->len; i++)
+        if (g_array_index(p->pairs, pair_t, i).socket == SOCKET_TCP + id)
+            return (int)i;
+    return -1;
+}
+
+/* What TCP punching asked for: connections to the shell, its messages
+ * through the relay, connections up to be proven by a probe and its
+ * answer (a connection is only a candidate until then), their messages. */
+static void tcp_drain(punch_t *p, usec_t now)
+{
+    tcppunch_output_t o;
+    while (p->tcpp && tcppunch_pop_output(p->tcpp, &o)) {
+        switch (o.kind) {
+        case TCPPUNCH_OUT_CONNECT: {
+            punch_output_t *out = out_push(p, PUNCH_OUT_TCP_CONNECT);
+            out->id = o.id;
+            out->to = o.to;
+            break;
+        }
+        case TCPPUNCH_OUT_SEND: {
+            punch_output_t *out = out_push(p, PUNCH_OUT_TCP_SEND);
+            out->id = o.id;
+            out->len = MIN(o.len, sizeof out->data);
+            memcpy(out->data, o.data, out->len);
+            break;
+        }
+        case TCPPUNCH_OUT_CLOSE:
+            out_push(p, PUNCH_OUT_TCP_CLOSE)->id = o.id;
+            break;
+        case TCPPUNCH_OUT_MESSAGE:
+            send_peer(p, -1, &o.message);
+            break;
+        case TCPPUNCH_OUT_UP: {
+            int i = pair_add(p, SOCKET_TCP + o.id, o.to, AGENTMSG_TECHNIQUE_TCP_PUNCH, false, now);
+            if (i >= 0)
+                send_probe_to(p, SOCKET_TCP + o.id, o.to, AGENTMSG_TECHNIQUE_TCP_PUNCH, false, now);
+            break;
+        }
+        case TCPPUNCH_OUT_FRAME: {
+            agentmsg_t m;
+            if (peer_read(p, o.data, o.len, &m))
+                peer_accept(p, SOCKET_TCP + o.id, o.to, &m, false, now);
+            break;
+        }
+        case TCPPUNCH_OUT_DOWN: {
+            int i = tcp_pair(p, o.id);
+            if (i >= 0 && i == p->current) {
+                fall_back(p, "the TCP connection closed", now);
+            } else if (i >= 0) {
+                pair_t *pr = pair_at(p, i);
+                pr->valid = pr->aimed = false;
+                pr->socket = SOCKET_GONE; /* its id may be reused by a new connection */
+            }
+            break;
+        }
+        case TCPPUNCH_OUT_EVENT: {
+            punch_event_t *e = event_push(p, PUNCH_EVENT_TCP_PUNCH, now);
+            e->attempt = o.attempt;
+            e->lead = o.lead;
+            e->failed = o.done;
+            e->remote = o.to;
+            e->reason = tcp_text(p, o.text);
+            break;
+        }
+        }
+    }
+}
+
+void punch_tcp_connected(punch_t *p, unsigned id, usec_t now)
+{
+    p->now = now;
+    if (p->failed || !p->tcpp)
+        return;
+    tcppunch_connected(p->tcpp, id, now);
+    tcp_drain(p, now);
+}
+
+void punch_tcp_broken(punch_t *p, unsigned id, const char *reason, usec_t now)
+{
+    p->now = now;
+    if (p->failed || !p->tcpp)
+        return;
+    tcppunch_broken(p->tcpp, id, reason, now);
+    tcp_drain(p, now);
+}
+
+void punch_tcp_receive(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now)
+{
+    p->now = now;
+    if (p->failed || !p->tcpp)
+        return;
+    tcppunch_receive(p->tcpp, id, data, len, now);
+    tcp_drain(p, now);
+}
+
+unsigned punch_tcp_accepted(punch_t *p, addr_endpoint_t from, usec_t now)
+{
+    p->now = now;
+    if (p->failed || !p->tcpp)
+        return 0;
+    unsigned id = tcppunch_accepted(p->tcpp, from, now);
+    tcp_drain(p, now);
+    return id;
+}
+
 /* ---- TURN ---- */
 
 static void turn_lost(punch_t *p, const char *reason, usec_t now)
@@ -1990,6 +2179,12 @@ static usec_t session_bookkeeping(punch_t *p, usec_t now)
     usec_t next = 0;
     if (!p->session)
         return 0;
+    if (p->tcpp) {
+        next = tcppunch_bookkeeping(p->tcpp, now);
+        tcp_drain(p, now);
+        if (p->failed)
+            return 0;
+    }
     if (p->cfg.peer && !p->peer_heard && !p->peer_left) {
         /* The server tells both members once; when the peer's PEER is lost,
          * it never joins and the relay forwards into nothing. A CONNECT
@@ -2118,6 +2313,7 @@ void punch_config_init(punch_config_t *c)
 {
     memset(c, 0, sizeof *c);
     c->keepalive = PUNCH_KEEPALIVE_DEFAULT;
+    c->tcp_punch = true;
     c->probe_interval = 200 * USEC_PER_MSEC;
     c->punch_timeout = 10 * USEC_PER_SEC;
     c->predict_window = 16;
@@ -2203,6 +2399,7 @@ void punch_free(punch_t *p)
     g_free(p->bday_ports);
     upnpc_free(p->pm.upnpc);
     turn_free(p->turn);
+    tcppunch_free(p->tcpp);
     g_free(p->turn_user);
     g_free(p->turn_password);
     g_free(p->turn_reason);
@@ -2284,7 +2481,8 @@ bool punch_settled(const punch_t *p)
 {
     /* Direct, and the other candidates had their nomination window to be
      * faster; or punching gave up and the relay carries the session. */
-    return p->session && !p->punching && (p->current >= 0 || p->gave_up);
+    return p->session && !p->punching && (p->current >= 0 || p->gave_up) &&
+           !(p->tcpp && tcppunch_active(p->tcpp));
 }
 
 bool punch_failed(const punch_t *p)
@@ -2351,6 +2549,7 @@ const char *punch_event_name(enum punch_event_kind kind)
         [PUNCH_EVENT_TURN_ALLOCATED] = "turn-allocated",
         [PUNCH_EVENT_TURN_FAILED] = "turn-failed",
         [PUNCH_EVENT_TRANSPORT] = "transport",
+        [PUNCH_EVENT_TCP_PUNCH] = "tcp-punch",
     };
     return (unsigned)kind < G_N_ELEMENTS(names) ? names[kind] : "?";
 }

@@ -83,6 +83,11 @@ typedef struct punch_config {
      * in order (n 0: the server's port, then PUNCH_TCP_FALLBACK_PORT). */
     uint16_t server_tcp_ports[PUNCH_TCP_PORTS_MAX];
     unsigned n_server_tcp_ports;
+    /* TCP punching (agent/tcppunch): the port of the shell's TCP listener,
+     * which every TCP connect binds too (SO_REUSEADDR, SO_REUSEPORT); 0:
+     * none, the agent answers offers with "no mapping". */
+    uint16_t tcp_punch_port;
+    bool tcp_punch;                   /* the shell opens that listener (default on) */
 } punch_config_t;
 
 /* Every knob at its default (the values above), the rest zero. */
@@ -106,6 +111,8 @@ enum punch_event_kind {
     PUNCH_EVENT_TURN_FAILED,    /* reason; the relay is natlab's from now on */
     PUNCH_EVENT_TRANSPORT,      /* the server is reached over `tcp` (remote: its endpoint) or
                                    UDP again; reason */
+    PUNCH_EVENT_TCP_PUNCH,      /* attempt (0: the end, `failed`), remote: the peer's TCP
+                                   mapping, lead: our SYN after the SYNC, reason */
 };
 
 typedef struct punch_event {
@@ -127,7 +134,11 @@ typedef struct punch_event {
     bool pcp, upnp;                   /* PORT_MAPPING: the protocol (neither: NAT-PMP) */
     usec_t keepalive;                 /* KEEPALIVE */
     bool turn;                        /* FIRST_BYTE, PATH_CHANGED: the relay is TURN's */
-    bool tcp;                         /* REGISTERED, TRANSPORT: over the TCP stream */
+    bool tcp;                         /* REGISTERED, TRANSPORT: over the TCP stream;
+                                         DIRECT, PATH_CHANGED: a TCP-punched connection */
+    unsigned attempt;                 /* TCP_PUNCH */
+    usec_t lead;                      /* TCP_PUNCH */
+    bool failed;                      /* TCP_PUNCH: it ended without a connection */
 } punch_event_t;
 
 enum punch_output_kind {
@@ -147,6 +158,10 @@ enum punch_output_kind {
                                times the connect itself) */
     PUNCH_OUT_STREAM_SEND,  /* data: the stream's next bytes (whole frames) */
     PUNCH_OUT_STREAM_CLOSE, /* close the stream */
+    PUNCH_OUT_TCP_CONNECT,  /* id, to: a TCP connect bound to tcp_punch_port; then
+                               punch_tcp_connected / punch_tcp_broken / punch_tcp_receive */
+    PUNCH_OUT_TCP_SEND,     /* id, data: connection id's next bytes */
+    PUNCH_OUT_TCP_CLOSE,    /* id: close it (it may be still connecting) */
 };
 
 /* The largest PUNCH_OUT_* data: a TURN message carrying a peer message. */
@@ -155,7 +170,7 @@ enum punch_output_kind {
 typedef struct punch_output {
     enum punch_output_kind kind;
     unsigned socket, count;
-    unsigned id;            /* HTTP */
+    unsigned id;            /* HTTP, TCP_* */
     addr_endpoint_t to;
     size_t len;
     uint8_t data[PUNCH_OUTPUT_MAX];
@@ -207,6 +222,14 @@ void punch_unreachable(punch_t *p, addr_endpoint_t to, usec_t now);
 void punch_stream_connected(punch_t *p, usec_t now);
 void punch_stream_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now);
 void punch_stream_broken(punch_t *p, const char *reason, usec_t now);
+
+/* TCP punching's connections (PUNCH_OUT_TCP_CONNECT, or the listener's):
+ * up, broken (reason copied), bytes; an accepted connection gets its id
+ * here, 0: close it. */
+void punch_tcp_connected(punch_t *p, unsigned id, usec_t now);
+void punch_tcp_broken(punch_t *p, unsigned id, const char *reason, usec_t now);
+void punch_tcp_receive(punch_t *p, unsigned id, const uint8_t *data, size_t len, usec_t now);
+unsigned punch_tcp_accepted(punch_t *p, addr_endpoint_t from, usec_t now);
 
 /* Retransmissions, probes, keepalives, timeouts; returns the next deadline. */
 usec_t punch_bookkeeping(punch_t *p, usec_t now);

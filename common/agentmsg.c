@@ -230,7 +230,7 @@ void agentmsg_retag(uint8_t *msg, size_t len, const uint8_t *key, size_t key_len
 static bool type_known(uint8_t type)
 {
     return (type >= AGENTMSG_REGISTER && type <= AGENTMSG_RELAY) ||
-           (type >= AGENTMSG_PROBE && type <= AGENTMSG_BYE);
+           (type >= AGENTMSG_PROBE && type <= AGENTMSG_TCP_PUNCH);
 }
 
 size_t agentmsg_write(const agentmsg_t *m, const uint8_t *key, size_t key_len, uint8_t *out,
@@ -240,6 +240,10 @@ size_t agentmsg_write(const agentmsg_t *m, const uint8_t *key, size_t key_len, u
         return 0;
     if ((m->type == AGENTMSG_PROBE || m->type == AGENTMSG_PROBE_ACK) &&
         m->technique >= AGENTMSG_TECHNIQUE_COUNT)
+        return 0;
+    if (m->type == AGENTMSG_TCP_PUNCH &&
+        (m->phase < AGENTMSG_TCP_OFFER || m->phase > AGENTMSG_TCP_ABANDON ||
+         m->tcp_mapping > AGENTMSG_TCP_MAPPING_DEPENDENT))
         return 0;
     writer_t w = { .p = out, .cap = cap };
     put8(&w, AGENTMSG_MAGIC);
@@ -299,6 +303,15 @@ size_t agentmsg_write(const agentmsg_t *m, const uint8_t *key, size_t key_len, u
         put_endpoint(&w, m->endpoint);
         break;
     case AGENTMSG_BYE:
+        break;
+    case AGENTMSG_TCP_PUNCH:
+        put8(&w, m->phase);
+        put8(&w, m->attempt);
+        put8(&w, m->tcp_mapping);
+        put_endpoint(&w, m->endpoint);
+        put64(&w, m->timestamp);
+        put64(&w, m->echo_timestamp);
+        put32(&w, m->hold_us);
         break;
     }
     uint8_t *tag = writer_take(&w, AGENTMSG_TAG_SIZE);
@@ -394,6 +407,18 @@ enum agentmsg_read_result agentmsg_read(const uint8_t *data, size_t len, const u
     case AGENTMSG_ANNOUNCE:
         m->endpoint = get_endpoint(&r);
         break;
+    case AGENTMSG_TCP_PUNCH:
+        m->phase = get8(&r);
+        m->attempt = get8(&r);
+        m->tcp_mapping = get8(&r);
+        m->endpoint = get_endpoint(&r);
+        m->timestamp = get64(&r);
+        m->echo_timestamp = get64(&r);
+        m->hold_us = get32(&r);
+        if (m->phase < AGENTMSG_TCP_OFFER || m->phase > AGENTMSG_TCP_ABANDON ||
+            m->tcp_mapping > AGENTMSG_TCP_MAPPING_DEPENDENT)
+            r.bad = true;
+        break;
     }
     if (m->technique >= AGENTMSG_TECHNIQUE_COUNT)
         r.bad = true;
@@ -455,6 +480,7 @@ const char *agentmsg_technique_name(uint8_t t)
 {
     static const char *const names[AGENTMSG_TECHNIQUE_COUNT] = {
         "none", "punch", "predicted", "birthday", "port-mapped", "lan", "hairpin", "peer-reflexive",
+        "tcp-punch",
     };
     return t < AGENTMSG_TECHNIQUE_COUNT ? names[t] : "?";
 }

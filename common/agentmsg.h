@@ -62,6 +62,25 @@ enum agentmsg_type {
     AGENTMSG_DATA_ACK = 19,  /* seq */
     AGENTMSG_ANNOUNCE = 20,  /* LAN broadcast: the sender's LAN endpoint */
     AGENTMSG_BYE = 21,
+    AGENTMSG_TCP_PUNCH = 22, /* through the relay: TCP simultaneous open (agent/tcppunch) */
+};
+
+/* AGENTMSG_TCP_PUNCH phases (agent/tcppunch.h has the exchange). */
+enum agentmsg_tcp_phase {
+    AGENTMSG_TCP_OFFER = 1,   /* the controlling side's TCP mapping; timestamp for the RTT */
+    AGENTMSG_TCP_ANSWER = 2,  /* the other's (port 0: it has none); the offer's timestamp
+                                 echoed and how long it was held before the answer */
+    AGENTMSG_TCP_SYNC = 3,    /* connect now (attempt n) */
+    AGENTMSG_TCP_ABANDON = 4, /* no more attempts */
+};
+
+/* What a side learnt of its NAT's TCP mapping from two connections to the
+ * server's two addresses (RFC 5780 section 4.3 over TCP). */
+enum agentmsg_tcp_mapping {
+    AGENTMSG_TCP_MAPPING_UNKNOWN = 0,
+    AGENTMSG_TCP_MAPPING_OPEN = 1,        /* no translation: the listener is reachable as is */
+    AGENTMSG_TCP_MAPPING_INDEPENDENT = 2, /* one external endpoint for every destination */
+    AGENTMSG_TCP_MAPPING_DEPENDENT = 3,   /* a new one per destination: not punchable */
 };
 
 enum agentmsg_flag {
@@ -97,7 +116,8 @@ enum agentmsg_technique {
     AGENTMSG_TECHNIQUE_LAN = 5,       /* a LAN address, shared or broadcast */
     AGENTMSG_TECHNIQUE_HAIRPIN = 6,   /* the peer's mapping on our own NAT (same public address) */
     AGENTMSG_TECHNIQUE_PEER_REFLEXIVE = 7, /* a source we had not aimed at (RFC 8445 prflx) */
-    AGENTMSG_TECHNIQUE_COUNT = 8,
+    AGENTMSG_TECHNIQUE_TCP_PUNCH = 8, /* a TCP connection by simultaneous open (RFC 5382 REQ-2) */
+    AGENTMSG_TECHNIQUE_COUNT = 9,
 };
 
 enum agentmsg_error_code {
@@ -131,7 +151,8 @@ typedef struct agentmsg {
     char name[AGENTMSG_NAME_MAX + 1];  /* REGISTER: own; CONNECT, PEER: the peer's */
     agentmsg_nat_t nat;                /* REGISTER: own; PEER: the peer's */
     addr_endpoint_t endpoint;          /* REGISTERED: mapped; PEER: peer's mapped; PROBE: target;
-                                          PROBE_ACK: source observed; ANNOUNCE: sender's LAN */
+                                          PROBE_ACK: source observed; ANNOUNCE: sender's LAN;
+                                          TCP_PUNCH OFFER, ANSWER: the sender's TCP mapping */
     uint8_t n_candidates;              /* REGISTER, PEER */
     agentmsg_candidate_t candidates[AGENTMSG_CANDIDATES_MAX];
     uint8_t key[AGENTMSG_KEY_SIZE];    /* PEER, unless KEY_DERIVED */
@@ -141,7 +162,12 @@ typedef struct agentmsg {
     uint8_t technique;                 /* PROBE, PROBE_ACK */
     uint16_t socket;                   /* PROBE: the sender's socket index */
     uint64_t echo_counter;             /* PROBE_ACK: the probe's counter */
-    uint64_t timestamp;                /* PROBE: sender's clock (µs); PROBE_ACK: echoed */
+    uint64_t timestamp;                /* PROBE, TCP_PUNCH: sender's clock (µs); PROBE_ACK: echoed */
+    uint64_t echo_timestamp;           /* TCP_PUNCH ANSWER: the offer's timestamp */
+    uint32_t hold_us;                  /* TCP_PUNCH ANSWER: offer received to answer sent */
+    uint8_t phase;                     /* TCP_PUNCH: enum agentmsg_tcp_phase */
+    uint8_t attempt;                   /* TCP_PUNCH SYNC: 1, 2, ... */
+    uint8_t tcp_mapping;               /* TCP_PUNCH OFFER, ANSWER: enum agentmsg_tcp_mapping */
     uint32_t seq;                      /* DATA, DATA_ACK */
     const uint8_t *payload;            /* DATA: data; RELAY: the inner message; ERROR: text */
     size_t payload_len;

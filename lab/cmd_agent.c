@@ -38,6 +38,7 @@ static int usage(FILE *out, int status)
             "  --no-birthday          no birthday probing\n"
             "  --no-portmap           no NAT-PMP, PCP or UPnP mapping from the gateway\n"
             "  --no-broadcast         no LAN discovery by broadcast\n"
+            "  --no-tcp-punch         no TCP hole punching when UDP finds no direct path\n"
             "  --server-tcp-ports L   when UDP does not reach the server, TCP to these ports in\n"
             "                         order (default: the server's port, then 443)\n"
             "  --seed S               seed of the agent's random choices\n"

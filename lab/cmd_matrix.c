@@ -156,6 +156,8 @@ int cmd_matrix_main(int argc, char **argv)
                 mo.agent.birthday_sockets = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
             else if (strcmp(kv[0], "birthday-probes") == 0)
                 mo.agent.birthday_probes = (unsigned)g_ascii_strtoull(kv[1], NULL, 10);
+            else if (strcmp(kv[0], "tcp-punch") == 0)
+                mo.agent.tcp_punch = strcmp(kv[1], "off") != 0;
         } else if (strcmp(argv[i], "--turn") == 0 && i + 1 < argc) {
             const char *v = argv[++i];
             if (!run_turn_parse(v, &mo.turn) || mo.turn == RUN_TURN_NONE) {
@@ -194,6 +196,9 @@ int cmd_matrix_main(int argc, char **argv)
                         "kinds without --sim\n");
         return NATLAB_EXIT_USAGE;
     }
+    /* The sim's agents meet over UDP only (sim/simnet models no TCP between them). */
+    if (o.sim)
+        mo.agent.tcp_punch = false;
     if (o.sim && mo.turn == RUN_TURN_TCP) {
         fprintf(stderr, "natlab matrix: --sim --turn tcp: sim mode's TURN server (sim/simturn) "
                         "speaks UDP only; use --turn udp, or run without --sim\n");

@@ -16,6 +16,7 @@ static const struct {
     { "port-mapping", RUN_KIND_PORT_MAPPING },
     { "relay", RUN_KIND_RELAY },
     { "relay-tcp", RUN_KIND_RELAY_TCP },
+    { "tcp-punch", RUN_KIND_TCP_PUNCH },
 }, servers[] = {
     { "natlab", RUN_KIND_SERVER_NATLAB },
     { "turn", RUN_KIND_SERVER_TURN },
@@ -226,5 +227,6 @@ run_predict_agent_t run_kind_predict_agent(const run_kind_t *k)
     a.birthday = k->techniques & RUN_KIND_BIRTHDAY;
     a.relay = k->techniques & RUN_KIND_RELAY;
     a.relay_tcp = k->techniques & RUN_KIND_RELAY_TCP;
+    a.tcp_punch = k->techniques & RUN_KIND_TCP_PUNCH;
     return a;
 }

@@ -21,6 +21,7 @@ typedef enum run_kind_technique {
     RUN_KIND_PORT_MAPPING = 1 << 3,
     RUN_KIND_RELAY = 1 << 4,
     RUN_KIND_RELAY_TCP = 1 << 5, /* its server reached over TCP when UDP does not leave */
+    RUN_KIND_TCP_PUNCH = 1 << 6, /* a direct TCP connection by simultaneous open */
 } run_kind_technique_t;
 
 /* Servers the runner itself starts on the public host. */

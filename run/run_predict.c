@@ -51,6 +51,55 @@ static bool tcp_leaves(const nat_profile_t *p)
            nat_allow_has(&p->allow_out_tcp, SERVER_TCP_FALLBACK);
 }
 
+/* TCP punching (agent/tcppunch.h): what each side's agent learns of its
+ * TCP mapping from the server, and what a SYN from the peer meets. */
+#define SERVER_OTHER_PORT 3479 /* the second look goes to the server's other address:port */
+
+typedef enum tcp_side {
+    TCP_SIDE_NONE,      /* no TCP to the server: no mapping to offer */
+    TCP_SIDE_OPEN,      /* no translation and no filter: any SYN reaches the listener */
+    TCP_SIDE_STABLE,    /* one external endpoint (EIM, or a firewall that does not translate) */
+    TCP_SIDE_MOVING,    /* a new mapping per destination, or no second look allowed */
+} tcp_side_t;
+
+static tcp_side_t tcp_side(const nat_profile_t *p)
+{
+    if (!p || p->type == NAT_TYPE_OPEN || p->type == NAT_TYPE_BLOCKED)
+        return TCP_SIDE_OPEN; /* udp-blocked drops UDP only */
+    if (!tcp_leaves(p))
+        return TCP_SIDE_NONE;
+    /* A random peer port must be allowed out, and the agent tells its
+     * mapping apart only with a second connection to the server's other
+     * port: an allow-list (corporate's 80, 443) stops both. */
+    if (!p->allow_out_tcp.all)
+        return TCP_SIDE_MOVING;
+    if (p->type == NAT_TYPE_FIREWALL)
+        return TCP_SIDE_STABLE;
+    nat_profile_t view;
+    nat_profile_tcp_view(p, &view);
+    return view.mapping == NAT_ENDPOINT_INDEPENDENT ? TCP_SIDE_STABLE : TCP_SIDE_MOVING;
+}
+
+/* Whether the agents' SYNs meet (docs/agent.md, TCP punching). Open: the
+ * peer's SYN reaches the listener from whatever port its NAT picked.
+ * Stable on both sides: each SYN leaves from the mapping the other aims
+ * at, so each side's own SYN is the filter's permission for the other's;
+ * a first SYN that arrives before the permission is dropped, held (RFC
+ * 5382 REQ-4) or reset, and in every case the later SYN completes the
+ * connection (a reset leaves the session in RFC 6146's transitory state,
+ * where a new SYN opens it again, and the listener takes it). */
+static bool tcp_punch_meets(const nat_profile_t *a, const nat_profile_t *b)
+{
+    tcp_side_t sa = tcp_side(a), sb = tcp_side(b);
+    if (sa == TCP_SIDE_NONE || sb == TCP_SIDE_NONE)
+        return false;
+    /* A SYN to the open side's random port must be allowed out. */
+    bool a_out = !a || a->allow_out_tcp.all, b_out = !b || b->allow_out_tcp.all;
+    if ((sa == TCP_SIDE_OPEN && b_out) || (sb == TCP_SIDE_OPEN && a_out))
+        return true;
+    return sa == TCP_SIDE_STABLE && sb == TCP_SIDE_STABLE;
+}
+
 static run_prediction_t make(run_expect_outcome_t o, const char *technique, double p,
                              const char *reason)
 {
@@ -169,6 +218,15 @@ run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,
     run_prediction_t p = predict_paths(a, b, agent);
     if (p.outcome == RUN_EXPECT_FAILED)
         return p;
+    if (p.outcome == RUN_EXPECT_RELAYED && agent->tcp_punch && agent->relay &&
+        (agent->relay_tcp || (!blocks_udp(a) && !blocks_udp(b))) && tcp_punch_meets(a, b))
+        /* The offer and its timing go through the relay. */
+        return make(RUN_EXPECT_DIRECT, "tcp-punch", 1,
+                    blocks_udp(a) || blocks_udp(b)
+                        ? "UDP does not leave one side, TCP does: the SYNs of a simultaneous open "
+                          "meet (one side takes any, or both keep one TCP mapping)"
+                        : "no direct UDP path, and both keep one TCP mapping (or one takes any "
+                          "SYN): a simultaneous open, timed through the relay");
     if (!agent->punch)
         p = make(RUN_EXPECT_RELAYED, NULL, 0, "the stack does not punch: the relay carries it");
     if (!agent->relay && p.outcome == RUN_EXPECT_RELAYED)

@@ -17,11 +17,12 @@ typedef struct run_predict_agent {
     bool punch;                 /* simultaneous punching to the endpoints the server saw */
     bool relay;                 /* a relay when no direct path opens */
     bool relay_tcp;             /* ... reached over TCP when UDP does not leave a side */
+    bool tcp_punch;             /* TCP simultaneous open when UDP finds no direct path */
 } run_predict_agent_t;
 
 #define RUN_PREDICT_AGENT_DEFAULTS                                                                 \
     { .predict = true, .birthday = true, .birthday_sockets = 256, .birthday_probes = 1024,        \
-      .punch = true, .relay = true, .relay_tcp = true }
+      .punch = true, .relay = true, .relay_tcp = true, .tcp_punch = true }
 
 typedef struct run_prediction {
     run_expect_outcome_t outcome; /* direct, relayed or failed (any: none of the presets) */

@@ -24,6 +24,7 @@ static const struct {
     { "birthday-rate", ARG_COUNT, "--birthday-rate", false },
     { "portmap", ARG_OFF_FLAG, "--no-portmap", false },
     { "broadcast", ARG_OFF_FLAG, "--no-broadcast", false },
+    { "tcp-punch", ARG_OFF_FLAG, "--no-tcp-punch", false },
     { "share-local", ARG_ON_FLAG, "--share-local", false },
     { "send", ARG_COUNT, "--send", true },
     { "interval", ARG_DURATION, "--interval", true },

@@ -11,13 +11,19 @@
  * Record: op (bits 0-1 sender: server, peer X, gateway, peer Y; bit 2 on
  * the discovery socket; 3 patch counter; 4 patch session; 5 re-tag; 6 run
  * bookkeeping first; 7 the application sends a message), dt (time advances
- * by dt^2 ms), a 16-bit length, the datagram. */
+ * by dt^2 ms), a 16-bit length, the datagram.
+ *
+ * TCP punching: bit 2 with sender peer Y is instead bytes on a TCP
+ * connection (the listener's first accept, or the last connect the core
+ * asked for once it is up), an agentmsg framed as agent/tcppunch frames
+ * it; with peer X the last connect completes, with the gateway it breaks. */
 #include <glib.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/punch.h"
+#include "common/agentframe.h"
 #include "common/stun.h"
 #include "common/wire.h"
 
@@ -43,6 +49,7 @@ typedef struct harness {
     uint64_t session;
     uint8_t key[AGENTMSG_KEY_SIZE];
     unsigned sockets;
+    unsigned tcp_pending, tcp_id; /* the last TCP connect asked for; the connection fed */
 } harness_t;
 
 static void put64(uint8_t *p, uint64_t v)
@@ -86,6 +93,19 @@ static void drain(punch_t *p, harness_t *h)
             break;
         case PUNCH_OUT_STREAM_CLOSE:
             break;
+        case PUNCH_OUT_TCP_CONNECT:
+            if (!o.id || !o.to.port)
+                abort();
+            h->tcp_pending = o.id;
+            break;
+        case PUNCH_OUT_TCP_SEND:
+            if (o.len == 0 || o.len > AGENTFRAME_MAX_SIZE || !o.id)
+                abort();
+            break;
+        case PUNCH_OUT_TCP_CLOSE:
+            if (o.id == h->tcp_id)
+                h->tcp_id = 0;
+            break;
         case PUNCH_OUT_EVENT:
             break;
         }
@@ -105,6 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.birthday_sockets = 8;
     c.birthday_probes = 16;
     c.seed = 1;
+    c.tcp_punch_port = 40500;
     usec_t now = 1000 * USEC_PER_SEC;
     punch_t *p = punch_new(&c, now);
     harness_t h = { .sockets = PUNCH_SOCKET_BIRTHDAY };
@@ -147,8 +168,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             punch_bookkeeping(p, now);
             drain(p, &h);
         }
-        unsigned socket = op & OP_DISCOVERY ? PUNCH_SOCKET_DISCOVERY : PUNCH_SOCKET_PRIMARY;
-        punch_receive(p, socket, from, dgram, len, now);
+        if ((op & OP_DISCOVERY) && (op & 3) == 3) {
+            if (!h.tcp_id)
+                h.tcp_id = punch_tcp_accepted(p, from, now);
+            drain(p, &h);
+            if (h.tcp_id) {
+                uint8_t frame[AGENTFRAME_MAX_SIZE];
+                size_t n = dgram[0] == AGENTMSG_MAGIC ? agentframe_write(dgram, len, frame, sizeof frame) : 0;
+                if (n)
+                    punch_tcp_receive(p, h.tcp_id, frame, n, now);
+                else
+                    punch_tcp_receive(p, h.tcp_id, dgram, len, now);
+            }
+        } else if ((op & OP_DISCOVERY) && (op & 3) != 0 && h.tcp_pending) {
+            unsigned id = h.tcp_pending;
+            h.tcp_pending = 0;
+            if ((op & 3) == 1) {
+                punch_tcp_connected(p, id, now);
+                h.tcp_id = id;
+            } else {
+                punch_tcp_broken(p, id, "fuzz", now);
+            }
+        } else {
+            unsigned socket = op & OP_DISCOVERY ? PUNCH_SOCKET_DISCOVERY : PUNCH_SOCKET_PRIMARY;
+            punch_receive(p, socket, from, dgram, len, now);
+        }
         drain(p, &h);
         if (op & OP_SEND) {
             static const uint8_t msg[] = "fuzz";

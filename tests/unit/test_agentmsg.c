@@ -73,6 +73,15 @@ static agentmsg_t sample(uint8_t type)
         break;
     case AGENTMSG_BYE:
         break;
+    case AGENTMSG_TCP_PUNCH:
+        m.phase = AGENTMSG_TCP_ANSWER;
+        m.attempt = 2;
+        m.tcp_mapping = AGENTMSG_TCP_MAPPING_INDEPENDENT;
+        m.endpoint = addr_endpoint(ADDR_IP(198, 18, 0, 4), 40004);
+        m.timestamp = 123456789;
+        m.echo_timestamp = 987654321;
+        m.hold_us = 250000;
+        break;
     }
     return m;
 }
@@ -80,7 +89,7 @@ static agentmsg_t sample(uint8_t type)
 static const uint8_t types[] = {
     AGENTMSG_REGISTER, AGENTMSG_REGISTERED, AGENTMSG_CONNECT, AGENTMSG_PEER,     AGENTMSG_ERROR,
     AGENTMSG_RELAY,    AGENTMSG_PROBE,      AGENTMSG_PROBE_ACK, AGENTMSG_DATA,   AGENTMSG_DATA_ACK,
-    AGENTMSG_ANNOUNCE, AGENTMSG_BYE,
+    AGENTMSG_ANNOUNCE, AGENTMSG_BYE,      AGENTMSG_TCP_PUNCH,
 };
 
 /* Reads from an exact-size copy, so ASan sees any read past the end. */
@@ -109,7 +118,10 @@ static bool same_fields(const agentmsg_t *a, const agentmsg_t *b)
            memcmp(a->key, b->key, sizeof a->key) == 0 && a->role == b->role &&
            a->lifetime_s == b->lifetime_s && a->code == b->code && a->technique == b->technique &&
            a->socket == b->socket && a->echo_counter == b->echo_counter &&
-           a->timestamp == b->timestamp && a->seq == b->seq && a->payload_len == b->payload_len &&
+           a->timestamp == b->timestamp && a->echo_timestamp == b->echo_timestamp &&
+           a->hold_us == b->hold_us && a->phase == b->phase && a->attempt == b->attempt &&
+           a->tcp_mapping == b->tcp_mapping &&
+           a->seq == b->seq && a->payload_len == b->payload_len &&
            (a->payload_len == 0 || memcmp(a->payload, b->payload, a->payload_len) == 0);
 }
 
@@ -254,6 +266,21 @@ static void test_write_refuses(void)
     CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), AGENTMSG_MAX_SIZE);
     m.payload_len = AGENTMSG_RELAY_PAYLOAD_MAX + 1;
     CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
+    m = sample(AGENTMSG_TCP_PUNCH);
+    m.phase = 0;
+    CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
+    m.phase = AGENTMSG_TCP_ABANDON + 1;
+    CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
+    m.phase = AGENTMSG_TCP_ABANDON;
+    m.tcp_mapping = AGENTMSG_TCP_MAPPING_DEPENDENT + 1;
+    CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
+    m.tcp_mapping = AGENTMSG_TCP_MAPPING_DEPENDENT;
+    size_t n = agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf);
+    CU_ASSERT_TRUE_FATAL(n > 0);
+    buf[AGENTMSG_HEADER_SIZE] = AGENTMSG_TCP_ABANDON + 1; /* a phase no sender writes */
+    agentmsg_retag(buf, n, key, KEY_LEN);
+    agentmsg_t back;
+    CU_ASSERT_EQUAL(agentmsg_read(buf, n, key, KEY_LEN, &back), AGENTMSG_ERR_BODY);
     m = sample(AGENTMSG_ERROR);
     m.payload = big;
     m.payload_len = 256;

@@ -62,11 +62,19 @@ static void test_the_table(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(predict("symmetric", "symmetric", &defaults).reason, "53,710"));
     CU_ASSERT_PTR_NOT_NULL(
         strstr(predict("symmetric", "symmetric-sequential", &defaults).reason, "44,716"));
-    /* No UDP out: natlab server over TCP relays (3478, or 443 through corporate). */
-    EXPECT("udp-blocked", "full-cone", RUN_EXPECT_RELAYED, none);
+    /* No UDP out: natlab server over TCP relays (3478, or 443 through corporate)... */
     EXPECT("corporate", "symmetric", RUN_EXPECT_RELAYED, none);
+    EXPECT("corporate", "corporate", RUN_EXPECT_RELAYED, none);
+    /* ... and TCP punching goes direct where the SYNs can meet: udp-blocked
+     * takes any SYN; corporate lets none out to a peer's port. */
+    EXPECT("udp-blocked", "full-cone", RUN_EXPECT_DIRECT, "tcp-punch");
+    EXPECT("udp-blocked", "symmetric", RUN_EXPECT_DIRECT, "tcp-punch");
+    EXPECT("udp-blocked", "udp-blocked", RUN_EXPECT_DIRECT, "tcp-punch");
     EXPECT("udp-blocked", "corporate", RUN_EXPECT_RELAYED, none);
-    run_predict_agent_t udp_only = defaults;
+    run_predict_agent_t no_tcp_punch = defaults;
+    no_tcp_punch.tcp_punch = false;
+    CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &no_tcp_punch).outcome, RUN_EXPECT_RELAYED);
+    run_predict_agent_t udp_only = no_tcp_punch;
     udp_only.relay_tcp = false;
     CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &udp_only).outcome, RUN_EXPECT_FAILED);
     nat_profile_t *walled = nat_profile_new_preset("corporate", NULL);
@@ -123,13 +131,53 @@ static void test_relay_and_punch(void)
     CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_FAILED);
     CU_ASSERT_PTR_NOT_NULL(strstr(p.reason, "no relay"));
     run_predict_agent_t relay_only = ice;
-    relay_only.punch = false;
+    relay_only.punch = relay_only.tcp_punch = false;
     CU_ASSERT_EQUAL(predict("full-cone", "full-cone", &relay_only).outcome, RUN_EXPECT_RELAYED);
     CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &relay_only).outcome, RUN_EXPECT_RELAYED);
     relay_only.relay_tcp = false;
     CU_ASSERT_EQUAL(predict("udp-blocked", "full-cone", &relay_only).outcome, RUN_EXPECT_FAILED);
     relay_only.relay = false;
     CU_ASSERT_EQUAL(predict("full-cone", "full-cone", &relay_only).outcome, RUN_EXPECT_FAILED);
+}
+
+/* TCP punching from each side's TCP mapping and outbound rules: both keep
+ * one mapping (whatever they answer an early SYN with), or one side takes
+ * any SYN and the other may send to its port. */
+static void test_tcp_punch(void)
+{
+    nat_profile_t *x = nat_profile_new_preset("port-restricted-cone", NULL);
+    nat_profile_t *y = nat_profile_new_preset("port-restricted-cone", NULL);
+    CU_ASSERT_FATAL(nat_profile_set(x, "allow-out-udp", "none", NULL));
+    CU_ASSERT_FATAL(nat_profile_set(y, "allow-out-udp", "none", NULL));
+    static const char *const answers[] = { "drop", "hold", "rst", "icmp" };
+    for (unsigned i = 0; i < G_N_ELEMENTS(answers); i++) {
+        CU_ASSERT_FATAL(nat_profile_set(x, "tcp-unsolicited-syn", answers[i], NULL));
+        run_prediction_t p = run_predict(x, y, &defaults);
+        CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_DIRECT);
+        CU_ASSERT_STRING_EQUAL(p.technique ? p.technique : "", "tcp-punch");
+    }
+    /* A TCP mapping per destination on one side: no SYN meets its peer's. */
+    CU_ASSERT_FATAL(nat_profile_set(y, "tcp-mapping", "address-and-port-dependent", NULL));
+    CU_ASSERT_EQUAL(run_predict(x, y, &defaults).outcome, RUN_EXPECT_RELAYED);
+    /* ... unless the other side takes any SYN. */
+    CU_ASSERT_EQUAL(run_predict(NULL, y, &defaults).outcome, RUN_EXPECT_DIRECT);
+    /* UDP passes but no UDP pair opens (symmetric on both sides, TCP
+     * endpoint-independent): TCP goes direct beside it. */
+    nat_profile_t *s1 = nat_profile_new_preset("symmetric", NULL);
+    nat_profile_t *s2 = nat_profile_new_preset("symmetric", NULL);
+    CU_ASSERT_EQUAL(run_predict(s1, s2, &defaults).outcome, RUN_EXPECT_RELAYED);
+    CU_ASSERT_FATAL(nat_profile_set(s1, "tcp-mapping", "endpoint-independent", NULL));
+    CU_ASSERT_FATAL(nat_profile_set(s2, "tcp-mapping", "endpoint-independent", NULL));
+    run_prediction_t p = run_predict(s1, s2, &defaults);
+    CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_DIRECT);
+    CU_ASSERT_STRING_EQUAL(p.technique ? p.technique : "", "tcp-punch");
+    /* An outbound TCP allow-list stops the SYN to a peer's random port. */
+    CU_ASSERT_FATAL(nat_profile_set(s2, "allow-out-tcp", "443", NULL));
+    CU_ASSERT_EQUAL(run_predict(s1, s2, &defaults).outcome, RUN_EXPECT_RELAYED);
+    nat_profile_free(s1);
+    nat_profile_free(s2);
+    nat_profile_free(x);
+    nat_profile_free(y);
 }
 
 static void test_profiles_not_presets(void)
@@ -251,6 +299,7 @@ int main(void)
         { "birthday probability and the rate to expect", test_birthday_probability },
         { "what the agent may use", test_what_the_agent_may_use },
         { "a stack without relay, or without punching", test_relay_and_punch },
+        { "TCP punching", test_tcp_punch },
         { "profiles, not only presets", test_profiles_not_presets },
         { "the matrix's scenarios", test_matrix_scenarios },
         { "the matrix with --turn", test_matrix_turn },
