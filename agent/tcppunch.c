@@ -10,7 +10,7 @@
 #define CONNECT_TIMEOUT (3 * USEC_PER_SEC)  /* the server's port: a dropped SYN, the next */
 #define OTHER_TIMEOUT (1500 * USEC_PER_MSEC) /* the second look: a dropped SYN says enough */
 #define OFFER_RETRY USEC_PER_SEC            /* the relay is UDP: an offer may be lost */
-#define OFFER_TRIES 5
+#define OFFER_TRIES 8 /* the peer's mapping may take 3 s + 3 s + 1.5 s (two ports, a second look) */
 /* An attempt's window: Linux retransmits a SYN after 1 s, so a SYN that a
  * filter dropped before the peer's went out gets its second chance within. */
 #define ATTEMPT_WINDOW (2500 * USEC_PER_MSEC)
@@ -64,6 +64,7 @@ struct tcppunch {
     usec_t rtt;
     unsigned attempt;
     usec_t attempt_deadline, connect_at;
+    bool proving;              /* a connection is up: the owner has a window to prove it */
     usec_t patience;
 };
 
@@ -163,6 +164,14 @@ static void close_peer_conns(tcppunch_t *t, bool even_up)
         if (c->role == CONN_PEER && (even_up || !c->up))
             conn_close(t, id);
     }
+}
+
+static bool up_peer_conns(const tcppunch_t *t)
+{
+    for (unsigned id = 1; id <= TCPPUNCH_CONNS_MAX; id++)
+        if (t->conns[id].role == CONN_PEER && t->conns[id].up)
+            return true;
+    return false;
 }
 
 static void end(tcppunch_t *t, bool tell_peer, const char *why, usec_t now)
@@ -500,6 +509,7 @@ void tcppunch_reset(tcppunch_t *t)
     t->mapped = t->peer = t->other = addr_endpoint(0, 0);
     t->mapping_done = t->offer_seen = false;
     t->attempt = 0;
+    t->proving = false;
     t->map_id = t->hold_id = 0;
     t->tcp_mapping = AGENTMSG_TCP_MAPPING_UNKNOWN;
 }
@@ -530,6 +540,13 @@ usec_t tcppunch_bookkeeping(tcppunch_t *t, usec_t now)
         if (t->connect_at && now >= t->connect_at) {
             t->connect_at = 0;
             connect_to(t, CONN_PEER, t->peer);
+        }
+        if (now >= t->attempt_deadline && !t->proving && up_peer_conns(t)) {
+            t->proving = true;
+            t->attempt_deadline = now + ATTEMPT_WINDOW;
+        } else if (now >= t->attempt_deadline && t->proving) {
+            end(t, true, "connections came up but none proved to be the peer", now);
+            return 0;
         }
         if (now >= t->attempt_deadline) {
             if (t->attempt >= t->cfg.attempts) {
