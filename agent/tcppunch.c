@@ -215,10 +215,10 @@ static void map_failed(tcppunch_t *t, usec_t now)
 {
     conn_close(t, t->map_id);
     if (t->map_step == 2) {
-        /* Without a second look the mapping may be per destination; and a
-         * network that lets no SYN through to the server's other port lets
-         * none through to a peer's port either (a firewall's allow-list). */
-        t->tcp_mapping = AGENTMSG_TCP_MAPPING_DEPENDENT;
+        /* A network that lets no SYN through to the server's other port
+         * lets none through to a peer's port either (a firewall's
+         * allow-list), and the mapping may be per destination. */
+        t->tcp_mapping = AGENTMSG_TCP_MAPPING_RESTRICTED;
         t->map_id = t->hold_id;
         t->hold_id = 0;
         t->mapping_done = true;
@@ -282,13 +282,16 @@ static void attempt_begin(tcppunch_t *t, usec_t now)
           t->cfg.attempts, how, (double)t->rtt / USEC_PER_MSEC);
 }
 
-/* A SYN reaches its peer when the peer takes any (no NAT in front), or
- * when both sides' SYNs leave from the mappings they told each other. */
+/* A SYN reaches its peer when the peer takes any (no NAT in front) and
+ * may be sent at all, or when both sides' SYNs leave from the mappings they
+ * told each other. */
 static bool punchable(uint8_t ours, uint8_t theirs)
 {
-    if (ours == AGENTMSG_TCP_MAPPING_OPEN || theirs == AGENTMSG_TCP_MAPPING_OPEN)
+    if ((ours == AGENTMSG_TCP_MAPPING_OPEN && theirs != AGENTMSG_TCP_MAPPING_RESTRICTED) ||
+        (theirs == AGENTMSG_TCP_MAPPING_OPEN && ours != AGENTMSG_TCP_MAPPING_RESTRICTED))
         return true;
-    return ours != AGENTMSG_TCP_MAPPING_DEPENDENT && theirs != AGENTMSG_TCP_MAPPING_DEPENDENT;
+    return (ours == AGENTMSG_TCP_MAPPING_INDEPENDENT || ours == AGENTMSG_TCP_MAPPING_UNKNOWN) &&
+           (theirs == AGENTMSG_TCP_MAPPING_INDEPENDENT || theirs == AGENTMSG_TCP_MAPPING_UNKNOWN);
 }
 
 static void answer(tcppunch_t *t, usec_t now)
@@ -360,8 +363,12 @@ void tcppunch_message(tcppunch_t *t, const agentmsg_t *m, usec_t now)
         t->peer = m->endpoint;
         if (!punchable(t->tcp_mapping, m->tcp_mapping)) {
             end(t, true,
-                "TCP: a NAT maps per destination and neither side takes unsolicited SYNs: "
-                "no SYN can reach the port its peer aimed at",
+                m->tcp_mapping == AGENTMSG_TCP_MAPPING_RESTRICTED ||
+                        t->tcp_mapping == AGENTMSG_TCP_MAPPING_RESTRICTED
+                    ? "TCP: one side's outbound TCP is restricted (the server's other port "
+                      "is out of reach), so its SYN cannot reach the peer's port"
+                    : "TCP: a NAT maps per destination and neither side takes unsolicited SYNs: "
+                      "no SYN can reach the port its peer aimed at",
                 now);
             return;
         }

@@ -243,7 +243,7 @@ size_t agentmsg_write(const agentmsg_t *m, const uint8_t *key, size_t key_len, u
         return 0;
     if (m->type == AGENTMSG_TCP_PUNCH &&
         (m->phase < AGENTMSG_TCP_OFFER || m->phase > AGENTMSG_TCP_ABANDON ||
-         m->tcp_mapping > AGENTMSG_TCP_MAPPING_DEPENDENT))
+         m->tcp_mapping > AGENTMSG_TCP_MAPPING_RESTRICTED))
         return 0;
     writer_t w = { .p = out, .cap = cap };
     put8(&w, AGENTMSG_MAGIC);
@@ -416,7 +416,7 @@ enum agentmsg_read_result agentmsg_read(const uint8_t *data, size_t len, const u
         m->echo_timestamp = get64(&r);
         m->hold_us = get32(&r);
         if (m->phase < AGENTMSG_TCP_OFFER || m->phase > AGENTMSG_TCP_ABANDON ||
-            m->tcp_mapping > AGENTMSG_TCP_MAPPING_DEPENDENT)
+            m->tcp_mapping > AGENTMSG_TCP_MAPPING_RESTRICTED)
             r.bad = true;
         break;
     }

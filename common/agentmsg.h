@@ -81,6 +81,8 @@ enum agentmsg_tcp_mapping {
     AGENTMSG_TCP_MAPPING_OPEN = 1,        /* no translation: the listener is reachable as is */
     AGENTMSG_TCP_MAPPING_INDEPENDENT = 2, /* one external endpoint for every destination */
     AGENTMSG_TCP_MAPPING_DEPENDENT = 3,   /* a new one per destination: not punchable */
+    AGENTMSG_TCP_MAPPING_RESTRICTED = 4,  /* the second look did not get out: an outbound
+                                             allow-list stops SYNs to a peer's port too */
 };
 
 enum agentmsg_flag {

@@ -8,7 +8,8 @@
 # sides and the NATs answer an early SYN differently (drop, hold, reset:
 # each direct; whether a reset was sent depends on which SYN came first, so
 # the test asserts the outcome, not the reset), a TCP mapping per
-# destination (relayed, no attempt), and [agent] tcp-punch = off (relayed).
+# destination and udp-blocked x corporate (relayed, no attempt), and [agent]
+# tcp-punch = off (relayed).
 # Every message delivered; nothing left. Root; skipped (77) without it.
 # usage: test_run_tcp_punch.sh NATLAB SOURCE_DIR
 set -u
@@ -83,10 +84,14 @@ for s in ('tp-drop-rst', 'tp-hold-hold', 'tp-rst-rst'):
     r = rows[s]
     assert r['outcome'] == 'direct' and r['technique'] == 'tcp-punch', r
     assert r['delivered'] == r['sent'] > 0, r"
-check "a TCP mapping per destination, or tcp-punch = off: relayed, all delivered" rows "$out" "
-for s in ('tp-moving', 'tp-off'):
+check "a TCP mapping per destination, corporate, or tcp-punch = off: relayed, all delivered" rows "$out" "
+for s in ('tp-moving', 'tp-off', 'tp-restricted'):
     r = rows[s]
     assert r['outcome'] == 'relayed' and r['delivered'] == r['sent'] > 0, r"
+check "udp-blocked x corporate: no attempt, the corporate side's outbound TCP restricted" events "$out" tp-restricted "
+t = [e for role, e in ev if e['event'] == 'tcp-punch' and role == 'connect']
+assert t and not any('attempt' in e for e in t), t
+assert 'restricted' in t[-1]['reason'], t"
 check "tcp-punch = off: the agents were told (--no-tcp-punch), no tcp-punch event" events "$out" tp-off "
 assert not [e for _, e in ev if e['event'] == 'tcp-punch']"
 check "tcp-punch = off: on the agents' command lines" grep -q -- '--no-tcp-punch' "$out/logs/tp-off/attempt-1.log"

@@ -272,9 +272,9 @@ static void test_write_refuses(void)
     m.phase = AGENTMSG_TCP_ABANDON + 1;
     CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
     m.phase = AGENTMSG_TCP_ABANDON;
-    m.tcp_mapping = AGENTMSG_TCP_MAPPING_DEPENDENT + 1;
+    m.tcp_mapping = AGENTMSG_TCP_MAPPING_RESTRICTED + 1;
     CU_ASSERT_EQUAL(agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf), 0);
-    m.tcp_mapping = AGENTMSG_TCP_MAPPING_DEPENDENT;
+    m.tcp_mapping = AGENTMSG_TCP_MAPPING_RESTRICTED;
     size_t n = agentmsg_write(&m, key, KEY_LEN, buf, sizeof buf);
     CU_ASSERT_TRUE_FATAL(n > 0);
     buf[AGENTMSG_HEADER_SIZE] = AGENTMSG_TCP_ABANDON + 1; /* a phase no sender writes */

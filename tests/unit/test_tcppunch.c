@@ -301,7 +301,18 @@ static void test_mapping_through_a_firewall(void)
     tcppunch_start(w.s[C].t, w.now);
     world_run(&w, w.now + 30 * USEC_PER_SEC);
     CU_ASSERT_EQUAL(w.s[C].ended, 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(w.s[C].end_reason, "maps per destination"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.s[C].end_reason, "outbound TCP is restricted"));
+    world_free(&w);
+
+    /* Even an open peer cannot take a SYN that never leaves. */
+    world_init(&w);
+    w.s[C].first = w.s[C].second = addr_endpoint(ADDR_IP(10, 1, 0, 2), 40000);
+    w.s[D].other = SERVER_SILENT;
+    tcppunch_start(w.s[C].t, w.now);
+    world_run(&w, w.now + 30 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(w.s[C].ended, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(w.s[C].end_reason, "outbound TCP is restricted"));
+    CU_ASSERT_EQUAL(w.s[C].peer_connects + w.s[D].peer_connects, 0);
     world_free(&w);
 }
 
