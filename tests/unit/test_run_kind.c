@@ -52,8 +52,18 @@ static void test_predict_agent(void)
     run_predict_agent_t a = run_kind_predict_agent(k);
     CU_ASSERT(a.punch && a.relay && !a.predict && !a.birthday);
     run_predict_agent_t natlab = run_kind_predict_agent(NULL);
-    CU_ASSERT(natlab.punch && natlab.relay && natlab.predict && natlab.birthday && natlab.relay_tcp);
+    CU_ASSERT(natlab.punch && natlab.relay && natlab.predict && natlab.birthday && natlab.relay_tcp &&
+              natlab.tcp_punch);
     CU_ASSERT_FALSE(a.relay_tcp);
+    CU_ASSERT_FALSE(a.tcp_punch);
+    g_autofree char *text = g_strjoinv("techniques = punch, relay, tcp-punch\n",
+                                       (char *[]){ "[kind]\nname = t\n",
+                                                   "listen = x\nconnect = y\n", NULL });
+    g_autoptr(run_kind_t) t = load(text, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_TRUE(run_kind_predict_agent(t).tcp_punch);
+    g_autofree char *names = run_kind_techniques_text(t->techniques);
+    CU_ASSERT_STRING_EQUAL(names, "punch, relay, tcp-punch");
 }
 
 static void test_errors(void)
