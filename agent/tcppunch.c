@@ -16,6 +16,10 @@
 #define ATTEMPT_WINDOW (2500 * USEC_PER_MSEC)
 #define ANSWERED_PATIENCE (20 * USEC_PER_SEC) /* the controlled side: no SYNC, no ABANDON */
 #define LEAD_MIN (2 * USEC_PER_MSEC)
+/* When one SYN is to go first, by more than any one-way delay and the
+ * scheduling noise of two hosts: the relayed round trip, at least this. */
+#define ORDER_GAP (25 * USEC_PER_MSEC)
+#define SYNC_WAIT_MAX USEC_PER_SEC
 
 typedef enum conn_role { CONN_FREE, CONN_MAPPING, CONN_PEER } conn_role_t;
 
@@ -64,6 +68,7 @@ struct tcppunch {
     usec_t rtt;
     unsigned attempt;
     usec_t attempt_deadline, connect_at;
+    usec_t sync_wait;          /* the peer waits this long after our SYNC before its SYN */
     bool proving;              /* a connection is up: the owner has a window to prove it */
     usec_t patience;
 };
@@ -151,6 +156,7 @@ static void send_message(tcppunch_t *t, uint8_t phase, usec_t now)
         break;
     case AGENTMSG_TCP_SYNC:
         m->attempt = (uint8_t)t->attempt;
+        m->hold_us = (uint32_t)t->sync_wait;
         break;
     default:
         break;
@@ -269,15 +275,19 @@ static void attempt_begin(tcppunch_t *t, usec_t now)
 {
     t->attempt++;
     close_peer_conns(t, false);
+    /* The SYNC reaches the peer half a round trip from now: waiting that
+     * long, our SYN leaves with the peer's. To go first or second, one side
+     * waits a gap longer. */
+    usec_t half = MAX(t->rtt / 2, LEAD_MIN), gap = MAX(t->rtt, ORDER_GAP);
+    unsigned order = t->attempt % 3; /* 1: cross, 2: ours first, 0: the peer's first */
+    t->sync_wait = order == 2 ? gap : 0;
+    usec_t lead = order == 0 ? half + gap : half;
     send_message(t, AGENTMSG_TCP_SYNC, now);
-    /* The SYNC reaches the peer half a round trip from now. */
-    usec_t half = MAX(t->rtt / 2, LEAD_MIN);
-    usec_t lead = t->attempt % 3 == 1 ? half : t->attempt % 3 == 2 ? 0 : 2 * half;
     t->connect_at = now + lead;
     t->attempt_deadline = now + lead + ATTEMPT_WINDOW;
-    const char *how = t->attempt % 3 == 1   ? "SYNs timed to cross"
-                      : t->attempt % 3 == 2 ? "our SYN first"
-                                            : "the peer's SYN first";
+    const char *how = order == 1 ? "SYNs timed to cross"
+                      : order == 2 ? "our SYN first"
+                                   : "the peer's SYN first";
     event(t, t->attempt, lead, false, "attempt %u of %u: %s (relayed RTT %.1f ms)", t->attempt,
           t->cfg.attempts, how, (double)t->rtt / USEC_PER_MSEC);
 }
@@ -382,8 +392,13 @@ void tcppunch_message(tcppunch_t *t, const agentmsg_t *m, usec_t now)
             return;
         t->attempt = m->attempt;
         close_peer_conns(t, false);
-        event(t, t->attempt, 0, false, "attempt %u: SYNC came, connecting", t->attempt);
-        connect_to(t, CONN_PEER, t->peer);
+        t->connect_at = now + MIN((usec_t)m->hold_us, SYNC_WAIT_MAX);
+        event(t, t->attempt, t->connect_at - now, false, "attempt %u: SYNC came, connecting%s",
+              t->attempt, m->hold_us ? " after the wait it asks for" : "");
+        if (t->connect_at == now) {
+            t->connect_at = 0;
+            connect_to(t, CONN_PEER, t->peer);
+        }
         t->patience = now + ANSWERED_PATIENCE;
         break;
     case AGENTMSG_TCP_ABANDON:
@@ -567,6 +582,12 @@ usec_t tcppunch_bookkeeping(tcppunch_t *t, usec_t now)
         SOONEST(t->attempt_deadline);
     }
     if (t->state == ST_WAITING) {
+        if (t->connect_at && now >= t->connect_at) {
+            t->connect_at = 0;
+            connect_to(t, CONN_PEER, t->peer);
+        }
+        if (t->connect_at)
+            SOONEST(t->connect_at);
         if (now >= t->patience) {
             end(t, false, "the peer's attempts stopped", now);
             return 0;
