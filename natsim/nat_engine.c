@@ -21,6 +21,7 @@ static const char *const drop_reason_names[NAT_DROP_REASON_COUNT] = {
     [NAT_DROP_QUOTA] = "quota-exceeded",
     [NAT_DROP_TCP_NO_SESSION] = "tcp-no-session",
     [NAT_DROP_REFUSED] = "refused",
+    [NAT_DROP_TCP_INVALID] = "tcp-invalid",
 };
 
 const char *nat_drop_reason_name(nat_drop_reason_t reason)
@@ -906,6 +907,12 @@ static nat_verdict_t translate_inbound(nat_engine_t *e, addr_endpoint_t remote,
     if (is_tcp) {
         /* A session is its own permission; only a new connection meets the filter. */
         uint32_t si = session_find(e, idx, remote, now);
+        if (si != NAT_SESSION_NIL && is_opening(tcp) &&
+            nat_sessions_get(&e->sessions, si)->state == NAT_SESSION_TRANS &&
+            p->tcp_reset_session == NAT_TCP_RESET_INVALID)
+            /* Linux conntrack: the entry is CLOSE, the reply-direction SYN
+             * invalid; it is not translated and meets the WAN's answer. */
+            return drop_reply(NAT_DROP_TCP_INVALID, unsolicited_reply(e, tcp));
         if (si != NAT_SESSION_NIL) {
             session_segment(e, idx, si, false, tcp, now);
             m->flags |= NAT_MAPPING_REPLIED;

@@ -26,6 +26,8 @@ typedef enum nat_drop_reason {
     NAT_DROP_QUOTA,             /* the subscriber's port quota is used up (RFC 6888 REQ-4) */
     NAT_DROP_TCP_NO_SESSION,    /* a TCP segment that opens nothing and belongs to no session */
     NAT_DROP_REFUSED,           /* outbound to a port the allow-list does not name */
+    NAT_DROP_TCP_INVALID,       /* a SYN from the remote of a session a reset closed
+                                   (tcp-reset-session = invalid) */
     NAT_DROP_REASON_COUNT
 } nat_drop_reason_t;
 

@@ -28,6 +28,7 @@ static const char *const pooling_names[] = { "paired", "arbitrary", NULL };
 static const char *const hairpin_names[] = { "off", "on", "internal-source", NULL };
 static const char *const unsolicited_names[] = { "hold", "drop", "rst", "icmp", NULL };
 static const char *const no_session_names[] = { "drop", "rst", "pickup", NULL };
+static const char *const reset_session_names[] = { "reopen", "invalid", NULL };
 static const char *const port_space_names[] = { "separate", "shared", NULL };
 static const char *const refused_names[] = { "drop", "reject", NULL };
 
@@ -40,6 +41,7 @@ const char *nat_refresh_name(nat_refresh_t v) { return refresh_names[v]; }
 const char *nat_parity_name(nat_parity_t v) { return parity_names[v]; }
 const char *nat_tcp_unsolicited_name(nat_tcp_unsolicited_t v) { return unsolicited_names[v]; }
 const char *nat_tcp_no_session_name(nat_tcp_no_session_t v) { return no_session_names[v]; }
+const char *nat_tcp_reset_session_name(nat_tcp_reset_session_t v) { return reset_session_names[v]; }
 
 bool nat_allow_has(const nat_allow_t *allow, uint16_t port)
 {
@@ -129,21 +131,23 @@ static const nat_preset_t presets[] = {
       "allocation = sequential\nsequential-step = 1\nhairpin = off\n" },
     { "home-router", "EIM + APDF with port preservation, like a Linux/OpenWrt router "
                      "(UDP: 30 s until the first reply, 3 min after; TCP: a reset for "
-                     "unsolicited segments, 5 days established, mid-stream pickup)",
+                     "unsolicited segments, 5 days established, mid-stream pickup, a SYN "
+                     "after a reset invalid)",
       "mapping = endpoint-independent\nfiltering = address-and-port-dependent\n"
       "allocation = preserve\npreserve-fallback = random\nhairpin = on\n"
       "timeout = 180s\ntimeout-unreplied = 30s\n"
       /* OpenWrt's wan zone REJECTs (tcp-reset); nf_conntrack_tcp_timeout_established
-       * is 432000 s, time_wait and fin_wait 120 s; nf_conntrack_tcp_loose = 1. */
+       * is 432000 s, time_wait and fin_wait 120 s; nf_conntrack_tcp_loose = 1; a
+       * reply-direction SYN on a CLOSE entry is INVALID (tcp_conntracks[1][SYN][sCL]). */
       "tcp-unsolicited-syn = rst\ntcp-established-timeout = 120h\n"
-      "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\n" },
+      "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\ntcp-reset-session = invalid\n" },
     { "openwrt", "home-router's NAT with miniupnpd, as OpenWrt ships it: "
                  "UPnP IGD, NAT-PMP and PCP answer on the inside address",
       "mapping = endpoint-independent\nfiltering = address-and-port-dependent\n"
       "allocation = preserve\npreserve-fallback = random\nhairpin = on\n"
       "timeout = 180s\ntimeout-unreplied = 30s\nport-mapping = nat-pmp,pcp,upnp\n"
       "tcp-unsolicited-syn = rst\ntcp-established-timeout = 120h\n"
-      "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\n" },
+      "tcp-transitory-timeout = 120s\ntcp-no-session = pickup\ntcp-reset-session = invalid\n" },
     { "cgnat", "carrier-grade NAT (RFC 6888): EIM + EIF, two paired public addresses, "
                "random ports in per-subscriber blocks of 512 (at most 4), 2 min hold-down",
       "mapping = endpoint-independent\nfiltering = endpoint-independent\n"
@@ -523,6 +527,7 @@ _Static_assert(sizeof(nat_type_t) == sizeof(int) && sizeof(nat_dependence_t) == 
                    sizeof(nat_hairpin_t) == sizeof(int) &&
                    sizeof(nat_tcp_unsolicited_t) == sizeof(int) &&
                    sizeof(nat_tcp_no_session_t) == sizeof(int) &&
+                   sizeof(nat_tcp_reset_session_t) == sizeof(int) &&
                    sizeof(nat_port_space_t) == sizeof(int) && sizeof(nat_refused_t) == sizeof(int),
                "profile enums are int-sized");
 
@@ -615,6 +620,7 @@ static const profile_key_t profile_keys[] = {
         SCOPE_STATEFUL),
     ENUM_KEY("tcp-unsolicited-syn", tcp_unsolicited_syn, SCOPE_STATEFUL, unsolicited_names, NULL),
     ENUM_KEY("tcp-no-session", tcp_no_session, SCOPE_STATEFUL, no_session_names, NULL),
+    ENUM_KEY("tcp-reset-session", tcp_reset_session, SCOPE_STATEFUL, reset_session_names, NULL),
     ENUM_KEY("tcp-ports", tcp_ports, SCOPE_TRANSLATING, port_space_names, NULL),
     KEY("allow-out-udp", parse_allow, OFF(allow_out_udp), SCOPE_STATEFUL),
     KEY("allow-out-tcp", parse_allow, OFF(allow_out_tcp), SCOPE_STATEFUL),
@@ -947,6 +953,8 @@ static void emit_tcp(const nat_profile_t *p, emit_fn emit, void *ctx, bool only_
         emit(ctx, "tcp-unsolicited-syn", nat_tcp_unsolicited_name(p->tcp_unsolicited_syn), EMIT_STRING);
     if (!only_changed || p->tcp_no_session != NAT_TCP_NO_SESSION_DROP)
         emit(ctx, "tcp-no-session", nat_tcp_no_session_name(p->tcp_no_session), EMIT_STRING);
+    if (!only_changed || p->tcp_reset_session != NAT_TCP_RESET_REOPEN)
+        emit(ctx, "tcp-reset-session", nat_tcp_reset_session_name(p->tcp_reset_session), EMIT_STRING);
     if (nat && (!only_changed || p->tcp_ports != NAT_PORT_SPACE_SEPARATE))
         emit(ctx, "tcp-ports", port_space_names[p->tcp_ports], EMIT_STRING);
     bool all = p->allow_out_udp.all && p->allow_out_tcp.all;

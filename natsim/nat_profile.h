@@ -64,6 +64,14 @@ typedef enum nat_tcp_no_session {
     NAT_TCP_NO_SESSION_PICKUP, /* taken up as established, as Linux conntrack's tcp_loose does */
 } nat_tcp_no_session_t;
 
+/* An inbound SYN from the remote of a session a reset closed (RFC 6146's
+ * transitory state). */
+typedef enum nat_tcp_reset_session {
+    NAT_TCP_RESET_REOPEN,  /* RFC 6146 section 3.5.2.2: a new connection opens it again */
+    NAT_TCP_RESET_INVALID, /* Linux conntrack: a reply-direction SYN on a CLOSE entry is invalid
+                              and meets the unsolicited-SYN answer */
+} nat_tcp_reset_session_t;
+
 typedef enum nat_port_space {
     NAT_PORT_SPACE_SEPARATE, /* RFC 7857 section 5: each protocol has its own ports */
     NAT_PORT_SPACE_SHARED,   /* one pool: a port held by UDP is not free for TCP */
@@ -144,6 +152,7 @@ typedef struct nat_profile {
     usec_t tcp_transitory_timeout;  /* RFC 7857 section 2.2: 4 min by default */
     nat_tcp_unsolicited_t tcp_unsolicited_syn;
     nat_tcp_no_session_t tcp_no_session;
+    nat_tcp_reset_session_t tcp_reset_session;
     nat_port_space_t tcp_ports;
     /* Outbound allow-lists by destination port, and what refusal looks like. */
     nat_allow_t allow_out_udp, allow_out_tcp;
@@ -208,3 +217,4 @@ const char *nat_refresh_name(nat_refresh_t v);
 const char *nat_parity_name(nat_parity_t v);
 const char *nat_tcp_unsolicited_name(nat_tcp_unsolicited_t v);
 const char *nat_tcp_no_session_name(nat_tcp_no_session_t v);
+const char *nat_tcp_reset_session_name(nat_tcp_reset_session_t v);

@@ -51,7 +51,7 @@ static const struct {
 
 static const char *const outcome_names[] = { "direct", "relayed", "failed", "any", NULL };
 static const char *const techniques[] = { "punch", "predicted", "birthday", "port-mapped",
-                                          "lan",   "hairpin",   NULL };
+                                          "lan",   "hairpin",   "tcp-punch", NULL };
 
 #define ALLOWED_KEYS                                                                          \
     "outcome = direct|relayed|failed|any, success-rate >= RATE, technique = NAME[, NAME], "  \

@@ -85,9 +85,10 @@ static tcp_side_t tcp_side(const nat_profile_t *p)
  * Stable on both sides: each SYN leaves from the mapping the other aims
  * at, so each side's own SYN is the filter's permission for the other's;
  * a first SYN that arrives before the permission is dropped, held (RFC
- * 5382 REQ-4) or reset, and in every case the later SYN completes the
- * connection (a reset leaves the session in RFC 6146's transitory state,
- * where a new SYN opens it again, and the listener takes it). */
+ * 5382 REQ-4) or reset, and the later SYN completes the connection (after
+ * a reset the first sender's session is transitory, where RFC 6146 lets a
+ * new SYN open it again and the listener takes it) unless the first
+ * sender's NAT holds that SYN invalid (below). */
 static bool tcp_punch_meets(const nat_profile_t *a, const nat_profile_t *b)
 {
     tcp_side_t sa = tcp_side(a), sb = tcp_side(b);
@@ -98,6 +99,30 @@ static bool tcp_punch_meets(const nat_profile_t *a, const nat_profile_t *b)
     if ((sa == TCP_SIDE_OPEN && b_out) || (sb == TCP_SIDE_OPEN && a_out))
         return true;
     return sa == TCP_SIDE_STABLE && sb == TCP_SIDE_STABLE;
+}
+
+/* A SYN that comes before its host's own is answered with a reset (a
+ * filter in the way, tcp-unsolicited-syn = rst). */
+static bool resets_early_syn(const nat_profile_t *p)
+{
+    if (!p || p->type == NAT_TYPE_OPEN || p->type == NAT_TYPE_BLOCKED)
+        return false;
+    nat_profile_t view;
+    nat_profile_tcp_view(p, &view);
+    return view.filtering != NAT_ENDPOINT_INDEPENDENT &&
+           p->tcp_unsolicited_syn == NAT_TCP_UNSOLICITED_RST;
+}
+
+/* The attempts put either side's SYN first (docs/agent.md); the side that
+ * goes first into a reset has a closed session, which its NAT may then
+ * hold the peer's SYN invalid on (tcp-reset-session, Linux conntrack).
+ * When that is so whichever goes first, only SYNs that cross exactly meet. */
+static bool tcp_order_defeats(const nat_profile_t *a, const nat_profile_t *b)
+{
+    bool a_invalid = a && a->tcp_reset_session == NAT_TCP_RESET_INVALID;
+    bool b_invalid = b && b->tcp_reset_session == NAT_TCP_RESET_INVALID;
+    return resets_early_syn(b) && a_invalid && resets_early_syn(a) && b_invalid &&
+           tcp_side(a) == TCP_SIDE_STABLE && tcp_side(b) == TCP_SIDE_STABLE;
 }
 
 static run_prediction_t make(run_expect_outcome_t o, const char *technique, double p,
@@ -218,8 +243,14 @@ run_prediction_t run_predict(const nat_profile_t *a, const nat_profile_t *b,
     run_prediction_t p = predict_paths(a, b, agent);
     if (p.outcome == RUN_EXPECT_FAILED)
         return p;
-    if (p.outcome == RUN_EXPECT_RELAYED && agent->tcp_punch && agent->relay &&
-        (agent->relay_tcp || (!blocks_udp(a) && !blocks_udp(b))) && tcp_punch_meets(a, b))
+    bool tcp = p.outcome == RUN_EXPECT_RELAYED && agent->tcp_punch && agent->relay &&
+               (agent->relay_tcp || (!blocks_udp(a) && !blocks_udp(b))) && tcp_punch_meets(a, b);
+    if (tcp && tcp_order_defeats(a, b))
+        return make(RUN_EXPECT_ANY, NULL, 0,
+                    "TCP: both NATs reset a SYN that comes before their host's own and then hold "
+                    "the reply-direction SYN invalid (Linux conntrack): whichever SYN goes first "
+                    "is lost, so direct only when the two cross exactly, else relayed");
+    if (tcp)
         /* The offer and its timing go through the relay. */
         return make(RUN_EXPECT_DIRECT, "tcp-punch", 1,
                     blocks_udp(a) || blocks_udp(b)

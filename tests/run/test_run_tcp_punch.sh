@@ -7,7 +7,10 @@
 # mapping is per destination); then scenarios where UDP is refused on both
 # sides and the NATs answer an early SYN differently (drop, hold, reset:
 # each direct; whether a reset was sent depends on which SYN came first, so
-# the test asserts the outcome, not the reset), a TCP mapping per
+# the test asserts the outcome, not the reset), resets where one NAT holds
+# the SYN after its reset invalid (direct: an attempt puts the other SYN
+# first) or both do (home-router's conntrack: direct only when the SYNs
+# cross, else relayed after three attempts), a TCP mapping per
 # destination and udp-blocked x corporate (relayed, no attempt), and [agent]
 # tcp-punch = off (relayed).
 # Every message delivered; nothing left. Root; skipped (77) without it.
@@ -72,7 +75,9 @@ assert all(e['transport'] == 'tcp' and e['technique'] == 'tcp-punch' for _, e in
 check "matrix: sym x sym: no TCP attempt (both TCP mappings per destination)" events "$out" mx-sym-sym "
 t = [e for role, e in ev if e['event'] == 'tcp-punch']
 assert t and not any('attempt' in e for e in t), t
-assert 'maps per destination' in t[0]['reason'], t"
+# the controlling side decides; the log interleaves the two agents' lines
+c = [e for role, e in ev if e['event'] == 'tcp-punch' and role == 'connect']
+assert c and 'maps per destination' in c[-1]['reason'], c"
 
 out="$tmp/run"
 interruptible "$NATLAB" run "$SRC"/tests/run/tcp_punch/*.scn -j 2 --out "$out" >"$tmp/run.out" 2>&1
@@ -84,6 +89,24 @@ for s in ('tp-drop-rst', 'tp-hold-hold', 'tp-rst-rst'):
     r = rows[s]
     assert r['outcome'] == 'direct' and r['technique'] == 'tcp-punch', r
     assert r['delivered'] == r['sent'] > 0, r"
+check "reset on both sides, bob's NAT holding the SYN after it invalid: direct (attempt 2 puts alice's SYN first)" rows "$out" "
+r = rows['tp-order']
+assert r['outcome'] == 'direct' and r['technique'] == 'tcp-punch' and r['delivered'] == r['sent'], r"
+check "home-router's conntrack on both sides: never failed; relayed only after all 3 attempts" python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+rows = [json.loads(l) for l in open(out + '/results.jsonl')]
+rows = [r for r in rows if r['scenario'] == 'tp-conntrack']
+assert len(rows) == 2, rows
+for r in rows:
+    assert r['outcome'] in ('direct', 'relayed') and r['delivered'] == r['sent'] > 0, r
+    if r['outcome'] == 'relayed':
+        log = '%s/logs/tp-conntrack/attempt-%d.log' % (out, r['attempt'])
+        ev = [json.loads(l.split(None, 2)[2]) for l in open(log)
+              if len(l.split(None, 2)) == 3 and l.split(None, 2)[2].startswith('{')]
+        t = [e for e in ev if e['event'] == 'tcp-punch' and 'of 3' in e.get('reason', '')]
+        assert len(t) == 3, t
+PY
 check "a TCP mapping per destination, corporate, or tcp-punch = off: relayed, all delivered" rows "$out" "
 for s in ('tp-moving', 'tp-off', 'tp-restricted'):
     r = rows[s]

@@ -633,6 +633,7 @@ static void test_enum_errors_exact(void)
         { "pooling", "random", "paired, arbitrary" },
         { "tcp-unsolicited-syn", "reject", "hold, drop, rst, icmp" },
         { "tcp-no-session", "loose", "drop, rst, pickup" },
+        { "tcp-reset-session", "drop", "reopen, invalid" },
         { "tcp-ports", "one", "separate, shared" },
         { "refused", "rst", "drop, reject" },
         { "tcp-mapping", "sideways", "endpoint-independent, address-dependent, address-and-port-dependent" },
@@ -660,7 +661,7 @@ static void test_every_key_covered(void)
         "tcp-mapping", "tcp-filtering", "tcp-allocation", "tcp-preserve-fallback",
         "tcp-sequential-step", "tcp-port-range", "tcp-port-parity", "tcp-hairpin", "tcp-port-quota",
         "tcp-established-timeout", "tcp-transitory-timeout", "tcp-unsolicited-syn",
-        "tcp-no-session", "tcp-ports", "allow-out-udp", "allow-out-tcp", "refused",
+        "tcp-no-session", "tcp-reset-session", "tcp-ports", "allow-out-udp", "allow-out-tcp", "refused",
     };
     const char *const *keys = nat_profile_keys();
     size_t n = 0;
@@ -946,7 +947,7 @@ static void check_json_matches(const nat_profile_t *p, const char *what)
         { "tcp-transitory-timeout", "4min" }, { "tcp-unsolicited-syn", "hold" },
         { "tcp-no-session", "drop" },         { "tcp-ports", "separate" },
         { "allow-out-udp", "all" },           { "allow-out-tcp", "all" },
-        { "refused", "drop" },
+        { "refused", "drop" },                { "tcp-reset-session", "reopen" },
     };
     gsize omitted = 0;
     for (gsize i = 0; i < n; i++) {

@@ -169,6 +169,41 @@ static void test_simultaneous_open_every_filter(void)
     }
 }
 
+/* A simultaneous open where a's SYN comes first and b's NAT resets it: the
+ * reset closes a's session. Under RFC 6146 (reopen) b's SYN then opens it
+ * again and reaches a (its listener); under Linux conntrack (invalid,
+ * home-router's) it is invalid and meets the unsolicited-SYN answer, so
+ * only a's own new SYN (original direction) opens the pair again. */
+static void test_syn_after_reset(void)
+{
+    static const char *const modes[] = { "reopen", "invalid" };
+    for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+        char keys[256];
+        snprintf(keys, sizeof keys,
+                 "preset = port-restricted-cone\ntcp-unsolicited-syn = rst\ntcp-reset-session = %s\n",
+                 modes[i]);
+        nat_engine_t *na = engine_from(keys, 30 + i);
+        addr_endpoint_t a = ep(HOST_A, 7000), remote = ep(REMOTE_Y, 7001);
+        nat_verdict_t a_syn = tout(na, a, remote, SYN, 0);
+        ASSERT_FORWARD(a_syn);
+        /* b's NAT answered it with a reset */
+        ASSERT_FORWARD(tin(na, remote, a_syn.src, RST | ACK, 1));
+        nat_verdict_t b_syn = tin(na, remote, a_syn.src, SYN, 2);
+        if (i == 0) {
+            ASSERT_FORWARD(b_syn);
+            ASSERT_EP(b_syn.dst, a);
+        } else {
+            ASSERT_DROP(b_syn, NAT_DROP_TCP_INVALID);
+            CU_ASSERT_EQUAL(b_syn.reply, NAT_REPLY_TCP_RST);
+            CU_ASSERT_EQUAL(nat_engine_stats(na)->drops[NAT_DROP_TCP_INVALID], 1);
+            /* a's own new SYN opens the pair again; then b's passes */
+            ASSERT_FORWARD(tout(na, a, remote, SYN, 3));
+            ASSERT_FORWARD(tin(na, remote, a_syn.src, SYN, 4));
+        }
+        nat_engine_free(na);
+    }
+}
+
 /* The answer to an unsolicited SYN is the profile's; a reset is never answered. */
 static void test_unsolicited_syn_answers(void)
 {
@@ -448,6 +483,7 @@ int main(void)
         { "established 2h4min, transitory 4min (REQ-5)", test_established_and_transitory_timeouts },
         { "timeouts are profile keys", test_timeouts_are_profile_keys },
         { "an RST leaves the session transitory (RFC 7857 2.2)", test_rst_leaves_session_transitory },
+        { "a SYN after a reset: reopen (RFC 6146) or invalid (conntrack)", test_syn_after_reset },
         { "outbound RSTs in reply do not refresh", test_outbound_rst_does_not_refresh },
         { "FINs both ways: transitory, no refresh", test_fin_both_ways_is_transitory },
         { "simultaneous open through every filter (REQ-2)", test_simultaneous_open_every_filter },

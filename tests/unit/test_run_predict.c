@@ -156,6 +156,20 @@ static void test_tcp_punch(void)
         CU_ASSERT_EQUAL(p.outcome, RUN_EXPECT_DIRECT);
         CU_ASSERT_STRING_EQUAL(p.technique ? p.technique : "", "tcp-punch");
     }
+    /* Resets on both sides, and each NAT holds the SYN after its own
+     * reset invalid (home-router's conntrack): only SYNs that cross meet.
+     * One side that reopens (RFC 6146), or drops, is enough. */
+    CU_ASSERT_FATAL(nat_profile_set(x, "tcp-unsolicited-syn", "rst", NULL));
+    CU_ASSERT_FATAL(nat_profile_set(y, "tcp-unsolicited-syn", "rst", NULL));
+    CU_ASSERT_FATAL(nat_profile_set(x, "tcp-reset-session", "invalid", NULL));
+    CU_ASSERT_EQUAL(run_predict(x, y, &defaults).outcome, RUN_EXPECT_DIRECT);
+    CU_ASSERT_FATAL(nat_profile_set(y, "tcp-reset-session", "invalid", NULL));
+    run_prediction_t crossing = run_predict(x, y, &defaults);
+    CU_ASSERT_EQUAL(crossing.outcome, RUN_EXPECT_ANY);
+    ASSERT_CONTAINS(crossing.reason, "cross exactly");
+    CU_ASSERT_FATAL(nat_profile_set(y, "tcp-unsolicited-syn", "drop", NULL));
+    CU_ASSERT_EQUAL(run_predict(x, y, &defaults).outcome, RUN_EXPECT_DIRECT);
+    CU_ASSERT_FATAL(nat_profile_set(y, "tcp-reset-session", "reopen", NULL));
     /* A TCP mapping per destination on one side: no SYN meets its peer's. */
     CU_ASSERT_FATAL(nat_profile_set(y, "tcp-mapping", "address-and-port-dependent", NULL));
     CU_ASSERT_EQUAL(run_predict(x, y, &defaults).outcome, RUN_EXPECT_RELAYED);
