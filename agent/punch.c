@@ -37,6 +37,7 @@
 #define TURN_SILENCE (2 * USEC_PER_SEC)  /* data unanswered through TURN: natlab's relay */
 #define STREAM_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* a dropped SYN: the next port */
 #define UDP_PROBE_INTERVAL (5 * USEC_PER_SEC)     /* over TCP: one Binding over UDP this often */
+#define UDP_LOST_TRIES 12  /* 3 s of REGISTERs unanswered over UDP once registered: UDP stopped */
 #define PROBE_RING 4096
 #define PAIRS_MAX 512
 
@@ -208,6 +209,9 @@ struct punch {
     char *fail_reason;
     bool udp_refused;               /* an ICMP error said so, not silence */
     bool tcp_used;                  /* we registered over TCP and have not moved back */
+    bool udp_lost;                  /* on TCP because UDP stopped after we registered over it */
+    bool server_check;              /* a REGISTER went out early: relayed data waits unanswered */
+    usec_t server_heard;            /* the last message from the server over UDP */
     agentframe_splitter_t splitter;
 };
 
@@ -1249,7 +1253,7 @@ static void transport_to_udp(punch_t *p, usec_t now)
     if (p->stream != STREAM_NONE)
         out_push(p, PUNCH_OUT_STREAM_CLOSE);
     p->stream = STREAM_NONE;
-    p->tcp_used = false;
+    p->tcp_used = p->udp_lost = false;
     punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
     e->remote = p->cfg.server;
     e->reason = "the server answers over UDP again";
@@ -1273,6 +1277,9 @@ static void server_message(punch_t *p, const agentmsg_t *m, bool via_stream, use
         bool to_mapping = p->pm.mapped && addr_endpoint_equal(m->endpoint, p->pm.external);
         bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping &&
                      !p->transport_changed; /* another transport or connection: another endpoint */
+        if (p->transport_changed && p->udp_lost)
+            for (unsigned i = 0; i < p->unacked->len; i++) /* the relay works again: at once */
+                ((outgoing_t *)g_ptr_array_index(p->unacked, i))->last_sent = 0;
         p->transport_changed = false;
         p->mapped = m->endpoint;
         p->reg_refresh = now + p->keepalive;
@@ -1521,6 +1528,10 @@ static void server_datagram(punch_t *p, const uint8_t *data, size_t len, bool vi
         p->stats.dropped[PUNCH_DROP_REPLAY]++;
         return;
     }
+    if (!via_stream) {
+        p->server_heard = now;
+        p->server_check = false;
+    }
     server_message(p, &m, via_stream, now);
 }
 
@@ -1564,6 +1575,14 @@ static void stream_try(punch_t *p, usec_t now)
         char buf[ADDR_ENDPOINT_STRLEN];
         p->stream = STREAM_NONE;
         p->via_tcp = false;
+        if (p->udp_lost) {
+            /* Registered once: a direct path may still carry the session,
+             * so keep asking over UDP (and TCP again after it). */
+            p->udp_lost = false;
+            p->reg = REG_REGISTERING;
+            p->reg_tries = 0;
+            return;
+        }
         g_free(p->fail_reason);
         p->fail_reason = g_strdup_printf("no path to the server: UDP %s %s, %s",
                                          addr_endpoint_format(p->cfg.server, buf),
@@ -1611,11 +1630,18 @@ void punch_stream_connected(punch_t *p, usec_t now)
     punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
     e->tcp = true;
     e->remote = addr_endpoint(p->cfg.server.ip, p->tcp_ports[p->tcp_try]);
-    e->reason = "the server does not answer over UDP";
+    e->reason = p->udp_lost ? "the server stopped answering over UDP"
+                            : "the server does not answer over UDP";
     p->udp_probe_next = now + UDP_PROBE_INTERVAL;
     p->reg = REG_REGISTERING;
     p->reg_tries = 0;
     register_send(p, now);
+    if (p->udp_lost && p->session && p->current < 0) {
+        /* Relayed over UDP until now: punching over UDP is over too. A
+         * direct path still alive stays until it goes silent (fall_back). */
+        pairs_reset(p);
+        punching_start(p, now);
+    }
 }
 
 void punch_stream_broken(punch_t *p, const char *reason, usec_t now)
@@ -1827,6 +1853,19 @@ static usec_t bindings_bookkeeping(punch_t *p, usec_t now)
     return next;
 }
 
+/* Data waits unacknowledged on natlab's relay over UDP, and the server
+ * said nothing for as long, in a session whose peer we heard: is UDP to the
+ * server gone? A REGISTER now asks, rather than at the next refresh. */
+static bool relay_silent(punch_t *p, usec_t now)
+{
+    if (p->server_check || p->via_tcp || !p->session || !p->peer_heard || p->current >= 0 ||
+        relay_is_turn(p) || !p->unacked->len || now - p->last_ack < SUSPECT_DATA_AGE ||
+        now - p->server_heard < SUSPECT_DATA_AGE)
+        return false;
+    p->server_check = true;
+    return true;
+}
+
 static usec_t registration_bookkeeping(punch_t *p, usec_t now)
 {
     usec_t next = 0;
@@ -1842,6 +1881,15 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
                 p->nat = (agentmsg_nat_t){ .mapping = AGENTMSG_MAPPING_NO_UDP };
                 p->reg_tries = 0;
             }
+            if (p->registered_once && !p->via_tcp && p->stream == STREAM_NONE && !p->udp_back &&
+                p->reg_tries >= UDP_LOST_TRIES) {
+                /* issue 13: registered over UDP, and the server stopped
+                 * answering it (a firewall that drops UDP from now on):
+                 * natlab server over TCP, the session kept. */
+                p->udp_lost = true;
+                tcp_start(p, now);
+                return soonest(next, p->stream_deadline);
+            }
             if (p->reg_tries >= SERVER_TRIES) {
                 if (!p->registered_once) {
                     fail(p, p->via_tcp ? "the server accepts our TCP connection but not our "
@@ -1856,7 +1904,7 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
         }
         next = soonest(next, p->reg_next);
     } else if (p->reg == REG_REGISTERED) {
-        if (now >= p->reg_refresh)
+        if (now >= p->reg_refresh || relay_silent(p, now))
             register_again(p, now);
         next = soonest(next, p->reg == REG_REGISTERED ? p->reg_refresh : p->reg_next);
     }
