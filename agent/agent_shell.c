@@ -261,6 +261,8 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         add_endpoint(b, "server", sh->opt->punch.turn_server);
         add_endpoint(b, "relayed", e->remote);
         add_endpoint(b, "mapped", e->local);
+        if (e->reason) /* allocated again */
+            add_string(b, "reason", e->reason);
         break;
     case PUNCH_EVENT_TURN_FAILED:
         add_string(b, "transport", sh->opt->punch.turn_tcp ? "tcp" : "udp");

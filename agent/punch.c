@@ -35,6 +35,7 @@
 #define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
 #define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
 #define TURN_SILENCE (2 * USEC_PER_SEC)  /* data unanswered through TURN: natlab's relay */
+#define TURN_REALLOCS_MAX 8               /* allocations made again after one was lost */
 #define STREAM_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* a dropped SYN: the next port */
 #define UDP_PROBE_INTERVAL (5 * USEC_PER_SEC)     /* over TCP: one Binding over UDP this often */
 #define UDP_LOST_TRIES 12  /* 3 s of REGISTERs unanswered over UDP once registered: UDP stopped */
@@ -193,6 +194,9 @@ struct punch {
     bool peer_relay_dead;   /* data to it went unanswered */
     usec_t turn_heard;      /* the last peer message through TURN (or the session's start) */
     bool rx_turn;           /* the peer message being handled came through TURN */
+    unsigned turn_allocs;   /* allocations made again after one was lost */
+    bool turn_again;        /* allocating again: REGISTERs do not wait for it */
+    char *turn_again_reason; /* why, for its turn-allocated event */
     usec_t now;             /* of the public call running: TURN requests are timed by it */
 
     /* natlab server over TCP */
@@ -395,7 +399,7 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
  * hands a peer the candidates of the REGISTER before the session only. */
 static bool turn_pending(const punch_t *p)
 {
-    return turn_in(p, TURN_ALLOCATING);
+    return turn_in(p, TURN_ALLOCATING) && !p->turn_again;
 }
 
 static void register_send(punch_t *p, usec_t now)
@@ -1301,6 +1305,10 @@ static void server_message(punch_t *p, const agentmsg_t *m, bool via_stream, use
              * peer our new endpoint and both sides punch again. */
             keepalive_shorten(p, p->keepalive / 2, now);
             p->reg_refresh = now + p->keepalive;
+            if (turn_in(p, TURN_READY)) { /* the TURN socket's mapping may be gone too */
+                turn_refresh(p->turn, now);
+                turn_output(p);
+            }
             if (p->session)
                 fall_back(p, "our public endpoint changed", now);
         }
@@ -1732,6 +1740,32 @@ static void turn_lost(punch_t *p, const char *reason, usec_t now)
         register_again(p, now);
 }
 
+/* A TURN client, allocating; a fresh seed for each allocation made again
+ * (the first's own: the punching's random draws stay as without TURN). */
+static void turn_start(punch_t *p, usec_t now)
+{
+    turn_config_t tc = { .server = p->cfg.turn_server, .username = p->turn_user,
+                         .password = p->turn_password, .tcp = p->cfg.turn_tcp,
+                         .seed = p->cfg.seed ^ 0x7475726e7475726eull ^ p->turn_allocs };
+    turn_free(p->turn);
+    p->turn = turn_new(&tc, now);
+}
+
+/* Our allocation was lost after it worked (a NAT that rebooted or remapped
+ * our TURN socket: the server sees another 5-tuple, RFC 8656 7.2 answers
+ * 437): allocate again, natlab's relay meanwhile; the new relayed address
+ * goes to the peer in a REGISTER once it is there. */
+static void turn_reallocate(punch_t *p, usec_t now)
+{
+    g_free(p->turn_again_reason);
+    p->turn_again_reason = g_strdup_printf("the previous allocation was lost (%s)",
+                                           turn_error(p->turn) ? turn_error(p->turn) : "?");
+    p->turn_allocs++;
+    p->turn_told = false;
+    p->turn_again = true;
+    turn_start(p, now);
+}
+
 /* What the TURN client wants sent. */
 static void turn_output(punch_t *p)
 {
@@ -1761,6 +1795,15 @@ static void turn_drain(punch_t *p, usec_t now)
         punch_event_t *e = event_push(p, PUNCH_EVENT_TURN_ALLOCATED, now);
         e->local = turn_mapped(p->turn);
         e->remote = turn_relayed(p->turn);
+        e->reason = p->turn_again ? p->turn_again_reason : NULL;
+        if (p->turn_again && p->session && p->peer_relayed.port) {
+            /* The peer's allocation admits the server's relay address
+             * already; ours admits nobody yet. TURN's silence counts anew. */
+            turn_permit(p->turn, p->peer_relayed.ip, now);
+            p->peer_relay_dead = false;
+            p->turn_heard = now;
+        }
+        p->turn_again = false;
         /* A peer on the same TURN server sends from that server's relay
          * address: permitting it now, before any session, means its first
          * messages are not dropped while our permission is on its way. */
@@ -1768,6 +1811,10 @@ static void turn_drain(punch_t *p, usec_t now)
         turn_output(p);
         if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
             register_again(p, now); /* with the RELAY candidate */
+    } else if (st == TURN_FAILED && p->turn_told && !p->turn_down &&
+               p->turn_allocs < TURN_REALLOCS_MAX) {
+        turn_reallocate(p, now);
+        turn_output(p);
     } else if (st == TURN_FAILED) {
         turn_lost(p, turn_error(p->turn), now);
     }
@@ -1779,8 +1826,17 @@ static void turn_drain(punch_t *p, usec_t now)
         p->stats.turn_received++;
         p->turn_heard = now;
         p->rx_turn = true;
+        uint64_t replays = p->stats.dropped[PUNCH_DROP_REPLAY];
         peer_accept(p, PUNCH_SOCKET_PRIMARY, from, &m, true, now);
         p->rx_turn = false;
+        if (replays == p->stats.dropped[PUNCH_DROP_REPLAY] && p->peer_relayed.port &&
+            !addr_endpoint_equal(from, p->peer_relayed)) {
+            /* The session's key from another relayed address: the peer
+             * allocated again (the server passes on a new endpoint, not new
+             * candidates). Answer there, as ICE learns a peer-reflexive one. */
+            p->peer_relayed = from;
+            p->peer_relay_dead = false;
+        }
     }
 }
 
@@ -1814,6 +1870,8 @@ static void turn_check_relay(punch_t *p, usec_t now)
     if (now - oldest->first_sent < TURN_SILENCE || now - p->turn_heard < TURN_SILENCE)
         return;
     p->peer_relay_dead = true;
+    turn_refresh(p->turn, now); /* ours, or the peer's? a 437 says ours */
+    turn_output(p);
     event_push(p, PUNCH_EVENT_TURN_FAILED, now)->reason =
         "no answer through TURN for 2 s (the peer's allocation or its permission is gone): "
         "natlab's relay";
@@ -2210,11 +2268,7 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
         p->turn_password = g_strdup(config->turn_password ? config->turn_password : "");
         p->cfg.turn_user = p->turn_user;
         p->cfg.turn_password = p->turn_password;
-        /* Its own seed: the punching's random draws stay as without TURN. */
-        turn_config_t tc = { .server = config->turn_server, .username = p->turn_user,
-                             .password = p->turn_password, .tcp = config->turn_tcp,
-                             .seed = config->seed ^ 0x7475726e7475726eull };
-        p->turn = turn_new(&tc, now);
+        turn_start(p, now);
         turn_drain(p, now);
     }
     unsigned n_tcp = MIN(config->n_server_tcp_ports, PUNCH_TCP_PORTS_MAX);
@@ -2254,6 +2308,7 @@ void punch_free(punch_t *p)
     g_free(p->turn_user);
     g_free(p->turn_password);
     g_free(p->turn_reason);
+    g_free(p->turn_again_reason);
     g_string_free(p->tcp_errors, TRUE);
     g_free(p->fail_reason);
     g_free(p->name);
