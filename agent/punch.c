@@ -36,6 +36,7 @@
 #define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
 #define TURN_SILENCE (2 * USEC_PER_SEC)  /* data unanswered through TURN: natlab's relay */
 #define TURN_REALLOCS_MAX 8               /* allocations made again after one was lost */
+#define TURN_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* TCP: no answer on the URI's port: 443 */
 #define STREAM_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* a dropped SYN: the next port */
 #define UDP_PROBE_INTERVAL (5 * USEC_PER_SEC)     /* over TCP: one Binding over UDP this often */
 #define UDP_LOST_TRIES 12  /* 3 s of REGISTERs unanswered over UDP once registered: UDP stopped */
@@ -197,6 +198,11 @@ struct punch {
     unsigned turn_allocs;   /* allocations made again after one was lost */
     bool turn_again;        /* allocating again: REGISTERs do not wait for it */
     char *turn_again_reason; /* why, for its turn-allocated event */
+    addr_endpoint_t turn_to; /* the TURN server's endpoint now (443 after the URI's port) */
+    unsigned turn_conn;     /* the connection the shell keeps to it: a new number, a new one */
+    bool turn_answered;     /* bytes came over this connection */
+    usec_t turn_deadline;   /* TCP: the first answer's, before trying 443 */
+    GString *turn_errors;   /* "TCP 3478: ..., " when 443 was tried after it */
     usec_t now;             /* of the public call running: TURN requests are timed by it */
 
     /* natlab server over TCP */
@@ -1744,7 +1750,10 @@ static void turn_lost(punch_t *p, const char *reason, usec_t now)
  * (the first's own: the punching's random draws stay as without TURN). */
 static void turn_start(punch_t *p, usec_t now)
 {
-    turn_config_t tc = { .server = p->cfg.turn_server, .username = p->turn_user,
+    p->turn_conn++;
+    p->turn_answered = false;
+    p->turn_deadline = p->cfg.turn_tcp ? now + TURN_CONNECT_TIMEOUT : 0;
+    turn_config_t tc = { .server = p->turn_to, .username = p->turn_user,
                          .password = p->turn_password, .tcp = p->cfg.turn_tcp,
                          .seed = p->cfg.seed ^ 0x7475726e7475726eull ^ p->turn_allocs };
     turn_free(p->turn);
@@ -1755,15 +1764,40 @@ static void turn_start(punch_t *p, usec_t now)
  * our TURN socket: the server sees another 5-tuple, RFC 8656 7.2 answers
  * 437): allocate again, natlab's relay meanwhile; the new relayed address
  * goes to the peer in a REGISTER once it is there. */
-static void turn_reallocate(punch_t *p, usec_t now)
+static void turn_reallocate(punch_t *p, const char *why, usec_t now)
 {
     g_free(p->turn_again_reason);
-    p->turn_again_reason = g_strdup_printf("the previous allocation was lost (%s)",
-                                           turn_error(p->turn) ? turn_error(p->turn) : "?");
+    p->turn_again_reason = g_strdup_printf("the previous allocation was lost (%s)", why ? why : "?");
     p->turn_allocs++;
     p->turn_told = false;
     p->turn_again = true;
     turn_start(p, now);
+}
+
+/* Over TCP, the URI's port refused or did not answer: 443, what a
+ * corporate firewall lets out (as natlab server's --server-tcp-ports). */
+static bool turn_next_port(punch_t *p, const char *why, usec_t now)
+{
+    if (!p->cfg.turn_tcp || p->turn_told || p->turn_allocs || p->turn_down ||
+        p->turn_to.port == PUNCH_TCP_FALLBACK_PORT)
+        return false;
+    g_string_append_printf(p->turn_errors, "TCP %u: %s, ", p->turn_to.port, why);
+    p->turn_to.port = PUNCH_TCP_FALLBACK_PORT;
+    turn_start(p, now);
+    turn_output(p);
+    return true;
+}
+
+/* Given up: the reason names every port tried. */
+static void turn_give_up(punch_t *p, const char *why, usec_t now)
+{
+    if (p->turn_errors->len) {
+        char *reason = g_strdup_printf("%sTCP %u: %s", p->turn_errors->str, p->turn_to.port, why);
+        g_free(p->turn_reason);
+        p->turn_reason = reason;
+        why = reason;
+    }
+    turn_lost(p, why, now);
 }
 
 /* What the TURN client wants sent. */
@@ -1813,10 +1847,10 @@ static void turn_drain(punch_t *p, usec_t now)
             register_again(p, now); /* with the RELAY candidate */
     } else if (st == TURN_FAILED && p->turn_told && !p->turn_down &&
                p->turn_allocs < TURN_REALLOCS_MAX) {
-        turn_reallocate(p, now);
+        turn_reallocate(p, turn_error(p->turn), now);
         turn_output(p);
-    } else if (st == TURN_FAILED) {
-        turn_lost(p, turn_error(p->turn), now);
+    } else if (st == TURN_FAILED && !turn_next_port(p, turn_error(p->turn), now)) {
+        turn_give_up(p, turn_error(p->turn), now);
     }
     addr_endpoint_t from;
     while (turn_pop_data(p->turn, &from, buf, sizeof buf, &n)) {
@@ -1845,6 +1879,7 @@ void punch_turn_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now)
     p->now = now;
     if (!p->turn || p->turn_down)
         return;
+    p->turn_answered = true;
     turn_receive(p->turn, data, len, now);
     turn_drain(p, now);
 }
@@ -1854,9 +1889,24 @@ void punch_turn_broken(punch_t *p, const char *reason, usec_t now)
     p->now = now;
     if (!p->turn || p->turn_down)
         return;
+    g_autofree char *why = g_strdup(reason ? reason : "broken");
+    if (turn_next_port(p, why, now))
+        return;
+    if (p->turn_told && p->turn_allocs < TURN_REALLOCS_MAX) { /* it worked: a new connection */
+        turn_reallocate(p, why, now);
+        turn_drain(p, now);
+        return;
+    }
     g_free(p->turn_reason);
-    p->turn_reason = g_strdup(reason);
-    turn_lost(p, p->turn_reason, now);
+    p->turn_reason = g_strdup(why);
+    turn_give_up(p, p->turn_reason, now);
+}
+
+addr_endpoint_t punch_turn_server(const punch_t *p, unsigned *connection)
+{
+    if (connection)
+        *connection = p->turn_conn;
+    return p->turn_to;
 }
 
 /* Data unanswered through TURN while nothing came back through it: the
@@ -2198,8 +2248,13 @@ usec_t punch_bookkeeping(punch_t *p, usec_t now)
     if (p->failed)
         return 0;
     usec_t next = 0;
+    if (p->turn && !p->turn_down && p->turn_deadline && !p->turn_answered) {
+        if (now >= p->turn_deadline && !turn_next_port(p, "no answer within 3 s", now))
+            p->turn_deadline = 0; /* the last port: TURN's own timeout decides */
+        next = p->turn_deadline;
+    }
     if (p->turn && !p->turn_down) {
-        next = turn_bookkeeping(p->turn, now);
+        next = soonest(next, turn_bookkeeping(p->turn, now));
         turn_drain(p, now);
         if (p->session)
             turn_check_relay(p, now);
@@ -2268,6 +2323,8 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
         p->turn_password = g_strdup(config->turn_password ? config->turn_password : "");
         p->cfg.turn_user = p->turn_user;
         p->cfg.turn_password = p->turn_password;
+        p->turn_to = config->turn_server;
+        p->turn_errors = g_string_new(NULL);
         turn_start(p, now);
         turn_drain(p, now);
     }
@@ -2309,6 +2366,8 @@ void punch_free(punch_t *p)
     g_free(p->turn_password);
     g_free(p->turn_reason);
     g_free(p->turn_again_reason);
+    if (p->turn_errors)
+        g_string_free(p->turn_errors, TRUE);
     g_string_free(p->tcp_errors, TRUE);
     g_free(p->fail_reason);
     g_free(p->name);

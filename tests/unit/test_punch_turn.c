@@ -266,6 +266,74 @@ static void test_no_turn_answer(void)
     CU_ASSERT(r.server_relayed > 0);
 }
 
+/* TURN over TCP to a port that does not answer: 443 after 3 s (what a
+ * corporate firewall lets out), on a new connection; refused there too, the
+ * reason names both ports. A refusal moves on at once. */
+static bool turn_bytes_out(punch_t *p, punch_output_t *o, char *failed, size_t cap)
+{
+    bool out = false;
+    while (punch_pop_output(p, o)) {
+        out |= o->kind == PUNCH_OUT_TURN && o->len >= 20 && o->data[0] == 0x00 && o->data[1] == 0x03;
+        if (o->kind == PUNCH_OUT_EVENT && o->event.kind == PUNCH_EVENT_TURN_FAILED)
+            g_strlcpy(failed, o->event.reason, cap);
+    }
+    return out;
+}
+
+static void test_tcp_port_443(void)
+{
+    punch_config_t c;
+    punch_config_init(&c);
+    c.name = "alice";
+    c.server = addr_endpoint(ADDR_IP(198, 19, 1, 1), 3478);
+    c.portmap = c.broadcast = false;
+    c.turn_server = addr_endpoint(ADDR_IP(198, 19, 1, 3), 3478);
+    c.turn_tcp = true;
+    c.turn_user = "natlab";
+    c.turn_password = "pw";
+    usec_t now = 1000 * USEC_PER_SEC;
+    punch_t *p = punch_new(&c, now);
+    punch_output_t *o = g_new(punch_output_t, 1);
+    char failed[256] = "";
+    unsigned conn1, conn2, conn3;
+    CU_ASSERT_EQUAL(punch_turn_server(p, &conn1).port, 3478);
+    CU_ASSERT_TRUE(turn_bytes_out(p, o, failed, sizeof failed)); /* the Allocate */
+    /* the SYN dropped: nothing for 3 s */
+    usec_t next = punch_bookkeeping(p, now + 2 * USEC_PER_SEC);
+    CU_ASSERT(next <= now + 3 * USEC_PER_SEC);
+    turn_bytes_out(p, o, failed, sizeof failed);
+    CU_ASSERT_EQUAL(punch_turn_server(p, NULL).port, 3478);
+    punch_bookkeeping(p, now + 3 * USEC_PER_SEC);
+    addr_endpoint_t to = punch_turn_server(p, &conn2);
+    CU_ASSERT_TRUE(addr_endpoint_equal(to, addr_endpoint(c.turn_server.ip, 443)));
+    CU_ASSERT_NOT_EQUAL(conn1, conn2);
+    CU_ASSERT_TRUE(turn_bytes_out(p, o, failed, sizeof failed)); /* the Allocate again, for 443 */
+    CU_ASSERT_STRING_EQUAL(failed, "");
+    /* refused on 443: given up, both ports in the reason, natlab's relay */
+    punch_turn_broken(p, "the TCP connection to the TURN server: connect: Connection refused",
+                      now + 3 * USEC_PER_SEC + 100);
+    punch_turn_server(p, &conn3);
+    CU_ASSERT_EQUAL(conn3, conn2);
+    turn_bytes_out(p, o, failed, sizeof failed);
+    CU_ASSERT_STRING_EQUAL(failed, "TCP 3478: no answer within 3 s, TCP 443: the TCP connection to "
+                                   "the TURN server: connect: Connection refused");
+    punch_free(p);
+    /* a refusal on the URI's port: 443 at once */
+    p = punch_new(&c, now);
+    turn_bytes_out(p, o, failed, sizeof failed);
+    punch_turn_broken(p, "refused", now + 10);
+    CU_ASSERT_EQUAL(punch_turn_server(p, NULL).port, 443);
+    CU_ASSERT_TRUE(turn_bytes_out(p, o, failed, sizeof failed));
+    /* over UDP, or a URI at 443 already: no other port */
+    punch_free(p);
+    c.turn_server.port = 443;
+    p = punch_new(&c, now);
+    punch_bookkeeping(p, now + 4 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(punch_turn_server(p, NULL).port, 443);
+    punch_free(p);
+    g_free(o);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
@@ -277,6 +345,7 @@ int main(void)
         { "wrong TURN password: natlab's relay", test_wrong_password },
         { "TURN server dies mid-session", test_turn_server_dies },
         { "no TURN server answers", test_no_turn_answer },
+        { "TURN over TCP: 443 after the URI's port", test_tcp_port_443 },
         { NULL, NULL },
     };
     return test_run_suite("punch_turn", cases);
