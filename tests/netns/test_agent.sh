@@ -398,8 +398,12 @@ while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1));
 kill "$lpid" 2>/dev/null
 wait "$lpid" 2>/dev/null
 sent=$(done_field stop sent) delivered=$(done_field stop delivered)
-check "udp-stops: exit $rc, $delivered/$sent delivered, $(done_field stop path) at the end" \
-    sh -c "[ $rc -eq 0 ] && [ '$sent' = '$delivered' ] && [ '$sent' -gt 40 ] && [ '$(done_field stop path)' = relay ]"
+# At the end: the relay over TCP, or a TCP path punched from there (tcp-punch),
+# never a UDP one.
+end="$(done_field stop path) $(done_field stop technique)"
+check "udp-stops: exit $rc, $delivered/$sent delivered, $end at the end" \
+    sh -c "[ $rc -eq 0 ] && [ '$sent' = '$delivered' ] && [ '$sent' -gt 40 ] &&
+           { [ '$end' = 'relay none' ] || [ '$end' = 'direct tcp-punch' ]; }"
 check "udp-stops: the listener moved to TCP ($(python3 "$events" "$tmp/stop.l" first transport reason))" \
     sh -c "grep '\"event\":\"transport\"' '$tmp/stop.l' | grep '\"transport\":\"tcp\"' | grep -q 'stopped answering over UDP'"
 check "udp-stops: the connector fell back to the relay" python3 "$events" "$tmp/stop.c" has relay-fallback
