@@ -62,6 +62,7 @@ struct agent_shell {
     bool turn_connected;  /* TCP: the handshake completed */
     GByteArray *turn_backlog; /* TCP: bytes not yet taken by the kernel */
     char *turn_broken;    /* why the connection is gone, for the core (after the flush) */
+    unsigned turn_conn;   /* the core's number for this connection (0: not yet known) */
     /* natlab server over TCP, when the core asks (PUNCH_OUT_STREAM_CONNECT); -1: none */
     int srv_fd;
     guint srv_in, srv_out;
@@ -262,9 +263,11 @@ static void emit_event(agent_shell_t *sh, const punch_event_t *e)
         break;
     case PUNCH_EVENT_TURN_ALLOCATED:
         add_string(b, "transport", sh->opt->punch.turn_tcp ? "tcp" : "udp");
-        add_endpoint(b, "server", sh->opt->punch.turn_server);
+        add_endpoint(b, "server", punch_turn_server(sh->core, NULL));
         add_endpoint(b, "relayed", e->remote);
         add_endpoint(b, "mapped", e->local);
+        if (e->reason) /* allocated again */
+            add_string(b, "reason", e->reason);
         break;
     case PUNCH_EVENT_TURN_FAILED:
         add_string(b, "transport", sh->opt->punch.turn_tcp ? "tcp" : "udp");
@@ -526,8 +529,26 @@ static void turn_push(agent_shell_t *sh)
         sh->turn_out = g_unix_fd_add(sh->turn_fd, G_IO_OUT, on_turn_writable, sh);
 }
 
+static bool turn_connect(agent_shell_t *sh, addr_endpoint_t to, GError **error);
+
 static void turn_write(agent_shell_t *sh, const uint8_t *data, size_t len)
 {
+    unsigned conn;
+    addr_endpoint_t to = punch_turn_server(sh->core, &conn);
+    if (!sh->turn_conn)
+        sh->turn_conn = conn;
+    if (conn != sh->turn_conn) {
+        /* The core wants a new connection: 443 after the URI's port, or
+         * allocating again after the last one was lost. */
+        turn_disconnect(sh);
+        g_clear_pointer(&sh->turn_broken, g_free); /* about the old one */
+        sh->turn_conn = conn;
+        g_autoptr(GError) err = NULL;
+        if (!turn_connect(sh, to, &err)) {
+            sh->turn_broken = g_strdup(err->message);
+            return;
+        }
+    }
     if (sh->turn_fd < 0)
         return;
     if (!sh->opt->punch.turn_tcp) {
@@ -608,7 +629,7 @@ static gboolean on_turn_readable(int fd, GIOCondition cond, gpointer data)
 
 /* A connected UDP socket (ICMP errors come back on it) or a non-blocking
  * TCP connect; bytes for the server wait in the backlog until it is up. */
-static bool turn_connect(agent_shell_t *sh, GError **error)
+static bool turn_connect(agent_shell_t *sh, addr_endpoint_t to, GError **error)
 {
     const punch_config_t *c = &sh->opt->punch;
     int fd = socket(AF_INET, (c->turn_tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -616,17 +637,18 @@ static bool turn_connect(agent_shell_t *sh, GError **error)
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "TURN socket: %s", g_strerror(errno));
         return false;
     }
-    struct sockaddr_in sa = sockaddr_from_endpoint(c->turn_server);
+    struct sockaddr_in sa = sockaddr_from_endpoint(to);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
         char buf[ADDR_ENDPOINT_STRLEN];
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "TURN server %s: %s",
-                    addr_endpoint_format(c->turn_server, buf), g_strerror(errno));
+                    addr_endpoint_format(to, buf), g_strerror(errno));
         close(fd);
         return false;
     }
     sh->turn_fd = fd;
     sh->turn_connected = !c->turn_tcp;
-    sh->turn_backlog = g_byte_array_new();
+    if (!sh->turn_backlog)
+        sh->turn_backlog = g_byte_array_new();
     sh->turn_in = g_unix_fd_add(fd, G_IO_IN, on_turn_readable, sh);
     if (c->turn_tcp)
         sh->turn_out = g_unix_fd_add(fd, G_IO_OUT, on_turn_writable, sh);
@@ -1099,7 +1121,7 @@ int agent_shell_run(const agent_shell_options_t *options, GError **error)
     if (sh->n_fds == PUNCH_SOCKET_DISCOVERY) { /* keep the numbering: a closed placeholder */
         sh->fds[sh->n_fds++] = -1;
     }
-    if (cfg.turn_server.port && !turn_connect(sh, error))
+    if (cfg.turn_server.port && !turn_connect(sh, cfg.turn_server, error))
         goto out;
     if (cfg.tcp_punch) {
         g_autoptr(GError) err = NULL;

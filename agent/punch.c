@@ -36,8 +36,11 @@
 #define DATA_GIVE_UP (30 * USEC_PER_SEC)      /* no acknowledgement at all this long: failed */
 #define PEER_SILENCE (2 * USEC_PER_SEC)  /* nothing from the peer: its PEER may have been lost */
 #define TURN_SILENCE (2 * USEC_PER_SEC)  /* data unanswered through TURN: natlab's relay */
+#define TURN_REALLOCS_MAX 8               /* allocations made again after one was lost */
+#define TURN_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* TCP: no answer on the URI's port: 443 */
 #define STREAM_CONNECT_TIMEOUT (3 * USEC_PER_SEC) /* a dropped SYN: the next port */
 #define UDP_PROBE_INTERVAL (5 * USEC_PER_SEC)     /* over TCP: one Binding over UDP this often */
+#define UDP_LOST_TRIES 12  /* 3 s of REGISTERs unanswered over UDP once registered: UDP stopped */
 #define PROBE_RING 4096
 #define SOCKET_TCP 0x10000u /* pairs over TCP-punched connections: + the connection's id */
 #define SOCKET_GONE (UINT_MAX - 1) /* a pair whose TCP connection closed */
@@ -196,6 +199,14 @@ struct punch {
     bool peer_relay_dead;   /* data to it went unanswered */
     usec_t turn_heard;      /* the last peer message through TURN (or the session's start) */
     bool rx_turn;           /* the peer message being handled came through TURN */
+    unsigned turn_allocs;   /* allocations made again after one was lost */
+    bool turn_again;        /* allocating again: REGISTERs do not wait for it */
+    char *turn_again_reason; /* why, for its turn-allocated event */
+    addr_endpoint_t turn_to; /* the TURN server's endpoint now (443 after the URI's port) */
+    unsigned turn_conn;     /* the connection the shell keeps to it: a new number, a new one */
+    bool turn_answered;     /* bytes came over this connection */
+    usec_t turn_deadline;   /* TCP: the first answer's, before trying 443 */
+    GString *turn_errors;   /* "TCP 3478: ..., " when 443 was tried after it */
     usec_t now;             /* of the public call running: TURN requests are timed by it */
 
     /* natlab server over TCP */
@@ -212,6 +223,9 @@ struct punch {
     char *fail_reason;
     bool udp_refused;               /* an ICMP error said so, not silence */
     bool tcp_used;                  /* we registered over TCP and have not moved back */
+    bool udp_lost;                  /* on TCP because UDP stopped after we registered over it */
+    bool server_check;              /* a REGISTER went out early: relayed data waits unanswered */
+    usec_t server_heard;            /* the last message from the server over UDP */
     agentframe_splitter_t splitter;
 
     /* TCP punching (NULL: no listener, or no session yet) */
@@ -407,7 +421,7 @@ static void candidates_fill(const punch_t *p, agentmsg_t *m)
  * hands a peer the candidates of the REGISTER before the session only. */
 static bool turn_pending(const punch_t *p)
 {
-    return turn_in(p, TURN_ALLOCATING);
+    return turn_in(p, TURN_ALLOCATING) && !p->turn_again;
 }
 
 static void register_send(punch_t *p, usec_t now)
@@ -1321,7 +1335,7 @@ static void transport_to_udp(punch_t *p, usec_t now)
     if (p->stream != STREAM_NONE)
         out_push(p, PUNCH_OUT_STREAM_CLOSE);
     p->stream = STREAM_NONE;
-    p->tcp_used = false;
+    p->tcp_used = p->udp_lost = false;
     punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
     e->remote = p->cfg.server;
     e->reason = "the server answers over UDP again";
@@ -1345,6 +1359,9 @@ static void server_message(punch_t *p, const agentmsg_t *m, bool via_stream, use
         bool to_mapping = p->pm.mapped && addr_endpoint_equal(m->endpoint, p->pm.external);
         bool moved = p->registered_once && !addr_endpoint_equal(p->mapped, m->endpoint) && !to_mapping &&
                      !p->transport_changed; /* another transport or connection: another endpoint */
+        if (p->transport_changed && p->udp_lost)
+            for (unsigned i = 0; i < p->unacked->len; i++) /* the relay works again: at once */
+                ((outgoing_t *)g_ptr_array_index(p->unacked, i))->last_sent = 0;
         p->transport_changed = false;
         p->mapped = m->endpoint;
         p->reg_refresh = now + p->keepalive;
@@ -1366,6 +1383,10 @@ static void server_message(punch_t *p, const agentmsg_t *m, bool via_stream, use
              * peer our new endpoint and both sides punch again. */
             keepalive_shorten(p, p->keepalive / 2, now);
             p->reg_refresh = now + p->keepalive;
+            if (turn_in(p, TURN_READY)) { /* the TURN socket's mapping may be gone too */
+                turn_refresh(p->turn, now);
+                turn_output(p);
+            }
             if (p->session)
                 fall_back(p, "our public endpoint changed", now);
         }
@@ -1593,6 +1614,10 @@ static void server_datagram(punch_t *p, const uint8_t *data, size_t len, bool vi
         p->stats.dropped[PUNCH_DROP_REPLAY]++;
         return;
     }
+    if (!via_stream) {
+        p->server_heard = now;
+        p->server_check = false;
+    }
     server_message(p, &m, via_stream, now);
 }
 
@@ -1636,6 +1661,14 @@ static void stream_try(punch_t *p, usec_t now)
         char buf[ADDR_ENDPOINT_STRLEN];
         p->stream = STREAM_NONE;
         p->via_tcp = false;
+        if (p->udp_lost) {
+            /* Registered once: a direct path may still carry the session,
+             * so keep asking over UDP (and TCP again after it). */
+            p->udp_lost = false;
+            p->reg = REG_REGISTERING;
+            p->reg_tries = 0;
+            return;
+        }
         g_free(p->fail_reason);
         p->fail_reason = g_strdup_printf("no path to the server: UDP %s %s, %s",
                                          addr_endpoint_format(p->cfg.server, buf),
@@ -1683,11 +1716,18 @@ void punch_stream_connected(punch_t *p, usec_t now)
     punch_event_t *e = event_push(p, PUNCH_EVENT_TRANSPORT, now);
     e->tcp = true;
     e->remote = addr_endpoint(p->cfg.server.ip, p->tcp_ports[p->tcp_try]);
-    e->reason = "the server does not answer over UDP";
+    e->reason = p->udp_lost ? "the server stopped answering over UDP"
+                            : "the server does not answer over UDP";
     p->udp_probe_next = now + UDP_PROBE_INTERVAL;
     p->reg = REG_REGISTERING;
     p->reg_tries = 0;
     register_send(p, now);
+    if (p->udp_lost && p->session && p->current < 0) {
+        /* Relayed over UDP until now: punching over UDP is over too. A
+         * direct path still alive stays until it goes silent (fall_back). */
+        pairs_reset(p);
+        punching_start(p, now);
+    }
 }
 
 void punch_stream_broken(punch_t *p, const char *reason, usec_t now)
@@ -1895,6 +1935,60 @@ static void turn_lost(punch_t *p, const char *reason, usec_t now)
         register_again(p, now);
 }
 
+/* A TURN client, allocating; a fresh seed for each allocation made again
+ * (the first's own: the punching's random draws stay as without TURN). */
+static void turn_start(punch_t *p, usec_t now)
+{
+    p->turn_conn++;
+    p->turn_answered = false;
+    p->turn_deadline = p->cfg.turn_tcp ? now + TURN_CONNECT_TIMEOUT : 0;
+    turn_config_t tc = { .server = p->turn_to, .username = p->turn_user,
+                         .password = p->turn_password, .tcp = p->cfg.turn_tcp,
+                         .seed = p->cfg.seed ^ 0x7475726e7475726eull ^ p->turn_allocs };
+    turn_free(p->turn);
+    p->turn = turn_new(&tc, now);
+}
+
+/* Our allocation was lost after it worked (a NAT that rebooted or remapped
+ * our TURN socket: the server sees another 5-tuple, RFC 8656 7.2 answers
+ * 437): allocate again, natlab's relay meanwhile; the new relayed address
+ * goes to the peer in a REGISTER once it is there. */
+static void turn_reallocate(punch_t *p, const char *why, usec_t now)
+{
+    g_free(p->turn_again_reason);
+    p->turn_again_reason = g_strdup_printf("the previous allocation was lost (%s)", why ? why : "?");
+    p->turn_allocs++;
+    p->turn_told = false;
+    p->turn_again = true;
+    turn_start(p, now);
+}
+
+/* Over TCP, the URI's port refused or did not answer: 443, what a
+ * corporate firewall lets out (as natlab server's --server-tcp-ports). */
+static bool turn_next_port(punch_t *p, const char *why, usec_t now)
+{
+    if (!p->cfg.turn_tcp || p->turn_told || p->turn_allocs || p->turn_down ||
+        p->turn_to.port == PUNCH_TCP_FALLBACK_PORT)
+        return false;
+    g_string_append_printf(p->turn_errors, "TCP %u: %s, ", p->turn_to.port, why);
+    p->turn_to.port = PUNCH_TCP_FALLBACK_PORT;
+    turn_start(p, now);
+    turn_output(p);
+    return true;
+}
+
+/* Given up: the reason names every port tried. */
+static void turn_give_up(punch_t *p, const char *why, usec_t now)
+{
+    if (p->turn_errors->len) {
+        char *reason = g_strdup_printf("%sTCP %u: %s", p->turn_errors->str, p->turn_to.port, why);
+        g_free(p->turn_reason);
+        p->turn_reason = reason;
+        why = reason;
+    }
+    turn_lost(p, why, now);
+}
+
 /* What the TURN client wants sent. */
 static void turn_output(punch_t *p)
 {
@@ -1924,6 +2018,15 @@ static void turn_drain(punch_t *p, usec_t now)
         punch_event_t *e = event_push(p, PUNCH_EVENT_TURN_ALLOCATED, now);
         e->local = turn_mapped(p->turn);
         e->remote = turn_relayed(p->turn);
+        e->reason = p->turn_again ? p->turn_again_reason : NULL;
+        if (p->turn_again && p->session && p->peer_relayed.port) {
+            /* The peer's allocation admits the server's relay address
+             * already; ours admits nobody yet. TURN's silence counts anew. */
+            turn_permit(p->turn, p->peer_relayed.ip, now);
+            p->peer_relay_dead = false;
+            p->turn_heard = now;
+        }
+        p->turn_again = false;
         /* A peer on the same TURN server sends from that server's relay
          * address: permitting it now, before any session, means its first
          * messages are not dropped while our permission is on its way. */
@@ -1931,8 +2034,12 @@ static void turn_drain(punch_t *p, usec_t now)
         turn_output(p);
         if (p->reg == REG_REGISTERED || p->reg == REG_REGISTERING)
             register_again(p, now); /* with the RELAY candidate */
-    } else if (st == TURN_FAILED) {
-        turn_lost(p, turn_error(p->turn), now);
+    } else if (st == TURN_FAILED && p->turn_told && !p->turn_down &&
+               p->turn_allocs < TURN_REALLOCS_MAX) {
+        turn_reallocate(p, turn_error(p->turn), now);
+        turn_output(p);
+    } else if (st == TURN_FAILED && !turn_next_port(p, turn_error(p->turn), now)) {
+        turn_give_up(p, turn_error(p->turn), now);
     }
     addr_endpoint_t from;
     while (turn_pop_data(p->turn, &from, buf, sizeof buf, &n)) {
@@ -1942,8 +2049,17 @@ static void turn_drain(punch_t *p, usec_t now)
         p->stats.turn_received++;
         p->turn_heard = now;
         p->rx_turn = true;
+        uint64_t replays = p->stats.dropped[PUNCH_DROP_REPLAY];
         peer_accept(p, PUNCH_SOCKET_PRIMARY, from, &m, true, now);
         p->rx_turn = false;
+        if (replays == p->stats.dropped[PUNCH_DROP_REPLAY] && p->peer_relayed.port &&
+            !addr_endpoint_equal(from, p->peer_relayed)) {
+            /* The session's key from another relayed address: the peer
+             * allocated again (the server passes on a new endpoint, not new
+             * candidates). Answer there, as ICE learns a peer-reflexive one. */
+            p->peer_relayed = from;
+            p->peer_relay_dead = false;
+        }
     }
 }
 
@@ -1952,6 +2068,7 @@ void punch_turn_receive(punch_t *p, const uint8_t *data, size_t len, usec_t now)
     p->now = now;
     if (!p->turn || p->turn_down)
         return;
+    p->turn_answered = true;
     turn_receive(p->turn, data, len, now);
     turn_drain(p, now);
 }
@@ -1961,9 +2078,24 @@ void punch_turn_broken(punch_t *p, const char *reason, usec_t now)
     p->now = now;
     if (!p->turn || p->turn_down)
         return;
+    g_autofree char *why = g_strdup(reason ? reason : "broken");
+    if (turn_next_port(p, why, now))
+        return;
+    if (p->turn_told && p->turn_allocs < TURN_REALLOCS_MAX) { /* it worked: a new connection */
+        turn_reallocate(p, why, now);
+        turn_drain(p, now);
+        return;
+    }
     g_free(p->turn_reason);
-    p->turn_reason = g_strdup(reason);
-    turn_lost(p, p->turn_reason, now);
+    p->turn_reason = g_strdup(why);
+    turn_give_up(p, p->turn_reason, now);
+}
+
+addr_endpoint_t punch_turn_server(const punch_t *p, unsigned *connection)
+{
+    if (connection)
+        *connection = p->turn_conn;
+    return p->turn_to;
 }
 
 /* Data unanswered through TURN while nothing came back through it: the
@@ -1977,6 +2109,8 @@ static void turn_check_relay(punch_t *p, usec_t now)
     if (now - oldest->first_sent < TURN_SILENCE || now - p->turn_heard < TURN_SILENCE)
         return;
     p->peer_relay_dead = true;
+    turn_refresh(p->turn, now); /* ours, or the peer's? a 437 says ours */
+    turn_output(p);
     event_push(p, PUNCH_EVENT_TURN_FAILED, now)->reason =
         "no answer through TURN for 2 s (the peer's allocation or its permission is gone): "
         "natlab's relay";
@@ -2016,6 +2150,19 @@ static usec_t bindings_bookkeeping(punch_t *p, usec_t now)
     return next;
 }
 
+/* Data waits unacknowledged on natlab's relay over UDP, and the server
+ * said nothing for as long, in a session whose peer we heard: is UDP to the
+ * server gone? A REGISTER now asks, rather than at the next refresh. */
+static bool relay_silent(punch_t *p, usec_t now)
+{
+    if (p->server_check || p->via_tcp || !p->session || !p->peer_heard || p->current >= 0 ||
+        relay_is_turn(p) || !p->unacked->len || now - p->last_ack < SUSPECT_DATA_AGE ||
+        now - p->server_heard < SUSPECT_DATA_AGE)
+        return false;
+    p->server_check = true;
+    return true;
+}
+
 static usec_t registration_bookkeeping(punch_t *p, usec_t now)
 {
     usec_t next = 0;
@@ -2031,6 +2178,15 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
                 p->nat = (agentmsg_nat_t){ .mapping = AGENTMSG_MAPPING_NO_UDP };
                 p->reg_tries = 0;
             }
+            if (p->registered_once && !p->via_tcp && p->stream == STREAM_NONE && !p->udp_back &&
+                p->reg_tries >= UDP_LOST_TRIES) {
+                /* issue 13: registered over UDP, and the server stopped
+                 * answering it (a firewall that drops UDP from now on):
+                 * natlab server over TCP, the session kept. */
+                p->udp_lost = true;
+                tcp_start(p, now);
+                return soonest(next, p->stream_deadline);
+            }
             if (p->reg_tries >= SERVER_TRIES) {
                 if (!p->registered_once) {
                     fail(p, p->via_tcp ? "the server accepts our TCP connection but not our "
@@ -2045,7 +2201,7 @@ static usec_t registration_bookkeeping(punch_t *p, usec_t now)
         }
         next = soonest(next, p->reg_next);
     } else if (p->reg == REG_REGISTERED) {
-        if (now >= p->reg_refresh)
+        if (now >= p->reg_refresh || relay_silent(p, now))
             register_again(p, now);
         next = soonest(next, p->reg == REG_REGISTERED ? p->reg_refresh : p->reg_next);
     }
@@ -2287,8 +2443,13 @@ usec_t punch_bookkeeping(punch_t *p, usec_t now)
     if (p->failed)
         return 0;
     usec_t next = 0;
+    if (p->turn && !p->turn_down && p->turn_deadline && !p->turn_answered) {
+        if (now >= p->turn_deadline && !turn_next_port(p, "no answer within 3 s", now))
+            p->turn_deadline = 0; /* the last port: TURN's own timeout decides */
+        next = p->turn_deadline;
+    }
     if (p->turn && !p->turn_down) {
-        next = turn_bookkeeping(p->turn, now);
+        next = soonest(next, turn_bookkeeping(p->turn, now));
         turn_drain(p, now);
         if (p->session)
             turn_check_relay(p, now);
@@ -2358,11 +2519,9 @@ punch_t *punch_new(const punch_config_t *config, usec_t now)
         p->turn_password = g_strdup(config->turn_password ? config->turn_password : "");
         p->cfg.turn_user = p->turn_user;
         p->cfg.turn_password = p->turn_password;
-        /* Its own seed: the punching's random draws stay as without TURN. */
-        turn_config_t tc = { .server = config->turn_server, .username = p->turn_user,
-                             .password = p->turn_password, .tcp = config->turn_tcp,
-                             .seed = config->seed ^ 0x7475726e7475726eull };
-        p->turn = turn_new(&tc, now);
+        p->turn_to = config->turn_server;
+        p->turn_errors = g_string_new(NULL);
+        turn_start(p, now);
         turn_drain(p, now);
     }
     unsigned n_tcp = MIN(config->n_server_tcp_ports, PUNCH_TCP_PORTS_MAX);
@@ -2403,6 +2562,9 @@ void punch_free(punch_t *p)
     g_free(p->turn_user);
     g_free(p->turn_password);
     g_free(p->turn_reason);
+    g_free(p->turn_again_reason);
+    if (p->turn_errors)
+        g_string_free(p->turn_errors, TRUE);
     g_string_free(p->tcp_errors, TRUE);
     g_free(p->fail_reason);
     g_free(p->name);

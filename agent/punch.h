@@ -252,6 +252,11 @@ bool punch_all_delivered(const punch_t *p);
 bool punch_settled(const punch_t *p);
 bool punch_failed(const punch_t *p);
 enum punch_path_kind punch_path(const punch_t *p);
+/* The TURN server the connection goes to now: the URI's, or over TCP
+ * PUNCH_TCP_FALLBACK_PORT when the URI's port did not answer within 3 s or
+ * refused. `connection` (may be NULL) changes whenever the core wants a new
+ * connection (that other port, or allocating again after losing one). */
+addr_endpoint_t punch_turn_server(const punch_t *p, unsigned *connection);
 /* TURN is configured; the relay path (now) runs through it. */
 bool punch_turn_configured(const punch_t *p);
 bool punch_relay_is_turn(const punch_t *p);

@@ -517,6 +517,21 @@ void turn_receive(turn_t *t, const uint8_t *data, size_t len, usec_t now)
     }
 }
 
+void turn_refresh(turn_t *t, usec_t now)
+{
+    if (t->state != TURN_READY)
+        return;
+    for (guint i = 0; i < t->transactions->len; i++) {
+        const transaction_t *x = &g_array_index(t->transactions, transaction_t, i);
+        if (x->live && x->request.method == TURN_METHOD_REFRESH)
+            return; /* one on its way asks the same */
+    }
+    turnmsg_t m = { .method = TURN_METHOD_REFRESH, .has = TURNMSG_HAS_LIFETIME,
+                    .lifetime_s = t->lifetime_s };
+    request(t, &m, now);
+    t->refresh_at = now + (usec_t)t->lifetime_s * USEC_PER_SEC / 2;
+}
+
 void turn_close(turn_t *t, usec_t now)
 {
     if (t->state != TURN_READY)

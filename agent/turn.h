@@ -51,6 +51,10 @@ bool turn_send(turn_t *turn, addr_endpoint_t peer, const uint8_t *data, size_t l
 /* A permission for the peer's address before any data (its packets to the
  * relayed address are dropped by the server until there is one). */
 void turn_permit(turn_t *turn, uint32_t peer_ip, usec_t now);
+/* A Refresh now, not at half the lifetime: is the allocation still ours?
+ * (After a NAT reboot the server sees another 5-tuple and answers 437
+ * Allocation Mismatch, RFC 8656 7.2: TURN_FAILED.) */
+void turn_refresh(turn_t *turn, usec_t now);
 /* Deallocates (a Refresh with lifetime 0). */
 void turn_close(turn_t *turn, usec_t now);
 

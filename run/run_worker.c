@@ -17,6 +17,7 @@
 #include "run_kind_file.h"
 
 #define SERVER_READY_TIMEOUT (5 * USEC_PER_SEC)
+#define RUN_TURN_ALT_PORT 443 /* coturn's second instance: plain TURN over TCP for `corporate` */
 
 static bool report(const run_worker_env_t *env, JsonNode *msg)
 {
@@ -154,7 +155,10 @@ static bool servers_ready(const run_spec_t *spec, const plan_t *plan, const char
         uint32_t ip = spec->turn_address ? host->addrs[spec->turn_address - 1] : 0;
         run_kind_socket_t udp = { .tcp = false, .port = RUN_TURN_PORT };
         run_kind_socket_t tcp = { .tcp = true, .port = RUN_TURN_PORT };
+        run_kind_socket_t alt = { .tcp = true, .port = RUN_TURN_ALT_PORT };
         if (!socket_bound(pid, &udp, ip) || (spec->turn == RUN_TURN_TCP && !socket_bound(pid, &tcp, ip)))
+            return false;
+        if (spec->turn == RUN_TURN_TCP && spec->turn_address && !socket_bound(pid, &alt, ip))
             return false;
     }
     for (guint i = 0; k && i < k->server_ready->len; i++)
@@ -197,18 +201,27 @@ static bool wait_server(const run_spec_t *spec, const plan_t *plan, const char *
  * coturn denies private ones: coturn closes a whole allocation when
  * one send fails, and ICE stacks pair their relay with the peer's
  * 10.x host candidate, which the public host cannot route to. */
-static void append_turnserver(GString *s, const char *listen, const char *relay,
-                              const char *qpass)
+/* `ports`: "-p 3478" and what else the instance needs; `pidfile`: its
+ * name in the state directory. */
+static void append_turnserver_at(GString *s, const char *listen, const char *relay,
+                                 const char *qpass, const char *ports, const char *pidfile)
 {
     g_string_append_printf(
         s,
         ": > \"$NATLAB_STATE_DIR/turnserver.conf\"; "
         "turnserver -c \"$NATLAB_STATE_DIR/turnserver.conf\" %s "
-        "--relay-ip %s -p %d -a -u %s:%s -r %s --no-cli --no-tls "
+        "--relay-ip %s %s -a -u %s:%s -r %s --no-cli --no-tls "
         "--no-dtls --denied-peer-ip=0.0.0.0-255.255.255.255 "
         "--allowed-peer-ip=198.18.0.0-198.19.255.255 --log-file stdout --simple-log "
-        "--pidfile \"$NATLAB_STATE_DIR/turnserver.pid\" & ",
-        listen, relay, RUN_TURN_PORT, RUN_TURN_USER, qpass, RUN_TURN_REALM);
+        "--pidfile \"$NATLAB_STATE_DIR/%s\" & ",
+        listen, relay, ports, RUN_TURN_USER, qpass, RUN_TURN_REALM, pidfile);
+}
+
+static void append_turnserver(GString *s, const char *listen, const char *relay,
+                              const char *qpass)
+{
+    g_autofree char *ports = g_strdup_printf("-p %d", RUN_TURN_PORT);
+    append_turnserver_at(s, listen, relay, qpass, ports, "turnserver.pid");
 }
 
 /* The public host of another kind: what the kind asks for, started by one
@@ -261,7 +274,17 @@ static char *turn_server_script(const run_spec_t *spec, const char *natlab_cmd,
     g_autofree char *listen = g_strdup_printf("-L %s", ip);
     GString *s = g_string_new(NULL);
     g_string_append_printf(s, "%s & ", natlab_cmd);
-    append_turnserver(s, listen, ip, qpass);
+    /* Two coturns on their own address: 3478 (UDP and TCP), and plain TCP
+     * on 443 for hosts that may only reach 80 and 443 (`corporate`); the
+     * agent tries 443 when TCP 3478 does not connect (docs/agent.md).
+     * coturn listens on a second port only for RFC 5780 (two addresses) or
+     * TLS (a certificate): a second instance is the plain way. Each relays
+     * from its own half of the ports. */
+    g_autofree char *main_ports = g_strdup_printf("-p %d --min-port 49152 --max-port 57343", RUN_TURN_PORT);
+    g_autofree char *alt_ports = g_strdup_printf("-p %d --no-udp --min-port 57344 --max-port 65535",
+                                                 RUN_TURN_ALT_PORT);
+    append_turnserver_at(s, listen, ip, qpass, main_ports, "turnserver.pid");
+    append_turnserver_at(s, listen, ip, qpass, alt_ports, "turnserver-443.pid");
     g_string_append(s, "wait");
     return g_string_free(s, FALSE);
 }

@@ -69,6 +69,8 @@ preset = corporate
 refused = reject
 [nat home]
 preset = home-router
+[nat stop]
+preset = port-restricted-cone
 [nat short]
 preset = port-restricted-cone
 timeout = 3s
@@ -105,6 +107,8 @@ nat = corp
 nat = corp2
 [host a-corpr]
 nat = corpr
+[host a-stop]
+nat = stop
 [host h1]
 nat = home
 [host h2]
@@ -370,6 +374,39 @@ check "udp-back: exit $rc, $delivered/$sent delivered, $(done_field back path) a
 check "udp-back: the listener moved from TCP to UDP ($(python3 "$events" "$tmp/back.l" count transport) transport events)" \
     sh -c "grep '\"transport\"' '$tmp/back.l' | tail -1 | grep -q '\"transport\":\"udp\"' &&
            grep -q '\"event\":\"transport\",\"transport\":\"tcp\"' '$tmp/back.l'"
+
+# UDP stops: the opposite. A direct session, then the listener's NAT drops
+# all UDP out; the direct path dies (relay-fallback), the REGISTER over UDP
+# goes unanswered, and the listener moves to the TCP stream and carries on
+# through the server's relay: nothing lost.
+"$NATLAB" exec agtest a-stop -- "$NATLAB" agent --server "$server" --name stop --json listen --once \
+    >"$tmp/stop.l" 2>"$tmp/stop.l.err" &
+lpid=$!
+wait_registered "$tmp/stop.l" || fail "udp-stops: the listener never registered: $(cat "$tmp/stop.l.err")"
+"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name stop-c --json \
+    connect stop --hold 16s --interval 200ms >"$tmp/stop.c" 2>&1 &
+cpid=$!
+i=0
+while ! grep -q '"event":"direct"' "$tmp/stop.c" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+check "udp-stops: direct before the change" grep -q '"event":"direct"' "$tmp/stop.c"
+"$NATLAB" control agtest stop set allow-out-udp none >/dev/null
+check "udp-stops: the NAT stopped letting UDP out" test $? -eq 0
+wait "$cpid"
+rc=$?
+i=0
+while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+kill "$lpid" 2>/dev/null
+wait "$lpid" 2>/dev/null
+sent=$(done_field stop sent) delivered=$(done_field stop delivered)
+# At the end: the relay over TCP, or a TCP path punched from there (tcp-punch),
+# never a UDP one.
+end="$(done_field stop path) $(done_field stop technique)"
+check "udp-stops: exit $rc, $delivered/$sent delivered, $end at the end" \
+    sh -c "[ $rc -eq 0 ] && [ '$sent' = '$delivered' ] && [ '$sent' -gt 40 ] &&
+           { [ '$end' = 'relay none' ] || [ '$end' = 'direct tcp-punch' ]; }"
+check "udp-stops: the listener moved to TCP ($(python3 "$events" "$tmp/stop.l" first transport reason))" \
+    sh -c "grep '\"event\":\"transport\"' '$tmp/stop.l' | grep '\"transport\":\"tcp\"' | grep -q 'stopped answering over UDP'"
+check "udp-stops: the connector fell back to the relay" python3 "$events" "$tmp/stop.c" has relay-fallback
 fi
 
 # ---- NAT reboot mid-session ----------------------------------------------------

@@ -230,4 +230,29 @@ for p in udp-blocked corporate; do
     check "$p: relayed through TURN ($(field "blk-$p.c" turn_sent) sent)" \
         test "$(field "blk-$p.c" relay)" = turn -a "$(field "blk-$p.c" turn_sent)" -gt 0
 done
+
+# The connector's NAT reboots 3 s into a session relayed through TURN: its
+# TURN socket's mapping is gone, coturn answers the Refresh from the new
+# 5-tuple with 437, and the agent allocates again and carries on through it.
+set -- --server "$server" --turn "turn:$turn_ip:3478" --turn-user natlab --turn-password-file "$tmp/password" --json
+"$NATLAB" exec $scn h-sym2 -- "$NATLAB" agent "$@" --name lre listen --once >"$tmp/re.l" 2>"$tmp/re.l.err" &
+lpid=$!
+wait_for 20 grep -q '"registered"' "$tmp/re.l" || fail "realloc: the listener never registered: $(cat "$tmp/re.l.err")"
+"$NATLAB" exec $scn h-symmetric -- "$NATLAB" agent "$@" --name cre --timeout 40s connect lre \
+    --hold 14s --interval 200ms >"$tmp/re.c" 2>"$tmp/re.c.err" &
+cpid=$!
+check "realloc: the first echo came through TURN" wait_for 10 sh -c "grep '\"first-byte\"' '$tmp/re.c' | grep -q '\"relay\":\"turn\"'"
+"$NATLAB" control $scn n-symmetric reboot >/dev/null
+check "realloc: the NAT rebooted" test $? -eq 0
+wait "$cpid"
+rc=$?
+wait_for 5 sh -c "! kill -0 $lpid 2>/dev/null" || kill "$lpid" 2>/dev/null
+wait "$lpid" 2>/dev/null
+check "realloc: exit $rc, $(field re.c delivered)/$(field re.c sent) delivered" \
+    test "$rc" -eq 0 -a "$(field re.c delivered)" = "$(field re.c sent)" -a "$(field re.c sent)" -gt 40
+check "realloc: allocated twice ($(python3 "$events" "$tmp/re.c" count turn-allocated)), the second after a 437" \
+    sh -c "[ \"\$(python3 '$events' '$tmp/re.c' count turn-allocated)\" = 2 ] &&
+           grep '\"turn-allocated\"' '$tmp/re.c' | tail -1 | grep -q '437'"
+check "realloc: relayed through TURN to the end ($(field re.c relay))" \
+    test "$(field re.c path)" = relay -a "$(field re.c relay)" = turn
 finish

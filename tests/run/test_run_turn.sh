@@ -5,7 +5,9 @@
 # through both allocations, cone pairs direct beside them, every message
 # delivered, the rows saying so (turn, relay, turn_sent, turn_received); the
 # agents' own events show the allocations on coturn over the transport asked
-# for; nothing is left behind. Root; skipped (77) without it (about 20 s).
+# for; behind `corporate` (TCP 80 and 443 out only) the agent's TURN over TCP
+# finds coturn's 443 after 3478 and the session runs through TURN; nothing is
+# left behind. Root; skipped (77) without it (about 40 s).
 # usage: test_run_turn.sh NATLAB SOURCE_DIR
 set -u
 NATLAB=$(realpath "$1")
@@ -80,6 +82,57 @@ for s in ('mx-fc-fc', 'mx-fc-sym'):
     rc=$?
     check "$transport: natlab report reads the rows (exit $rc)" test "$rc" -eq 0 -a -s "$tmp/report-$transport/summary.json"
 done
+# corporate lets TCP 80 and 443 out, not 3478: the agent's TCP to coturn's
+# 3478 goes unanswered for 3 s, then 443 (coturn's second instance) allocates;
+# natlab server is reached over TCP 443 too. The session runs through TURN.
+cat >"$tmp/corp.scn" <<'EOF'
+[scenario]
+name = mx-corp-turn
+deadline = 40s
+[nat corp]
+preset = corporate
+[nat sym]
+preset = symmetric
+[host alice]
+nat = corp
+[host bob]
+nat = sym
+[agent]
+connect = alice
+listen = bob
+turn = tcp
+punch-timeout = 2s
+[expect]
+outcome = relayed
+EOF
+out="$tmp/corp"
+interruptible "$NATLAB" run "$tmp/corp.scn" --out "$out" >"$tmp/corp.out" 2>&1
+rc=$?
+check "corporate, turn = tcp: relayed as expected (exit $rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || sed 's/^/    /' "$tmp/corp.out" | tail -n 20
+check "corporate: every message delivered, through TURN" rows "$out" "
+r = rows['mx-corp-turn']
+assert r['turn'] == 'tcp' and r['sent'] > 0 and r['delivered'] == r['sent'], r
+assert r['outcome'] == 'relayed' and r['relay'] == 'turn' and r['turn_sent'] > 0 and r['turn_received'] > 0, r"
+# allocated_at LOG ROLE: the TURN server (IP:PORT) of ROLE's allocation.
+allocated_at() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    parts = line.split(None, 2)
+    if len(parts) == 3 and parts[1] == sys.argv[2] and parts[2].startswith("{"):
+        e = json.loads(parts[2])
+        if e.get("event") == "turn-allocated":
+            print(e["server"])
+            break
+PY
+}
+log="$out/logs/mx-corp-turn/attempt-1.log"
+check "corporate: the connector allocated on coturn's 443 ($(allocated_at "$log" connect))" \
+    test "$(allocated_at "$log" connect)" = 198.19.1.3:443
+check "corporate: its peer on 3478 ($(allocated_at "$log" listen))" \
+    test "$(allocated_at "$log" listen)" = 198.19.1.3:3478
+
 no_namespace() { ! ip netns list | grep -q '^natlab-mx-'; }
 no_coturn() { ! pgrep -f 'turnserver -c /run/natlab/natlab-mx-' >/dev/null; }
 check "no namespace left" no_namespace

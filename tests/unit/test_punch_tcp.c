@@ -28,6 +28,8 @@ typedef struct record {
     bool registered_tcp[SIMNET_HOSTS];
     char gave_up[SIMNET_HOSTS][160];
     char failed[SIMNET_HOSTS][256];
+    char transport_reason[SIMNET_HOSTS][96];
+    unsigned fallbacks[SIMNET_HOSTS];
     unsigned direct[SIMNET_HOSTS];
 } record_t;
 
@@ -43,6 +45,7 @@ static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
             r->to_tcp[host]++;
             r->tcp_at[host] = t;
             r->tcp_server[host] = e->remote;
+            g_strlcpy(r->transport_reason[host], e->reason, sizeof r->transport_reason[host]);
         } else {
             r->to_udp[host]++;
             r->udp_at[host] = t;
@@ -59,6 +62,9 @@ static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
         break;
     case PUNCH_EVENT_DIRECT:
         r->direct[host]++;
+        break;
+    case PUNCH_EVENT_RELAY_FALLBACK:
+        r->fallbacks[host]++;
         break;
     default:
         break;
@@ -188,6 +194,63 @@ static void test_udp_comes_back(void)
      * the peer's probes reach us once we punch. */
     CU_ASSERT_EQUAL(r.path, PUNCH_PATH_DIRECT);
     CU_ASSERT(r.stats[0].probes_sent > 0);
+}
+
+/* UDP stops 10 s into a direct session between two cones (the NAT drops
+ * UDP out from then on): the direct path dies and falls back as ever, the
+ * REGISTER over UDP goes unanswered, and within seconds the agent is on
+ * the TCP stream, registered again, relayed through the server; no message
+ * is lost, and nobody punches for nothing. */
+static void test_udp_stops_direct(void)
+{
+    record_t rec;
+    simnet_event_t ev = { .at = 10 * USEC_PER_SEC, .host = 0, .action = SIMNET_SET,
+                          .key = "allow-out-udp", .value = "none" };
+    simnet_options_t o = { .seed = 8, .hold = 30 * USEC_PER_SEC, .events = &ev, .n_events = 1,
+                           .interval = 200 * USEC_PER_MSEC };
+    simnet_result_t r = run(o, "port-restricted-cone", "full-cone", &rec);
+    CU_ASSERT_PTR_NULL(r.event_error);
+    assert_all_delivered(&r);
+    CU_ASSERT(r.sent >= 100); /* 30 s at 200 ms: data flowed across the change */
+    CU_ASSERT(rec.direct[0] >= 1);
+    CU_ASSERT_EQUAL(rec.fallbacks[0], 1);
+    CU_ASSERT_EQUAL(rec.to_tcp[0], 1);
+    CU_ASSERT_EQUAL(rec.to_udp[0], 0);
+    CU_ASSERT_EQUAL(rec.tcp_server[0].port, 3478);
+    ASSERT_CONTAINS(rec.transport_reason[0], "stopped answering over UDP");
+    CU_ASSERT(rec.tcp_at[0] > 10 * USEC_PER_SEC && rec.tcp_at[0] < 16 * USEC_PER_SEC);
+    CU_ASSERT_FALSE(rec.registered_tcp[0]); /* one registered event: the first, over UDP */
+    ASSERT_CONTAINS(rec.gave_up[0], "natlab server over TCP");
+    ASSERT_CONTAINS(rec.gave_up[1], "the peer has no UDP path");
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_RELAY);
+    CU_ASSERT(r.server_relayed > 0);
+}
+
+/* A relayed session (random against random) whose UDP stops at 10 s and
+ * comes back at 25 s: relayed data unanswered for a second asks the server
+ * at once, TCP carries the session, and it moves back to UDP. */
+static void test_udp_stops_relayed(void)
+{
+    record_t rec;
+    simnet_event_t ev[2] = {
+        { .at = 10 * USEC_PER_SEC, .host = 0, .action = SIMNET_SET, .key = "allow-out-udp",
+          .value = "none" },
+        { .at = 25 * USEC_PER_SEC, .host = 0, .action = SIMNET_SET, .key = "allow-out-udp",
+          .value = "all" },
+    };
+    simnet_options_t o = { .seed = 9, .hold = 40 * USEC_PER_SEC, .events = ev, .n_events = 2,
+                           .interval = 200 * USEC_PER_MSEC };
+    simnet_result_t r = run(o, "symmetric", "symmetric", &rec);
+    CU_ASSERT_PTR_NULL(r.event_error);
+    assert_all_delivered(&r);
+    CU_ASSERT_EQUAL(rec.direct[0], 0);
+    CU_ASSERT_EQUAL(rec.to_tcp[0], 1);
+    /* a second of unacknowledged data, 3 s of REGISTERs */
+    CU_ASSERT(rec.tcp_at[0] > 10 * USEC_PER_SEC && rec.tcp_at[0] < 15 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(rec.to_udp[0], 1);
+    CU_ASSERT(rec.udp_at[0] > 25 * USEC_PER_SEC && rec.udp_at[0] < 31 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(rec.to_tcp[1], 0);
+    CU_ASSERT_EQUAL(r.path, PUNCH_PATH_RELAY);
 }
 
 /* ---- one core against a fake server, the stream's bytes one at a time ---- */
@@ -332,6 +395,8 @@ int main(void)
         { "corporate (reject): 3478 refused, 443 works", test_corporate_reject },
         { "no UDP, no TCP: the reason names both", test_no_way_out },
         { "UDP comes back: the session moves to it", test_udp_comes_back },
+        { "UDP stops under a direct session: TCP", test_udp_stops_direct },
+        { "UDP stops under a relayed session: TCP, and back", test_udp_stops_relayed },
         { "a fake server's stream, one byte at a time", test_byte_by_byte },
         { "an ICMP refusal: TCP at once", test_icmp_refusal },
         { NULL, NULL },

@@ -23,6 +23,11 @@ typedef struct record {
     bool relay_candidate[SIMNET_HOSTS]; /* the peer's RELAY candidate came with the session */
     addr_endpoint_t relayed[SIMNET_HOSTS];
     unsigned to_turn[SIMNET_HOSTS], to_natlab[SIMNET_HOSTS]; /* path-changed to the relay */
+    addr_endpoint_t first_relayed[SIMNET_HOSTS];
+    char allocated_reason[SIMNET_HOSTS][256]; /* the last turn-allocated's */
+    usec_t allocated_at[SIMNET_HOSTS];
+    unsigned sessions[SIMNET_HOSTS];
+    addr_endpoint_t peer_relay[SIMNET_HOSTS]; /* the last session event's RELAY candidate */
 } record_t;
 
 static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
@@ -33,8 +38,11 @@ static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
                 e->reason ? e->reason : "");
     switch (e->kind) {
     case PUNCH_EVENT_TURN_ALLOCATED:
-        r->allocated[host]++;
+        if (!r->allocated[host]++)
+            r->first_relayed[host] = e->remote;
         r->relayed[host] = e->remote;
+        r->allocated_at[host] = t;
+        g_strlcpy(r->allocated_reason[host], e->reason ? e->reason : "", sizeof r->allocated_reason[host]);
         break;
     case PUNCH_EVENT_TURN_FAILED:
         r->turn_failed[host]++;
@@ -52,9 +60,12 @@ static void on_event(unsigned host, usec_t t, const punch_event_t *e, void *ctx)
         }
         break;
     case PUNCH_EVENT_SESSION:
+        r->sessions[host]++;
         for (unsigned i = 0; i < e->n_candidates; i++)
-            if (e->candidates[i].type == AGENTMSG_CANDIDATE_RELAY)
+            if (e->candidates[i].type == AGENTMSG_CANDIDATE_RELAY) {
                 r->relay_candidate[host] = true;
+                r->peer_relay[host] = e->candidates[i].endpoint;
+            }
         break;
     default:
         break;
@@ -146,6 +157,36 @@ static void test_fallback_to_turn(void)
     CU_ASSERT_EQUAL(r.server_relayed, 0);
 }
 
+/* Host 0's NAT reboots 5 s into a session relayed through TURN (two
+ * symmetric NATs): its TURN socket's mapping is gone, so the server sees
+ * another 5-tuple and answers the Refresh that the silence prompts with
+ * 437. The agent allocates again (a new relayed address, turn-allocated
+ * with the reason), re-registers with it, the peer moves its data there,
+ * and the session ends through TURN with every message delivered. */
+static void test_reallocate_after_reboot(void)
+{
+    for (uint64_t seed = 50; seed < 53; seed++) {
+        record_t ev;
+        simnet_event_t reboot = { .at = 5 * USEC_PER_SEC, .host = 0, .action = SIMNET_REBOOT };
+        simnet_options_t o = { .seed = seed, .hold = 20 * USEC_PER_SEC, .events = &reboot,
+                               .n_events = 1, .interval = 200 * USEC_PER_MSEC };
+        simnet_result_t r = run(o, "symmetric", "symmetric", &ev);
+        CU_ASSERT_PTR_NULL(r.event_error);
+        CU_ASSERT(r.done);
+        CU_ASSERT(r.sent >= 90);
+        CU_ASSERT_EQUAL(r.stats[0].delivered, r.stats[0].data_sent);
+        CU_ASSERT_EQUAL(r.stats[0].echoed, r.sent);
+        CU_ASSERT_EQUAL(ev.allocated[0], 2);
+        CU_ASSERT_EQUAL(ev.allocated[1], 1);
+        CU_ASSERT_FALSE(addr_endpoint_equal(ev.first_relayed[0], ev.relayed[0]));
+        ASSERT_CONTAINS(ev.allocated_reason[0], "437");
+        CU_ASSERT(ev.allocated_at[0] > 5 * USEC_PER_SEC && ev.allocated_at[0] < 10 * USEC_PER_SEC);
+        CU_ASSERT_EQUAL(r.turn.allocations, 3);
+        CU_ASSERT_TRUE(r.relay_turn);
+        CU_ASSERT_EQUAL(r.path, PUNCH_PATH_RELAY);
+    }
+}
+
 /* 5% loss on every internet hop, TURN's requests and relayed data too:
  * retransmissions (TURN's and the data's) deliver everything. */
 static void test_loss(void)
@@ -225,16 +266,86 @@ static void test_no_turn_answer(void)
     CU_ASSERT(r.server_relayed > 0);
 }
 
+/* TURN over TCP to a port that does not answer: 443 after 3 s (what a
+ * corporate firewall lets out), on a new connection; refused there too, the
+ * reason names both ports. A refusal moves on at once. */
+static bool turn_bytes_out(punch_t *p, punch_output_t *o, char *failed, size_t cap)
+{
+    bool out = false;
+    while (punch_pop_output(p, o)) {
+        out |= o->kind == PUNCH_OUT_TURN && o->len >= 20 && o->data[0] == 0x00 && o->data[1] == 0x03;
+        if (o->kind == PUNCH_OUT_EVENT && o->event.kind == PUNCH_EVENT_TURN_FAILED)
+            g_strlcpy(failed, o->event.reason, cap);
+    }
+    return out;
+}
+
+static void test_tcp_port_443(void)
+{
+    punch_config_t c;
+    punch_config_init(&c);
+    c.name = "alice";
+    c.server = addr_endpoint(ADDR_IP(198, 19, 1, 1), 3478);
+    c.portmap = c.broadcast = false;
+    c.turn_server = addr_endpoint(ADDR_IP(198, 19, 1, 3), 3478);
+    c.turn_tcp = true;
+    c.turn_user = "natlab";
+    c.turn_password = "pw";
+    usec_t now = 1000 * USEC_PER_SEC;
+    punch_t *p = punch_new(&c, now);
+    punch_output_t *o = g_new(punch_output_t, 1);
+    char failed[256] = "";
+    unsigned conn1, conn2, conn3;
+    CU_ASSERT_EQUAL(punch_turn_server(p, &conn1).port, 3478);
+    CU_ASSERT_TRUE(turn_bytes_out(p, o, failed, sizeof failed)); /* the Allocate */
+    /* the SYN dropped: nothing for 3 s */
+    usec_t next = punch_bookkeeping(p, now + 2 * USEC_PER_SEC);
+    CU_ASSERT(next <= now + 3 * USEC_PER_SEC);
+    turn_bytes_out(p, o, failed, sizeof failed);
+    CU_ASSERT_EQUAL(punch_turn_server(p, NULL).port, 3478);
+    punch_bookkeeping(p, now + 3 * USEC_PER_SEC);
+    addr_endpoint_t to = punch_turn_server(p, &conn2);
+    CU_ASSERT_TRUE(addr_endpoint_equal(to, addr_endpoint(c.turn_server.ip, 443)));
+    CU_ASSERT_NOT_EQUAL(conn1, conn2);
+    CU_ASSERT_TRUE(turn_bytes_out(p, o, failed, sizeof failed)); /* the Allocate again, for 443 */
+    CU_ASSERT_STRING_EQUAL(failed, "");
+    /* refused on 443: given up, both ports in the reason, natlab's relay */
+    punch_turn_broken(p, "the TCP connection to the TURN server: connect: Connection refused",
+                      now + 3 * USEC_PER_SEC + 100);
+    punch_turn_server(p, &conn3);
+    CU_ASSERT_EQUAL(conn3, conn2);
+    turn_bytes_out(p, o, failed, sizeof failed);
+    CU_ASSERT_STRING_EQUAL(failed, "TCP 3478: no answer within 3 s, TCP 443: the TCP connection to "
+                                   "the TURN server: connect: Connection refused");
+    punch_free(p);
+    /* a refusal on the URI's port: 443 at once */
+    p = punch_new(&c, now);
+    turn_bytes_out(p, o, failed, sizeof failed);
+    punch_turn_broken(p, "refused", now + 10);
+    CU_ASSERT_EQUAL(punch_turn_server(p, NULL).port, 443);
+    CU_ASSERT_TRUE(turn_bytes_out(p, o, failed, sizeof failed));
+    /* over UDP, or a URI at 443 already: no other port */
+    punch_free(p);
+    c.turn_server.port = 443;
+    p = punch_new(&c, now);
+    punch_bookkeeping(p, now + 4 * USEC_PER_SEC);
+    CU_ASSERT_EQUAL(punch_turn_server(p, NULL).port, 443);
+    punch_free(p);
+    g_free(o);
+}
+
 int main(void)
 {
     static const test_case_t cases[] = {
         { "symmetric pair relayed through TURN", test_symmetric_pair },
         { "cone pair: TURN first, then direct", test_cone_pair_goes_direct },
         { "5% loss with TURN", test_loss },
+        { "a NAT reboot: the allocation is made again", test_reallocate_after_reboot },
         { "relay-fallback goes back to TURN", test_fallback_to_turn },
         { "wrong TURN password: natlab's relay", test_wrong_password },
         { "TURN server dies mid-session", test_turn_server_dies },
         { "no TURN server answers", test_no_turn_answer },
+        { "TURN over TCP: 443 after the URI's port", test_tcp_port_443 },
         { NULL, NULL },
     };
     return test_run_suite("punch_turn", cases);
