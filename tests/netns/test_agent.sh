@@ -310,9 +310,10 @@ check "the listener left: the connector stops after ${took}s, exit $rc, '$reason
 fi
 
 # ---- UDP blocked, a corporate firewall: natlab server over TCP -----------------
-# udp-blocked passes TCP: the server's own port 3478. The relay carries every
-# message; nobody punches (the peer hears "no-udp" from the server).
-attempt blk a-prc a-blk
+# udp-blocked passes TCP: the server's own port 3478. Without TCP punching
+# the relay carries every message; nobody punches (the peer hears "no-udp"
+# from the server).
+attempt blk a-prc a-blk --no-tcp-punch
 expect_path blk relay none
 check "udp-blocked: registered over TCP 3478 (transport $(python3 "$events" "$tmp/blk.c" first registered transport))" \
     sh -c "[ \"\$(python3 '$events' '$tmp/blk.c' first registered transport)\" = tcp ] &&
@@ -321,6 +322,12 @@ check "udp-blocked: time to first byte reported ($(done_field blk time_to_first_
     python3 -c "import sys; sys.exit(not 0 < float(sys.argv[1]) < 2000)" "$(done_field blk time_to_first_byte_ms)"
 check "udp-blocked: its peer did not punch ($(python3 "$events" "$tmp/blk.l" "done" probes_sent) probes)" \
     test "$(python3 "$events" "$tmp/blk.l" "done" probes_sent)" = 0
+# With it (the default) the two open a TCP connection by simultaneous open:
+# udp-blocked takes any SYN at the listener (docs/agent.md, TCP punching).
+attempt blkt a-prc a-blk
+expect_path blkt direct tcp-punch
+check "udp-blocked: the direct path is TCP ($(python3 "$events" "$tmp/blkt.c" first direct transport))" \
+    test "$(python3 "$events" "$tmp/blkt.c" first direct transport)" = tcp
 # corporate lets only TCP 80 and 443 (and UDP 53) out, dropping the rest:
 # the SYN to 3478 goes unanswered (3 s), 443 works.
 attempt corp a-corp a-fc
