@@ -166,6 +166,18 @@ lib_tmp=
 lib_scenarios=
 lib_prefixes=
 # scratch NAME: a new scratch directory (removed at exit), in $tmp.
+# results_rows DIR PYTHON: the rows of DIR/results.jsonl as `rows` (a dict by
+# scenario, the last row of each) satisfy PYTHON.
+results_rows() {
+    python3 - "$1/results.jsonl" "$2" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    rows[r["scenario"]] = r
+exec(sys.argv[2])
+PY
+}
 scratch() { tmp=$(mktemp -d "${TMPDIR:-/tmp}/natlab-$1.XXXXXX") && lib_tmp="$lib_tmp $tmp"; }
 # owns_scenario NAME: take the topology NAME down at exit (natlab down).
 owns_scenario() { lib_scenarios="$lib_scenarios $1"; }

@@ -356,26 +356,36 @@ check "udp-blocked, no TCP listener: exit $rc, '$reason'" \
     sh -c "[ $rc -eq 1 ] && echo '$reason' | grep -q 'UDP .*:3480 does not answer, TCP 3480: Connection refused, TCP 443: Connection refused'"
 
 if full; then
+# mid_session TAG HOST NAT HOLD WHEN KEY VALUE WHAT [SEEN]: a listener on HOST
+# (TAG.l), a connector from a-fc holding HOLD at 200 ms a message (TAG.c);
+# once WHEN (an event's text) is in the connector's events (checked as SEEN
+# when given), NAT's KEY becomes VALUE (checked as WHAT); then both end: rc,
+# sent, delivered.
+mid_session() {
+    "$NATLAB" exec agtest "$2" -- "$NATLAB" agent --server "$server" --name "$1" --json listen --once \
+        >"$tmp/$1.l" 2>"$tmp/$1.l.err" &
+    lpid=$!
+    wait_registered "$tmp/$1.l" || fail "$1: the listener never registered: $(cat "$tmp/$1.l.err")"
+    "$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name "$1-c" --json \
+        connect "$1" --hold "$4" --interval 200ms >"$tmp/$1.c" 2>&1 &
+    cpid=$!
+    i=0
+    while ! grep -q "$5" "$tmp/$1.c" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+    [ -z "${9:-}" ] || check "$9" grep -q "$5" "$tmp/$1.c"
+    "$NATLAB" control agtest "$3" set "$6" "$7" >/dev/null
+    check "$8" test $? -eq 0
+    wait "$cpid"
+    rc=$?
+    i=0
+    while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+    kill "$lpid" 2>/dev/null
+    wait "$lpid" 2>/dev/null
+    sent=$(done_field "$1" sent) delivered=$(done_field "$1" delivered)
+}
+
 # UDP comes back: corporate opens UDP mid-session; the listener's next
 # Binding over UDP is answered, it registers over UDP and leaves the stream.
-"$NATLAB" exec agtest a-corp2 -- "$NATLAB" agent --server "$server" --name back --json listen --once \
-    >"$tmp/back.l" 2>"$tmp/back.l.err" &
-lpid=$!
-wait_registered "$tmp/back.l" || fail "udp-back: the listener never registered: $(cat "$tmp/back.l.err")"
-"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name back-c --json \
-    connect back --hold 14s --interval 200ms >"$tmp/back.c" 2>&1 &
-cpid=$!
-i=0
-while ! grep -q '"first-byte"' "$tmp/back.c" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-"$NATLAB" control agtest corp2 set allow-out-udp all >/dev/null
-check "udp-back: the firewall let UDP out" test $? -eq 0
-wait "$cpid"
-rc=$?
-i=0
-while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
-kill "$lpid" 2>/dev/null
-wait "$lpid" 2>/dev/null
-sent=$(done_field back sent) delivered=$(done_field back delivered)
+mid_session back a-corp2 corp2 14s '"first-byte"' allow-out-udp all "udp-back: the firewall let UDP out"
 check "udp-back: exit $rc, $delivered/$sent delivered, $(done_field back path) at the end" \
     sh -c "[ $rc -eq 0 ] && [ '$sent' = '$delivered' ] && [ '$sent' -gt 0 ]"
 check "udp-back: the listener moved from TCP to UDP ($(python3 "$events" "$tmp/back.l" count transport) transport events)" \
@@ -386,25 +396,8 @@ check "udp-back: the listener moved from TCP to UDP ($(python3 "$events" "$tmp/b
 # all UDP out; the direct path dies (relay-fallback), the REGISTER over UDP
 # goes unanswered, and the listener moves to the TCP stream and carries on
 # through the server's relay: nothing lost.
-"$NATLAB" exec agtest a-stop -- "$NATLAB" agent --server "$server" --name stop --json listen --once \
-    >"$tmp/stop.l" 2>"$tmp/stop.l.err" &
-lpid=$!
-wait_registered "$tmp/stop.l" || fail "udp-stops: the listener never registered: $(cat "$tmp/stop.l.err")"
-"$NATLAB" exec agtest a-fc -- "$NATLAB" agent --server "$server" --name stop-c --json \
-    connect stop --hold 16s --interval 200ms >"$tmp/stop.c" 2>&1 &
-cpid=$!
-i=0
-while ! grep -q '"event":"direct"' "$tmp/stop.c" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-check "udp-stops: direct before the change" grep -q '"event":"direct"' "$tmp/stop.c"
-"$NATLAB" control agtest stop set allow-out-udp none >/dev/null
-check "udp-stops: the NAT stopped letting UDP out" test $? -eq 0
-wait "$cpid"
-rc=$?
-i=0
-while kill -0 "$lpid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
-kill "$lpid" 2>/dev/null
-wait "$lpid" 2>/dev/null
-sent=$(done_field stop sent) delivered=$(done_field stop delivered)
+mid_session stop a-stop stop 16s '"event":"direct"' allow-out-udp none \
+    "udp-stops: the NAT stopped letting UDP out" "udp-stops: direct before the change"
 # At the end: the relay over TCP, or a TCP path punched from there (tcp-punch),
 # never a UDP one.
 end="$(done_field stop path) $(done_field stop technique)"

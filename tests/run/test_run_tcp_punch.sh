@@ -27,18 +27,6 @@ scratch tcp-punch
 owns_prefix mx-
 owns_prefix tp-
 
-# rows DIR PYTHON: the rows of DIR/results.jsonl as `rows` (by scenario)
-# satisfy PYTHON.
-rows() {
-    python3 - "$1/results.jsonl" "$2" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    rows[r["scenario"]] = r
-exec(sys.argv[2])
-PY
-}
 # events DIR SCENARIO PYTHON: the agents' events of attempt 1 as `ev`, a
 # list of (role, event dict), satisfy PYTHON.
 events() {
@@ -59,12 +47,12 @@ interruptible "$NATLAB" matrix --nats udp-blocked,port-restricted-cone,symmetric
 rc=$?
 check "matrix: every pair as predicted (exit $rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/    /' "$tmp/matrix.out" | tail -n 20
-check "matrix: the three pairs with a blocked side direct by tcp-punch, all delivered" rows "$out" "
+check "matrix: the three pairs with a blocked side direct by tcp-punch, all delivered" results_rows "$out" "
 for s in ('mx-blocked-blocked', 'mx-blocked-prc', 'mx-blocked-sym'):
     r = rows[s]
     assert r['outcome'] == 'direct' and r['technique'] == 'tcp-punch', r
     assert r['sent'] > 0 and r['delivered'] == r['sent'], r"
-check "matrix: the UDP pairs as before (punch, birthday; sym x sym relayed)" rows "$out" "
+check "matrix: the UDP pairs as before (punch, birthday; sym x sym relayed)" results_rows "$out" "
 assert rows['mx-prc-prc']['technique'] == 'punch', rows['mx-prc-prc']
 assert rows['mx-prc-sym']['technique'] == 'birthday', rows['mx-prc-sym']
 assert rows['mx-sym-sym']['outcome'] == 'relayed', rows['mx-sym-sym']"
@@ -84,12 +72,12 @@ interruptible "$NATLAB" run "$SRC"/tests/run/tcp_punch/*.scn -j 2 --out "$out" >
 rc=$?
 check "scenarios: every expectation holds (exit $rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/    /' "$tmp/run.out" | tail -n 20
-check "drop, hold and reset answers: direct by tcp-punch, all delivered" rows "$out" "
+check "drop, hold and reset answers: direct by tcp-punch, all delivered" results_rows "$out" "
 for s in ('tp-drop-rst', 'tp-hold-hold', 'tp-rst-rst'):
     r = rows[s]
     assert r['outcome'] == 'direct' and r['technique'] == 'tcp-punch', r
     assert r['delivered'] == r['sent'] > 0, r"
-check "reset on both sides, bob's NAT holding the SYN after it invalid: direct (attempt 2 puts alice's SYN first)" rows "$out" "
+check "reset on both sides, bob's NAT holding the SYN after it invalid: direct (attempt 2 puts alice's SYN first)" results_rows "$out" "
 r = rows['tp-order']
 assert r['outcome'] == 'direct' and r['technique'] == 'tcp-punch' and r['delivered'] == r['sent'], r"
 check "home-router's conntrack on both sides: never failed; relayed only after all 3 attempts" python3 - "$out" <<'PY'
@@ -107,7 +95,7 @@ for r in rows:
         t = [e for e in ev if e['event'] == 'tcp-punch' and 'of 3' in e.get('reason', '')]
         assert len(t) == 3, t
 PY
-check "a TCP mapping per destination, corporate, or tcp-punch = off: relayed, all delivered" rows "$out" "
+check "a TCP mapping per destination, corporate, or tcp-punch = off: relayed, all delivered" results_rows "$out" "
 for s in ('tp-moving', 'tp-off', 'tp-restricted'):
     r = rows[s]
     assert r['outcome'] == 'relayed' and r['delivered'] == r['sent'] > 0, r"

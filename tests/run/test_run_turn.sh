@@ -20,18 +20,6 @@ need_or_exit turnserver python3 ip
 scratch run-turn
 owns_prefix mx-
 
-# rows DIR PYTHON: every row of DIR/results.jsonl, as `rows` (a dict by
-# scenario), satisfies PYTHON.
-rows() {
-    python3 - "$1/results.jsonl" "$2" <<'PY'
-import json, sys
-rows = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    rows[r["scenario"]] = r
-exec(sys.argv[2])
-PY
-}
 # allocated DIR SCENARIO TRANSPORT IP: both agents of the attempt allocated on
 # coturn at IP over TRANSPORT (their turn-allocated events in the attempt log).
 allocated() {
@@ -58,15 +46,15 @@ for transport in udp tcp; do
     rc=$?
     check "matrix --turn $transport: every pair as predicted (exit $rc)" test "$rc" -eq 0
     [ "$rc" -eq 0 ] || sed 's/^/    /' "$tmp/$transport.out" | tail -n 20
-    check "$transport: 3 rows, each with turn $transport and every message delivered" rows "$out" "
+    check "$transport: 3 rows, each with turn $transport and every message delivered" results_rows "$out" "
 assert len(rows) == 3, rows.keys()
 for r in rows.values():
     assert r['turn'] == '$transport' and r['sent'] > 0 and r['delivered'] == r['sent'], r"
-    check "$transport: the symmetric pair relayed through TURN both ways" rows "$out" "
+    check "$transport: the symmetric pair relayed through TURN both ways" results_rows "$out" "
 r = rows['mx-sym-sym']
 assert r['outcome'] == 'relayed' and r['relay'] == 'turn', r
 assert r['turn_sent'] > 0 and r['turn_received'] > 0, r"
-    check "$transport: the cone pairs direct beside TURN" rows "$out" "
+    check "$transport: the cone pairs direct beside TURN" results_rows "$out" "
 for s in ('mx-fc-fc', 'mx-fc-sym'):
     assert rows[s]['outcome'] == 'direct' and rows[s]['relay'] == 'turn', rows[s]"
     # The server host's third address: natlab server keeps the first two.
@@ -110,7 +98,7 @@ interruptible "$NATLAB" run "$tmp/corp.scn" --out "$out" >"$tmp/corp.out" 2>&1
 rc=$?
 check "corporate, turn = tcp: relayed as expected (exit $rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/    /' "$tmp/corp.out" | tail -n 20
-check "corporate: every message delivered, through TURN" rows "$out" "
+check "corporate: every message delivered, through TURN" results_rows "$out" "
 r = rows['mx-corp-turn']
 assert r['turn'] == 'tcp' and r['sent'] > 0 and r['delivered'] == r['sent'], r
 assert r['outcome'] == 'relayed' and r['relay'] == 'turn' and r['turn_sent'] > 0 and r['turn_received'] > 0, r"
