@@ -189,10 +189,20 @@ static void end(tcppunch_t *t, bool tell_peer, const char *why, usec_t now)
     if (tell_peer)
         send_message(t, AGENTMSG_TCP_ABANDON, now);
     t->state = ST_ENDED;
+    t->connect_at = 0;
     event(t, 0, 0, true, "%s", why);
 }
 
 /* ---- the mapping ---- */
+
+/* The peer's word is authenticated, not sane, and the server's word is
+ * neither: never connect to no address, our own loopback, or a multicast
+ * or broadcast one. */
+static bool endpoint_usable(addr_endpoint_t ep)
+{
+    return ep.port && ep.ip && (ep.ip >> 24) != 127 && (ep.ip >> 24) < 224;
+}
+
 
 static void map_connect(tcppunch_t *t, addr_endpoint_t to, usec_t timeout, usec_t now)
 {
@@ -252,7 +262,9 @@ static void map_answer(tcppunch_t *t, const uint8_t *data, size_t len, usec_t no
         t->hold_id = 0;
     } else {
         t->mapped = mapped;
-        t->other = m.has & STUN_HAS_OTHER_ADDRESS ? m.other_address : addr_endpoint(0, 0);
+        t->other = m.has & STUN_HAS_OTHER_ADDRESS && endpoint_usable(m.other_address)
+                       ? m.other_address
+                       : addr_endpoint(0, 0);
         if (mapped.ip == t->cfg.local_ip && mapped.port == t->cfg.local_port) {
             t->tcp_mapping = AGENTMSG_TCP_MAPPING_OPEN;
         } else if (t->other.port) {
@@ -350,9 +362,14 @@ void tcppunch_message(tcppunch_t *t, const agentmsg_t *m, usec_t now)
 {
     if (m->type != AGENTMSG_TCP_PUNCH)
         return;
+    agentmsg_t checked = *m;
+    if (!endpoint_usable(checked.endpoint))
+        checked.endpoint = addr_endpoint(0, 0); /* as no mapping */
+    m = &checked;
     switch (m->phase) {
     case AGENTMSG_TCP_OFFER:
-        if (t->cfg.controlling || t->state == ST_CHOSEN || t->state == ST_ENDED)
+        if (t->cfg.controlling || t->state == ST_CHOSEN || t->state == ST_ENDED ||
+            !m->endpoint.port)
             return;
         t->peer = m->endpoint;
         t->offer_seen = true;
@@ -532,6 +549,7 @@ void tcppunch_reset(tcppunch_t *t)
     t->mapping_done = t->offer_seen = false;
     t->attempt = 0;
     t->proving = false;
+    t->connect_at = t->sync_wait = 0; /* a connect still waiting belongs to the old exchange */
     t->map_id = t->hold_id = 0;
     t->tcp_mapping = AGENTMSG_TCP_MAPPING_UNKNOWN;
 }

@@ -374,6 +374,41 @@ static void test_accepted(void)
     world_free(&w);
 }
 
+/* The peer's word is authenticated but never aims a connect at no address,
+ * our loopback or a broadcast: such an offer is ignored, such an answer is
+ * "no mapping". */
+static void test_unusable_endpoints(void)
+{
+    static const addr_endpoint_t bad[] = {
+        { 0, 5000 }, { ADDR_IP(198, 18, 2, 1), 0 }, { ADDR_IP(127, 0, 0, 1), 5000 },
+        { ADDR_IP(255, 255, 255, 255), 5000 }, { ADDR_IP(224, 0, 0, 1), 5000 },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        world_t w;
+        world_init(&w);
+        agentmsg_t offer = { .type = AGENTMSG_TCP_PUNCH, .phase = AGENTMSG_TCP_OFFER,
+                             .endpoint = bad[i], .timestamp = 1 };
+        tcppunch_message(w.s[D].t, &offer, w.now);
+        drain(&w, D);
+        CU_ASSERT_FALSE(tcppunch_active(w.s[D].t));
+        CU_ASSERT_EQUAL(w.pending->len, 0);
+        /* The controlling side offered; a bad answer ends it without a connect. */
+        tcppunch_start(w.s[C].t, w.now);
+        drain(&w, C);
+        agentmsg_t answer = { .type = AGENTMSG_TCP_PUNCH, .phase = AGENTMSG_TCP_ANSWER,
+                              .endpoint = bad[i], .tcp_mapping = AGENTMSG_TCP_MAPPING_OPEN };
+        /* the offer's timestamp, as the peer echoes it */
+        CU_ASSERT_EQUAL_FATAL(w.pending->len, 1);
+        CU_ASSERT_EQUAL(g_array_index(w.pending, pending_t, 0).m.phase, AGENTMSG_TCP_OFFER);
+        answer.echo_timestamp = g_array_index(w.pending, pending_t, 0).m.timestamp;
+        tcppunch_message(w.s[C].t, &answer, w.now + 1);
+        drain(&w, C);
+        CU_ASSERT_EQUAL(w.s[C].ended, 1);
+        CU_ASSERT_EQUAL(w.s[C].peer_connects, 0);
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     static const test_case_t tests[] = {
@@ -384,6 +419,7 @@ int main(void)
         { "the mapping through a firewall", test_mapping_through_a_firewall },
         { "a silent peer", test_silent_peer },
         { "accepted connections and their framing", test_accepted },
+        { "a peer's endpoint that is no address", test_unusable_endpoints },
         { NULL, NULL },
     };
     return test_run_suite("tcppunch", tests);
