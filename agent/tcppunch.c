@@ -517,11 +517,7 @@ bool tcppunch_send(tcppunch_t *t, unsigned id, const uint8_t *msg, size_t len)
     conn_t *c = conn_at(t, id);
     if (!c || !c->up || c->role != CONN_PEER)
         return false;
-    g_array_set_size(t->out, t->out->len + 1);
-    tcppunch_output_t *o = &g_array_index(t->out, tcppunch_output_t, t->out->len - 1);
-    memset(o, 0, offsetof(tcppunch_output_t, data));
-    o->kind = TCPPUNCH_OUT_SEND;
-    o->id = id;
+    tcppunch_output_t *o = out_push(t, TCPPUNCH_OUT_SEND, id);
     o->len = agentframe_write(msg, len, o->data, sizeof o->data);
     return o->len > 0;
 }

@@ -26,7 +26,7 @@ tcpsock_t *tcpsock_new(const tcpsock_callbacks_t *callbacks, void *ctx, uint16_t
                        GError **error);
 void tcpsock_free(tcpsock_t *t);
 
-/* Connect id (1..TCPSOCK_IDS_MAX-1) to `to` from the listener's port;
+/* Connect id (1..TCPPUNCH_CONNS_MAX) to `to` from the listener's port;
  * failures come back through `broken`, never from inside this call. */
 void tcpsock_connect(tcpsock_t *t, unsigned id, addr_endpoint_t to);
 void tcpsock_send(tcpsock_t *t, unsigned id, const uint8_t *data, size_t len);

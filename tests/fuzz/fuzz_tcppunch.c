@@ -11,7 +11,6 @@
  * the data (message fields, or the connection id and then its bytes). */
 #include <glib.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,11 +26,8 @@ static void drain(tcppunch_t *t)
     while (tcppunch_pop_output(t, &o)) {
         switch (o.kind) {
         case TCPPUNCH_OUT_CONNECT:
-            if (!o.id || o.id > TCPPUNCH_CONNS_MAX || !o.to.port || !o.to.ip) {
-                if (getenv("FUZZ_DEBUG"))
-                    fprintf(stderr, "CONNECT id %u to %08x:%u\n", o.id, o.to.ip, o.to.port);
+            if (!o.id || o.id > TCPPUNCH_CONNS_MAX || !o.to.port || !o.to.ip)
                 abort();
-            }
             break;
         case TCPPUNCH_OUT_SEND:
             if (!o.id || o.id > TCPPUNCH_CONNS_MAX || !o.len || o.len > sizeof o.data)
